@@ -1,0 +1,129 @@
+# sluice: one non-recursive Makefile. Objects go to $(BUILD), programs to $(BIN).
+#   make              build bin/broker, bin/ctl
+#   make test         build and run every test; ends with "N passed, N failed"
+#   make SANITIZE=1 test   the same under ASan + UBSan (separate build tree)
+#   make bench        run the benchmarks in bench/
+#   make install PREFIX=/usr/local
+
+VERSION   := 0.1.0
+CC        ?= cc
+PREFIX    ?= /usr/local
+OPT       ?= -O2
+
+ifeq ($(SANITIZE),1)
+BUILD     := build/san
+BIN       := build/san/bin
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD     := build/rel
+BIN       := bin
+SANFLAGS  :=
+endif
+
+# Deferred (=): evaluated when a recipe runs, after scripts/deps has installed the packages.
+MSGPACK_CFLAGS  = $(shell pkg-config --cflags msgpack 2>/dev/null)
+MSGPACK_LIBS    = $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
+MYSQL_CFLAGS    = $(shell pkg-config --cflags mysqlclient 2>/dev/null)
+MYSQL_LIBS      = $(shell pkg-config --libs mysqlclient 2>/dev/null)
+CMOCKA_CFLAGS   = $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+             $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
+             -Icommon $(MSGPACK_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
+LIBS       = -lnng $(MSGPACK_LIBS) -lpthread
+
+PROGS     := broker ctl
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+LIBSLUICE  := $(BUILD)/libsluice.a
+
+# Each program is its folder's .c files; main.c holds main().
+BROKER_SRC := $(wildcard broker/*.c)
+BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
+BROKER_LIB_OBJ := $(filter-out $(BUILD)/broker/main.o,$(BROKER_OBJ))
+CTL_SRC    := $(wildcard ctl/*.c)
+CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test unit bench install uninstall clean deps cppcheck run
+all: $(addprefix $(BIN)/,$(PROGS))
+
+# Installs missing Debian packages (saying so) before anything compiles.
+# SLUICE_NO_DEPS=1 skips the check.
+deps:
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps
+
+$(BUILD)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBSLUICE): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN)/broker: $(BROKER_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/ctl: $(CTL_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests link the broker's modules (all but main.o) and libsluice.
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibroker $(CMOCKA_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The test runner runs every unit binary and integration script and prints
+# the closing "N passed, N failed" line; it exits non-zero on any failure.
+test: all $(UNIT_BIN) $(TOOL_BIN)
+	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
+	    tests/run $(UNIT_BIN) $(sort $(wildcard tests/integ/t_*.sh))
+
+unit: $(UNIT_BIN)
+	@tests/run $(UNIT_BIN)
+
+# The main job in the foreground: the broker on the embedded default (Ctrl-C stops it).
+run: all
+	@scripts/run-main $(abspath $(BIN))
+
+bench: all $(BENCH_BIN)
+	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(addprefix $(BIN)/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGS))
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
+	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker \
+	    common broker ctl
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

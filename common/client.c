@@ -1,0 +1,146 @@
+#include "client.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct client {
+    nng_socket sock;
+    nng_msg *last;  /* the last reply; decoded views point into it */
+    char url[512];
+};
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+client_open(struct client **cp, const char *url, uint64_t connect_ms)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    int rv;
+
+    if (c == NULL) {
+        return SL_ENOMEM;
+    }
+    if (strlen(url) >= sizeof(c->url)) {
+        free(c);
+        return SL_EBADREQ;
+    }
+    strcpy(c->url, url);
+    if ((rv = nng_req0_open(&c->sock)) != 0) {
+        LOG(LOG_ERROR, "client.open", "error=\"%s\"", nng_strerror(rv));
+        free(c);
+        return SL_EIO;
+    }
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 0);
+
+    uint64_t deadline = now_ms() + connect_ms;
+    for (;;) {
+        rv = nng_dial(c->sock, url, NULL, 0);
+        if (rv == 0) {
+            break;
+        }
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
+            nng_close(c->sock);
+            free(c);
+            return SL_EBADREQ;
+        }
+        if (now_ms() >= deadline) {
+            LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"%s\"", url, nng_strerror(rv));
+            nng_close(c->sock);
+            free(c);
+            return SL_EUNREACHABLE;
+        }
+        nng_msleep(50);
+    }
+    *cp = c;
+    return 0;
+}
+
+void
+client_free(struct client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    nng_close(c->sock);
+    if (c->last != NULL) {
+        nng_msg_free(c->last);
+    }
+    free(c);
+}
+
+const char *
+client_url(const struct client *c)
+{
+    return c->url;
+}
+
+int
+client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
+            uint64_t timeout_ms)
+{
+    nng_msg *m = NULL;
+    msgpack_packer pk;
+    int rv;
+
+    if (nng_msg_alloc(&m, 0) != 0) {
+        return SL_ENOMEM;
+    }
+    msgpack_packer_init(&pk, m, wire_pack_into_msg);
+    if (wire_encode(req, &pk) != 0) {
+        nng_msg_free(m);
+        return SL_ENOMEM;
+    }
+    nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
+    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
+    if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
+        nng_msg_free(m); /* not sent: still ours */
+        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
+    }
+    m = NULL;
+    /* The previous reply's views die here; the caller finished with them. */
+    wire_msg_fini(rep);
+    if (c->last != NULL) {
+        nng_msg_free(c->last);
+        c->last = NULL;
+    }
+    if ((rv = nng_recvmsg(c->sock, &c->last, 0)) != 0) {
+        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
+    }
+    char why[160];
+    if (wire_decode(rep, nng_msg_body(c->last), nng_msg_len(c->last), why, sizeof(why)) != 0 ||
+        !WIRE_HAS(rep, WK_OK)) {
+        LOG(LOG_WARN, "client.bad_reply", "url=\"%s\" reason=\"%s\"", c->url,
+            WIRE_HAS(rep, WK_OK) ? why : "reply has no 'ok'");
+        return SL_EBADREQ;
+    }
+    return 0;
+}
+
+int
+client_reply_err(const struct wire_msg *rep, struct sl_str *msg)
+{
+    if (WIRE_HAS(rep, WK_OK) && rep->v[WK_OK].b) {
+        return 0;
+    }
+    *msg = WIRE_HAS(rep, WK_MSG) ? rep->v[WK_MSG].s : (struct sl_str){ "", 0 };
+    if (!WIRE_HAS(rep, WK_ERR)) {
+        return SL_EINTERNAL;
+    }
+    return sl_err_from_code(rep->v[WK_ERR].s.p, rep->v[WK_ERR].s.n);
+}

@@ -1,0 +1,36 @@
+/* A request/reply client of the broker (or of worker-pool's control socket): one REQ socket,
+ * used by one thread at a time. Every request carries a deadline; a request whose connection
+ * drops is resent by nng once the dialer reconnects (so non-idempotent requests carry an
+ * idempotency key, see push's client/seq). */
+#ifndef SLUICE_CLIENT_H
+#define SLUICE_CLIENT_H
+
+#include "wire.h"
+
+#include <stdint.h>
+
+struct client;
+
+/* Connects to url, retrying until connect_ms has passed. On success *cp is a new client
+ * (free with client_free) that reconnects on its own afterwards. Returns 0,
+ * SL_EUNREACHABLE (nobody listening within connect_ms) or SL_EBADREQ (an invalid URL). Blocks. */
+int client_open(struct client **cp, const char *url, uint64_t connect_ms);
+
+/* Closes the socket. client_free(NULL) does nothing. */
+void client_free(struct client *c);
+
+/* Sends req and waits up to timeout_ms for the reply, which is decoded into rep (initialised
+ * by the caller; its views stay valid until wire_msg_fini(rep) and client_call's next use).
+ * Returns 0 when a reply arrived and decoded, whatever its "ok" (check WK_OK);
+ * SL_ETIMEDOUT, SL_EUNREACHABLE or SL_EBADREQ (an undecodable reply) otherwise. Blocks. */
+int client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
+                uint64_t timeout_ms);
+
+/* For a decoded reply: 0 if "ok" is true; else the error code named by "err" (SL_EINTERNAL if
+ * it names none) with *msg pointing at the reply's text (a view, may be empty). */
+int client_reply_err(const struct wire_msg *rep, struct sl_str *msg);
+
+/* The URL this client dialed. */
+const char *client_url(const struct client *c);
+
+#endif

@@ -1,0 +1,284 @@
+#include "opt.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct opt opt_common[] = {
+    { OPT_URL, "url", 'u', "URL", "SLUICE_URL", "broker address (default ipc://$SLUICE_DIR/broker.ipc)" },
+    { OPT_LOG_LEVEL, "log-level", 0, "LEVEL", "SLUICE_LOG_LEVEL", "debug, info, warn, error or off" },
+    { OPT_HELP, "help", 'h', NULL, NULL, "print this help and exit" },
+    { OPT_VERSION, "version", 'V', NULL, NULL, "print the version and exit" },
+    { 0, NULL, 0, NULL, NULL, NULL },
+};
+
+static const struct opt *
+find_id(const struct opt *const tables[], int id)
+{
+    for (int t = 0; tables[t] != NULL; t++) {
+        for (const struct opt *o = tables[t]; o->name != NULL; o++) {
+            if (o->id == id) {
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+int
+opt_parse(int argc, char **argv, const struct opt *const tables[], bool in_order,
+          struct opt_vals *vals, int *argi)
+{
+    struct option longs[OPT_MAX * 2 + 1];
+    char shorts[OPT_MAX * 2 + 4];
+    size_t nl = 0, ns = 0;
+    int rv = 0;
+
+    memset(vals, 0, sizeof(*vals));
+    shorts[ns++] = in_order ? '+' : '-';
+    shorts[ns++] = ':';
+    for (int t = 0; tables[t] != NULL; t++) {
+        for (const struct opt *o = tables[t]; o->name != NULL; o++) {
+            if (o->id < 0 || o->id >= OPT_MAX || nl >= OPT_MAX * 2) {
+                return 2;
+            }
+            longs[nl].name = o->name;
+            longs[nl].has_arg = o->arg != NULL ? required_argument : no_argument;
+            longs[nl].flag = NULL;
+            longs[nl].val = 256 + o->id;
+            nl++;
+            if (o->short_name != 0 && ns + 3 < sizeof(shorts)) {
+                shorts[ns++] = o->short_name;
+                if (o->arg != NULL) {
+                    shorts[ns++] = ':';
+                }
+            }
+        }
+    }
+    memset(&longs[nl], 0, sizeof(longs[nl]));
+    shorts[ns] = '\0';
+
+    /* Arguments are collected in order in place; options are consumed. With "-" in optstring
+     * getopt returns each argument as option 1 and never permutes argv. */
+    int nargs = 0;
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    if (args == NULL) {
+        return 2;
+    }
+    optind = 0;
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, shorts, longs, NULL);
+        if (c == -1) {
+            break;
+        }
+        if (c == 1) {
+            args[nargs++] = optarg;
+            continue;
+        }
+        if (c == '?' || c == ':') {
+            const char *what = argv[optind - 1];
+            fprintf(stderr, "%s: %s: '%s'\n", log_prog,
+                    c == '?' ? "unknown option" : "option needs an argument", what);
+            rv = 2;
+            break;
+        }
+        const struct opt *o = NULL;
+        if (c >= 256) {
+            o = find_id(tables, c - 256);
+        } else {
+            for (int t = 0; tables[t] != NULL && o == NULL; t++) {
+                for (const struct opt *p = tables[t]; p->name != NULL; p++) {
+                    if (p->short_name == c) {
+                        o = p;
+                        break;
+                    }
+                }
+            }
+        }
+        if (o == NULL) {
+            rv = 2;
+            break;
+        }
+        vals->v[o->id] = o->arg != NULL ? optarg : "1";
+    }
+    if (rv == 0) {
+        /* The rest (after "--" or, in order, after the first argument) are arguments. */
+        for (int i = optind; i < argc; i++) {
+            args[nargs++] = argv[i];
+        }
+        int first = argc - nargs;
+        for (int i = 0; i < nargs; i++) {
+            argv[first + i] = args[i];
+        }
+        *argi = first;
+        for (int t = 0; tables[t] != NULL; t++) {
+            for (const struct opt *o = tables[t]; o->name != NULL; o++) {
+                if (vals->v[o->id] == NULL && o->env != NULL) {
+                    const char *e = getenv(o->env);
+                    if (e != NULL && e[0] != '\0') {
+                        vals->v[o->id] = e;
+                        vals->from_env[o->id] = true;
+                    }
+                }
+            }
+        }
+    }
+    free(args);
+    return rv;
+}
+
+void
+opt_usage(FILE *f, const char *usage, const struct opt *const tables[])
+{
+    fprintf(f, "usage: %s\n\noptions:\n", usage);
+    for (int t = 0; tables[t] != NULL; t++) {
+        for (const struct opt *o = tables[t]; o->name != NULL; o++) {
+            char left[64];
+            snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "  ",
+                     o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
+                     o->arg ? " " : "", o->arg ? o->arg : "");
+            fprintf(f, "  %-28s %s", left, o->help);
+            if (o->env != NULL) {
+                fprintf(f, " [$%s]", o->env);
+            }
+            fputc('\n', f);
+        }
+    }
+}
+
+static int
+parse_num(const char *name, const char *arg, uint64_t min, uint64_t max, bool sized,
+          uint64_t *out)
+{
+    char *end = NULL;
+    uint64_t mult = 1;
+
+    if (arg == NULL || arg[0] == '\0' || arg[0] == '-' || arg[0] == '+' || arg[0] == ' ') {
+        goto bad;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg) {
+        goto bad;
+    }
+    if (sized && *end != '\0') {
+        switch (*end) {
+        case 'k': case 'K': mult = 1024ULL; break;
+        case 'm': case 'M': mult = 1024ULL * 1024; break;
+        case 'g': case 'G': mult = 1024ULL * 1024 * 1024; break;
+        default: goto bad;
+        }
+        end++;
+        if (*end == 'B' || *end == 'b') {
+            end++;
+        }
+    }
+    if (*end != '\0') {
+        goto bad;
+    }
+    if (v > UINT64_MAX / mult) {
+        goto range;
+    }
+    v *= mult;
+    if (v < min || v > max) {
+        goto range;
+    }
+    *out = v;
+    return 0;
+range:
+    fprintf(stderr, "%s: --%s: '%s' is out of range [%llu, %llu]\n", log_prog, name, arg,
+            (unsigned long long)min, (unsigned long long)max);
+    return 2;
+bad:
+    fprintf(stderr, "%s: --%s: '%s' is not a %s\n", log_prog, name, arg ? arg : "",
+            sized ? "size (e.g. 64M)" : "whole number");
+    return 2;
+}
+
+int
+opt_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+    return parse_num(name, arg, min, max, false, out);
+}
+
+int
+opt_size(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+    return parse_num(name, arg, min, max, true, out);
+}
+
+int
+opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
+{
+    char num[32];
+    uint64_t mult = 1, v;
+    size_t n = arg != NULL ? strlen(arg) : 0;
+    size_t digits = 0;
+
+    while (digits < n && arg[digits] >= '0' && arg[digits] <= '9') {
+        digits++;
+    }
+    const char *unit = arg != NULL ? arg + digits : "";
+    if (digits == 0 || digits >= sizeof(num)) {
+        goto bad;
+    }
+    if (strcmp(unit, "") == 0 || strcmp(unit, "ms") == 0) {
+        mult = 1;
+    } else if (strcmp(unit, "s") == 0) {
+        mult = 1000;
+    } else if (strcmp(unit, "m") == 0) {
+        mult = 60000;
+    } else if (strcmp(unit, "h") == 0) {
+        mult = 3600000;
+    } else {
+        goto bad;
+    }
+    memcpy(num, arg, digits);
+    num[digits] = '\0';
+    if (parse_num(name, num, 0, UINT64_MAX / mult, false, &v) != 0) {
+        return 2;
+    }
+    v *= mult;
+    if (v < min_ms || v > max_ms) {
+        fprintf(stderr, "%s: --%s: '%s' is out of range [%llums, %llums]\n", log_prog, name, arg,
+                (unsigned long long)min_ms, (unsigned long long)max_ms);
+        return 2;
+    }
+    *out = v;
+    return 0;
+bad:
+    fprintf(stderr, "%s: --%s: '%s' is not a duration (e.g. 500ms, 2s, 1m)\n", log_prog, name,
+            arg ? arg : "");
+    return 2;
+}
+
+int
+opt_common_apply(const struct opt_vals *vals, const char *usage,
+                 const struct opt *const tables[], bool *done)
+{
+    *done = false;
+    if (vals->v[OPT_HELP] != NULL) {
+        opt_usage(stdout, usage, tables);
+        *done = true;
+        return 0;
+    }
+    if (vals->v[OPT_VERSION] != NULL) {
+        printf("%s %s (nng, msgpack-c)\n", log_prog, SLUICE_VERSION);
+        *done = true;
+        return 0;
+    }
+    if (vals->v[OPT_LOG_LEVEL] != NULL) {
+        int l = log_level_parse(vals->v[OPT_LOG_LEVEL]);
+        if (l < 0) {
+            fprintf(stderr, "%s: --log-level: '%s' is not one of debug, info, warn, error, off\n",
+                    log_prog, vals->v[OPT_LOG_LEVEL]);
+            return 2;
+        }
+        log_level = l;
+    }
+    return 0;
+}

@@ -1,0 +1,61 @@
+/* Command-line options from tables: one row per option, shared parsing,
+ * flag > environment > default, and --help printed from the same rows.
+ * Only a program's main() (and ctl's command functions) call these. */
+#ifndef SLUICE_OPT_H
+#define SLUICE_OPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define OPT_MAX 48 /* ids are indexes into struct opt_vals, below this */
+
+struct opt {
+    int id;               /* index into opt_vals.v; several tables may be combined */
+    const char *name;     /* long name, without the dashes */
+    char short_name;      /* 0 for none */
+    const char *arg;      /* metavar, e.g. "URL"; NULL for a flag without an argument */
+    const char *env;      /* variable read when the option is absent; NULL for none */
+    const char *help;     /* one line */
+};
+
+/* Ids every program shares; a program's own ids start at OPT_COMMON_END. */
+enum { OPT_URL, OPT_HELP, OPT_VERSION, OPT_LOG_LEVEL, OPT_COMMON_END };
+
+/* --url, --help, --version, --log-level; terminated by a row with name NULL. */
+extern const struct opt opt_common[];
+
+struct opt_vals {
+    const char *v[OPT_MAX]; /* NULL: absent; "1" for a given flag; else the argument (borrowed
+                               from argv or the environment) */
+    bool from_env[OPT_MAX]; /* the value came from the environment */
+};
+
+/* Parses argv[1..] against tables (a NULL-terminated list of row arrays, each ended by a row
+ * with name NULL). Options may be mixed with arguments unless in_order, where parsing stops
+ * at the first argument. "--" ends the options. On success *argi is the index of the first
+ * argument and 0 is returned. On a usage error prints "PROG: message" to stderr and returns 2.
+ * Not thread-safe (getopt). */
+int opt_parse(int argc, char **argv, const struct opt *const tables[], bool in_order,
+              struct opt_vals *vals, int *argi);
+
+/* Prints "usage: USAGE" and one line per option of the tables. */
+void opt_usage(FILE *f, const char *usage, const struct opt *const tables[]);
+
+/* Parses a whole decimal number in [min, max] into *out; on error prints a message naming the
+ * option to stderr and returns 2 (a usage error). Accepts k, M, G suffixes when sized (powers
+ * of 1024). */
+int opt_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+int opt_size(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parses a duration: a number with unit ms, s, m or h (a bare number is milliseconds) into
+ * milliseconds in [min_ms, max_ms]. Errors as opt_u64. */
+int opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out);
+
+/* Handles the common options after opt_parse: --help prints usage and returns 0 with *done set;
+ * --version prints "PROG VERSION" and sets *done; --log-level sets log_level (2 on a bad value).
+ * Returns 0 or 2. */
+int opt_common_apply(const struct opt_vals *vals, const char *usage,
+                     const struct opt *const tables[], bool *done);
+
+#endif

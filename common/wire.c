@@ -1,0 +1,528 @@
+#include "wire.h"
+
+#include "err.h"
+
+#include <nng/nng.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    enum wire_type type;
+} keys[WK_COUNT] = {
+    [WK_OP] = { "op", WT_STR },
+    [WK_OK] = { "ok", WT_BOOL },
+    [WK_ERR] = { "err", WT_STR },
+    [WK_MSG] = { "msg", WT_STR },
+    [WK_GROUP] = { "group", WT_NAME },
+    [WK_QUEUE] = { "queue", WT_NAME },
+    [WK_NAME] = { "name", WT_NAME },
+    [WK_PAYLOADS] = { "payloads", WT_BLOBS },
+    [WK_CLIENT] = { "client", WT_NAME },
+    [WK_SEQ] = { "seq", WT_U64 },
+    [WK_PRIORITY] = { "priority", WT_U64 },
+    [WK_WEIGHT] = { "weight", WT_U64 },
+    [WK_MAX_INFLIGHT] = { "max_inflight", WT_U64 },
+    [WK_FORCE] = { "force", WT_BOOL },
+    [WK_DELAY_MS] = { "delay_ms", WT_U64 },
+    [WK_TTR_MS] = { "ttr_ms", WT_U64 },
+    [WK_MAX_ATTEMPTS] = { "max_attempts", WT_U64 },
+    [WK_N] = { "n", WT_U64 },
+    [WK_FIRST_ID] = { "first_id", WT_U64 },
+    [WK_DUP] = { "dup", WT_BOOL },
+    [WK_MOVED] = { "moved", WT_U64 },
+    [WK_PURGED] = { "purged", WT_U64 },
+    [WK_RESET] = { "reset", WT_U64 },
+    [WK_ROUTES_RESET] = { "routes_reset", WT_U64 },
+    [WK_PID] = { "pid", WT_U64 },
+    [WK_VERSION] = { "version", WT_STR },
+    [WK_UPTIME_MS] = { "uptime_ms", WT_U64 },
+    [WK_QUEUES] = { "queues", WT_ANY },
+    [WK_ROUTES] = { "routes", WT_ANY },
+    [WK_BROKER] = { "broker", WT_ANY },
+    [WK_GROUPS] = { "groups", WT_ANY },
+    [WK_WORKERS] = { "workers", WT_ANY },
+    [WK_LEASE] = { "lease", WT_U64 },
+    [WK_IDS] = { "ids", WT_U64S },
+    [WK_WORKER] = { "worker", WT_NAME },
+    [WK_MAX] = { "max", WT_U64 },
+    [WK_WAIT_MS] = { "wait_ms", WT_U64 },
+    [WK_JOBS] = { "jobs", WT_ANY },
+};
+
+#define K(k) (UINT64_C(1) << (k))
+
+const struct wire_op_spec wire_ops[WOP_COUNT] = {
+    [WOP_PING] = { "ping", 0 },
+    [WOP_PUSH] = { "push", K(WK_GROUP) | K(WK_PAYLOADS) },
+    [WOP_QUEUE_CREATE] = { "queue.create", K(WK_NAME) },
+    [WOP_QUEUE_UPDATE] = { "queue.update", K(WK_NAME) },
+    [WOP_QUEUE_DESTROY] = { "queue.destroy", K(WK_NAME) },
+    [WOP_QUEUE_PAUSE] = { "queue.pause", K(WK_NAME) },
+    [WOP_QUEUE_RESUME] = { "queue.resume", K(WK_NAME) },
+    [WOP_QUEUE_LIST] = { "queue.list", 0 },
+    [WOP_ROUTE_SET] = { "route.set", K(WK_GROUP) | K(WK_QUEUE) },
+    [WOP_ROUTE_UNSET] = { "route.unset", K(WK_GROUP) },
+    [WOP_ROUTE_LIST] = { "route.list", 0 },
+    [WOP_STATS] = { "stats", 0 },
+    [WOP_FLUSH] = { "flush", 0 },
+    [WOP_PURGE] = { "purge", 0 },
+};
+
+bool
+sl_str_eq(struct sl_str a, const char *z)
+{
+    size_t n = strlen(z);
+    return a.n == n && memcmp(a.p, z, n) == 0;
+}
+
+bool
+wire_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > WIRE_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *
+wire_key_name(enum wire_key k)
+{
+    return (unsigned)k < WK_COUNT ? keys[k].name : "?";
+}
+
+enum wire_type
+wire_key_type(enum wire_key k)
+{
+    return keys[k].type;
+}
+
+int
+wire_op_find(struct sl_str s)
+{
+    for (int i = 0; i < WOP_COUNT; i++) {
+        if (sl_str_eq(s, wire_ops[i].name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+struct sl_str
+wire_list_str(const struct wire_list *l, uint32_t i)
+{
+    if (l->o != NULL) {
+        const msgpack_object *o = &l->o[i];
+        if (o->type == MSGPACK_OBJECT_BIN) {
+            return (struct sl_str){ o->via.bin.ptr, o->via.bin.size };
+        }
+        return (struct sl_str){ o->via.str.ptr, o->via.str.size };
+    }
+    return l->s[i];
+}
+
+uint64_t
+wire_list_u64(const struct wire_list *l, uint32_t i)
+{
+    return l->o != NULL ? l->o[i].via.u64 : l->u[i];
+}
+
+void
+wire_msg_init(struct wire_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void
+wire_msg_fini(struct wire_msg *m)
+{
+    if (m->decoded) {
+        msgpack_unpacked_destroy(&m->up);
+    }
+    memset(m, 0, sizeof(*m));
+}
+
+static uint64_t
+be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+int
+wire_check(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t left[WIRE_DEPTH_MAX + 1];
+    size_t off = 0;
+    int d = 0;
+
+    left[0] = 1;
+    while (d >= 0) {
+        if (left[d] == 0) {
+            d--;
+            continue;
+        }
+        left[d]--;
+        if (off >= len) {
+            return SL_EBADREQ;
+        }
+        unsigned b = p[off++];
+        uint64_t skip = 0, count = 0;
+        int lenbytes = 0, mul = 0; /* mul: elements per count (1 array, 2 map), 0 scalar */
+
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            skip = 0;
+        } else if (b >= 0x80 && b <= 0x8f) {
+            count = b & 0x0f, mul = 2;
+        } else if (b >= 0x90 && b <= 0x9f) {
+            count = b & 0x0f, mul = 1;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: lenbytes = 1; break;
+            case 0xc5: case 0xda: lenbytes = 2; break;
+            case 0xc6: case 0xdb: lenbytes = 4; break;
+            case 0xc7: lenbytes = 1, skip = 1; break; /* ext: length, then a type byte */
+            case 0xc8: lenbytes = 2, skip = 1; break;
+            case 0xc9: lenbytes = 4, skip = 1; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: lenbytes = 2, mul = 1; break;
+            case 0xdd: lenbytes = 4, mul = 1; break;
+            case 0xde: lenbytes = 2, mul = 2; break;
+            case 0xdf: lenbytes = 4, mul = 2; break;
+            default: return SL_EBADREQ; /* 0xc1 is never used */
+            }
+            if (lenbytes > 0) {
+                if ((size_t)lenbytes > len - off) {
+                    return SL_EBADREQ;
+                }
+                uint64_t v = be(p + off, lenbytes);
+                off += (size_t)lenbytes;
+                if (mul > 0) {
+                    count = v;
+                } else {
+                    skip += v;
+                }
+            }
+        }
+        if (mul > 0) {
+            /* Every element takes at least one byte. */
+            if (count > (len - off) / (uint64_t)mul) {
+                return SL_EBADREQ;
+            }
+            if (count > 0) {
+                if (d + 1 > WIRE_DEPTH_MAX) {
+                    return SL_EBADREQ;
+                }
+                left[++d] = count * (uint64_t)mul;
+            }
+        } else {
+            if (skip > len - off) {
+                return SL_EBADREQ;
+            }
+            off += (size_t)skip;
+        }
+    }
+    return off == len ? 0 : SL_EBADREQ;
+}
+
+static int bad(struct wire_msg *m, char *why, size_t whycap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+bad(struct wire_msg *m, char *why, size_t whycap, const char *fmt, ...)
+{
+    if (why != NULL && whycap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whycap, fmt, ap);
+        va_end(ap);
+    }
+    m->has = 0;
+    return SL_EBADREQ;
+}
+
+static bool
+is_name_obj(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_STR && wire_name_ok(o->via.str.ptr, o->via.str.size);
+}
+
+int
+wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t whycap)
+{
+    size_t off = 0;
+
+    if (len == 0 || wire_check(buf, len) != 0) {
+        return bad(m, why, whycap, "%s", "not one well-formed msgpack value");
+    }
+    if (!m->decoded) {
+        msgpack_unpacked_init(&m->up);
+        m->decoded = true;
+    }
+    if (msgpack_unpack_next(&m->up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
+        return bad(m, why, whycap, "%s", "not one well-formed msgpack value");
+    }
+    const msgpack_object *root = &m->up.data;
+    if (root->type != MSGPACK_OBJECT_MAP) {
+        return bad(m, why, whycap, "%s", "a message must be a map");
+    }
+    m->has = 0;
+    for (uint32_t i = 0; i < root->via.map.size; i++) {
+        const msgpack_object *ko = &root->via.map.ptr[i].key;
+        const msgpack_object *vo = &root->via.map.ptr[i].val;
+        if (ko->type != MSGPACK_OBJECT_STR) {
+            return bad(m, why, whycap, "%s", "map keys must be strings");
+        }
+        int k = -1;
+        for (int j = 0; j < WK_COUNT; j++) {
+            if (strlen(keys[j].name) == ko->via.str.size &&
+                memcmp(keys[j].name, ko->via.str.ptr, ko->via.str.size) == 0) {
+                k = j;
+                break;
+            }
+        }
+        if (k < 0) {
+            continue; /* unknown keys are ignored */
+        }
+        if (WIRE_HAS(m, k)) {
+            return bad(m, why, whycap, "field '%s' appears twice", keys[k].name);
+        }
+        union wire_val *v = &m->v[k];
+        switch (keys[k].type) {
+        case WT_STR:
+            if (vo->type != MSGPACK_OBJECT_STR || vo->via.str.size > WIRE_STR_MAX) {
+                return bad(m, why, whycap, "field '%s': expected a string of at most 4096 bytes",
+                           keys[k].name);
+            }
+            v->s = (struct sl_str){ vo->via.str.ptr, vo->via.str.size };
+            break;
+        case WT_NAME:
+            if (!is_name_obj(vo)) {
+                return bad(m, why, whycap,
+                           "field '%s': expected a name of 1-128 bytes of [A-Za-z0-9._:-]",
+                           keys[k].name);
+            }
+            v->s = (struct sl_str){ vo->via.str.ptr, vo->via.str.size };
+            break;
+        case WT_U64:
+            if (vo->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                return bad(m, why, whycap, "field '%s': expected a non-negative integer",
+                           keys[k].name);
+            }
+            v->u = vo->via.u64;
+            break;
+        case WT_BOOL:
+            if (vo->type != MSGPACK_OBJECT_BOOLEAN) {
+                return bad(m, why, whycap, "field '%s': expected a boolean", keys[k].name);
+            }
+            v->b = vo->via.boolean;
+            break;
+        case WT_BLOBS:
+        case WT_U64S:
+        case WT_NAMES:
+            if (vo->type != MSGPACK_OBJECT_ARRAY) {
+                return bad(m, why, whycap, "field '%s': expected an array", keys[k].name);
+            }
+            for (uint32_t e = 0; e < vo->via.array.size; e++) {
+                const msgpack_object *eo = &vo->via.array.ptr[e];
+                bool ok = keys[k].type == WT_BLOBS
+                              ? (eo->type == MSGPACK_OBJECT_BIN || eo->type == MSGPACK_OBJECT_STR)
+                          : keys[k].type == WT_U64S ? eo->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                                                    : is_name_obj(eo);
+                if (!ok) {
+                    return bad(m, why, whycap, "field '%s': an element has the wrong type",
+                               keys[k].name);
+                }
+            }
+            v->l = (struct wire_list){ vo->via.array.size, vo->via.array.ptr, NULL, NULL };
+            break;
+        case WT_ANY:
+            v->any = vo;
+            break;
+        }
+        m->has |= K(k);
+    }
+    return 0;
+}
+
+int
+wire_check_required(const struct wire_msg *m, enum wire_op op, char *why, size_t whycap)
+{
+    uint64_t missing = wire_ops[op].required & ~m->has;
+    if (missing == 0) {
+        return 0;
+    }
+    for (int k = 0; k < WK_COUNT; k++) {
+        if ((missing >> k) & 1u) {
+            if (why != NULL && whycap > 0) {
+                snprintf(why, whycap, "%s: missing required field '%s'", wire_ops[op].name,
+                         keys[k].name);
+            }
+            break;
+        }
+    }
+    return SL_EBADREQ;
+}
+
+void
+wire_set_str(struct wire_msg *m, enum wire_key k, const char *p, size_t n)
+{
+    m->v[k].s = (struct sl_str){ p, (uint32_t)n };
+    m->has |= K(k);
+}
+
+void
+wire_set_cstr(struct wire_msg *m, enum wire_key k, const char *z)
+{
+    wire_set_str(m, k, z, strlen(z));
+}
+
+void
+wire_set_u64(struct wire_msg *m, enum wire_key k, uint64_t u)
+{
+    m->v[k].u = u;
+    m->has |= K(k);
+}
+
+void
+wire_set_bool(struct wire_msg *m, enum wire_key k, bool b)
+{
+    m->v[k].b = b;
+    m->has |= K(k);
+}
+
+void
+wire_set_strs(struct wire_msg *m, enum wire_key k, const struct sl_str *v, uint32_t n)
+{
+    m->v[k].l = (struct wire_list){ n, NULL, v, NULL };
+    m->has |= K(k);
+}
+
+void
+wire_set_u64s(struct wire_msg *m, enum wire_key k, const uint64_t *v, uint32_t n)
+{
+    m->v[k].l = (struct wire_list){ n, NULL, NULL, v };
+    m->has |= K(k);
+}
+
+void
+wire_pack_str(msgpack_packer *pk, const char *p, size_t n)
+{
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, p, n);
+}
+
+void
+wire_pack_cstr(msgpack_packer *pk, const char *z)
+{
+    wire_pack_str(pk, z, strlen(z));
+}
+
+void
+wire_pack_key(msgpack_packer *pk, enum wire_key k)
+{
+    wire_pack_cstr(pk, keys[k].name);
+}
+
+void
+wire_pack_ok(msgpack_packer *pk, uint32_t nfields)
+{
+    msgpack_pack_map(pk, nfields + 1);
+    wire_pack_key(pk, WK_OK);
+    msgpack_pack_true(pk);
+}
+
+void
+wire_pack_err(msgpack_packer *pk, int err, const char *msg)
+{
+    msgpack_pack_map(pk, 3);
+    wire_pack_key(pk, WK_OK);
+    msgpack_pack_false(pk);
+    wire_pack_key(pk, WK_ERR);
+    wire_pack_cstr(pk, sl_err_code(err));
+    wire_pack_key(pk, WK_MSG);
+    wire_pack_cstr(pk, msg != NULL ? msg : sl_err_str(err));
+}
+
+int
+wire_encode(const struct wire_msg *m, msgpack_packer *pk)
+{
+    uint32_t n = (uint32_t)__builtin_popcountll(m->has);
+    int rv = msgpack_pack_map(pk, n);
+
+    for (int k = 0; k < WK_COUNT && rv == 0; k++) {
+        if (!WIRE_HAS(m, k)) {
+            continue;
+        }
+        const union wire_val *v = &m->v[k];
+        wire_pack_key(pk, (enum wire_key)k);
+        switch (keys[k].type) {
+        case WT_STR:
+        case WT_NAME:
+            rv = msgpack_pack_str(pk, v->s.n);
+            rv = rv == 0 ? msgpack_pack_str_body(pk, v->s.p, v->s.n) : rv;
+            break;
+        case WT_U64:
+            rv = msgpack_pack_uint64(pk, v->u);
+            break;
+        case WT_BOOL:
+            rv = v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+            break;
+        case WT_BLOBS:
+        case WT_NAMES:
+            rv = msgpack_pack_array(pk, v->l.n);
+            for (uint32_t i = 0; i < v->l.n && rv == 0; i++) {
+                struct sl_str s = wire_list_str(&v->l, i);
+                if (keys[k].type == WT_BLOBS) {
+                    rv = msgpack_pack_bin(pk, s.n);
+                    rv = rv == 0 ? msgpack_pack_bin_body(pk, s.p, s.n) : rv;
+                } else {
+                    rv = msgpack_pack_str(pk, s.n);
+                    rv = rv == 0 ? msgpack_pack_str_body(pk, s.p, s.n) : rv;
+                }
+            }
+            break;
+        case WT_U64S:
+            rv = msgpack_pack_array(pk, v->l.n);
+            for (uint32_t i = 0; i < v->l.n && rv == 0; i++) {
+                rv = msgpack_pack_uint64(pk, wire_list_u64(&v->l, i));
+            }
+            break;
+        case WT_ANY:
+            rv = v->any != NULL ? msgpack_pack_object(pk, *v->any) : msgpack_pack_nil(pk);
+            break;
+        }
+    }
+    return rv == 0 ? 0 : SL_ENOMEM;
+}
+
+int
+wire_pack_into_msg(void *data, const char *buf, size_t len)
+{
+    return nng_msg_append((nng_msg *)data, buf, len) == 0 ? 0 : -1;
+}
