@@ -100,6 +100,11 @@ client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
     if (nng_msg_alloc(&m, 0) != 0) {
         return SL_ENOMEM;
     }
+    /* One allocation for the whole request: growing it per field would copy it many times. */
+    if (nng_msg_reserve(m, wire_encoded_size(req)) != 0) {
+        nng_msg_free(m);
+        return SL_ENOMEM;
+    }
     msgpack_packer_init(&pk, m, wire_pack_into_msg);
     if (wire_encode(req, &pk) != 0) {
         nng_msg_free(m);
@@ -143,4 +148,34 @@ client_reply_err(const struct wire_msg *rep, struct sl_str *msg)
         return SL_EINTERNAL;
     }
     return sl_err_from_code(rep->v[WK_ERR].s.p, rep->v[WK_ERR].s.n);
+}
+
+int
+client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t timeout_ms)
+{
+    int rv;
+
+    nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
+    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
+    if ((rv = nng_sendmsg(c->sock, req, 0)) != 0) {
+        nng_msg_free(req); /* not sent: still ours */
+        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
+    }
+    /* The previous reply's views die here; the caller finished with them. */
+    wire_msg_fini(rep);
+    if (c->last != NULL) {
+        nng_msg_free(c->last);
+        c->last = NULL;
+    }
+    if ((rv = nng_recvmsg(c->sock, &c->last, 0)) != 0) {
+        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
+    }
+    char why[160] = "reply has no 'ok'";
+    if (wire_decode(rep, nng_msg_body(c->last), nng_msg_len(c->last), why, sizeof(why)) != 0 ||
+        !WIRE_HAS(rep, WK_OK)) {
+        LOG(LOG_WARN, "client.bad_reply", "url=\"%s\" reason=\"%s\"", c->url, why);
+        return SL_EBADREQ;
+    }
+    return 0;
 }

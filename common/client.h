@@ -26,6 +26,13 @@ void client_free(struct client *c);
 int client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
                 uint64_t timeout_ms);
 
+/* As client_call, for a request the caller encoded itself (e.g. into a message reserved to its
+ * estimated size, so a large push is packed without regrowing). Takes req in every case: it is
+ * sent, or freed when it cannot be. Same returns as client_call. Blocks. */
+struct nng_msg;
+int client_call_msg(struct client *c, struct nng_msg *req, struct wire_msg *rep,
+                    uint64_t timeout_ms);
+
 /* For a decoded reply: 0 if "ok" is true; else the error code named by "err" (SL_EINTERNAL if
  * it names none) with *msg pointing at the reply's text (a view, may be empty). */
 int client_reply_err(const struct wire_msg *rep, struct sl_str *msg);

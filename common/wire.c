@@ -521,6 +521,44 @@ wire_encode(const struct wire_msg *m, msgpack_packer *pk)
     return rv == 0 ? 0 : SL_ENOMEM;
 }
 
+size_t
+wire_encoded_size(const struct wire_msg *m)
+{
+    size_t n = 5;
+
+    for (int k = 0; k < WK_COUNT; k++) {
+        if (!WIRE_HAS(m, k)) {
+            continue;
+        }
+        const union wire_val *v = &m->v[k];
+        n += 1 + strlen(keys[k].name);
+        switch (keys[k].type) {
+        case WT_STR:
+        case WT_NAME:
+            n += 5 + v->s.n;
+            break;
+        case WT_U64:
+        case WT_BOOL:
+            n += 9;
+            break;
+        case WT_BLOBS:
+        case WT_NAMES:
+            n += 5;
+            for (uint32_t i = 0; i < v->l.n; i++) {
+                n += 5 + wire_list_str(&v->l, i).n;
+            }
+            break;
+        case WT_U64S:
+            n += 5 + (size_t)v->l.n * 9;
+            break;
+        case WT_ANY:
+            n += 256;
+            break;
+        }
+    }
+    return n;
+}
+
 int
 wire_pack_into_msg(void *data, const char *buf, size_t len)
 {

@@ -139,6 +139,10 @@ void wire_set_u64s(struct wire_msg *m, enum wire_key k, const uint64_t *v, uint3
 /* Packs m as a map of its present keys, in key order. Returns 0 or SL_ENOMEM. */
 int wire_encode(const struct wire_msg *m, msgpack_packer *pk);
 
+/* An upper bound of the bytes wire_encode packs for m (WT_ANY values are estimated), so a
+ * sender can reserve the message once instead of growing it per field. */
+size_t wire_encoded_size(const struct wire_msg *m);
+
 /* Packing helpers for replies packed straight into a message. */
 void wire_pack_key(msgpack_packer *pk, enum wire_key k);
 void wire_pack_str(msgpack_packer *pk, const char *p, size_t n);

@@ -1,0 +1,512 @@
+#include "broker.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void
+broker_cfg_default(struct broker_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_jobs = 10000000;
+    cfg->max_bytes = 1ULL << 30;
+    cfg->max_payload = 1U << 20;
+    cfg->ttr_ms = 60000;
+    cfg->max_attempts = 3;
+    cfg->dedup_window_ns = 600LL * 1000000000LL;
+    cfg->dedup_clients = 16384;
+}
+
+static int64_t
+sys_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t
+broker_mono_ns(const struct broker *b)
+{
+    return b->cfg.clock.mono_ns != NULL ? b->cfg.clock.mono_ns(b->cfg.clock.arg)
+                                        : sys_clock(CLOCK_MONOTONIC);
+}
+
+int64_t
+broker_wall_ns(const struct broker *b)
+{
+    return b->cfg.clock.wall_ns != NULL ? b->cfg.clock.wall_ns(b->cfg.clock.arg)
+                                        : sys_clock(CLOCK_REALTIME);
+}
+
+static int
+qcmp(const void *a, const void *b)
+{
+    const struct queue *x = *(struct queue *const *)a, *y = *(struct queue *const *)b;
+    if (x->priority != y->priority) {
+        return x->priority < y->priority ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+static void
+qorder_sort(struct broker *b)
+{
+    qsort(b->qorder, b->nqueues, sizeof(*b->qorder), qcmp);
+}
+
+/* Adds q to the map and the order; on failure q is not added (and not freed). */
+static int
+queue_add(struct broker *b, struct queue *q)
+{
+    struct queue **qo = realloc(b->qorder, sizeof(*qo) * (b->nqueues + 1));
+    if (qo == NULL) {
+        return SL_ENOMEM;
+    }
+    b->qorder = qo;
+    if (hmap_put(&b->queues, q->name, q->name_len, q) != 0) {
+        return SL_ENOMEM;
+    }
+    b->qorder[b->nqueues++] = q;
+    qorder_sort(b);
+    return 0;
+}
+
+static void
+queue_remove(struct broker *b, struct queue *q)
+{
+    hmap_del(&b->queues, q->name, q->name_len);
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        if (b->qorder[i] == q) {
+            memmove(&b->qorder[i], &b->qorder[i + 1], sizeof(*b->qorder) * (b->nqueues - i - 1));
+            b->nqueues--;
+            break;
+        }
+    }
+}
+
+int
+broker_new(struct broker **bp, const struct broker_cfg *cfg)
+{
+    struct broker *b = calloc(1, sizeof(*b));
+    int rv = SL_ENOMEM;
+
+    if (b == NULL) {
+        return SL_ENOMEM;
+    }
+    b->cfg = *cfg;
+    hmap_init(&b->queues);
+    hmap_init(&b->groups);
+    b->next_id = 1;
+    if ((b->dedup = dedup_new(cfg->dedup_window_ns, cfg->dedup_clients)) == NULL) {
+        goto fail_dedup;
+    }
+    b->dflt = queue_new(SL_STR_LIT(BROKER_DEFAULT_QUEUE), BROKER_DEFAULT_PRIORITY, 1, 0);
+    if (b->dflt == NULL) {
+        goto fail_queue;
+    }
+    if ((rv = queue_add(b, b->dflt)) != 0) {
+        goto fail_add;
+    }
+    if (pthread_mutex_init(&b->lock, NULL) != 0) {
+        rv = SL_ENOMEM;
+        goto fail_lock;
+    }
+    b->started_ns = broker_mono_ns(b);
+    *bp = b;
+    return 0;
+fail_lock:
+    queue_remove(b, b->dflt);
+fail_add:
+    queue_free(b->dflt);
+fail_queue:
+    dedup_free(b->dedup);
+fail_dedup:
+    hmap_fini(&b->queues);
+    hmap_fini(&b->groups);
+    free(b->qorder);
+    free(b);
+    return rv;
+}
+
+/* Unlinks and frees j, keeping the broker's totals exact. */
+static void
+release_job(struct broker *b, struct job *j)
+{
+    queue_job_set(j->queue, j, JOB_NONE);
+    b->jobs--;
+    b->bytes -= j->len;
+    b->mem_bytes -= job_free(j);
+}
+
+void
+broker_free(struct broker *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        struct queue *q = b->qorder[i];
+        for (int st = JOB_READY; st < JOB_STATES; st++) {
+            struct job *j;
+            while ((j = q->lists[st].head) != NULL) {
+                release_job(b, j);
+            }
+        }
+        queue_free(q);
+    }
+    for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
+        next = g->next;
+        group_free(g);
+    }
+    hmap_fini(&b->queues);
+    hmap_fini(&b->groups);
+    free(b->qorder);
+    dedup_free(b->dedup);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+struct queue *
+broker_queue_find(const struct broker *b, struct sl_str name)
+{
+    return hmap_get(&b->queues, name.p, name.n);
+}
+
+struct group *
+broker_group_find(const struct broker *b, struct sl_str name)
+{
+    return hmap_get(&b->groups, name.p, name.n);
+}
+
+static struct group *
+group_add(struct broker *b, struct sl_str name)
+{
+    struct group *g = group_new(name);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (hmap_put(&b->groups, g->name, g->name_len, g) != 0) {
+        group_free(g);
+        return NULL;
+    }
+    g->prev = b->groups_tail;
+    if (b->groups_tail != NULL) {
+        b->groups_tail->next = g;
+    } else {
+        b->groups_head = g;
+    }
+    b->groups_tail = g;
+    return g;
+}
+
+static void
+group_remove(struct broker *b, struct group *g)
+{
+    hmap_del(&b->groups, g->name, g->name_len);
+    if (g->prev != NULL) {
+        g->prev->next = g->next;
+    } else {
+        b->groups_head = g->next;
+    }
+    if (g->next != NULL) {
+        g->next->prev = g->prev;
+    } else {
+        b->groups_tail = g->prev;
+    }
+    group_free(g);
+}
+
+int
+broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
+{
+    uint32_t n = req->payloads->n;
+    uint64_t bytes = 0;
+    struct queue *q;
+
+    if (n == 0 || n > BROKER_PUSH_MAX || req->ttr_ms > BROKER_TTR_MAX_MS) {
+        return SL_EBADREQ;
+    }
+    if (req->keyed) {
+        uint64_t first_id = 0;
+        uint32_t seen_n = 0;
+        enum dedup_verdict v =
+            dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b), &first_id, &seen_n);
+        if (v != DEDUP_NEW) {
+            *res = (struct push_res){ v == DEDUP_SEEN ? first_id : 0, seen_n, NULL, true };
+            return 0;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = wire_list_str(req->payloads, i).n;
+        if (len > b->cfg.max_payload) {
+            return SL_ETOOLARGE;
+        }
+        bytes += len;
+    }
+    if (n > b->cfg.max_jobs - b->jobs || b->jobs > b->cfg.max_jobs ||
+        bytes > b->cfg.max_bytes - b->bytes || b->bytes > b->cfg.max_bytes) {
+        return SL_EQUEUEFULL;
+    }
+    struct group *g = broker_group_find(b, req->group);
+    if (req->queue != NULL) {
+        if ((q = broker_queue_find(b, *req->queue)) == NULL) {
+            return SL_ENOTFOUND;
+        }
+    } else {
+        q = g != NULL && g->route != NULL ? g->route : b->dflt;
+    }
+    bool created = false;
+    if (g == NULL) {
+        if ((g = group_add(b, req->group)) == NULL) {
+            return SL_ENOMEM;
+        }
+        created = true;
+    }
+    struct job *j;
+    size_t mem;
+    if (job_block_new(req->payloads, n, &j, &mem) != 0) {
+        if (created) {
+            group_remove(b, g);
+        }
+        return SL_ENOMEM;
+    }
+    int64_t now = broker_wall_ns(b);
+    uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
+    uint16_t attempts = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
+    uint64_t first_id = b->next_id;
+    for (; j != NULL; j = job_block_next(j)) {
+        j->id = b->next_id++;
+        j->enq_ns = now;
+        j->ttr_ms = ttr;
+        j->max_attempts = attempts;
+        j->group = g;
+        queue_job_set(q, j, JOB_READY);
+    }
+    q->pushed += n;
+    g->pushed += n;
+    b->jobs += n;
+    b->bytes += bytes;
+    b->mem_bytes += mem;
+    if (req->keyed &&
+        dedup_record(b->dedup, req->client, req->seq, first_id, n, broker_mono_ns(b)) != 0) {
+        LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
+    }
+    *res = (struct push_res){ first_id, n, q, false };
+    return 0;
+}
+
+static int
+check_settings(const struct queue_settings *s)
+{
+    if ((s->has_priority && s->priority > QUEUE_PRIORITY_MAX) ||
+        (s->has_weight && (s->weight < 1 || s->weight > QUEUE_WEIGHT_MAX)) ||
+        (s->has_max_inflight && s->max_inflight > QUEUE_INFLIGHT_MAX)) {
+        return SL_EBADREQ;
+    }
+    return 0;
+}
+
+int
+broker_queue_create(struct broker *b, struct sl_str name, const struct queue_settings *s)
+{
+    int rv;
+
+    if ((rv = check_settings(s)) != 0) {
+        return rv;
+    }
+    if (broker_queue_find(b, name) != NULL) {
+        return SL_EEXISTS;
+    }
+    struct queue *q = queue_new(name, s->has_priority ? s->priority : BROKER_DEFAULT_PRIORITY,
+                                s->has_weight ? s->weight : 1,
+                                s->has_max_inflight ? s->max_inflight : 0);
+    if (q == NULL) {
+        return SL_ENOMEM;
+    }
+    if ((rv = queue_add(b, q)) != 0) {
+        queue_free(q);
+        return rv;
+    }
+    return 0;
+}
+
+int
+broker_queue_update(struct broker *b, struct sl_str name, const struct queue_settings *s)
+{
+    int rv;
+    struct queue *q = broker_queue_find(b, name);
+
+    if (q == NULL) {
+        return SL_ENOTFOUND;
+    }
+    if ((rv = check_settings(s)) != 0) {
+        return rv;
+    }
+    if (s->has_priority) {
+        q->priority = s->priority;
+    }
+    if (s->has_weight) {
+        q->weight = s->weight;
+    }
+    if (s->has_max_inflight) {
+        q->max_inflight = s->max_inflight;
+    }
+    qorder_sort(b);
+    return 0;
+}
+
+int
+broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t *moved,
+                     uint64_t *routes_reset)
+{
+    struct queue *q = broker_queue_find(b, name);
+
+    if (q == NULL) {
+        return SL_ENOTFOUND;
+    }
+    if (q == b->dflt) {
+        return SL_EFORBIDDEN;
+    }
+    if (queue_jobs(q) > 0 && !force) {
+        return SL_ENOTEMPTY;
+    }
+    *moved = queue_move_all(q, b->dflt);
+    *routes_reset = 0;
+    for (struct group *g = b->groups_head; g != NULL && q->routes > 0; g = g->next) {
+        if (g->route == q) {
+            g->route = NULL;
+            q->routes--;
+            (*routes_reset)++;
+        }
+    }
+    queue_remove(b, q);
+    queue_free(q);
+    return 0;
+}
+
+int
+broker_queue_pause(struct broker *b, struct sl_str name, bool paused)
+{
+    struct queue *q = broker_queue_find(b, name);
+    if (q == NULL) {
+        return SL_ENOTFOUND;
+    }
+    q->paused = paused;
+    return 0;
+}
+
+/* Points g's route at q (NULL: none), moving its ready jobs from the old route's queue. */
+static uint64_t
+reroute(struct broker *b, struct group *g, struct queue *q)
+{
+    uint64_t moved = 0;
+    if (g->route == q) {
+        return 0;
+    }
+    struct queue *from = g->route != NULL ? g->route : b->dflt;
+    struct queue *to = q != NULL ? q : b->dflt;
+    if (g->jobs[JOB_READY] > 0) {
+        moved = queue_move_ready(from, to, g);
+    }
+    if (g->route != NULL) {
+        g->route->routes--;
+    }
+    g->route = q;
+    if (q != NULL) {
+        q->routes++;
+    }
+    return moved;
+}
+
+int
+broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *queue,
+                 uint64_t *moved)
+{
+    struct queue *q = NULL;
+
+    if (queue != NULL && !sl_str_eq(*queue, BROKER_DEFAULT_QUEUE)) {
+        if ((q = broker_queue_find(b, *queue)) == NULL) {
+            return SL_ENOTFOUND;
+        }
+    }
+    struct group *g = broker_group_find(b, group);
+    if (g == NULL) {
+        if (q == NULL) {
+            *moved = 0; /* no group, no route: nothing to undo */
+            return 0;
+        }
+        if ((g = group_add(b, group)) == NULL) {
+            return SL_ENOMEM;
+        }
+    }
+    *moved = reroute(b, g, q);
+    return 0;
+}
+
+void
+broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
+{
+    *routes_reset = 0;
+    *reset = 0;
+    for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
+        next = g->next;
+        if (g->route != NULL) {
+            reroute(b, g, NULL);
+            (*routes_reset)++;
+        }
+        g->done = g->failed = g->pushed = 0;
+        (*reset)++;
+        if (group_jobs(g) == 0) {
+            group_remove(b, g);
+        }
+    }
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        b->qorder[i]->done = b->qorder[i]->failed = b->qorder[i]->pushed = 0;
+    }
+}
+
+static uint64_t
+purge_queue(struct broker *b, struct queue *q, const struct group *g)
+{
+    uint64_t n = 0;
+    for (struct job *j = q->lists[JOB_READY].head, *next; j != NULL; j = next) {
+        next = j->next;
+        if (g == NULL || j->group == g) {
+            release_job(b, j);
+            n++;
+        }
+    }
+    return n;
+}
+
+int
+broker_purge(struct broker *b, const struct sl_str *queue, const struct sl_str *group,
+             uint64_t *purged)
+{
+    struct queue *q = NULL;
+    struct group *g = NULL;
+
+    if (queue == NULL && group == NULL) {
+        return SL_EBADREQ;
+    }
+    if (queue != NULL && (q = broker_queue_find(b, *queue)) == NULL) {
+        return SL_ENOTFOUND;
+    }
+    if (group != NULL && (g = broker_group_find(b, *group)) == NULL) {
+        return SL_ENOTFOUND;
+    }
+    *purged = 0;
+    if (q != NULL) {
+        *purged = purge_queue(b, q, g);
+    } else {
+        for (uint32_t i = 0; i < b->nqueues && g->jobs[JOB_READY] > 0; i++) {
+            *purged += purge_queue(b, b->qorder[i], g);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,128 @@
+/* The broker's state: queues, groups, jobs, limits, idempotency keys; and the operations
+ * that change it. Every broker_* function except broker_new/broker_free must be called with
+ * b->lock held (nng callbacks run on several threads); none blocks on I/O. Each either
+ * succeeds or returns an SL_E* code having changed nothing. */
+#ifndef SLUICE_BROKER_H
+#define SLUICE_BROKER_H
+
+#include "dedup.h"
+#include "group.h"
+#include "hmap.h"
+#include "job.h"
+#include "queue.h"
+#include "wire.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BROKER_DEFAULT_QUEUE "default"
+#define BROKER_DEFAULT_PRIORITY 10
+#define BROKER_PUSH_MAX 1000000       /* payloads in one push */
+#define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
+
+struct broker_clock {
+    int64_t (*mono_ns)(void *arg);    /* monotonic: durations, timeouts, dedup window */
+    int64_t (*wall_ns)(void *arg);    /* since the epoch: job timestamps */
+    void *arg;
+};
+
+struct broker_cfg {
+    uint64_t max_jobs;        /* jobs held in any state; beyond: queue_full */
+    uint64_t max_bytes;       /* payload bytes held; beyond: queue_full */
+    uint32_t max_payload;     /* one payload; beyond: too_large */
+    uint32_t ttr_ms;          /* default reservation timeout */
+    uint16_t max_attempts;    /* default attempts */
+    int64_t dedup_window_ns;  /* how long a client's keys are remembered after its last push */
+    uint32_t dedup_clients;   /* clients remembered at most */
+    struct broker_clock clock; /* NULL functions: the system clocks */
+};
+
+/* Fills cfg with the defaults documented in the README. */
+void broker_cfg_default(struct broker_cfg *cfg);
+
+struct broker {
+    pthread_mutex_t lock;
+    struct broker_cfg cfg;
+    struct hmap queues;              /* name -> struct queue */
+    struct queue **qorder;           /* every queue by (priority, name) */
+    uint32_t nqueues;
+    struct queue *dflt;              /* the default queue; always exists */
+    struct hmap groups;              /* name -> struct group */
+    struct group *groups_head, *groups_tail; /* first-seen order */
+    struct dedup *dedup;
+    uint64_t next_id;                /* the next job id; ids start at 1 */
+    uint64_t jobs;                   /* jobs held, all states */
+    uint64_t bytes;                  /* their payload bytes */
+    uint64_t mem_bytes;              /* bytes of the job blocks holding them */
+    int64_t started_ns;              /* monotonic */
+    struct {
+        uint64_t calls[WOP_COUNT];
+        uint64_t errors[WOP_COUNT];
+        uint64_t bad_requests;       /* undecodable messages, unknown ops, missing fields */
+    } opc;                           /* the dispatcher's counters */
+};
+
+/* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */
+int broker_new(struct broker **bp, const struct broker_cfg *cfg);
+/* Frees every job, queue and group. broker_free(NULL) does nothing. */
+void broker_free(struct broker *b);
+
+int64_t broker_mono_ns(const struct broker *b);
+int64_t broker_wall_ns(const struct broker *b);
+
+struct queue *broker_queue_find(const struct broker *b, struct sl_str name);
+struct group *broker_group_find(const struct broker *b, struct sl_str name);
+
+struct push_req {
+    struct sl_str group;
+    const struct sl_str *queue;       /* NULL: the group's route, else default */
+    const struct wire_list *payloads; /* 1..BROKER_PUSH_MAX */
+    uint32_t ttr_ms;                  /* 0: the default */
+    uint16_t max_attempts;            /* 0: the default */
+    bool keyed;                       /* client and seq given */
+    struct sl_str client;
+    uint64_t seq;
+};
+
+struct push_res {
+    uint64_t first_id;                /* 0 when dup of a forgotten key */
+    uint32_t n;
+    const struct queue *queue;        /* NULL on dup */
+    bool dup;
+};
+
+/* Stores a batch of jobs, all or nothing. Errors: SL_EBADREQ (empty batch, bad ttr or
+ * attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL, SL_ENOMEM. */
+int broker_push(struct broker *b, const struct push_req *req, struct push_res *res);
+
+struct queue_settings {
+    bool has_priority, has_weight, has_max_inflight;
+    uint32_t priority, weight, max_inflight;
+};
+
+/* Errors: SL_EEXISTS, SL_EBADREQ (a setting out of range), SL_ENOMEM. */
+int broker_queue_create(struct broker *b, struct sl_str name, const struct queue_settings *s);
+/* Errors: SL_ENOTFOUND, SL_EBADREQ. */
+int broker_queue_update(struct broker *b, struct sl_str name, const struct queue_settings *s);
+/* Errors: SL_ENOTFOUND, SL_EFORBIDDEN (default), SL_ENOTEMPTY (jobs and !force). */
+int broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t *moved,
+                         uint64_t *routes_reset);
+/* Errors: SL_ENOTFOUND. Idempotent. */
+int broker_queue_pause(struct broker *b, struct sl_str name, bool paused);
+
+/* Routes group to queue (queue NULL or "default": no route), moving its ready jobs from its
+ * previous route queue. Creates the group if needed. Errors: SL_ENOTFOUND (queue),
+ * SL_ENOMEM. */
+int broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *queue,
+                     uint64_t *moved);
+
+/* Routes back to default, statistics reset, empty unrouted groups forgotten. */
+void broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset);
+
+/* Deletes ready jobs of queue and/or group (at least one non-NULL). Errors: SL_EBADREQ,
+ * SL_ENOTFOUND. */
+int broker_purge(struct broker *b, const struct sl_str *queue, const struct sl_str *group,
+                 uint64_t *purged);
+
+#endif

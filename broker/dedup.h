@@ -1,0 +1,39 @@
+/* Idempotency keys of pushes: (client, seq). REQ resends a request whose connection dropped,
+ * so the broker remembers the last DEDUP_RING keys of each client and answers a repeated key
+ * with the first answer instead of storing the jobs again. A client is forgotten window_ns
+ * after its last push, or when more than max_clients are remembered (least recently used
+ * first). Not thread-safe: the broker's lock covers it. */
+#ifndef SLUICE_DEDUP_H
+#define SLUICE_DEDUP_H
+
+#include "wire.h"
+
+#include <stdint.h>
+
+#define DEDUP_RING 64
+
+struct dedup;
+
+enum dedup_verdict {
+    DEDUP_NEW,    /* not seen: store, then dedup_record */
+    DEDUP_SEEN,   /* seen: *first_id and *n are the first answer */
+    DEDUP_STALE,  /* older than the remembered window of this client: treat as seen */
+};
+
+/* NULL on ENOMEM. */
+struct dedup *dedup_new(int64_t window_ns, uint32_t max_clients);
+void dedup_free(struct dedup *d);
+
+/* Looks up (client, seq) at time now_ns; forgets idle clients first. */
+enum dedup_verdict dedup_check(struct dedup *d, struct sl_str client, uint64_t seq,
+                               int64_t now_ns, uint64_t *first_id, uint32_t *n);
+
+/* Remembers the answer to (client, seq). Returns 0 or SL_ENOMEM (then the key is not
+ * remembered; the push itself stands). */
+int dedup_record(struct dedup *d, struct sl_str client, uint64_t seq, uint64_t first_id,
+                 uint32_t n, int64_t now_ns);
+
+/* Clients remembered now. */
+uint32_t dedup_clients(const struct dedup *d);
+
+#endif

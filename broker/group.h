@@ -1,0 +1,36 @@
+/* Groups (tenants): name, route and exact counters. Counters change only through
+ * group_adjust, which queue.c calls on every job state change, so a group's count is never
+ * recomputed by scanning. */
+#ifndef SLUICE_GROUP_H
+#define SLUICE_GROUP_H
+
+#include "job.h"
+#include "wire.h"
+
+#include <stdint.h>
+
+struct queue;
+
+struct group {
+    char name[WIRE_NAME_MAX + 1];  /* NUL-terminated copy; the group map's key */
+    uint32_t name_len;
+    struct queue *route;           /* NULL: no route (pushes go to default) */
+    uint64_t jobs[JOB_STATES];     /* jobs of this group in each state, all queues */
+    uint64_t done, failed, pushed; /* since start or the last flush */
+    struct group *next, *prev;     /* the broker's list of groups, in first-seen order */
+};
+
+/* A new group named name (valid name), with no route and zero counters. NULL on ENOMEM. */
+struct group *group_new(struct sl_str name);
+void group_free(struct group *g);
+
+/* One job of g moved from state `from` to state `to` (JOB_NONE: created or freed). */
+void group_adjust(struct group *g, enum job_state from, enum job_state to);
+
+/* The backlog the router reads: ready + reserved + delayed. */
+uint64_t group_count(const struct group *g);
+
+/* Jobs of g in any state (including dead). */
+uint64_t group_jobs(const struct group *g);
+
+#endif

@@ -1,0 +1,204 @@
+/* broker: holds queues, groups and jobs, and answers requests on an nng REP socket. */
+#include "broker.h"
+#include "err.h"
+#include "log.h"
+#include "opt.h"
+#include "rundir.h"
+#include "server.h"
+
+#include <nng/nng.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    OPT_DIR = OPT_COMMON_END,
+    OPT_NO_JOURNAL,
+    OPT_MAX_JOBS,
+    OPT_MAX_BYTES,
+    OPT_MAX_PAYLOAD,
+    OPT_MAX_MESSAGE,
+    OPT_TTR,
+    OPT_MAX_ATTEMPTS,
+    OPT_CONTEXTS,
+};
+
+static const struct opt broker_opts[] = {
+    { OPT_DIR, "dir", 'd', "DIR", "SLUICE_DIR", "runtime directory (default $XDG_RUNTIME_DIR/sluice or /tmp/sluice-$UID)" },
+    { OPT_NO_JOURNAL, "no-journal", 0, NULL, NULL, "keep jobs in memory only (the only mode in this version)" },
+    { OPT_MAX_JOBS, "max-jobs", 0, "N", "SLUICE_MAX_JOBS", "jobs held at most, any state (default 10000000)" },
+    { OPT_MAX_BYTES, "max-bytes", 0, "SIZE", "SLUICE_MAX_BYTES", "payload bytes held at most (default 1G)" },
+    { OPT_MAX_PAYLOAD, "max-payload", 0, "SIZE", "SLUICE_MAX_PAYLOAD", "largest payload (default 1M)" },
+    { OPT_MAX_MESSAGE, "max-message", 0, "SIZE", "SLUICE_MAX_MESSAGE", "largest request (default 64M)" },
+    { OPT_TTR, "ttr", 0, "DURATION", NULL, "default reservation timeout (default 60s)" },
+    { OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL, "default attempts per job (default 3)" },
+    { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently (default 16)" },
+    { 0, NULL, 0, NULL, NULL, NULL },
+};
+
+static const struct opt *const tables[] = { opt_common, broker_opts, NULL };
+static const char usage[] = "broker [options]";
+
+static int sigpipe_fds[2] = { -1, -1 };
+
+static void
+on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    ssize_t w = write(sigpipe_fds[1], &c, 1);
+    (void)w;
+    errno = saved;
+}
+
+static int
+setup_signals(void)
+{
+    struct sigaction sa;
+
+    if (pipe2(sigpipe_fds, O_CLOEXEC) != 0) {
+        return SL_EIO;
+    }
+    fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+/* Parses the options into cfg, url and dir. Returns 0, or 2 on a usage error. */
+static int
+configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_message,
+          uint64_t *contexts)
+{
+    uint64_t x;
+    int rv = 0;
+
+    broker_cfg_default(cfg);
+    *max_message = 64ULL << 20;
+    *contexts = 16;
+    if (v->v[OPT_MAX_JOBS] && (rv = opt_u64("max-jobs", v->v[OPT_MAX_JOBS], 1, UINT64_C(1) << 40, &cfg->max_jobs))) {
+        return rv;
+    }
+    if (v->v[OPT_MAX_BYTES] && (rv = opt_size("max-bytes", v->v[OPT_MAX_BYTES], 1, UINT64_C(1) << 50, &cfg->max_bytes))) {
+        return rv;
+    }
+    if (v->v[OPT_MAX_MESSAGE] && (rv = opt_size("max-message", v->v[OPT_MAX_MESSAGE], 1024, UINT64_C(1) << 31, max_message))) {
+        return rv;
+    }
+    if (v->v[OPT_MAX_PAYLOAD]) {
+        if ((rv = opt_size("max-payload", v->v[OPT_MAX_PAYLOAD], 1, UINT64_C(1) << 30, &x))) {
+            return rv;
+        }
+        cfg->max_payload = (uint32_t)x;
+    }
+    if (cfg->max_payload + 1024 > *max_message) {
+        fprintf(stderr, "broker: --max-payload must be at least 1K below --max-message\n");
+        return 2;
+    }
+    if (v->v[OPT_TTR]) {
+        if ((rv = opt_ms("ttr", v->v[OPT_TTR], 1, BROKER_TTR_MAX_MS, &x))) {
+            return rv;
+        }
+        cfg->ttr_ms = (uint32_t)x;
+    }
+    if (v->v[OPT_MAX_ATTEMPTS]) {
+        if ((rv = opt_u64("max-attempts", v->v[OPT_MAX_ATTEMPTS], 1, UINT16_MAX, &x))) {
+            return rv;
+        }
+        cfg->max_attempts = (uint16_t)x;
+    }
+    if (v->v[OPT_CONTEXTS] && (rv = opt_u64("contexts", v->v[OPT_CONTEXTS], 1, 4096, contexts))) {
+        return rv;
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct opt_vals v;
+    struct broker_cfg cfg;
+    struct broker *b = NULL;
+    struct server *srv = NULL;
+    char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16];
+    uint64_t max_message, contexts;
+    const char *url;
+    bool done;
+    int argi, rv;
+
+    log_prog = "broker";
+    if ((rv = opt_parse(argc, argv, tables, false, &v, &argi)) != 0 ||
+        (rv = opt_common_apply(&v, usage, tables, &done)) != 0) {
+        return rv;
+    }
+    if (done) {
+        return 0;
+    }
+    if (argi < argc) {
+        fprintf(stderr, "broker: unexpected argument '%s'\n", argv[argi]);
+        return 2;
+    }
+    if ((rv = configure(&v, &cfg, &max_message, &contexts)) != 0) {
+        return rv;
+    }
+    if (rundir_path(dir, sizeof(dir), v.v[OPT_DIR], getenv("XDG_RUNTIME_DIR")) != 0) {
+        fprintf(stderr, "broker: runtime directory path too long\n");
+        return 2;
+    }
+    if (rundir_ensure(dir) != 0) {
+        return 1;
+    }
+    url = v.v[OPT_URL];
+    if (url == NULL) {
+        if (rundir_ipc_url(urlbuf, sizeof(urlbuf), dir, "broker.ipc") != 0) {
+            fprintf(stderr, "broker: socket path %s/broker.ipc is too long for a Unix socket\n",
+                    dir);
+            return 2;
+        }
+        url = urlbuf;
+    }
+    if (setup_signals() != 0) {
+        fprintf(stderr, "broker: cannot set up signal handling\n");
+        return 1;
+    }
+    if (broker_new(&b, &cfg) != 0) {
+        fprintf(stderr, "broker: out of memory\n");
+        return 1;
+    }
+    if ((rv = server_start(&srv, b, url, max_message, (unsigned)contexts)) != 0) {
+        broker_free(b);
+        nng_fini();
+        return 1;
+    }
+    LOG(LOG_INFO, "journal.off", "reason=\"this version keeps jobs in memory only\"");
+    LOG(LOG_INFO, "start", "url=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu",
+        url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
+        (unsigned long long)cfg.max_bytes);
+
+    for (;;) {
+        unsigned char sig;
+        ssize_t r = read(sigpipe_fds[0], &sig, 1);
+        if (r == 1) {
+            LOG(LOG_INFO, "stop", "signal=%d", sig);
+            break;
+        }
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        break;
+    }
+    server_stop(srv);
+    broker_free(b);
+    nng_fini();
+    return 0;
+}

@@ -1,0 +1,513 @@
+#include "ops.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WHY_MAX 256
+
+typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why);
+
+static op_fn op_ping, op_push, op_queue_create, op_queue_update, op_queue_destroy, op_queue_pause,
+    op_queue_resume, op_queue_list, op_route_set, op_route_unset, op_route_list, op_stats, op_flush,
+    op_purge;
+
+/* One row per op of wire_ops, by index. */
+static op_fn *const handlers[WOP_COUNT] = {
+    [WOP_PING] = op_ping,
+    [WOP_PUSH] = op_push,
+    [WOP_QUEUE_CREATE] = op_queue_create,
+    [WOP_QUEUE_UPDATE] = op_queue_update,
+    [WOP_QUEUE_DESTROY] = op_queue_destroy,
+    [WOP_QUEUE_PAUSE] = op_queue_pause,
+    [WOP_QUEUE_RESUME] = op_queue_resume,
+    [WOP_QUEUE_LIST] = op_queue_list,
+    [WOP_ROUTE_SET] = op_route_set,
+    [WOP_ROUTE_UNSET] = op_route_unset,
+    [WOP_ROUTE_LIST] = op_route_list,
+    [WOP_STATS] = op_stats,
+    [WOP_FLUSH] = op_flush,
+    [WOP_PURGE] = op_purge,
+};
+
+static void
+kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
+{
+    wire_pack_cstr(pk, k);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void
+kv_str(msgpack_packer *pk, const char *k, const char *v, size_t n)
+{
+    wire_pack_cstr(pk, k);
+    wire_pack_str(pk, v, n);
+}
+
+static void
+kv_bool(msgpack_packer *pk, const char *k, bool v)
+{
+    wire_pack_cstr(pk, k);
+    v ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+}
+
+static void
+key_u64(msgpack_packer *pk, enum wire_key k, uint64_t v)
+{
+    wire_pack_key(pk, k);
+    msgpack_pack_uint64(pk, v);
+}
+
+int
+ops_handle(struct broker *b, const void *req, size_t len, nng_msg *rep)
+{
+    struct wire_msg m;
+    msgpack_packer pk;
+    char why[WHY_MAX] = "";
+    int rv, op = -1;
+
+    wire_msg_init(&m);
+    msgpack_packer_init(&pk, rep, wire_pack_into_msg);
+    /* Decode outside the lock: the only costly part of most requests. */
+    rv = wire_decode(&m, req, len, why, sizeof(why));
+    if (rv == 0 && !WIRE_HAS(&m, WK_OP)) {
+        rv = SL_EBADREQ;
+        snprintf(why, sizeof(why), "missing required field 'op'");
+    }
+    if (rv == 0 && (op = wire_op_find(m.v[WK_OP].s)) < 0) {
+        char q[160];
+        rv = SL_EUNKNOWNOP;
+        snprintf(why, sizeof(why), "unknown op %s",
+                 log_quote(q, sizeof(q), m.v[WK_OP].s.p, m.v[WK_OP].s.n));
+    }
+    if (rv == 0) {
+        rv = wire_check_required(&m, (enum wire_op)op, why, sizeof(why));
+    }
+    pthread_mutex_lock(&b->lock);
+    if (rv == 0) {
+        b->opc.calls[op]++;
+        rv = handlers[op](b, &m, &pk, why);
+        if (rv != 0) {
+            b->opc.errors[op]++;
+        }
+    } else {
+        b->opc.bad_requests++;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (rv != 0) {
+        /* A handler packs only after it has succeeded, but clear in case it did not. */
+        nng_msg_clear(rep);
+        wire_pack_err(&pk, rv, why[0] != '\0' ? why : NULL);
+        LOG(LOG_DEBUG, "request.error", "op=%s err=%s msg=\"%s\"",
+            op >= 0 ? wire_ops[op].name : "?", sl_err_code(rv), why);
+    }
+    wire_msg_fini(&m);
+    return rv;
+}
+
+static int
+op_ping(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    (void)req;
+    (void)why;
+    wire_pack_ok(pk, 3);
+    key_u64(pk, WK_PID, (uint64_t)getpid());
+    wire_pack_key(pk, WK_VERSION);
+    wire_pack_cstr(pk, SLUICE_VERSION);
+    key_u64(pk, WK_UPTIME_MS, (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000);
+    return 0;
+}
+
+static int
+op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    struct push_req pr = { 0 };
+    struct push_res res;
+    int rv;
+
+    pr.group = req->v[WK_GROUP].s;
+    pr.queue = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
+    pr.payloads = &req->v[WK_PAYLOADS].l;
+    if (WIRE_HAS(req, WK_CLIENT) != WIRE_HAS(req, WK_SEQ)) {
+        snprintf(why, WHY_MAX, "push: 'client' and 'seq' go together");
+        return SL_EBADREQ;
+    }
+    if (WIRE_HAS(req, WK_DELAY_MS)) {
+        snprintf(why, WHY_MAX, "push: 'delay_ms' is not supported yet");
+        return SL_EBADREQ;
+    }
+    if (pr.payloads->n == 0 || pr.payloads->n > BROKER_PUSH_MAX) {
+        snprintf(why, WHY_MAX, "push: 'payloads' must hold 1 to %u payloads", BROKER_PUSH_MAX);
+        return SL_EBADREQ;
+    }
+    if (WIRE_HAS(req, WK_TTR_MS)) {
+        uint64_t t = req->v[WK_TTR_MS].u;
+        if (t < 1 || t > BROKER_TTR_MAX_MS) {
+            snprintf(why, WHY_MAX, "push: 'ttr_ms' must be 1 to %u", BROKER_TTR_MAX_MS);
+            return SL_EBADREQ;
+        }
+        pr.ttr_ms = (uint32_t)t;
+    }
+    if (WIRE_HAS(req, WK_MAX_ATTEMPTS)) {
+        uint64_t a = req->v[WK_MAX_ATTEMPTS].u;
+        if (a < 1 || a > UINT16_MAX) {
+            snprintf(why, WHY_MAX, "push: 'max_attempts' must be 1 to 65535");
+            return SL_EBADREQ;
+        }
+        pr.max_attempts = (uint16_t)a;
+    }
+    if (WIRE_HAS(req, WK_CLIENT)) {
+        pr.keyed = true;
+        pr.client = req->v[WK_CLIENT].s;
+        pr.seq = req->v[WK_SEQ].u;
+    }
+    if ((rv = broker_push(b, &pr, &res)) != 0) {
+        switch (rv) {
+        case SL_ENOTFOUND:
+            snprintf(why, WHY_MAX, "queue '%.*s' does not exist", (int)pr.queue->n, pr.queue->p);
+            break;
+        case SL_ETOOLARGE:
+            snprintf(why, WHY_MAX, "a payload exceeds the limit of %u bytes", b->cfg.max_payload);
+            break;
+        case SL_EQUEUEFULL:
+            snprintf(why, WHY_MAX,
+                     "the broker holds %llu jobs, %llu bytes; limits %llu jobs, %llu bytes",
+                     (unsigned long long)b->jobs, (unsigned long long)b->bytes,
+                     (unsigned long long)b->cfg.max_jobs, (unsigned long long)b->cfg.max_bytes);
+            break;
+        default:
+            break;
+        }
+        return rv;
+    }
+    uint32_t nf = 2 + (res.first_id != 0) + (res.queue != NULL);
+    wire_pack_ok(pk, nf);
+    key_u64(pk, WK_N, res.n);
+    if (res.first_id != 0) {
+        key_u64(pk, WK_FIRST_ID, res.first_id);
+    }
+    if (res.queue != NULL) {
+        wire_pack_key(pk, WK_QUEUE);
+        wire_pack_str(pk, res.queue->name, res.queue->name_len);
+    }
+    wire_pack_key(pk, WK_DUP);
+    res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    return 0;
+}
+
+static int
+settings(const struct wire_msg *req, struct queue_settings *s, char *why)
+{
+    memset(s, 0, sizeof(*s));
+    if (WIRE_HAS(req, WK_PRIORITY)) {
+        if (req->v[WK_PRIORITY].u > QUEUE_PRIORITY_MAX) {
+            snprintf(why, WHY_MAX, "'priority' must be 0 to %u", QUEUE_PRIORITY_MAX);
+            return SL_EBADREQ;
+        }
+        s->has_priority = true;
+        s->priority = (uint32_t)req->v[WK_PRIORITY].u;
+    }
+    if (WIRE_HAS(req, WK_WEIGHT)) {
+        if (req->v[WK_WEIGHT].u < 1 || req->v[WK_WEIGHT].u > QUEUE_WEIGHT_MAX) {
+            snprintf(why, WHY_MAX, "'weight' must be 1 to %u", QUEUE_WEIGHT_MAX);
+            return SL_EBADREQ;
+        }
+        s->has_weight = true;
+        s->weight = (uint32_t)req->v[WK_WEIGHT].u;
+    }
+    if (WIRE_HAS(req, WK_MAX_INFLIGHT)) {
+        if (req->v[WK_MAX_INFLIGHT].u > QUEUE_INFLIGHT_MAX) {
+            snprintf(why, WHY_MAX, "'max_inflight' must be 0 to %u", QUEUE_INFLIGHT_MAX);
+            return SL_EBADREQ;
+        }
+        s->has_max_inflight = true;
+        s->max_inflight = (uint32_t)req->v[WK_MAX_INFLIGHT].u;
+    }
+    return 0;
+}
+
+static int
+not_found(char *why, const char *what, struct sl_str name)
+{
+    snprintf(why, WHY_MAX, "%s '%.*s' does not exist", what, (int)name.n, name.p);
+    return SL_ENOTFOUND;
+}
+
+static int
+op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    struct queue_settings s;
+    struct sl_str name = req->v[WK_NAME].s;
+    int rv = settings(req, &s, why);
+
+    if (rv == 0 && (rv = broker_queue_create(b, name, &s)) == SL_EEXISTS) {
+        snprintf(why, WHY_MAX, "queue '%.*s' exists", (int)name.n, name.p);
+    }
+    if (rv == 0) {
+        wire_pack_ok(pk, 0);
+        LOG(LOG_INFO, "queue.create", "queue=%.*s", (int)name.n, name.p);
+    }
+    return rv;
+}
+
+static int
+op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    struct queue_settings s;
+    struct sl_str name = req->v[WK_NAME].s;
+    int rv = settings(req, &s, why);
+
+    if (rv == 0 && (rv = broker_queue_update(b, name, &s)) == SL_ENOTFOUND) {
+        return not_found(why, "queue", name);
+    }
+    if (rv == 0) {
+        wire_pack_ok(pk, 0);
+    }
+    return rv;
+}
+
+static int
+op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    struct sl_str name = req->v[WK_NAME].s;
+    bool force = WIRE_HAS(req, WK_FORCE) && req->v[WK_FORCE].b;
+    uint64_t moved = 0, reset = 0;
+    int rv = broker_queue_destroy(b, name, force, &moved, &reset);
+
+    switch (rv) {
+    case 0:
+        wire_pack_ok(pk, 2);
+        key_u64(pk, WK_MOVED, moved);
+        key_u64(pk, WK_ROUTES_RESET, reset);
+        LOG(LOG_INFO, "queue.destroy", "queue=%.*s moved=%llu routes_reset=%llu", (int)name.n,
+            name.p, (unsigned long long)moved, (unsigned long long)reset);
+        return 0;
+    case SL_ENOTFOUND:
+        return not_found(why, "queue", name);
+    case SL_EFORBIDDEN:
+        snprintf(why, WHY_MAX, "the default queue cannot be destroyed");
+        return rv;
+    case SL_ENOTEMPTY:
+        snprintf(why, WHY_MAX, "queue '%.*s' holds jobs; use force to move them to default",
+                 (int)name.n, name.p);
+        return rv;
+    default:
+        return rv;
+    }
+}
+
+static int
+pause_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why,
+             bool paused)
+{
+    struct sl_str name = req->v[WK_NAME].s;
+    if (broker_queue_pause(b, name, paused) != 0) {
+        return not_found(why, "queue", name);
+    }
+    wire_pack_ok(pk, 0);
+    return 0;
+}
+
+static int
+op_queue_pause(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    return pause_resume(b, req, pk, why, true);
+}
+
+static int
+op_queue_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    return pause_resume(b, req, pk, why, false);
+}
+
+static void
+pack_queue(msgpack_packer *pk, const struct queue *q)
+{
+    msgpack_pack_map(pk, 12);
+    kv_str(pk, "name", q->name, q->name_len);
+    kv_u64(pk, "priority", q->priority);
+    kv_u64(pk, "weight", q->weight);
+    kv_u64(pk, "max_inflight", q->max_inflight);
+    kv_bool(pk, "paused", q->paused);
+    kv_u64(pk, "ready", queue_n(q, JOB_READY));
+    kv_u64(pk, "reserved", queue_n(q, JOB_RESERVED));
+    kv_u64(pk, "delayed", queue_n(q, JOB_DELAYED));
+    kv_u64(pk, "done", q->done);
+    kv_u64(pk, "failed", q->failed);
+    kv_u64(pk, "dead", queue_n(q, JOB_DEAD));
+    kv_u64(pk, "pushed", q->pushed);
+}
+
+static void
+pack_queues(struct broker *b, msgpack_packer *pk)
+{
+    wire_pack_key(pk, WK_QUEUES);
+    msgpack_pack_array(pk, b->nqueues);
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        pack_queue(pk, b->qorder[i]);
+    }
+}
+
+static int
+op_queue_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    (void)req;
+    (void)why;
+    wire_pack_ok(pk, 1);
+    pack_queues(b, pk);
+    return 0;
+}
+
+static int
+route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why,
+      const struct sl_str *queue)
+{
+    struct sl_str group = req->v[WK_GROUP].s;
+    uint64_t moved = 0;
+    int rv = broker_route_set(b, group, queue, &moved);
+
+    if (rv == SL_ENOTFOUND) {
+        return not_found(why, "queue", *queue);
+    }
+    if (rv == 0) {
+        wire_pack_ok(pk, 1);
+        key_u64(pk, WK_MOVED, moved);
+        LOG(LOG_INFO, "route.set", "group=%.*s queue=%.*s moved=%llu", (int)group.n, group.p,
+            queue != NULL ? (int)queue->n : 7, queue != NULL ? queue->p : "default",
+            (unsigned long long)moved);
+    }
+    return rv;
+}
+
+static int
+op_route_set(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    return route(b, req, pk, why, &req->v[WK_QUEUE].s);
+}
+
+static int
+op_route_unset(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    return route(b, req, pk, why, NULL);
+}
+
+static int
+op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    uint32_t n = 0;
+    (void)req;
+    (void)why;
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        n += g->route != NULL;
+    }
+    wire_pack_ok(pk, 1);
+    wire_pack_key(pk, WK_ROUTES);
+    msgpack_pack_array(pk, n);
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        if (g->route != NULL) {
+            msgpack_pack_map(pk, 2);
+            kv_str(pk, "group", g->name, g->name_len);
+            kv_str(pk, "queue", g->route->name, g->route->name_len);
+        }
+    }
+    return 0;
+}
+
+static int
+op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    uint32_t ngroups = 0;
+    (void)req;
+    (void)why;
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        ngroups++;
+    }
+    wire_pack_ok(pk, 4);
+
+    wire_pack_key(pk, WK_BROKER);
+    msgpack_pack_map(pk, 12);
+    kv_u64(pk, "pid", (uint64_t)getpid());
+    kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
+    kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
+    kv_u64(pk, "jobs", b->jobs);
+    kv_u64(pk, "bytes", b->bytes);
+    kv_u64(pk, "mem_bytes", b->mem_bytes);
+    kv_u64(pk, "max_jobs", b->cfg.max_jobs);
+    kv_u64(pk, "max_bytes", b->cfg.max_bytes);
+    kv_u64(pk, "max_payload", b->cfg.max_payload);
+    kv_u64(pk, "next_id", b->next_id);
+    kv_str(pk, "journal", "off", 3);
+    kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
+
+    pack_queues(b, pk);
+
+    wire_pack_key(pk, WK_GROUPS);
+    msgpack_pack_array(pk, ngroups);
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        msgpack_pack_map(pk, 10);
+        kv_str(pk, "name", g->name, g->name_len);
+        wire_pack_cstr(pk, "route");
+        if (g->route != NULL) {
+            wire_pack_str(pk, g->route->name, g->route->name_len);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        kv_u64(pk, "count", group_count(g));
+        kv_u64(pk, "ready", g->jobs[JOB_READY]);
+        kv_u64(pk, "reserved", g->jobs[JOB_RESERVED]);
+        kv_u64(pk, "delayed", g->jobs[JOB_DELAYED]);
+        kv_u64(pk, "done", g->done);
+        kv_u64(pk, "failed", g->failed);
+        kv_u64(pk, "dead", g->jobs[JOB_DEAD]);
+        kv_u64(pk, "pushed", g->pushed);
+    }
+
+    wire_pack_key(pk, WK_WORKERS);
+    msgpack_pack_array(pk, 0);
+    return 0;
+}
+
+static int
+op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    uint64_t routes_reset, reset;
+    (void)req;
+    (void)why;
+    broker_flush(b, &routes_reset, &reset);
+    wire_pack_ok(pk, 2);
+    key_u64(pk, WK_ROUTES_RESET, routes_reset);
+    key_u64(pk, WK_RESET, reset);
+    LOG(LOG_INFO, "flush", "routes_reset=%llu groups_reset=%llu",
+        (unsigned long long)routes_reset, (unsigned long long)reset);
+    return 0;
+}
+
+static int
+op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+{
+    const struct sl_str *q = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
+    const struct sl_str *g = WIRE_HAS(req, WK_GROUP) ? &req->v[WK_GROUP].s : NULL;
+    uint64_t purged = 0;
+    int rv;
+
+    if (q == NULL && g == NULL) {
+        snprintf(why, WHY_MAX, "purge: give 'queue', 'group' or both");
+        return SL_EBADREQ;
+    }
+    rv = broker_purge(b, q, g, &purged);
+    if (rv == SL_ENOTFOUND) {
+        if (q != NULL && broker_queue_find(b, *q) == NULL) {
+            return not_found(why, "queue", *q);
+        }
+        return not_found(why, "group", *g);
+    }
+    if (rv == 0) {
+        wire_pack_ok(pk, 1);
+        key_u64(pk, WK_PURGED, purged);
+        LOG(LOG_INFO, "purge", "purged=%llu", (unsigned long long)purged);
+    }
+    return rv;
+}
