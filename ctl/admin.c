@@ -1,0 +1,380 @@
+/* ctl's administrative commands: queues, routes, flush, purge, ping. Each checks its arguments
+ * before anything is sent, makes one request and prints one line (or a table) from the reply. */
+#include "ctl.h"
+
+#include "json.h"
+#include "table.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* PROTOCOL.md, queue.create. */
+#define QUEUE_PRIORITY_MAX 1000000
+#define QUEUE_WEIGHT_MAX 1000
+#define QUEUE_INFLIGHT_MAX 1000000
+
+static const char *
+plural(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* --priority, --weight, --max-inflight into req; *nset counts those given. */
+static int
+queue_settings(const struct opt_vals *ov, struct wire_msg *req, int *nset)
+{
+    static const struct {
+        int opt;
+        const char *name;
+        enum wire_key key;
+        uint64_t min, max;
+    } settings[] = {
+        { CTL_OPT_PRIORITY, "priority", WK_PRIORITY, 0, QUEUE_PRIORITY_MAX },
+        { CTL_OPT_WEIGHT, "weight", WK_WEIGHT, 1, QUEUE_WEIGHT_MAX },
+        { CTL_OPT_MAX_INFLIGHT, "max-inflight", WK_MAX_INFLIGHT, 0, QUEUE_INFLIGHT_MAX },
+    };
+    uint64_t u;
+    int rv;
+
+    *nset = 0;
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        const char *arg = ov->v[settings[i].opt];
+        if (arg == NULL) {
+            continue;
+        }
+        if ((rv = opt_u64(settings[i].name, arg, settings[i].min, settings[i].max, &u)) != 0) {
+            return rv;
+        }
+        wire_set_u64(req, settings[i].key, u);
+        (*nset)++;
+    }
+    return 0;
+}
+
+/* A request naming one queue (argv[0]), checked. */
+static int
+queue_req(struct ctl *ctl, char **argv, struct wire_msg *req)
+{
+    int rv;
+
+    wire_msg_init(req);
+    if ((rv = ctl_check_name(ctl, "queue", argv[0])) != 0) {
+        return rv;
+    }
+    wire_set_cstr(req, WK_NAME, argv[0]);
+    return 0;
+}
+
+int
+cmd_queue_list(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    const msgpack_object *queues;
+    struct wire_msg req;
+    int rv;
+
+    (void)argc;
+    (void)argv;
+    wire_msg_init(&req);
+    if ((rv = ctl_call(ctl, "queue.list", &req)) != 0 ||
+        (rv = ctl_reply_obj(ctl, WK_QUEUES, MSGPACK_OBJECT_ARRAY, &queues)) != 0) {
+        return rv;
+    }
+    if (ov->v[CTL_OPT_JSON] != NULL) {
+        return ctl_print_reply_json(ctl);
+    }
+    return stats_print_queues(ctl, "queues", queues);
+}
+
+int
+cmd_queue_create(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    int rv, nset;
+
+    (void)argc;
+    if ((rv = queue_req(ctl, argv, &req)) != 0 || (rv = queue_settings(ov, &req, &nset)) != 0 ||
+        (rv = ctl_call(ctl, "queue.create", &req)) != 0) {
+        return rv;
+    }
+    printf("created queue %s\n", argv[0]);
+    return 0;
+}
+
+int
+cmd_queue_update(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    int rv, nset;
+
+    (void)argc;
+    if ((rv = queue_req(ctl, argv, &req)) != 0 || (rv = queue_settings(ov, &req, &nset)) != 0) {
+        return rv;
+    }
+    if (nset == 0) {
+        return ctl_usage(ctl, "nothing to change: give --priority, --weight or --max-inflight");
+    }
+    if ((rv = ctl_call(ctl, "queue.update", &req)) != 0) {
+        return rv;
+    }
+    printf("updated queue %s\n", argv[0]);
+    return 0;
+}
+
+int
+cmd_queue_destroy(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    uint64_t moved, reset;
+    int rv;
+
+    (void)argc;
+    if ((rv = queue_req(ctl, argv, &req)) != 0) {
+        return rv;
+    }
+    if (ov->v[CTL_OPT_FORCE] != NULL) {
+        wire_set_bool(&req, WK_FORCE, true);
+    }
+    if ((rv = ctl_call(ctl, "queue.destroy", &req)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_MOVED, &moved)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_ROUTES_RESET, &reset)) != 0) {
+        return rv;
+    }
+    printf("destroyed queue %s (moved %" PRIu64 " job%s to default, reset %" PRIu64 " route%s)\n",
+           argv[0], moved, plural(moved), reset, plural(reset));
+    return 0;
+}
+
+static int
+queue_simple(struct ctl *ctl, char **argv, const char *op, const char *done)
+{
+    struct wire_msg req;
+    int rv;
+
+    if ((rv = queue_req(ctl, argv, &req)) != 0 || (rv = ctl_call(ctl, op, &req)) != 0) {
+        return rv;
+    }
+    printf("%s queue %s\n", done, argv[0]);
+    return 0;
+}
+
+int
+cmd_queue_pause(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    (void)argc;
+    (void)ov;
+    return queue_simple(ctl, argv, "queue.pause", "paused");
+}
+
+int
+cmd_queue_resume(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    (void)argc;
+    (void)ov;
+    return queue_simple(ctl, argv, "queue.resume", "resumed");
+}
+
+int
+cmd_route_list(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    const msgpack_object *routes;
+    struct wire_msg req;
+    struct table t;
+    int rv = 0;
+
+    (void)argc;
+    (void)argv;
+    wire_msg_init(&req);
+    if ((rv = ctl_call(ctl, "route.list", &req)) != 0 ||
+        (rv = ctl_reply_obj(ctl, WK_ROUTES, MSGPACK_OBJECT_ARRAY, &routes)) != 0) {
+        return rv;
+    }
+    if (ov->v[CTL_OPT_JSON] != NULL) {
+        return ctl_print_reply_json(ctl);
+    }
+    table_init(&t);
+    table_col(&t, "GROUP", false);
+    table_col(&t, "QUEUE", false);
+    for (uint32_t i = 0; i < routes->via.array.size; i++) {
+        const msgpack_object *r = &routes->via.array.ptr[i];
+        const msgpack_object *g = ctl_map_get(r, "group"), *q = ctl_map_get(r, "queue");
+        if (g == NULL || g->type != MSGPACK_OBJECT_STR || q == NULL ||
+            q->type != MSGPACK_OBJECT_STR) {
+            rv = ctl_bad_reply(ctl, "routes[%" PRIu32 "] is not a map of a string 'group' and a "
+                                    "string 'queue'", i);
+            goto out;
+        }
+        table_cell(&t, g->via.str.ptr, g->via.str.size);
+        table_cell(&t, q->via.str.ptr, q->via.str.size);
+    }
+    if (routes->via.array.size == 0) {
+        printf("routes: none (every group goes to default)\n");
+    } else {
+        printf("routes (%" PRIu32 "):\n", routes->via.array.size);
+        if (table_print(&t, stdout) != 0) {
+            fprintf(stderr, "ctl: out of memory formatting routes\n");
+            rv = CTL_EXIT_FAILED;
+        }
+    }
+out:
+    table_fini(&t);
+    return rv;
+}
+
+int
+cmd_route_set(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    uint64_t moved;
+    int rv;
+
+    (void)argc;
+    (void)ov;
+    wire_msg_init(&req);
+    if ((rv = ctl_check_name(ctl, "group", argv[0])) != 0 ||
+        (rv = ctl_check_name(ctl, "queue", argv[1])) != 0) {
+        return rv;
+    }
+    wire_set_cstr(&req, WK_GROUP, argv[0]);
+    wire_set_cstr(&req, WK_QUEUE, argv[1]);
+    if ((rv = ctl_call(ctl, "route.set", &req)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_MOVED, &moved)) != 0) {
+        return rv;
+    }
+    printf("routed group %s to queue %s (moved %" PRIu64 " ready job%s)\n", argv[0], argv[1],
+           moved, plural(moved));
+    return 0;
+}
+
+int
+cmd_route_unset(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    uint64_t moved;
+    int rv;
+
+    (void)argc;
+    (void)ov;
+    wire_msg_init(&req);
+    if ((rv = ctl_check_name(ctl, "group", argv[0])) != 0) {
+        return rv;
+    }
+    wire_set_cstr(&req, WK_GROUP, argv[0]);
+    if ((rv = ctl_call(ctl, "route.unset", &req)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_MOVED, &moved)) != 0) {
+        return rv;
+    }
+    printf("routed group %s back to default (moved %" PRIu64 " ready job%s)\n", argv[0], moved,
+           plural(moved));
+    return 0;
+}
+
+int
+cmd_flush(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    uint64_t routes, groups;
+    int rv;
+
+    (void)argc;
+    (void)argv;
+    (void)ov;
+    wire_msg_init(&req);
+    if ((rv = ctl_call(ctl, "flush", &req)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_ROUTES_RESET, &routes)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_RESET, &groups)) != 0) {
+        return rv;
+    }
+    printf("flushed: reset %" PRIu64 " route%s to default and the statistics of %" PRIu64
+           " group%s; no job was deleted\n",
+           routes, plural(routes), groups, plural(groups));
+    return 0;
+}
+
+int
+cmd_purge(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    const char *queue = ov->v[CTL_OPT_QUEUE], *group = ov->v[CTL_OPT_GROUP];
+    struct wire_msg req;
+    uint64_t purged;
+    int rv;
+
+    (void)argc;
+    (void)argv;
+    wire_msg_init(&req);
+    if (queue == NULL && group == NULL) {
+        return ctl_usage(ctl, "say what to purge: --queue Q, --group G, or both");
+    }
+    if (queue != NULL) {
+        if ((rv = ctl_check_name(ctl, "queue", queue)) != 0) {
+            return rv;
+        }
+        wire_set_cstr(&req, WK_QUEUE, queue);
+    }
+    if (group != NULL) {
+        if ((rv = ctl_check_name(ctl, "group", group)) != 0) {
+            return rv;
+        }
+        wire_set_cstr(&req, WK_GROUP, group);
+    }
+    if ((rv = ctl_call(ctl, "purge", &req)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_PURGED, &purged)) != 0) {
+        return rv;
+    }
+    printf("purged %" PRIu64 " ready job%s", purged, plural(purged));
+    if (group != NULL) {
+        printf(" of group %s", group);
+    }
+    if (queue != NULL) {
+        printf(" %s queue %s", group != NULL ? "in" : "from", queue);
+    }
+    fputc('\n', stdout);
+    return 0;
+}
+
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int
+cmd_ping(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    uint64_t pid, uptime_ms;
+    char up[64], rtt[64];
+    int rv;
+
+    (void)argc;
+    (void)argv;
+    (void)ov;
+    wire_msg_init(&req);
+    /* Connect first: the round trip is one request on an open connection. */
+    if ((rv = ctl_connect(ctl)) != 0) {
+        return rv;
+    }
+    uint64_t t0 = now_us();
+    if ((rv = ctl_call(ctl, "ping", &req)) != 0) {
+        return rv;
+    }
+    uint64_t t1 = now_us();
+    if ((rv = ctl_reply_u64(ctl, WK_PID, &pid)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_UPTIME_MS, &uptime_ms)) != 0) {
+        return rv;
+    }
+    if (!WIRE_HAS(&ctl->rep, WK_VERSION)) {
+        return ctl_bad_reply(ctl, "no 'version'");
+    }
+    struct sl_str version = ctl->rep.v[WK_VERSION].s;
+    ctl_fmt_duration_us(up, sizeof(up),
+                        uptime_ms < UINT64_MAX / 1000 ? uptime_ms * 1000 : UINT64_MAX);
+    ctl_fmt_duration_us(rtt, sizeof(rtt), t1 - t0);
+    printf("pong from %s: broker pid %" PRIu64 ", version ", ctl->url, pid);
+    json_write_text(stdout, version.p, version.n);
+    printf(", up %s, round trip %s\n", up, rtt);
+    return 0;
+}

@@ -1,0 +1,353 @@
+/* ctl: everything a person or a script does to a sluice broker.
+ *
+ *   ctl [--url URL] [--timeout MS] COMMAND [SUBCOMMAND] [options] [args]
+ *
+ * The commands are rows of one table; the dispatcher does the shared work once: find the row,
+ * parse the global and the command's options (accepted before or after the command), check the
+ * number of arguments, print --help from the row, and turn the command's result into the exit
+ * status: 0 done, 1 the broker refused (or failed), 2 usage error, 3 the broker unreachable. */
+#include "ctl.h"
+
+#include "log.h"
+
+#include <nng/nng.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CTL_TIMEOUT_MS_MAX 3600000 /* 1 h: a bound on typos */
+#define OPT_END { 0, NULL, 0, NULL, NULL, NULL }
+
+static const struct opt global_opts[] = {
+    { CTL_OPT_TIMEOUT, "timeout", 0, "MS", NULL,
+      "give up when the broker does not accept the connection, or answer a request, within MS "
+      "(default 2000; units ms, s, m)" },
+    OPT_END,
+};
+
+static const struct opt no_opts[] = { OPT_END };
+
+static const struct opt json_opts[] = {
+    { CTL_OPT_JSON, "json", 0, NULL, NULL, "print the broker's reply as one JSON document" },
+    OPT_END,
+};
+
+static const struct opt push_opts[] = {
+    { CTL_OPT_COUNT, "count", 's', "COUNT", NULL, "push PAYLOAD COUNT times (default 1)" },
+    { CTL_OPT_FILE, "file", 'f', "F", NULL,
+      "push one job per line of F (- for stdin); the newline is not part of the payload" },
+    { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL,
+      "push to queue Q (default: the group's route, else default)" },
+    { CTL_OPT_BATCH, "batch", 'b', "N", NULL,
+      "jobs per request, 1-1000000 (default 1000; a request also stops at 4 MiB of payloads)" },
+    { CTL_OPT_TTR, "ttr", 0, "MS", NULL, "reservation timeout of each job, 1ms-24h (default 60s)" },
+    { CTL_OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL,
+      "attempts before a job is dead, 1-65535 (default 3)" },
+    OPT_END,
+};
+
+static const struct opt queue_opts[] = {
+    { CTL_OPT_PRIORITY, "priority", 'p', "P", NULL,
+      "0-1000000, lower is served first (default 10)" },
+    { CTL_OPT_WEIGHT, "weight", 'w', "W", NULL,
+      "1-1000, share among queues of equal priority (default 1)" },
+    { CTL_OPT_MAX_INFLIGHT, "max-inflight", 'k', "K", NULL,
+      "0-1000000 jobs reserved at once, 0 = no cap (default 0)" },
+    OPT_END,
+};
+
+static const struct opt destroy_opts[] = {
+    { CTL_OPT_FORCE, "force", 0, NULL, NULL,
+      "destroy even if the queue holds jobs, moving them to default" },
+    OPT_END,
+};
+
+static const struct opt purge_opts[] = {
+    { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL, "delete the ready jobs of queue Q" },
+    { CTL_OPT_GROUP, "group", 'g', "G", NULL, "delete the ready jobs of group G" },
+    OPT_END,
+};
+
+struct cmd {
+    const char *name;         /* the command word */
+    const char *sub;          /* the subcommand word, or NULL; a command's first row is the one
+                                 used when no subcommand is given */
+    const char *usage;        /* what follows the words */
+    const char *help;         /* one line */
+    cmd_fn *fn;               /* NULL: help */
+    const struct opt *opts;   /* the command's own options */
+    int min_args, max_args;   /* positional arguments after the words */
+};
+
+static const struct cmd cmds[] = {
+    { "push", NULL, "GROUP PAYLOAD [-s COUNT] | GROUP --file F", "push jobs", cmd_push,
+      push_opts, 1, 2 },
+    { "stats", NULL, "[--json]", "show workers, queues and groups", cmd_stats, json_opts, 0, 0 },
+    { "queues", "list", "[--json]", "list queues (also: ctl queues)", cmd_queue_list, json_opts,
+      0, 0 },
+    { "queues", "create", "NAME [--priority P] [--weight W] [--max-inflight K]",
+      "create a queue", cmd_queue_create, queue_opts, 1, 1 },
+    { "queues", "update", "NAME [--priority P] [--weight W] [--max-inflight K]",
+      "change a queue's settings", cmd_queue_update, queue_opts, 1, 1 },
+    { "queues", "destroy", "NAME [--force]", "destroy a queue; routes to it return to default",
+      cmd_queue_destroy, destroy_opts, 1, 1 },
+    { "queues", "pause", "NAME", "stop delivering a queue's jobs (pushes are still accepted)",
+      cmd_queue_pause, no_opts, 1, 1 },
+    { "queues", "resume", "NAME", "deliver a paused queue's jobs again", cmd_queue_resume,
+      no_opts, 1, 1 },
+    { "routes", "list", "[--json]", "list routes (also: ctl routes)", cmd_route_list, json_opts,
+      0, 0 },
+    { "routes", "set", "GROUP QUEUE", "send a group's jobs to a queue, moving its ready jobs",
+      cmd_route_set, no_opts, 2, 2 },
+    { "routes", "unset", "GROUP", "send a group's jobs to default again", cmd_route_unset,
+      no_opts, 1, 1 },
+    { "flush", NULL, "", "reset every route to default and the statistics; keeps every job",
+      cmd_flush, no_opts, 0, 0 },
+    { "purge", NULL, "[--queue Q] [--group G]", "delete ready jobs of a queue, a group or both",
+      cmd_purge, purge_opts, 0, 0 },
+    { "ping", NULL, "", "check the broker: pid, version, uptime, round trip", cmd_ping, no_opts,
+      0, 0 },
+    { "help", NULL, "[COMMAND [SUBCOMMAND]]", "print help for ctl or for a command", NULL,
+      no_opts, 0, 2 },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static const char top_usage[] = "ctl [--url URL] [--timeout MS] COMMAND [options] [args]";
+
+static void
+words(char *out, size_t cap, const struct cmd *c)
+{
+    snprintf(out, cap, "%s%s%s", c->name, c->sub != NULL ? " " : "", c->sub != NULL ? c->sub : "");
+}
+
+static void
+print_top_help(FILE *f)
+{
+    const struct opt *const tables[] = { global_opts, opt_common, NULL };
+    char w[64], left[160];
+    int width = 0;
+
+    opt_usage(f, top_usage, tables);
+    for (size_t i = 0; i < NCMDS; i++) {
+        words(w, sizeof(w), &cmds[i]);
+        int n = snprintf(left, sizeof(left), "%s %s", w, cmds[i].usage);
+        width = n > width ? n : width;
+    }
+    fprintf(f, "\ncommands:\n");
+    for (size_t i = 0; i < NCMDS; i++) {
+        words(w, sizeof(w), &cmds[i]);
+        snprintf(left, sizeof(left), "%s %s", w, cmds[i].usage);
+        fprintf(f, "  %-*s  %s\n", width, left, cmds[i].help);
+    }
+    fprintf(f, "\nctl COMMAND --help shows a command's options; they may come before or after "
+               "its arguments.\n"
+               "exit status: 0 done, 1 the broker refused, 2 usage error, 3 the broker cannot be "
+               "reached or did not answer in time\n");
+}
+
+static void
+print_cmd_help(FILE *f, const struct cmd *c)
+{
+    const struct opt *const tables[] = { c->opts, global_opts, opt_common, NULL };
+    char w[64], usage[256];
+
+    words(w, sizeof(w), c);
+    snprintf(usage, sizeof(usage), "ctl %s %s", w, c->usage);
+    fprintf(f, "ctl %s - %s\n\n", w, c->help);
+    opt_usage(f, usage, tables);
+}
+
+/* Help for every row of a command with subcommands ("ctl queues --help"). */
+static void
+print_family_help(FILE *f, const char *name)
+{
+    const struct opt *const tables[] = { global_opts, opt_common, NULL };
+    char w[64], usage[128];
+
+    fprintf(f, "ctl %s - subcommands (ctl %s SUBCOMMAND --help shows one's options):\n", name,
+            name);
+    for (size_t i = 0; i < NCMDS; i++) {
+        if (strcmp(cmds[i].name, name) == 0) {
+            words(w, sizeof(w), &cmds[i]);
+            fprintf(f, "  ctl %s %s\n      %s\n", w, cmds[i].usage, cmds[i].help);
+        }
+    }
+    fputc('\n', f);
+    snprintf(usage, sizeof(usage), "ctl %s SUBCOMMAND [options] [args]", name);
+    opt_usage(f, usage, tables);
+}
+
+static bool
+has_subs(const char *name)
+{
+    for (size_t i = 0; i < NCMDS; i++) {
+        if (strcmp(cmds[i].name, name) == 0 && cmds[i].sub != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The row for argv[0] (and argv[1], a subcommand, when the command has them); *nwords is 1 or 2.
+ * NULL, printed, when nothing matches. */
+static const struct cmd *
+find(int argc, char **argv, int *nwords)
+{
+    const struct cmd *first = NULL;
+
+    for (size_t i = 0; i < NCMDS; i++) {
+        if (strcmp(cmds[i].name, argv[0]) != 0) {
+            continue;
+        }
+        if (first == NULL) {
+            first = &cmds[i];
+        }
+        if (cmds[i].sub == NULL) {
+            *nwords = 1;
+            return &cmds[i];
+        }
+        if (argc > 1 && strcmp(cmds[i].sub, argv[1]) == 0) {
+            *nwords = 2;
+            return &cmds[i];
+        }
+    }
+    if (first == NULL) {
+        fprintf(stderr, "ctl: unknown command '%s' (ctl --help lists them)\n", argv[0]);
+        return NULL;
+    }
+    /* No subcommand given (nothing, or an option, follows): the command's first row. */
+    if (argc < 2 || argv[1][0] == '-') {
+        *nwords = 1;
+        return first;
+    }
+    fprintf(stderr, "ctl %s: unknown subcommand '%s' (ctl %s --help lists them)\n", argv[0],
+            argv[1], argv[0]);
+    return NULL;
+}
+
+/* ctl help [COMMAND [SUBCOMMAND]] */
+static int
+help(int argc, char **argv)
+{
+    const struct cmd *c;
+    int nwords;
+
+    if (argc == 0) {
+        print_top_help(stdout);
+        return 0;
+    }
+    if ((c = find(argc, argv, &nwords)) == NULL) {
+        return CTL_EXIT_USAGE;
+    }
+    if (nwords == 1 && has_subs(c->name)) {
+        print_family_help(stdout, c->name);
+    } else {
+        print_cmd_help(stdout, c);
+    }
+    return 0;
+}
+
+/* Options given after the command win over those before it; a flag beats the environment. */
+static void
+merge(struct opt_vals *cmd, const struct opt_vals *global)
+{
+    for (int id = 0; id < OPT_MAX; id++) {
+        if (global->v[id] == NULL) {
+            continue;
+        }
+        if (cmd->v[id] == NULL || (cmd->from_env[id] && !global->from_env[id])) {
+            cmd->v[id] = global->v[id];
+            cmd->from_env[id] = global->from_env[id];
+        }
+    }
+}
+
+static int
+run(int argc, char **argv)
+{
+    const struct opt *const gtables[] = { global_opts, opt_common, NULL };
+    struct opt_vals g, v;
+    int argi, rv, nwords;
+    bool done;
+
+    /* Options before the command. */
+    if ((rv = opt_parse(argc, argv, gtables, true, &g, &argi)) != 0) {
+        return CTL_EXIT_USAGE;
+    }
+    if (argi >= argc) {
+        if (g.v[OPT_HELP] != NULL) {
+            print_top_help(stdout);
+            return 0;
+        }
+        if (g.v[OPT_VERSION] != NULL) {
+            return opt_common_apply(&g, top_usage, gtables, &done);
+        }
+        fprintf(stderr, "ctl: missing COMMAND\nusage: %s (ctl --help lists the commands)\n",
+                top_usage);
+        return CTL_EXIT_USAGE;
+    }
+    const struct cmd *c = find(argc - argi, argv + argi, &nwords);
+    if (c == NULL) {
+        return CTL_EXIT_USAGE;
+    }
+
+    /* The command's options (and the global ones again), mixed with its arguments. The last
+     * word stands in for argv[0]. */
+    const struct opt *const ctables[] = { c->opts, global_opts, opt_common, NULL };
+    int cargc = argc - argi - nwords + 1;
+    char **cargv = argv + argi + nwords - 1;
+    int carg;
+    if ((rv = opt_parse(cargc, cargv, ctables, false, &v, &carg)) != 0) {
+        return CTL_EXIT_USAGE;
+    }
+    merge(&v, &g);
+    if (v.v[OPT_HELP] != NULL) {
+        if (nwords == 1 && has_subs(c->name)) {
+            print_family_help(stdout, c->name);
+        } else {
+            print_cmd_help(stdout, c);
+        }
+        return 0;
+    }
+    if ((rv = opt_common_apply(&v, c->usage, ctables, &done)) != 0 || done) {
+        return rv;
+    }
+    int nargs = cargc - carg;
+    char **args = cargv + carg;
+    if (c->fn == NULL) {
+        return help(nargs, args);
+    }
+
+    char cmdwords[64];
+    words(cmdwords, sizeof(cmdwords), c);
+    uint64_t timeout_ms = CTL_TIMEOUT_MS_DEFAULT;
+    if (v.v[CTL_OPT_TIMEOUT] != NULL &&
+        opt_ms("timeout", v.v[CTL_OPT_TIMEOUT], 1, CTL_TIMEOUT_MS_MAX, &timeout_ms) != 0) {
+        return CTL_EXIT_USAGE;
+    }
+    struct ctl ctl;
+    if ((rv = ctl_init(&ctl, cmdwords, c->usage, v.v[OPT_URL], timeout_ms)) != 0) {
+        return rv;
+    }
+    if (nargs < c->min_args || nargs > c->max_args) {
+        rv = ctl_usage(&ctl, nargs < c->min_args ? "missing arguments" : "too many arguments");
+    } else {
+        rv = c->fn(&ctl, nargs, args, &v);
+    }
+    ctl_fini(&ctl);
+    return rv;
+}
+
+int
+main(int argc, char **argv)
+{
+    log_prog = "ctl";
+    log_level = LOG_WARN; /* a command-line tool speaks through its output, not its log */
+    int rv = run(argc, argv);
+    if (fflush(stdout) != 0 && rv == 0) {
+        fprintf(stderr, "ctl: cannot write to stdout\n");
+        rv = CTL_EXIT_FAILED;
+    }
+    nng_fini();
+    return rv;
+}

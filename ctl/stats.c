@@ -1,0 +1,448 @@
+/* ctl stats: the broker's snapshot as three tables (workers, queues, groups) for people, or as
+ * one JSON document (--json) for scripts, the router and the checks.
+ *
+ * Tables are described as data: one row per column naming the field, its title, how it is shown
+ * and whether a reply without it is an error. Required are the keys the stats document
+ * promises (issue 2); the others PROTOCOL.md adds are shown as "-" when absent, so an older or
+ * leaner broker still prints. */
+#include "ctl.h"
+
+#include "json.h"
+#include "table.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum show {
+    SHOW_TEXT,   /* str */
+    SHOW_U64,    /* non-negative integer */
+    SHOW_CAP,    /* non-negative integer; 0 (no cap) as "-" */
+    SHOW_BYTES,  /* non-negative integer, as 1.5 MiB */
+    SHOW_PAUSED, /* bool: paused or active */
+    SHOW_ROUTE,  /* str, or nil (no route) as "-" */
+    SHOW_ANY,    /* any value: nil as "-", strings and numbers as they are, the rest as JSON */
+};
+
+struct col {
+    const char *key;   /* field of the broker's map */
+    const char *title;
+    enum show show;
+    bool required;
+};
+
+static const struct col worker_cols[] = {
+    { "id", "WORKER", SHOW_TEXT, true },
+    { "pid", "PID", SHOW_U64, true },
+    { "state", "STATE", SHOW_TEXT, true },
+    { "jobs", "JOBS", SHOW_U64, true },
+    { "rss_bytes", "RSS", SHOW_BYTES, true },
+    { "current", "CURRENT", SHOW_ANY, true },
+};
+
+static const struct col queue_cols[] = {
+    { "name", "QUEUE", SHOW_TEXT, true },
+    { "priority", "PRIO", SHOW_U64, true },
+    { "weight", "WEIGHT", SHOW_U64, true },
+    { "max_inflight", "MAX_INFLIGHT", SHOW_CAP, true },
+    { "paused", "STATE", SHOW_PAUSED, true },
+    { "ready", "READY", SHOW_U64, true },
+    { "reserved", "RESERVED", SHOW_U64, true },
+    { "delayed", "DELAYED", SHOW_U64, true },
+    { "done", "DONE", SHOW_U64, true },
+    { "failed", "FAILED", SHOW_U64, true },
+    { "dead", "DEAD", SHOW_U64, true },
+    { "pushed", "PUSHED", SHOW_U64, false },
+};
+
+static const struct col group_cols[] = {
+    { "name", "GROUP", SHOW_TEXT, true },
+    { "route", "ROUTE", SHOW_ROUTE, true },
+    { "count", "COUNT", SHOW_U64, true },
+    { "ready", "READY", SHOW_U64, true },
+    { "reserved", "RESERVED", SHOW_U64, true },
+    { "delayed", "DELAYED", SHOW_U64, false },
+    { "done", "DONE", SHOW_U64, true },
+    { "failed", "FAILED", SHOW_U64, true },
+    { "dead", "DEAD", SHOW_U64, false },
+    { "pushed", "PUSHED", SHOW_U64, false },
+};
+
+#define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *
+expected(enum show s)
+{
+    switch (s) {
+    case SHOW_TEXT: return "a string";
+    case SHOW_PAUSED: return "a boolean";
+    case SHOW_ROUTE: return "a string or nil";
+    case SHOW_ANY: return "any value";
+    default: return "a non-negative integer";
+    }
+}
+
+/* A cell for a value of any type (SHOW_ANY). */
+static void
+cell_any(struct table *t, const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        table_cell(t, "-", 1);
+        return;
+    case MSGPACK_OBJECT_STR:
+        table_cell(t, o->via.str.ptr, o->via.str.size);
+        return;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        table_cellf(t, "%" PRIu64, o->via.u64);
+        return;
+    default:
+        break;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL) {
+        table_cell(t, "?", 1);
+        return;
+    }
+    json_write(m, o);
+    if (fclose(m) == 0 && text != NULL) {
+        table_cell(t, text, len);
+    } else {
+        table_cell(t, "?", 1);
+    }
+    free(text);
+}
+
+/* Adds the cells of item (element idx of the array where) to t. Returns 0 or CTL_EXIT_FAILED
+ * (printed) when item is not a map, lacks a required field or has one of the wrong type. */
+static int
+add_row(const struct ctl *ctl, struct table *t, const struct col *cols, size_t ncols,
+        const char *where, uint32_t idx, const msgpack_object *item)
+{
+    char buf[64];
+
+    if (item->type != MSGPACK_OBJECT_MAP) {
+        return ctl_bad_reply(ctl, "%s[%" PRIu32 "] is not a map", where, idx);
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        const msgpack_object *o = ctl_map_get(item, cols[c].key);
+        if (o == NULL) {
+            if (cols[c].required) {
+                return ctl_bad_reply(ctl, "%s[%" PRIu32 "] has no '%s'", where, idx,
+                                     cols[c].key);
+            }
+            table_cell(t, "-", 1);
+            continue;
+        }
+        bool ok;
+        switch (cols[c].show) {
+        case SHOW_TEXT: ok = o->type == MSGPACK_OBJECT_STR; break;
+        case SHOW_PAUSED: ok = o->type == MSGPACK_OBJECT_BOOLEAN; break;
+        case SHOW_ROUTE: ok = o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_NIL; break;
+        case SHOW_ANY: ok = true; break;
+        default: ok = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER; break;
+        }
+        if (!ok) {
+            return ctl_bad_reply(ctl, "%s[%" PRIu32 "].%s is not %s", where, idx, cols[c].key,
+                                 expected(cols[c].show));
+        }
+        switch (cols[c].show) {
+        case SHOW_TEXT:
+            table_cell(t, o->via.str.ptr, o->via.str.size);
+            break;
+        case SHOW_U64:
+            table_cellf(t, "%" PRIu64, o->via.u64);
+            break;
+        case SHOW_CAP:
+            if (o->via.u64 == 0) {
+                table_cell(t, "-", 1);
+            } else {
+                table_cellf(t, "%" PRIu64, o->via.u64);
+            }
+            break;
+        case SHOW_BYTES:
+            ctl_fmt_bytes(buf, sizeof(buf), o->via.u64);
+            table_cell(t, buf, strlen(buf));
+            break;
+        case SHOW_PAUSED:
+            table_cellf(t, "%s", o->via.boolean ? "paused" : "active");
+            break;
+        case SHOW_ROUTE:
+            if (o->type == MSGPACK_OBJECT_NIL) {
+                table_cell(t, "-", 1);
+            } else {
+                table_cell(t, o->via.str.ptr, o->via.str.size);
+            }
+            break;
+        case SHOW_ANY:
+            cell_any(t, o);
+            break;
+        }
+    }
+    return 0;
+}
+
+static void
+table_for(struct table *t, const struct col *cols, size_t ncols)
+{
+    table_init(t);
+    for (size_t c = 0; c < ncols; c++) {
+        /* Text columns read left to right; numbers line up on the right. */
+        bool text = cols[c].show == SHOW_TEXT || cols[c].show == SHOW_PAUSED ||
+                    cols[c].show == SHOW_ROUTE || cols[c].show == SHOW_ANY;
+        table_col(t, cols[c].title, !text);
+    }
+}
+
+/* Fills t (set up by table_for) with the rows of arr (an ARRAY of maps), in order[] when given.
+ * Returns 0 or CTL_EXIT_FAILED (printed). */
+static int
+fill(const struct ctl *ctl, struct table *t, const char *where, const struct col *cols,
+     size_t ncols, const msgpack_object *arr, const uint32_t *order)
+{
+    int rv = 0;
+
+    for (uint32_t i = 0; i < arr->via.array.size && rv == 0; i++) {
+        uint32_t k = order != NULL ? order[i] : i;
+        rv = add_row(ctl, t, cols, ncols, where, k, &arr->via.array.ptr[k]);
+    }
+    return rv;
+}
+
+/* Prints "TITLE (n):" and the table, or "TITLE: none". */
+static int
+print_section(const char *title, const struct table *t)
+{
+    size_t n = table_rows(t);
+
+    if (n == 0) {
+        printf("%s: none\n", title);
+        return 0;
+    }
+    printf("%s (%zu):\n", title, n);
+    if (table_print(t, stdout) != 0) {
+        fprintf(stderr, "ctl: out of memory formatting %s\n", title);
+        return CTL_EXIT_FAILED;
+    }
+    return 0;
+}
+
+int
+stats_print_queues(const struct ctl *ctl, const char *where, const msgpack_object *queues)
+{
+    struct table t;
+    int rv;
+
+    table_for(&t, queue_cols, NCOLS(queue_cols));
+    if ((rv = fill(ctl, &t, where, queue_cols, NCOLS(queue_cols), queues, NULL)) == 0) {
+        rv = print_section(where, &t);
+    }
+    table_fini(&t);
+    return rv;
+}
+
+/* Field key of item (element idx of the array where; NULL for a lone map) when it has type
+ * want, into *out. Returns 0 or CTL_EXIT_FAILED (printed). */
+static int
+field(const struct ctl *ctl, const char *where, int64_t idx, const msgpack_object *item,
+      const char *key, msgpack_object_type want, const msgpack_object **out)
+{
+    char at[64];
+
+    if (idx >= 0) {
+        snprintf(at, sizeof(at), "%s[%" PRId64 "]", where, idx);
+    } else {
+        snprintf(at, sizeof(at), "%s", where);
+    }
+    if (item->type != MSGPACK_OBJECT_MAP) {
+        return ctl_bad_reply(ctl, "%s is not a map", at);
+    }
+    const msgpack_object *o = ctl_map_get(item, key);
+    if (o == NULL) {
+        return ctl_bad_reply(ctl, "%s has no '%s'", at, key);
+    }
+    if (o->type != want) {
+        return ctl_bad_reply(ctl, "%s.%s is not %s", at, key,
+                             want == MSGPACK_OBJECT_STR ? "a string" : "a non-negative integer");
+    }
+    *out = o;
+    return 0;
+}
+
+struct group_key {
+    uint64_t count;
+    struct sl_str name;
+    uint32_t idx;
+};
+
+static int
+cmp_group(const void *a, const void *b)
+{
+    const struct group_key *x = a, *y = b;
+
+    if (x->count != y->count) {
+        return x->count > y->count ? -1 : 1; /* heaviest first */
+    }
+    uint32_t n = x->name.n < y->name.n ? x->name.n : y->name.n;
+    int c = memcmp(x->name.p, y->name.p, n);
+    if (c != 0) {
+        return c;
+    }
+    return x->name.n < y->name.n ? -1 : x->name.n > y->name.n;
+}
+
+/* Groups sorted by count descending, then name: the backlog the router acts on comes first. */
+static int
+fill_groups(const struct ctl *ctl, struct table *t, const msgpack_object *groups)
+{
+    uint32_t n = groups->via.array.size;
+    struct group_key *keys = calloc(n > 0 ? n : 1, sizeof(*keys));
+    uint32_t *order = calloc(n > 0 ? n : 1, sizeof(*order));
+    int rv = 0;
+
+    if (keys == NULL || order == NULL) {
+        fprintf(stderr, "ctl: out of memory sorting %" PRIu32 " groups\n", n);
+        rv = CTL_EXIT_FAILED;
+        goto out;
+    }
+    for (uint32_t i = 0; i < n && rv == 0; i++) {
+        const msgpack_object *g = &groups->via.array.ptr[i], *name, *count;
+        if ((rv = field(ctl, "groups", i, g, "name", MSGPACK_OBJECT_STR, &name)) == 0 &&
+            (rv = field(ctl, "groups", i, g, "count", MSGPACK_OBJECT_POSITIVE_INTEGER,
+                        &count)) == 0) {
+            keys[i] = (struct group_key){ count->via.u64,
+                                          { name->via.str.ptr, name->via.str.size }, i };
+        }
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_group);
+    for (uint32_t i = 0; i < n; i++) {
+        order[i] = keys[i].idx;
+    }
+    rv = fill(ctl, t, "groups", group_cols, NCOLS(group_cols), groups, order);
+out:
+    free(keys);
+    free(order);
+    return rv;
+}
+
+/* The broker line: who answered, and how much it holds. Checked before anything is printed. */
+struct broker_line {
+    uint64_t pid, uptime_s, jobs, bytes;
+    const msgpack_object *version, *mem_bytes, *journal; /* the last two optional (NULL) */
+};
+
+static int
+check_broker(const struct ctl *ctl, const msgpack_object *b, struct broker_line *l)
+{
+    static const char *const need[] = { "pid", "uptime_s", "jobs", "bytes" };
+    uint64_t *dst[] = { &l->pid, &l->uptime_s, &l->jobs, &l->bytes };
+    const msgpack_object *o;
+    int rv;
+
+    for (size_t i = 0; i < NCOLS(need); i++) {
+        if ((rv = field(ctl, "broker", -1, b, need[i], MSGPACK_OBJECT_POSITIVE_INTEGER, &o)) !=
+            0) {
+            return rv;
+        }
+        *dst[i] = o->via.u64;
+    }
+    if ((rv = field(ctl, "broker", -1, b, "version", MSGPACK_OBJECT_STR, &l->version)) != 0) {
+        return rv;
+    }
+    o = ctl_map_get(b, "mem_bytes");
+    l->mem_bytes = o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o : NULL;
+    o = ctl_map_get(b, "journal");
+    l->journal = o != NULL && o->type == MSGPACK_OBJECT_STR ? o : NULL;
+    return 0;
+}
+
+static void
+print_broker(const struct broker_line *l)
+{
+    char up[64], bytes[64];
+
+    if (l->uptime_s < 60) {
+        snprintf(up, sizeof(up), "%" PRIu64 " s", l->uptime_s);
+    } else {
+        ctl_fmt_duration_us(up, sizeof(up),
+                            l->uptime_s < UINT64_MAX / 1000000 ? l->uptime_s * 1000000
+                                                               : UINT64_MAX);
+    }
+    ctl_fmt_bytes(bytes, sizeof(bytes), l->bytes);
+    printf("broker: pid %" PRIu64 ", version ", l->pid);
+    json_write_text(stdout, l->version->via.str.ptr, l->version->via.str.size);
+    printf(", up %s, %" PRIu64 " job%s, %s of payloads", up, l->jobs, l->jobs == 1 ? "" : "s",
+           bytes);
+    if (l->mem_bytes != NULL) {
+        ctl_fmt_bytes(bytes, sizeof(bytes), l->mem_bytes->via.u64);
+        printf(", %s of memory", bytes);
+    }
+    if (l->journal != NULL) {
+        fputs(", journal ", stdout);
+        json_write_text(stdout, l->journal->via.str.ptr, l->journal->via.str.size);
+    }
+    fputc('\n', stdout);
+}
+
+int
+cmd_stats(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    const msgpack_object *broker, *queues, *groups, *workers;
+    struct broker_line line;
+    struct table tw, tq, tg;
+    struct wire_msg req;
+    int rv;
+
+    (void)argc;
+    (void)argv;
+    wire_msg_init(&req);
+    if ((rv = ctl_call(ctl, "stats", &req)) != 0) {
+        return rv;
+    }
+    if ((rv = ctl_reply_obj(ctl, WK_BROKER, MSGPACK_OBJECT_MAP, &broker)) != 0 ||
+        (rv = ctl_reply_obj(ctl, WK_QUEUES, MSGPACK_OBJECT_ARRAY, &queues)) != 0 ||
+        (rv = ctl_reply_obj(ctl, WK_GROUPS, MSGPACK_OBJECT_ARRAY, &groups)) != 0 ||
+        (rv = ctl_reply_obj(ctl, WK_WORKERS, MSGPACK_OBJECT_ARRAY, &workers)) != 0) {
+        return rv;
+    }
+    if (ov->v[CTL_OPT_JSON] != NULL) {
+        return ctl_print_reply_json(ctl);
+    }
+    /* Everything is checked before the first line is printed: a bad reply prints no half. */
+    table_for(&tw, worker_cols, NCOLS(worker_cols));
+    table_for(&tq, queue_cols, NCOLS(queue_cols));
+    table_for(&tg, group_cols, NCOLS(group_cols));
+    if ((rv = check_broker(ctl, broker, &line)) != 0 ||
+        (rv = fill(ctl, &tw, "workers", worker_cols, NCOLS(worker_cols), workers, NULL)) != 0 ||
+        (rv = fill(ctl, &tq, "queues", queue_cols, NCOLS(queue_cols), queues, NULL)) != 0 ||
+        (rv = fill_groups(ctl, &tg, groups)) != 0) {
+        goto out;
+    }
+    print_broker(&line);
+    fputc('\n', stdout);
+    if ((rv = print_section("workers", &tw)) != 0) {
+        goto out;
+    }
+    fputc('\n', stdout);
+    if ((rv = print_section("queues", &tq)) != 0) {
+        goto out;
+    }
+    fputc('\n', stdout);
+    if ((rv = print_section("groups", &tg)) != 0) {
+        goto out;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "ctl: cannot write to stdout\n");
+        rv = CTL_EXIT_FAILED;
+    }
+out:
+    table_fini(&tw);
+    table_fini(&tq);
+    table_fini(&tg);
+    return rv;
+}
