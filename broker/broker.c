@@ -19,6 +19,8 @@ broker_cfg_default(struct broker_cfg *cfg)
     cfg->max_attempts = 3;
     cfg->dedup_window_ns = 600LL * 1000000000LL;
     cfg->dedup_clients = 16384;
+    cfg->min_share_ppm = 50000;
+    cfg->max_crashes = 3;
 }
 
 static int64_t
@@ -57,17 +59,29 @@ static void
 qorder_sort(struct broker *b)
 {
     qsort(b->qorder, b->nqueues, sizeof(*b->qorder), qcmp);
+    sched_rebuild(b);
 }
 
 /* Adds q to the map and the order; on failure q is not added (and not freed). */
 static int
 queue_add(struct broker *b, struct queue *q)
 {
-    struct queue **qo = realloc(b->qorder, sizeof(*qo) * (b->nqueues + 1));
+    size_t n = b->nqueues + 1;
+    struct queue **qo = realloc(b->qorder, sizeof(*qo) * n);
     if (qo == NULL) {
         return SL_ENOMEM;
     }
     b->qorder = qo;
+    struct sched_level *l1 = realloc(b->levels, sizeof(*l1) * n);
+    if (l1 == NULL) {
+        return SL_ENOMEM;
+    }
+    b->levels = l1;
+    struct sched_level *l2 = realloc(b->levels_spare, sizeof(*l2) * n);
+    if (l2 == NULL) {
+        return SL_ENOMEM;
+    }
+    b->levels_spare = l2;
     if (hmap_put(&b->queues, q->name, q->name_len, q) != 0) {
         return SL_ENOMEM;
     }
@@ -87,6 +101,7 @@ queue_remove(struct broker *b, struct queue *q)
             break;
         }
     }
+    sched_rebuild(b);
 }
 
 int
@@ -101,7 +116,13 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
     b->cfg = *cfg;
     hmap_init(&b->queues);
     hmap_init(&b->groups);
+    hmap_init(&b->workers);
+    hmap_init(&b->byid);
+    theap_init(&b->timers);
     b->next_id = 1;
+    if ((b->scratch = calloc(BROKER_RESERVE_MAX, sizeof(*b->scratch))) == NULL) {
+        goto fail_scratch;
+    }
     if ((b->dedup = dedup_new(cfg->dedup_window_ns, cfg->dedup_clients)) == NULL) {
         goto fail_dedup;
     }
@@ -116,9 +137,20 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
         rv = SL_ENOMEM;
         goto fail_lock;
     }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&b->timer_cond, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        rv = SL_ENOMEM;
+        goto fail_cond;
+    }
+    pthread_condattr_destroy(&ca);
     b->started_ns = broker_mono_ns(b);
     *bp = b;
     return 0;
+fail_cond:
+    pthread_mutex_destroy(&b->lock);
 fail_lock:
     queue_remove(b, b->dflt);
 fail_add:
@@ -126,17 +158,24 @@ fail_add:
 fail_queue:
     dedup_free(b->dedup);
 fail_dedup:
+    free(b->scratch);
+fail_scratch:
     hmap_fini(&b->queues);
     hmap_fini(&b->groups);
     free(b->qorder);
+    free(b->levels);
+    free(b->levels_spare);
     free(b);
     return rv;
 }
 
-/* Unlinks and frees j, keeping the broker's totals exact. */
-static void
-release_job(struct broker *b, struct job *j)
+void
+broker_release_job(struct broker *b, struct job *j)
 {
+    theap_del(&b->timers, j);
+    if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
+        hmap_del(&b->byid, &j->id, sizeof(j->id));
+    }
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
@@ -154,7 +193,7 @@ broker_free(struct broker *b)
         for (int st = JOB_READY; st < JOB_STATES; st++) {
             struct job *j;
             while ((j = q->lists[st].head) != NULL) {
-                release_job(b, j);
+                broker_release_job(b, j);
             }
         }
         queue_free(q);
@@ -163,10 +202,21 @@ broker_free(struct broker *b)
         next = g->next;
         group_free(g);
     }
+    for (struct worker *w = b->workers_head, *next; w != NULL; w = next) {
+        next = w->next;
+        worker_free(w);
+    }
     hmap_fini(&b->queues);
     hmap_fini(&b->groups);
+    hmap_fini(&b->workers);
+    hmap_fini(&b->byid);
+    theap_fini(&b->timers);
     free(b->qorder);
+    free(b->levels);
+    free(b->levels_spare);
     dedup_free(b->dedup);
+    free(b->scratch);
+    pthread_cond_destroy(&b->timer_cond);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
@@ -477,7 +527,7 @@ purge_queue(struct broker *b, struct queue *q, const struct group *g)
     for (struct job *j = q->lists[JOB_READY].head, *next; j != NULL; j = next) {
         next = j->next;
         if (g == NULL || j->group == g) {
-            release_job(b, j);
+            broker_release_job(b, j);
             n++;
         }
     }

@@ -10,7 +10,10 @@
 #include "hmap.h"
 #include "job.h"
 #include "queue.h"
+#include "scheduler.h"
+#include "theap.h"
 #include "wire.h"
+#include "worker.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,6 +23,8 @@
 #define BROKER_DEFAULT_PRIORITY 10
 #define BROKER_PUSH_MAX 1000000       /* payloads in one push */
 #define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
+#define BROKER_RESERVE_MAX 10000      /* jobs in one reserve */
+#define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
 
 struct broker_clock {
     int64_t (*mono_ns)(void *arg);    /* monotonic: durations, timeouts, dedup window */
@@ -35,6 +40,8 @@ struct broker_cfg {
     uint16_t max_attempts;    /* default attempts */
     int64_t dedup_window_ns;  /* how long a client's keys are remembered after its last push */
     uint32_t dedup_clients;   /* clients remembered at most */
+    uint32_t min_share_ppm;   /* minimum share of each lower priority level, in millionths */
+    uint8_t max_crashes;      /* a job whose worker died this often under it is dead */
     struct broker_clock clock; /* NULL functions: the system clocks */
 };
 
@@ -47,6 +54,20 @@ struct broker {
     struct hmap queues;              /* name -> struct queue */
     struct queue **qorder;           /* every queue by (priority, name) */
     uint32_t nqueues;
+    struct sched_level *levels;      /* priority levels of qorder (scheduler.c) */
+    struct sched_level *levels_spare; /* as large as levels, for sched_rebuild */
+    uint32_t nlevels;
+    struct hmap workers;             /* name -> struct worker */
+    struct worker *workers_head, *workers_tail; /* registration order */
+    uint32_t nworkers;
+    struct hmap byid;                /* reserved and dead jobs by id (key: &job->id) */
+    struct theap timers;             /* delayed jobs and reservation deadlines */
+    struct waiter *waiters_head, *waiters_tail; /* parked reserves, oldest first (park.c) */
+    uint32_t nwaiters;
+    pthread_cond_t timer_cond;       /* wakes the timer thread (park.c) */
+    int64_t timer_next_ns;           /* when the timer thread will next wake, monotonic */
+    bool stopping;                   /* the timer thread exits */
+    struct job **scratch;            /* FLOW_RESERVE_MAX slots for reserve results (lock held) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
     struct group *groups_head, *groups_tail; /* first-seen order */
@@ -70,6 +91,9 @@ void broker_free(struct broker *b);
 
 int64_t broker_mono_ns(const struct broker *b);
 int64_t broker_wall_ns(const struct broker *b);
+
+/* Job totals kept exact when a job is freed. */
+void broker_release_job(struct broker *b, struct job *j);
 
 struct queue *broker_queue_find(const struct broker *b, struct sl_str name);
 struct group *broker_group_find(const struct broker *b, struct sl_str name);

@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 #include "opt.h"
+#include "park.h"
 #include "rundir.h"
 #include "server.h"
 
@@ -26,6 +27,8 @@ enum {
     OPT_TTR,
     OPT_MAX_ATTEMPTS,
     OPT_CONTEXTS,
+    OPT_MIN_SHARE,
+    OPT_MAX_CRASHES,
 };
 
 static const struct opt broker_opts[] = {
@@ -37,7 +40,9 @@ static const struct opt broker_opts[] = {
     { OPT_MAX_MESSAGE, "max-message", 0, "SIZE", "SLUICE_MAX_MESSAGE", "largest request (default 64M)" },
     { OPT_TTR, "ttr", 0, "DURATION", NULL, "default reservation timeout (default 60s)" },
     { OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL, "default attempts per job (default 3)" },
-    { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently (default 16)" },
+    { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently, besides parked reserves (default 16)" },
+    { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
+    { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
@@ -117,6 +122,18 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
         }
         cfg->max_attempts = (uint16_t)x;
     }
+    if (v->v[OPT_MIN_SHARE]) {
+        if ((rv = opt_u64("min-share", v->v[OPT_MIN_SHARE], 0, 50, &x))) {
+            return rv;
+        }
+        cfg->min_share_ppm = (uint32_t)(x * 10000);
+    }
+    if (v->v[OPT_MAX_CRASHES]) {
+        if ((rv = opt_u64("max-crashes", v->v[OPT_MAX_CRASHES], 1, 255, &x))) {
+            return rv;
+        }
+        cfg->max_crashes = (uint8_t)x;
+    }
     if (v->v[OPT_CONTEXTS] && (rv = opt_u64("contexts", v->v[OPT_CONTEXTS], 1, 4096, contexts))) {
         return rv;
     }
@@ -175,7 +192,14 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: out of memory\n");
         return 1;
     }
+    pthread_t timer;
+    if (park_timer_start(b, &timer) != 0) {
+        fprintf(stderr, "broker: cannot start the timer thread\n");
+        broker_free(b);
+        return 1;
+    }
     if ((rv = server_start(&srv, b, url, max_message, (unsigned)contexts)) != 0) {
+        park_timer_stop(b, timer);
         broker_free(b);
         nng_fini();
         return 1;
@@ -198,6 +222,7 @@ main(int argc, char **argv)
         break;
     }
     server_stop(srv);
+    park_timer_stop(b, timer);
     broker_free(b);
     nng_fini();
     return 0;

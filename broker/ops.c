@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include "err.h"
+#include "flow.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -9,28 +10,54 @@
 
 #define WHY_MAX 256
 
-typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why);
+/* What a handler gets besides the request: where to write an error's text, the connection
+ * it came on, and the waiter to fill if it parks. */
+struct op_ctx {
+    char *why;
+    uint32_t pipe;
+    struct waiter *wt;
+    nng_msg *rep;     /* the message pk appends to, to reserve room in advance */
+};
+
+typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
+                  struct op_ctx *c);
 
 static op_fn op_ping, op_push, op_queue_create, op_queue_update, op_queue_destroy, op_queue_pause,
     op_queue_resume, op_queue_list, op_route_set, op_route_unset, op_route_list, op_stats, op_flush,
-    op_purge;
+    op_purge, op_hello, op_heartbeat, op_reserve, op_ack, op_nack, op_release, op_touch,
+    op_dead_list, op_dead_retry, op_dead_purge;
+
+#define OP_WAKES 1u /* may make jobs available: parked reserves are served after it */
 
 /* One row per op of wire_ops, by index. */
-static op_fn *const handlers[WOP_COUNT] = {
-    [WOP_PING] = op_ping,
-    [WOP_PUSH] = op_push,
-    [WOP_QUEUE_CREATE] = op_queue_create,
-    [WOP_QUEUE_UPDATE] = op_queue_update,
-    [WOP_QUEUE_DESTROY] = op_queue_destroy,
-    [WOP_QUEUE_PAUSE] = op_queue_pause,
-    [WOP_QUEUE_RESUME] = op_queue_resume,
-    [WOP_QUEUE_LIST] = op_queue_list,
-    [WOP_ROUTE_SET] = op_route_set,
-    [WOP_ROUTE_UNSET] = op_route_unset,
-    [WOP_ROUTE_LIST] = op_route_list,
-    [WOP_STATS] = op_stats,
-    [WOP_FLUSH] = op_flush,
-    [WOP_PURGE] = op_purge,
+static const struct op {
+    op_fn *fn;
+    unsigned flags;
+} ops[WOP_COUNT] = {
+    [WOP_PING] = { op_ping, 0 },
+    [WOP_PUSH] = { op_push, OP_WAKES },
+    [WOP_QUEUE_CREATE] = { op_queue_create, 0 },
+    [WOP_QUEUE_UPDATE] = { op_queue_update, OP_WAKES },
+    [WOP_QUEUE_DESTROY] = { op_queue_destroy, OP_WAKES },
+    [WOP_QUEUE_PAUSE] = { op_queue_pause, 0 },
+    [WOP_QUEUE_RESUME] = { op_queue_resume, OP_WAKES },
+    [WOP_QUEUE_LIST] = { op_queue_list, 0 },
+    [WOP_ROUTE_SET] = { op_route_set, OP_WAKES },
+    [WOP_ROUTE_UNSET] = { op_route_unset, OP_WAKES },
+    [WOP_ROUTE_LIST] = { op_route_list, 0 },
+    [WOP_STATS] = { op_stats, 0 },
+    [WOP_FLUSH] = { op_flush, OP_WAKES },
+    [WOP_PURGE] = { op_purge, 0 },
+    [WOP_HELLO] = { op_hello, 0 },
+    [WOP_HEARTBEAT] = { op_heartbeat, 0 },
+    [WOP_RESERVE] = { op_reserve, OP_WAKES },
+    [WOP_ACK] = { op_ack, OP_WAKES },
+    [WOP_NACK] = { op_nack, OP_WAKES },
+    [WOP_RELEASE] = { op_release, OP_WAKES },
+    [WOP_TOUCH] = { op_touch, 0 },
+    [WOP_DEAD_LIST] = { op_dead_list, 0 },
+    [WOP_DEAD_RETRY] = { op_dead_retry, OP_WAKES },
+    [WOP_DEAD_PURGE] = { op_dead_purge, 0 },
 };
 
 static void
@@ -62,11 +89,14 @@ key_u64(msgpack_packer *pk, enum wire_key k, uint64_t v)
 }
 
 int
-ops_handle(struct broker *b, const void *req, size_t len, nng_msg *rep)
+ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
+           struct waiter *wt)
 {
     struct wire_msg m;
     msgpack_packer pk;
     char why[WHY_MAX] = "";
+    struct op_ctx c = { why, pipe, wt, rep };
+    struct waiter *out = NULL;
     int rv, op = -1;
 
     wire_msg_init(&m);
@@ -86,17 +116,30 @@ ops_handle(struct broker *b, const void *req, size_t len, nng_msg *rep)
     if (rv == 0) {
         rv = wire_check_required(&m, (enum wire_op)op, why, sizeof(why));
     }
+    if (wt != NULL) {
+        wt->parked = false;
+    }
+    bool parked = false;
     pthread_mutex_lock(&b->lock);
     if (rv == 0) {
         b->opc.calls[op]++;
-        rv = handlers[op](b, &m, &pk, why);
+        rv = ops[op].fn(b, &m, &pk, &c);
+        /* Read under the lock: once it is released another thread may answer the waiter. */
+        parked = rv == 0 && wt != NULL && wt->parked;
         if (rv != 0) {
             b->opc.errors[op]++;
+        } else if ((ops[op].flags & OP_WAKES) && b->nwaiters > 0) {
+            park_serve(b, &out);
         }
     } else {
         b->opc.bad_requests++;
     }
     pthread_mutex_unlock(&b->lock);
+    park_send_all(out);
+    if (parked) {
+        wire_msg_fini(&m);
+        return OPS_PARKED;
+    }
     if (rv != 0) {
         /* A handler packs only after it has succeeded, but clear in case it did not. */
         nng_msg_clear(rep);
@@ -109,8 +152,9 @@ ops_handle(struct broker *b, const void *req, size_t len, nng_msg *rep)
 }
 
 static int
-op_ping(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_ping(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     (void)req;
     (void)why;
     wire_pack_ok(pk, 3);
@@ -122,8 +166,9 @@ op_ping(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *
 }
 
 static int
-op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     struct push_req pr = { 0 };
     struct push_res res;
     int rv;
@@ -237,8 +282,9 @@ not_found(char *why, const char *what, struct sl_str name)
 }
 
 static int
-op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     struct queue_settings s;
     struct sl_str name = req->v[WK_NAME].s;
     int rv = settings(req, &s, why);
@@ -254,8 +300,9 @@ op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
 }
 
 static int
-op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     struct queue_settings s;
     struct sl_str name = req->v[WK_NAME].s;
     int rv = settings(req, &s, why);
@@ -270,8 +317,9 @@ op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
 }
 
 static int
-op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     struct sl_str name = req->v[WK_NAME].s;
     bool force = WIRE_HAS(req, WK_FORCE) && req->v[WK_FORCE].b;
     uint64_t moved = 0, reset = 0;
@@ -312,14 +360,16 @@ pause_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, c
 }
 
 static int
-op_queue_pause(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_queue_pause(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     return pause_resume(b, req, pk, why, true);
 }
 
 static int
-op_queue_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_queue_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     return pause_resume(b, req, pk, why, false);
 }
 
@@ -352,8 +402,9 @@ pack_queues(struct broker *b, msgpack_packer *pk)
 }
 
 static int
-op_queue_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_queue_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     (void)req;
     (void)why;
     wire_pack_ok(pk, 1);
@@ -383,20 +434,23 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
 }
 
 static int
-op_route_set(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_route_set(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     return route(b, req, pk, why, &req->v[WK_QUEUE].s);
 }
 
 static int
-op_route_unset(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_route_unset(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     return route(b, req, pk, why, NULL);
 }
 
 static int
-op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     uint32_t n = 0;
     (void)req;
     (void)why;
@@ -417,8 +471,9 @@ op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, 
 }
 
 static int
-op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     uint32_t ngroups = 0;
     (void)req;
     (void)why;
@@ -466,13 +521,32 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char 
     }
 
     wire_pack_key(pk, WK_WORKERS);
-    msgpack_pack_array(pk, 0);
+    msgpack_pack_array(pk, b->nworkers);
+    int64_t now = broker_mono_ns(b);
+    for (const struct worker *w = b->workers_head; w != NULL; w = w->next) {
+        msgpack_pack_map(pk, 9);
+        kv_str(pk, "id", w->name, w->name_len);
+        kv_u64(pk, "pid", w->pid);
+        kv_str(pk, "state", w->state, strlen(w->state));
+        kv_u64(pk, "jobs", w->done);
+        kv_u64(pk, "rss_bytes", w->rss_bytes);
+        wire_pack_cstr(pk, "current");
+        if (w->current != 0) {
+            msgpack_pack_uint64(pk, w->current);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        kv_u64(pk, "reserved", w->reserved);
+        kv_u64(pk, "uptime_s", (uint64_t)(now - w->started_ns) / 1000000000);
+        kv_u64(pk, "idle_ms", (uint64_t)(now - w->seen_ns) / 1000000);
+    }
     return 0;
 }
 
 static int
-op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     uint64_t routes_reset, reset;
     (void)req;
     (void)why;
@@ -486,8 +560,9 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char 
 }
 
 static int
-op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why)
+op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
+    char *why = c->why;
     const struct sl_str *q = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
     const struct sl_str *g = WIRE_HAS(req, WK_GROUP) ? &req->v[WK_GROUP].s : NULL;
     uint64_t purged = 0;
@@ -510,4 +585,297 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char 
         LOG(LOG_INFO, "purge", "purged=%llu", (unsigned long long)purged);
     }
     return rv;
+}
+
+/* --- workers and the flow of jobs --- */
+
+static struct worker *
+worker_of(struct broker *b, const struct wire_msg *req, struct op_ctx *c)
+{
+    struct worker *w = flow_worker(b, req->v[WK_WORKER].s, c->pipe);
+    if (w == NULL) {
+        snprintf(c->why, WHY_MAX, "no memory to register the worker");
+    }
+    return w;
+}
+
+static void
+report(struct worker *w, const struct wire_msg *req)
+{
+    if (WIRE_HAS(req, WK_PID)) {
+        w->pid = req->v[WK_PID].u;
+    }
+    if (WIRE_HAS(req, WK_STATE)) {
+        worker_set_state(w, req->v[WK_STATE].s);
+    }
+    if (WIRE_HAS(req, WK_RSS_BYTES)) {
+        w->rss_bytes = req->v[WK_RSS_BYTES].u;
+    }
+    if (WIRE_HAS(req, WK_CURRENT)) {
+        w->current = req->v[WK_CURRENT].u;
+    }
+}
+
+static int
+op_hello(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    struct worker *w = worker_of(b, req, c);
+    if (w == NULL) {
+        return SL_ENOMEM;
+    }
+    report(w, req);
+    wire_pack_ok(pk, 3);
+    key_u64(pk, WK_PID, (uint64_t)getpid());
+    wire_pack_key(pk, WK_VERSION);
+    wire_pack_cstr(pk, SLUICE_VERSION);
+    key_u64(pk, WK_TTR_MS, b->cfg.ttr_ms);
+    return 0;
+}
+
+static int
+op_heartbeat(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    struct worker *w = worker_of(b, req, c);
+    if (w == NULL) {
+        return SL_ENOMEM;
+    }
+    report(w, req);
+    wire_pack_ok(pk, 0);
+    return 0;
+}
+
+static void
+pack_job(msgpack_packer *pk, const struct job *j)
+{
+    msgpack_pack_map(pk, 8);
+    kv_u64(pk, "id", j->id);
+    kv_str(pk, "group", j->group->name, j->group->name_len);
+    kv_str(pk, "queue", j->queue->name, j->queue->name_len);
+    wire_pack_cstr(pk, "payload");
+    msgpack_pack_bin(pk, j->len);
+    msgpack_pack_bin_body(pk, job_payload(j), j->len);
+    kv_u64(pk, "attempts", j->attempts);
+    kv_u64(pk, "max_attempts", j->max_attempts);
+    kv_u64(pk, "ttr_ms", j->ttr_ms);
+    kv_u64(pk, "enq_ms", (uint64_t)(j->enq_ns / 1000000));
+}
+
+static void
+pack_reserve(msgpack_packer *pk, nng_msg *rep, struct job **jobs, uint32_t n, uint64_t acked)
+{
+    size_t need = 32;
+    for (uint32_t i = 0; i < n; i++) {
+        need += 160 + jobs[i]->len;
+    }
+    /* One allocation for the reply rather than one per growth step; a failure here only
+     * means the appends below grow it. */
+    nng_msg_reserve(rep, nng_msg_len(rep) + need);
+    wire_pack_ok(pk, 2);
+    wire_pack_key(pk, WK_JOBS);
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        pack_job(pk, jobs[i]);
+    }
+    key_u64(pk, WK_ACKED, acked);
+}
+
+void
+ops_pack_reserve(struct broker *b, nng_msg *rep, struct job **jobs, uint32_t n, uint64_t acked)
+{
+    msgpack_packer pk;
+    (void)b;
+    msgpack_packer_init(&pk, rep, wire_pack_into_msg);
+    pack_reserve(&pk, rep, jobs, n, acked);
+}
+
+static int
+op_reserve(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    uint64_t max = WIRE_HAS(req, WK_MAX) ? req->v[WK_MAX].u : 1;
+    uint64_t wait = WIRE_HAS(req, WK_WAIT_MS) ? req->v[WK_WAIT_MS].u : 0;
+    const struct wire_list *from = WIRE_HAS(req, WK_FROM) ? &req->v[WK_FROM].l : NULL;
+    uint64_t acked = 0, missing = 0;
+    uint32_t n = 0;
+
+    if (max < 1 || max > BROKER_RESERVE_MAX) {
+        snprintf(c->why, WHY_MAX, "reserve: 'max' must be 1 to %u", BROKER_RESERVE_MAX);
+        return SL_EBADREQ;
+    }
+    if (wait > BROKER_WAIT_MAX_MS) {
+        snprintf(c->why, WHY_MAX, "reserve: 'wait_ms' must be at most %u", BROKER_WAIT_MAX_MS);
+        return SL_EBADREQ;
+    }
+    if (from != NULL && from->n > WIRE_FROM_MAX) {
+        snprintf(c->why, WHY_MAX, "reserve: 'from' names at most %u queues", WIRE_FROM_MAX);
+        return SL_EBADREQ;
+    }
+    struct worker *w = worker_of(b, req, c);
+    if (w == NULL) {
+        return SL_ENOMEM;
+    }
+    report(w, req);
+    /* Acks carried by the reserve settle first: they may free a capped queue. */
+    if (WIRE_HAS(req, WK_ACK)) {
+        flow_settle(b, FLOW_ACK, w, &req->v[WK_ACK].l, 0, &acked, &missing);
+    }
+    if (flow_reserve(b, w, (uint32_t)max, from, b->scratch, &n) != 0) {
+        snprintf(c->why, WHY_MAX, "no memory to reserve");
+        return SL_ENOMEM;
+    }
+    if (n == 0 && wait > 0 && c->wt != NULL) {
+        struct waiter *wt = c->wt;
+        wt->w = w;
+        wt->pipe = c->pipe;
+        wt->max = (uint32_t)max;
+        wt->acked = acked;
+        wt->deadline_ns = broker_mono_ns(b) + (int64_t)wait * 1000000;
+        wt->from = (struct wire_list){ 0, NULL, wt->from_s, NULL };
+        for (uint32_t i = 0; from != NULL && i < from->n; i++) {
+            struct sl_str s = wire_list_str(from, i);
+            memcpy(wt->from_buf[i], s.p, s.n);
+            wt->from_s[i] = (struct sl_str){ wt->from_buf[i], s.n };
+            wt->from.n++;
+        }
+        park_add(b, wt);
+        return 0;
+    }
+    pack_reserve(pk, c->rep, b->scratch, n, acked);
+    return 0;
+}
+
+static int
+settle(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c,
+       enum flow_settle how, enum wire_key ms_key, uint64_t ms_max)
+{
+    struct worker *w = NULL;
+    uint64_t ms = WIRE_HAS(req, ms_key) ? req->v[ms_key].u : 0;
+    uint64_t done, missing;
+
+    if (ms > ms_max) {
+        snprintf(c->why, WHY_MAX, "'%s' must be at most %llu", wire_key_name(ms_key),
+                 (unsigned long long)ms_max);
+        return SL_EBADREQ;
+    }
+    if (WIRE_HAS(req, WK_WORKER) && (w = worker_of(b, req, c)) == NULL) {
+        return SL_ENOMEM;
+    }
+    flow_settle(b, how, w, &req->v[WK_IDS].l, ms, &done, &missing);
+    wire_pack_ok(pk, 2);
+    key_u64(pk, WK_N, done);
+    key_u64(pk, WK_MISSING, missing);
+    return 0;
+}
+
+static int
+op_ack(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    return settle(b, req, pk, c, FLOW_ACK, WK_DELAY_MS, 0);
+}
+
+static int
+op_nack(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    return settle(b, req, pk, c, FLOW_NACK, WK_DELAY_MS, BROKER_TTR_MAX_MS);
+}
+
+static int
+op_release(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    return settle(b, req, pk, c, FLOW_RELEASE, WK_DELAY_MS, 0);
+}
+
+static int
+op_touch(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    return settle(b, req, pk, c, FLOW_TOUCH, WK_TTR_MS, BROKER_TTR_MAX_MS);
+}
+
+struct dead_pack {
+    msgpack_packer *pk;
+};
+
+static void
+pack_dead(void *arg, const struct job *j)
+{
+    struct dead_pack *d = arg;
+    pack_job(d->pk, j);
+}
+
+static int
+op_dead_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    const struct sl_str *q = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
+    const struct sl_str *g = WIRE_HAS(req, WK_GROUP) ? &req->v[WK_GROUP].s : NULL;
+    uint64_t max = WIRE_HAS(req, WK_MAX) ? req->v[WK_MAX].u : 100;
+    uint64_t total = 0;
+    struct dead_pack d = { pk };
+
+    if (max > BROKER_RESERVE_MAX) {
+        snprintf(c->why, WHY_MAX, "dead.list: 'max' must be at most %u", BROKER_RESERVE_MAX);
+        return SL_EBADREQ;
+    }
+    /* Count first: the array header needs the number listed. */
+    if (flow_dead_list(b, q, g, 0, pack_dead, &d, &total) != 0) {
+        return not_found(c->why, q != NULL && broker_queue_find(b, *q) == NULL ? "queue" : "group",
+                         q != NULL && broker_queue_find(b, *q) == NULL ? *q : *g);
+    }
+    uint64_t listed = total < max ? total : max;
+    wire_pack_ok(pk, 3);
+    wire_pack_key(pk, WK_JOBS);
+    msgpack_pack_array(pk, (uint32_t)listed);
+    flow_dead_list(b, q, g, (uint32_t)listed, pack_dead, &d, &total);
+    key_u64(pk, WK_TOTAL, total);
+    wire_pack_key(pk, WK_MORE);
+    total > listed ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    return 0;
+}
+
+static int
+dead_act(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c,
+         bool purge)
+{
+    const struct wire_list *ids = WIRE_HAS(req, WK_IDS) ? &req->v[WK_IDS].l : NULL;
+    const struct sl_str *q = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
+    const struct sl_str *g = WIRE_HAS(req, WK_GROUP) ? &req->v[WK_GROUP].s : NULL;
+    uint64_t n = 0;
+    int rv = flow_dead_retry(b, ids, q, g, purge, &n);
+
+    if (rv == SL_EBADREQ) {
+        snprintf(c->why, WHY_MAX, "give 'ids', or 'queue' and/or 'group'");
+        return rv;
+    }
+    if (rv == SL_ENOTFOUND) {
+        bool qmissing = q != NULL && broker_queue_find(b, *q) == NULL;
+        return not_found(c->why, qmissing ? "queue" : "group", qmissing ? *q : *g);
+    }
+    wire_pack_ok(pk, 1);
+    key_u64(pk, purge ? WK_PURGED : WK_N, n);
+    return 0;
+}
+
+static int
+op_dead_retry(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    return dead_act(b, req, pk, c, false);
+}
+
+static int
+op_dead_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    return dead_act(b, req, pk, c, true);
+}
+
+void
+ops_pipe_closed(struct broker *b, uint32_t pipe)
+{
+    struct waiter *out = NULL;
+
+    pthread_mutex_lock(&b->lock);
+    park_expire(b, INT64_MIN, pipe, &out);
+    flow_pipe_closed(b, pipe);
+    if (b->nwaiters > 0) {
+        park_serve(b, &out);
+    }
+    pthread_mutex_unlock(&b->lock);
+    park_send_all(out);
 }

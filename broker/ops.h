@@ -4,13 +4,28 @@
 #define SLUICE_OPS_H
 
 #include "broker.h"
+#include "park.h"
 
 #include <nng/nng.h>
 #include <stddef.h>
 
-/* Handles the request body req[0..len) and appends the reply to rep (empty on entry). Never
- * fails to produce a reply: any error becomes {"ok": false, ...} and changes nothing. Takes
- * b->lock itself; thread-safe. Returns the error code the reply carries (0 for success). */
-int ops_handle(struct broker *b, const void *req, size_t len, nng_msg *rep);
+#define OPS_PARKED (-1)
+
+/* Handles the request body req[0..len), which came on connection pipe (0: unknown), and
+ * appends the reply to rep (empty on entry). Any error becomes {"ok": false, ...} and
+ * changes nothing. Returns the error code the reply carries (0 for success), or OPS_PARKED:
+ * a reserve that must wait was parked in wt, rep stays unused, and wt->send(wt) will be
+ * called later (possibly before this returns) from another thread with the reply in wt->rep.
+ * Takes b->lock itself; thread-safe. */
+int ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
+               struct waiter *wt);
+
+/* Packs a reserve reply {ok, jobs: [...], acked} into rep. Lock held. */
+void ops_pack_reserve(struct broker *b, nng_msg *rep, struct job **jobs, uint32_t n,
+                      uint64_t acked);
+
+/* The connection pipe closed: its waiters are answered and its workers' jobs handed back.
+ * Takes the lock; thread-safe. */
+void ops_pipe_closed(struct broker *b, uint32_t pipe);
 
 #endif

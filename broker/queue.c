@@ -73,6 +73,36 @@ queue_job_set(struct queue *q, struct job *j, enum job_state st)
     group_adjust(j->group, from, st);
 }
 
+static void
+prepend_job(struct queue *q, struct job *j, enum job_state st)
+{
+    struct joblist *l = &q->lists[st];
+    j->next = l->head;
+    j->prev = NULL;
+    if (l->head != NULL) {
+        l->head->prev = j;
+    } else {
+        l->tail = j;
+    }
+    l->head = j;
+    l->n++;
+}
+
+void
+queue_job_set_head(struct queue *q, struct job *j, enum job_state st)
+{
+    enum job_state from = (enum job_state)j->state;
+    if (from != JOB_NONE) {
+        unlink_job(j);
+    }
+    if (st != JOB_NONE) {
+        prepend_job(q, j, st);
+    }
+    j->queue = q;
+    j->state = (uint8_t)st;
+    group_adjust(j->group, from, st);
+}
+
 struct job *
 queue_ready_head(const struct queue *q)
 {

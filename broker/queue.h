@@ -31,7 +31,7 @@ struct queue {
     struct joblist lists[JOB_STATES]; /* lists[JOB_NONE] is unused */
     uint64_t done, failed, pushed; /* since start or the last flush */
     uint32_t routes;               /* groups whose route is this queue */
-    int64_t deficit;               /* deficit round robin among equal priorities */
+    uint64_t pass;                 /* stride scheduling among equal priorities (scheduler.c) */
 };
 
 /* A new queue with the given settings (validated by the caller), holding no jobs. NULL on
@@ -46,6 +46,10 @@ void queue_free(struct queue *q);
  * of q's list for st (JOB_NONE: linked nowhere, ready to be freed) and updates both queues'
  * and the group's counters. */
 void queue_job_set(struct queue *q, struct job *j, enum job_state st);
+
+/* Like queue_job_set, but puts j at the head of the list: a job handed back because its
+ * worker went away or its reservation ended goes first again. */
+void queue_job_set_head(struct queue *q, struct job *j, enum job_state st);
 
 /* The oldest ready job of q, or NULL. */
 struct job *queue_ready_head(const struct queue *q);

@@ -59,9 +59,8 @@ hmap_get(const struct hmap *m, const void *key, size_t klen)
 }
 
 static int
-grow(struct hmap *m)
+grow_to(struct hmap *m, size_t ncap)
 {
-    size_t ncap = m->cap == 0 ? 16 : m->cap * 2;
     struct hmap_slot *ns = calloc(ncap, sizeof(*ns));
     if (ns == NULL) {
         return SL_ENOMEM;
@@ -77,6 +76,22 @@ grow(struct hmap *m)
     }
     free(old.slots);
     return 0;
+}
+
+static int
+grow(struct hmap *m)
+{
+    return grow_to(m, m->cap == 0 ? 16 : m->cap * 2);
+}
+
+int
+hmap_reserve(struct hmap *m, size_t n)
+{
+    size_t ncap = m->cap == 0 ? 16 : m->cap;
+    while ((n + 1) * 2 > ncap) {
+        ncap *= 2;
+    }
+    return ncap == m->cap ? 0 : grow_to(m, ncap);
 }
 
 int

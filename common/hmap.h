@@ -31,6 +31,10 @@ void *hmap_get(const struct hmap *m, const void *key, size_t klen);
 /* Stores val under key, replacing any value there. Returns 0 or SL_ENOMEM (map unchanged). */
 int hmap_put(struct hmap *m, const void *key, size_t klen, void *val);
 
+/* Makes room for n entries in all, so that puts up to n cannot fail. Returns 0 or
+ * SL_ENOMEM. */
+int hmap_reserve(struct hmap *m, size_t n);
+
 /* Removes key; returns its value, or NULL if absent. */
 void *hmap_del(struct hmap *m, const void *key, size_t klen);
 

@@ -49,6 +49,19 @@ static const struct {
     [WK_MAX] = { "max", WT_U64 },
     [WK_WAIT_MS] = { "wait_ms", WT_U64 },
     [WK_JOBS] = { "jobs", WT_ANY },
+    [WK_FROM] = { "from", WT_NAMES },
+    [WK_ACK] = { "ack", WT_U64S },
+    [WK_ACKED] = { "acked", WT_U64 },
+    [WK_MISSING] = { "missing", WT_U64 },
+    [WK_STATE] = { "state", WT_NAME },
+    [WK_RSS_BYTES] = { "rss_bytes", WT_U64 },
+    [WK_CURRENT] = { "current", WT_U64 },
+    [WK_TOTAL] = { "total", WT_U64 },
+    [WK_MORE] = { "more", WT_BOOL },
+    [WK_ID] = { "id", WT_U64 },
+    [WK_PAYLOAD] = { "payload", WT_ANY },
+    [WK_ATTEMPTS] = { "attempts", WT_U64 },
+    [WK_ENQ_MS] = { "enq_ms", WT_U64 },
 };
 
 #define K(k) (UINT64_C(1) << (k))
@@ -68,6 +81,16 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_STATS] = { "stats", 0 },
     [WOP_FLUSH] = { "flush", 0 },
     [WOP_PURGE] = { "purge", 0 },
+    [WOP_HELLO] = { "hello", K(WK_WORKER) },
+    [WOP_HEARTBEAT] = { "heartbeat", K(WK_WORKER) },
+    [WOP_RESERVE] = { "reserve", K(WK_WORKER) },
+    [WOP_ACK] = { "ack", K(WK_IDS) },
+    [WOP_NACK] = { "nack", K(WK_IDS) },
+    [WOP_RELEASE] = { "release", K(WK_IDS) },
+    [WOP_TOUCH] = { "touch", K(WK_IDS) },
+    [WOP_DEAD_LIST] = { "dead.list", 0 },
+    [WOP_DEAD_RETRY] = { "dead.retry", 0 },
+    [WOP_DEAD_PURGE] = { "dead.purge", 0 },
 };
 
 bool

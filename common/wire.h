@@ -28,6 +28,7 @@ bool sl_str_eq(struct sl_str a, const char *z);
 #define WIRE_NAME_MAX 128       /* names: 1-128 bytes of [A-Za-z0-9._:-] */
 #define WIRE_STR_MAX 4096       /* free-text strings (msg, version, reason) */
 #define WIRE_DEPTH_MAX 8        /* nesting of arrays and maps */
+#define WIRE_FROM_MAX 16        /* queues named in one reserve */
 
 /* Is s a valid queue, group, worker or client name? */
 bool wire_name_ok(const char *s, size_t n);
@@ -52,6 +53,8 @@ enum wire_key {
     WK_PID, WK_VERSION, WK_UPTIME_MS,
     WK_QUEUES, WK_ROUTES, WK_BROKER, WK_GROUPS, WK_WORKERS,
     WK_LEASE, WK_IDS, WK_WORKER, WK_MAX, WK_WAIT_MS, WK_JOBS,
+    WK_FROM, WK_ACK, WK_ACKED, WK_MISSING, WK_STATE, WK_RSS_BYTES, WK_CURRENT, WK_TOTAL,
+    WK_MORE, WK_ID, WK_PAYLOAD, WK_ATTEMPTS, WK_ENQ_MS,
     WK_COUNT
 };
 
@@ -87,6 +90,8 @@ struct wire_msg {
     bool decoded;
 };
 
+_Static_assert(WK_COUNT <= 64, "wire_msg.has holds one bit per key");
+
 #define WIRE_HAS(m, k) (((m)->has >> (k)) & 1u)
 
 /* Operations: their names and the keys each requires. The broker maps them to
@@ -97,6 +102,8 @@ enum wire_op {
     WOP_QUEUE_LIST,
     WOP_ROUTE_SET, WOP_ROUTE_UNSET, WOP_ROUTE_LIST,
     WOP_STATS, WOP_FLUSH, WOP_PURGE,
+    WOP_HELLO, WOP_HEARTBEAT, WOP_RESERVE, WOP_ACK, WOP_NACK, WOP_RELEASE, WOP_TOUCH,
+    WOP_DEAD_LIST, WOP_DEAD_RETRY, WOP_DEAD_PURGE,
     WOP_COUNT
 };
 

@@ -435,7 +435,7 @@ call(struct broker *b, const struct wire_msg *req, struct wire_msg *rep, nng_msg
     assert_int_equal(nng_msg_alloc(&r, 0), 0);
     msgpack_packer_init(&pk, q, wire_pack_into_msg);
     assert_int_equal(wire_encode(req, &pk), 0);
-    int rv = ops_handle(b, nng_msg_body(q), nng_msg_len(q), r);
+    int rv = ops_handle(b, nng_msg_body(q), nng_msg_len(q), 0, r, NULL);
     nng_msg_free(q);
     wire_msg_init(rep);
     assert_int_equal(wire_decode(rep, nng_msg_body(r), nng_msg_len(r), NULL, 0), 0);
@@ -455,7 +455,7 @@ raw(struct broker *b, const void *buf, size_t n)
     nng_msg *r;
     struct wire_msg rep;
     assert_int_equal(nng_msg_alloc(&r, 0), 0);
-    int rv = ops_handle(b, buf, n, r);
+    int rv = ops_handle(b, buf, n, 0, r, NULL);
     wire_msg_init(&rep);
     assert_int_equal(wire_decode(&rep, nng_msg_body(r), nng_msg_len(r), NULL, 0), 0);
     assert_int_equal(rep.v[WK_OK].b, rv == 0);

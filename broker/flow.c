@@ -1,0 +1,392 @@
+#include "flow.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct worker *
+flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
+{
+    int64_t now = broker_mono_ns(b);
+    struct worker *w = hmap_get(&b->workers, name.p, name.n);
+
+    if (w != NULL) {
+        w->seen_ns = now;
+        if (pipe != 0 && w->pipe != pipe) {
+            w->pipe = pipe;
+        }
+        return w;
+    }
+    if ((w = worker_new(name, pipe, now)) == NULL) {
+        return NULL;
+    }
+    if (hmap_put(&b->workers, w->name, w->name_len, w) != 0) {
+        worker_free(w);
+        return NULL;
+    }
+    w->prev = b->workers_tail;
+    if (b->workers_tail != NULL) {
+        b->workers_tail->next = w;
+    } else {
+        b->workers_head = w;
+    }
+    b->workers_tail = w;
+    b->nworkers++;
+    LOG(LOG_INFO, "worker.join", "worker=%s pipe=%u", w->name, pipe);
+    return w;
+}
+
+static void
+worker_forget(struct broker *b, struct worker *w)
+{
+    hmap_del(&b->workers, w->name, w->name_len);
+    if (w->prev != NULL) {
+        w->prev->next = w->next;
+    } else {
+        b->workers_head = w->next;
+    }
+    if (w->next != NULL) {
+        w->next->prev = w->prev;
+    } else {
+        b->workers_tail = w->prev;
+    }
+    b->nworkers--;
+    worker_free(w);
+}
+
+/* Makes sure that the id map and timer heap can take extra entries, so that a reservation
+ * cannot fail half-way. */
+static int
+reserve_room(struct broker *b, uint32_t extra)
+{
+    if (hmap_reserve(&b->byid, b->byid.n + extra) != 0) {
+        return SL_ENOMEM;
+    }
+    if (theap_reserve(&b->timers, extra) != 0) {
+        return SL_ENOMEM;
+    }
+    return 0;
+}
+
+static void
+wake_timer(struct broker *b, int64_t due_ns)
+{
+    if (due_ns < b->timer_next_ns) {
+        b->timer_next_ns = due_ns;
+        pthread_cond_signal(&b->timer_cond);
+    }
+}
+
+int
+flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire_list *from,
+             struct job **out, uint32_t *n)
+{
+    int64_t now = broker_mono_ns(b);
+    int64_t first_due = INT64_MAX;
+    uint32_t k = 0;
+
+    if (reserve_room(b, max) != 0) {
+        return SL_ENOMEM;
+    }
+    while (k < max) {
+        struct queue *q = sched_pick(b, from);
+        if (q == NULL) {
+            break;
+        }
+        struct job *j = queue_ready_head(q);
+        queue_job_set(q, j, JOB_RESERVED);
+        j->owner = w;
+        if (j->attempts < UINT16_MAX) {
+            j->attempts++;
+        }
+        j->due_ns = now + (int64_t)j->ttr_ms * 1000000;
+        if (j->due_ns < first_due) {
+            first_due = j->due_ns;
+        }
+        theap_add(&b->timers, j);  /* room reserved above */
+        hmap_put(&b->byid, &j->id, sizeof(j->id), j);
+        out[k++] = j;
+    }
+    w->reserved += k;
+    w->seen_ns = now;
+    *n = k;
+    if (k > 0) {
+        wake_timer(b, first_due);
+    }
+    return 0;
+}
+
+/* Ends j's reservation (it is JOB_RESERVED) without freeing it. */
+static void
+unreserve(struct broker *b, struct job *j)
+{
+    struct worker *w = j->owner;
+    theap_del(&b->timers, j);
+    hmap_del(&b->byid, &j->id, sizeof(j->id));
+    if (w != NULL && w->reserved > 0) {
+        w->reserved--;
+    }
+    j->owner = NULL;
+}
+
+/* Makes j dead; it stays findable by id for dead.retry. */
+static void
+kill_job(struct broker *b, struct job *j, const char *why)
+{
+    queue_job_set(j->queue, j, JOB_DEAD);
+    hmap_put(&b->byid, &j->id, sizeof(j->id), j); /* room: the entry was just removed */
+    LOG(LOG_INFO, "job.dead", "id=%llu group=%s queue=%s attempts=%u crashes=%u reason=%s",
+        (unsigned long long)j->id, j->group->name, j->queue->name, j->attempts, j->crashes, why);
+}
+
+/* A failed attempt (nack or expiry): dead when attempts are used up, else ready again. */
+static void
+fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const char *why)
+{
+    j->queue->failed++;
+    j->group->failed++;
+    if (j->attempts >= j->max_attempts) {
+        kill_job(b, j, why);
+    } else if (delay_ms > 0) {
+        queue_job_set(j->queue, j, JOB_DELAYED);
+        j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
+        theap_add(&b->timers, j); /* room: the entry was just removed */
+        wake_timer(b, j->due_ns);
+    } else if (head) {
+        queue_job_set_head(j->queue, j, JOB_READY);
+    } else {
+        queue_job_set(j->queue, j, JOB_READY);
+    }
+}
+
+int
+flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
+            const struct wire_list *ids, uint64_t ms, uint64_t *done, uint64_t *missing)
+{
+    int64_t now = broker_mono_ns(b);
+    *done = *missing = 0;
+
+    for (uint32_t i = 0; i < ids->n; i++) {
+        uint64_t id = wire_list_u64(ids, i);
+        struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+        if (j == NULL || j->state != JOB_RESERVED || (w != NULL && j->owner != w)) {
+            (*missing)++;
+            continue;
+        }
+        (*done)++;
+        switch (how) {
+        case FLOW_ACK: {
+            struct worker *owner = j->owner;
+            unreserve(b, j);
+            if (owner != NULL) {
+                owner->done++;
+            }
+            j->queue->done++;
+            j->group->done++;
+            broker_release_job(b, j);
+            break;
+        }
+        case FLOW_NACK:
+            unreserve(b, j);
+            fail_attempt(b, j, (int64_t)ms, false, "nack");
+            break;
+        case FLOW_RELEASE:
+            unreserve(b, j);
+            queue_job_set_head(j->queue, j, JOB_READY);
+            break;
+        case FLOW_TOUCH:
+            j->due_ns = now + (int64_t)(ms != 0 ? ms : j->ttr_ms) * 1000000;
+            theap_update(&b->timers, j);
+            wake_timer(b, j->due_ns);
+            break;
+        }
+    }
+    if (w != NULL) {
+        w->seen_ns = now;
+    }
+    return 0;
+}
+
+int64_t
+flow_tick(struct broker *b, int64_t now_ns)
+{
+    struct job *j;
+
+    while ((j = theap_top(&b->timers)) != NULL && j->due_ns <= now_ns) {
+        if (j->state == JOB_DELAYED) {
+            theap_del(&b->timers, j);
+            queue_job_set(j->queue, j, JOB_READY);
+        } else if (j->state == JOB_RESERVED) {
+            LOG(LOG_INFO, "job.expired", "id=%llu worker=%s ttr_ms=%u", (unsigned long long)j->id,
+                j->owner != NULL ? ((struct worker *)j->owner)->name : "-", j->ttr_ms);
+            unreserve(b, j);
+            fail_attempt(b, j, 0, true, "ttr");
+        } else {
+            theap_del(&b->timers, j); /* cannot happen: only those two states have deadlines */
+        }
+    }
+    return j != NULL ? j->due_ns : INT64_MAX;
+}
+
+static void
+hand_back(struct broker *b, struct worker *w)
+{
+    /* Collect w's jobs oldest reservation first: ids grow with push order and a worker runs
+     * its jobs in the order received, so the lowest id is the one it was running. */
+    struct job *oldest = NULL;
+    uint32_t returned = 0;
+
+    for (uint32_t qi = 0; qi < b->nqueues && w->reserved > 0; qi++) {
+        struct queue *q = b->qorder[qi];
+        /* Walk backwards so that prepending keeps the jobs' order at the head. */
+        for (struct job *j = q->lists[JOB_RESERVED].tail, *prev; j != NULL; j = prev) {
+            prev = j->prev;
+            if (j->owner != w) {
+                continue;
+            }
+            if (oldest == NULL || j->id < oldest->id) {
+                oldest = j;
+            }
+            unreserve(b, j);
+            if (j->attempts > 0) {
+                j->attempts--; /* given back below to the one that ran */
+            }
+            queue_job_set_head(q, j, JOB_READY);
+            returned++;
+        }
+    }
+    if (oldest != NULL) {
+        oldest->attempts++;
+        if (oldest->crashes < UINT8_MAX) {
+            oldest->crashes++;
+        }
+        if (oldest->crashes >= b->cfg.max_crashes) {
+            oldest->queue->failed++;
+            oldest->group->failed++;
+            kill_job(b, oldest, "crashes");
+        } else if (oldest->attempts >= oldest->max_attempts) {
+            oldest->queue->failed++;
+            oldest->group->failed++;
+            kill_job(b, oldest, "attempts");
+        }
+    }
+    if (returned > 0) {
+        LOG(LOG_INFO, "worker.lost", "worker=%s returned=%u", w->name, returned);
+    }
+}
+
+void
+flow_pipe_closed(struct broker *b, uint32_t pipe)
+{
+    for (struct worker *w = b->workers_head, *next; w != NULL; w = next) {
+        next = w->next;
+        if (w->pipe == pipe) {
+            hand_back(b, w);
+            LOG(LOG_INFO, "worker.leave", "worker=%s pipe=%u done=%llu", w->name, pipe,
+                (unsigned long long)w->done);
+            worker_forget(b, w);
+        }
+    }
+}
+
+static int
+select_dead(struct broker *b, const struct sl_str *queue, const struct sl_str *group,
+            struct queue **qp, struct group **gp)
+{
+    *qp = NULL;
+    *gp = NULL;
+    if (queue != NULL && (*qp = broker_queue_find(b, *queue)) == NULL) {
+        return SL_ENOTFOUND;
+    }
+    if (group != NULL && (*gp = broker_group_find(b, *group)) == NULL) {
+        return SL_ENOTFOUND;
+    }
+    return 0;
+}
+
+int
+flow_dead_list(struct broker *b, const struct sl_str *queue, const struct sl_str *group,
+               uint32_t max, flow_dead_fn *fn, void *arg, uint64_t *total)
+{
+    struct queue *q;
+    struct group *g;
+    uint32_t listed = 0;
+    int rv = select_dead(b, queue, group, &q, &g);
+
+    if (rv != 0) {
+        return rv;
+    }
+    *total = 0;
+    for (uint32_t qi = 0; qi < b->nqueues; qi++) {
+        if (q != NULL && b->qorder[qi] != q) {
+            continue;
+        }
+        for (struct job *j = b->qorder[qi]->lists[JOB_DEAD].head; j != NULL; j = j->next) {
+            if (g != NULL && j->group != g) {
+                continue;
+            }
+            (*total)++;
+            if (listed < max) {
+                fn(arg, j);
+                listed++;
+            }
+        }
+    }
+    return 0;
+}
+
+static void
+revive_or_purge(struct broker *b, struct job *j, bool purge)
+{
+    if (purge) {
+        broker_release_job(b, j);
+        return;
+    }
+    hmap_del(&b->byid, &j->id, sizeof(j->id));
+    j->attempts = 0;
+    j->crashes = 0;
+    queue_job_set(j->queue, j, JOB_READY);
+}
+
+int
+flow_dead_retry(struct broker *b, const struct wire_list *ids, const struct sl_str *queue,
+                const struct sl_str *group, bool purge, uint64_t *n)
+{
+    struct queue *q;
+    struct group *g;
+    int rv;
+
+    *n = 0;
+    if (ids != NULL) {
+        for (uint32_t i = 0; i < ids->n; i++) {
+            uint64_t id = wire_list_u64(ids, i);
+            struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+            if (j != NULL && j->state == JOB_DEAD) {
+                revive_or_purge(b, j, purge);
+                (*n)++;
+            }
+        }
+        return 0;
+    }
+    if (queue == NULL && group == NULL) {
+        return SL_EBADREQ;
+    }
+    if ((rv = select_dead(b, queue, group, &q, &g)) != 0) {
+        return rv;
+    }
+    for (uint32_t qi = 0; qi < b->nqueues; qi++) {
+        if (q != NULL && b->qorder[qi] != q) {
+            continue;
+        }
+        for (struct job *j = b->qorder[qi]->lists[JOB_DEAD].head, *next; j != NULL; j = next) {
+            next = j->next;
+            if (g == NULL || j->group == g) {
+                revive_or_purge(b, j, purge);
+                (*n)++;
+            }
+        }
+    }
+    return 0;
+}

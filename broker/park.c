@@ -1,0 +1,153 @@
+#include "park.h"
+
+#include "err.h"
+#include "flow.h"
+#include "log.h"
+#include "ops.h"
+
+#include <time.h>
+
+void
+park_add(struct broker *b, struct waiter *wt)
+{
+    wt->parked = true;
+    wt->next = NULL;
+    wt->prev = b->waiters_tail;
+    if (b->waiters_tail != NULL) {
+        b->waiters_tail->next = wt;
+    } else {
+        b->waiters_head = wt;
+    }
+    b->waiters_tail = wt;
+    b->nwaiters++;
+    if (wt->deadline_ns < b->timer_next_ns) {
+        b->timer_next_ns = wt->deadline_ns;
+        pthread_cond_signal(&b->timer_cond);
+    }
+}
+
+static void
+unpark(struct broker *b, struct waiter *wt)
+{
+    if (wt->prev != NULL) {
+        wt->prev->next = wt->next;
+    } else {
+        b->waiters_head = wt->next;
+    }
+    if (wt->next != NULL) {
+        wt->next->prev = wt->prev;
+    } else {
+        b->waiters_tail = wt->prev;
+    }
+    wt->next = wt->prev = NULL;
+    wt->parked = false;
+    b->nwaiters--;
+}
+
+/* Packs wt's reply with jobs[0..n) into a new message; without memory the waiter is answered
+ * by an error. */
+static void
+answer(struct broker *b, struct waiter *wt, struct job **jobs, uint32_t n, struct waiter **out)
+{
+    unpark(b, wt);
+    wt->rep = NULL;
+    if (nng_msg_alloc(&wt->rep, 0) == 0) {
+        ops_pack_reserve(b, wt->rep, jobs, n, wt->acked);
+    }
+    wt->next = *out;
+    *out = wt;
+}
+
+void
+park_serve(struct broker *b, struct waiter **out)
+{
+    for (struct waiter *wt = b->waiters_head, *next; wt != NULL; wt = next) {
+        next = wt->next;
+        uint32_t n = 0;
+        if (flow_reserve(b, wt->w, wt->max, &wt->from, b->scratch, &n) != 0) {
+            break;
+        }
+        if (n > 0) {
+            answer(b, wt, b->scratch, n, out);
+        } else if (wt->from.n == 0) {
+            /* Nothing for a waiter that takes from every queue: nothing for anyone. */
+            break;
+        }
+    }
+}
+
+void
+park_expire(struct broker *b, int64_t now_ns, uint32_t pipe, struct waiter **out)
+{
+    for (struct waiter *wt = b->waiters_head, *next; wt != NULL; wt = next) {
+        next = wt->next;
+        if (wt->deadline_ns <= now_ns ||
+            (pipe != 0 && (wt->pipe == pipe || wt->w->pipe == pipe))) {
+            answer(b, wt, NULL, 0, out);
+        }
+    }
+}
+
+void
+park_send_all(struct waiter *list)
+{
+    while (list != NULL) {
+        struct waiter *next = list->next;
+        list->next = NULL;
+        list->send(list);
+        list = next;
+    }
+}
+
+static void *
+timer_main(void *arg)
+{
+    struct broker *b = arg;
+
+    pthread_mutex_lock(&b->lock);
+    while (!b->stopping) {
+        int64_t now = broker_mono_ns(b);
+        struct waiter *out = NULL;
+        int64_t next = flow_tick(b, now);
+        park_expire(b, now, 0, &out);
+        if (b->nwaiters > 0) {
+            park_serve(b, &out);
+        }
+        for (struct waiter *wt = b->waiters_head; wt != NULL; wt = wt->next) {
+            if (wt->deadline_ns < next) {
+                next = wt->deadline_ns;
+            }
+        }
+        if (out != NULL) {
+            pthread_mutex_unlock(&b->lock);
+            park_send_all(out);
+            pthread_mutex_lock(&b->lock);
+            continue;
+        }
+        /* Sleep until the next deadline, at most a second; anyone adding an earlier
+         * deadline lowers timer_next_ns and signals. */
+        int64_t cap = now + 1000000000LL;
+        b->timer_next_ns = next < cap ? next : cap;
+        struct timespec ts = { (time_t)(b->timer_next_ns / 1000000000LL),
+                               (long)(b->timer_next_ns % 1000000000LL) };
+        pthread_cond_timedwait(&b->timer_cond, &b->lock, &ts);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+int
+park_timer_start(struct broker *b, pthread_t *t)
+{
+    return pthread_create(t, NULL, timer_main, b) == 0 ? 0 : SL_ENOMEM;
+}
+
+void
+park_timer_stop(struct broker *b, pthread_t t)
+{
+    pthread_mutex_lock(&b->lock);
+    b->stopping = true;
+    pthread_cond_signal(&b->timer_cond);
+    pthread_mutex_unlock(&b->lock);
+    pthread_join(t, NULL);
+}

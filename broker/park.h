@@ -1,0 +1,52 @@
+/* Parked reserves and the timer thread.
+ *
+ * A reserve that finds no job and may wait is parked: its REP context keeps the request
+ * unanswered (the server opens another context to go on receiving, so parked requests
+ * never use up the broker's capacity to answer others). Whenever jobs may have become
+ * available (a push, a nack, an ack freeing a capped queue, a resume...), parked waiters
+ * are served oldest first. The timer thread applies job deadlines (flow_tick) and answers
+ * waiters whose wait ended with an empty job list. */
+#ifndef SLUICE_PARK_H
+#define SLUICE_PARK_H
+
+#include "broker.h"
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+struct waiter {
+    struct waiter *next, *prev;  /* in the broker's waiter list while parked; next also
+                                    links the list of waiters to send */
+    bool parked;
+    struct worker *w;
+    uint32_t pipe;               /* connection the request came on */
+    uint32_t max;
+    int64_t deadline_ns;         /* monotonic */
+    uint64_t acked;              /* acks carried by the request, for the reply */
+    struct wire_list from;       /* over from_s */
+    struct sl_str from_s[WIRE_FROM_MAX];
+    char from_buf[WIRE_FROM_MAX][WIRE_NAME_MAX];
+    nng_msg *rep;                /* the reply, set when served or expired */
+    void (*send)(struct waiter *); /* sends rep; called without the broker's lock */
+};
+
+/* Parks wt (filled in by the reserve handler) at the tail. */
+void park_add(struct broker *b, struct waiter *wt);
+
+/* Serves parked waiters that can get jobs now, oldest first, prepending each served one to
+ * *out. Lock held. */
+void park_serve(struct broker *b, struct waiter **out);
+
+/* Answers, with no jobs, the waiters whose deadline is at or before now_ns, and those on
+ * pipe (if pipe != 0) or of a worker on it. Lock held. */
+void park_expire(struct broker *b, int64_t now_ns, uint32_t pipe, struct waiter **out);
+
+/* Sends each waiter of the list. Lock NOT held. */
+void park_send_all(struct waiter *list);
+
+/* Starts / stops the timer thread. */
+int park_timer_start(struct broker *b, pthread_t *t);
+void park_timer_stop(struct broker *b, pthread_t t);
+
+#endif

@@ -1,0 +1,442 @@
+/* Reserve, settle, deadlines, crashes, dead jobs and scheduling, on a broker with a fake
+ * clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "broker.h"
+#include "err.h"
+#include "flow.h"
+#include "log.h"
+#include "park.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MS 1000000LL
+
+static int64_t fake_now;
+
+static int64_t
+fake_clock(void *arg)
+{
+    (void)arg;
+    return fake_now;
+}
+
+static struct sl_str
+S(const char *z)
+{
+    return (struct sl_str){ z, (uint32_t)strlen(z) };
+}
+
+static int
+setup(void **state)
+{
+    struct broker_cfg cfg;
+    struct broker *b;
+    broker_cfg_default(&cfg);
+    cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
+    cfg.max_attempts = 3;
+    fake_now = 1000 * MS;
+    assert_int_equal(broker_new(&b, &cfg), 0);
+    *state = b;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    broker_free(*state);
+    return 0;
+}
+
+static void
+push(struct broker *b, const char *g, const char *q, uint32_t n)
+{
+    static struct sl_str pl[1000];
+    struct wire_list l = { n, NULL, pl, NULL };
+    struct sl_str qs;
+    struct push_req req = { .group = S(g), .payloads = &l };
+    struct push_res r;
+    for (uint32_t i = 0; i < n; i++) {
+        pl[i] = S("p");
+    }
+    if (q != NULL) {
+        qs = S(q);
+        req.queue = &qs;
+    }
+    assert_int_equal(broker_push(b, &req, &r), 0);
+}
+
+static void
+mkqueue(struct broker *b, const char *name, uint32_t prio, uint32_t weight, uint32_t cap)
+{
+    struct queue_settings s = { true, true, true, prio, weight, cap };
+    assert_int_equal(broker_queue_create(b, S(name), &s), 0);
+}
+
+static uint32_t
+reserve(struct broker *b, struct worker *w, uint32_t max, struct job **out)
+{
+    uint32_t n = 0;
+    assert_int_equal(flow_reserve(b, w, max, NULL, out, &n), 0);
+    return n;
+}
+
+static void
+settle1(struct broker *b, enum flow_settle how, struct worker *w, uint64_t id, uint64_t ms,
+        uint64_t want_done)
+{
+    struct wire_list l = { 1, NULL, NULL, &id };
+    uint64_t done, missing;
+    assert_int_equal(flow_settle(b, how, w, &l, ms, &done, &missing), 0);
+    assert_int_equal(done, want_done);
+    assert_int_equal(missing, 1 - want_done);
+}
+
+static struct queue *
+Q(struct broker *b, const char *n)
+{
+    return broker_queue_find(b, S(n));
+}
+
+static void
+test_reserve_is_fifo_and_ack_frees(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w1"), 7);
+    struct job *jobs[10];
+    push(b, "bob", NULL, 5);
+    assert_int_equal(reserve(b, w, 3, jobs), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(jobs[i]->id, (uint64_t)i + 1);
+        assert_int_equal(jobs[i]->attempts, 1);
+        assert_int_equal(jobs[i]->state, JOB_RESERVED);
+    }
+    assert_int_equal(queue_n(Q(b, "default"), JOB_RESERVED), 3);
+    assert_int_equal(w->reserved, 3);
+    uint64_t ids[3] = { 1, 2, 3 };
+    struct wire_list l = { 3, NULL, NULL, ids };
+    uint64_t done, missing;
+    assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+    assert_int_equal(done, 3);
+    assert_int_equal(b->jobs, 2);
+    assert_int_equal(Q(b, "default")->done, 3);
+    assert_int_equal(w->done, 3);
+    assert_int_equal(w->reserved, 0);
+    /* Acking again, or ids never reserved, changes nothing. */
+    assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+    assert_int_equal(done, 0);
+    assert_int_equal(missing, 3);
+    settle1(b, FLOW_ACK, w, 4, 0, 0);   /* ready, not reserved */
+    settle1(b, FLOW_ACK, w, 999, 0, 0); /* unknown */
+    assert_int_equal(b->jobs, 2);
+}
+
+static void
+test_ack_of_another_workers_job_is_refused(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w1 = flow_worker(b, S("w1"), 1), *w2 = flow_worker(b, S("w2"), 2);
+    struct job *jobs[1];
+    push(b, "bob", NULL, 1);
+    assert_int_equal(reserve(b, w1, 1, jobs), 1);
+    settle1(b, FLOW_ACK, w2, jobs[0]->id, 0, 0);
+    assert_int_equal(b->jobs, 1);
+    settle1(b, FLOW_ACK, NULL, 1, 0, 1); /* no worker named: any holder */
+    assert_int_equal(b->jobs, 0);
+}
+
+static void
+test_nack_retries_then_dead_after_max_attempts(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[2];
+    push(b, "bob", NULL, 2);
+    /* A nacked job goes to the tail, behind job 2. */
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(jobs[0]->id, 1);
+    settle1(b, FLOW_NACK, w, 1, 0, 1);
+    assert_int_equal(queue_ready_head(Q(b, "default"))->id, 2);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(jobs[0]->id, 2);
+    settle1(b, FLOW_ACK, w, 2, 0, 1);
+    for (int attempt = 2; attempt <= 3; attempt++) {
+        assert_int_equal(reserve(b, w, 1, jobs), 1);
+        assert_int_equal(jobs[0]->id, 1);
+        assert_int_equal(jobs[0]->attempts, attempt);
+        settle1(b, FLOW_NACK, w, 1, 0, 1);
+    }
+    struct group *g = broker_group_find(b, S("bob"));
+    assert_int_equal(g->jobs[JOB_DEAD], 1);
+    assert_int_equal(g->failed, 3);
+    assert_int_equal(group_count(g), 0);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_DEAD), 1);
+    assert_int_equal(reserve(b, w, 1, jobs), 0);
+    /* Dead jobs are kept and listable, and retry runs them again. */
+    uint64_t n;
+    uint64_t id = 1;
+    struct wire_list ids = { 1, NULL, NULL, &id };
+    assert_int_equal(flow_dead_retry(b, &ids, NULL, NULL, false, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(jobs[0]->id, 1);
+    assert_int_equal(jobs[0]->attempts, 1);
+}
+
+static void
+test_nack_with_delay_waits_then_is_ready(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    push(b, "bob", NULL, 1);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    settle1(b, FLOW_NACK, w, 1, 500, 1);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_DELAYED), 1);
+    assert_int_equal(group_count(broker_group_find(b, S("bob"))), 1);
+    assert_int_equal(reserve(b, w, 1, jobs), 0);
+    fake_now += 499 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(reserve(b, w, 1, jobs), 0);
+    fake_now += 1 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+}
+
+static void
+test_ttr_expiry_returns_job_to_head(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[2];
+    struct sl_str pl[1] = { S("x") };
+    struct wire_list l = { 1, NULL, pl, NULL };
+    struct push_req req = { .group = S("bob"), .payloads = &l, .ttr_ms = 100 };
+    struct push_res r;
+    assert_int_equal(broker_push(b, &req, &r), 0);
+    push(b, "bob", NULL, 1);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(jobs[0]->id, 1);
+    assert_int_equal(flow_tick(b, fake_now), fake_now + 100 * MS);
+    fake_now += 100 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(queue_ready_head(Q(b, "default"))->id, 1);
+    assert_int_equal(w->reserved, 0);
+    assert_int_equal(Q(b, "default")->failed, 1);
+    /* touch extends a reservation */
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    fake_now += 90 * MS;
+    settle1(b, FLOW_TOUCH, w, 1, 0, 1);
+    fake_now += 90 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(jobs[0]->state, JOB_RESERVED);
+    settle1(b, FLOW_ACK, w, 1, 0, 1);
+}
+
+static void
+test_release_puts_job_back_first(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[2];
+    push(b, "bob", NULL, 3);
+    assert_int_equal(reserve(b, w, 2, jobs), 2);
+    settle1(b, FLOW_RELEASE, w, 2, 0, 1);
+    assert_int_equal(queue_ready_head(Q(b, "default"))->id, 2);
+    assert_int_equal(jobs[1]->attempts, 1);
+    assert_int_equal(Q(b, "default")->failed, 0);
+}
+
+static void
+test_disconnect_returns_jobs_and_charges_oldest(void **state)
+{
+    struct broker *b = *state;
+    struct job *jobs[4];
+    push(b, "bob", NULL, 4);
+    for (int crash = 1; crash <= 3; crash++) {
+        struct worker *w = flow_worker(b, S("w"), (uint32_t)crash);
+        assert_int_equal(reserve(b, w, 3, jobs), 3);
+        assert_int_equal(jobs[0]->id, 1); /* the poison job comes first every time */
+        flow_pipe_closed(b, (uint32_t)crash);
+        assert_int_equal(b->nworkers, 0);
+        if (crash < 3) {
+            const struct job *h = queue_ready_head(Q(b, "default"));
+            assert_int_equal(h->id, 1);
+            assert_int_equal(h->crashes, crash);
+            assert_int_equal(h->next->id, 2);
+            assert_int_equal(h->next->attempts, 0); /* never ran: attempt given back */
+            assert_int_equal(h->next->next->id, 3);
+        }
+    }
+    /* Dead after max_crashes; the others keep flowing with their attempts intact. */
+    assert_int_equal(queue_n(Q(b, "default"), JOB_DEAD), 1);
+    assert_int_equal(Q(b, "default")->lists[JOB_DEAD].head->id, 1);
+    struct worker *w = flow_worker(b, S("w"), 9);
+    assert_int_equal(reserve(b, w, 4, jobs), 3);
+    assert_int_equal(jobs[0]->id, 2);
+    assert_int_equal(jobs[0]->attempts, 1);
+}
+
+static void
+test_lower_number_priority_wins(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    b->cfg.min_share_ppm = 0;
+    mkqueue(b, "low", 100, 1, 0);
+    mkqueue(b, "high", 1, 1, 0);
+    push(b, "a", "low", 5);
+    push(b, "a", NULL, 5);
+    push(b, "a", "high", 5);
+    for (int i = 0; i < 15; i++) {
+        assert_int_equal(reserve(b, w, 1, jobs), 1);
+        const char *want = i < 5 ? "high" : i < 10 ? "default" : "low";
+        assert_string_equal(jobs[0]->queue->name, want);
+    }
+}
+
+static void
+test_lower_priority_gets_min_share(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    mkqueue(b, "heavy", 100, 1, 0);
+    push(b, "a", NULL, 1000);
+    push(b, "b", "heavy", 1000);
+    int low = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(reserve(b, w, 1, jobs), 1);
+        low += strcmp(jobs[0]->queue->name, "heavy") == 0;
+        settle1(b, FLOW_ACK, w, jobs[0]->id, 0, 1);
+    }
+    /* 5% of 1000, exactly: one in twenty. */
+    assert_int_equal(low, 50);
+}
+
+static void
+test_equal_priority_shares_by_weight(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    mkqueue(b, "three", 10, 3, 0);
+    mkqueue(b, "one", 10, 1, 0);
+    struct queue_settings s = { .has_weight = true, .weight = 1 };
+    assert_int_equal(broker_queue_pause(b, S("default"), true), 0);
+    (void)s;
+    push(b, "a", "three", 1000);
+    push(b, "b", "one", 1000);
+    int three = 0;
+    for (int i = 0; i < 800; i++) {
+        assert_int_equal(reserve(b, w, 1, jobs), 1);
+        three += strcmp(jobs[0]->queue->name, "three") == 0;
+    }
+    assert_int_equal(three, 600);
+}
+
+static void
+test_inflight_cap_and_pause_are_respected(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[10];
+    mkqueue(b, "capped", 1, 1, 2);
+    push(b, "a", "capped", 5);
+    assert_int_equal(reserve(b, w, 10, jobs), 2);
+    assert_int_equal(reserve(b, w, 10, jobs), 0);
+    settle1(b, FLOW_ACK, w, 1, 0, 1);
+    assert_int_equal(reserve(b, w, 10, jobs), 1);
+    assert_int_equal(queue_n(Q(b, "capped"), JOB_RESERVED), 2);
+    assert_int_equal(broker_queue_pause(b, S("capped"), true), 0);
+    settle1(b, FLOW_ACK, w, 2, 0, 1);
+    assert_int_equal(reserve(b, w, 10, jobs), 0);
+    assert_int_equal(broker_queue_pause(b, S("capped"), false), 0);
+    assert_int_equal(reserve(b, w, 10, jobs), 1);
+}
+
+static void
+test_reserve_from_named_queues_only(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[10];
+    struct sl_str names[1] = { S("q2") };
+    struct wire_list from = { 1, NULL, names, NULL };
+    uint32_t n;
+    mkqueue(b, "q2", 50, 1, 0);
+    push(b, "a", NULL, 3);
+    push(b, "a", "q2", 2);
+    assert_int_equal(flow_reserve(b, w, 10, &from, jobs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(jobs[0]->queue->name, "q2");
+}
+
+static int sent;
+
+static void
+count_send(struct waiter *wt)
+{
+    sent++;
+    nng_msg_free(wt->rep);
+    wt->rep = NULL;
+}
+
+static void
+test_parked_waiter_is_served_by_push_and_expires(void **state)
+{
+    struct broker *b = *state;
+    struct waiter w1 = { 0 }, w2 = { 0 };
+    struct waiter *out = NULL;
+    w1.w = flow_worker(b, S("w1"), 1);
+    w1.max = 5;
+    w1.deadline_ns = fake_now + 100 * MS;
+    w1.send = count_send;
+    w2 = w1;
+    w2.w = flow_worker(b, S("w2"), 2);
+    w2.pipe = 2;
+    park_add(b, &w1);
+    park_add(b, &w2);
+    push(b, "bob", NULL, 2);
+    park_serve(b, &out);
+    assert_ptr_equal(out, &w1); /* oldest first, takes both jobs */
+    assert_null(out->next);
+    assert_int_equal(w1.w->reserved, 2);
+    park_send_all(out);
+    assert_int_equal(sent, 1);
+    out = NULL;
+    park_expire(b, fake_now, 2, &out); /* w2's connection closed */
+    assert_ptr_equal(out, &w2);
+    park_send_all(out);
+    assert_int_equal(sent, 2);
+    assert_int_equal(b->nwaiters, 0);
+}
+
+int
+main(void)
+{
+    log_level = LOG_OFF;
+    const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+        T(test_reserve_is_fifo_and_ack_frees),
+        T(test_ack_of_another_workers_job_is_refused),
+        T(test_nack_retries_then_dead_after_max_attempts),
+        T(test_nack_with_delay_waits_then_is_ready),
+        T(test_ttr_expiry_returns_job_to_head),
+        T(test_release_puts_job_back_first),
+        T(test_disconnect_returns_jobs_and_charges_oldest),
+        T(test_lower_number_priority_wins),
+        T(test_lower_priority_gets_min_share),
+        T(test_equal_priority_shares_by_weight),
+        T(test_inflight_cap_and_pause_are_respected),
+        T(test_reserve_from_named_queues_only),
+        T(test_parked_waiter_is_served_by_push_and_expires),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
