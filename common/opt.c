@@ -157,7 +157,7 @@ parse_num(const char *name, const char *arg, uint64_t min, uint64_t max, bool si
     char *end = NULL;
     uint64_t mult = 1;
 
-    if (arg == NULL || arg[0] == '\0' || arg[0] == '-' || arg[0] == '+' || arg[0] == ' ') {
+    if (arg == NULL || arg[0] < '0' || arg[0] > '9') { /* strtoull would skip spaces, take signs */
         goto bad;
     }
     errno = 0;

@@ -1,0 +1,374 @@
+# Sourced by every tests/integ/t_*.sh. Bash only.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   start_broker
+#   ok "ping answers" ctl ping
+#   run ctl stats --json
+#   is "$(json "$OUT" 'd["broker"]["jobs"]')" 0 "a new broker holds no jobs"
+#   done_testing
+#
+# What sourcing it does:
+# - SLUICE_DIR: a private directory (mktemp -d), exported, so every program started here uses
+#   its own sockets; SLUICE_URL and the MySQL variables are unset so that nothing from the
+#   caller's environment leaks in.
+# - SLUICE_BIN (broker, ctl) and SLUICE_TESTBIN (sl-send, ...) default to this tree's bin/
+#   and build/rel/tests/ when the script is run by hand.
+# - On EXIT (and on INT/TERM, which exit): every process group started with spawn/start_broker
+#   gets TERM, then KILL if still alive after 3 s, and SLUICE_DIR is removed. When a test
+#   failed, the tail of each started process's log is printed first as "# " lines.
+#
+# TAP: each check prints "ok N - NAME" or "not ok N - NAME" and, on failure, "# " lines that
+# say why; done_testing prints the plan "1..N" and exits 1 if anything failed or nothing ran.
+# Synchronise with wait_for (polls with a deadline), never with a bare sleep.
+
+# OUT, ERR, RC, ELAPSED_MS, SPAWNED_PID and BROKER_PID are results for the sourcing script.
+# shellcheck disable=SC2034
+set -u
+
+_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_root_dir=$(cd "$_lib_dir/../.." && pwd)
+: "${SLUICE_BIN:=$_root_dir/bin}"
+: "${SLUICE_TESTBIN:=$_root_dir/build/rel/tests}"
+export SLUICE_BIN SLUICE_TESTBIN
+
+unset SLUICE_URL SLUICE_DB DB_HOST DB_NAME DB_USER DB_PASSWORD
+# Keep the path short: a Unix socket path has at most 107 bytes.
+SLUICE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sl.XXXXXX") || {
+    echo "Bail out! cannot create a temporary directory"
+    exit 1
+}
+chmod 0700 "$SLUICE_DIR"
+export SLUICE_DIR
+
+_tap_n=0
+_tap_fail=0
+_tap_done=0
+_pgids=()        # process groups started here (each leader's pid is its pgid)
+_pg_names=()     # the name given to each, for its log file $SLUICE_DIR/NAME.log
+
+# --- processes ---------------------------------------------------------------------------
+
+# Is any non-zombie process left in process group $1?
+_pgrp_alive() {
+    local pg=$1 f line
+    local -a fields
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        read -r -a fields <<<"${line##*) }"     # after "pid (comm) ": state ppid pgrp ...
+        if [ "${fields[2]:-}" = "$pg" ] && [ "${fields[0]}" != Z ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# spawn NAME CMD [ARGS...]: starts CMD in the background in a process group of its own, stdout
+# and stderr to $SLUICE_DIR/NAME.log; sets SPAWNED_PID (= its process group id). The group is
+# killed at exit.
+spawn() {
+    local name=$1
+    shift
+    setsid "$@" </dev/null >"$SLUICE_DIR/$name.log" 2>&1 &
+    SPAWNED_PID=$!
+    _pgids+=("$SPAWNED_PID")
+    _pg_names+=("$name")
+    # Tell tests/run too, which kills what is left should this shell be killed outright.
+    if [ -n "${SLUICE_TEST_PGIDS:-}" ]; then
+        echo "$SPAWNED_PID" >>"$SLUICE_TEST_PGIDS"
+    fi
+}
+
+# stop_pgrp PGID [DEADLINE_S]: TERM to the group, KILL after the deadline (default 3 s); waits
+# until no process of the group is left. Returns the leader's exit status when it was our child.
+stop_pgrp() {
+    local pg=$1 deadline=${2:-3} rc=0
+    kill -TERM -- "-$pg" 2>/dev/null
+    if ! wait_for "$deadline" _pgrp_dead "$pg"; then
+        kill -KILL -- "-$pg" 2>/dev/null
+        wait_for 5 _pgrp_dead "$pg"
+    fi
+    wait "$pg" 2>/dev/null
+    rc=$?
+    return "$rc"
+}
+
+_pgrp_dead() {
+    ! _pgrp_alive "$1"
+}
+
+# alive PID: is the process running (and not a zombie)?
+alive() {
+    local line state
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    state=${line##*) }
+    [ "${state%% *}" != Z ]
+}
+
+cleanup() {
+    local rc=$? i pg
+    trap - EXIT INT TERM
+    if [ "$_tap_done" = 0 ] && [ "$rc" -eq 0 ]; then
+        echo "# the script ended without done_testing: tests after that point never ran"
+        rc=1
+    fi
+    if [ "$_tap_fail" -gt 0 ] || [ "$rc" -ne 0 ]; then
+        for i in "${!_pg_names[@]}"; do
+            local log=$SLUICE_DIR/${_pg_names[$i]}.log
+            if [ -s "$log" ]; then
+                echo "# --- last lines of ${_pg_names[$i]}.log ---"
+                tail -n 20 "$log" | sed 's/^/#   /'
+            fi
+        done
+    fi
+    # TERM every group first, then wait for all of them, so the deadlines run concurrently.
+    for pg in "${_pgids[@]}"; do
+        kill -TERM -- "-$pg" 2>/dev/null
+    done
+    for pg in "${_pgids[@]}"; do
+        if ! wait_for 3 _pgrp_dead "$pg"; then
+            echo "# process group $pg ignored TERM for 3 s: KILL"
+            kill -KILL -- "-$pg" 2>/dev/null
+            wait_for 5 _pgrp_dead "$pg"
+        fi
+        wait "$pg" 2>/dev/null
+    done
+    rm -rf "$SLUICE_DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# --- waiting -----------------------------------------------------------------------------
+
+_now_us() {
+    REPLY=${EPOCHREALTIME//[.,]/}
+}
+
+# wait_for DEADLINE_S CMD [ARGS...]: runs CMD (output discarded) every ~20 ms until it
+# succeeds (returns 0) or DEADLINE_S seconds (may be fractional, e.g. 0.5) have passed
+# (returns 1). CMD runs at least once.
+wait_for() {
+    local secs=$1 whole frac end
+    shift
+    whole=${secs%%.*}
+    frac=
+    [[ "$secs" == *.* ]] && frac=${secs#*.}
+    frac=${frac}000000
+    frac=${frac:0:6}
+    _now_us
+    end=$((REPLY + ${whole:-0} * 1000000 + 10#$frac))
+    while :; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        _now_us
+        [ "$REPLY" -ge "$end" ] && return 1
+        sleep 0.02
+    done
+}
+
+# --- TAP ---------------------------------------------------------------------------------
+
+# diag MSG...: each argument, and each line of it, as a "# " line.
+diag() {
+    local arg line
+    for arg in "$@"; do
+        while IFS= read -r line; do
+            printf '# %s\n' "$line"
+        done <<<"$arg"
+    done
+}
+
+pass() {
+    _tap_n=$((_tap_n + 1))
+    echo "ok $_tap_n - $1"
+}
+
+# fail NAME [WHY...]: a failed check, with the reasons as diagnostics.
+fail() {
+    _tap_n=$((_tap_n + 1))
+    _tap_fail=$((_tap_fail + 1))
+    echo "not ok $_tap_n - $1"
+    shift
+    [ "$#" -gt 0 ] && diag "$@"
+    return 1
+}
+
+# ok NAME CMD [ARGS...]: passes when CMD exits 0; on failure shows its status and the last
+# lines of its output.
+ok() {
+    local name=$1 rc
+    shift
+    "$@" >"$SLUICE_DIR/.ok.out" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        pass "$name"
+    else
+        fail "$name" "command: $*" "exit status: $rc" "$(tail -n 20 "$SLUICE_DIR/.ok.out")"
+    fi
+}
+
+# ok_status STATUS NAME CMD [ARGS...]: passes when CMD exits with exactly STATUS.
+ok_status() {
+    local want=$1 name=$2 rc
+    shift 2
+    "$@" >"$SLUICE_DIR/.ok.out" 2>&1
+    rc=$?
+    if [ "$rc" -eq "$want" ]; then
+        pass "$name"
+    else
+        fail "$name" "command: $*" "exit status: $rc, expected $want" \
+            "$(tail -n 20 "$SLUICE_DIR/.ok.out")"
+    fi
+}
+
+# is GOT WANT NAME: string equality.
+is() {
+    if [ "$1" = "$2" ]; then
+        pass "$3"
+    else
+        fail "$3" "got:      '$1'" "expected: '$2'"
+    fi
+}
+
+# isnt GOT UNWANTED NAME
+isnt() {
+    if [ "$1" != "$2" ]; then
+        pass "$3"
+    else
+        fail "$3" "got '$1', which it must not be"
+    fi
+}
+
+# like GOT REGEX NAME: bash regex (=~) match.
+like() {
+    if [[ "$1" =~ $2 ]]; then
+        pass "$3"
+    else
+        fail "$3" "got:         '$1'" "not matching: /$2/"
+    fi
+}
+
+# cmp_num A OP B NAME: numeric comparison, OP one of -eq -ne -lt -le -gt -ge.
+cmp_num() {
+    if [[ "$1" =~ ^-?[0-9]+$ ]] && [[ "$3" =~ ^-?[0-9]+$ ]] && test "$1" "$2" "$3"; then
+        pass "$4"
+    else
+        fail "$4" "expected: $1 $2 $3"
+    fi
+}
+
+# skip_all REASON: nothing here can run on this machine; a plan of 0 tests.
+skip_all() {
+    echo "1..0 # SKIP $*"
+    _tap_done=1
+    exit 0
+}
+
+# bail_out REASON: stop the script now (a failure).
+bail_out() {
+    echo "Bail out! $*"
+    _tap_fail=$((_tap_fail + 1))
+    exit 1
+}
+
+done_testing() {
+    _tap_done=1
+    echo "1..$_tap_n"
+    if [ "$_tap_n" -eq 0 ]; then
+        echo "# no tests ran"
+        exit 1
+    fi
+    echo "# $((_tap_n - _tap_fail)) passed, $_tap_fail failed"
+    [ "$_tap_fail" -eq 0 ] || exit 1
+    exit 0
+}
+
+# --- running commands --------------------------------------------------------------------
+
+# run CMD [ARGS...]: runs CMD to completion; sets OUT (stdout), ERR (stderr) and RC. Always
+# returns 0, so a failing command does not end a script run with `set -e`.
+run() {
+    "$@" >"$SLUICE_DIR/.run.out" 2>"$SLUICE_DIR/.run.err"
+    RC=$?
+    OUT=$(cat "$SLUICE_DIR/.run.out")
+    ERR=$(cat "$SLUICE_DIR/.run.err")
+    return 0
+}
+
+# elapsed_ms CMD [ARGS...]: runs CMD (output discarded) and sets ELAPSED_MS and RC.
+elapsed_ms() {
+    local t0
+    _now_us
+    t0=$REPLY
+    "$@" >/dev/null 2>&1
+    RC=$?
+    _now_us
+    ELAPSED_MS=$(((REPLY - t0) / 1000))
+    return 0
+}
+
+ctl() {
+    "$SLUICE_BIN/ctl" "$@"
+}
+
+# json DOC EXPR: evaluates the Python expression EXPR with d = the parsed JSON document DOC
+# and prints the result (strings bare, everything else as JSON: true, null, [1, 2]). Fails
+# (status 1, message on stderr) if DOC is not JSON or EXPR raises.
+json() {
+    python3 -c '
+import json, sys
+try:
+    d = json.loads(sys.argv[1])
+except ValueError as e:
+    sys.exit("json: not a JSON document: %s" % e)
+try:
+    v = eval(sys.argv[2], {"d": d})
+except Exception as e:
+    sys.exit("json: %s: %r" % (sys.argv[2], e))
+print(v if isinstance(v, str) else json.dumps(v))
+' "$1" "$2"
+}
+
+# --- the broker --------------------------------------------------------------------------
+
+# start_broker [ARGS...]: starts "$SLUICE_BIN/broker" --no-journal ARGS (log in
+# $SLUICE_DIR/broker.log) and waits until `ctl ping` (with the same --url, if ARGS name one)
+# answers. Sets BROKER_PID and BROKER_URL (empty for the default address). Bails out if the
+# broker exits or does not answer within 10 s.
+start_broker() {
+    local a prev=""
+    BROKER_URL=""
+    for a in "$@"; do
+        case $prev in --url|-u) BROKER_URL=$a ;; esac
+        case $a in --url=*) BROKER_URL=${a#--url=} ;; esac
+        prev=$a
+    done
+    spawn broker "$SLUICE_BIN/broker" --no-journal "$@"
+    BROKER_PID=$SPAWNED_PID
+    _broker_answered=0
+    wait_for 10 _broker_up
+    if [ "$_broker_answered" != 1 ]; then
+        alive "$BROKER_PID" || bail_out "broker exited during startup (its log is below)"
+        bail_out "broker did not answer ping within 10 s (its log is below)"
+    fi
+}
+
+# Succeeds once the broker answers ping, and also (to stop waiting) once it has died.
+_broker_up() {
+    local -a url_opt=()
+    [ -n "$BROKER_URL" ] && url_opt=(--url "$BROKER_URL")
+    # Checked first: ctl itself waits a while for a broker that is not there.
+    alive "$BROKER_PID" || return 0
+    if "$SLUICE_BIN/ctl" "${url_opt[@]}" --timeout 250 ping; then
+        _broker_answered=1
+        return 0
+    fi
+    ! alive "$BROKER_PID"
+}
+
+# stop_broker: TERM, and wait (3 s, then KILL) until it has exited; returns its exit status.
+stop_broker() {
+    stop_pgrp "$BROKER_PID" 3
+}

@@ -1,0 +1,288 @@
+/* common/client: connecting (unreachable, bad URL), a call against an in-process REP server
+ * (reply, timeout, undecodable reply), and reading a reply's error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "err.h"
+#include "log.h"
+#include "wire.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- an in-process server ------------------------------------------------------------------ */
+
+enum mode { M_OK, M_SILENT, M_GARBAGE, M_NO_OK };
+
+struct server {
+    nng_socket sock;
+    nng_thread *thr;
+    char url[64];
+    volatile enum mode mode;
+};
+
+static void
+serve(void *arg)
+{
+    struct server *s = arg;
+    for (;;) {
+        nng_msg *req, *rep;
+        if (nng_recvmsg(s->sock, &req, 0) != 0) {
+            return; /* closed */
+        }
+        size_t n = nng_msg_len(req);
+        nng_msg_free(req);
+        if (s->mode == M_SILENT || nng_msg_alloc(&rep, 0) != 0) {
+            continue;
+        }
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, rep, wire_pack_into_msg);
+        switch (s->mode) {
+        case M_OK:
+            wire_pack_ok(&pk, 1);
+            wire_pack_key(&pk, WK_N);
+            msgpack_pack_uint64(&pk, n); /* the request's size, to show it arrived whole */
+            break;
+        case M_GARBAGE:
+            nng_msg_append(rep, "\xc1", 1);
+            break;
+        case M_NO_OK:
+            msgpack_pack_map(&pk, 1);
+            wire_pack_key(&pk, WK_N);
+            msgpack_pack_uint64(&pk, 1);
+            break;
+        case M_SILENT:
+            break;
+        }
+        if (nng_sendmsg(s->sock, rep, 0) != 0) {
+            nng_msg_free(rep);
+        }
+    }
+}
+
+static int
+server_setup(void **state)
+{
+    static int seq;
+    static struct server s;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.url, sizeof(s.url), "inproc://test_client.%d", seq++);
+    if (nng_rep0_open(&s.sock) != 0 || nng_listen(s.sock, s.url, NULL, 0) != 0 ||
+        nng_thread_create(&s.thr, serve, &s) != 0) {
+        return -1;
+    }
+    *state = &s;
+    return 0;
+}
+
+static int
+server_teardown(void **state)
+{
+    struct server *s = *state;
+    nng_close(s->sock);
+    nng_thread_destroy(s->thr); /* joins */
+    return 0;
+}
+
+static uint64_t
+ms_since(nng_time t0)
+{
+    return (uint64_t)(nng_clock() - t0);
+}
+
+/* --- connecting ---------------------------------------------------------------------------- */
+
+static void
+test_open_with_nobody_listening_is_unreachable_after_connect_ms(void **state)
+{
+    (void)state;
+    struct client *c = NULL;
+    nng_time t0 = nng_clock();
+    assert_int_equal(client_open(&c, "ipc:///nonexistent-dir/sluice-test.ipc", 200),
+                     SL_EUNREACHABLE);
+    uint64_t took = ms_since(t0);
+    assert_null(c);
+    assert_true(took >= 150);
+    assert_true(took < 2000);
+}
+
+static void
+test_open_with_a_bad_url_is_bad_request(void **state)
+{
+    (void)state;
+    struct client *c = NULL;
+    char big[600];
+    assert_int_equal(client_open(&c, "nope://x", 1000), SL_EBADREQ);
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "ipc:///", 7);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(client_open(&c, big, 100), SL_EBADREQ);
+    assert_null(c);
+}
+
+static void
+test_free_null_does_nothing(void **state)
+{
+    (void)state;
+    client_free(NULL);
+}
+
+/* --- calls --------------------------------------------------------------------------------- */
+
+static void
+ping_req(struct wire_msg *req)
+{
+    wire_msg_init(req);
+    wire_set_cstr(req, WK_OP, "ping");
+}
+
+static void
+test_call_returns_the_decoded_reply(void **state)
+{
+    struct server *s = *state;
+    struct client *c = NULL;
+    struct wire_msg req, rep;
+    s->mode = M_OK;
+    assert_int_equal(client_open(&c, s->url, 1000), 0);
+    assert_string_equal(client_url(c), s->url);
+    ping_req(&req);
+    wire_msg_init(&rep);
+    for (int i = 0; i < 3; i++) { /* and again: the previous reply is released each time */
+        assert_int_equal(client_call(c, &req, &rep, 2000), 0);
+        assert_true(WIRE_HAS(&rep, WK_OK));
+        assert_true(rep.v[WK_OK].b);
+        assert_int_equal(rep.v[WK_N].u, 9); /* {"op": "ping"} is 9 bytes */
+    }
+    wire_msg_fini(&rep);
+    client_free(c);
+}
+
+static void
+test_call_without_reply_times_out(void **state)
+{
+    struct server *s = *state;
+    struct client *c = NULL;
+    struct wire_msg req, rep;
+    s->mode = M_SILENT;
+    assert_int_equal(client_open(&c, s->url, 1000), 0);
+    ping_req(&req);
+    wire_msg_init(&rep);
+    nng_time t0 = nng_clock();
+    assert_int_equal(client_call(c, &req, &rep, 100), SL_ETIMEDOUT);
+    assert_true(ms_since(t0) >= 80);
+    assert_true(ms_since(t0) < 2000);
+    wire_msg_fini(&rep);
+    client_free(c);
+}
+
+static void
+test_call_with_undecodable_reply_is_bad_request(void **state)
+{
+    struct server *s = *state;
+    struct client *c = NULL;
+    struct wire_msg req, rep;
+    int saved = log_level;
+    log_level = LOG_OFF; /* the client logs the bad reply */
+    assert_int_equal(client_open(&c, s->url, 1000), 0);
+    ping_req(&req);
+    wire_msg_init(&rep);
+    s->mode = M_GARBAGE;
+    assert_int_equal(client_call(c, &req, &rep, 2000), SL_EBADREQ);
+    s->mode = M_NO_OK;
+    assert_int_equal(client_call(c, &req, &rep, 2000), SL_EBADREQ);
+    /* The client is still usable afterwards. */
+    s->mode = M_OK;
+    assert_int_equal(client_call(c, &req, &rep, 2000), 0);
+    assert_true(rep.v[WK_OK].b);
+    log_level = saved;
+    wire_msg_fini(&rep);
+    client_free(c);
+}
+
+/* --- client_reply_err ---------------------------------------------------------------------- */
+
+static void
+test_reply_err_of_a_success_is_zero(void **state)
+{
+    (void)state;
+    struct wire_msg rep;
+    struct sl_str msg = { "untouched", 9 };
+    wire_msg_init(&rep);
+    wire_set_bool(&rep, WK_OK, true);
+    assert_int_equal(client_reply_err(&rep, &msg), 0);
+}
+
+static void
+test_reply_err_gives_the_code_and_message(void **state)
+{
+    (void)state;
+    for (int e = 1; e < SL_ERR_COUNT; e++) {
+        struct wire_msg rep;
+        struct sl_str msg = { NULL, 0 };
+        wire_msg_init(&rep);
+        wire_set_bool(&rep, WK_OK, false);
+        wire_set_cstr(&rep, WK_ERR, sl_err_code(e));
+        wire_set_cstr(&rep, WK_MSG, "queue 'q' not found");
+        assert_int_equal(client_reply_err(&rep, &msg), e);
+        assert_true(sl_str_eq(msg, "queue 'q' not found"));
+    }
+}
+
+static void
+test_reply_err_without_err_or_with_unknown_err_is_internal(void **state)
+{
+    (void)state;
+    struct wire_msg rep;
+    struct sl_str msg = { NULL, 0 };
+    wire_msg_init(&rep);
+    wire_set_bool(&rep, WK_OK, false);
+    assert_int_equal(client_reply_err(&rep, &msg), SL_EINTERNAL);
+    assert_int_equal(msg.n, 0); /* no msg: an empty view */
+    assert_non_null(msg.p);
+    wire_set_cstr(&rep, WK_ERR, "brand_new_code");
+    assert_int_equal(client_reply_err(&rep, &msg), SL_EINTERNAL);
+}
+
+static void
+test_reply_err_of_a_failed_reply_is_never_zero(void **state)
+{
+    (void)state;
+    /* {"ok": false, "err": "ok"}: "ok" is SL_OK's wire name, but a reply that says it failed
+     * must not read as success (as it would from a broker that packs wire_pack_err(pk, 0)). */
+    struct wire_msg rep;
+    struct sl_str msg = { NULL, 0 };
+    wire_msg_init(&rep);
+    wire_set_bool(&rep, WK_OK, false);
+    wire_set_cstr(&rep, WK_ERR, "ok");
+    assert_int_not_equal(client_reply_err(&rep, &msg), 0);
+}
+
+#define S(f) cmocka_unit_test_setup_teardown(f, server_setup, server_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_with_nobody_listening_is_unreachable_after_connect_ms),
+        cmocka_unit_test(test_open_with_a_bad_url_is_bad_request),
+        cmocka_unit_test(test_free_null_does_nothing),
+        S(test_call_returns_the_decoded_reply),
+        S(test_call_without_reply_times_out),
+        S(test_call_with_undecodable_reply_is_bad_request),
+        cmocka_unit_test(test_reply_err_of_a_success_is_zero),
+        cmocka_unit_test(test_reply_err_gives_the_code_and_message),
+        cmocka_unit_test(test_reply_err_without_err_or_with_unknown_err_is_internal),
+        cmocka_unit_test(test_reply_err_of_a_failed_reply_is_never_zero),
+    };
+    int rv = cmocka_run_group_tests(tests, NULL, NULL);
+    nng_fini();
+    return rv;
+}
