@@ -33,7 +33,7 @@ struct sctx {
 struct server {
     struct broker *b;
     nng_socket sock;
-    nng_listener listener;
+    struct net_guard *guard;
     unsigned base;           /* contexts that should be receiving */
     nng_mtx *mtx;            /* guards the fields below */
     unsigned receiving;      /* contexts not parked and not spare */
@@ -271,7 +271,7 @@ server_start(struct server **sp, struct broker *b, const char *url, size_t max_m
             goto fail;
         }
     }
-    if ((rv = net_listen(s->sock, url, max_message, &s->listener)) != 0) {
+    if ((rv = net_guard_start(&s->guard, s->sock, url, max_message, 500)) != 0) {
         goto fail;
     }
     nng_mtx_lock(s->mtx);
@@ -306,6 +306,7 @@ server_stop(struct server *s)
         nng_msg_free(wt->rep);
         wt->rep = NULL;
     }
+    net_guard_stop(s->guard);
     /* Stop every aio before freeing any: a callback may be running on an nng thread. */
     for (struct sctx *c = s->all; c != NULL; c = c->next_all) {
         nng_aio_stop(c->aio);

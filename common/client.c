@@ -95,7 +95,6 @@ client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
 {
     nng_msg *m = NULL;
     msgpack_packer pk;
-    int rv;
 
     if (nng_msg_alloc(&m, 0) != 0) {
         return SL_ENOMEM;
@@ -110,31 +109,7 @@ client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
         nng_msg_free(m);
         return SL_ENOMEM;
     }
-    nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
-    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
-    if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
-        nng_msg_free(m); /* not sent: still ours */
-        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
-    }
-    m = NULL;
-    /* The previous reply's views die here; the caller finished with them. */
-    wire_msg_fini(rep);
-    if (c->last != NULL) {
-        nng_msg_free(c->last);
-        c->last = NULL;
-    }
-    if ((rv = nng_recvmsg(c->sock, &c->last, 0)) != 0) {
-        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
-    }
-    char why[160];
-    if (wire_decode(rep, nng_msg_body(c->last), nng_msg_len(c->last), why, sizeof(why)) != 0 ||
-        !WIRE_HAS(rep, WK_OK)) {
-        LOG(LOG_WARN, "client.bad_reply", "url=\"%s\" reason=\"%s\"", c->url,
-            WIRE_HAS(rep, WK_OK) ? why : "reply has no 'ok'");
-        return SL_EBADREQ;
-    }
-    return 0;
+    return client_call_msg(c, m, rep, timeout_ms);
 }
 
 int
@@ -147,7 +122,9 @@ client_reply_err(const struct wire_msg *rep, struct sl_str *msg)
     if (!WIRE_HAS(rep, WK_ERR)) {
         return SL_EINTERNAL;
     }
-    return sl_err_from_code(rep->v[WK_ERR].s.p, rep->v[WK_ERR].s.n);
+    /* A failed reply is never success, whatever its "err" says. */
+    int e = sl_err_from_code(rep->v[WK_ERR].s.p, rep->v[WK_ERR].s.n);
+    return e != SL_OK ? e : SL_EINTERNAL;
 }
 
 int

@@ -10,4 +10,27 @@
  * Returns 0, SL_EBADREQ (invalid URL) or SL_EIO (address in use, permission...), logged. */
 int net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *lp);
 
+/* A listener that repairs itself. nng 1.5.2 stops accepting connections on a listener after
+ * a peer disconnects during the connection handshake (nng issue #1518, fixed in nng 1.6):
+ * existing connections keep working, new ones never complete. A guard thread checks every
+ * check_ms that a new connection to url is accepted and a {"op":"ping"} request on it is
+ * answered within a second (any reply will do). When the server side never sees the
+ * connection (or three pings in a row go unanswered) it closes the listener and starts a new
+ * one on the same address, logging event=listener.repair. The guard owns the socket's
+ * NNG_PIPE_EV_ADD_POST notification. */
+struct net_guard;
+
+/* Listens as net_listen does and starts the guard. Returns 0 or net_listen's errors, or
+ * SL_ENOMEM. */
+int net_guard_start(struct net_guard **gp, nng_socket sock, const char *url, size_t recv_max,
+                    unsigned check_ms);
+
+/* Stops the guard thread and closes the listener. Blocks for at most one check.
+ * net_guard_stop(NULL) does nothing. */
+void net_guard_stop(struct net_guard *g);
+
+/* Repairs the listener now (used by tests and by the guard). Returns 0 or net_listen's
+ * errors. Thread-safe. */
+int net_guard_repair(struct net_guard *g);
+
 #endif

@@ -126,7 +126,7 @@ wire_key_name(enum wire_key k)
 enum wire_type
 wire_key_type(enum wire_key k)
 {
-    return keys[k].type;
+    return (unsigned)k < WK_COUNT ? keys[k].type : WT_ANY;
 }
 
 int
@@ -257,10 +257,11 @@ wire_check(const void *buf, size_t len)
             if (count > (len - off) / (uint64_t)mul) {
                 return SL_EBADREQ;
             }
+            /* An empty container counts as a level too. */
+            if (d + 1 > WIRE_DEPTH_MAX) {
+                return SL_EBADREQ;
+            }
             if (count > 0) {
-                if (d + 1 > WIRE_DEPTH_MAX) {
-                    return SL_EBADREQ;
-                }
                 left[++d] = count * (uint64_t)mul;
             }
         } else {
@@ -489,7 +490,9 @@ wire_pack_err(msgpack_packer *pk, int err, const char *msg)
     wire_pack_key(pk, WK_ERR);
     wire_pack_cstr(pk, sl_err_code(err));
     wire_pack_key(pk, WK_MSG);
-    wire_pack_cstr(pk, msg != NULL ? msg : sl_err_str(err));
+    const char *text = msg != NULL ? msg : sl_err_str(err);
+    size_t n = strlen(text);
+    wire_pack_str(pk, text, n < WIRE_STR_MAX ? n : WIRE_STR_MAX); /* decodable by any client */
 }
 
 int
