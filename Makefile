@@ -34,7 +34,7 @@ CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wforma
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
 LIBS       = -lnng $(MSGPACK_LIBS) -lpthread
 
-PROGS     := broker ctl
+PROGS     := broker ctl worker worker-pool
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -46,6 +46,17 @@ BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
 BROKER_LIB_OBJ := $(filter-out $(BUILD)/broker/main.o,$(BROKER_OBJ))
 CTL_SRC    := $(wildcard ctl/*.c)
 CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
+# worker/ holds two programs: worker-pool is worker/pool*.c, worker is the rest; both link
+# worker/status.c (the status page they share).
+POOL_SRC   := $(wildcard worker/pool*.c) worker/status.c
+POOL_OBJ   := $(POOL_SRC:%.c=$(BUILD)/%.o)
+WORKER_SRC := $(filter-out $(wildcard worker/pool*.c),$(wildcard worker/*.c))
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
+# Unit tests link every module but the programs' main.o files.
+WLIB_OBJ   := $(filter-out $(BUILD)/worker/main.o $(BUILD)/worker/pool_main.o,\
+                $(sort $(WORKER_OBJ) $(POOL_OBJ)))
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -56,7 +67,7 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
 .PHONY: all test unit bench install uninstall clean deps cppcheck run
-all: $(addprefix $(BIN)/,$(PROGS))
+all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN)
 
 # Installs missing Debian packages (saying so) before anything compiles.
 # SLUICE_NO_DEPS=1 skips the check.
@@ -79,14 +90,26 @@ $(BIN)/ctl: $(CTL_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BIN)/worker: $(WORKER_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/worker-pool: $(POOL_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # Unit tests link the broker's modules (all but main.o) and libsluice.
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(LIBSLUICE)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ibroker $(CMOCKA_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -Ibroker -Iworker $(CMOCKA_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)

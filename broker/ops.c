@@ -25,7 +25,7 @@ typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *
 static op_fn op_ping, op_push, op_queue_create, op_queue_update, op_queue_destroy, op_queue_pause,
     op_queue_resume, op_queue_list, op_route_set, op_route_unset, op_route_list, op_stats, op_flush,
     op_purge, op_hello, op_heartbeat, op_reserve, op_ack, op_nack, op_release, op_touch,
-    op_dead_list, op_dead_retry, op_dead_purge;
+    op_dead_list, op_dead_retry, op_dead_purge, op_not_here;
 
 #define OP_WAKES 1u /* may make jobs available: parked reserves are served after it */
 
@@ -58,6 +58,8 @@ static const struct op {
     [WOP_DEAD_LIST] = { op_dead_list, 0 },
     [WOP_DEAD_RETRY] = { op_dead_retry, OP_WAKES },
     [WOP_DEAD_PURGE] = { op_dead_purge, 0 },
+    [WOP_POOL_STATUS] = { op_not_here, 0 },
+    [WOP_POOL_SCALE] = { op_not_here, 0 },
 };
 
 static void
@@ -149,6 +151,17 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     }
     wire_msg_fini(&m);
     return rv;
+}
+
+/* Ops of worker-pool's control socket, sent to the broker by mistake. */
+static int
+op_not_here(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    (void)b;
+    (void)pk;
+    snprintf(c->why, WHY_MAX, "%.*s is answered by worker-pool, not by the broker",
+             (int)req->v[WK_OP].s.n, req->v[WK_OP].s.p);
+    return SL_EUNKNOWNOP;
 }
 
 static int

@@ -91,6 +91,8 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_DEAD_LIST] = { "dead.list", 0 },
     [WOP_DEAD_RETRY] = { "dead.retry", 0 },
     [WOP_DEAD_PURGE] = { "dead.purge", 0 },
+    [WOP_POOL_STATUS] = { "pool.status", 0 },
+    [WOP_POOL_SCALE] = { "pool.scale", K(WK_N) },
 };
 
 bool
