@@ -21,9 +21,9 @@
 
 #define BROKER_DEFAULT_QUEUE "default"
 #define BROKER_DEFAULT_PRIORITY 10
-#define BROKER_PUSH_MAX 1000000       /* payloads in one push */
+#define BROKER_PUSH_MAX 1000000u      /* payloads in one push */
 #define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
-#define BROKER_RESERVE_MAX 10000      /* jobs in one reserve */
+#define BROKER_RESERVE_MAX 10000u     /* jobs in one reserve */
 #define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
 
 struct broker_clock {

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define QUEUE_PRIORITY_MAX 1000000
-#define QUEUE_WEIGHT_MAX 1000
-#define QUEUE_INFLIGHT_MAX 1000000
+#define QUEUE_PRIORITY_MAX 1000000u
+#define QUEUE_WEIGHT_MAX 1000u
+#define QUEUE_INFLIGHT_MAX 1000000u
 
 struct joblist {
     struct job *head, *tail;

@@ -116,6 +116,9 @@ sched_pick(struct broker *b, const struct wire_list *from)
             best = q;
         }
     }
+    if (best == NULL) {
+        return NULL; /* cannot happen: the level was chosen for having an eligible queue */
+    }
     chosen->vtime = best->pass;
     best->pass += STRIDE1 / best->weight;
     return best;

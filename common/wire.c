@@ -210,11 +210,11 @@ wire_check(const void *buf, size_t len)
 
         if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
             skip = 0;
-        } else if (b >= 0x80 && b <= 0x8f) {
+        } else if (b <= 0x8f) { /* the tests run in order: 0x80-0x8f here */
             count = b & 0x0f, mul = 2;
-        } else if (b >= 0x90 && b <= 0x9f) {
+        } else if (b <= 0x9f) {
             count = b & 0x0f, mul = 1;
-        } else if (b >= 0xa0 && b <= 0xbf) {
+        } else if (b <= 0xbf) {
             skip = b & 0x1f;
         } else {
             switch (b) {

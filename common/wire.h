@@ -28,7 +28,7 @@ bool sl_str_eq(struct sl_str a, const char *z);
 #define WIRE_NAME_MAX 128       /* names: 1-128 bytes of [A-Za-z0-9._:-] */
 #define WIRE_STR_MAX 4096       /* free-text strings (msg, version, reason) */
 #define WIRE_DEPTH_MAX 8        /* nesting of arrays and maps */
-#define WIRE_FROM_MAX 16        /* queues named in one reserve */
+#define WIRE_FROM_MAX 16u       /* queues named in one reserve */
 
 /* Is s a valid queue, group, worker or client name? */
 bool wire_name_ok(const char *s, size_t n);
