@@ -118,6 +118,7 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
     hmap_init(&b->groups);
     hmap_init(&b->workers);
     hmap_init(&b->byid);
+    hmap_init(&b->closed_pipes);
     theap_init(&b->timers);
     b->next_id = 1;
     if ((b->scratch = calloc(BROKER_RESERVE_MAX, sizeof(*b->scratch))) == NULL) {
@@ -210,6 +211,7 @@ broker_free(struct broker *b)
     hmap_fini(&b->groups);
     hmap_fini(&b->workers);
     hmap_fini(&b->byid);
+    hmap_fini(&b->closed_pipes);
     theap_fini(&b->timers);
     free(b->qorder);
     free(b->levels);

@@ -25,6 +25,7 @@
 #define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
 #define BROKER_RESERVE_MAX 10000u     /* jobs in one reserve */
 #define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
+#define BROKER_CLOSED_PIPES 1024u
 
 struct broker_clock {
     int64_t (*mono_ns)(void *arg);    /* monotonic: durations, timeouts, dedup window */
@@ -67,7 +68,11 @@ struct broker {
     pthread_cond_t timer_cond;       /* wakes the timer thread (park.c) */
     int64_t timer_next_ns;           /* when the timer thread will next wake, monotonic */
     bool stopping;                   /* the timer thread exits */
-    struct job **scratch;            /* FLOW_RESERVE_MAX slots for reserve results (lock held) */
+    struct job **scratch;            /* BROKER_RESERVE_MAX slots for reserve results (lock held) */
+    struct hmap closed_pipes;        /* the last BROKER_CLOSED_PIPES closed connections: a request
+                                        handled after its connection closed registers nothing */
+    uint32_t closed_ring[BROKER_CLOSED_PIPES]; /* their ids; the map's keys point here */
+    uint32_t closed_next;
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
     struct group *groups_head, *groups_tail; /* first-seen order */

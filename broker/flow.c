@@ -277,9 +277,32 @@ hand_back(struct broker *b, struct worker *w)
     }
 }
 
+bool
+flow_pipe_is_closed(const struct broker *b, uint32_t pipe)
+{
+    return pipe != 0 && hmap_get(&b->closed_pipes, &pipe, sizeof(pipe)) != NULL;
+}
+
+static void
+remember_closed(struct broker *b, uint32_t pipe)
+{
+    uint32_t *slot = &b->closed_ring[b->closed_next];
+    if (*slot != 0) {
+        hmap_del(&b->closed_pipes, slot, sizeof(*slot));
+    }
+    *slot = pipe;
+    if (hmap_put(&b->closed_pipes, slot, sizeof(*slot), slot) != 0) {
+        *slot = 0; /* not remembered: the race it guards against stays possible */
+    }
+    b->closed_next = (b->closed_next + 1) % BROKER_CLOSED_PIPES;
+}
+
 void
 flow_pipe_closed(struct broker *b, uint32_t pipe)
 {
+    if (pipe != 0) {
+        remember_closed(b, pipe);
+    }
     for (struct worker *w = b->workers_head, *next; w != NULL; w = next) {
         next = w->next;
         if (w->pipe == pipe) {

@@ -39,8 +39,13 @@ int flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
  * reservations end (see above). Returns the next deadline, or INT64_MAX if none. */
 int64_t flow_tick(struct broker *b, int64_t now_ns);
 
-/* The connection pipe closed: every worker on it is forgotten and its jobs handed back. */
+/* The connection pipe closed: every worker on it is forgotten and its jobs handed back, and
+ * the pipe is remembered as closed. */
 void flow_pipe_closed(struct broker *b, uint32_t pipe);
+
+/* Whether pipe is one of the recently closed connections (a request from it may still be in
+ * flight after the close was handled; it must not register a worker or reserve jobs). */
+bool flow_pipe_is_closed(const struct broker *b, uint32_t pipe);
 
 /* Dead jobs matching ids (if given) or queue/group (if given), in queue order.
  * For dead.list: calls fn on each, up to max, and sets *total to all matches. */

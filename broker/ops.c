@@ -602,9 +602,15 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
 
 /* --- workers and the flow of jobs --- */
 
+/* The worker a request names, registered on the request's connection. NULL without memory,
+ * or when that connection has already closed (the reply will not arrive). */
 static struct worker *
 worker_of(struct broker *b, const struct wire_msg *req, struct op_ctx *c)
 {
+    if (flow_pipe_is_closed(b, c->pipe)) {
+        snprintf(c->why, WHY_MAX, "the request's connection has closed");
+        return NULL;
+    }
     struct worker *w = flow_worker(b, req->v[WK_WORKER].s, c->pipe);
     if (w == NULL) {
         snprintf(c->why, WHY_MAX, "no memory to register the worker");
@@ -634,7 +640,7 @@ op_hello(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
 {
     struct worker *w = worker_of(b, req, c);
     if (w == NULL) {
-        return SL_ENOMEM;
+        return flow_pipe_is_closed(b, c->pipe) ? SL_EUNREACHABLE : SL_ENOMEM;
     }
     report(w, req);
     wire_pack_ok(pk, 3);
@@ -650,7 +656,7 @@ op_heartbeat(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, s
 {
     struct worker *w = worker_of(b, req, c);
     if (w == NULL) {
-        return SL_ENOMEM;
+        return flow_pipe_is_closed(b, c->pipe) ? SL_EUNREACHABLE : SL_ENOMEM;
     }
     report(w, req);
     wire_pack_ok(pk, 0);
@@ -724,7 +730,7 @@ op_reserve(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, str
     }
     struct worker *w = worker_of(b, req, c);
     if (w == NULL) {
-        return SL_ENOMEM;
+        return flow_pipe_is_closed(b, c->pipe) ? SL_EUNREACHABLE : SL_ENOMEM;
     }
     report(w, req);
     /* Acks carried by the reserve settle first: they may free a capped queue. */
@@ -770,7 +776,7 @@ settle(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct 
         return SL_EBADREQ;
     }
     if (WIRE_HAS(req, WK_WORKER) && (w = worker_of(b, req, c)) == NULL) {
-        return SL_ENOMEM;
+        return flow_pipe_is_closed(b, c->pipe) ? SL_EUNREACHABLE : SL_ENOMEM;
     }
     flow_settle(b, how, w, &req->v[WK_IDS].l, ms, &done, &missing);
     wire_pack_ok(pk, 2);

@@ -262,8 +262,10 @@ test_disconnect_returns_jobs_and_charges_oldest(void **state)
         struct worker *w = flow_worker(b, S("w"), (uint32_t)crash);
         assert_int_equal(reserve(b, w, 3, jobs), 3);
         assert_int_equal(jobs[0]->id, 1); /* the poison job comes first every time */
+        assert_false(flow_pipe_is_closed(b, (uint32_t)crash));
         flow_pipe_closed(b, (uint32_t)crash);
         assert_int_equal(b->nworkers, 0);
+        assert_true(flow_pipe_is_closed(b, (uint32_t)crash));
         if (crash < 3) {
             const struct job *h = queue_ready_head(Q(b, "default"));
             assert_int_equal(h->id, 1);
