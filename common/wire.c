@@ -64,35 +64,34 @@ static const struct {
     [WK_ENQ_MS] = { "enq_ms", WT_U64 },
 };
 
-#define K(k) (UINT64_C(1) << (k))
 
 const struct wire_op_spec wire_ops[WOP_COUNT] = {
-    [WOP_PING] = { "ping", 0 },
-    [WOP_PUSH] = { "push", K(WK_GROUP) | K(WK_PAYLOADS) },
-    [WOP_QUEUE_CREATE] = { "queue.create", K(WK_NAME) },
-    [WOP_QUEUE_UPDATE] = { "queue.update", K(WK_NAME) },
-    [WOP_QUEUE_DESTROY] = { "queue.destroy", K(WK_NAME) },
-    [WOP_QUEUE_PAUSE] = { "queue.pause", K(WK_NAME) },
-    [WOP_QUEUE_RESUME] = { "queue.resume", K(WK_NAME) },
-    [WOP_QUEUE_LIST] = { "queue.list", 0 },
-    [WOP_ROUTE_SET] = { "route.set", K(WK_GROUP) | K(WK_QUEUE) },
-    [WOP_ROUTE_UNSET] = { "route.unset", K(WK_GROUP) },
-    [WOP_ROUTE_LIST] = { "route.list", 0 },
-    [WOP_STATS] = { "stats", 0 },
-    [WOP_FLUSH] = { "flush", 0 },
-    [WOP_PURGE] = { "purge", 0 },
-    [WOP_HELLO] = { "hello", K(WK_WORKER) },
-    [WOP_HEARTBEAT] = { "heartbeat", K(WK_WORKER) },
-    [WOP_RESERVE] = { "reserve", K(WK_WORKER) },
-    [WOP_ACK] = { "ack", K(WK_IDS) },
-    [WOP_NACK] = { "nack", K(WK_IDS) },
-    [WOP_RELEASE] = { "release", K(WK_IDS) },
-    [WOP_TOUCH] = { "touch", K(WK_IDS) },
-    [WOP_DEAD_LIST] = { "dead.list", 0 },
-    [WOP_DEAD_RETRY] = { "dead.retry", 0 },
-    [WOP_DEAD_PURGE] = { "dead.purge", 0 },
-    [WOP_POOL_STATUS] = { "pool.status", 0 },
-    [WOP_POOL_SCALE] = { "pool.scale", K(WK_N) },
+    [WOP_PING] = { "ping", { 0 } },
+    [WOP_PUSH] = { "push", { WK_GROUP, WK_PAYLOADS } },
+    [WOP_QUEUE_CREATE] = { "queue.create", { WK_NAME } },
+    [WOP_QUEUE_UPDATE] = { "queue.update", { WK_NAME } },
+    [WOP_QUEUE_DESTROY] = { "queue.destroy", { WK_NAME } },
+    [WOP_QUEUE_PAUSE] = { "queue.pause", { WK_NAME } },
+    [WOP_QUEUE_RESUME] = { "queue.resume", { WK_NAME } },
+    [WOP_QUEUE_LIST] = { "queue.list", { 0 } },
+    [WOP_ROUTE_SET] = { "route.set", { WK_GROUP, WK_QUEUE } },
+    [WOP_ROUTE_UNSET] = { "route.unset", { WK_GROUP } },
+    [WOP_ROUTE_LIST] = { "route.list", { 0 } },
+    [WOP_STATS] = { "stats", { 0 } },
+    [WOP_FLUSH] = { "flush", { 0 } },
+    [WOP_PURGE] = { "purge", { 0 } },
+    [WOP_HELLO] = { "hello", { WK_WORKER } },
+    [WOP_HEARTBEAT] = { "heartbeat", { WK_WORKER } },
+    [WOP_RESERVE] = { "reserve", { WK_WORKER } },
+    [WOP_ACK] = { "ack", { WK_IDS } },
+    [WOP_NACK] = { "nack", { WK_IDS } },
+    [WOP_RELEASE] = { "release", { WK_IDS } },
+    [WOP_TOUCH] = { "touch", { WK_IDS } },
+    [WOP_DEAD_LIST] = { "dead.list", { 0 } },
+    [WOP_DEAD_RETRY] = { "dead.retry", { 0 } },
+    [WOP_DEAD_PURGE] = { "dead.purge", { 0 } },
+    [WOP_POOL_STATUS] = { "pool.status", { 0 } },
+    [WOP_POOL_SCALE] = { "pool.scale", { WK_N } },
 };
 
 bool
@@ -129,6 +128,33 @@ enum wire_type
 wire_key_type(enum wire_key k)
 {
     return (unsigned)k < WK_COUNT ? keys[k].type : WT_ANY;
+}
+
+bool
+wire_op_requires(enum wire_op op, enum wire_key k)
+{
+    for (int i = 0; i < WIRE_REQUIRED_MAX && wire_ops[op].required[i] != WK_OP; i++) {
+        if (wire_ops[op].required[i] == k) {
+            return true;
+        }
+    }
+    return false;
+}
+
+unsigned
+wire_keyset_count(const struct wire_keyset *s)
+{
+    unsigned n = 0;
+    for (int i = 0; i < WIRE_KEYSET_WORDS; i++) {
+        n += (unsigned)__builtin_popcountll(s->w[i]);
+    }
+    return n;
+}
+
+bool
+wire_keyset_empty(const struct wire_keyset *s)
+{
+    return wire_keyset_count(s) == 0;
 }
 
 int
@@ -288,7 +314,7 @@ bad(struct wire_msg *m, char *why, size_t whycap, const char *fmt, ...)
         vsnprintf(why, whycap, fmt, ap);
         va_end(ap);
     }
-    m->has = 0;
+    memset(&m->has, 0, sizeof(m->has));
     return SL_EBADREQ;
 }
 
@@ -317,7 +343,7 @@ wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t w
     if (root->type != MSGPACK_OBJECT_MAP) {
         return bad(m, why, whycap, "%s", "a message must be a map");
     }
-    m->has = 0;
+    memset(&m->has, 0, sizeof(m->has));
     for (uint32_t i = 0; i < root->via.map.size; i++) {
         const msgpack_object *ko = &root->via.map.ptr[i].key;
         const msgpack_object *vo = &root->via.map.ptr[i].val;
@@ -391,7 +417,7 @@ wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t w
             v->any = vo;
             break;
         }
-        m->has |= K(k);
+        wire_keyset_add(&m->has, (unsigned)k);
     }
     return 0;
 }
@@ -399,27 +425,24 @@ wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t w
 int
 wire_check_required(const struct wire_msg *m, enum wire_op op, char *why, size_t whycap)
 {
-    uint64_t missing = wire_ops[op].required & ~m->has;
-    if (missing == 0) {
-        return 0;
-    }
-    for (int k = 0; k < WK_COUNT; k++) {
-        if ((missing >> k) & 1u) {
+    for (int i = 0; i < WIRE_REQUIRED_MAX && wire_ops[op].required[i] != WK_OP; i++) {
+        enum wire_key k = wire_ops[op].required[i];
+        if (!WIRE_HAS(m, k)) {
             if (why != NULL && whycap > 0) {
                 snprintf(why, whycap, "%s: missing required field '%s'", wire_ops[op].name,
                          keys[k].name);
             }
-            break;
+            return SL_EBADREQ;
         }
     }
-    return SL_EBADREQ;
+    return 0;
 }
 
 void
 wire_set_str(struct wire_msg *m, enum wire_key k, const char *p, size_t n)
 {
     m->v[k].s = (struct sl_str){ p, (uint32_t)n };
-    m->has |= K(k);
+    wire_keyset_add(&m->has, (unsigned)k);
 }
 
 void
@@ -432,28 +455,28 @@ void
 wire_set_u64(struct wire_msg *m, enum wire_key k, uint64_t u)
 {
     m->v[k].u = u;
-    m->has |= K(k);
+    wire_keyset_add(&m->has, (unsigned)k);
 }
 
 void
 wire_set_bool(struct wire_msg *m, enum wire_key k, bool b)
 {
     m->v[k].b = b;
-    m->has |= K(k);
+    wire_keyset_add(&m->has, (unsigned)k);
 }
 
 void
 wire_set_strs(struct wire_msg *m, enum wire_key k, const struct sl_str *v, uint32_t n)
 {
     m->v[k].l = (struct wire_list){ n, NULL, v, NULL };
-    m->has |= K(k);
+    wire_keyset_add(&m->has, (unsigned)k);
 }
 
 void
 wire_set_u64s(struct wire_msg *m, enum wire_key k, const uint64_t *v, uint32_t n)
 {
     m->v[k].l = (struct wire_list){ n, NULL, NULL, v };
-    m->has |= K(k);
+    wire_keyset_add(&m->has, (unsigned)k);
 }
 
 void
@@ -500,7 +523,7 @@ wire_pack_err(msgpack_packer *pk, int err, const char *msg)
 int
 wire_encode(const struct wire_msg *m, msgpack_packer *pk)
 {
-    uint32_t n = (uint32_t)__builtin_popcountll(m->has);
+    uint32_t n = wire_keyset_count(&m->has);
     int rv = msgpack_pack_map(pk, n);
 
     for (int k = 0; k < WK_COUNT && rv == 0; k++) {

@@ -83,16 +83,39 @@ union wire_val {
     const msgpack_object *any; /* WT_ANY */
 };
 
+/* A set of keys, one bit per enum wire_key. */
+#define WIRE_KEYSET_WORDS 2
+struct wire_keyset {
+    uint64_t w[WIRE_KEYSET_WORDS];
+};
+
+static inline bool
+wire_keyset_has(const struct wire_keyset *s, unsigned k)
+{
+    return (s->w[k / 64] >> (k % 64)) & 1u;
+}
+
+static inline void
+wire_keyset_add(struct wire_keyset *s, unsigned k)
+{
+    s->w[k / 64] |= UINT64_C(1) << (k % 64);
+}
+
+/* Keys in s. */
+unsigned wire_keyset_count(const struct wire_keyset *s);
+/* s has no key. */
+bool wire_keyset_empty(const struct wire_keyset *s);
+
 struct wire_msg {
-    uint64_t has;              /* bit k set: key k is present */
+    struct wire_keyset has;    /* the keys present */
     union wire_val v[WK_COUNT];
     msgpack_unpacked up;       /* owns the decoded object tree */
     bool decoded;
 };
 
-_Static_assert(WK_COUNT <= 64, "wire_msg.has holds one bit per key");
+_Static_assert(WK_COUNT <= 64 * WIRE_KEYSET_WORDS, "a wire_keyset holds one bit per key");
 
-#define WIRE_HAS(m, k) (((m)->has >> (k)) & 1u)
+#define WIRE_HAS(m, k) wire_keyset_has(&(m)->has, (unsigned)(k))
 
 /* Operations: their names and the keys each requires. The broker maps them to
  * handlers; clients use the names. */
@@ -108,15 +131,21 @@ enum wire_op {
     WOP_COUNT
 };
 
+#define WIRE_REQUIRED_MAX 4
+
 struct wire_op_spec {
     const char *name;
-    uint64_t required; /* keys a request must carry (bit per enum wire_key) */
+    /* keys a request must carry besides "op"; the list ends at the first WK_OP (0) */
+    enum wire_key required[WIRE_REQUIRED_MAX];
 };
 
 extern const struct wire_op_spec wire_ops[WOP_COUNT];
 
 /* The op whose name is s, or -1. */
 int wire_op_find(struct sl_str s);
+
+/* Whether op's requests must carry key k ("op" itself is not listed). */
+bool wire_op_requires(enum wire_op op, enum wire_key k);
 
 void wire_msg_init(struct wire_msg *m);
 /* Frees what decoding allocated; views into it die. m may be reused after wire_msg_init. */
