@@ -331,6 +331,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t attempts = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
     uint64_t first_id = b->next_id;
+    uint64_t before = group_count(g);
     for (; j != NULL; j = job_block_next(j)) {
         j->id = b->next_id++;
         j->enq_ns = now;
@@ -349,6 +350,17 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
     }
     *res = (struct push_res){ first_id, n, q, false };
+    /* The leader reacts to a flood at once rather than at its next tick. */
+    uint64_t high = b->lease.high;
+    if (high > 0 && before <= high && group_count(g) > high &&
+        lease_held(&b->lease, broker_mono_ns(b))) {
+        struct wire_msg ev;
+        wire_msg_init(&ev);
+        wire_set_str(&ev, WK_GROUP, g->name, g->name_len);
+        wire_set_u64(&ev, WK_N, group_count(g));
+        wire_set_u64(&ev, WK_HIGH, high);
+        events_emit(b->events, "group.high", &ev, (uint64_t)(now / 1000000));
+    }
     return 0;
 }
 

@@ -6,9 +6,11 @@
 #define SLUICE_BROKER_H
 
 #include "dedup.h"
+#include "events.h"
 #include "group.h"
 #include "hmap.h"
 #include "job.h"
+#include "lease.h"
 #include "queue.h"
 #include "scheduler.h"
 #include "theap.h"
@@ -73,6 +75,8 @@ struct broker {
                                         handled after its connection closed registers nothing */
     uint32_t closed_ring[BROKER_CLOSED_PIPES]; /* their ids; the map's keys point here */
     uint32_t closed_next;
+    struct lease lease;              /* the router's lease */
+    struct events *events;           /* the event stream; NULL: none (set by main) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
     struct group *groups_head, *groups_tail; /* first-seen order */

@@ -29,6 +29,7 @@ enum {
     OPT_CONTEXTS,
     OPT_MIN_SHARE,
     OPT_MAX_CRASHES,
+    OPT_EVENTS_URL,
 };
 
 static const struct opt broker_opts[] = {
@@ -43,6 +44,7 @@ static const struct opt broker_opts[] = {
     { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently, besides parked reserves (default 16)" },
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
     { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
+    { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL", "where to publish events (default ipc://$SLUICE_DIR/events.ipc)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
@@ -147,7 +149,7 @@ main(int argc, char **argv)
     struct broker_cfg cfg;
     struct broker *b = NULL;
     struct server *srv = NULL;
-    char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16];
+    char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16], evbuf[RUNDIR_MAX + 16];
     uint64_t max_message, contexts;
     const char *url;
     bool done;
@@ -184,6 +186,15 @@ main(int argc, char **argv)
         }
         url = urlbuf;
     }
+    const char *events_url = v.v[OPT_EVENTS_URL];
+    if (events_url == NULL) {
+        if (rundir_ipc_url(evbuf, sizeof(evbuf), dir, "events.ipc") != 0) {
+            fprintf(stderr, "broker: socket path %s/events.ipc is too long for a Unix socket\n",
+                    dir);
+            return 2;
+        }
+        events_url = evbuf;
+    }
     if (setup_signals() != 0) {
         fprintf(stderr, "broker: cannot set up signal handling\n");
         return 1;
@@ -192,21 +203,28 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: out of memory\n");
         return 1;
     }
+    if (events_open(&b->events, events_url) != 0) {
+        broker_free(b);
+        nng_fini();
+        return 1;
+    }
     pthread_t timer;
     if (park_timer_start(b, &timer) != 0) {
         fprintf(stderr, "broker: cannot start the timer thread\n");
+        events_close(b->events);
         broker_free(b);
         return 1;
     }
     if ((rv = server_start(&srv, b, url, max_message, (unsigned)contexts)) != 0) {
         park_timer_stop(b, timer);
+        events_close(b->events);
         broker_free(b);
         nng_fini();
         return 1;
     }
     LOG(LOG_INFO, "journal.off", "reason=\"this version keeps jobs in memory only\"");
-    LOG(LOG_INFO, "start", "url=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu",
-        url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
+    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu",
+        url, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
         (unsigned long long)cfg.max_bytes);
 
     for (;;) {
@@ -223,6 +241,8 @@ main(int argc, char **argv)
     }
     server_stop(srv);
     park_timer_stop(b, timer);
+    events_close(b->events);
+    b->events = NULL;
     broker_free(b);
     nng_fini();
     return 0;

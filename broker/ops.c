@@ -25,9 +25,11 @@ typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *
 static op_fn op_ping, op_push, op_queue_create, op_queue_update, op_queue_destroy, op_queue_pause,
     op_queue_resume, op_queue_list, op_route_set, op_route_unset, op_route_list, op_stats, op_flush,
     op_purge, op_hello, op_heartbeat, op_reserve, op_ack, op_nack, op_release, op_touch,
-    op_dead_list, op_dead_retry, op_dead_purge, op_not_here;
+    op_dead_list, op_dead_retry, op_dead_purge, op_not_here, op_lease_acquire, op_lease_renew,
+    op_lease_release;
 
-#define OP_WAKES 1u /* may make jobs available: parked reserves are served after it */
+#define OP_WAKES 1u  /* may make jobs available: parked reserves are served after it */
+#define OP_CHANGE 2u /* changes queues or routes: refused when it carries a stale lease */
 
 /* One row per op of wire_ops, by index. */
 static const struct op {
@@ -36,18 +38,18 @@ static const struct op {
 } ops[WOP_COUNT] = {
     [WOP_PING] = { op_ping, 0 },
     [WOP_PUSH] = { op_push, OP_WAKES },
-    [WOP_QUEUE_CREATE] = { op_queue_create, 0 },
-    [WOP_QUEUE_UPDATE] = { op_queue_update, OP_WAKES },
-    [WOP_QUEUE_DESTROY] = { op_queue_destroy, OP_WAKES },
-    [WOP_QUEUE_PAUSE] = { op_queue_pause, 0 },
-    [WOP_QUEUE_RESUME] = { op_queue_resume, OP_WAKES },
+    [WOP_QUEUE_CREATE] = { op_queue_create, OP_CHANGE },
+    [WOP_QUEUE_UPDATE] = { op_queue_update, OP_WAKES | OP_CHANGE },
+    [WOP_QUEUE_DESTROY] = { op_queue_destroy, OP_WAKES | OP_CHANGE },
+    [WOP_QUEUE_PAUSE] = { op_queue_pause, OP_CHANGE },
+    [WOP_QUEUE_RESUME] = { op_queue_resume, OP_WAKES | OP_CHANGE },
     [WOP_QUEUE_LIST] = { op_queue_list, 0 },
-    [WOP_ROUTE_SET] = { op_route_set, OP_WAKES },
-    [WOP_ROUTE_UNSET] = { op_route_unset, OP_WAKES },
+    [WOP_ROUTE_SET] = { op_route_set, OP_WAKES | OP_CHANGE },
+    [WOP_ROUTE_UNSET] = { op_route_unset, OP_WAKES | OP_CHANGE },
     [WOP_ROUTE_LIST] = { op_route_list, 0 },
     [WOP_STATS] = { op_stats, 0 },
-    [WOP_FLUSH] = { op_flush, OP_WAKES },
-    [WOP_PURGE] = { op_purge, 0 },
+    [WOP_FLUSH] = { op_flush, OP_WAKES | OP_CHANGE },
+    [WOP_PURGE] = { op_purge, OP_CHANGE },
     [WOP_HELLO] = { op_hello, 0 },
     [WOP_HEARTBEAT] = { op_heartbeat, 0 },
     [WOP_RESERVE] = { op_reserve, OP_WAKES },
@@ -56,10 +58,13 @@ static const struct op {
     [WOP_RELEASE] = { op_release, OP_WAKES },
     [WOP_TOUCH] = { op_touch, 0 },
     [WOP_DEAD_LIST] = { op_dead_list, 0 },
-    [WOP_DEAD_RETRY] = { op_dead_retry, OP_WAKES },
-    [WOP_DEAD_PURGE] = { op_dead_purge, 0 },
+    [WOP_DEAD_RETRY] = { op_dead_retry, OP_WAKES | OP_CHANGE },
+    [WOP_DEAD_PURGE] = { op_dead_purge, OP_CHANGE },
     [WOP_POOL_STATUS] = { op_not_here, 0 },
     [WOP_POOL_SCALE] = { op_not_here, 0 },
+    [WOP_LEASE_ACQUIRE] = { op_lease_acquire, 0 },
+    [WOP_LEASE_RENEW] = { op_lease_renew, 0 },
+    [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
 };
 
 static void
@@ -125,7 +130,14 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     pthread_mutex_lock(&b->lock);
     if (rv == 0) {
         b->opc.calls[op]++;
-        rv = ops[op].fn(b, &m, &pk, &c);
+        if ((ops[op].flags & OP_CHANGE) && WIRE_HAS(&m, WK_LEASE) &&
+            !lease_valid(&b->lease, m.v[WK_LEASE].u, broker_mono_ns(b))) {
+            snprintf(why, sizeof(why), "lease %llu is not the current router lease",
+                     (unsigned long long)m.v[WK_LEASE].u);
+            rv = SL_ENOTLEADER;
+        } else {
+            rv = ops[op].fn(b, &m, &pk, &c);
+        }
         /* Read under the lock: once it is released another thread may answer the waiter. */
         parked = rv == 0 && wt != NULL && wt->parked;
         if (rv != 0) {
@@ -151,6 +163,29 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     }
     wire_msg_fini(&m);
     return rv;
+}
+
+/* Publishes a change: the request's group/queue/name, reason and lease travel with it. */
+static void
+emit_change(struct broker *b, const char *event, const struct wire_msg *req, uint64_t moved)
+{
+    static const enum wire_key carried[] = { WK_GROUP, WK_QUEUE, WK_NAME, WK_REASON, WK_LEASE,
+                                             WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT };
+    struct wire_msg ev;
+
+    if (b->events == NULL) {
+        return;
+    }
+    wire_msg_init(&ev);
+    for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
+        enum wire_key k = carried[i];
+        if (WIRE_HAS(req, k)) {
+            ev.v[k] = req->v[k];
+            wire_keyset_add(&ev.has, k);
+        }
+    }
+    wire_set_u64(&ev, WK_MOVED, moved);
+    events_emit(b->events, event, &ev, (uint64_t)(broker_wall_ns(b) / 1000000));
 }
 
 /* Ops of worker-pool's control socket, sent to the broker by mistake. */
@@ -308,6 +343,7 @@ op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     if (rv == 0) {
         wire_pack_ok(pk, 0);
         LOG(LOG_INFO, "queue.create", "queue=%.*s", (int)name.n, name.p);
+        emit_change(b, "queue.create", req, 0);
     }
     return rv;
 }
@@ -325,6 +361,7 @@ op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     }
     if (rv == 0) {
         wire_pack_ok(pk, 0);
+        emit_change(b, "queue.update", req, 0);
     }
     return rv;
 }
@@ -345,6 +382,7 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
         key_u64(pk, WK_ROUTES_RESET, reset);
         LOG(LOG_INFO, "queue.destroy", "queue=%.*s moved=%llu routes_reset=%llu", (int)name.n,
             name.p, (unsigned long long)moved, (unsigned long long)reset);
+        emit_change(b, "queue.destroy", req, moved);
         return 0;
     case SL_ENOTFOUND:
         return not_found(why, "queue", name);
@@ -369,6 +407,7 @@ pause_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, c
         return not_found(why, "queue", name);
     }
     wire_pack_ok(pk, 0);
+    emit_change(b, paused ? "queue.pause" : "queue.resume", req, 0);
     return 0;
 }
 
@@ -437,11 +476,17 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
         return not_found(why, "queue", *queue);
     }
     if (rv == 0) {
+        char reason[160] = "\"\"";
+        if (WIRE_HAS(req, WK_REASON)) {
+            log_quote(reason, sizeof(reason), req->v[WK_REASON].s.p, req->v[WK_REASON].s.n);
+        }
         wire_pack_ok(pk, 1);
         key_u64(pk, WK_MOVED, moved);
-        LOG(LOG_INFO, "route.set", "group=%.*s queue=%.*s moved=%llu", (int)group.n, group.p,
-            queue != NULL ? (int)queue->n : 7, queue != NULL ? queue->p : "default",
-            (unsigned long long)moved);
+        LOG(LOG_INFO, "route.set", "group=%.*s queue=%.*s moved=%llu lease=%llu reason=%s",
+            (int)group.n, group.p, queue != NULL ? (int)queue->n : 7,
+            queue != NULL ? queue->p : "default", (unsigned long long)moved,
+            WIRE_HAS(req, WK_LEASE) ? (unsigned long long)req->v[WK_LEASE].u : 0ULL, reason);
+        emit_change(b, queue != NULL ? "route.set" : "route.unset", req, moved);
     }
     return rv;
 }
@@ -460,6 +505,23 @@ op_route_unset(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
     return route(b, req, pk, why, NULL);
 }
 
+/* "leader": {"name", "lease", "expires_ms"} of the router holding the lease, or nil. */
+static void
+pack_leader(struct broker *b, msgpack_packer *pk)
+{
+    int64_t now = broker_mono_ns(b);
+    wire_pack_key(pk, WK_LEADER);
+    if (!lease_held(&b->lease, now)) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 4);
+    kv_str(pk, "name", b->lease.holder, strlen(b->lease.holder));
+    kv_u64(pk, "lease", b->lease.number);
+    kv_u64(pk, "expires_ms", (uint64_t)(b->lease.expires_ns - now) / 1000000);
+    kv_u64(pk, "high", b->lease.high);
+}
+
 static int
 op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
@@ -470,7 +532,8 @@ op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, 
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
         n += g->route != NULL;
     }
-    wire_pack_ok(pk, 1);
+    wire_pack_ok(pk, 2);
+    pack_leader(b, pk);
     wire_pack_key(pk, WK_ROUTES);
     msgpack_pack_array(pk, n);
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
@@ -493,7 +556,8 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
         ngroups++;
     }
-    wire_pack_ok(pk, 4);
+    wire_pack_ok(pk, 5);
+    pack_leader(b, pk);
 
     wire_pack_key(pk, WK_BROKER);
     msgpack_pack_map(pk, 12);
@@ -569,6 +633,7 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     key_u64(pk, WK_RESET, reset);
     LOG(LOG_INFO, "flush", "routes_reset=%llu groups_reset=%llu",
         (unsigned long long)routes_reset, (unsigned long long)reset);
+    emit_change(b, "flush", req, 0);
     return 0;
 }
 
@@ -596,6 +661,7 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         wire_pack_ok(pk, 1);
         key_u64(pk, WK_PURGED, purged);
         LOG(LOG_INFO, "purge", "purged=%llu", (unsigned long long)purged);
+        emit_change(b, "purge", req, purged);
     }
     return rv;
 }
@@ -897,4 +963,111 @@ ops_pipe_closed(struct broker *b, uint32_t pipe)
     }
     pthread_mutex_unlock(&b->lock);
     park_send_all(out);
+}
+
+/* --- the router's lease --- */
+
+static int
+lease_refused(struct broker *b, struct op_ctx *c)
+{
+    snprintf(c->why, WHY_MAX, "the lease is held by %s for %lld ms more", b->lease.holder,
+             (long long)((b->lease.expires_ns - broker_mono_ns(b)) / 1000000));
+    return SL_ENOTLEADER;
+}
+
+static int
+check_ttl(const struct wire_msg *req, struct op_ctx *c)
+{
+    uint64_t ttl = req->v[WK_TTL_MS].u;
+    if (ttl < LEASE_TTL_MIN_MS || ttl > LEASE_TTL_MAX_MS) {
+        snprintf(c->why, WHY_MAX, "'ttl_ms' must be %u to %u", LEASE_TTL_MIN_MS, LEASE_TTL_MAX_MS);
+        return SL_EBADREQ;
+    }
+    return 0;
+}
+
+static void
+emit_lease(struct broker *b, const char *event, const struct wire_msg *req, uint64_t number)
+{
+    struct wire_msg ev;
+    if (b->events == NULL) {
+        return;
+    }
+    wire_msg_init(&ev);
+    ev.v[WK_NAME] = req->v[WK_NAME];
+    wire_keyset_add(&ev.has, WK_NAME);
+    wire_set_u64(&ev, WK_LEASE, number);
+    events_emit(b->events, event, &ev, (uint64_t)(broker_wall_ns(b) / 1000000));
+}
+
+static int
+op_lease_acquire(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
+                 struct op_ctx *c)
+{
+    uint64_t number, before = b->lease.number;
+    bool was_held = lease_held(&b->lease, broker_mono_ns(b));
+    int rv = check_ttl(req, c);
+
+    if (rv != 0) {
+        return rv;
+    }
+    rv = lease_acquire(&b->lease, req->v[WK_NAME].s, req->v[WK_TTL_MS].u, broker_mono_ns(b),
+                       (uint64_t)(broker_wall_ns(b) / 1000000), &number);
+    if (rv == SL_ENOTLEADER) {
+        return lease_refused(b, c);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (WIRE_HAS(req, WK_HIGH)) {
+        b->lease.high = req->v[WK_HIGH].u;
+    }
+    if (!was_held || number != before) {
+        LOG(LOG_INFO, "lease.acquire", "holder=%s lease=%llu ttl_ms=%llu", b->lease.holder,
+            (unsigned long long)number, (unsigned long long)req->v[WK_TTL_MS].u);
+        emit_lease(b, "lease.acquire", req, number);
+    }
+    wire_pack_ok(pk, 2);
+    key_u64(pk, WK_LEASE, number);
+    key_u64(pk, WK_TTL_MS, req->v[WK_TTL_MS].u);
+    return 0;
+}
+
+static int
+op_lease_renew(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    int rv = check_ttl(req, c);
+    if (rv != 0) {
+        return rv;
+    }
+    if (lease_renew(&b->lease, req->v[WK_NAME].s, req->v[WK_LEASE].u, req->v[WK_TTL_MS].u,
+                    broker_mono_ns(b)) != 0) {
+        if (lease_held(&b->lease, broker_mono_ns(b))) {
+            return lease_refused(b, c);
+        }
+        snprintf(c->why, WHY_MAX, "lease %llu has lapsed", (unsigned long long)req->v[WK_LEASE].u);
+        return SL_ENOTLEADER;
+    }
+    if (WIRE_HAS(req, WK_HIGH)) {
+        b->lease.high = req->v[WK_HIGH].u;
+    }
+    wire_pack_ok(pk, 1);
+    key_u64(pk, WK_LEASE, req->v[WK_LEASE].u);
+    return 0;
+}
+
+static int
+op_lease_release(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
+                 struct op_ctx *c)
+{
+    if (lease_release(&b->lease, req->v[WK_NAME].s, req->v[WK_LEASE].u) != 0) {
+        snprintf(c->why, WHY_MAX, "lease %llu is not held by that name",
+                 (unsigned long long)req->v[WK_LEASE].u);
+        return SL_ENOTLEADER;
+    }
+    LOG(LOG_INFO, "lease.release", "holder=%.*s lease=%llu", (int)req->v[WK_NAME].s.n,
+        req->v[WK_NAME].s.p, (unsigned long long)req->v[WK_LEASE].u);
+    emit_lease(b, "lease.release", req, req->v[WK_LEASE].u);
+    wire_pack_ok(pk, 0);
+    return 0;
 }

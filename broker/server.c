@@ -271,7 +271,7 @@ server_start(struct server **sp, struct broker *b, const char *url, size_t max_m
             goto fail;
         }
     }
-    if ((rv = net_guard_start(&s->guard, s->sock, url, max_message, 500)) != 0) {
+    if ((rv = net_guard_start(&s->guard, s->sock, url, max_message, 500, NET_PROBE_REQ)) != 0) {
         goto fail;
     }
     nng_mtx_lock(s->mtx);

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "wire.h"
 
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdbool.h>
@@ -45,6 +46,7 @@ struct net_guard {
     char probe_url[512];   /* where to dial: a wildcard TCP address becomes loopback */
     size_t recv_max;
     unsigned check_ms;
+    enum net_probe kind;
     nng_mtx *mtx;
     nng_cv *cv;
     bool stop;
@@ -52,15 +54,26 @@ struct net_guard {
     nng_thread *thread;
 };
 
-/* Dials a new connection and asks for a ping. Returns 0 when any reply arrived. */
+/* Dials a new connection; for a REP server, asks for a ping and returns 0 when any reply
+ * arrived. For a PUB server, returns 0 once dialed (the caller checks that it was accepted). */
 static int
-probe(const char *url, unsigned timeout_ms)
+probe(const char *url, unsigned timeout_ms, enum net_probe kind)
 {
     nng_socket s;
     nng_msg *m = NULL;
     msgpack_packer pk;
     int rv;
 
+    if (kind == NET_PROBE_SUB) {
+        if ((rv = nng_sub0_open(&s)) != 0) {
+            return rv;
+        }
+        if ((rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK)) == 0) {
+            nng_msleep(timeout_ms < 200 ? timeout_ms : 200); /* time for the handshake */
+        }
+        nng_close(s);
+        return rv;
+    }
     if ((rv = nng_req0_open(&s)) != 0) {
         return rv;
     }
@@ -124,13 +137,13 @@ guard_main(void *arg)
         }
         uint64_t before = g->accepted;
         nng_mtx_unlock(g->mtx);
-        int rv = probe(g->probe_url, 1000);
+        int rv = probe(g->probe_url, 1000, g->kind);
         nng_mtx_lock(g->mtx);
         bool accepted = g->accepted != before;
         nng_mtx_unlock(g->mtx);
         /* A connection the server side never completes is the wedged listener; one that is
          * made but not answered is a busy server, and only repeated failures count. */
-        failures = rv == 0 ? 0 : accepted ? failures + 1 : 3;
+        failures = rv == 0 && accepted ? 0 : accepted ? failures + 1 : 3;
         if (failures >= 3) {
             LOG(LOG_WARN, "listener.repair", "url=\"%s\" reason=\"%s\"", g->url,
                 accepted ? "pings time out" : "new connections are not accepted");
@@ -168,7 +181,7 @@ probe_address(char *out, size_t cap, const char *url)
 
 int
 net_guard_start(struct net_guard **gp, nng_socket sock, const char *url, size_t recv_max,
-                unsigned check_ms)
+                unsigned check_ms, enum net_probe kind)
 {
     struct net_guard *g = calloc(1, sizeof(*g));
     int rv;
@@ -180,6 +193,7 @@ net_guard_start(struct net_guard **gp, nng_socket sock, const char *url, size_t 
     g->sock = sock;
     g->recv_max = recv_max;
     g->check_ms = check_ms;
+    g->kind = kind;
     strcpy(g->url, url);
     probe_address(g->probe_url, sizeof(g->probe_url), url);
     if (nng_mtx_alloc(&g->mtx) != 0) {

@@ -20,10 +20,15 @@ int net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *
  * NNG_PIPE_EV_ADD_POST notification. */
 struct net_guard;
 
+enum net_probe {
+    NET_PROBE_REQ, /* sock is REP: the probe is a REQ that must get an answer to a ping */
+    NET_PROBE_SUB, /* sock is PUB: the probe is a SUB that must be accepted */
+};
+
 /* Listens as net_listen does and starts the guard. Returns 0 or net_listen's errors, or
  * SL_ENOMEM. */
 int net_guard_start(struct net_guard **gp, nng_socket sock, const char *url, size_t recv_max,
-                    unsigned check_ms);
+                    unsigned check_ms, enum net_probe kind);
 
 /* Stops the guard thread and closes the listener. Blocks for at most one check.
  * net_guard_stop(NULL) does nothing. */

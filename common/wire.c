@@ -62,6 +62,12 @@ static const struct {
     [WK_PAYLOAD] = { "payload", WT_ANY },
     [WK_ATTEMPTS] = { "attempts", WT_U64 },
     [WK_ENQ_MS] = { "enq_ms", WT_U64 },
+    [WK_TTL_MS] = { "ttl_ms", WT_U64 },
+    [WK_LEADER] = { "leader", WT_ANY },
+    [WK_REASON] = { "reason", WT_STR },
+    [WK_HIGH] = { "high", WT_U64 },
+    [WK_EVENT] = { "event", WT_STR },
+    [WK_TS_MS] = { "ts_ms", WT_U64 },
 };
 
 
@@ -92,6 +98,9 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_DEAD_PURGE] = { "dead.purge", { 0 } },
     [WOP_POOL_STATUS] = { "pool.status", { 0 } },
     [WOP_POOL_SCALE] = { "pool.scale", { WK_N } },
+    [WOP_LEASE_ACQUIRE] = { "lease.acquire", { WK_NAME, WK_TTL_MS } },
+    [WOP_LEASE_RENEW] = { "lease.renew", { WK_NAME, WK_LEASE, WK_TTL_MS } },
+    [WOP_LEASE_RELEASE] = { "lease.release", { WK_NAME, WK_LEASE } },
 };
 
 bool
