@@ -546,6 +546,16 @@ op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, 
     return 0;
 }
 
+static uint64_t
+dead_total(const struct broker *b)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        n += queue_n(b->qorder[i], JOB_DEAD);
+    }
+    return n;
+}
+
 static int
 op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
@@ -560,7 +570,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     pack_leader(b, pk);
 
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 14);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -573,6 +583,8 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     kv_u64(pk, "next_id", b->next_id);
     kv_str(pk, "journal", "off", 3);
     kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
+    kv_u64(pk, "waiters", b->nwaiters);
+    kv_u64(pk, "reserved", b->byid.n - dead_total(b));
 
     pack_queues(b, pk);
 
