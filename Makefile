@@ -34,7 +34,7 @@ CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wforma
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
 LIBS       = -lnng $(MSGPACK_LIBS) -lpthread
 
-PROGS     := broker ctl worker worker-pool
+PROGS     := broker ctl worker worker-pool router
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -55,6 +55,9 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 # Unit tests link every module but the programs' main.o files.
 WLIB_OBJ   := $(filter-out $(BUILD)/worker/main.o $(BUILD)/worker/pool_main.o,\
                 $(sort $(WORKER_OBJ) $(POOL_OBJ)))
+ROUTER_SRC := $(wildcard router/*.c)
+ROUTER_OBJ := $(ROUTER_SRC:%.c=$(BUILD)/%.o)
+RLIB_OBJ   := $(filter-out $(BUILD)/router/main.o,$(ROUTER_OBJ))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
@@ -111,13 +114,19 @@ $(BIN)/worker-pool: $(POOL_OBJ) $(LIBSLUICE)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BIN)/router: $(ROUTER_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests link the broker's modules (all but main.o) and libsluice.
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ) $(LIBSLUICE)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ) $(RLIB_OBJ) \
+                       $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
@@ -125,7 +134,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Ibroker -Iworker $(CMOCKA_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -Ibroker -Iworker -Irouter $(CMOCKA_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
@@ -162,8 +171,8 @@ uninstall:
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker \
-	    common broker ctl
+	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Irouter \
+	    common broker ctl router
 
 clean:
 	rm -rf build bin
