@@ -1,9 +1,282 @@
-/* worker-pool: supervises N worker processes (placeholder until the pool lands). */
+/* worker-pool: keeps N worker processes running (pool.h), answers ctl workers/scale on its
+ * control socket (pool_server.h), and drains them all on SIGTERM or SIGINT. SIGHUP replaces
+ * every worker, one at a time, never serving with fewer than N.
+ *
+ * One thread runs everything below: signal handlers only write the signal's number to a
+ * self-pipe, and the loop polls that pipe, the control socket and the pool's timers. */
+#include "err.h"
+#include "log.h"
+#include "pool.h"
+#include "pool_cfg.h"
+#include "pool_server.h"
+#include "pool_spawn.h"
+#include "rundir.h"
+#include "status.h"
+
+#include <nng/nng.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TICK_MS 100u /* status pages (ready, hung) are read this often */
+
+extern char **environ;
+
+static int sigpipe_fds[2] = { -1, -1 };
+
+static void
+on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    ssize_t w = write(sigpipe_fds[1], &c, 1); /* full pipe: the loop has bytes to read anyway */
+    (void)w;
+    errno = saved;
+}
+
+static int
+setup_signals(void)
+{
+    static const int handled[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+    struct sigaction sa;
+
+    if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        return SL_EIO;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+        sigaction(handled[i], &sa, NULL);
+    }
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+/* The worker program: --worker, else found next to us or on PATH. Returns 0 or 1 (printed). */
+static int
+worker_path(const struct pool_cfg *cfg, char *out, size_t cap)
+{
+    char self[PATH_MAX];
+
+    if (cfg->worker != NULL) {
+        snprintf(out, cap, "%s", cfg->worker);
+        if (access(out, X_OK) != 0) {
+            fprintf(stderr, "worker-pool: --worker %s: %s\n", out, strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = '\0';
+    if (pool_spawn_find_worker(out, cap, n > 0 ? self : NULL, getenv("PATH")) != 0) {
+        fprintf(stderr, "worker-pool: cannot find the worker program next to %s or on PATH; "
+                        "give --worker PATH\n", n > 0 ? self : "worker-pool");
+        return 1;
+    }
+    return 0;
+}
+
+static void
+reap(struct pool *p)
+{
+    int st;
+    pid_t pid;
+
+    for (;;) {
+        pid = waitpid(-1, &st, WNOHANG);
+        if (pid > 0) {
+            if (!pool_reaped(p, (int)pid, st, status_now_ms())) {
+                LOG(LOG_DEBUG, "reap.other", "pid=%d", (int)pid);
+            }
+            continue;
+        }
+        if (pid < 0 && errno == EINTR) {
+            continue;
+        }
+        return; /* 0: children left, none exited; ECHILD: no children */
+    }
+}
+
+/* Acts on the signals the handlers wrote to the self-pipe. */
+static void
+drain_signals(struct pool *p)
+{
+    unsigned char buf[64];
+    ssize_t n;
+
+    while ((n = read(sigpipe_fds[0], buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            uint64_t now = status_now_ms();
+            switch (buf[i]) {
+            case SIGTERM:
+            case SIGINT:
+                if (!p->stopping) {
+                    LOG(LOG_INFO, "signal", "signal=%s action=drain",
+                        buf[i] == SIGTERM ? "TERM" : "INT");
+                    pool_stop(p, now);
+                } else {
+                    LOG(LOG_WARN, "signal", "signal=%s action=kill workers=%u reason=\"second "
+                        "stop signal\"", buf[i] == SIGTERM ? "TERM" : "INT", pool_live(p));
+                    pool_kill_all(p);
+                }
+                break;
+            case SIGHUP:
+                pool_roll(p, now);
+                break;
+            default: /* SIGCHLD: reaped below, after every turn */
+                break;
+            }
+        }
+    }
+}
+
+static int
+run(struct pool *p, struct pool_server *srv)
+{
+    struct pollfd fds[2] = {
+        { .fd = sigpipe_fds[0], .events = POLLIN },
+        { .fd = pool_server_fd(srv), .events = POLLIN },
+    };
+    uint64_t next_tick = 0;
+
+    pool_reconcile(p, status_now_ms());
+    while (!pool_done(p)) {
+        uint64_t now = status_now_ms();
+        if (now >= next_tick) {
+            pool_tick(p, now);
+            next_tick = now + TICK_MS;
+        }
+        uint64_t wake = next_tick, due = pool_next_due(p);
+        if (due != 0 && due < wake) {
+            wake = due;
+        }
+        int timeout = wake > now ? (int)(wake - now) : 0;
+        if (pool_done(p)) {
+            break;
+        }
+        int r = poll(fds, 2, timeout);
+        if (r < 0 && errno != EINTR) {
+            LOG(LOG_ERROR, "poll", "error=\"%s\"", strerror(errno));
+            return 1;
+        }
+        if (r > 0 && (fds[0].revents & POLLIN)) {
+            drain_signals(p);
+        }
+        reap(p);
+        if (r > 0 && (fds[1].revents & POLLIN)) {
+            pool_server_serve(srv, p, status_now_ms());
+        }
+        now = status_now_ms();
+        if (due != 0 && due <= now) {
+            next_tick = 0; /* timers are run by the tick */
+        }
+    }
+    return 0;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    fprintf(stderr, "worker-pool: not implemented yet\n");
-    return 1;
+    struct pool_cfg cfg;
+    struct pool_spawn sp;
+    struct pool pool;
+    struct pool_ops ops;
+    struct pool_server *srv = NULL;
+    char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16], path[PATH_MAX], host[256], prefix[160];
+    const char *url;
+    bool done;
+    int rv;
+
+    log_prog = "worker-pool";
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if ((rv = pool_cfg_parse(&cfg, argc, argv, ncpu > 0 ? (uint32_t)ncpu : 1, &done)) != 0 ||
+        done) {
+        return rv;
+    }
+    if (rundir_path(dir, sizeof(dir), cfg.dir, getenv("XDG_RUNTIME_DIR")) != 0) {
+        fprintf(stderr, "worker-pool: runtime directory path too long\n");
+        return 2;
+    }
+    url = cfg.control_url;
+    if (url == NULL) {
+        if (rundir_ipc_url(urlbuf, sizeof(urlbuf), dir, "pool.ipc") != 0) {
+            fprintf(stderr, "worker-pool: socket path %s/pool.ipc is too long for a Unix "
+                            "socket; set a shorter SLUICE_DIR or give --control-url\n", dir);
+            return 2;
+        }
+        url = urlbuf;
+    }
+    if ((rv = worker_path(&cfg, path, sizeof(path))) != 0) {
+        return rv;
+    }
+    if (rundir_ensure(dir) != 0) {
+        return 1;
+    }
+    if (gethostname(host, sizeof(host)) != 0) {
+        host[0] = '\0';
+    }
+    host[sizeof(host) - 1] = '\0';
+    pool_name_prefix(prefix, sizeof(prefix), host, (int)getpid());
+    if (setup_signals() != 0) {
+        fprintf(stderr, "worker-pool: cannot set up signal handling: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pool_spawn_init(&sp, &cfg, path, dir, environ) != 0) {
+        fprintf(stderr, "worker-pool: out of memory\n");
+        return 1;
+    }
+    pool_spawn_ops(&sp, &ops);
+    struct pool_params par = {
+        .n = cfg.n,
+        .drain_timeout_ms = cfg.drain_timeout_ms,
+        .job_timeout_ms = cfg.job_timeout_ms,
+        .max_memory_bytes = cfg.max_memory_bytes,
+        .max_jobs = cfg.max_jobs_n,
+        .name_prefix = prefix,
+    };
+    if (pool_init(&pool, &par, &ops) != 0) {
+        fprintf(stderr, "worker-pool: out of memory\n");
+        rv = 1;
+        goto out_spawn;
+    }
+    uint64_t started = status_now_ms();
+    if (pool_server_start(&srv, url, started) != 0) {
+        fprintf(stderr, "worker-pool: cannot listen on %s (another worker-pool?)\n", url);
+        rv = 1;
+        goto out_pool;
+    }
+    if (cfg.handler_default) {
+        LOG(LOG_INFO, "handler.default", "handler=\"%s\" reason=\"no --handler given: workers "
+            "run the original demo's simulated work\"", POOL_HANDLER_DEFAULT);
+    }
+    LOG(LOG_INFO, "start", "pid=%d version=%s workers=%u%s worker=\"%s\" control_url=\"%s\" "
+        "broker_url=\"%s\" dir=\"%s\"", (int)getpid(), SLUICE_VERSION, cfg.n,
+        cfg.n_given ? "" : " (CPUs)", path, url,
+        cfg.broker_url != NULL ? cfg.broker_url : "(worker default)", dir);
+
+    rv = run(&pool, srv);
+    if (rv != 0) {
+        pool_stop(&pool, status_now_ms());
+        pool_kill_all(&pool);
+    }
+    pool_server_stop(srv);
+    LOG(LOG_INFO, "exit", "status=%d", rv);
+out_pool:
+    pool_fini(&pool);
+out_spawn:
+    pool_spawn_fini(&sp);
+    nng_fini();
+    return rv;
 }
