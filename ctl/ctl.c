@@ -20,6 +20,7 @@ ctl_init(struct ctl *ctl, const char *cmd, const char *usage, const char *url,
     ctl->usage = usage;
     ctl->timeout_ms = timeout_ms;
     ctl->op = "";
+    ctl->peer = "the broker";
     wire_msg_init(&ctl->rep);
     if (url != NULL) {
         ctl->url = url;
@@ -30,6 +31,27 @@ ctl_init(struct ctl *ctl, const char *cmd, const char *usage, const char *url,
         fprintf(stderr,
                 "ctl: the runtime directory's path is too long for a socket: set a shorter "
                 "SLUICE_DIR or give --url\n");
+        return CTL_EXIT_USAGE;
+    }
+    ctl->url = ctl->url_buf;
+    return 0;
+}
+
+int
+ctl_use_pool(struct ctl *ctl, const char *url)
+{
+    char dir[RUNDIR_MAX];
+
+    ctl->peer = "worker-pool";
+    if (url != NULL) {
+        ctl->url = url;
+        return 0;
+    }
+    if (rundir_default(dir, sizeof(dir)) != 0 ||
+        rundir_ipc_url(ctl->url_buf, sizeof(ctl->url_buf), dir, "pool.ipc") != 0) {
+        fprintf(stderr,
+                "ctl: the runtime directory's path is too long for a socket: set a shorter "
+                "SLUICE_DIR or give --pool-url\n");
         return CTL_EXIT_USAGE;
     }
     ctl->url = ctl->url_buf;
@@ -55,14 +77,14 @@ ctl_connect(struct ctl *ctl)
     case 0:
         return 0;
     case SL_EBADREQ:
-        fprintf(stderr, "ctl: '%s' is not a valid broker address (e.g. ipc:///path/broker.ipc, "
-                        "tcp://host:port)\n", ctl->url);
+        fprintf(stderr, "ctl: '%s' is not a valid address for %s (e.g. ipc:///path/broker.ipc, "
+                        "tcp://host:port)\n", ctl->url, ctl->peer);
         return CTL_EXIT_USAGE;
     case SL_EUNREACHABLE:
-        fprintf(stderr, "ctl: cannot reach the broker at %s\n", ctl->url);
+        fprintf(stderr, "ctl: cannot reach %s at %s\n", ctl->peer, ctl->url);
         return CTL_EXIT_UNREACHABLE;
     default:
-        fprintf(stderr, "ctl: cannot reach the broker at %s: %s\n", ctl->url, sl_err_str(rv));
+        fprintf(stderr, "ctl: cannot reach %s at %s: %s\n", ctl->peer, ctl->url, sl_err_str(rv));
         return CTL_EXIT_UNREACHABLE;
     }
 }
@@ -75,11 +97,11 @@ finish(struct ctl *ctl, int rv)
     case 0:
         break;
     case SL_ETIMEDOUT:
-        fprintf(stderr, "ctl: no reply to %s from the broker at %s within %" PRIu64 " ms\n",
-                ctl->op, ctl->url, ctl->timeout_ms);
+        fprintf(stderr, "ctl: no reply to %s from %s at %s within %" PRIu64 " ms\n", ctl->op,
+                ctl->peer, ctl->url, ctl->timeout_ms);
         return CTL_EXIT_UNREACHABLE;
     case SL_EUNREACHABLE:
-        fprintf(stderr, "ctl: lost the connection to the broker at %s during %s\n", ctl->url,
+        fprintf(stderr, "ctl: lost the connection to %s at %s during %s\n", ctl->peer, ctl->url,
                 ctl->op);
         return CTL_EXIT_UNREACHABLE;
     case SL_EBADREQ:
@@ -159,7 +181,7 @@ ctl_bad_reply(const struct ctl *ctl, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "ctl: unexpected reply to %s from the broker at %s: ", ctl->op, ctl->url);
+    fprintf(stderr, "ctl: unexpected reply to %s from %s at %s: ", ctl->op, ctl->peer, ctl->url);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

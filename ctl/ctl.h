@@ -40,6 +40,8 @@ enum {
     CTL_OPT_WEIGHT,
     CTL_OPT_MAX_INFLIGHT,
     CTL_OPT_FORCE,
+    CTL_OPT_MAX,
+    CTL_OPT_POOL_URL,
     CTL_OPT_END
 };
 
@@ -48,7 +50,8 @@ enum {
 struct ctl {
     const char *cmd;          /* the command's words ("queues create"), for messages */
     const char *usage;        /* its usage line, for usage errors */
-    const char *url;          /* the broker's address: borrowed (argv, environment) or url_buf */
+    const char *url;          /* the server's address: borrowed (argv, environment) or url_buf */
+    const char *peer;         /* who url names, for messages: "the broker" or "worker-pool" */
     char url_buf[RUNDIR_MAX + 32];
     uint64_t timeout_ms;      /* limit on connecting, and on waiting for each reply */
     struct client *cl;        /* NULL until the first request connects */
@@ -67,6 +70,11 @@ typedef int cmd_fn(struct ctl *ctl, int argc, char **argv, const struct opt_vals
 int ctl_init(struct ctl *ctl, const char *cmd, const char *usage, const char *url,
              uint64_t timeout_ms);
 void ctl_fini(struct ctl *ctl);
+
+/* Makes worker-pool's control socket the server of this run instead of the broker: url, or
+ * NULL for the default ipc://RUNDIR/pool.ipc. Call before the first request. Returns 0, or
+ * CTL_EXIT_USAGE (printed) when the default address cannot be formed. */
+int ctl_use_pool(struct ctl *ctl, const char *url);
 
 /* Connects if not yet connected, waiting up to timeout_ms. Returns 0 or an exit code (printed):
  * CTL_EXIT_UNREACHABLE ("cannot reach the broker at URL"), CTL_EXIT_USAGE (an invalid URL). */
@@ -119,7 +127,7 @@ void ctl_fmt_duration_us(char *out, size_t cap, uint64_t us);
 /* "512 B", "1.5 KiB", "3.2 MiB", ... into out. */
 void ctl_fmt_bytes(char *out, size_t cap, uint64_t bytes);
 
-/* Commands (push.c, stats.c, admin.c). */
+/* Commands (push.c, stats.c, admin.c, workers.c, dead.c). */
 cmd_fn cmd_push;
 cmd_fn cmd_stats;
 cmd_fn cmd_queue_list;
@@ -134,6 +142,39 @@ cmd_fn cmd_route_unset;
 cmd_fn cmd_flush;
 cmd_fn cmd_purge;
 cmd_fn cmd_ping;
+cmd_fn cmd_workers;
+cmd_fn cmd_scale;
+cmd_fn cmd_dead_list;
+cmd_fn cmd_dead_retry;
+cmd_fn cmd_dead_purge;
+
+/* How a column of a reply table shows its field (stats.c). */
+enum stats_show {
+    STATS_SHOW_TEXT,   /* str */
+    STATS_SHOW_U64,    /* non-negative integer */
+    STATS_SHOW_CAP,    /* non-negative integer; 0 (no cap, none) as "-" */
+    STATS_SHOW_BYTES,  /* non-negative integer, as 1.5 MiB */
+    STATS_SHOW_PAUSED, /* bool: paused or active */
+    STATS_SHOW_ROUTE,  /* str, or nil (no route) as "-" */
+    STATS_SHOW_ANY,    /* any value: nil as "-", strings and numbers as they are, the rest as JSON */
+    STATS_SHOW_SECS,   /* non-negative integer of seconds, as 42s or 3m 04s */
+    STATS_SHOW_MS,     /* non-negative integer of milliseconds, as 1.234 s; 0 as "-" */
+};
+
+/* A column of a table printed from an array of maps. */
+struct stats_col {
+    const char *key;   /* field of each map */
+    const char *title;
+    enum stats_show show;
+    bool required;     /* a map without it is a bad reply; else shown as "-" */
+};
+
+/* Prints "WHERE (n):" and a table of arr (an array of maps, one row each) to stdout, or
+ * "WHERE: none". Every row is checked before anything is printed. Returns 0, or
+ * CTL_EXIT_FAILED (printed) when an entry is not a map, lacks a required field or has one of
+ * the wrong type. */
+int stats_print_rows(const struct ctl *ctl, const char *where, const struct stats_col *cols,
+                     size_t ncols, const msgpack_object *arr);
 
 /* Prints the queue table of queues (an array of queue maps, as in stats and queue.list) to
  * stdout. Returns 0, or CTL_EXIT_FAILED (printed) when an entry lacks a field or has a wrong

@@ -16,6 +16,7 @@
 
 #define CTL_TIMEOUT_MS_MAX 3600000 /* 1 h: a bound on typos */
 #define OPT_END { 0, NULL, 0, NULL, NULL, NULL }
+#define DEAD_IDS_MAX 1000000 /* job ids on one command line */
 
 static const struct opt global_opts[] = {
     { CTL_OPT_TIMEOUT, "timeout", 0, "MS", NULL,
@@ -67,6 +68,33 @@ static const struct opt purge_opts[] = {
     OPT_END,
 };
 
+static const struct opt workers_opts[] = {
+    { CTL_OPT_JSON, "json", 0, NULL, NULL, "print worker-pool's reply as one JSON document" },
+    { CTL_OPT_POOL_URL, "pool-url", 0, "URL", "SLUICE_POOL_URL",
+      "worker-pool's control socket (default ipc://$SLUICE_DIR/pool.ipc)" },
+    OPT_END,
+};
+
+static const struct opt scale_opts[] = {
+    { CTL_OPT_POOL_URL, "pool-url", 0, "URL", "SLUICE_POOL_URL",
+      "worker-pool's control socket (default ipc://$SLUICE_DIR/pool.ipc)" },
+    OPT_END,
+};
+
+static const struct opt dead_list_opts[] = {
+    { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL, "only the dead jobs of queue Q" },
+    { CTL_OPT_GROUP, "group", 'g', "G", NULL, "only the dead jobs of group G" },
+    { CTL_OPT_MAX, "max", 0, "N", NULL, "list at most N jobs, 1-10000 (default 100)" },
+    { CTL_OPT_JSON, "json", 0, NULL, NULL, "print the broker's reply as one JSON document" },
+    OPT_END,
+};
+
+static const struct opt dead_act_opts[] = {
+    { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL, "every dead job of queue Q (instead of IDs)" },
+    { CTL_OPT_GROUP, "group", 'g', "G", NULL, "every dead job of group G (instead of IDs)" },
+    OPT_END,
+};
+
 struct cmd {
     const char *name;         /* the command word */
     const char *sub;          /* the subcommand word, or NULL; a command's first row is the one
@@ -106,6 +134,17 @@ static const struct cmd cmds[] = {
       cmd_purge, purge_opts, 0, 0 },
     { "ping", NULL, "", "check the broker: pid, version, uptime, round trip", cmd_ping, no_opts,
       0, 0 },
+    { "workers", NULL, "[--json] [--pool-url URL]", "show worker-pool's workers", cmd_workers,
+      workers_opts, 0, 0 },
+    { "scale", NULL, "N [--pool-url URL]", "make worker-pool keep N workers (0-1024)", cmd_scale,
+      scale_opts, 1, 1 },
+    { "dead", "list", "[--queue Q] [--group G] [--max N] [--json]",
+      "list dead jobs (also: ctl dead)", cmd_dead_list, dead_list_opts, 0, 0 },
+    { "dead", "retry", "[ID...] [--queue Q] [--group G]",
+      "make dead jobs ready again, attempts and crashes reset", cmd_dead_retry, dead_act_opts, 0,
+      DEAD_IDS_MAX },
+    { "dead", "purge", "[ID...] [--queue Q] [--group G]", "delete dead jobs", cmd_dead_purge,
+      dead_act_opts, 0, DEAD_IDS_MAX },
     { "help", NULL, "[COMMAND [SUBCOMMAND]]", "print help for ctl or for a command", NULL,
       no_opts, 0, 2 },
 };

@@ -14,75 +14,60 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum show {
-    SHOW_TEXT,   /* str */
-    SHOW_U64,    /* non-negative integer */
-    SHOW_CAP,    /* non-negative integer; 0 (no cap) as "-" */
-    SHOW_BYTES,  /* non-negative integer, as 1.5 MiB */
-    SHOW_PAUSED, /* bool: paused or active */
-    SHOW_ROUTE,  /* str, or nil (no route) as "-" */
-    SHOW_ANY,    /* any value: nil as "-", strings and numbers as they are, the rest as JSON */
+static const struct stats_col worker_cols[] = {
+    { "id", "WORKER", STATS_SHOW_TEXT, true },
+    { "pid", "PID", STATS_SHOW_U64, true },
+    { "state", "STATE", STATS_SHOW_TEXT, true },
+    { "jobs", "JOBS", STATS_SHOW_U64, true },
+    { "rss_bytes", "RSS", STATS_SHOW_BYTES, true },
+    { "current", "CURRENT", STATS_SHOW_ANY, true },
+    { "reserved", "RESERVED", STATS_SHOW_U64, false },
+    { "uptime_s", "UPTIME", STATS_SHOW_SECS, false },
 };
 
-struct col {
-    const char *key;   /* field of the broker's map */
-    const char *title;
-    enum show show;
-    bool required;
+static const struct stats_col queue_cols[] = {
+    { "name", "QUEUE", STATS_SHOW_TEXT, true },
+    { "priority", "PRIO", STATS_SHOW_U64, true },
+    { "weight", "WEIGHT", STATS_SHOW_U64, true },
+    { "max_inflight", "MAX_INFLIGHT", STATS_SHOW_CAP, true },
+    { "paused", "STATE", STATS_SHOW_PAUSED, true },
+    { "ready", "READY", STATS_SHOW_U64, true },
+    { "reserved", "RESERVED", STATS_SHOW_U64, true },
+    { "delayed", "DELAYED", STATS_SHOW_U64, true },
+    { "done", "DONE", STATS_SHOW_U64, true },
+    { "failed", "FAILED", STATS_SHOW_U64, true },
+    { "dead", "DEAD", STATS_SHOW_U64, true },
+    { "pushed", "PUSHED", STATS_SHOW_U64, false },
 };
 
-static const struct col worker_cols[] = {
-    { "id", "WORKER", SHOW_TEXT, true },
-    { "pid", "PID", SHOW_U64, true },
-    { "state", "STATE", SHOW_TEXT, true },
-    { "jobs", "JOBS", SHOW_U64, true },
-    { "rss_bytes", "RSS", SHOW_BYTES, true },
-    { "current", "CURRENT", SHOW_ANY, true },
-};
-
-static const struct col queue_cols[] = {
-    { "name", "QUEUE", SHOW_TEXT, true },
-    { "priority", "PRIO", SHOW_U64, true },
-    { "weight", "WEIGHT", SHOW_U64, true },
-    { "max_inflight", "MAX_INFLIGHT", SHOW_CAP, true },
-    { "paused", "STATE", SHOW_PAUSED, true },
-    { "ready", "READY", SHOW_U64, true },
-    { "reserved", "RESERVED", SHOW_U64, true },
-    { "delayed", "DELAYED", SHOW_U64, true },
-    { "done", "DONE", SHOW_U64, true },
-    { "failed", "FAILED", SHOW_U64, true },
-    { "dead", "DEAD", SHOW_U64, true },
-    { "pushed", "PUSHED", SHOW_U64, false },
-};
-
-static const struct col group_cols[] = {
-    { "name", "GROUP", SHOW_TEXT, true },
-    { "route", "ROUTE", SHOW_ROUTE, true },
-    { "count", "COUNT", SHOW_U64, true },
-    { "ready", "READY", SHOW_U64, true },
-    { "reserved", "RESERVED", SHOW_U64, true },
-    { "delayed", "DELAYED", SHOW_U64, false },
-    { "done", "DONE", SHOW_U64, true },
-    { "failed", "FAILED", SHOW_U64, true },
-    { "dead", "DEAD", SHOW_U64, false },
-    { "pushed", "PUSHED", SHOW_U64, false },
+static const struct stats_col group_cols[] = {
+    { "name", "GROUP", STATS_SHOW_TEXT, true },
+    { "route", "ROUTE", STATS_SHOW_ROUTE, true },
+    { "count", "COUNT", STATS_SHOW_U64, true },
+    { "ready", "READY", STATS_SHOW_U64, true },
+    { "reserved", "RESERVED", STATS_SHOW_U64, true },
+    { "delayed", "DELAYED", STATS_SHOW_U64, false },
+    { "done", "DONE", STATS_SHOW_U64, true },
+    { "failed", "FAILED", STATS_SHOW_U64, true },
+    { "dead", "DEAD", STATS_SHOW_U64, false },
+    { "pushed", "PUSHED", STATS_SHOW_U64, false },
 };
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *
-expected(enum show s)
+expected(enum stats_show s)
 {
     switch (s) {
-    case SHOW_TEXT: return "a string";
-    case SHOW_PAUSED: return "a boolean";
-    case SHOW_ROUTE: return "a string or nil";
-    case SHOW_ANY: return "any value";
+    case STATS_SHOW_TEXT: return "a string";
+    case STATS_SHOW_PAUSED: return "a boolean";
+    case STATS_SHOW_ROUTE: return "a string or nil";
+    case STATS_SHOW_ANY: return "any value";
     default: return "a non-negative integer";
     }
 }
 
-/* A cell for a value of any type (SHOW_ANY). */
+/* A cell for a value of any type (STATS_SHOW_ANY). */
 static void
 cell_any(struct table *t, const msgpack_object *o)
 {
@@ -118,7 +103,7 @@ cell_any(struct table *t, const msgpack_object *o)
 /* Adds the cells of item (element idx of the array where) to t. Returns 0 or CTL_EXIT_FAILED
  * (printed) when item is not a map, lacks a required field or has one of the wrong type. */
 static int
-add_row(const struct ctl *ctl, struct table *t, const struct col *cols, size_t ncols,
+add_row(const struct ctl *ctl, struct table *t, const struct stats_col *cols, size_t ncols,
         const char *where, uint32_t idx, const msgpack_object *item)
 {
     char buf[64];
@@ -138,10 +123,10 @@ add_row(const struct ctl *ctl, struct table *t, const struct col *cols, size_t n
         }
         bool ok;
         switch (cols[c].show) {
-        case SHOW_TEXT: ok = o->type == MSGPACK_OBJECT_STR; break;
-        case SHOW_PAUSED: ok = o->type == MSGPACK_OBJECT_BOOLEAN; break;
-        case SHOW_ROUTE: ok = o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_NIL; break;
-        case SHOW_ANY: ok = true; break;
+        case STATS_SHOW_TEXT: ok = o->type == MSGPACK_OBJECT_STR; break;
+        case STATS_SHOW_PAUSED: ok = o->type == MSGPACK_OBJECT_BOOLEAN; break;
+        case STATS_SHOW_ROUTE: ok = o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_NIL; break;
+        case STATS_SHOW_ANY: ok = true; break;
         default: ok = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER; break;
         }
         if (!ok) {
@@ -149,35 +134,55 @@ add_row(const struct ctl *ctl, struct table *t, const struct col *cols, size_t n
                                  expected(cols[c].show));
         }
         switch (cols[c].show) {
-        case SHOW_TEXT:
+        case STATS_SHOW_TEXT:
             table_cell(t, o->via.str.ptr, o->via.str.size);
             break;
-        case SHOW_U64:
+        case STATS_SHOW_U64:
             table_cellf(t, "%" PRIu64, o->via.u64);
             break;
-        case SHOW_CAP:
+        case STATS_SHOW_CAP:
             if (o->via.u64 == 0) {
                 table_cell(t, "-", 1);
             } else {
                 table_cellf(t, "%" PRIu64, o->via.u64);
             }
             break;
-        case SHOW_BYTES:
+        case STATS_SHOW_BYTES:
             ctl_fmt_bytes(buf, sizeof(buf), o->via.u64);
             table_cell(t, buf, strlen(buf));
             break;
-        case SHOW_PAUSED:
+        case STATS_SHOW_PAUSED:
             table_cellf(t, "%s", o->via.boolean ? "paused" : "active");
             break;
-        case SHOW_ROUTE:
+        case STATS_SHOW_ROUTE:
             if (o->type == MSGPACK_OBJECT_NIL) {
                 table_cell(t, "-", 1);
             } else {
                 table_cell(t, o->via.str.ptr, o->via.str.size);
             }
             break;
-        case SHOW_ANY:
+        case STATS_SHOW_ANY:
             cell_any(t, o);
+            break;
+        case STATS_SHOW_SECS:
+            if (o->via.u64 < 60) {
+                table_cellf(t, "%" PRIu64 "s", o->via.u64);
+            } else {
+                ctl_fmt_duration_us(buf, sizeof(buf),
+                                    o->via.u64 < UINT64_MAX / 1000000 ? o->via.u64 * 1000000
+                                                                      : UINT64_MAX);
+                table_cell(t, buf, strlen(buf));
+            }
+            break;
+        case STATS_SHOW_MS:
+            if (o->via.u64 == 0) {
+                table_cell(t, "-", 1);
+            } else {
+                ctl_fmt_duration_us(buf, sizeof(buf),
+                                    o->via.u64 < UINT64_MAX / 1000 ? o->via.u64 * 1000
+                                                                   : UINT64_MAX);
+                table_cell(t, buf, strlen(buf));
+            }
             break;
         }
     }
@@ -185,13 +190,13 @@ add_row(const struct ctl *ctl, struct table *t, const struct col *cols, size_t n
 }
 
 static void
-table_for(struct table *t, const struct col *cols, size_t ncols)
+table_for(struct table *t, const struct stats_col *cols, size_t ncols)
 {
     table_init(t);
     for (size_t c = 0; c < ncols; c++) {
         /* Text columns read left to right; numbers line up on the right. */
-        bool text = cols[c].show == SHOW_TEXT || cols[c].show == SHOW_PAUSED ||
-                    cols[c].show == SHOW_ROUTE || cols[c].show == SHOW_ANY;
+        bool text = cols[c].show == STATS_SHOW_TEXT || cols[c].show == STATS_SHOW_PAUSED ||
+                    cols[c].show == STATS_SHOW_ROUTE || cols[c].show == STATS_SHOW_ANY;
         table_col(t, cols[c].title, !text);
     }
 }
@@ -199,7 +204,7 @@ table_for(struct table *t, const struct col *cols, size_t ncols)
 /* Fills t (set up by table_for) with the rows of arr (an ARRAY of maps), in order[] when given.
  * Returns 0 or CTL_EXIT_FAILED (printed). */
 static int
-fill(const struct ctl *ctl, struct table *t, const char *where, const struct col *cols,
+fill(const struct ctl *ctl, struct table *t, const char *where, const struct stats_col *cols,
      size_t ncols, const msgpack_object *arr, const uint32_t *order)
 {
     int rv = 0;
@@ -230,17 +235,24 @@ print_section(const char *title, const struct table *t)
 }
 
 int
-stats_print_queues(const struct ctl *ctl, const char *where, const msgpack_object *queues)
+stats_print_rows(const struct ctl *ctl, const char *where, const struct stats_col *cols,
+                 size_t ncols, const msgpack_object *arr)
 {
     struct table t;
     int rv;
 
-    table_for(&t, queue_cols, NCOLS(queue_cols));
-    if ((rv = fill(ctl, &t, where, queue_cols, NCOLS(queue_cols), queues, NULL)) == 0) {
+    table_for(&t, cols, ncols);
+    if ((rv = fill(ctl, &t, where, cols, ncols, arr, NULL)) == 0) {
         rv = print_section(where, &t);
     }
     table_fini(&t);
     return rv;
+}
+
+int
+stats_print_queues(const struct ctl *ctl, const char *where, const msgpack_object *queues)
+{
+    return stats_print_rows(ctl, where, queue_cols, NCOLS(queue_cols), queues);
 }
 
 /* Field key of item (element idx of the array where; NULL for a lone map) when it has type
