@@ -1,9 +1,259 @@
-/* router: the balancing policy. Placeholder so the build links while the router is written. */
+/* router: the balancing policy as its own process (DESIGN.md, Router; router.h).
+ *
+ *   router [--url URL] [--events-url URL] [--policy threshold|fair] [--tick 1s] [--high 100]
+ *          [--low 10] [--priority 100] [--max-inflight K] [--min-dwell 5s] [--dry-run]
+ *          [--once] [--name NAME] [--lease-ttl 2s]
+ *
+ * main parses the options, sets up the signals and runs the router's loop. */
+#include "router.h"
+
+#include "err.h"
+#include "log.h"
+#include "opt.h"
+#include "rundir.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <nng/nng.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    OPT_EVENTS_URL = OPT_COMMON_END,
+    OPT_POLICY,
+    OPT_TICK,
+    OPT_HIGH,
+    OPT_LOW,
+    OPT_PRIORITY,
+    OPT_MAX_INFLIGHT,
+    OPT_MIN_DWELL,
+    OPT_DRY_RUN,
+    OPT_ONCE,
+    OPT_NAME,
+    OPT_LEASE_TTL,
+};
+
+/* PROTOCOL.md: queue.create's ranges, lease.acquire's ttl_ms. */
+#define ROUTER_PRIORITY_MAX 1000000
+#define ROUTER_INFLIGHT_MAX 1000000
+#define ROUTER_TTL_MIN_MS 100
+#define ROUTER_TTL_MAX_MS 600000
+
+static const struct opt router_opts[] = {
+    { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL",
+      "the broker's event socket (default ipc://$SLUICE_DIR/events.ipc)" },
+    { OPT_POLICY, "policy", 'p', "NAME", "SLUICE_ROUTER_POLICY",
+      "threshold (heavy groups to an own queue at --priority) or fair (at default's priority "
+      "and weight); default threshold" },
+    { OPT_TICK, "tick", 't', "DURATION", NULL, "time between two snapshots (default 1s)" },
+    { OPT_HIGH, "high", 0, "N", NULL, "a group whose count exceeds N gets its own queue (default 100)" },
+    { OPT_LOW, "low", 0, "N", NULL,
+      "a group in its own queue whose count falls below N returns to default (default 10)" },
+    { OPT_PRIORITY, "priority", 0, "P", NULL,
+      "threshold: the own queues' priority, lower is served first (default 100)" },
+    { OPT_MAX_INFLIGHT, "max-inflight", 0, "K", NULL,
+      "cap on the jobs reserved at once from an own queue, 0 = none (default 0)" },
+    { OPT_MIN_DWELL, "min-dwell", 0, "DURATION", NULL,
+      "least time between two switches of one group (default 5s)" },
+    { OPT_DRY_RUN, "dry-run", 'n', NULL, NULL,
+      "decide and log, change nothing (takes no lease)" },
+    { OPT_ONCE, "once", 0, NULL, NULL, "one round, then exit (status 1 if it could not run)" },
+    { OPT_NAME, "name", 0, "NAME", "SLUICE_ROUTER_NAME",
+      "the name this router holds the lease under (default router:HOST:PID)" },
+    { OPT_LEASE_TTL, "lease-ttl", 0, "DURATION", NULL,
+      "the lease's time to live; renewed every third of it (default 2s)" },
+    { 0, NULL, 0, NULL, NULL, NULL },
+};
+
+static const struct opt *const tables[] = { opt_common, router_opts, NULL };
+static const char usage[] = "router [options]";
+
+static int sigpipe_fds[2] = { -1, -1 };
+
+static void
+on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    ssize_t w = write(sigpipe_fds[1], &c, 1);
+    (void)w;
+    errno = saved;
+}
+
+static int
+setup_signals(void)
+{
+    struct sigaction sa;
+
+    if (pipe2(sigpipe_fds, O_CLOEXEC) != 0) {
+        return SL_EIO;
+    }
+    fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+/* "router:HOST:PID", with any byte a name may not hold replaced by '_'. */
+static void
+default_name(char *out, size_t cap)
+{
+    char host[64] = "localhost";
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, cap, "router:%s:%d", host, (int)getpid());
+    for (char *p = out; *p != '\0'; p++) {
+        if (!wire_name_ok(p, 1)) {
+            *p = '_';
+        }
+    }
+}
+
+/* Reads the options into cfg. Returns 0, or 2 (a usage error, printed). */
+static int
+configure(const struct opt_vals *v, struct router_cfg *cfg)
+{
+    static const struct {
+        int id;
+        const char *name;
+        uint64_t min, max;
+        size_t off; /* into struct policy_cfg */
+    } nums[] = {
+        { OPT_HIGH, "high", 1, UINT64_C(1) << 40, offsetof(struct policy_cfg, high) },
+        { OPT_LOW, "low", 0, UINT64_C(1) << 40, offsetof(struct policy_cfg, low) },
+        { OPT_PRIORITY, "priority", 0, ROUTER_PRIORITY_MAX, offsetof(struct policy_cfg, priority) },
+        { OPT_MAX_INFLIGHT, "max-inflight", 0, ROUTER_INFLIGHT_MAX,
+          offsetof(struct policy_cfg, max_inflight) },
+    };
+    int rv;
+
+    cfg->pcfg = (struct policy_cfg){ .high = 100, .low = 10, .priority = 100,
+                                     .max_inflight = 0, .min_dwell_ms = 5000 };
+    cfg->tick_ms = 1000;
+    cfg->ttl_ms = 2000;
+    cfg->policy = v->v[OPT_POLICY] != NULL ? v->v[OPT_POLICY] : "threshold";
+    cfg->dry_run = v->v[OPT_DRY_RUN] != NULL;
+    cfg->once = v->v[OPT_ONCE] != NULL;
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        const char *arg = v->v[nums[i].id];
+        if (arg != NULL && (rv = opt_u64(nums[i].name, arg, nums[i].min, nums[i].max,
+                                         (uint64_t *)((char *)&cfg->pcfg + nums[i].off))) != 0) {
+            return rv;
+        }
+    }
+    if (v->v[OPT_TICK] != NULL &&
+        (rv = opt_ms("tick", v->v[OPT_TICK], 10, 3600000, &cfg->tick_ms)) != 0) {
+        return rv;
+    }
+    if (v->v[OPT_MIN_DWELL] != NULL &&
+        (rv = opt_ms("min-dwell", v->v[OPT_MIN_DWELL], 0, 86400000, &cfg->pcfg.min_dwell_ms)) != 0) {
+        return rv;
+    }
+    if (v->v[OPT_LEASE_TTL] != NULL &&
+        (rv = opt_ms("lease-ttl", v->v[OPT_LEASE_TTL], ROUTER_TTL_MIN_MS, ROUTER_TTL_MAX_MS,
+                     &cfg->ttl_ms)) != 0) {
+        return rv;
+    }
+    if (cfg->pcfg.low > cfg->pcfg.high) {
+        fprintf(stderr, "router: --low %llu exceeds --high %llu\n",
+                (unsigned long long)cfg->pcfg.low, (unsigned long long)cfg->pcfg.high);
+        return 2;
+    }
+    bool known = false;
+    for (size_t i = 0; policy_table[i] != NULL; i++) {
+        known = known || strcmp(policy_table[i]->name, cfg->policy) == 0;
+    }
+    if (!known) {
+        fprintf(stderr, "router: unknown policy '%s' (known: %s)\n", cfg->policy, policy_names());
+        return 2;
+    }
+    if (v->v[OPT_NAME] != NULL && !wire_name_ok(v->v[OPT_NAME], strlen(v->v[OPT_NAME]))) {
+        fprintf(stderr, "router: --name must be 1-128 bytes of A-Z a-z 0-9 . _ : -\n");
+        return 2;
+    }
+    return 0;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    fprintf(stderr, "router: not implemented yet\n");
-    return 1;
+    char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16], evbuf[RUNDIR_MAX + 16];
+    char name[WIRE_NAME_MAX + 1];
+    struct router_cfg cfg;
+    struct router *r = NULL;
+    struct opt_vals v;
+    bool done;
+    int argi, rv;
+
+    log_prog = "router";
+    if ((rv = opt_parse(argc, argv, tables, false, &v, &argi)) != 0 ||
+        (rv = opt_common_apply(&v, usage, tables, &done)) != 0) {
+        return rv;
+    }
+    if (done) {
+        return 0;
+    }
+    if (argi < argc) {
+        fprintf(stderr, "router: unexpected argument '%s'\n", argv[argi]);
+        return 2;
+    }
+    if ((rv = configure(&v, &cfg)) != 0) {
+        return rv;
+    }
+    if (rundir_default(dir, sizeof(dir)) != 0) {
+        fprintf(stderr, "router: runtime directory path too long\n");
+        return 2;
+    }
+    cfg.url = v.v[OPT_URL];
+    if (cfg.url == NULL) {
+        if (rundir_ipc_url(urlbuf, sizeof(urlbuf), dir, "broker.ipc") != 0) {
+            fprintf(stderr, "router: socket path %s/broker.ipc is too long\n", dir);
+            return 2;
+        }
+        cfg.url = urlbuf;
+    }
+    cfg.events_url = v.v[OPT_EVENTS_URL];
+    if (cfg.events_url == NULL) {
+        if (rundir_ipc_url(evbuf, sizeof(evbuf), dir, "events.ipc") != 0) {
+            fprintf(stderr, "router: socket path %s/events.ipc is too long\n", dir);
+            return 2;
+        }
+        cfg.events_url = evbuf;
+    }
+    if (v.v[OPT_NAME] != NULL) {
+        cfg.name = v.v[OPT_NAME];
+    } else {
+        default_name(name, sizeof(name));
+        cfg.name = name;
+    }
+    if (strcmp(cfg.policy, "fair") == 0 && v.v[OPT_PRIORITY] != NULL) {
+        LOG(LOG_WARN, "option.unused", "option=priority reason=\"policy fair uses default's "
+                                       "priority\"");
+    }
+    if (setup_signals() != 0) {
+        fprintf(stderr, "router: cannot set up signal handling\n");
+        return 1;
+    }
+    if ((rv = router_new(&r, &cfg)) != 0) {
+        fprintf(stderr, "router: cannot start: %s\n", sl_err_str(rv));
+        nng_fini();
+        return rv == SL_EBADREQ ? 2 : 1;
+    }
+    int status = router_run(r, sigpipe_fds[0]);
+    router_free(r);
+    nng_fini();
+    return status;
 }

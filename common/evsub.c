@@ -1,0 +1,134 @@
+#include "evsub.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/supplemental/util/platform.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Events are small maps; a bigger message is not one of ours. */
+#define EVSUB_RECV_MAX (64u << 10)
+
+struct evsub {
+    nng_socket sock;
+    nng_msg *last; /* the last event received; decoded views point into it */
+};
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
+{
+    struct evsub *s = calloc(1, sizeof(*s));
+    int rv;
+
+    if (s == NULL) {
+        return SL_ENOMEM;
+    }
+    if ((rv = nng_sub0_open(&s->sock)) != 0) {
+        LOG(LOG_ERROR, "evsub.open", "error=\"%s\"", nng_strerror(rv));
+        free(s);
+        return SL_EIO;
+    }
+    nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, EVSUB_RECV_MAX);
+    if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0) {
+        LOG(LOG_ERROR, "evsub.subscribe", "error=\"%s\"", nng_strerror(rv));
+        nng_close(s->sock);
+        free(s);
+        return SL_EIO;
+    }
+    uint64_t deadline = now_ms() + connect_ms;
+    for (;;) {
+        rv = nng_dial(s->sock, url, NULL, connect_ms == 0 ? NNG_FLAG_NONBLOCK : 0);
+        if (rv == 0) {
+            break;
+        }
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
+            nng_close(s->sock);
+            free(s);
+            return SL_EBADREQ;
+        }
+        if (now_ms() >= deadline) {
+            LOG(LOG_DEBUG, "evsub.unreachable", "url=\"%s\" error=\"%s\"", url,
+                nng_strerror(rv));
+            nng_close(s->sock);
+            free(s);
+            return SL_EUNREACHABLE;
+        }
+        nng_msleep(50);
+    }
+    *sp = s;
+    return 0;
+}
+
+void
+evsub_free(struct evsub *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    nng_close(s->sock);
+    if (s->last != NULL) {
+        nng_msg_free(s->last);
+    }
+    free(s);
+}
+
+int
+evsub_fd(struct evsub *s, int *fd)
+{
+    int v, rv;
+    if ((rv = nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &v)) != 0) {
+        LOG(LOG_ERROR, "evsub.fd", "error=\"%s\"", nng_strerror(rv));
+        return SL_EIO;
+    }
+    *fd = v;
+    return 0;
+}
+
+int
+evsub_recv(struct evsub *s, struct wire_msg *ev, uint64_t wait_ms)
+{
+    int rv, flags = 0;
+
+    if (wait_ms == 0) {
+        flags = NNG_FLAG_NONBLOCK;
+    } else {
+        nng_duration t = wait_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)wait_ms;
+        nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, t);
+    }
+    /* The previous event's views die here; the caller finished with them. */
+    wire_msg_fini(ev);
+    wire_msg_init(ev);
+    if (s->last != NULL) {
+        nng_msg_free(s->last);
+        s->last = NULL;
+    }
+    if ((rv = nng_recvmsg(s->sock, &s->last, flags)) != 0) {
+        if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN) {
+            return SL_ETIMEDOUT;
+        }
+        LOG(LOG_ERROR, "evsub.recv", "error=\"%s\"", nng_strerror(rv));
+        return SL_EIO;
+    }
+    char why[160] = "event has no 'event' key";
+    if (wire_decode(ev, nng_msg_body(s->last), nng_msg_len(s->last), why, sizeof(why)) != 0 ||
+        !WIRE_HAS(ev, WK_EVENT)) {
+        LOG(LOG_DEBUG, "evsub.bad_event", "reason=\"%s\"", why);
+        wire_msg_fini(ev);
+        wire_msg_init(ev);
+        return SL_EBADREQ;
+    }
+    return 0;
+}

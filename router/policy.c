@@ -1,0 +1,442 @@
+#include "policy.h"
+
+#include "err.h"
+#include "hmap.h"
+#include "switches.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct policy_ops policy_threshold_ops;
+extern const struct policy_ops policy_fair_ops;
+
+/* One row per policy file. */
+const struct policy_ops *const policy_table[] = {
+    &policy_threshold_ops,
+    &policy_fair_ops,
+    NULL,
+};
+
+struct policy {
+    const struct policy_ops *ops;
+    struct policy_cfg cfg;
+    struct switches sw;
+    /* Valid during one decide only (keys are views into its snapshot): */
+    struct hmap queues;  /* queue name -> const struct snap_queue * */
+    struct hmap targets; /* queue name -> the first group routed to it (const struct snap_group *) */
+};
+
+/* --- actions ----------------------------------------------------------------------------- */
+
+void
+action_list_init(struct action_list *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+void
+action_list_fini(struct action_list *l)
+{
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+void
+action_list_clear(struct action_list *l)
+{
+    l->n = 0;
+}
+
+struct action *
+action_list_add(struct action_list *l, enum action_kind kind)
+{
+    if (l->n == l->cap) {
+        size_t ncap = l->cap == 0 ? 16 : l->cap * 2;
+        struct action *nv = realloc(l->v, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            return NULL;
+        }
+        l->v = nv;
+        l->cap = ncap;
+    }
+    struct action *a = &l->v[l->n++];
+    memset(a, 0, sizeof(*a));
+    a->kind = kind;
+    return a;
+}
+
+const char *
+action_verb(enum action_kind kind)
+{
+    static const char *const verbs[] = {
+        [ACT_QUEUE_CREATE] = "create", [ACT_QUEUE_UPDATE] = "update", [ACT_ROUTE_SET] = "route",
+        [ACT_ROUTE_UNSET] = "unroute", [ACT_QUEUE_DESTROY] = "destroy",
+    };
+    return (unsigned)kind < sizeof(verbs) / sizeof(verbs[0]) ? verbs[kind] : "?";
+}
+
+/* --- the policy object ------------------------------------------------------------------- */
+
+const char *
+policy_names(void)
+{
+    return "threshold|fair";
+}
+
+int
+policy_new(struct policy **pp, const char *name, const struct policy_cfg *cfg)
+{
+    const struct policy_ops *ops = NULL;
+
+    for (size_t i = 0; policy_table[i] != NULL; i++) {
+        if (strcmp(policy_table[i]->name, name) == 0) {
+            ops = policy_table[i];
+        }
+    }
+    if (ops == NULL) {
+        return SL_ENOTFOUND;
+    }
+    if (cfg->low > cfg->high) {
+        return SL_EBADREQ;
+    }
+    struct policy *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return SL_ENOMEM;
+    }
+    p->ops = ops;
+    p->cfg = *cfg;
+    switches_init(&p->sw);
+    hmap_init(&p->queues);
+    hmap_init(&p->targets);
+    *pp = p;
+    return 0;
+}
+
+void
+policy_free(struct policy *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    switches_fini(&p->sw);
+    hmap_fini(&p->queues);
+    hmap_fini(&p->targets);
+    free(p);
+}
+
+void
+policy_reset(struct policy *p)
+{
+    switches_clear(&p->sw);
+}
+
+const char *
+policy_name(const struct policy *p)
+{
+    return p->ops->name;
+}
+
+const struct policy_cfg *
+policy_cfg(const struct policy *p)
+{
+    return &p->cfg;
+}
+
+bool
+policy_own_queue(struct sl_str group, char *out)
+{
+    size_t plen = sizeof(POLICY_QUEUE_PREFIX) - 1;
+    if (group.n == 0 || plen + group.n > WIRE_NAME_MAX) {
+        return false;
+    }
+    memcpy(out, POLICY_QUEUE_PREFIX, plen);
+    memcpy(out + plen, group.p, group.n);
+    out[plen + group.n] = '\0';
+    return true;
+}
+
+bool
+policy_is_own_queue(struct sl_str queue)
+{
+    size_t plen = sizeof(POLICY_QUEUE_PREFIX) - 1;
+    return queue.n > plen && memcmp(queue.p, POLICY_QUEUE_PREFIX, plen) == 0;
+}
+
+static bool
+str_is(struct sl_str s, const char *z)
+{
+    size_t n = strlen(z);
+    return s.n == n && memcmp(s.p, z, n) == 0;
+}
+
+/* Where g's route points, as the switch history classifies it. */
+static enum sw_route
+route_kind(const struct snap_group *g)
+{
+    char own[WIRE_NAME_MAX + 1];
+    if (g->route.n == 0 || str_is(g->route, "default")) {
+        return SW_DEFAULT;
+    }
+    if (policy_own_queue(g->name, own) && str_is(g->route, own)) {
+        return SW_OWN;
+    }
+    return SW_OTHER;
+}
+
+/* Indexes this snapshot's queues and route targets. */
+static int
+index_snapshot(struct policy *p, const struct snapshot *s)
+{
+    hmap_fini(&p->queues);
+    hmap_fini(&p->targets);
+    if (hmap_reserve(&p->queues, s->nqueues) != 0) {
+        return SL_ENOMEM;
+    }
+    for (size_t i = 0; i < s->nqueues; i++) {
+        hmap_put(&p->queues, s->queues[i].name.p, s->queues[i].name.n, (void *)&s->queues[i]);
+    }
+    for (size_t i = 0; i < s->ngroups; i++) {
+        const struct snap_group *g = &s->groups[i];
+        if (g->route.n > 0 && hmap_get(&p->targets, g->route.p, g->route.n) == NULL &&
+            hmap_put(&p->targets, g->route.p, g->route.n, (void *)g) != 0) {
+            return SL_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int
+policy_decide(struct policy *p, const struct snapshot *s, struct action_list *out)
+{
+    int rv;
+
+    action_list_clear(out);
+    for (size_t i = 0; i < s->ngroups; i++) {
+        const struct snap_group *g = &s->groups[i];
+        if (switches_observe(&p->sw, g->name, route_kind(g), s->now_ms) == NULL) {
+            return SL_ENOMEM;
+        }
+    }
+    switches_sweep(&p->sw);
+    if ((rv = index_snapshot(p, s)) == 0) {
+        rv = p->ops->decide(p, s, out);
+    }
+    /* The indexes point into s, which dies after this call. */
+    hmap_fini(&p->queues);
+    hmap_fini(&p->targets);
+    if (rv != 0) {
+        action_list_clear(out);
+    }
+    return rv;
+}
+
+bool
+policy_would_move(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms)
+{
+    return p->ops->would_move(p, group, count, now_ms);
+}
+
+const struct snap_queue *
+policy_find_queue(struct policy *p, struct sl_str name)
+{
+    return hmap_get(&p->queues, name.p, name.n);
+}
+
+uint64_t
+policy_dwell_left(struct policy *p, struct sl_str group, uint64_t now_ms)
+{
+    return switches_dwell_left(switches_get(&p->sw, group), p->cfg.min_dwell_ms, now_ms);
+}
+
+int
+policy_seen_route(struct policy *p, struct sl_str group)
+{
+    const struct sw_entry *e = switches_get(&p->sw, group);
+    return e == NULL ? -1 : (int)e->route;
+}
+
+/* --- the shared plan: an own queue for each heavy group ---------------------------------- */
+
+static void
+set_group(struct action *a, const struct snap_group *g)
+{
+    memcpy(a->group, g->name.p, g->name.n);
+    a->group[g->name.n] = '\0';
+    a->count = g->count;
+}
+
+/* Writes what differs between q and want ("priority 10 -> 100, weight 3 -> 1") into out; false
+ * when nothing does. */
+static bool
+qset_diff(const struct snap_queue *q, const struct policy_qset *want, char *out, size_t cap)
+{
+    const struct {
+        const char *name;
+        uint64_t have, want;
+    } f[] = {
+        { "priority", q->priority, want->priority },
+        { "weight", q->weight, want->weight },
+        { "max_inflight", q->max_inflight, want->max_inflight },
+    };
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (f[i].have == f[i].want) {
+            continue;
+        }
+        int k = snprintf(out + n, cap - n, "%s%s %" PRIu64 " -> %" PRIu64, n > 0 ? ", " : "",
+                         f[i].name, f[i].have, f[i].want);
+        if (k > 0) {
+            n += (size_t)k < cap - n ? (size_t)k : cap - n - 1;
+        }
+    }
+    return out[0] != '\0';
+}
+
+static int
+add_update(const struct snap_queue *q, const struct snap_group *g,
+           const struct policy_qset *want, const char *rule, struct action_list *out)
+{
+    char diff[POLICY_REASON_MAX];
+
+    if (!qset_diff(q, want, diff, sizeof(diff))) {
+        return 0;
+    }
+    struct action *a = action_list_add(out, ACT_QUEUE_UPDATE);
+    if (a == NULL) {
+        return SL_ENOMEM;
+    }
+    set_group(a, g);
+    memcpy(a->queue, q->name.p, q->name.n);
+    a->queue[q->name.n] = '\0';
+    a->set = *want;
+    snprintf(a->reason, sizeof(a->reason), "%s (%s)", diff, rule);
+    return 0;
+}
+
+/* A heavy group in default: its own queue (created or brought in line), then the route. An
+ * own queue that exists already is added to planned, so that the clean-up keeps it. */
+static int
+plan_isolate(struct policy *p, const struct snap_group *g, const char *own,
+             const struct policy_qset *want, const char *rule, struct hmap *planned,
+             struct action_list *out)
+{
+    struct sl_str name = { own, (uint32_t)strlen(own) };
+    const struct snap_queue *q = policy_find_queue(p, name);
+    struct action *a;
+    int rv;
+
+    if (q != NULL && hmap_put(planned, q->name.p, q->name.n, (void *)q) != 0) {
+        return SL_ENOMEM;
+    }
+
+    if (q == NULL) {
+        if ((a = action_list_add(out, ACT_QUEUE_CREATE)) == NULL) {
+            return SL_ENOMEM;
+        }
+        set_group(a, g);
+        snprintf(a->queue, sizeof(a->queue), "%s", own);
+        a->set = *want;
+        snprintf(a->reason, sizeof(a->reason),
+                 "own queue at priority %" PRIu64 ", weight %" PRIu64 " (%s)", want->priority,
+                 want->weight, rule);
+    } else if ((rv = add_update(q, g, want, rule, out)) != 0) {
+        return rv;
+    }
+    if ((a = action_list_add(out, ACT_ROUTE_SET)) == NULL) {
+        return SL_ENOMEM;
+    }
+    set_group(a, g);
+    snprintf(a->queue, sizeof(a->queue), "%s", own);
+    snprintf(a->reason, sizeof(a->reason), "count %" PRIu64 " > high %" PRIu64, g->count,
+             p->cfg.high);
+    return 0;
+}
+
+/* Own queues nobody routes to (or is about to) that hold no live job: destroyed. Jobs still
+ * reserved from them finish first; dead jobs alone do not keep a queue: they move to default,
+ * where they stay listable and retryable. */
+static int
+plan_cleanup(struct policy *p, const struct snapshot *s, const struct hmap *planned,
+             struct action_list *out)
+{
+    for (size_t i = 0; i < s->nqueues; i++) {
+        const struct snap_queue *q = &s->queues[i];
+        if (!policy_is_own_queue(q->name) ||
+            hmap_get(&p->targets, q->name.p, q->name.n) != NULL ||
+            hmap_get(planned, q->name.p, q->name.n) != NULL ||
+            q->ready + q->reserved + q->delayed > 0) {
+            continue;
+        }
+        struct action *a = action_list_add(out, ACT_QUEUE_DESTROY);
+        if (a == NULL) {
+            return SL_ENOMEM;
+        }
+        memcpy(a->queue, q->name.p, q->name.n);
+        a->queue[q->name.n] = '\0';
+        a->force = q->dead > 0;
+        if (q->dead > 0) {
+            snprintf(a->reason, sizeof(a->reason),
+                     "no longer routed to; holds only %" PRIu64 " dead jobs (moved to default)",
+                     q->dead);
+        } else {
+            snprintf(a->reason, sizeof(a->reason), "empty and no longer routed to");
+        }
+    }
+    return 0;
+}
+
+int
+policy_plan_own_queues(struct policy *p, const struct snapshot *s,
+                       const struct policy_qset *want, const char *rule,
+                       struct action_list *out)
+{
+    struct hmap planned; /* own queues about to be routed to: not to be destroyed */
+    char own[WIRE_NAME_MAX + 1];
+    int rv = 0;
+
+    hmap_init(&planned);
+    for (size_t i = 0; i < s->ngroups && rv == 0; i++) {
+        const struct snap_group *g = &s->groups[i];
+        if (!policy_own_queue(g->name, own)) {
+            continue; /* "group." + its name is too long for a queue: it stays in default */
+        }
+        enum sw_route kind = route_kind(g);
+        bool dwelt = policy_dwell_left(p, g->name, s->now_ms) == 0;
+        if (kind == SW_DEFAULT && g->count > p->cfg.high && dwelt) {
+            rv = plan_isolate(p, g, own, want, rule, &planned, out);
+        } else if (kind == SW_OWN && g->count < p->cfg.low && dwelt) {
+            struct action *a = action_list_add(out, ACT_ROUTE_UNSET);
+            if (a == NULL) {
+                rv = SL_ENOMEM;
+                break;
+            }
+            set_group(a, g);
+            snprintf(a->reason, sizeof(a->reason), "count %" PRIu64 " < low %" PRIu64, g->count,
+                     p->cfg.low);
+        } else if (kind == SW_OWN) {
+            const struct snap_queue *q = policy_find_queue(p, g->route);
+            if (q != NULL) {
+                rv = add_update(q, g, want, rule, out);
+            }
+        }
+    }
+    if (rv == 0) {
+        rv = plan_cleanup(p, s, &planned, out);
+    }
+    hmap_fini(&planned);
+    return rv;
+}
+
+bool
+policy_would_move_heavy(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms)
+{
+    char own[WIRE_NAME_MAX + 1];
+    int seen = policy_seen_route(p, group);
+
+    return count > p->cfg.high && (seen == -1 || seen == SW_DEFAULT) &&
+           policy_own_queue(group, own) && policy_dwell_left(p, group, now_ms) == 0;
+}

@@ -1,0 +1,173 @@
+/* The router's balancing policy: a snapshot of the broker in, a list of actions out.
+ *
+ * A policy is one source file (policy_threshold.c, policy_fair.c) exporting a struct
+ * policy_ops; policy.c finds it by name and owns what every policy shares: the configuration,
+ * the action list and the switch history (switches.h) that --min-dwell reads. A new policy is
+ * one new file and one row in policy.c's table.
+ *
+ * Restart safety: a policy keeps no state the broker does not have. Its only memory is when it
+ * last saw each group's route change, learnt from the snapshots themselves; a policy that has
+ * never seen a group treats a group already in its own queue as having switched just now (so a
+ * restarted router does not route it back before --min-dwell) and a group in default as free to
+ * move. Queues named "group.<name>" are the router's own: the routes it manages are none
+ * (default) and "group.<name>" for group <name>; any other route was set by a person and is
+ * left alone.
+ *
+ * Single-threaded: one policy is used by one thread. Nothing here blocks or does I/O. */
+#ifndef SLUICE_ROUTER_POLICY_H
+#define SLUICE_ROUTER_POLICY_H
+
+#include "wire.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POLICY_QUEUE_PREFIX "group."
+#define POLICY_REASON_MAX 128
+
+/* The router's options that policies read. */
+struct policy_cfg {
+    uint64_t high;         /* a group whose count exceeds this is moved to its own queue */
+    uint64_t low;          /* a group in its own queue whose count falls below this returns;
+                              low <= high, so counts in [low, high] change nothing (hysteresis) */
+    uint64_t priority;     /* threshold: the own queues' priority */
+    uint64_t max_inflight; /* the own queues' cap on reserved jobs (0: none) */
+    uint64_t min_dwell_ms; /* least time between two switches of one group */
+};
+
+/* A snapshot, as read from one stats reply. Strings are views (not NUL-terminated) that live
+ * as long as the reply; the policy copies what it keeps. */
+struct snap_group {
+    struct sl_str name;
+    struct sl_str route;   /* n == 0: no route (default) */
+    uint64_t count;        /* ready + reserved + delayed */
+};
+
+struct snap_queue {
+    struct sl_str name;
+    uint64_t priority, weight, max_inflight;
+    uint64_t ready, reserved, delayed, dead;
+    bool paused;
+};
+
+struct snapshot {
+    const struct snap_group *groups;
+    size_t ngroups;
+    const struct snap_queue *queues;
+    size_t nqueues;
+    uint64_t now_ms;       /* the router's monotonic clock when the snapshot was taken */
+};
+
+/* The settings of a queue the router creates or keeps in line. */
+struct policy_qset {
+    uint64_t priority, weight, max_inflight;
+};
+
+enum action_kind {
+    ACT_QUEUE_CREATE,   /* queue, set */
+    ACT_QUEUE_UPDATE,   /* queue, set: bring an own queue in line with the policy */
+    ACT_ROUTE_SET,      /* group, queue */
+    ACT_ROUTE_UNSET,    /* group */
+    ACT_QUEUE_DESTROY,  /* queue; force: it holds only dead jobs, which move to default */
+};
+
+struct action {
+    enum action_kind kind;
+    char group[WIRE_NAME_MAX + 1];  /* "" for queue actions without a group */
+    char queue[WIRE_NAME_MAX + 1];
+    uint64_t count;                 /* the group's count in the snapshot (0 if no group) */
+    struct policy_qset set;         /* ACT_QUEUE_CREATE, ACT_QUEUE_UPDATE */
+    bool force;                     /* ACT_QUEUE_DESTROY */
+    char reason[POLICY_REASON_MAX]; /* why, for the log and the broker ("count 1530 > high 100") */
+};
+
+/* Actions in the order they are to be applied: a queue's creation before the route to it. */
+struct action_list {
+    struct action *v;
+    size_t n, cap;
+};
+
+void action_list_init(struct action_list *l);
+void action_list_fini(struct action_list *l);
+void action_list_clear(struct action_list *l);
+
+/* Appends a zeroed action of kind. Returns it, or NULL when out of memory (list unchanged). */
+struct action *action_list_add(struct action_list *l, enum action_kind kind);
+
+/* The verb of kind for the log: "create", "update", "route", "unroute", "destroy". */
+const char *action_verb(enum action_kind kind);
+
+struct policy;
+
+/* What a policy file provides. decide appends to out and returns 0 or SL_ENOMEM (out may then
+ * hold part of the decisions: the caller discards them). would_move answers, without a
+ * snapshot, whether a group now at count, routed as the policy last saw it, would be moved to
+ * its own queue now: the router asks it when the broker reports a group crossing high, to
+ * decide whether to act before the next tick. */
+struct policy_ops {
+    const char *name;
+    const char *help;      /* one line for --help */
+    int (*decide)(struct policy *p, const struct snapshot *s, struct action_list *out);
+    bool (*would_move)(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms);
+};
+
+/* Creates the policy called name with cfg (copied). Returns 0 with *pp set; SL_ENOTFOUND for
+ * an unknown name; SL_EBADREQ when cfg.low > cfg.high; SL_ENOMEM. */
+int policy_new(struct policy **pp, const char *name, const struct policy_cfg *cfg);
+
+/* policy_free(NULL) does nothing. */
+void policy_free(struct policy *p);
+
+/* Clears out, then appends the actions the policy takes on s. Also records, for --min-dwell,
+ * the route changes s shows. Returns 0 or SL_ENOMEM (out then holds nothing). */
+int policy_decide(struct policy *p, const struct snapshot *s, struct action_list *out);
+
+/* See struct policy_ops. */
+bool policy_would_move(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms);
+
+/* Forgets the switch history: the policy behaves as a newly started one. The router calls it
+ * when it becomes the leader, since what it saw as a standby may be stale. */
+void policy_reset(struct policy *p);
+
+const char *policy_name(const struct policy *p);
+const struct policy_cfg *policy_cfg(const struct policy *p);
+
+/* The names of the known policies, for --help: "threshold|fair". */
+const char *policy_names(void);
+/* The policy table, ended by a row with name NULL. */
+extern const struct policy_ops *const policy_table[];
+
+/* --- helpers for policy files ------------------------------------------------------------ */
+
+/* Writes "group.<group>" into out (WIRE_NAME_MAX + 1 bytes). false when that name would exceed
+ * WIRE_NAME_MAX: such a group cannot have an own queue and is left in default. */
+bool policy_own_queue(struct sl_str group, char *out);
+
+/* Whether queue is one of the router's own ("group." and a group name). */
+bool policy_is_own_queue(struct sl_str queue);
+
+/* The queue called name in the snapshot being decided, or NULL. Only during a decide. */
+const struct snap_queue *policy_find_queue(struct policy *p, struct sl_str name);
+
+/* Milliseconds left before group may switch again (0: it may now), from the switch history
+ * that policy_decide updates with every snapshot before it calls the policy's decide. */
+uint64_t policy_dwell_left(struct policy *p, struct sl_str group, uint64_t now_ms);
+
+/* The route the policy last saw for group: an enum sw_route (switches.h), or -1 if never. */
+int policy_seen_route(struct policy *p, struct sl_str group);
+
+/* The common shape of a policy that gives heavy groups an own queue with settings want:
+ * count > high and in default -> create (if missing) and route; count < low in its own queue
+ * -> unroute; own queues in use whose settings differ from want -> update; own queues no
+ * longer routed to and empty -> destroy. rule names the policy in the reasons. */
+int policy_plan_own_queues(struct policy *p, const struct snapshot *s,
+                           const struct policy_qset *want, const char *rule,
+                           struct action_list *out);
+
+/* A would_move for policies built on policy_plan_own_queues: count > high, last seen in
+ * default (or never seen), its dwell over, and a name short enough for an own queue. */
+bool policy_would_move_heavy(struct policy *p, struct sl_str group, uint64_t count,
+                             uint64_t now_ms);
+
+#endif

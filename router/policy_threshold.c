@@ -1,0 +1,23 @@
+/* Policy "threshold", the original demo's rule: a group whose count exceeds --high gets its own
+ * queue, group.<name>, at --priority (100 by default: served after default's 10, so the light
+ * groups in default go first) with --max-inflight if given; when its count falls below --low it
+ * returns to default and its queue is destroyed once empty. Counts between --low and --high
+ * change nothing, and one group switches at most once per --min-dwell. */
+#include "policy.h"
+
+
+static int
+threshold_decide(struct policy *p, const struct snapshot *s, struct action_list *out)
+{
+    const struct policy_cfg *cfg = policy_cfg(p);
+    const struct policy_qset want = { cfg->priority, 1, cfg->max_inflight };
+
+    return policy_plan_own_queues(p, s, &want, "threshold", out);
+}
+
+const struct policy_ops policy_threshold_ops = {
+    .name = "threshold",
+    .help = "heavy groups (count > --high) to their own queue at --priority, back below --low",
+    .decide = threshold_decide,
+    .would_move = policy_would_move_heavy,
+};

@@ -1,0 +1,146 @@
+#include "snapshot.h"
+
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+snapshot_buf_init(struct snapshot_buf *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void
+snapshot_buf_fini(struct snapshot_buf *b)
+{
+    free(b->groups);
+    free(b->queues);
+    memset(b, 0, sizeof(*b));
+}
+
+static const msgpack_object *
+map_get(const msgpack_object *map, const char *key)
+{
+    size_t n = strlen(key);
+
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, key, n) == 0) {
+            return &map->via.map.ptr[i].val;
+        }
+    }
+    return NULL;
+}
+
+static bool
+get_u64(const msgpack_object *map, const char *key, uint64_t *out)
+{
+    const msgpack_object *o = map_get(map, key);
+    if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return false;
+    }
+    *out = o->via.u64;
+    return true;
+}
+
+static bool
+get_str(const msgpack_object *map, const char *key, bool nil_ok, struct sl_str *out)
+{
+    const msgpack_object *o = map_get(map, key);
+    if (o != NULL && o->type == MSGPACK_OBJECT_NIL && nil_ok) {
+        *out = (struct sl_str){ "", 0 };
+        return true;
+    }
+    if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0) {
+        return false;
+    }
+    *out = (struct sl_str){ o->via.str.ptr, o->via.str.size };
+    return true;
+}
+
+static int
+grow(void **v, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap) {
+        return 0;
+    }
+    void *nv = realloc(*v, n * size);
+    if (nv == NULL) {
+        return SL_ENOMEM;
+    }
+    *v = nv;
+    *cap = n;
+    return 0;
+}
+
+static int
+decode_groups(struct snapshot_buf *b, const msgpack_object *arr, char *why, size_t whycap)
+{
+    if (grow((void **)&b->groups, &b->capg, arr->via.array.size, sizeof(*b->groups)) != 0) {
+        return SL_ENOMEM;
+    }
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
+        const msgpack_object *m = &arr->via.array.ptr[i];
+        struct snap_group *g = &b->groups[i];
+        if (m->type != MSGPACK_OBJECT_MAP || !get_str(m, "name", false, &g->name) ||
+            !get_str(m, "route", true, &g->route) || !get_u64(m, "count", &g->count)) {
+            snprintf(why, whycap, "groups[%u] lacks a string name, a route or a count", i);
+            return SL_EBADREQ;
+        }
+    }
+    b->s.groups = b->groups;
+    b->s.ngroups = arr->via.array.size;
+    return 0;
+}
+
+static int
+decode_queues(struct snapshot_buf *b, const msgpack_object *arr, char *why, size_t whycap)
+{
+    if (grow((void **)&b->queues, &b->capq, arr->via.array.size, sizeof(*b->queues)) != 0) {
+        return SL_ENOMEM;
+    }
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
+        const msgpack_object *m = &arr->via.array.ptr[i];
+        struct snap_queue *q = &b->queues[i];
+        const msgpack_object *paused = m->type == MSGPACK_OBJECT_MAP ? map_get(m, "paused") : NULL;
+        if (m->type != MSGPACK_OBJECT_MAP || !get_str(m, "name", false, &q->name) ||
+            !get_u64(m, "priority", &q->priority) || !get_u64(m, "weight", &q->weight) ||
+            !get_u64(m, "max_inflight", &q->max_inflight) || !get_u64(m, "ready", &q->ready) ||
+            !get_u64(m, "reserved", &q->reserved) || !get_u64(m, "delayed", &q->delayed) ||
+            !get_u64(m, "dead", &q->dead) || paused == NULL ||
+            paused->type != MSGPACK_OBJECT_BOOLEAN) {
+            snprintf(why, whycap, "queues[%u] lacks a field or has one of a wrong type", i);
+            return SL_EBADREQ;
+        }
+        q->paused = paused->via.boolean;
+    }
+    b->s.queues = b->queues;
+    b->s.nqueues = arr->via.array.size;
+    return 0;
+}
+
+int
+snapshot_decode(struct snapshot_buf *b, const struct wire_msg *rep, uint64_t now_ms, char *why,
+                size_t whycap)
+{
+    const msgpack_object *groups, *queues;
+    int rv;
+
+    memset(&b->s, 0, sizeof(b->s));
+    if (!WIRE_HAS(rep, WK_GROUPS) || !WIRE_HAS(rep, WK_QUEUES) ||
+        (groups = rep->v[WK_GROUPS].any)->type != MSGPACK_OBJECT_ARRAY ||
+        (queues = rep->v[WK_QUEUES].any)->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(why, whycap, "the reply lacks the arrays 'groups' and 'queues'");
+        return SL_EBADREQ;
+    }
+    if ((rv = decode_groups(b, groups, why, whycap)) != 0 ||
+        (rv = decode_queues(b, queues, why, whycap)) != 0) {
+        memset(&b->s, 0, sizeof(b->s));
+        return rv;
+    }
+    b->s.now_ms = now_ms;
+    return 0;
+}
