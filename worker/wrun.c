@@ -1,0 +1,98 @@
+#include "wrun.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+/* The status page's heartbeat: the worker is alive, whether it runs a job or waits. */
+static void
+beat(void *arg)
+{
+    struct worker_status *page = arg;
+    atomic_store(&page->heartbeat_ms, status_now_ms());
+}
+
+static void
+set_state(struct worker_status *page, enum worker_state st)
+{
+    if (page != NULL) {
+        atomic_store(&page->state, (uint64_t)st);
+        atomic_store(&page->heartbeat_ms, status_now_ms());
+    }
+}
+
+int
+wrun_run(const struct wrun_cfg *cfg)
+{
+    struct worker_status *page = cfg->page;
+    struct wapi_cfg wc = cfg->wapi;
+    struct wapi *w;
+    struct wapi_job job;
+    uint64_t done = 0, failed = 0, released = 0;
+    int rv, status = 0;
+
+    if (page != NULL) {
+        atomic_store(&page->pid, (uint64_t)getpid());
+        wc.tick = beat;
+        wc.tick_arg = page;
+    }
+    set_state(page, WORKER_STARTING);
+    if ((rv = wapi_open(&w, &wc)) != 0) {
+        return rv == SL_EBADREQ ? 2 : 1;
+    }
+    LOG(LOG_INFO, "start", "worker=%s pid=%ld prefetch=%u max_jobs=%llu drain_ms=%llu",
+        wapi_name(w), (long)getpid(), wc.prefetch == 0 ? 1 : wc.prefetch,
+        (unsigned long long)wc.max_jobs, (unsigned long long)cfg->sig->drain_ms);
+    for (;;) {
+        struct handler_result res;
+
+        set_state(page, WORKER_IDLE);
+        if ((rv = wapi_next(w, &job)) != 0) {
+            if (rv != SL_ETIMEDOUT) {
+                status = 1; /* the broker refuses us: logged by wapi */
+            }
+            break;
+        }
+        if (page != NULL) {
+            uint64_t now = status_now_ms();
+            atomic_store(&page->current_id, job.id);
+            atomic_store(&page->current_start_ms, now);
+            atomic_store(&page->state, (uint64_t)WORKER_BUSY);
+            atomic_store(&page->heartbeat_ms, now);
+        }
+        handler_run(cfg->handler, &job, &res);
+        switch (res.verdict) {
+        case HANDLER_ACK:
+            wapi_ack(w, job.id);
+            done++;
+            break;
+        case HANDLER_NACK:
+            wapi_nack(w, job.id, res.delay_ms);
+            failed++;
+            break;
+        case HANDLER_RELEASE:
+            wapi_release(w, job.id);
+            released++;
+            break;
+        }
+        if (page != NULL) {
+            atomic_store(&page->jobs_done, done);
+            atomic_store(&page->jobs_failed, failed);
+            atomic_store(&page->current_id, 0);
+            atomic_store(&page->current_start_ms, 0);
+        }
+    }
+    set_state(page, WORKER_DRAINING);
+    wsig_update(cfg->sig);
+    LOG(LOG_INFO, "drain", "worker=%s reason=%s done=%llu failed=%llu released=%llu",
+        wapi_name(w),
+        status != 0 ? "refused" : wsig_stopping(cfg->sig) || wsig_stop_flag ? "signal"
+                                                                           : "max_jobs",
+        (unsigned long long)done, (unsigned long long)failed, (unsigned long long)released);
+    wapi_close(w); /* releases the prefetched jobs, sends pending acks and nacks */
+    set_state(page, WORKER_STOPPED);
+    LOG(LOG_INFO, "stop", "status=%d", status);
+    return status;
+}
