@@ -103,6 +103,19 @@ dashdash(int argc, char **argv)
     return argc;
 }
 
+/* The extra worker arguments choose the handler themselves. */
+static bool
+extra_names_handler(const struct pool_cfg *cfg)
+{
+    for (int i = 0; i < cfg->nextra; i++) {
+        if (strcmp(cfg->extra[i], "--handler") == 0 ||
+            strncmp(cfg->extra[i], "--handler=", 10) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 pool_cfg_parse(struct pool_cfg *cfg, int argc, char **argv, uint32_t ncpu, bool *done)
 {
@@ -138,10 +151,10 @@ pool_cfg_parse(struct pool_cfg *cfg, int argc, char **argv, uint32_t ncpu, bool 
         return usage_error("--worker: empty path", "");
     }
     cfg->handler = v.v[POOL_OPT_HANDLER];
-    if (cfg->handler == NULL) {
+    if (cfg->handler == NULL && !extra_names_handler(cfg)) {
         cfg->handler = POOL_HANDLER_DEFAULT;
         cfg->handler_default = true;
-    } else if (cfg->handler[0] == '\0') {
+    } else if (cfg->handler != NULL && cfg->handler[0] == '\0') {
         return usage_error("--handler: empty handler", "");
     }
     if ((cfg->prefetch = v.v[POOL_OPT_PREFETCH]) != NULL &&

@@ -14,7 +14,8 @@ struct pool_cfg {
     uint32_t n;                 /* workers to keep running */
     bool n_given;               /* -n was given (else n is the number of CPUs) */
     const char *worker;         /* --worker, or NULL: find it (pool_spawn_find_worker) */
-    const char *handler;        /* --handler, or POOL_HANDLER_DEFAULT */
+    const char *handler;        /* --handler, else POOL_HANDLER_DEFAULT, else NULL when the extra
+                                   worker arguments name a --handler themselves */
     bool handler_default;       /* no --handler: the default is used (and logged) */
     const char *prefetch;       /* passed to every worker as given (checked), or NULL */
     const char *queues;         /* comma-separated names (checked), or NULL */
