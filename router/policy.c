@@ -28,55 +28,6 @@ struct policy {
     struct hmap targets; /* queue name -> the first group routed to it (const struct snap_group *) */
 };
 
-/* --- actions ----------------------------------------------------------------------------- */
-
-void
-action_list_init(struct action_list *l)
-{
-    memset(l, 0, sizeof(*l));
-}
-
-void
-action_list_fini(struct action_list *l)
-{
-    free(l->v);
-    memset(l, 0, sizeof(*l));
-}
-
-void
-action_list_clear(struct action_list *l)
-{
-    l->n = 0;
-}
-
-struct action *
-action_list_add(struct action_list *l, enum action_kind kind)
-{
-    if (l->n == l->cap) {
-        size_t ncap = l->cap == 0 ? 16 : l->cap * 2;
-        struct action *nv = realloc(l->v, ncap * sizeof(*nv));
-        if (nv == NULL) {
-            return NULL;
-        }
-        l->v = nv;
-        l->cap = ncap;
-    }
-    struct action *a = &l->v[l->n++];
-    memset(a, 0, sizeof(*a));
-    a->kind = kind;
-    return a;
-}
-
-const char *
-action_verb(enum action_kind kind)
-{
-    static const char *const verbs[] = {
-        [ACT_QUEUE_CREATE] = "create", [ACT_QUEUE_UPDATE] = "update", [ACT_ROUTE_SET] = "route",
-        [ACT_ROUTE_UNSET] = "unroute", [ACT_QUEUE_DESTROY] = "destroy",
-    };
-    return (unsigned)kind < sizeof(verbs) / sizeof(verbs[0]) ? verbs[kind] : "?";
-}
-
 /* --- the policy object ------------------------------------------------------------------- */
 
 const char *
@@ -270,7 +221,7 @@ set_group(struct action *a, const struct snap_group *g)
 /* Writes what differs between q and want ("priority 10 -> 100, weight 3 -> 1") into out; false
  * when nothing does. */
 static bool
-qset_diff(const struct snap_queue *q, const struct policy_qset *want, char *out, size_t cap)
+qset_diff(const struct snap_queue *q, const struct action_qset *want, char *out, size_t cap)
 {
     const struct {
         const char *name;
@@ -298,9 +249,9 @@ qset_diff(const struct snap_queue *q, const struct policy_qset *want, char *out,
 
 static int
 add_update(const struct snap_queue *q, const struct snap_group *g,
-           const struct policy_qset *want, const char *rule, struct action_list *out)
+           const struct action_qset *want, const char *rule, struct action_list *out)
 {
-    char diff[POLICY_REASON_MAX];
+    char diff[ACTION_REASON_MAX];
 
     if (!qset_diff(q, want, diff, sizeof(diff))) {
         return 0;
@@ -321,7 +272,7 @@ add_update(const struct snap_queue *q, const struct snap_group *g,
  * own queue that exists already is added to planned, so that the clean-up keeps it. */
 static int
 plan_isolate(struct policy *p, const struct snap_group *g, const char *own,
-             const struct policy_qset *want, const char *rule, struct hmap *planned,
+             const struct action_qset *want, const char *rule, struct hmap *planned,
              struct action_list *out)
 {
     struct sl_str name = { own, (uint32_t)strlen(own) };
@@ -391,7 +342,7 @@ plan_cleanup(struct policy *p, const struct snapshot *s, const struct hmap *plan
 
 int
 policy_plan_own_queues(struct policy *p, const struct snapshot *s,
-                       const struct policy_qset *want, const char *rule,
+                       const struct action_qset *want, const char *rule,
                        struct action_list *out)
 {
     struct hmap planned; /* own queues about to be routed to: not to be destroyed */

@@ -2,8 +2,9 @@
  *
  * A policy is one source file (policy_threshold.c, policy_fair.c) exporting a struct
  * policy_ops; policy.c finds it by name and owns what every policy shares: the configuration,
- * the action list and the switch history (switches.h) that --min-dwell reads. A new policy is
- * one new file and one row in policy.c's table.
+ * the switch history (switches.h) that --min-dwell reads, and the plan "an own queue for each
+ * heavy group" that both policies build on. Actions are action.h's. A new policy is one new
+ * file and one row in policy.c's table.
  *
  * Restart safety: a policy keeps no state the broker does not have. Its only memory is when it
  * last saw each group's route change, learnt from the snapshots themselves; a policy that has
@@ -17,6 +18,7 @@
 #ifndef SLUICE_ROUTER_POLICY_H
 #define SLUICE_ROUTER_POLICY_H
 
+#include "action.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -24,7 +26,6 @@
 #include <stdint.h>
 
 #define POLICY_QUEUE_PREFIX "group."
-#define POLICY_REASON_MAX 128
 
 /* The router's options that policies read. */
 struct policy_cfg {
@@ -58,45 +59,6 @@ struct snapshot {
     size_t nqueues;
     uint64_t now_ms;       /* the router's monotonic clock when the snapshot was taken */
 };
-
-/* The settings of a queue the router creates or keeps in line. */
-struct policy_qset {
-    uint64_t priority, weight, max_inflight;
-};
-
-enum action_kind {
-    ACT_QUEUE_CREATE,   /* queue, set */
-    ACT_QUEUE_UPDATE,   /* queue, set: bring an own queue in line with the policy */
-    ACT_ROUTE_SET,      /* group, queue */
-    ACT_ROUTE_UNSET,    /* group */
-    ACT_QUEUE_DESTROY,  /* queue; force: it holds only dead jobs, which move to default */
-};
-
-struct action {
-    enum action_kind kind;
-    char group[WIRE_NAME_MAX + 1];  /* "" for queue actions without a group */
-    char queue[WIRE_NAME_MAX + 1];
-    uint64_t count;                 /* the group's count in the snapshot (0 if no group) */
-    struct policy_qset set;         /* ACT_QUEUE_CREATE, ACT_QUEUE_UPDATE */
-    bool force;                     /* ACT_QUEUE_DESTROY */
-    char reason[POLICY_REASON_MAX]; /* why, for the log and the broker ("count 1530 > high 100") */
-};
-
-/* Actions in the order they are to be applied: a queue's creation before the route to it. */
-struct action_list {
-    struct action *v;
-    size_t n, cap;
-};
-
-void action_list_init(struct action_list *l);
-void action_list_fini(struct action_list *l);
-void action_list_clear(struct action_list *l);
-
-/* Appends a zeroed action of kind. Returns it, or NULL when out of memory (list unchanged). */
-struct action *action_list_add(struct action_list *l, enum action_kind kind);
-
-/* The verb of kind for the log: "create", "update", "route", "unroute", "destroy". */
-const char *action_verb(enum action_kind kind);
 
 struct policy;
 
@@ -162,7 +124,7 @@ int policy_seen_route(struct policy *p, struct sl_str group);
  * -> unroute; own queues in use whose settings differ from want -> update; own queues no
  * longer routed to and empty -> destroy. rule names the policy in the reasons. */
 int policy_plan_own_queues(struct policy *p, const struct snapshot *s,
-                           const struct policy_qset *want, const char *rule,
+                           const struct action_qset *want, const char *rule,
                            struct action_list *out);
 
 /* A would_move for policies built on policy_plan_own_queues: count > high, last seen in

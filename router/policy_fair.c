@@ -16,7 +16,7 @@ static int
 fair_decide(struct policy *p, const struct snapshot *s, struct action_list *out)
 {
     const struct snap_queue *d = policy_find_queue(p, SL_STR_LIT("default"));
-    struct policy_qset want = { DEFAULT_PRIORITY, DEFAULT_WEIGHT, policy_cfg(p)->max_inflight };
+    struct action_qset want = { DEFAULT_PRIORITY, DEFAULT_WEIGHT, policy_cfg(p)->max_inflight };
 
     if (d != NULL) {
         want.priority = d->priority;

@@ -10,7 +10,7 @@ static int
 threshold_decide(struct policy *p, const struct snapshot *s, struct action_list *out)
 {
     const struct policy_cfg *cfg = policy_cfg(p);
-    const struct policy_qset want = { cfg->priority, 1, cfg->max_inflight };
+    const struct action_qset want = { cfg->priority, 1, cfg->max_inflight };
 
     return policy_plan_own_queues(p, s, &want, "threshold", out);
 }

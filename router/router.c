@@ -160,71 +160,6 @@ call(struct router *r, struct wire_msg *req, char *msg, size_t msgcap)
     return rv;
 }
 
-/* The request that carries out a. */
-static void
-action_request(const struct router *r, const struct action *a, struct wire_msg *req)
-{
-    static const char *const ops[] = {
-        [ACT_QUEUE_CREATE] = "queue.create", [ACT_QUEUE_UPDATE] = "queue.update",
-        [ACT_ROUTE_SET] = "route.set", [ACT_ROUTE_UNSET] = "route.unset",
-        [ACT_QUEUE_DESTROY] = "queue.destroy",
-    };
-
-    wire_msg_init(req);
-    wire_set_cstr(req, WK_OP, ops[a->kind]);
-    switch (a->kind) {
-    case ACT_QUEUE_CREATE:
-    case ACT_QUEUE_UPDATE:
-        wire_set_cstr(req, WK_NAME, a->queue);
-        wire_set_u64(req, WK_PRIORITY, a->set.priority);
-        wire_set_u64(req, WK_WEIGHT, a->set.weight);
-        wire_set_u64(req, WK_MAX_INFLIGHT, a->set.max_inflight);
-        break;
-    case ACT_ROUTE_SET:
-        wire_set_cstr(req, WK_GROUP, a->group);
-        wire_set_cstr(req, WK_QUEUE, a->queue);
-        break;
-    case ACT_ROUTE_UNSET:
-        wire_set_cstr(req, WK_GROUP, a->group);
-        break;
-    case ACT_QUEUE_DESTROY:
-        wire_set_cstr(req, WK_NAME, a->queue);
-        if (a->force) {
-            wire_set_bool(req, WK_FORCE, true);
-        }
-        break;
-    }
-    /* The reason travels with the change: the broker logs it and publishes it. */
-    wire_set_cstr(req, WK_REASON, a->reason);
-    wire_set_u64(req, WK_LEASE, r->leader.lease);
-}
-
-/* The part of a decision's log line that names it: "action=route group=bob count=1530
- * queue=group.bob reason=\"count 1530 > high 100\"". */
-static void
-describe(const struct action *a, char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "action=%s", action_verb(a->kind));
-    if (a->group[0] != '\0' && n > 0 && (size_t)n < cap) {
-        n += snprintf(out + n, cap - (size_t)n, " group=%s count=%" PRIu64, a->group, a->count);
-    }
-    if (a->queue[0] != '\0' && n > 0 && (size_t)n < cap) {
-        n += snprintf(out + n, cap - (size_t)n, " queue=%s", a->queue);
-    }
-    if (a->kind == ACT_QUEUE_CREATE || a->kind == ACT_QUEUE_UPDATE) {
-        if (n > 0 && (size_t)n < cap) {
-            n += snprintf(out + n, cap - (size_t)n,
-                          " priority=%" PRIu64 " weight=%" PRIu64 " max_inflight=%" PRIu64,
-                          a->set.priority, a->set.weight, a->set.max_inflight);
-        }
-    }
-    if (n > 0 && (size_t)n < cap) {
-        char reason[POLICY_REASON_MAX + 16];
-        snprintf(out + n, cap - (size_t)n, " reason=%s",
-                 log_quote(reason, sizeof(reason), a->reason, (unsigned)strlen(a->reason)));
-    }
-}
-
 /* Carries out a; logs the decision and its outcome. Returns 0 to go on with the next action,
  * or the error that ends this round (not_leader, the broker unreachable). */
 static int
@@ -233,12 +168,12 @@ apply(struct router *r, const struct action *a, uint64_t now_ms)
     char what[512], msg[256], q[300];
     struct wire_msg req;
 
-    describe(a, what, sizeof(what));
+    action_describe(a, what, sizeof(what));
     if (r->cfg.dry_run) {
         LOG(LOG_INFO, "decision", "%s dry_run=1", what);
         return 0;
     }
-    action_request(r, a, &req);
+    action_request(a, r->leader.lease, &req);
     int rv = call(r, &req, msg, sizeof(msg));
     /* Answers that mean the change is in place already: a resent create, a queue destroyed. */
     if ((rv == SL_EEXISTS && a->kind == ACT_QUEUE_CREATE) ||

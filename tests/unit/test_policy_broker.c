@@ -1,0 +1,327 @@
+/* The router's policies against a real broker in this process (no sockets): the stats reply
+ * decoded into a snapshot, the policy's actions carried out by the requests the router sends,
+ * and the broker's own scheduler showing what the decisions do to the shares of the workers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "action.h"
+#include "broker.h"
+#include "err.h"
+#include "flow.h"
+#include "log.h"
+#include "ops.h"
+#include "policy.h"
+#include "snapshot.h"
+
+#include <nng/nng.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MS 1000000LL
+
+static int64_t fake_now;
+
+static int64_t
+fake_clock(void *arg)
+{
+    (void)arg;
+    return fake_now;
+}
+
+static struct sl_str
+S(const char *z)
+{
+    return (struct sl_str){ z, (uint32_t)strlen(z) };
+}
+
+static const struct policy_cfg cfg_default = {
+    .high = 100, .low = 10, .priority = 100, .max_inflight = 0, .min_dwell_ms = 5000,
+};
+
+static int
+setup(void **state)
+{
+    struct broker_cfg cfg;
+    struct broker *b;
+    broker_cfg_default(&cfg);
+    cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
+    fake_now = 1000 * MS;
+    assert_int_equal(broker_new(&b, &cfg), 0);
+    *state = b;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    broker_free(*state);
+    return 0;
+}
+
+/* One request through the broker's dispatcher; the reply decoded into rep, whose views live in
+ * *keep (to be freed by the caller after wire_msg_fini). Returns the reply's error code. */
+static int
+request(struct broker *b, const struct wire_msg *req, struct wire_msg *rep, nng_msg **keep)
+{
+    nng_msg *q, *r;
+    msgpack_packer pk;
+    assert_int_equal(nng_msg_alloc(&q, 0), 0);
+    assert_int_equal(nng_msg_alloc(&r, 0), 0);
+    msgpack_packer_init(&pk, q, wire_pack_into_msg);
+    assert_int_equal(wire_encode(req, &pk), 0);
+    int rv = ops_handle(b, nng_msg_body(q), nng_msg_len(q), 0, r, NULL);
+    nng_msg_free(q);
+    wire_msg_init(rep);
+    assert_int_equal(wire_decode(rep, nng_msg_body(r), nng_msg_len(r), NULL, 0), 0);
+    *keep = r;
+    return rv;
+}
+
+/* What the router does in one round, at now_ms: a stats snapshot, the policy's decisions, each
+ * carried out with lease. Returns the number of actions; *refused counts those refused. */
+static size_t
+round_at(struct broker *b, struct policy *p, uint64_t now_ms, uint64_t lease,
+         struct action_list *acts, size_t *refused)
+{
+    struct snapshot_buf sb;
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    char why[160];
+
+    fake_now = (int64_t)now_ms * MS;
+    snapshot_buf_init(&sb);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "stats");
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
+    assert_int_equal(snapshot_decode(&sb, &rep, now_ms, why, sizeof(why)), 0);
+    assert_int_equal(policy_decide(p, &sb.s, acts), 0);
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+    snapshot_buf_fini(&sb);
+    *refused = 0;
+    for (size_t i = 0; i < acts->n; i++) {
+        action_request(&acts->v[i], lease, &req);
+        if (request(b, &req, &rep, &keep) != 0) {
+            (*refused)++;
+        }
+        wire_msg_fini(&rep);
+        nng_msg_free(keep);
+    }
+    return acts->n;
+}
+
+static void
+push(struct broker *b, const char *g, uint32_t n)
+{
+    static struct sl_str pl[4000];
+    struct wire_list l = { n, NULL, pl, NULL };
+    struct push_req req = { .group = S(g), .payloads = &l };
+    struct push_res r;
+    assert_true(n <= 4000);
+    for (uint32_t i = 0; i < n; i++) {
+        pl[i] = S("p");
+    }
+    assert_int_equal(broker_push(b, &req, &r), 0);
+}
+
+/* Reserves and acks n jobs one at a time, as n busy workers in turn would; counts them per
+ * queue name into names/counts (up to 8 queues). */
+static void
+serve(struct broker *b, uint32_t n, const char *names[8], uint32_t counts[8])
+{
+    struct worker *w = flow_worker(b, S("w1"), 1);
+    for (int i = 0; i < 8; i++) {
+        counts[i] = 0;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        struct job *j = NULL;
+        uint32_t got = 0;
+        assert_int_equal(flow_reserve(b, w, 1, NULL, &j, &got), 0);
+        assert_int_equal(got, 1);
+        const char *qn = j->queue->name;
+        for (int i = 0; i < 8; i++) {
+            if (names[i] != NULL && strlen(names[i]) == j->queue->name_len &&
+                memcmp(names[i], qn, j->queue->name_len) == 0) {
+                counts[i]++;
+                break;
+            }
+        }
+        uint64_t id = j->id, done, missing;
+        struct wire_list l = { 1, NULL, NULL, &id };
+        assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+        assert_int_equal(done, 1);
+    }
+}
+
+static const struct queue *
+find_queue(struct broker *b, const char *name)
+{
+    return broker_queue_find(b, S(name));
+}
+
+static const struct group *
+find_group(struct broker *b, const char *name)
+{
+    return hmap_get(&b->groups, name, strlen(name));
+}
+
+/* The demo: bob floods, alice pushes a little. bob goes to group.bob at priority 100, so the
+ * workers serve alice first; bob back to default below low, group.bob destroyed once empty. */
+static void
+test_threshold_isolates_and_returns(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    size_t refused;
+    const char *names[8] = { "default", "group.bob" };
+    uint32_t counts[8];
+
+    assert_int_equal(policy_new(&p, "threshold", &cfg_default), 0);
+    action_list_init(&acts);
+    push(b, "bob", 1000);
+    push(b, "alice", 20);
+    assert_int_equal(round_at(b, p, 1000, 0, &acts, &refused), 2);
+    assert_int_equal(refused, 0);
+    const struct queue *q = find_queue(b, "group.bob");
+    assert_non_null(q);
+    assert_int_equal(q->priority, 100);
+    assert_ptr_equal(find_group(b, "bob")->route, q);
+    assert_int_equal(queue_n(q, JOB_READY), 1000);
+
+    /* alice's 20 jobs go first: among the first 21 served, bob's level earning one turn from
+     * the broker's 5% minimum share. */
+    serve(b, 21, names, counts);
+    assert_int_equal(counts[0], 20);
+    assert_int_equal(counts[1], 1);
+
+    /* A second round, and a restarted router's first: nothing to do. */
+    assert_int_equal(round_at(b, p, 2000, 0, &acts, &refused), 0);
+    struct policy *p2 = NULL;
+    assert_int_equal(policy_new(&p2, "threshold", &cfg_default), 0);
+    assert_int_equal(round_at(b, p2, 2000, 0, &acts, &refused), 0);
+    policy_free(p2);
+
+    /* bob drains to 5: below low, back to default after the dwell; then destroyed. */
+    serve(b, 994, names, counts);
+    assert_int_equal(counts[1], 994);
+    assert_int_equal(round_at(b, p, 6999, 0, &acts, &refused), 0);
+    assert_int_equal(round_at(b, p, 7000, 0, &acts, &refused), 1);
+    assert_int_equal(acts.v[0].kind, ACT_ROUTE_UNSET);
+    assert_null(find_group(b, "bob")->route);
+    assert_int_equal(queue_n(find_queue(b, "default"), JOB_READY), 5);
+    assert_int_equal(round_at(b, p, 8000, 0, &acts, &refused), 1);
+    assert_int_equal(acts.v[0].kind, ACT_QUEUE_DESTROY);
+    assert_int_equal(refused, 0);
+    assert_null(find_queue(b, "group.bob"));
+    assert_int_equal(round_at(b, p, 9000, 0, &acts, &refused), 0);
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
+/* Fair: default and each heavy group's queue take equal turns of the workers. */
+static void
+test_fair_shares_the_workers_equally(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    size_t refused;
+    const char *names[8] = { "default", "group.bob", "group.carol" };
+    uint32_t counts[8];
+
+    assert_int_equal(policy_new(&p, "fair", &cfg_default), 0);
+    action_list_init(&acts);
+    push(b, "bob", 3000);
+    push(b, "carol", 3000);
+    push(b, "alice", 90);
+    push(b, "dave", 90);
+    assert_int_equal(round_at(b, p, 1000, 0, &acts, &refused), 4);
+    assert_int_equal(refused, 0);
+    assert_int_equal(find_queue(b, "group.bob")->priority, 10);
+    assert_int_equal(find_queue(b, "group.carol")->weight, 1);
+    serve(b, 150, names, counts);
+    for (int i = 0; i < 3; i++) {
+        print_message("# fair: %s served %u of 150\n", names[i], counts[i]);
+        assert_in_range(counts[i], 49, 51);
+    }
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
+/* The same load under threshold: the light groups in default go first; the heavy groups get
+ * only the broker's minimum share (5%) meanwhile. */
+static void
+test_threshold_serves_default_first(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    size_t refused;
+    const char *names[8] = { "default", "group.bob", "group.carol" };
+    uint32_t counts[8];
+
+    assert_int_equal(policy_new(&p, "threshold", &cfg_default), 0);
+    action_list_init(&acts);
+    push(b, "bob", 3000);
+    push(b, "carol", 3000);
+    push(b, "alice", 90);
+    push(b, "dave", 90);
+    assert_int_equal(round_at(b, p, 1000, 0, &acts, &refused), 4);
+    serve(b, 150, names, counts);
+    print_message("# threshold: default served %u of 150\n", counts[0]);
+    assert_in_range(counts[0], 140, 145);
+    assert_int_equal(counts[0] + counts[1] + counts[2], 150);
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
+/* Changes carrying a lease that is not the holder's are refused and change nothing. */
+static void
+test_stale_lease_changes_nothing(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    size_t refused;
+
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "lease.acquire");
+    wire_set_cstr(&req, WK_NAME, "router:a");
+    wire_set_u64(&req, WK_TTL_MS, 2000);
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
+    uint64_t lease = rep.v[WK_LEASE].u;
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+
+    assert_int_equal(policy_new(&p, "threshold", &cfg_default), 0);
+    action_list_init(&acts);
+    push(b, "bob", 1000);
+    assert_int_equal(round_at(b, p, 1000, lease + 1, &acts, &refused), 2);
+    assert_int_equal(refused, 2);
+    assert_null(find_queue(b, "group.bob"));
+    assert_null(find_group(b, "bob")->route);
+    assert_int_equal(round_at(b, p, 1100, lease, &acts, &refused), 2);
+    assert_int_equal(refused, 0);
+    assert_non_null(find_queue(b, "group.bob"));
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
+int
+main(void)
+{
+    log_level = LOG_WARN;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_threshold_isolates_and_returns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fair_shares_the_workers_equally, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threshold_serves_default_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_lease_changes_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
