@@ -175,6 +175,37 @@ cmd_queue_resume(struct ctl *ctl, int argc, char **argv, const struct opt_vals *
     return queue_simple(ctl, argv, "queue.resume", "resumed");
 }
 
+/* "leader: NAME (lease N, expires in 1.6 s, high 100)" from route.list's leader (nil: none). */
+static int
+print_leader(const struct ctl *ctl)
+{
+    const msgpack_object *l = WIRE_HAS(&ctl->rep, WK_LEADER) ? ctl->rep.v[WK_LEADER].any : NULL;
+    char left[64];
+
+    if (l == NULL || l->type == MSGPACK_OBJECT_NIL) {
+        printf("leader: none (no router holds the lease)\n");
+        return 0;
+    }
+    const msgpack_object *name = ctl_map_get(l, "name"), *lease = ctl_map_get(l, "lease"),
+                         *exp = ctl_map_get(l, "expires_ms"), *high = ctl_map_get(l, "high");
+    if (name == NULL || name->type != MSGPACK_OBJECT_STR || lease == NULL ||
+        lease->type != MSGPACK_OBJECT_POSITIVE_INTEGER || exp == NULL ||
+        exp->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return ctl_bad_reply(ctl, "'leader' is not a map of a string 'name' and numbers 'lease' "
+                                  "and 'expires_ms'");
+    }
+    ctl_fmt_duration_us(left, sizeof(left),
+                        exp->via.u64 < UINT64_MAX / 1000 ? exp->via.u64 * 1000 : UINT64_MAX);
+    printf("leader: ");
+    json_write_text(stdout, name->via.str.ptr, name->via.str.size);
+    printf(" (lease %" PRIu64 ", expires in %s", lease->via.u64, left);
+    if (high != NULL && high->type == MSGPACK_OBJECT_POSITIVE_INTEGER && high->via.u64 > 0) {
+        printf(", high %" PRIu64, high->via.u64);
+    }
+    printf(")\n");
+    return 0;
+}
+
 int
 cmd_route_list(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
 {
@@ -192,6 +223,9 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov
     }
     if (ov->v[CTL_OPT_JSON] != NULL) {
         return ctl_print_reply_json(ctl);
+    }
+    if ((rv = print_leader(ctl)) != 0) {
+        return rv;
     }
     table_init(&t);
     table_col(&t, "GROUP", false);

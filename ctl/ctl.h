@@ -42,6 +42,7 @@ enum {
     CTL_OPT_FORCE,
     CTL_OPT_MAX,
     CTL_OPT_POOL_URL,
+    CTL_OPT_EVENTS_URL,
     CTL_OPT_END
 };
 
@@ -147,6 +148,10 @@ cmd_fn cmd_scale;
 cmd_fn cmd_dead_list;
 cmd_fn cmd_dead_retry;
 cmd_fn cmd_dead_purge;
+cmd_fn cmd_events;
+
+/* ctl events' options (events.c). */
+extern const struct opt events_opts[];
 
 /* How a column of a reply table shows its field (stats.c). */
 enum stats_show {

@@ -122,7 +122,7 @@ static const struct cmd cmds[] = {
       cmd_queue_pause, no_opts, 1, 1 },
     { "queues", "resume", "NAME", "deliver a paused queue's jobs again", cmd_queue_resume,
       no_opts, 1, 1 },
-    { "routes", "list", "[--json]", "list routes (also: ctl routes)", cmd_route_list, json_opts,
+    { "routes", "list", "[--json]", "list routes and the router that leads (also: ctl routes)", cmd_route_list, json_opts,
       0, 0 },
     { "routes", "set", "GROUP QUEUE", "send a group's jobs to a queue, moving its ready jobs",
       cmd_route_set, no_opts, 2, 2 },
@@ -145,6 +145,9 @@ static const struct cmd cmds[] = {
       DEAD_IDS_MAX },
     { "dead", "purge", "[ID...] [--queue Q] [--group G]", "delete dead jobs", cmd_dead_purge,
       dead_act_opts, 0, DEAD_IDS_MAX },
+    { "events", NULL, "[--json] [--count N] [--events-url URL]",
+      "print the broker's events (route and queue changes, leases, floods) as they happen",
+      cmd_events, events_opts, 0, 0 },
     { "help", NULL, "[COMMAND [SUBCOMMAND]]", "print help for ctl or for a command", NULL,
       no_opts, 0, 2 },
 };
