@@ -83,20 +83,29 @@ pool_slot_name(const struct pool *p, const struct pool_slot *s, char *out, size_
     snprintf(out, cap, "%s:%u", p->prefix, s->idx);
 }
 
-/* The lowest FREE slot, or NULL when every slot number is taken (logged once). */
+/* The lowest FREE slot not freed within POOL_REUSE_MS, or NULL: when some are that recent
+ * (the next tick tries again), or when every slot number is taken (logged once). */
 static struct pool_slot *
-free_slot(struct pool *p)
+free_slot(struct pool *p, uint64_t now)
 {
+    bool recent = false;
+
     for (uint32_t i = 0; i < POOL_SLOTS_MAX; i++) {
-        if (p->slots[i].state == POOL_FREE) {
-            if (i >= p->nslots) {
-                p->nslots = i + 1;
-            }
-            p->no_slot_logged = false;
-            return &p->slots[i];
+        const struct pool_slot *s = &p->slots[i];
+        if (s->state != POOL_FREE) {
+            continue;
         }
+        if (s->freed_ms != 0 && now - s->freed_ms < POOL_REUSE_MS) {
+            recent = true;
+            continue;
+        }
+        if (i >= p->nslots) {
+            p->nslots = i + 1;
+        }
+        p->no_slot_logged = false;
+        return &p->slots[i];
     }
-    if (!p->no_slot_logged) {
+    if (!recent && !p->no_slot_logged) {
         LOG(LOG_WARN, "pool.no_slot", "slots=%u reason=\"every slot number is held by a live "
             "or stopping worker; retrying\"", POOL_SLOTS_MAX);
         p->no_slot_logged = true;
@@ -175,7 +184,7 @@ pool_reconcile(struct pool *p, uint64_t now_ms)
     if (p->roll_new >= 0 && counted(&p->slots[p->roll_old])) {
         count--;
     }
-    while (count < p->n && (s = free_slot(p)) != NULL) {
+    while (count < p->n && (s = free_slot(p, now_ms)) != NULL) {
         pool_child_event(p, s, POOL_EV_START, now_ms);
         count++;
     }
@@ -197,7 +206,7 @@ pool_reconcile(struct pool *p, uint64_t now_ms)
         if (old == NULL) {
             LOG(LOG_INFO, "pool.roll.done", "workers=%u", count);
             p->roll_before = 0;
-        } else if ((s = free_slot(p)) != NULL) {
+        } else if ((s = free_slot(p, now_ms)) != NULL) {
             p->roll_old = old->idx;
             p->roll_new = s->idx;
             pool_child_event(p, s, POOL_EV_START, now_ms);

@@ -7,8 +7,9 @@
  * page). Single-threaded: every function is called from worker-pool's main loop only.
  *
  * A worker is named PREFIX:SLOT (PREFIX is HOST:POOLPID), unique among the pool's live
- * processes: a new process takes the lowest slot number no live process holds, so the
- * replacement started by a rolling restart runs under another number than the one it replaces. */
+ * processes: a new process takes the lowest slot number no live process holds (nor held in
+ * the last POOL_REUSE_MS), so the replacement started by a rolling restart runs under another
+ * number than the one it replaces. */
 #ifndef SLUICE_POOL_H
 #define SLUICE_POOL_H
 
@@ -24,6 +25,11 @@
 #define POOL_PREFIX_MAX 100u     /* "HOST:PID": leaves room for ":SLOT" in a name */
 #define POOL_SLOTS_MAX 4096u     /* slot numbers: live processes at once, stopping ones included */
 #define POOL_MEM_CHECK_MS 1000u  /* how often RSS is read for --max-memory */
+/* A slot number freed by an exit is not given to a new process for this long, so that the
+ * broker has seen the old process's connection close before a new worker registers under the
+ * same name (it ties a name to one connection). Restarts in place wait a backoff of at least
+ * as long, but for a clean exit 0, after which the worker holds no job. */
+#define POOL_REUSE_MS 100u
 /* A worker that never writes its status page counts as serving after this long. */
 #define POOL_UNREPORTED_READY_MS 5000u
 
@@ -37,6 +43,7 @@ struct pool_slot {
     uint64_t due_ms;             /* 0: no timer; else backoff end or stop deadline */
     unsigned fails;              /* failures in a row, for the backoff */
     uint64_t restarts;           /* processes started in this slot after its first */
+    uint64_t freed_ms;           /* when it last became FREE; 0: never used */
     bool killed;                 /* SIGKILL sent to the current process */
 };
 

@@ -224,6 +224,7 @@ run(struct pool *p, struct pool_slot *s, enum pool_state prev, enum pool_event e
         p->ops.release(p->ops.arg, s);
         s->pid = 0;
         s->due_ms = 0;
+        s->freed_ms = now;
         break;
     }
     return POOL_NEVENTS;

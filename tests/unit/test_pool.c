@@ -456,14 +456,18 @@ test_scale_down_stops_the_highest_slots_gracefully_then_up_reuses_free_ones(void
     assert_int_equal(pool_scale(&e->p, 4, e->now), 0);
     assert_int_equal(slot(e, 4)->state, POOL_STARTING);
     assert_int_equal(slot(e, 5)->state, POOL_STARTING);
-    /* A stopping worker that exits frees its slot and is not restarted. */
+    /* A stopping worker that exits frees its slot and is not restarted; its number is given
+     * to a new worker only POOL_REUSE_MS later, so the broker has seen the old one leave. */
     assert_true(pool_reaped(&e->p, slot(e, 3)->pid, exited(0), e->now));
     assert_int_equal(slot(e, 3)->state, POOL_FREE);
-    assert_int_equal(pool_scale(&e->p, 5, e->now), 0);
+    assert_int_equal(pool_scale(&e->p, 5, e->now + POOL_REUSE_MS - 1), 0);
+    assert_int_equal(slot(e, 3)->state, POOL_FREE);
+    assert_int_equal(slot(e, 6)->state, POOL_STARTING);
+    assert_int_equal(pool_scale(&e->p, 6, e->now + POOL_REUSE_MS), 0);
     assert_int_equal(slot(e, 3)->state, POOL_STARTING);
     assert_int_equal(slot(e, 3)->restarts, 0);
     assert_int_equal(pool_scale(&e->p, 0, e->now), 0);
-    assert_int_equal(count_state(e, POOL_STOPPING), 6);
+    assert_int_equal(count_state(e, POOL_STOPPING), 7);
     env_free(e);
 }
 
