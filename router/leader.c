@@ -7,6 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A standby tries to acquire every ttl/8: it takes over at most ttl + ttl/8 after the leader's
+ * last renewal (2.25 s with the default 2 s), well within the 3 s a takeover may take; an
+ * acquire is one small request, so 8 per lease lifetime cost the broker nothing. */
+#define LEADER_RETRY_DIV 8
+
 void
 leader_init(struct leader *l, const char *name, uint64_t ttl_ms, uint64_t high, uint64_t call_ms)
 {
@@ -34,7 +39,7 @@ go_standby(struct leader *l, const char *why, uint64_t now_ms)
     l->leading = false;
     l->lease = 0;
     l->said_standby = false;
-    l->next_ms = now_ms + l->ttl_ms / 4;
+    l->next_ms = now_ms + l->ttl_ms / LEADER_RETRY_DIV;
 }
 
 void
@@ -122,7 +127,7 @@ leader_step(struct leader *l, struct client *c, uint64_t now_ms)
             number, l->ttl_ms);
         return LEADER_GAINED;
     }
-    l->next_ms = now_ms + l->ttl_ms / 4;
+    l->next_ms = now_ms + l->ttl_ms / LEADER_RETRY_DIV;
     if (rv == SL_ENOTLEADER) {
         /* Said once on becoming standby, not at every retry. */
         if (!l->said_standby) {

@@ -1,7 +1,7 @@
 /* The router's side of the broker's lease (PROTOCOL.md, "The router's lease"): acquire it,
- * renew it every ttl/3, give it up on exit; as a standby, try to acquire it every ttl/4, so a
- * standby takes over at most ttl + ttl/4 after the leader's last renewal. Leadership changes
- * are logged here (event=leader.*).
+ * renew it every ttl/3, give it up on exit; as a standby, try to acquire it every ttl/8, so a
+ * standby takes over at most ttl + ttl/8 after the leader's last renewal (and at once after a
+ * release it hears of, see router.c). Leadership changes are logged here (event=leader.*).
  *
  * The lease is believed held until the broker says otherwise (not_leader) or until ttl has
  * passed since the last granted request was sent, whichever comes first: past that point the
