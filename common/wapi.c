@@ -628,7 +628,6 @@ reserve(struct wapi *w)
     nng_msg *req, *rep = NULL;
     const char *why = NULL;
     struct reply r;
-    int rv;
 
     if (w->need_hello && hello(w) != 0) {
         if (!stopping(w)) {
@@ -665,7 +664,7 @@ reserve(struct wapi *w)
     if (w->ack_n > 0) {
         kv_ids(&pk, WK_ACK, w->acks, w->ack_n, false);
     }
-    if ((rv = call(w, req, &rep, (uint64_t)w->wait_ms + REPLY_MARGIN_MS, true, &why)) != 0) {
+    if (call(w, req, &rep, (uint64_t)w->wait_ms + REPLY_MARGIN_MS, true, &why) != 0) {
         if (!stopping(w)) {
             outage(w, "reserve", why);
             backoff(w);
@@ -684,7 +683,7 @@ reserve(struct wapi *w)
     }
     w->bad_replies = 0;
     if (!r.ok) {
-        rv = reply_err(&r);
+        int rv = reply_err(&r);
         log_refused(w, "reserve", &r);
         nng_msg_free(rep);
         if (rv == SL_EBADREQ || rv == SL_EUNKNOWNOP) {

@@ -37,7 +37,10 @@ main(int argc, char **argv)
         return 1;
     }
     while (wapi_next(w, &job) == 0) {
-        uint32_t n = job.len < sizeof(text) ? job.len : (uint32_t)sizeof(text);
+        uint32_t n = job.len;
+        if (n > sizeof(text)) {
+            n = sizeof(text);
+        }
         for (uint32_t i = 0; i < n; i++) {
             text[i] = (char)toupper(((const unsigned char *)job.payload)[i]);
         }

@@ -66,8 +66,8 @@ child_env_set_job(struct child_env *e, const struct wapi_job *job)
     unsigned qn = job->queue.n > WIRE_NAME_MAX ? WIRE_NAME_MAX : job->queue.n;
 
     snprintf(e->var[0], cap, "SLUICE_JOB_ID=%llu", (unsigned long long)job->id);
-    snprintf(e->var[1], cap, "SLUICE_GROUP=%.*s", (int)gn, gn > 0 ? job->group.p : "");
-    snprintf(e->var[2], cap, "SLUICE_QUEUE=%.*s", (int)qn, qn > 0 ? job->queue.p : "");
+    snprintf(e->var[1], cap, "SLUICE_GROUP=%.*s", (int)gn, job->group.p != NULL ? job->group.p : "");
+    snprintf(e->var[2], cap, "SLUICE_QUEUE=%.*s", (int)qn, job->queue.p != NULL ? job->queue.p : "");
     snprintf(e->var[3], cap, "SLUICE_ATTEMPT=%u", job->attempts);
     for (int i = 0; i < CHILD_ENV_JOB_VARS; i++) {
         e->envp[e->base + (size_t)i] = e->var[i];

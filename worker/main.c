@@ -111,7 +111,9 @@ main(int argc, char **argv)
     struct wsig sig;
     struct handler *h = NULL;
     const char *queues[WIRE_FROM_MAX];
-    char queue_list[4096], err[256];
+    char err[256];
+    /* cppcheck-suppress variableScope ; cfg.wapi.queues points into it until the end */
+    char queue_list[4096];
     uint64_t prefetch = 1, max_jobs = 0, drain_ms = DRAIN_MS_DEFAULT;
     bool done;
     int argi, rv;

@@ -73,6 +73,7 @@ setup_env(void **state, bool with_broker)
     struct env *e = calloc(1, sizeof(*e));
     strcpy(e->dir, "/tmp/sl-wapi.XXXXXX");
     if (mkdtemp(e->dir) == NULL) {
+        free(e);
         return -1;
     }
     snprintf(e->url, sizeof(e->url), "ipc://%s/broker.ipc", e->dir);
