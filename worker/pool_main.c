@@ -163,9 +163,6 @@ run(struct pool *p, struct pool_server *srv)
             wake = due;
         }
         int timeout = wake > now ? (int)(wake - now) : 0;
-        if (pool_done(p)) {
-            break;
-        }
         int r = poll(fds, 2, timeout);
         if (r < 0 && errno != EINTR) {
             LOG(LOG_ERROR, "poll", "error=\"%s\"", strerror(errno));
