@@ -32,7 +32,8 @@ pids() {
     pool_json && json "$POOL" '" ".join(str(w["pid"]) for w in d["workers"])'
 }
 
-spawn pool "$SLUICE_BIN/worker-pool" -n 4 --handler noop --max-jobs 300
+# noop jobs need no time to drain; a worker that fails to exit is killed 1 + 2 s after SIGTERM.
+spawn pool "$SLUICE_BIN/worker-pool" -n 4 --handler noop --max-jobs 300 --drain-timeout 1s
 POOL_PID=$SPAWNED_PID
 ok "four workers serve" wait_for 10 serving 4
 is "$(json "$POOL" 'd["n"]')" 4 "pool.status says the target is 4"
