@@ -26,7 +26,7 @@ run ctl dead list --group g --max 2
 like "$OUT" "^dead jobs \(2 of 3\):" "--group and --max"
 like "$OUT" "1 more not shown" "the rest is announced"
 run ctl dead --json --queue default
-is "$(json "$OUT" '[j["group"] for j in d["jobs"]]')" '["g", "g", "g", "h"]' "--json lists the jobs"
+is "$(json "$OUT" 'sorted(j["group"] for j in d["jobs"])')" '["g", "g", "g", "h"]' "--json lists the jobs"
 is "$(json "$OUT" 'd["more"]')" false "--json says there is no more"
 ok_status 1 "an unknown queue is refused (exit 1)" ctl dead --queue nope
 ok_status 2 "--max 0 is a usage error" ctl dead --max 0
