@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void hand_back(struct broker *b, struct worker *w, bool crashed);
+
 struct worker *
 flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
 {
@@ -15,6 +17,12 @@ flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
     if (w != NULL) {
         w->seen_ns = now;
         if (pipe != 0 && w->pipe != pipe) {
+            /* The name speaks from a new connection: whatever held the old one (the same
+             * process before a reconnect, or a process that died and whose close the broker
+             * has not seen yet) no longer runs those jobs here. They go back now, not a
+             * crash; the old connection's close, when it comes, finds nothing to return. */
+            hand_back(b, w, false);
+            LOG(LOG_INFO, "worker.moved", "worker=%s old_pipe=%u pipe=%u", w->name, w->pipe, pipe);
             w->pipe = pipe;
         }
         return w;
@@ -111,6 +119,9 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
     }
     w->reserved += k;
     w->seen_ns = now;
+    if (k > 0 && strcmp(w->state, "idle") == 0) {
+        worker_set_state(w, SL_STR_LIT("busy"));
+    }
     *n = k;
     if (k > 0) {
         wake_timer(b, first_due);
@@ -230,8 +241,11 @@ flow_tick(struct broker *b, int64_t now_ns)
     return j != NULL ? j->due_ns : INT64_MAX;
 }
 
+/* Hands w's reserved jobs back to the head of their queues, in order. With crashed, the
+ * oldest is charged a crash and keeps its attempt (see flow.h); the others, and all of them
+ * without crashed, get their attempt back. */
 static void
-hand_back(struct broker *b, struct worker *w)
+hand_back(struct broker *b, struct worker *w, bool crashed)
 {
     /* Collect w's jobs oldest reservation first: ids grow with push order and a worker runs
      * its jobs in the order received, so the lowest id is the one it was running. */
@@ -257,7 +271,7 @@ hand_back(struct broker *b, struct worker *w)
             returned++;
         }
     }
-    if (oldest != NULL) {
+    if (oldest != NULL && crashed) {
         oldest->attempts++;
         if (oldest->crashes < UINT8_MAX) {
             oldest->crashes++;
@@ -306,7 +320,7 @@ flow_pipe_closed(struct broker *b, uint32_t pipe)
     for (struct worker *w = b->workers_head, *next; w != NULL; w = next) {
         next = w->next;
         if (w->pipe == pipe) {
-            hand_back(b, w);
+            hand_back(b, w, true);
             LOG(LOG_INFO, "worker.leave", "worker=%s pipe=%u done=%llu", w->name, pipe,
                 (unsigned long long)w->done);
             worker_forget(b, w);

@@ -5,11 +5,16 @@
 #include "log.h"
 #include "ops.h"
 
+#include <string.h>
 #include <time.h>
 
 void
 park_add(struct broker *b, struct waiter *wt)
 {
+    /* A worker waiting with nothing in hand is idle, whatever it said last. */
+    if (wt->w->reserved == 0 && strcmp(wt->w->state, "draining") != 0) {
+        worker_set_state(wt->w, SL_STR_LIT("idle"));
+    }
     wt->parked = true;
     wt->next = NULL;
     wt->prev = b->waiters_tail;

@@ -285,6 +285,29 @@ test_disconnect_returns_jobs_and_charges_oldest(void **state)
 }
 
 static void
+test_name_on_a_new_connection_hands_back_the_old_ones_jobs(void **state)
+{
+    struct broker *b = *state;
+    struct job *jobs[2];
+    push(b, "bob", NULL, 2);
+    struct worker *w = flow_worker(b, S("w"), 1);
+    assert_int_equal(reserve(b, w, 2, jobs), 2);
+    assert_string_equal(w->state, "busy");
+    /* The same name from connection 2, before the broker saw connection 1 close. */
+    assert_ptr_equal(flow_worker(b, S("w"), 2), w);
+    assert_int_equal(w->pipe, 2);
+    assert_int_equal(w->reserved, 0);
+    const struct job *h = queue_ready_head(Q(b, "default"));
+    assert_int_equal(h->id, 1);
+    assert_int_equal(h->attempts, 0); /* a reconnect is not a crash */
+    assert_int_equal(h->crashes, 0);
+    assert_int_equal(h->next->id, 2);
+    flow_pipe_closed(b, 1); /* the old close changes nothing */
+    assert_int_equal(b->nworkers, 1);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_READY), 2);
+}
+
+static void
 test_lower_number_priority_wins(void **state)
 {
     struct broker *b = *state;
@@ -433,6 +456,7 @@ main(void)
         T(test_ttr_expiry_returns_job_to_head),
         T(test_release_puts_job_back_first),
         T(test_disconnect_returns_jobs_and_charges_oldest),
+        T(test_name_on_a_new_connection_hands_back_the_old_ones_jobs),
         T(test_lower_number_priority_wins),
         T(test_lower_priority_gets_min_share),
         T(test_equal_priority_shares_by_weight),
