@@ -149,6 +149,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSLUICE)
 # The test runner runs every unit binary and integration script and prints
 # the closing "N passed, N failed" line; it exits non-zero on any failure.
 test: all $(UNIT_BIN) $(TOOL_BIN)
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    tests/run $(UNIT_BIN) $(sort $(wildcard tests/integ/t_*.sh))
 
@@ -171,8 +172,8 @@ uninstall:
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Irouter \
-	    common broker ctl router
+	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Iworker -Irouter \
+	    common broker ctl worker router
 
 clean:
 	rm -rf build bin
