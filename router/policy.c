@@ -26,6 +26,7 @@ struct policy {
     /* Valid during one decide only (keys are views into its snapshot): */
     struct hmap queues;  /* queue name -> const struct snap_queue * */
     struct hmap targets; /* queue name -> the first group routed to it (const struct snap_group *) */
+    struct action_qset dflt; /* default's settings in the last snapshot (max_inflight unused) */
 };
 
 /* --- the policy object ------------------------------------------------------------------- */
@@ -58,6 +59,7 @@ policy_new(struct policy **pp, const char *name, const struct policy_cfg *cfg)
     }
     p->ops = ops;
     p->cfg = *cfg;
+    p->dflt = (struct action_qset){ POLICY_DEFAULT_PRIORITY, POLICY_DEFAULT_WEIGHT, 0 };
     switches_init(&p->sw);
     hmap_init(&p->queues);
     hmap_init(&p->targets);
@@ -172,6 +174,10 @@ policy_decide(struct policy *p, const struct snapshot *s, struct action_list *ou
     }
     switches_sweep(&p->sw);
     if ((rv = index_snapshot(p, s)) == 0) {
+        const struct snap_queue *d = policy_find_queue(p, SL_STR_LIT("default"));
+        if (d != NULL) {
+            p->dflt = (struct action_qset){ d->priority, d->weight, 0 };
+        }
         rv = p->ops->decide(p, s, out);
     }
     /* The indexes point into s, which dies after this call. */
@@ -183,10 +189,39 @@ policy_decide(struct policy *p, const struct snapshot *s, struct action_list *ou
     return rv;
 }
 
-bool
-policy_would_move(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms)
+int
+policy_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+             struct action_list *out)
 {
-    return p->ops->would_move(p, group, count, now_ms);
+    action_list_clear(out);
+    int rv = p->ops->react(p, group, count, now_ms, out);
+    if (rv != 0) {
+        action_list_clear(out);
+    }
+    return rv;
+}
+
+int
+policy_note(struct policy *p, const struct action *a, uint64_t now_ms)
+{
+    struct sl_str g = { a->group, (uint32_t)strlen(a->group) };
+    enum sw_route to;
+    char own[WIRE_NAME_MAX + 1];
+
+    if (a->kind == ACT_ROUTE_UNSET) {
+        to = SW_DEFAULT;
+    } else if (a->kind == ACT_ROUTE_SET) {
+        to = policy_own_queue(g, own) && strcmp(own, a->queue) == 0 ? SW_OWN : SW_OTHER;
+    } else {
+        return 0;
+    }
+    return switches_set(&p->sw, g, to, now_ms) != NULL ? 0 : SL_ENOMEM;
+}
+
+struct action_qset
+policy_default_qset(const struct policy *p)
+{
+    return p->dflt;
 }
 
 const struct snap_queue *
@@ -382,12 +417,38 @@ policy_plan_own_queues(struct policy *p, const struct snapshot *s,
     return rv;
 }
 
-bool
-policy_would_move_heavy(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms)
+int
+policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+                       const struct action_qset *want, const char *rule,
+                       struct action_list *out)
 {
     char own[WIRE_NAME_MAX + 1];
     int seen = policy_seen_route(p, group);
+    struct action *a;
 
-    return count > p->cfg.high && (seen == -1 || seen == SW_DEFAULT) &&
-           policy_own_queue(group, own) && policy_dwell_left(p, group, now_ms) == 0;
+    if (count <= p->cfg.high || (seen != -1 && seen != SW_DEFAULT) ||
+        !policy_own_queue(group, own) || policy_dwell_left(p, group, now_ms) != 0) {
+        return 0;
+    }
+    if ((a = action_list_add(out, ACT_QUEUE_CREATE)) == NULL) {
+        return SL_ENOMEM;
+    }
+    memcpy(a->group, group.p, group.n);
+    a->group[group.n] = '\0';
+    a->count = count;
+    snprintf(a->queue, sizeof(a->queue), "%s", own);
+    a->set = *want;
+    snprintf(a->reason, sizeof(a->reason),
+             "own queue at priority %" PRIu64 ", weight %" PRIu64 " (%s)", want->priority,
+             want->weight, rule);
+    if ((a = action_list_add(out, ACT_ROUTE_SET)) == NULL) {
+        return SL_ENOMEM;
+    }
+    memcpy(a->group, group.p, group.n);
+    a->group[group.n] = '\0';
+    a->count = count;
+    snprintf(a->queue, sizeof(a->queue), "%s", own);
+    snprintf(a->reason, sizeof(a->reason), "count %" PRIu64 " > high %" PRIu64, count,
+             p->cfg.high);
+    return 0;
 }

@@ -26,6 +26,9 @@
 #include <stdint.h>
 
 #define POLICY_QUEUE_PREFIX "group."
+/* PROTOCOL.md: default's settings unless changed. */
+#define POLICY_DEFAULT_PRIORITY 10
+#define POLICY_DEFAULT_WEIGHT 1
 
 /* The router's options that policies read. */
 struct policy_cfg {
@@ -62,16 +65,20 @@ struct snapshot {
 
 struct policy;
 
-/* What a policy file provides. decide appends to out and returns 0 or SL_ENOMEM (out may then
- * hold part of the decisions: the caller discards them). would_move answers, without a
- * snapshot, whether a group now at count, routed as the policy last saw it, would be moved to
- * its own queue now: the router asks it when the broker reports a group crossing high, to
- * decide whether to act before the next tick. */
+/* What a policy file provides. Both append to out and return 0 or SL_ENOMEM (out may then
+ * hold part of the decisions: the caller discards them).
+ * - decide: the actions on a whole snapshot.
+ * - react: the actions for one group the broker reports crossing --high (now at count),
+ *   decided without a snapshot from what the policy last saw (its route, its dwell, default's
+ *   settings), so the router acts at once, whatever the number of groups; none when the policy
+ *   would not move the group now. A queue it creates may exist already (the router takes
+ *   `exists` as done); the next decide corrects anything else. */
 struct policy_ops {
     const char *name;
     const char *help;      /* one line for --help */
     int (*decide)(struct policy *p, const struct snapshot *s, struct action_list *out);
-    bool (*would_move)(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms);
+    int (*react)(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+                 struct action_list *out);
 };
 
 /* Creates the policy called name with cfg (copied). Returns 0 with *pp set; SL_ENOTFOUND for
@@ -85,8 +92,16 @@ void policy_free(struct policy *p);
  * the route changes s shows. Returns 0 or SL_ENOMEM (out then holds nothing). */
 int policy_decide(struct policy *p, const struct snapshot *s, struct action_list *out);
 
-/* See struct policy_ops. */
-bool policy_would_move(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms);
+/* Clears out, then appends the policy's reaction to group crossing --high (struct policy_ops,
+ * react). Returns 0 or SL_ENOMEM (out then holds nothing). */
+int policy_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+                 struct action_list *out);
+
+/* The router carried a out at now_ms: a route change starts the group's dwell now rather than
+ * at the next snapshot that shows it (which may be a tick later), and keeps a reaction to a
+ * crossing reported a moment later from routing the group again. Other actions are ignored.
+ * Returns 0 or SL_ENOMEM (nothing recorded: the next snapshot records the change). */
+int policy_note(struct policy *p, const struct action *a, uint64_t now_ms);
 
 /* Forgets the switch history: the policy behaves as a newly started one. The router calls it
  * when it becomes the leader, since what it saw as a standby may be stale. */
@@ -127,9 +142,14 @@ int policy_plan_own_queues(struct policy *p, const struct snapshot *s,
                            const struct action_qset *want, const char *rule,
                            struct action_list *out);
 
-/* A would_move for policies built on policy_plan_own_queues: count > high, last seen in
- * default (or never seen), its dwell over, and a name short enough for an own queue. */
-bool policy_would_move_heavy(struct policy *p, struct sl_str group, uint64_t count,
-                             uint64_t now_ms);
+/* The reaction of policies built on policy_plan_own_queues: when count > high, the group was
+ * last seen in default (or never), its dwell is over and its name is short enough for an own
+ * queue: create the own queue with want (the router takes `exists` as done) and route. */
+int policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count,
+                           uint64_t now_ms, const struct action_qset *want, const char *rule,
+                           struct action_list *out);
+
+/* The settings of default in the last snapshot decided (priority 10, weight 1 before any). */
+struct action_qset policy_default_qset(const struct policy *p);
 
 #endif

@@ -7,27 +7,35 @@
  * Returning (--low), hysteresis and --min-dwell work as in threshold. */
 #include "policy.h"
 
+#define FAIR_RULE "fair: equal share with default"
 
-/* PROTOCOL.md: default has priority 10 and weight 1 unless changed. */
-#define DEFAULT_PRIORITY 10
-#define DEFAULT_WEIGHT 1
+/* default's priority and weight (as last seen), with --max-inflight. */
+static struct action_qset
+fair_want(const struct policy *p)
+{
+    struct action_qset want = policy_default_qset(p);
+    want.max_inflight = policy_cfg(p)->max_inflight;
+    return want;
+}
 
 static int
 fair_decide(struct policy *p, const struct snapshot *s, struct action_list *out)
 {
-    const struct snap_queue *d = policy_find_queue(p, SL_STR_LIT("default"));
-    struct action_qset want = { DEFAULT_PRIORITY, DEFAULT_WEIGHT, policy_cfg(p)->max_inflight };
+    const struct action_qset want = fair_want(p);
+    return policy_plan_own_queues(p, s, &want, FAIR_RULE, out);
+}
 
-    if (d != NULL) {
-        want.priority = d->priority;
-        want.weight = d->weight;
-    }
-    return policy_plan_own_queues(p, s, &want, "fair: equal share with default", out);
+static int
+fair_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+           struct action_list *out)
+{
+    const struct action_qset want = fair_want(p);
+    return policy_react_own_queue(p, group, count, now_ms, &want, FAIR_RULE, out);
 }
 
 const struct policy_ops policy_fair_ops = {
     .name = "fair",
     .help = "heavy groups (count > --high) to their own queue at default's priority and weight",
     .decide = fair_decide,
-    .would_move = policy_would_move_heavy,
+    .react = fair_react,
 };

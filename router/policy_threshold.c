@@ -5,19 +5,32 @@
  * change nothing, and one group switches at most once per --min-dwell. */
 #include "policy.h"
 
+/* --priority, weight 1, --max-inflight. */
+static struct action_qset
+threshold_want(const struct policy *p)
+{
+    const struct policy_cfg *cfg = policy_cfg(p);
+    return (struct action_qset){ cfg->priority, 1, cfg->max_inflight };
+}
 
 static int
 threshold_decide(struct policy *p, const struct snapshot *s, struct action_list *out)
 {
-    const struct policy_cfg *cfg = policy_cfg(p);
-    const struct action_qset want = { cfg->priority, 1, cfg->max_inflight };
-
+    const struct action_qset want = threshold_want(p);
     return policy_plan_own_queues(p, s, &want, "threshold", out);
+}
+
+static int
+threshold_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+                struct action_list *out)
+{
+    const struct action_qset want = threshold_want(p);
+    return policy_react_own_queue(p, group, count, now_ms, &want, "threshold", out);
 }
 
 const struct policy_ops policy_threshold_ops = {
     .name = "threshold",
     .help = "heavy groups (count > --high) to their own queue at --priority, back below --low",
     .decide = threshold_decide,
-    .would_move = policy_would_move_heavy,
+    .react = threshold_react,
 };

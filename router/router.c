@@ -36,6 +36,7 @@ struct router {
     struct wire_msg rep;        /* the last reply; a snapshot's views point into it */
     struct snapshot_buf snap;
     struct action_list acts;
+    int stop_fd;                /* the self-pipe router_run watches; -1 before */
 };
 
 static uint64_t
@@ -74,6 +75,7 @@ router_new(struct router **rp, const struct router_cfg *cfg)
         (rv = evsub_fd(r->ev, &r->ev_fd)) != 0) {
         goto fail_policy;
     }
+    r->stop_fd = -1;
     leader_init(&r->leader, cfg->name, cfg->ttl_ms, cfg->pcfg.high, r->call_ms);
     wire_msg_init(&r->rep);
     snapshot_buf_init(&r->snap);
@@ -182,13 +184,15 @@ apply(struct router *r, const struct action *a, uint64_t now_ms)
             sl_err_code(rv));
         return 0;
     }
-    if (rv == 0 && WIRE_HAS(&r->rep, WK_MOVED)) {
-        LOG(LOG_INFO, "decision", "%s lease=%" PRIu64 " result=ok moved=%" PRIu64, what,
-            r->leader.lease, r->rep.v[WK_MOVED].u);
-        return 0;
-    }
     if (rv == 0) {
-        LOG(LOG_INFO, "decision", "%s lease=%" PRIu64 " result=ok", what, r->leader.lease);
+        if (WIRE_HAS(&r->rep, WK_MOVED)) {
+            LOG(LOG_INFO, "decision", "%s lease=%" PRIu64 " result=ok moved=%" PRIu64, what,
+                r->leader.lease, r->rep.v[WK_MOVED].u);
+        } else {
+            LOG(LOG_INFO, "decision", "%s lease=%" PRIu64 " result=ok", what, r->leader.lease);
+        }
+        /* Out of memory here only delays the dwell's start to the next snapshot. */
+        (void)policy_note(r->policy, a, now_ms);
         return 0;
     }
     LOG(rv == SL_ENOTEMPTY ? LOG_INFO : LOG_WARN, "decision",
@@ -204,11 +208,49 @@ apply(struct router *r, const struct action *a, uint64_t now_ms)
     return 0; /* refused on its own (e.g. not_empty: a job came in); next round sees it again */
 }
 
-/* One round: a snapshot, the policy's decisions, their application. cause names what started
- * it ("tick", "group.high"). Returns 0 when the round ran to the end. */
-static int
-round_run(struct router *r, const char *cause)
+/* Whether a stop was signalled (the self-pipe is readable; the byte is left for the loop). */
+static bool
+stop_pending(const struct router *r)
 {
+    struct pollfd pfd = { r->stop_fd, POLLIN, 0 };
+    return r->stop_fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
+/* Carries out r->acts in order, renewing the lease as it goes (a round of thousands of groups
+ * switching at once may outlast a renewal period), and logs the round. Stops at the first
+ * error that ends a round, or a stop signal. Returns 0 when every action was applied. */
+static int
+apply_all(struct router *r, const char *cause, uint64_t t0_us, size_t ngroups, size_t nqueues)
+{
+    size_t done = 0;
+    int rv = 0;
+
+    for (; done < r->acts.n && rv == 0; done++) {
+        uint64_t now = mono_ms();
+        if (!r->cfg.dry_run && now >= r->leader.next_ms &&
+            (leader_step(&r->leader, r->cl, now) == LEADER_LOST ||
+             !leader_leading(&r->leader, now))) {
+            rv = SL_ENOTLEADER;
+            break;
+        }
+        if (done % 64 == 63 && stop_pending(r)) {
+            rv = SL_ETIMEDOUT;
+            break;
+        }
+        rv = apply(r, &r->acts.v[done], now);
+    }
+    LOG(r->acts.n > 0 ? LOG_INFO : LOG_DEBUG, "round",
+        "cause=%s groups=%zu queues=%zu actions=%zu applied=%zu ms=%.3f", cause, ngroups,
+        nqueues, r->acts.n, done, (double)(mono_us() - t0_us) / 1e3);
+    return rv;
+}
+
+/* One round: a snapshot, the policy's decisions, their application. Returns 0 when the round
+ * ran to the end. */
+static int
+round_run(struct router *r)
+{
+    const char *cause = "tick";
     uint64_t t0 = mono_us();
     char msg[256], why[160];
     struct wire_msg req;
@@ -233,23 +275,38 @@ round_run(struct router *r, const char *cause)
     /* The snapshot's views die with the next request; the actions hold their own copies. */
     size_t ngroups = r->snap.s.ngroups, nqueues = r->snap.s.nqueues;
     memset(&r->snap.s, 0, sizeof(r->snap.s));
-    size_t done = 0;
-    for (; done < r->acts.n && rv == 0; done++) {
-        rv = apply(r, &r->acts.v[done], now_ms);
-    }
-    LOG(r->acts.n > 0 ? LOG_INFO : LOG_DEBUG, "round",
-        "cause=%s groups=%zu queues=%zu actions=%zu applied=%zu ms=%.3f", cause, ngroups,
-        nqueues, r->acts.n, done, (double)(mono_us() - t0) / 1e3);
-    return rv;
+    return apply_all(r, cause, t0, ngroups, nqueues);
 }
 
-/* Drains the events waiting; true when one calls for a round now: a group crossed --high
- * that the policy would move. A standby also learns here that the leader let go. */
-static bool
-drain_events(struct router *r, uint64_t now_ms)
+/* A group crossed --high (the broker's group.high): the policy's reaction, applied at once,
+ * without a snapshot, so the time it takes does not grow with the number of groups. */
+static void
+react(struct router *r, struct sl_str group, uint64_t count)
+{
+    uint64_t t0 = mono_us(), now = mono_ms();
+
+    if (!acting(r, now)) {
+        LOG(LOG_DEBUG, "group.high", "group=%.*s count=%" PRIu64 " react=0 reason=standby",
+            (int)group.n, group.p, count);
+        return;
+    }
+    if (policy_react(r->policy, group, count, now, &r->acts) != 0) {
+        LOG(LOG_ERROR, "policy.failed", "cause=group.high err=%s", sl_err_code(SL_ENOMEM));
+        return;
+    }
+    LOG(r->acts.n > 0 ? LOG_INFO : LOG_DEBUG, "group.high",
+        "group=%.*s count=%" PRIu64 " react=%d", (int)group.n, group.p, count, r->acts.n > 0);
+    if (r->acts.n > 0) {
+        apply_all(r, "group.high", t0, 1, 0);
+    }
+}
+
+/* Drains the events waiting, reacting to each group crossing --high. A standby also learns
+ * here that the leader let go. */
+static void
+drain_events(struct router *r)
 {
     struct wire_msg ev;
-    bool react = false;
 
     wire_msg_init(&ev);
     for (int i = 0; i < ROUTER_EVENTS_MAX; i++) {
@@ -262,19 +319,15 @@ drain_events(struct router *r, uint64_t now_ms)
         }
         struct sl_str name = ev.v[WK_EVENT].s;
         if (sl_str_eq(name, "group.high") && WIRE_HAS(&ev, WK_GROUP) && WIRE_HAS(&ev, WK_N)) {
-            struct sl_str g = ev.v[WK_GROUP].s;
-            bool move = acting(r, now_ms) &&
-                        policy_would_move(r->policy, g, ev.v[WK_N].u, now_ms);
-            LOG(move ? LOG_INFO : LOG_DEBUG, "group.high",
-                "group=%.*s count=%" PRIu64 " react=%d", (int)g.n, g.p, ev.v[WK_N].u, move);
-            react = react || move;
+            if (r->cl != NULL) {
+                react(r, ev.v[WK_GROUP].s, ev.v[WK_N].u);
+            }
         } else if (sl_str_eq(name, "lease.release") && !r->cfg.dry_run &&
                    !r->leader.leading) {
-            r->leader.next_ms = now_ms; /* the lease is free: take it now, not at the lapse */
+            r->leader.next_ms = mono_ms(); /* the lease is free: take it now, not at the lapse */
         }
     }
     wire_msg_fini(&ev);
-    return react;
 }
 
 /* Sleeps until due_ms, a stop, or an event. Returns 1 on stop, 0 otherwise. */
@@ -305,6 +358,7 @@ router_run(struct router *r, int stop_fd)
     bool ev_ready = false;
     int status = 1;
 
+    r->stop_fd = stop_fd;
     LOG(LOG_INFO, "start",
         "name=%s policy=%s url=\"%s\" events=\"%s\" tick_ms=%" PRIu64 " high=%" PRIu64
         " low=%" PRIu64 " priority=%" PRIu64 " max_inflight=%" PRIu64 " min_dwell_ms=%" PRIu64
@@ -321,12 +375,13 @@ router_run(struct router *r, int stop_fd)
             next_tick = now;
         }
         now = mono_ms();
-        if (ev_ready && drain_events(r, now) && up && acting(r, now)) {
-            round_run(r, "group.high");
+        if (ev_ready) {
+            drain_events(r);
+            now = mono_ms();
         }
         if (now >= next_tick) {
             if (up && acting(r, now)) {
-                status = round_run(r, "tick") == 0 ? 0 : 1;
+                status = round_run(r) == 0 ? 0 : 1;
             } else if (r->cfg.once) {
                 LOG(LOG_WARN, "once.skipped",
                     "reason=\"%s\"", up ? "another router holds the lease"

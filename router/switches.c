@@ -63,6 +63,20 @@ switches_observe(struct switches *sw, struct sl_str group, enum sw_route route, 
     return e;
 }
 
+const struct sw_entry *
+switches_set(struct switches *sw, struct sl_str group, enum sw_route route, uint64_t now_ms)
+{
+    const struct sw_entry *c = switches_observe(sw, group, route, now_ms);
+    if (c == NULL) {
+        return NULL;
+    }
+    /* Found in the map, so ours to change. */
+    struct sw_entry *e = hmap_get(&sw->map, group.p, group.n);
+    e->since_known = true;
+    e->since_ms = now_ms;
+    return e;
+}
+
 void
 switches_sweep(struct switches *sw)
 {

@@ -43,6 +43,11 @@ void switches_clear(struct switches *sw);
 const struct sw_entry *switches_observe(struct switches *sw, struct sl_str group,
                                         enum sw_route route, uint64_t now_ms);
 
+/* Records that group's route was changed to route at now_ms (by the router itself): the
+ * switch time is now_ms whatever was known before. Returns the entry or NULL (out of memory). */
+const struct sw_entry *switches_set(struct switches *sw, struct sl_str group,
+                                    enum sw_route route, uint64_t now_ms);
+
 /* The entry of group, or NULL if never seen (or swept). */
 const struct sw_entry *switches_get(const struct switches *sw, struct sl_str group);
 

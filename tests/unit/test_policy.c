@@ -65,6 +65,18 @@ mk(const char *name, const struct policy_cfg *cfg)
     return p;
 }
 
+/* Whether the policy would react to g crossing --high at count, now_ms. */
+static bool
+would_move(struct policy *p, struct sl_str g, uint64_t count, uint64_t now_ms)
+{
+    struct action_list out;
+    action_list_init(&out);
+    assert_int_equal(policy_react(p, g, count, now_ms, &out), 0);
+    bool moved = out.n > 0;
+    action_list_fini(&out);
+    return moved;
+}
+
 static void
 decide(struct policy *p, struct snap *x, struct action_list *out)
 {
@@ -233,12 +245,12 @@ test_min_dwell_between_switches(void **state)
     assert_int_equal(out.n, 1);
     check(&out.v[0], ACT_QUEUE_DESTROY, "", "group.bob");
     assert_false(out.v[0].force);
-    assert_false(policy_would_move(p, S("bob"), 900, 17000));
+    assert_false(would_move(p, S("bob"), 900, 17000));
     snap_init(&x, 21999);
     group(&x, "bob", NULL, 900);
     decide(p, &x, &out);
     assert_int_equal(out.n, 0);
-    assert_true(policy_would_move(p, S("bob"), 900, 22000));
+    assert_true(would_move(p, S("bob"), 900, 22000));
     snap_init(&x, 22000);
     group(&x, "bob", NULL, 900);
     decide(p, &x, &out);
@@ -272,7 +284,7 @@ test_restart_flips_nothing(void **state)
         }
         decide(p, &x, &out);
         assert_int_equal(out.n, 0);
-        assert_false(policy_would_move(p, S("bob"), 700, 50000));
+        assert_false(would_move(p, S("bob"), 700, 50000));
         snap_init(&x, 54999);
         group(&x, "dave", "group.dave", 3);
         queue(&x, "group.dave", strcmp(policy_table[i]->name, "fair") == 0 ? 10 : 100, 3);
@@ -362,7 +374,7 @@ test_routes_of_people_are_left_alone(void **state)
     decide(p, &x, &out);
     assert_int_equal(out.n, 0);
     assert_int_equal(policy_seen_route(p, S("bob")), 2 /* SW_OTHER */);
-    assert_false(policy_would_move(p, S("bob"), 5000, 1000));
+    assert_false(would_move(p, S("bob"), 5000, 1000));
     action_list_fini(&out);
     policy_free(p);
 }
@@ -388,7 +400,7 @@ test_group_too_long_for_an_own_queue_stays(void **state)
     group(&x, name, NULL, 100000);
     decide(p, &x, &out);
     assert_int_equal(out.n, 0);
-    assert_false(policy_would_move(p, S(name), 100000, 1000));
+    assert_false(would_move(p, S(name), 100000, 1000));
     action_list_fini(&out);
     policy_free(p);
 }
@@ -482,8 +494,8 @@ test_forgotten_groups_are_forgotten(void **state)
     snap_init(&x, 2000);
     decide(p, &x, &out);
     assert_int_equal(policy_seen_route(p, S("bob")), -1);
-    assert_true(policy_would_move(p, S("bob"), 101, 2000));
-    assert_false(policy_would_move(p, S("bob"), 100, 2000));
+    assert_true(would_move(p, S("bob"), 101, 2000));
+    assert_false(would_move(p, S("bob"), 100, 2000));
     action_list_fini(&out);
     policy_free(p);
 }
@@ -587,6 +599,71 @@ test_ten_thousand_groups(void **state)
     free(g);
 }
 
+/* A crossing reported by the broker, decided without a snapshot: the own queue (with the
+ * policy's settings; fair's from default as last seen) and the route; nothing for a group
+ * already moved, in its dwell, or at high exactly. */
+static void
+test_react_to_a_crossing(void **state)
+{
+    struct policy_cfg c = cfg_default;
+    struct action_list out;
+    struct snap x;
+    (void)state;
+    c.max_inflight = 2;
+    action_list_init(&out);
+    struct policy *p = mk("threshold", &c);
+    assert_int_equal(policy_react(p, S("bob"), 101, 1000, &out), 0);
+    assert_int_equal(out.n, 2);
+    check(&out.v[0], ACT_QUEUE_CREATE, "bob", "group.bob");
+    assert_int_equal(out.v[0].set.priority, 100);
+    assert_int_equal(out.v[0].set.max_inflight, 2);
+    check(&out.v[1], ACT_ROUTE_SET, "bob", "group.bob");
+    assert_string_equal(out.v[1].reason, "count 101 > high 100");
+    assert_int_equal(policy_react(p, S("bob"), 100, 1000, &out), 0);
+    assert_int_equal(out.n, 0);
+    /* The router applied the route: a second report a moment later does nothing, and the
+     * dwell runs from the route's application, not from the next snapshot. */
+    struct action a = { .kind = ACT_ROUTE_SET, .group = "bob", .queue = "group.bob" };
+    assert_int_equal(policy_note(p, &a, 1000), 0);
+    assert_int_equal(policy_react(p, S("bob"), 5000, 1001, &out), 0);
+    assert_int_equal(out.n, 0);
+    snap_init(&x, 1500);
+    group(&x, "bob", "group.bob", 0);
+    queue(&x, "group.bob", 100, 0)->max_inflight = 2;
+    decide(p, &x, &out);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(policy_dwell_left(p, S("bob"), 1500), 4500);
+    snap_init(&x, 6000);
+    group(&x, "bob", "group.bob", 0);
+    queue(&x, "group.bob", 100, 0)->max_inflight = 2;
+    decide(p, &x, &out);
+    assert_int_equal(out.n, 1);
+    check(&out.v[0], ACT_ROUTE_UNSET, "bob", "");
+    /* Back in default by the router's hand at 6000: no reaction before 11000. */
+    struct action u = { .kind = ACT_ROUTE_UNSET, .group = "bob" };
+    assert_int_equal(policy_note(p, &u, 6000), 0);
+    assert_false(would_move(p, S("bob"), 700, 10999));
+    assert_true(would_move(p, S("bob"), 700, 11000));
+    policy_free(p);
+
+    p = mk("fair", &c);
+    assert_int_equal(policy_react(p, S("bob"), 500, 1000, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(out.v[0].set.priority, 10); /* default's, before any snapshot */
+    assert_int_equal(out.v[0].set.weight, 1);
+    snap_init(&x, 2000);
+    x.q[0].priority = 7;
+    x.q[0].weight = 4;
+    decide(p, &x, &out);
+    assert_int_equal(policy_react(p, S("carol"), 500, 2000, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(out.v[0].set.priority, 7);
+    assert_int_equal(out.v[0].set.weight, 4);
+    assert_int_equal(out.v[0].set.max_inflight, 2);
+    policy_free(p);
+    action_list_fini(&out);
+}
+
 static void
 test_action_verbs(void **state)
 {
@@ -620,6 +697,7 @@ main(void)
         cmocka_unit_test(test_fair_gives_equal_shares),
         cmocka_unit_test(test_forgotten_groups_are_forgotten),
         cmocka_unit_test(test_ten_thousand_groups),
+        cmocka_unit_test(test_react_to_a_crossing),
         cmocka_unit_test(test_action_verbs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
