@@ -6,11 +6,11 @@
  * heavy group" that both policies build on. Actions are action.h's. A new policy is one new
  * file and one row in policy.c's table.
  *
- * Restart safety: a policy keeps no state the broker does not have. Its only memory is when it
- * last saw each group's route change, learnt from the snapshots themselves; a policy that has
- * never seen a group treats a group already in its own queue as having switched just now (so a
- * restarted router does not route it back before --min-dwell) and a group in default as free to
- * move. Queues named "group.<name>" are the router's own: the routes it manages are none
+ * Restart safety: a policy keeps no state the broker does not have. Its only memory is when
+ * each group's route last changed, learnt from the snapshots and from the changes the router
+ * reports having made (policy_note); a policy that has never seen a group treats a group
+ * already in its own queue as having switched just now (so a restarted router does not route
+ * it back before --min-dwell) and a group in default as free to move. Queues named "group.<name>" are the router's own: the routes it manages are none
  * (default) and "group.<name>" for group <name>; any other route was set by a person and is
  * left alone.
  *

@@ -61,4 +61,10 @@ _now_us
 diag "r3 took over $(((REPLY - t0) / 1000)) ms after TERM to r2"
 ok "the event stream shows the release and the new holder" \
     grep -q 'event=lease.release name=r2' "$SLUICE_DIR/events.log"
+
+# --once while another router leads: nothing done, exit 1, said why.
+run "$SLUICE_BIN/router" --once --name r4
+is "$RC" 1 "router --once exits 1 while another router leads"
+like "$ERR" 'event=once.skipped reason="another router holds the lease"' "and says why"
+is "$(leader_name)" r3 "r3 still leads"
 done_testing
