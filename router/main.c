@@ -71,7 +71,9 @@ static const struct opt router_opts[] = {
 };
 
 static const struct opt *const tables[] = { opt_common, router_opts, NULL };
-static const char usage[] = "router [options]";
+static const char usage[] = "router [--policy threshold|fair] [--tick 1s] [--high 100] [--low 10] "
+                            "[--priority 100] [--max-inflight K] [--min-dwell 5s] [--dry-run] "
+                            "[--once] [options]";
 
 static int sigpipe_fds[2] = { -1, -1 };
 
