@@ -167,7 +167,8 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
 
 /* Publishes a change: the request's group/queue/name, reason and lease travel with it. */
 static void
-emit_change(struct broker *b, const char *event, const struct wire_msg *req, uint64_t moved)
+emit_change(struct broker *b, const char *event, const struct wire_msg *req, bool moves,
+            uint64_t moved)
 {
     static const enum wire_key carried[] = { WK_GROUP, WK_QUEUE, WK_NAME, WK_REASON, WK_LEASE,
                                              WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT };
@@ -184,7 +185,9 @@ emit_change(struct broker *b, const char *event, const struct wire_msg *req, uin
             wire_keyset_add(&ev.has, k);
         }
     }
-    wire_set_u64(&ev, WK_MOVED, moved);
+    if (moves) {
+        wire_set_u64(&ev, WK_MOVED, moved);
+    }
     events_emit(b->events, event, &ev, (uint64_t)(broker_wall_ns(b) / 1000000));
 }
 
@@ -343,7 +346,7 @@ op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     if (rv == 0) {
         wire_pack_ok(pk, 0);
         LOG(LOG_INFO, "queue.create", "queue=%.*s", (int)name.n, name.p);
-        emit_change(b, "queue.create", req, 0);
+        emit_change(b, "queue.create", req, false, 0);
     }
     return rv;
 }
@@ -361,7 +364,7 @@ op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     }
     if (rv == 0) {
         wire_pack_ok(pk, 0);
-        emit_change(b, "queue.update", req, 0);
+        emit_change(b, "queue.update", req, false, 0);
     }
     return rv;
 }
@@ -382,7 +385,7 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
         key_u64(pk, WK_ROUTES_RESET, reset);
         LOG(LOG_INFO, "queue.destroy", "queue=%.*s moved=%llu routes_reset=%llu", (int)name.n,
             name.p, (unsigned long long)moved, (unsigned long long)reset);
-        emit_change(b, "queue.destroy", req, moved);
+        emit_change(b, "queue.destroy", req, true, moved);
         return 0;
     case SL_ENOTFOUND:
         return not_found(why, "queue", name);
@@ -407,7 +410,7 @@ pause_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, c
         return not_found(why, "queue", name);
     }
     wire_pack_ok(pk, 0);
-    emit_change(b, paused ? "queue.pause" : "queue.resume", req, 0);
+    emit_change(b, paused ? "queue.pause" : "queue.resume", req, false, 0);
     return 0;
 }
 
@@ -486,7 +489,7 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
             (int)group.n, group.p, queue != NULL ? (int)queue->n : 7,
             queue != NULL ? queue->p : "default", (unsigned long long)moved,
             WIRE_HAS(req, WK_LEASE) ? (unsigned long long)req->v[WK_LEASE].u : 0ULL, reason);
-        emit_change(b, queue != NULL ? "route.set" : "route.unset", req, moved);
+        emit_change(b, queue != NULL ? "route.set" : "route.unset", req, true, moved);
     }
     return rv;
 }
@@ -645,7 +648,7 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     key_u64(pk, WK_RESET, reset);
     LOG(LOG_INFO, "flush", "routes_reset=%llu groups_reset=%llu",
         (unsigned long long)routes_reset, (unsigned long long)reset);
-    emit_change(b, "flush", req, 0);
+    emit_change(b, "flush", req, false, 0);
     return 0;
 }
 
@@ -673,7 +676,7 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         wire_pack_ok(pk, 1);
         key_u64(pk, WK_PURGED, purged);
         LOG(LOG_INFO, "purge", "purged=%llu", (unsigned long long)purged);
-        emit_change(b, "purge", req, purged);
+        emit_change(b, "purge", req, true, purged);
     }
     return rv;
 }

@@ -622,5 +622,13 @@ wire_encoded_size(const struct wire_msg *m)
 int
 wire_pack_into_msg(void *data, const char *buf, size_t len)
 {
-    return nng_msg_append((nng_msg *)data, buf, len) == 0 ? 0 : -1;
+    nng_msg *msg = data;
+    size_t need = nng_msg_len(msg) + len, cap = nng_msg_capacity(msg);
+
+    /* nng grows a message to the exact size asked for, so packing item by item would copy
+     * the message once per item; doubling keeps packing linear. */
+    if (need > cap && nng_msg_reserve(msg, need > 2 * cap ? need : 2 * cap) != 0) {
+        return -1;
+    }
+    return nng_msg_append(msg, buf, len) == 0 ? 0 : -1;
 }
