@@ -4,6 +4,11 @@
  *   sl-send URL --hex HEX          one request of the bytes HEX ("df07ff07ff", spaces allowed,
  *                                  "" for an empty message); prints the reply
  *   sl-send URL --file F           one request of F's bytes ("-" for stdin); prints the reply
+ *   sl-send URL --lines F          one request per line of F ("-" for stdin), each line the
+ *                                  hex of one message (as --hex; a blank line or one starting
+ *                                  with '#' is skipped), all sent in order on one connection;
+ *                                  prints one reply per line, or "no reply: ERROR" for a request
+ *                                  left unanswered
  *   sl-send URL --random N [--seed S]
  *                                  N requests of seeded garbage, 0-512 bytes each, one at a
  *                                  time, each waiting for its reply; prints one line
@@ -37,11 +42,12 @@
 #define GARBAGE_MAX 512
 #define FILE_MAX (64u << 20)
 
-enum { O_HEX, O_FILE, O_RANDOM, O_SEED, O_TIMEOUT, O_RAW, O_QUIET, O_HELP };
+enum { O_HEX, O_FILE, O_LINES, O_RANDOM, O_SEED, O_TIMEOUT, O_RAW, O_QUIET, O_HELP };
 
 static const struct opt opts[] = {
     { O_HEX, "hex", 'x', "HEX", NULL, "send these bytes (hex digits, spaces ignored)" },
     { O_FILE, "file", 'f', "FILE", NULL, "send the bytes of FILE (- for stdin)" },
+    { O_LINES, "lines", 'l', "FILE", NULL, "send each line of FILE (hex) as a request, in order" },
     { O_RANDOM, "random", 'r', "N", NULL, "send N garbage messages, one request each" },
     { O_SEED, "seed", 's', "S", NULL, "seed of the garbage (default 1)" },
     { O_TIMEOUT, "timeout", 't', "MS", NULL, "wait per reply and to connect (default 2000 ms)" },
@@ -52,7 +58,7 @@ static const struct opt opts[] = {
 };
 
 static const char usage[] =
-    "sl-send URL (--hex HEX | --file F | --random N [--seed S]) [--timeout MS] [--raw]";
+    "sl-send URL (--hex HEX | --file F | --lines F | --random N [--seed S]) [--timeout MS] [--raw]";
 
 /* --- output ------------------------------------------------------------------------------ */
 
@@ -533,6 +539,55 @@ classify(nng_msg *rep)
     return kind;
 }
 
+/* --lines: one request per line of hex read from f, on the one connection sock. */
+static int
+send_lines(nng_socket sock, FILE *f, bool raw)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lineno = 0;
+    int rv = 0;
+
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        unsigned char *body = NULL;
+        size_t len = 0;
+        nng_msg *rep = NULL;
+        size_t i = 0;
+
+        lineno++;
+        while (line[i] == ' ' || line[i] == '\t') {
+            i++;
+        }
+        if (line[i] == '\n' || line[i] == '\0' || line[i] == '#') {
+            continue;
+        }
+        if (parse_hex(line + i, &body, &len) != 0) {
+            fprintf(stderr, "sl-send: --lines: line %" PRIu64 " is not an even number of hex digits\n",
+                    lineno);
+            rv = 2;
+            break;
+        }
+        int e = request(sock, body, len, &rep);
+        free(body);
+        if (e != 0) {
+            printf("no reply: %s\n", nng_strerror(e));
+            fflush(stdout);
+            rv = 1;
+            continue;
+        }
+        print_reply(nng_msg_body(rep), nng_msg_len(rep), raw);
+        fflush(stdout);
+        nng_msg_free(rep);
+    }
+    free(line);
+    if (rv == 0 && ferror(f)) {
+        fprintf(stderr, "sl-send: --lines: read error\n");
+        rv = 2;
+    }
+    return rv;
+}
+
 static int
 send_random(nng_socket sock, uint64_t count, uint64_t seed, bool quiet)
 {
@@ -588,7 +643,8 @@ main(int argc, char **argv)
         opt_usage(stdout, usage, tables);
         return 0;
     }
-    int modes = (v.v[O_HEX] != NULL) + (v.v[O_FILE] != NULL) + (v.v[O_RANDOM] != NULL);
+    int modes = (v.v[O_HEX] != NULL) + (v.v[O_FILE] != NULL) + (v.v[O_LINES] != NULL) +
+                (v.v[O_RANDOM] != NULL);
     if (argc - argi != 1 || modes != 1) {
         opt_usage(stderr, usage, tables);
         return 2;
@@ -609,11 +665,28 @@ main(int argc, char **argv)
         return 2;
     }
 
+    FILE *lines = NULL;
+    if (v.v[O_LINES] != NULL) {
+        lines = strcmp(v.v[O_LINES], "-") == 0 ? stdin : fopen(v.v[O_LINES], "r");
+        if (lines == NULL) {
+            fprintf(stderr, "sl-send: %s: %s\n", v.v[O_LINES], strerror(errno));
+            return 2;
+        }
+    }
+
     if ((rv = dial(&sock, argv[argi], (nng_duration)timeout_ms)) != 0) {
         free(body);
+        if (lines != NULL && lines != stdin) {
+            fclose(lines);
+        }
         return rv;
     }
-    if (v.v[O_RANDOM] != NULL) {
+    if (lines != NULL) {
+        rv = send_lines(sock, lines, v.v[O_RAW] != NULL);
+        if (lines != stdin) {
+            fclose(lines);
+        }
+    } else if (v.v[O_RANDOM] != NULL) {
         rv = send_random(sock, count, seed, v.v[O_QUIET] != NULL);
     } else {
         nng_msg *rep = NULL;

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Idempotency keys of push (PROTOCOL.md, push): a request resent with the same (client, seq)
+# is not stored again and is answered with the first answer and dup: true; another seq or
+# another client is a new push; a refused push does not use up its key; the broker remembers
+# the last 1,024 keys of each client and up to 65,536 clients. The requests are built by hand
+# (lib_mp.sh) and sent raw with sl-send, each on a connection of its own as a resend after a
+# reconnect would be.
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/lib_mp.sh
+. "$(dirname "$0")/lib_mp.sh"
+
+send=$SLUICE_TESTBIN/sl-send
+url=ipc://$SLUICE_DIR/broker.ipc
+
+# The broker's stats (the reply of a raw stats request).
+stats() {
+    "$send" "$url" --hex "$(mp_op stats)"
+}
+
+# reply_is REPLY EXPR WANT NAME: the Python expression EXPR over the reply d is WANT.
+reply_is() {
+    is "$(json "$1" "$2")" "$3" "$4"
+}
+
+# Bulk requests are made by Python: lines of hex, for sl-send --lines.
+# gen_pushes CLIENT_FMT FIRST LAST SEQ_FMT: a push of one job of group g per i in FIRST..LAST,
+# with client CLIENT_FMT % i and seq SEQ_FMT % i (Python %-formats; SEQ_FMT a number).
+gen_pushes() {
+    python3 -c '
+import sys
+def s(x):
+    b = x.encode()
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else bytes([0xd9, len(b)])) + b
+def u(n):
+    return bytes([n]) if n < 128 else b"\xcf" + n.to_bytes(8, "big")
+cf, first, last, sf = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+out = []
+for i in range(first, last + 1):
+    m = (b"\x85" + s("op") + s("push") + s("group") + s("g") + s("client") + s(cf % i if "%" in cf else cf)
+         + s("seq") + u(int(sf % i if "%" in sf else sf)) + s("payloads") + b"\x91\xc4\x01x")
+    out.append(m.hex())
+print("\n".join(out))
+' "$@"
+}
+
+start_broker
+
+payloads=()
+for i in $(seq 0 99); do
+    payloads+=("p$i")
+done
+req=$(mp_push bob c1 1 "${payloads[@]}")
+
+# --- the same key twice -------------------------------------------------------------------
+
+run "$send" "$url" --hex "$req"
+is "$RC" 0 "the first push of (c1, 1) gets a reply"
+first=$OUT
+reply_is "$first" '[d["ok"], d["n"], d["first_id"], d["queue"], d["dup"]]' \
+    '[true, 100, 1, "default", false]' "the first push stores 100 jobs, ids 1..100, dup false"
+
+run "$send" "$url" --hex "$req"
+is "$RC" 0 "the resent push of (c1, 1) gets a reply"
+again=$OUT
+reply_is "$again" 'd["dup"]' true "the resent push is answered dup: true"
+reply_is "$again" '[d["ok"], d["n"], d.get("first_id")]' '[true, 100, 1]' \
+    "the resent push repeats the first answer's n and first_id"
+reply_is "$again" 'd.get("queue")' default \
+    "the resent push repeats the first answer's queue (PROTOCOL.md: \"repeats the first one's n, first_id and queue\")"
+
+s=$(stats)
+reply_is "$s" '[d["broker"]["jobs"], d["broker"]["next_id"]]' '[100, 101]' \
+    "the broker holds 100 jobs, not 200, and used 100 ids"
+reply_is "$s" '[(g["name"], g["count"], g["pushed"]) for g in d["groups"]]' '[["bob", 100, 100]]' \
+    "group bob: count and pushed 100"
+reply_is "$s" '[(q["ready"], q["pushed"]) for q in d["queues"] if q["name"] == "default"]' '[[100, 100]]' \
+    "queue default: ready and pushed 100"
+
+# The key alone decides: other payloads under a key already stored are not stored either.
+run "$send" "$url" --hex "$(mp_push bob c1 1 other payloads)"
+reply_is "$OUT" '[d["dup"], d.get("first_id"), d["n"]]' '[true, 1, 100]' \
+    "a push reusing (c1, 1) with other payloads is answered with the first answer"
+reply_is "$(stats)" 'd["broker"]["jobs"]' 100 "... and stores nothing"
+
+# --- other keys ---------------------------------------------------------------------------
+
+run "$send" "$url" --hex "$(mp_push bob c1 2 a b c)"
+reply_is "$OUT" '[d["n"], d["first_id"], d["dup"]]' '[3, 101, false]' \
+    "(c1, 2), a new seq, is stored: ids 101..103"
+run "$send" "$url" --hex "$(mp_push bob c2 1 a b)"
+reply_is "$OUT" '[d["n"], d["first_id"], d["dup"]]' '[2, 104, false]' \
+    "(c2, 1), the same seq from another client, is stored: ids 104..105"
+run "$send" "$url" --hex "$(mp_push bob "" 0 a)"
+reply_is "$OUT" '[d["n"], d["first_id"], d["dup"]]' '[1, 106, false]' "a push without a key is stored"
+run "$send" "$url" --hex "$(mp_push bob "" 0 a)"
+reply_is "$OUT" '[d["n"], d["first_id"], d["dup"]]' '[1, 107, false]' \
+    "the same push without a key sent again is stored again"
+run "$send" "$url" --hex "$(mp_push bob c1 2 a b c)"
+reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 101]' "(c1, 2) resent is a dup of ids 101..103"
+reply_is "$(stats)" '[d["broker"]["jobs"], d["broker"]["next_id"]]' '[107, 108]' \
+    "the broker holds 107 jobs"
+
+# client and seq come together or not at all.
+half=$(mp_op push group str bob client str c9 payloads hex "$(mp_array 1)$(mp_bin x)")
+run "$send" "$url" --hex "$half"
+reply_is "$OUT" 'd["err"]' bad_request "a push with client but no seq is bad_request"
+half=$(mp_op push group str bob seq uint 5 payloads hex "$(mp_array 1)$(mp_bin x)")
+run "$send" "$url" --hex "$half"
+reply_is "$OUT" 'd["err"]' bad_request "a push with seq but no client is bad_request"
+reply_is "$(stats)" 'd["broker"]["jobs"]' 107 "... neither stored anything"
+
+# A refused push does not use up its key: sent again where it can be stored, it is stored.
+nokey=$(mp_op push group str bob queue str nope client str c3 seq uint 1 \
+    payloads hex "$(mp_array 1)$(mp_bin x)")
+run "$send" "$url" --hex "$nokey"
+reply_is "$OUT" 'd["err"]' not_found "a keyed push (c3, 1) to a missing queue is not_found"
+run "$send" "$url" --hex "$(mp_push bob c3 1 x)"
+reply_is "$OUT" '[d["n"], d["first_id"], d["dup"]]' '[1, 108, false]' \
+    "(c3, 1) sent again to a queue that exists is stored, not taken for a dup"
+
+# --- concurrent resends -------------------------------------------------------------------
+
+req=$(mp_push race c4 1 r1 r2 r3)
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    "$send" "$url" --hex "$req" >"$SLUICE_DIR/race.$i" 2>&1 &
+    pids+=("$!")
+done
+# Only these: a bare wait would also wait for the broker, a child of this shell too.
+for p in "${pids[@]}"; do
+    wait "$p"
+done
+cat "$SLUICE_DIR"/race.* >"$SLUICE_DIR/race"
+is "$(grep -c '"dup": false' "$SLUICE_DIR/race")" 1 "8 concurrent sends of one key: exactly one is stored"
+is "$(grep -c '"dup": true' "$SLUICE_DIR/race")" 7 "... the other 7 are answered dup"
+is "$(grep -o '"first_id": [0-9]*' "$SLUICE_DIR/race" | sort -u)" '"first_id": 109' \
+    "... all 8 with the same first_id"
+reply_is "$(stats)" '[(g["name"], g["count"]) for g in d["groups"] if g["name"] == "race"]' \
+    '[["race", 3]]' "group race holds 3 jobs, not 24"
+
+# --- the window of remembered keys --------------------------------------------------------
+
+# Client w pushes seq 1..1025 (one job each, ids 112..1136): seq 2..1025 are its last 1,024.
+gen_pushes w 1 1025 %d >"$SLUICE_DIR/window"
+run "$send" "$url" --lines "$SLUICE_DIR/window"
+is "$RC" 0 "client w's 1,025 pushes all get a reply"
+is "$(grep -c '"dup": false' <<<"$OUT")" 1025 "... and all 1,025 are stored"
+jobs=$(json "$(stats)" 'd["broker"]["jobs"]')
+is "$jobs" 1136 "the broker holds 1,136 jobs"
+run "$send" "$url" --hex "$(mp_push g w 2 x)"
+reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 113]' \
+    "(w, 2), the oldest of w's last 1,024 keys, is remembered: dup with its first_id"
+run "$send" "$url" --hex "$(mp_push g w 1000 x)"
+reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 1111]' \
+    "(w, 1000) is remembered: dup with its first_id"
+run "$send" "$url" --hex "$(mp_push g w 1 x)"
+reply_is "$OUT" '[d["dup"], "first_id" in d]' '[true, false]' \
+    "(w, 1), older than the window, is answered dup without first_id"
+reply_is "$(stats)" 'd["broker"]["jobs"]' "$jobs" "... none of the three resends stored anything"
+
+# --- many clients -------------------------------------------------------------------------
+
+# 20,000 more clients push once each. The broker remembers up to 65,536 clients, so the first
+# client's key is still known afterwards.
+run "$send" "$url" --hex "$(mp_push g old 1 x)"
+reply_is "$OUT" '[d["first_id"], d["dup"]]' '[1137, false]' "client old pushes (old, 1): id 1137"
+gen_pushes 'k%d' 1 10000 1 >"$SLUICE_DIR/clients.1"
+gen_pushes 'k%d' 10001 20000 1 >"$SLUICE_DIR/clients.2"
+"$send" "$url" --lines "$SLUICE_DIR/clients.1" >"$SLUICE_DIR/clients.1.out" 2>&1 &
+p1=$!
+"$send" "$url" --lines "$SLUICE_DIR/clients.2" >"$SLUICE_DIR/clients.2.out" 2>&1 &
+p2=$!
+wait "$p1"
+rc1=$?
+wait "$p2"
+rc2=$?
+is "$rc1:$rc2" 0:0 "20,000 pushes by 20,000 clients all get a reply"
+is "$(cat "$SLUICE_DIR"/clients.*.out | grep -c '"dup": false')" 20000 "... and all are stored"
+run "$send" "$url" --hex "$(mp_push g old 1 x)"
+reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 1137]' \
+    "(old, 1) resent after 20,000 other clients is still a dup of id 1137 (65,536 clients remembered)"
+reply_is "$(stats)" 'd["broker"]["jobs"]' $((1137 + 20000)) "the broker holds 21,137 jobs"
+
+ok "the broker answers ping" ctl ping
+stop_broker
+is "$?" 0 "the broker exits 0 on TERM"
+
+done_testing
