@@ -45,8 +45,10 @@ struct wapi {
 
     nng_mtx *mtx;               /* guards the fields marked (mtx) */
     nng_cv *cv;                 /* any of them changed */
-    bool aio_done;              /* (mtx) the caller's aio completed */
     bool closing;               /* (mtx) the heartbeat thread must exit */
+    bool waiting;               /* (mtx) the caller waits on aio: the heartbeat thread watches */
+    bool may_abandon;           /* (mtx) ...and cancels it if the program stops while offline */
+    uint64_t wait_start_ms;     /* (mtx) when that wait started */
     uint32_t batch_pipe;        /* (mtx) the connection the batch came on */
     uint32_t removed[REMOVED_RING]; /* (mtx) connections closed lately */
     uint32_t removed_next;      /* (mtx) */
@@ -71,7 +73,7 @@ struct wapi {
     struct mpr cur;             /* at the next job map */
     uint32_t left;              /* jobs of the batch not handed out */
     bool busy;                  /* the last reserve brought jobs: the next one reports busy */
-    uint64_t tick_ms;           /* when cfg.tick was last called */
+    atomic_uint_fast64_t tick_ms; /* when cfg.tick was last called */
     uint64_t handout_ms;        /* when the last job was handed out */
 
     /* Settlements waiting to be sent; capacity cap each. */
@@ -87,10 +89,10 @@ struct wapi {
     atomic_uint_fast64_t reported_ms; /* last report the broker answered */
 
     /* Outages. */
-    uint64_t down_since_ms;     /* 0: the broker is reachable (as far as we know) */
-    uint32_t down_tries;
+    atomic_uint_fast64_t down_since_ms; /* 0: the broker is reachable (as far as we know) */
+    uint32_t down_tries;        /* requests that failed in this outage */
     uint32_t backoff_ms;
-    bool need_hello;            /* register (again) before the next reserve */
+    atomic_bool need_hello;     /* register (again) before the next reserve */
     bool contacted;             /* a hello was answered once */
     uint64_t broker_pid;
     uint32_t bad_replies;       /* in a row: log the first only */
@@ -154,73 +156,79 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
     nng_mtx_unlock(w->mtx);
 }
 
-static void
-on_aio(void *arg)
-{
-    struct wapi *w = arg;
-    nng_mtx_lock(w->mtx);
-    w->aio_done = true;
-    nng_cv_wake(w->cv);
-    nng_mtx_unlock(w->mtx);
-}
-
-static void outage(struct wapi *w, const char *op, const char *error);
-
 #define TICK_MS 1000u /* cfg.tick is called at least this often while a request waits */
 
 static void
 tick(struct wapi *w, uint64_t now)
 {
-    w->tick_ms = now;
+    atomic_store(&w->tick_ms, now);
     if (w->tick != NULL) {
         w->tick(w->tick_arg);
     }
 }
 
-/* Starts a send or a receive on the caller's context and waits for it to complete. Gives up
- * (cancels it) at deadline_ms, or, if may_abandon, once the program stops while no connection
- * is open. Returns nng's result. */
-static int
-run_aio(struct wapi *w, bool send, uint64_t deadline_ms, bool may_abandon)
+/* Logs the start of an outage once; every request until the broker answers again is part of
+ * it. Either thread may call it. */
+static void
+outage(struct wapi *w, const char *op, const char *error)
 {
-    uint64_t start = now_ms();
-    bool cancelled = false;
+    uint_fast64_t zero = 0;
+    atomic_store(&w->need_hello, true);
+    if (atomic_compare_exchange_strong(&w->down_since_ms, &zero, now_ms())) {
+        LOG(LOG_WARN, "broker.lost", "worker=%s url=\"%s\" op=%s error=\"%s\"", w->name, w->url,
+            op, error);
+    }
+}
 
+/* A request of the caller's failed for want of the broker. */
+static void
+failed(struct wapi *w, const char *op, const char *error)
+{
+    w->down_tries++;
+    outage(w, op, error);
+}
+
+/* Starts a send or a receive on the caller's context and waits for it, timeout_ms at most.
+ * The wait is nng's own (no thread of ours in the path of a round trip); the heartbeat thread
+ * watches it meanwhile (watch()). Returns nng's result. */
+static int
+run_aio(struct wapi *w, bool send, uint64_t timeout_ms, bool may_abandon)
+{
+    nng_aio_set_timeout(w->aio, timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE
+                                                       : (nng_duration)timeout_ms);
     nng_mtx_lock(w->mtx);
-    w->aio_done = false;
+    w->waiting = true;
+    w->may_abandon = may_abandon;
+    w->wait_start_ms = now_ms();
     nng_mtx_unlock(w->mtx);
     if (send) {
         nng_ctx_send(w->ctx, w->aio);
     } else {
         nng_ctx_recv(w->ctx, w->aio);
     }
+    nng_aio_wait(w->aio);
     nng_mtx_lock(w->mtx);
-    while (!w->aio_done) {
-        uint64_t now = now_ms();
-        bool offline = atomic_load(&w->pipes) <= 0;
-        if (offline && w->down_since_ms == 0 && now - start >= UNREACHABLE_MS) {
-            nng_mtx_unlock(w->mtx);
-            outage(w, send ? "send" : "receive", "no connection");
-            nng_mtx_lock(w->mtx);
-            continue;
-        }
-        if (now - w->tick_ms >= TICK_MS) {
-            nng_mtx_unlock(w->mtx);
-            tick(w, now);
-            nng_mtx_lock(w->mtx);
-            continue;
-        }
-        if (!cancelled && (now >= deadline_ms || (may_abandon && offline && stopping(w)))) {
-            cancelled = true;
-            nng_mtx_unlock(w->mtx);
-            nng_aio_cancel(w->aio); /* completes the aio: on_aio takes the lock */
-            nng_mtx_lock(w->mtx);
-            continue;
-        }
-        nng_cv_until(w->cv, nng_clock() + SLICE_MS);
-    }
+    w->waiting = false;
     nng_mtx_unlock(w->mtx);
     return nng_aio_result(w->aio);
+}
+
+/* The heartbeat thread's watch over a wait of the caller's, every SLICE_MS (mtx held): it
+ * cancels the wait if it may be abandoned and the program stops while no connection is open,
+ * logs an outage after a second without a connection, and calls cfg.tick. */
+static void
+watch(struct wapi *w, uint64_t now)
+{
+    bool offline = atomic_load(&w->pipes) <= 0;
+    if (w->may_abandon && offline && stopping(w)) {
+        nng_aio_cancel(w->aio); /* no callback: it completes without calling into us */
+    }
+    if (offline && now - w->wait_start_ms >= UNREACHABLE_MS) {
+        outage(w, "wait", "no connection");
+    }
+    if (now - atomic_load(&w->tick_ms) >= TICK_MS) {
+        tick(w, now);
+    }
 }
 
 /* Sends req (taken in every case) and waits up to timeout_ms for the reply, stored in *rep
@@ -233,7 +241,7 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
     int rv;
 
     nng_aio_set_msg(w->aio, req);
-    if ((rv = run_aio(w, true, deadline, may_abandon)) != 0) {
+    if ((rv = run_aio(w, true, timeout_ms, may_abandon)) != 0) {
         nng_msg *m = nng_aio_get_msg(w->aio); /* not sent: still ours */
         nng_aio_set_msg(w->aio, NULL);
         if (m != NULL) {
@@ -242,29 +250,14 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
         *why = nng_strerror(rv);
         return SL_EUNREACHABLE;
     }
-    if ((rv = run_aio(w, false, deadline, may_abandon)) != 0) {
-        *why = rv == NNG_ECANCELED ? "no reply in time" : nng_strerror(rv);
+    uint64_t now = now_ms();
+    if ((rv = run_aio(w, false, now < deadline ? deadline - now : 1, may_abandon)) != 0) {
+        *why = rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv);
         return SL_EUNREACHABLE;
     }
     *rep = nng_aio_get_msg(w->aio);
     nng_aio_set_msg(w->aio, NULL);
     return 0;
-}
-
-/* Logs the start of an outage once; every request until the broker answers again is part of
- * it. */
-static void
-outage(struct wapi *w, const char *op, const char *error)
-{
-    w->need_hello = true;
-    w->down_tries++;
-    if (w->down_since_ms != 0) {
-        return;
-    }
-    w->down_since_ms = now_ms();
-    w->down_tries = 1;
-    LOG(LOG_WARN, "broker.lost", "worker=%s url=\"%s\" op=%s error=\"%s\"", w->name, w->url, op,
-        error);
 }
 
 static void
@@ -442,7 +435,7 @@ settle(struct wapi *w, const char *op, const uint64_t *ids, uint32_t n, bool rev
         kv_u64(&pk, WK_DELAY_MS, delay_ms);
     }
     if (call(w, req, &rep, SETTLE_TIMEOUT_MS, false, &why) != 0) {
-        outage(w, op, why);
+        failed(w, op, why);
         return;
     }
     answered(w);
@@ -491,12 +484,12 @@ hello(struct wapi *w)
     pack_report(w, &pk, atomic_load(&w->current));
     if (call(w, req, &rep, SETTLE_TIMEOUT_MS, true, &why) != 0) {
         if (!stopping(w)) {
-            outage(w, "hello", why);
+            failed(w, "hello", why);
         }
         return SL_EUNREACHABLE;
     }
     answered(w);
-    w->need_hello = false;
+    atomic_store(&w->need_hello, false);
     atomic_store(&w->reported_ms, now_ms());
     uint64_t pid = 0;
     if (parse_reply(rep, &r, &why) == 0 && r.ok) {
@@ -505,11 +498,12 @@ hello(struct wapi *w)
         log_refused(w, "hello", &r);
     }
     nng_msg_free(rep);
-    if (w->down_since_ms != 0) {
-        LOG(LOG_INFO, "broker.back", "worker=%s down_ms=%llu tries=%u broker_pid=%llu restarted=%s",
-            w->name, (unsigned long long)(now_ms() - w->down_since_ms), w->down_tries,
+    uint64_t since = atomic_exchange(&w->down_since_ms, 0);
+    if (since != 0) {
+        LOG(LOG_INFO, "broker.back", "worker=%s down_ms=%llu failed=%u broker_pid=%llu restarted=%s",
+            w->name, (unsigned long long)(now_ms() - since), w->down_tries,
             (unsigned long long)pid, w->contacted && pid != w->broker_pid ? "yes" : "no");
-        w->down_since_ms = 0;
+        w->down_tries = 0;
     } else if (!w->contacted) {
         LOG(LOG_INFO, "broker.connected", "worker=%s url=\"%s\" broker_pid=%llu", w->name, w->url,
             (unsigned long long)pid);
@@ -629,7 +623,7 @@ reserve(struct wapi *w)
     const char *why = NULL;
     struct reply r;
 
-    if (w->need_hello && hello(w) != 0) {
+    if (atomic_load(&w->need_hello) && hello(w) != 0) {
         if (!stopping(w)) {
             backoff(w);
         }
@@ -666,7 +660,7 @@ reserve(struct wapi *w)
     }
     if (call(w, req, &rep, (uint64_t)w->wait_ms + REPLY_MARGIN_MS, true, &why) != 0) {
         if (!stopping(w)) {
-            outage(w, "reserve", why);
+            failed(w, "reserve", why);
             backoff(w);
         }
         return 0;
@@ -823,8 +817,8 @@ heartbeat(struct wapi *w)
 }
 
 /* The heartbeat thread: reports the worker once a second when nothing else did, so a worker
- * busy with a long job still shows its state and current job. Failures are the caller's
- * requests' to notice and log. */
+ * busy with a long job still shows its state and current job (failures are the caller's
+ * requests' to notice and log); and watches the caller's waits (watch()). */
 static void
 hb_main(void *arg)
 {
@@ -834,15 +828,21 @@ hb_main(void *arg)
     while (!w->closing) {
         uint64_t now = now_ms();
         uint64_t due = atomic_load(&w->reported_ms) + HEARTBEAT_MS;
-        if (now < due) {
-            nng_cv_until(w->cv, nng_clock() + (nng_time)(due - now));
+        if (w->waiting) {
+            watch(w, now);
+        }
+        if (now >= due) {
+            nng_mtx_unlock(w->mtx);
+            atomic_store(&w->rss_bytes, read_rss());
+            if (atomic_load(&w->pipes) > 0) { /* offline, it could only wait */
+                heartbeat(w);
+            }
+            atomic_store(&w->reported_ms, now_ms());
+            nng_mtx_lock(w->mtx);
             continue;
         }
-        nng_mtx_unlock(w->mtx);
-        atomic_store(&w->rss_bytes, read_rss());
-        heartbeat(w);
-        atomic_store(&w->reported_ms, now_ms());
-        nng_mtx_lock(w->mtx);
+        uint64_t wait = due - now < SLICE_MS ? due - now : SLICE_MS;
+        nng_cv_until(w->cv, nng_clock() + (nng_time)wait);
     }
     nng_mtx_unlock(w->mtx);
 }
@@ -873,7 +873,9 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
     atomic_init(&w->current, 0);
     atomic_init(&w->rss_bytes, read_rss());
     atomic_init(&w->reported_ms, now_ms());
-    w->need_hello = true;
+    atomic_init(&w->need_hello, true);
+    atomic_init(&w->down_since_ms, 0);
+    atomic_init(&w->tick_ms, now_ms());
     if ((rv = nng_mtx_alloc(&w->mtx)) != 0) {
         goto fail_nng;
     }
@@ -892,13 +894,12 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
         (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, on_pipe, w)) != 0 ||
         (rv = nng_ctx_open(&w->ctx, w->sock)) != 0 ||
         (rv = nng_ctx_open(&w->hb_ctx, w->sock)) != 0 ||
-        (rv = nng_aio_alloc(&w->aio, on_aio, w)) != 0) {
+        (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
         goto fail_sock;
     }
     if ((rv = nng_aio_alloc(&w->hb_aio, NULL, NULL)) != 0) {
         goto fail_aio;
     }
-    nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE); /* run_aio keeps the deadlines */
     nng_aio_set_timeout(w->hb_aio, HEARTBEAT_TIMEOUT_MS);
     if ((rv = nng_dial(w->sock, w->url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
         LOG(LOG_ERROR, "wapi.bad_url", "url=\"%s\" error=\"%s\"", w->url, nng_strerror(rv));

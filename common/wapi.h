@@ -45,8 +45,9 @@
 
 struct wapi;
 
-/* Called on the caller's thread by wapi_next after every reserve, and about once a second
- * while any request waits for the broker, so a program can show it is alive while it waits. */
+/* Called by wapi_next after every reserve (on the caller's thread), and about once a second
+ * while a request waits for the broker (on wapi's own thread: make it thread-safe, e.g. an
+ * atomic store), so a program can show it is alive while it waits. */
 typedef void wapi_tick_fn(void *arg);
 
 struct wapi_cfg {
