@@ -73,6 +73,9 @@ wrun_run(const struct wrun_cfg *cfg)
             failed++;
             break;
         case HANDLER_RELEASE:
+            /* Only a stopping worker releases. The prefetched jobs go back first, then this
+             * older one, so that it ends up ahead of them at the head of the queue. */
+            wapi_release_all(w);
             wapi_release(w, job.id);
             released++;
             break;
