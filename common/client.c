@@ -6,12 +6,15 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 struct client {
     nng_socket sock;
+    _Atomic bool connected;  /* a connection has completed its handshake */
     nng_msg *last;  /* the last reply; decoded views point into it */
     char url[512];
 };
@@ -22,6 +25,14 @@ now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+on_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    atomic_store(&((struct client *)arg)->connected, true);
 }
 
 int
@@ -47,24 +58,25 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 0);
 
+    /* A non-blocking dial keeps trying in the background; the connection counts once its
+     * handshake is done (the pipe is added), so connect_ms bounds the handshake too. */
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_connected, c);
+    rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
+        nng_close(c->sock);
+        free(c);
+        return SL_EBADREQ;
+    }
     uint64_t deadline = now_ms() + connect_ms;
-    for (;;) {
-        rv = nng_dial(c->sock, url, NULL, 0);
-        if (rv == 0) {
-            break;
-        }
-        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
-            nng_close(c->sock);
-            free(c);
-            return SL_EBADREQ;
-        }
-        if (now_ms() >= deadline) {
-            LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"%s\"", url, nng_strerror(rv));
-            nng_close(c->sock);
-            free(c);
-            return SL_EUNREACHABLE;
-        }
-        nng_msleep(50);
+    while (rv == 0 && !atomic_load(&c->connected) && now_ms() < deadline) {
+        nng_msleep(5);
+    }
+    if (rv != 0 || !atomic_load(&c->connected)) {
+        LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"%s\"", url,
+            rv != 0 ? nng_strerror(rv) : "no connection within the time allowed");
+        nng_close(c->sock);
+        free(c);
+        return SL_EUNREACHABLE;
     }
     *cp = c;
     return 0;

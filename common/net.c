@@ -7,10 +7,13 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int
 net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *lp)
@@ -39,57 +42,82 @@ net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *lp)
     return 0;
 }
 
+#define GUARD_OLD_MAX 64 /* abandoned IPC listeners kept (with their connections) */
+
 struct net_guard {
     nng_socket sock;
-    nng_listener listener;
+    nng_listener listener;      /* the one new connections reach */
+    nng_listener old[GUARD_OLD_MAX]; /* replaced IPC listeners, kept for their connections */
+    unsigned nold;
     char url[512];
-    char probe_url[512];   /* where to dial: a wildcard TCP address becomes loopback */
+    char probe_url[512];        /* where to dial: a wildcard TCP address becomes loopback */
     size_t recv_max;
     unsigned check_ms;
     enum net_probe kind;
-    nng_mtx *mtx;
+    nng_mtx *mtx;               /* guards stop; never held across an nng call */
     nng_cv *cv;
     bool stop;
-    uint64_t accepted;     /* (mtx) connections the server side completed */
+    _Atomic uint64_t accepted;  /* connections the server side completed */
     nng_thread *thread;
 };
 
-/* Dials a new connection; for a REP server, asks for a ping and returns 0 when any reply
- * arrived. For a PUB server, returns 0 once dialed (the caller checks that it was accepted). */
+/* Waits up to ms for the accepted count to move past before. */
+static bool
+accepted_since(struct net_guard *g, uint64_t before, unsigned ms)
+{
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        if (atomic_load(&g->accepted) != before) {
+            return true;
+        }
+        nng_msleep(10);
+    }
+    return atomic_load(&g->accepted) != before;
+}
+
+/* One check: dial a new connection and see the server side accept it within a second; for a
+ * REP server, also ask for a ping. *accepted tells whether the connection was accepted.
+ * Returns 0 when everything answered. The probe is closed only once accepted or once the
+ * listener it reached has been replaced: closing a connection in the middle of its
+ * handshake is what wedges an nng 1.5.2 listener. */
 static int
-probe(const char *url, unsigned timeout_ms, enum net_probe kind)
+check(struct net_guard *g, bool *accepted, nng_socket *held)
 {
     nng_socket s;
     nng_msg *m = NULL;
     msgpack_packer pk;
+    uint64_t before = atomic_load(&g->accepted);
     int rv;
 
-    if (kind == NET_PROBE_SUB) {
-        if ((rv = nng_sub0_open(&s)) != 0) {
-            return rv;
-        }
-        if ((rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK)) == 0) {
-            nng_msleep(timeout_ms < 200 ? timeout_ms : 200); /* time for the handshake */
-        }
+    *accepted = false;
+    rv = g->kind == NET_PROBE_SUB ? nng_sub0_open(&s) : nng_req0_open(&s);
+    if (rv != 0) {
+        *accepted = true; /* not the listener's fault */
+        return rv;
+    }
+    if ((rv = nng_dial(s, g->probe_url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
         nng_close(s);
+        *accepted = true;
         return rv;
     }
-    if ((rv = nng_req0_open(&s)) != 0) {
-        return rv;
+    if (!accepted_since(g, before, 1000)) {
+        *held = s; /* closed by the caller once the listener is replaced */
+        return NNG_ETIMEDOUT;
     }
-    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
-    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
-    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    if ((rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK)) == 0 &&
-        (rv = nng_msg_alloc(&m, 0)) == 0) {
-        msgpack_packer_init(&pk, m, wire_pack_into_msg);
-        msgpack_pack_map(&pk, 1);
-        wire_pack_key(&pk, WK_OP);
-        wire_pack_cstr(&pk, "ping");
-        if ((rv = nng_sendmsg(s, m, 0)) != 0) {
-            nng_msg_free(m);
-        } else if ((rv = nng_recvmsg(s, &m, 0)) == 0) {
-            nng_msg_free(m);
+    *accepted = true;
+    if (g->kind == NET_PROBE_REQ) {
+        nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 1000);
+        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 1000);
+        nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+        if ((rv = nng_msg_alloc(&m, 0)) == 0) {
+            msgpack_packer_init(&pk, m, wire_pack_into_msg);
+            msgpack_pack_map(&pk, 1);
+            wire_pack_key(&pk, WK_OP);
+            wire_pack_cstr(&pk, "ping");
+            if ((rv = nng_sendmsg(s, m, 0)) != 0) {
+                nng_msg_free(m);
+            } else if ((rv = nng_recvmsg(s, &m, 0)) == 0) {
+                nng_msg_free(m);
+            }
         }
     }
     nng_close(s);
@@ -101,15 +129,38 @@ net_guard_repair(struct net_guard *g)
 {
     nng_listener l;
     int rv;
+    bool ipc = strncmp(g->url, "ipc://", 6) == 0;
 
-    nng_mtx_lock(g->mtx);
-    nng_listener_close(g->listener);
-    rv = net_listen(g->sock, g->url, g->recv_max, &l);
-    if (rv == 0) {
+    if (ipc) {
+        /* A new listener on a new socket file: new connections reach it, while the old
+         * listener keeps its established connections (closing it would close them). */
+        if (unlink(g->url + 6) != 0 && errno != ENOENT) {
+            LOG(LOG_ERROR, "listener.repair_failed", "url=\"%s\" error=\"%s\"", g->url,
+                strerror(errno));
+            return SL_EIO;
+        }
+        if (g->nold == GUARD_OLD_MAX) {
+            /* The oldest goes, with what it still holds. Closed while no file is at the
+             * path, so its clean-up cannot remove the new listener's. */
+            nng_listener_close(g->old[0]);
+            memmove(&g->old[0], &g->old[1], sizeof(g->old[0]) * (GUARD_OLD_MAX - 1));
+            g->nold--;
+        }
+        if ((rv = net_listen(g->sock, g->url, g->recv_max, &l)) != 0) {
+            return rv;
+        }
+        g->old[g->nold++] = g->listener;
         g->listener = l;
+        return 0;
     }
-    nng_mtx_unlock(g->mtx);
-    return rv;
+    /* TCP cannot bind the port twice: the listener is replaced, and its connections close
+     * (clients reconnect on their own). */
+    nng_listener_close(g->listener);
+    if ((rv = net_listen(g->sock, g->url, g->recv_max, &l)) != 0) {
+        return rv;
+    }
+    g->listener = l;
+    return 0;
 }
 
 static void
@@ -118,16 +169,19 @@ on_accept(nng_pipe p, nng_pipe_ev ev, void *arg)
     struct net_guard *g = arg;
     (void)p;
     (void)ev;
-    nng_mtx_lock(g->mtx);
-    g->accepted++;
-    nng_mtx_unlock(g->mtx);
+    atomic_fetch_add(&g->accepted, 1);
 }
 
 static void
 guard_main(void *arg)
 {
     struct net_guard *g = arg;
-    unsigned failures = 0;
+    unsigned unaccepted = 0, unanswered = 0;
+    /* A repair of an IPC listener loses nothing; one of a TCP listener closes connections,
+     * so it needs more evidence. */
+    unsigned needed = strncmp(g->url, "ipc://", 6) == 0 ? 1 : 3;
+    nng_socket held[3];
+    unsigned nheld = 0;
 
     nng_mtx_lock(g->mtx);
     while (!g->stop) {
@@ -135,26 +189,38 @@ guard_main(void *arg)
         if (g->stop) {
             break;
         }
-        uint64_t before = g->accepted;
         nng_mtx_unlock(g->mtx);
-        int rv = probe(g->probe_url, 1000, g->kind);
-        nng_mtx_lock(g->mtx);
-        bool accepted = g->accepted != before;
-        nng_mtx_unlock(g->mtx);
-        /* A connection the server side never completes is the wedged listener; one that is
-         * made but not answered is a busy server, and only repeated failures count. */
-        failures = rv == 0 && accepted ? 0 : accepted ? failures + 1 : 3;
-        if (failures >= 3) {
+        bool accepted;
+        nng_socket probe;
+        int rv = check(g, &accepted, &probe);
+        if (!accepted) {
+            held[nheld++] = probe;
+            unaccepted++;
+        } else {
+            unaccepted = 0;
+            unanswered = rv == 0 ? 0 : unanswered + 1;
+            /* The listener accepts: probes still waiting on it may close safely. */
+            while (nheld > 0) {
+                nng_close(held[--nheld]);
+            }
+        }
+        if (unaccepted >= needed || unanswered >= 3) {
             LOG(LOG_WARN, "listener.repair", "url=\"%s\" reason=\"%s\"", g->url,
-                accepted ? "pings time out" : "new connections are not accepted");
+                unaccepted > 0 ? "new connections are not accepted" : "pings go unanswered");
             if (net_guard_repair(g) != 0) {
                 LOG(LOG_ERROR, "listener.repair_failed", "url=\"%s\"", g->url);
             }
-            failures = 0;
+            while (nheld > 0) {
+                nng_close(held[--nheld]);
+            }
+            unaccepted = unanswered = 0;
         }
         nng_mtx_lock(g->mtx);
     }
     nng_mtx_unlock(g->mtx);
+    while (nheld > 0) {
+        nng_close(held[--nheld]);
+    }
 }
 
 /* The address to dial to reach a listener on url. */
@@ -237,6 +303,11 @@ net_guard_stop(struct net_guard *g)
     nng_cv_wake(g->cv);
     nng_mtx_unlock(g->mtx);
     nng_thread_destroy(g->thread);
+    /* The replaced listeners first: each removes the socket file as it closes, and the
+     * current one's must be the last removal. */
+    for (unsigned i = 0; i < g->nold; i++) {
+        nng_listener_close(g->old[i]);
+    }
     nng_listener_close(g->listener);
     nng_pipe_notify(g->sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
     nng_cv_free(g->cv);

@@ -13,11 +13,16 @@ int net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *
 /* A listener that repairs itself. nng 1.5.2 stops accepting connections on a listener after
  * a peer disconnects during the connection handshake (nng issue #1518, fixed in nng 1.6):
  * existing connections keep working, new ones never complete. A guard thread checks every
- * check_ms that a new connection to url is accepted and a {"op":"ping"} request on it is
- * answered within a second (any reply will do). When the server side never sees the
- * connection (or three pings in a row go unanswered) it closes the listener and starts a new
- * one on the same address, logging event=listener.repair. The guard owns the socket's
- * NNG_PIPE_EV_ADD_POST notification. */
+ * check_ms that a new connection to url is accepted within a second (and, for a REP socket,
+ * that a {"op":"ping"} on it is answered; any reply will do). When it is not, the guard
+ * replaces the listener, logging event=listener.repair:
+ * - ipc: the socket file is removed and a new listener binds a new one; the old listener is
+ *   kept, so the connections it holds go on (the last 64 replaced listeners are kept);
+ * - tcp: the port cannot be bound twice, so the listener is closed (its connections close;
+ *   clients reconnect) and opened again; this needs three failed checks in a row.
+ * A probe connection is closed only once accepted or once its listener was replaced: closing
+ * a connection in the middle of its handshake is what wedges a listener. The guard owns the
+ * socket's NNG_PIPE_EV_ADD_POST notification. */
 struct net_guard;
 
 enum net_probe {

@@ -1,0 +1,152 @@
+/* bench/latency: the time from a push to the moment a worker has the job in hand, at a steady
+ * rate. A producer pushes one job every 1/RATE s, its payload the monotonic time just before
+ * the push is sent; a consumer thread takes jobs with the worker API (prefetch 1, a parked
+ * long poll, as an idle worker waits) and records now minus that time. Both are in this one
+ * process, so they share the clock.
+ *
+ *     latency URL RATE SECONDS        prints: p50_us p90_us p99_us max_us n */
+#include "client.h"
+#include "err.h"
+#include "log.h"
+#include "wapi.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+struct consumer {
+    const char *url;
+    int64_t *samples;
+    size_t cap;
+    atomic_size_t n;
+    volatile sig_atomic_t stop;
+    atomic_int ready;
+};
+
+static void
+on_tick(void *arg)
+{
+    atomic_store(&((struct consumer *)arg)->ready, 1);
+}
+
+static void *
+consume(void *arg)
+{
+    struct consumer *c = arg;
+    struct wapi_cfg cfg = { .url = c->url, .name = "bench-latency", .prefetch = 1,
+                            .wait_ms = 200, .stop = &c->stop, .tick = on_tick, .tick_arg = c };
+    struct wapi *w;
+    struct wapi_job job;
+
+    if (wapi_open(&w, &cfg) != 0) {
+        fprintf(stderr, "latency: cannot open the worker API\n");
+        exit(1);
+    }
+    while (wapi_next(w, &job) == 0) {
+        int64_t t = now_ns();
+        int64_t sent;
+        if (job.len == sizeof(sent)) {
+            memcpy(&sent, job.payload, sizeof(sent));
+            size_t i = atomic_load(&c->n);
+            if (i < c->cap) {
+                c->samples[i] = t - sent;
+                atomic_store(&c->n, i + 1);
+            }
+        }
+        wapi_ack(w, job.id);
+    }
+    wapi_close(w);
+    return NULL;
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: latency URL RATE SECONDS\n");
+        return 2;
+    }
+    log_level = LOG_WARN;
+    const char *url = argv[1];
+    long rate = atol(argv[2]), secs = atol(argv[3]);
+    if (rate < 1 || rate > 100000 || secs < 1 || secs > 3600) {
+        fprintf(stderr, "latency: RATE 1-100000, SECONDS 1-3600\n");
+        return 2;
+    }
+    size_t total = (size_t)(rate * secs);
+    struct consumer c = { .url = url, .cap = total };
+    c.samples = calloc(total, sizeof(*c.samples));
+    pthread_t th;
+    pthread_create(&th, NULL, consume, &c);
+    /* Wait until the consumer has reserved once: its long poll is then parked. */
+    while (!atomic_load(&c.ready)) {
+        usleep(1000);
+    }
+    struct client *cl;
+    if (client_open(&cl, url, 2000) != 0) {
+        fprintf(stderr, "latency: cannot reach %s\n", url);
+        return 3;
+    }
+    char client_name[64];
+    snprintf(client_name, sizeof(client_name), "bench-latency-%d", (int)getpid());
+    struct wire_msg req, rep;
+    wire_msg_init(&rep);
+    int64_t period = 1000000000LL / rate, next = now_ns();
+    for (size_t i = 0; i < total; i++) {
+        next += period;
+        struct timespec ts = { (time_t)(next / 1000000000LL), (long)(next % 1000000000LL) };
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        int64_t t = now_ns();
+        struct sl_str pl = { (const char *)&t, sizeof(t) };
+        wire_msg_init(&req);
+        wire_set_cstr(&req, WK_OP, "push");
+        wire_set_cstr(&req, WK_GROUP, "latency");
+        wire_set_strs(&req, WK_PAYLOADS, &pl, 1);
+        wire_set_cstr(&req, WK_CLIENT, client_name);
+        wire_set_u64(&req, WK_SEQ, i + 1);
+        struct sl_str msg;
+        if (client_call(cl, &req, &rep, 5000) != 0 || client_reply_err(&rep, &msg) != 0) {
+            fprintf(stderr, "latency: push failed\n");
+            return 1;
+        }
+    }
+    /* Let the last jobs arrive. */
+    int64_t deadline = now_ns() + 2000000000LL;
+    while (atomic_load(&c.n) < total && now_ns() < deadline) {
+        usleep(1000);
+    }
+    c.stop = 1;
+    pthread_join(th, NULL);
+    wire_msg_fini(&rep);
+    client_free(cl);
+    size_t n = atomic_load(&c.n);
+    if (n == 0) {
+        fprintf(stderr, "latency: no job arrived\n");
+        return 1;
+    }
+    qsort(c.samples, n, sizeof(*c.samples), cmp);
+    printf("%lld %lld %lld %lld %zu\n", (long long)(c.samples[n / 2] / 1000),
+           (long long)(c.samples[n * 9 / 10] / 1000), (long long)(c.samples[n * 99 / 100] / 1000),
+           (long long)(c.samples[n - 1] / 1000), n);
+    free(c.samples);
+    return 0;
+}
