@@ -3,6 +3,8 @@
 #include "err.h"
 #include "log.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -39,7 +41,17 @@ wrun_run(const struct wrun_cfg *cfg)
         wc.tick_arg = page;
     }
     set_state(page, WORKER_STARTING);
-    if ((rv = wapi_open(&w, &wc)) != 0) {
+    /* nng's threads start with the first nng call, here, and inherit this mask: the worker's
+     * signals then always reach this thread, never interrupt one of nng's. */
+    sigset_t ours, old;
+    sigemptyset(&ours);
+    sigaddset(&ours, SIGTERM);
+    sigaddset(&ours, SIGINT);
+    sigaddset(&ours, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &ours, &old);
+    rv = wapi_open(&w, &wc);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rv != 0) {
         return rv == SL_EBADREQ ? 2 : 1;
     }
     LOG(LOG_INFO, "start", "worker=%s pid=%ld prefetch=%u max_jobs=%llu drain_ms=%llu",
