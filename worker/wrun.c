@@ -16,6 +16,15 @@ beat(void *arg)
     atomic_store(&page->heartbeat_ms, status_now_ms());
 }
 
+/* A stop noted while a job runs (the handler polls the signal pipe): the page says so at once,
+ * not when the job ends. */
+static void
+draining(void *arg)
+{
+    struct worker_status *page = arg;
+    atomic_store(&page->state, (uint64_t)WORKER_DRAINING);
+}
+
 static void
 set_state(struct worker_status *page, enum worker_state st)
 {
@@ -39,6 +48,8 @@ wrun_run(const struct wrun_cfg *cfg)
         atomic_store(&page->pid, (uint64_t)getpid());
         wc.tick = beat;
         wc.tick_arg = page;
+        cfg->sig->on_stop = draining;
+        cfg->sig->on_stop_arg = page;
     }
     set_state(page, WORKER_STARTING);
     /* nng's threads start with the first nng call, here, and inherit this mask: the worker's
@@ -60,7 +71,7 @@ wrun_run(const struct wrun_cfg *cfg)
     for (;;) {
         struct handler_result res;
 
-        set_state(page, WORKER_IDLE);
+        set_state(page, wsig_stopping(cfg->sig) ? WORKER_DRAINING : WORKER_IDLE);
         if ((rv = wapi_next(w, &job)) != 0) {
             if (rv != SL_ETIMEDOUT) {
                 status = 1; /* the broker refuses us: logged by wapi */
@@ -71,7 +82,8 @@ wrun_run(const struct wrun_cfg *cfg)
             uint64_t now = status_now_ms();
             atomic_store(&page->current_id, job.id);
             atomic_store(&page->current_start_ms, now);
-            atomic_store(&page->state, (uint64_t)WORKER_BUSY);
+            atomic_store(&page->state, (uint64_t)(wsig_stopping(cfg->sig) ? WORKER_DRAINING
+                                                                          : WORKER_BUSY));
             atomic_store(&page->heartbeat_ms, now);
         }
         handler_run(cfg->handler, &job, &res);

@@ -99,6 +99,9 @@ note_stop(struct wsig *s)
     if (!s->stopping) {
         s->stopping = true;
         s->deadline_ms = status_now_ms() + s->drain_ms;
+        if (s->on_stop != NULL) {
+            s->on_stop(s->on_stop_arg);
+        }
     }
 }
 

@@ -16,8 +16,13 @@
 /* Non-zero once SIGTERM or SIGINT arrived (set by the handler; give it to wapi_cfg.stop). */
 extern volatile sig_atomic_t wsig_stop_flag;
 
+/* Called once, on the thread that notes the stop (wsig_update or wsig_stop). */
+typedef void wsig_stop_fn(void *arg);
+
 struct wsig {
     int rfd, wfd;              /* the self-pipe, non-blocking, close-on-exec */
+    wsig_stop_fn *on_stop;     /* may be NULL; set by the owner after wsig_init */
+    void *on_stop_arg;
     bool installed;            /* the process's handlers write to wfd */
     bool stopping;             /* a stop was seen by wsig_update or asked by wsig_stop */
     uint64_t drain_ms;         /* how long a running job may go on after the stop */
