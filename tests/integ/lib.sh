@@ -55,11 +55,23 @@ _pgrp_alive() {
     for f in /proc/[0-9]*/stat; do
         { read -r line <"$f"; } 2>/dev/null || continue
         read -r -a fields <<<"${line##*) }"     # after "pid (comm) ": state ppid pgrp ...
-        if [ "${fields[2]:-}" = "$pg" ] && [ "${fields[0]}" != Z ]; then
+        if [ "${fields[2]:-}" = "$pg" ] && [ "${fields[0]}" != Z ] && _ours "${f%/stat}"; then
             return 0
         fi
     done
     return 1
+}
+
+# _ours /proc/PID: was the process started by this script? Everything spawn starts inherits
+# this script's private SLUICE_DIR. Process ids are reused (pid_max may be 32768), so a group
+# recorded long ago may by now be somebody else's: it must never get our signals.
+_ours() {
+    tr '\0' '\n' <"$1/environ" 2>/dev/null | grep -qxF "SLUICE_DIR=$SLUICE_DIR"
+}
+
+# _signal_pgrp SIG PGID: signals the group if it is still one of ours.
+_signal_pgrp() {
+    _pgrp_alive "$2" && kill "-$1" -- "-$2" 2>/dev/null
 }
 
 # spawn NAME CMD [ARGS...]: starts CMD in the background in a process group of its own, stdout
@@ -82,9 +94,9 @@ spawn() {
 # until no process of the group is left. Returns the leader's exit status when it was our child.
 stop_pgrp() {
     local pg=$1 deadline=${2:-3} rc=0
-    kill -TERM -- "-$pg" 2>/dev/null
+    _signal_pgrp TERM "$pg"
     if ! wait_for "$deadline" _pgrp_dead "$pg"; then
-        kill -KILL -- "-$pg" 2>/dev/null
+        _signal_pgrp KILL "$pg"
         wait_for 5 _pgrp_dead "$pg"
     fi
     wait "$pg" 2>/dev/null
@@ -122,12 +134,13 @@ cleanup() {
     fi
     # TERM every group first, then wait for all of them, so the deadlines run concurrently.
     for pg in "${_pgids[@]}"; do
-        kill -TERM -- "-$pg" 2>/dev/null
+        [ -n "$pg" ] && _signal_pgrp TERM "$pg"
     done
     for pg in "${_pgids[@]}"; do
+        [ -n "$pg" ] || continue
         if ! wait_for 3 _pgrp_dead "$pg"; then
             echo "# process group $pg ignored TERM for 3 s: KILL"
-            kill -KILL -- "-$pg" 2>/dev/null
+            _signal_pgrp KILL "$pg"
             wait_for 5 _pgrp_dead "$pg"
         fi
         wait "$pg" 2>/dev/null
