@@ -58,6 +58,18 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 0);
 
+    if (connect_ms == 0) {
+        /* One attempt: fails at once when nobody listens, else waits for the handshake. */
+        rv = nng_dial(c->sock, url, NULL, 0);
+        if (rv != 0) {
+            nng_close(c->sock);
+            free(c);
+            return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? SL_EBADREQ
+                                                                                : SL_EUNREACHABLE;
+        }
+        *cp = c;
+        return 0;
+    }
     /* A non-blocking dial keeps trying in the background; the connection counts once its
      * handshake is done (the pipe is added), so connect_ms bounds the handshake too. */
     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_connected, c);
@@ -139,6 +151,29 @@ client_reply_err(const struct wire_msg *rep, struct sl_str *msg)
     return e != SL_OK ? e : SL_EINTERNAL;
 }
 
+/* After a request timed out, the next one goes on a new connection: the old one may be stuck
+ * on a listener that nng 1.5.2 stopped serving (see common/net.h), where the handshake looked
+ * done from this side but the server never took the connection. A new socket dials in the
+ * background; the next request waits for it within its own timeout. */
+static void
+reconnect(struct client *c)
+{
+    nng_socket s;
+    if (nng_req0_open(&s) != 0) {
+        return; /* keep the old socket */
+    }
+    nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
+    if (nng_dial(s, c->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+        nng_close(s);
+        return;
+    }
+    nng_close(c->sock);
+    c->sock = s;
+    LOG(LOG_DEBUG, "client.reconnect", "url=\"%s\"", c->url);
+}
+
 int
 client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t timeout_ms)
 {
@@ -158,7 +193,11 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
         c->last = NULL;
     }
     if ((rv = nng_recvmsg(c->sock, &c->last, 0)) != 0) {
-        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
+        if (rv == NNG_ETIMEDOUT) {
+            reconnect(c);
+            return SL_ETIMEDOUT;
+        }
+        return SL_EUNREACHABLE;
     }
     char why[160] = "reply has no 'ok'";
     if (wire_decode(rep, nng_msg_body(c->last), nng_msg_len(c->last), why, sizeof(why)) != 0 ||

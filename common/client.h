@@ -11,9 +11,11 @@
 
 struct client;
 
-/* Connects to url, retrying until connect_ms has passed. On success *cp is a new client
- * (free with client_free) that reconnects on its own afterwards. Returns 0,
- * SL_EUNREACHABLE (nobody listening within connect_ms) or SL_EBADREQ (an invalid URL). Blocks. */
+/* Connects to url, retrying until connect_ms has passed; the connection's handshake must be
+ * done by then too. connect_ms 0: one attempt, failing at once when nobody listens and else
+ * waiting for the handshake (at most nng's 10 s). On success *cp is a new client (free with
+ * client_free) that reconnects on its own afterwards. Returns 0, SL_EUNREACHABLE or
+ * SL_EBADREQ (an invalid URL). Blocks. */
 int client_open(struct client **cp, const char *url, uint64_t connect_ms);
 
 /* Closes the socket. client_free(NULL) does nothing. */
@@ -22,7 +24,8 @@ void client_free(struct client *c);
 /* Sends req and waits up to timeout_ms for the reply, which is decoded into rep (initialised
  * by the caller; its views stay valid until wire_msg_fini(rep) and client_call's next use).
  * Returns 0 when a reply arrived and decoded, whatever its "ok" (check WK_OK);
- * SL_ETIMEDOUT, SL_EUNREACHABLE or SL_EBADREQ (an undecodable reply) otherwise. Blocks. */
+ * SL_ETIMEDOUT, SL_EUNREACHABLE or SL_EBADREQ (an undecodable reply) otherwise. After a
+ * timeout the client moves to a new connection for its next request. Blocks. */
 int client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
                 uint64_t timeout_ms);
 
