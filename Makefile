@@ -150,7 +150,8 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSLUICE)
 # the closing "N passed, N failed" line; it exits non-zero on any failure.
 test: all $(UNIT_BIN) $(TOOL_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
-	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
+	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    tests/run $(UNIT_BIN) $(sort $(wildcard tests/integ/t_*.sh))
 
 unit: $(UNIT_BIN)
