@@ -13,8 +13,9 @@ int net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *
 /* A listener that repairs itself. nng 1.5.2 stops accepting connections on a listener after
  * a peer disconnects during the connection handshake (nng issue #1518, fixed in nng 1.6):
  * existing connections keep working, new ones never complete. A guard thread checks every
- * check_ms that a new connection to url is accepted within a second (and, for a REP socket,
- * that a {"op":"ping"} on it is answered; any reply will do). When it is not, the guard
+ * check_ms that a new connection to url is accepted (within 0.5 s for ipc, 1 s for tcp)
+ * and, for a REP socket, that a {"op":"ping"} on it is answered (any reply will do). When
+ * it is not, the guard
  * replaces the listener, logging event=listener.repair:
  * - ipc: the socket file is removed and a new listener binds a new one; the old listener is
  *   kept, so the connections it holds go on (the last 64 replaced listeners are kept);
