@@ -6,6 +6,7 @@
 #include "park.h"
 #include "rundir.h"
 #include "server.h"
+#include "sigpipe.h"
 
 #include <nng/nng.h>
 
@@ -50,37 +51,6 @@ static const struct opt broker_opts[] = {
 
 static const struct opt *const tables[] = { opt_common, broker_opts, NULL };
 static const char usage[] = "broker [options]";
-
-static int sigpipe_fds[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char c = (unsigned char)sig;
-    ssize_t w = write(sigpipe_fds[1], &c, 1);
-    (void)w;
-    errno = saved;
-}
-
-static int
-setup_signals(void)
-{
-    struct sigaction sa;
-
-    if (pipe2(sigpipe_fds, O_CLOEXEC) != 0) {
-        return SL_EIO;
-    }
-    fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    return 0;
-}
 
 /* Parses the options into cfg, url and dir. Returns 0, or 2 on a usage error. */
 static int
@@ -195,7 +165,8 @@ main(int argc, char **argv)
         }
         events_url = evbuf;
     }
-    if (setup_signals() != 0) {
+    static const int handled[] = { SIGTERM, SIGINT };
+    if (sigpipe_install(handled, 2) != 0) {
         fprintf(stderr, "broker: cannot set up signal handling\n");
         return 1;
     }
@@ -215,7 +186,7 @@ main(int argc, char **argv)
         broker_free(b);
         return 1;
     }
-    if ((rv = server_start(&srv, b, url, max_message, (unsigned)contexts)) != 0) {
+    if (server_start(&srv, b, url, max_message, (unsigned)contexts) != 0) {
         park_timer_stop(b, timer);
         events_close(b->events);
         broker_free(b);
@@ -227,18 +198,8 @@ main(int argc, char **argv)
         url, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
         (unsigned long long)cfg.max_bytes);
 
-    for (;;) {
-        unsigned char sig;
-        ssize_t r = read(sigpipe_fds[0], &sig, 1);
-        if (r == 1) {
-            LOG(LOG_INFO, "stop", "signal=%d", sig);
-            break;
-        }
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        break;
-    }
+    int sig = sigpipe_wait(-1);
+    LOG(LOG_INFO, "stop", "signal=%d", sig);
     server_stop(srv);
     park_timer_stop(b, timer);
     events_close(b->events);

@@ -6,6 +6,7 @@
  *
  * main parses the options, sets up the signals and runs the router's loop. */
 #include "router.h"
+#include "sigpipe.h"
 
 #include "err.h"
 #include "log.h"
@@ -74,37 +75,6 @@ static const struct opt *const tables[] = { opt_common, router_opts, NULL };
 static const char usage[] = "router [--policy threshold|fair] [--tick 1s] [--high 100] [--low 10] "
                             "[--priority 100] [--max-inflight K] [--min-dwell 5s] [--dry-run] "
                             "[--once] [options]";
-
-static int sigpipe_fds[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char c = (unsigned char)sig;
-    ssize_t w = write(sigpipe_fds[1], &c, 1);
-    (void)w;
-    errno = saved;
-}
-
-static int
-setup_signals(void)
-{
-    struct sigaction sa;
-
-    if (pipe2(sigpipe_fds, O_CLOEXEC) != 0) {
-        return SL_EIO;
-    }
-    fcntl(sigpipe_fds[1], F_SETFL, O_NONBLOCK);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    return 0;
-}
 
 /* "router:HOST:PID", with any byte a name may not hold replaced by '_'. */
 static void
@@ -245,7 +215,8 @@ main(int argc, char **argv)
         LOG(LOG_WARN, "option.unused", "option=priority reason=\"policy fair uses default's "
                                        "priority\"");
     }
-    if (setup_signals() != 0) {
+    static const int handled[] = { SIGTERM, SIGINT };
+    if (sigpipe_install(handled, 2) != 0) {
         fprintf(stderr, "router: cannot set up signal handling\n");
         return 1;
     }
@@ -254,7 +225,7 @@ main(int argc, char **argv)
         nng_fini();
         return rv == SL_EBADREQ ? 2 : 1;
     }
-    int status = router_run(r, sigpipe_fds[0]);
+    int status = router_run(r, sigpipe_fd());
     router_free(r);
     nng_fini();
     return status;

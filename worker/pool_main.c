@@ -11,6 +11,7 @@
 #include "pool_server.h"
 #include "pool_spawn.h"
 #include "rundir.h"
+#include "sigpipe.h"
 #include "status.h"
 
 #include <nng/nng.h>
@@ -29,40 +30,6 @@
 #define TICK_MS 100u /* status pages (ready, hung) are read this often */
 
 extern char **environ;
-
-static int sigpipe_fds[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-    int saved = errno;
-    unsigned char c = (unsigned char)sig;
-    ssize_t w = write(sigpipe_fds[1], &c, 1); /* full pipe: the loop has bytes to read anyway */
-    (void)w;
-    errno = saved;
-}
-
-static int
-setup_signals(void)
-{
-    static const int handled[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-    struct sigaction sa;
-
-    if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-        return SL_EIO;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
-        sigaction(handled[i], &sa, NULL);
-    }
-    sa.sa_handler = SIG_IGN;
-    sa.sa_flags = 0;
-    sigaction(SIGPIPE, &sa, NULL);
-    return 0;
-}
 
 /* The worker program: --worker, else found next to us or on PATH. Returns 0 or 1 (printed). */
 static int
@@ -116,7 +83,7 @@ drain_signals(struct pool *p)
     unsigned char buf[64];
     ssize_t n;
 
-    while ((n = read(sigpipe_fds[0], buf, sizeof(buf))) > 0) {
+    while ((n = read(sigpipe_fd(), buf, sizeof(buf))) > 0) {
         for (ssize_t i = 0; i < n; i++) {
             uint64_t now = status_now_ms();
             switch (buf[i]) {
@@ -146,7 +113,7 @@ static int
 run(struct pool *p, struct pool_server *srv)
 {
     struct pollfd fds[2] = {
-        { .fd = sigpipe_fds[0], .events = POLLIN },
+        { .fd = sigpipe_fd(), .events = POLLIN },
         { .fd = pool_server_fd(srv), .events = POLLIN },
     };
     uint64_t next_tick = 0;
@@ -226,7 +193,8 @@ main(int argc, char **argv)
     }
     host[sizeof(host) - 1] = '\0';
     pool_name_prefix(prefix, sizeof(prefix), host, (int)getpid());
-    if (setup_signals() != 0) {
+    static const int handled[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+    if (sigpipe_install(handled, sizeof(handled) / sizeof(handled[0])) != 0) {
         fprintf(stderr, "worker-pool: cannot set up signal handling: %s\n", strerror(errno));
         return 1;
     }
