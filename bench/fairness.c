@@ -1,4 +1,4 @@
-/* The fairness benchmark (issue 4, Performance): bob pushes 50,000 jobs at once while alice
+/* The fairness benchmark: bob pushes 50,000 jobs at once while alice
  * pushes one job every 50 ms for 10 s; 8 workers run a 1 ms handler. Prints alice's wait from
  * push to handler start, p50 and p99, measured from the first job of the flood on. Whether a
  * router runs (and which policy) is up to the caller (bench/run starts it).

@@ -3,7 +3,7 @@
  *
  * Tables are described as data: one row per column naming the field, its title, how it is shown
  * and whether a reply without it is an error. Required are the keys the stats document
- * promises (issue 2); the others PROTOCOL.md adds are shown as "-" when absent, so an older or
+ * promises; the others PROTOCOL.md adds are shown as "-" when absent, so an older or
  * leaner broker still prints. */
 #include "ctl.h"
 
