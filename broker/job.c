@@ -18,7 +18,8 @@ align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-size_t
+/* Bytes one job with a payload of len bytes occupies in a block. */
+static size_t
 job_footprint(uint32_t len)
 {
     return sizeof(struct job) + align8(len);

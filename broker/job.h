@@ -48,9 +48,6 @@ job_payload(const struct job *j)
     return (const char *)(j + 1);
 }
 
-/* Bytes one job with a payload of len bytes occupies in a block. */
-size_t job_footprint(uint32_t len);
-
 /* Allocates one block holding n (>= 1) jobs whose payloads are copied from payloads[0..n).
  * Each job is zeroed but for len, block, heap_idx (UINT32_MAX) and its payload; state is
  * JOB_NONE. *first is the first job; the others follow via job_block_next. *mem_bytes is the

@@ -125,8 +125,9 @@ check(struct net_guard *g, bool *accepted, nng_socket *held)
     return rv;
 }
 
-int
-net_guard_repair(struct net_guard *g)
+/* Replaces the listener (see net.h). Returns 0 or net_listen's errors. Guard thread only. */
+static int
+repair(struct net_guard *g)
 {
     nng_listener l;
     int rv;
@@ -208,7 +209,7 @@ guard_main(void *arg)
         if (unaccepted >= needed || unanswered >= 3) {
             LOG(LOG_WARN, "listener.repair", "url=\"%s\" reason=\"%s\"", g->url,
                 unaccepted > 0 ? "new connections are not accepted" : "pings go unanswered");
-            if (net_guard_repair(g) != 0) {
+            if (repair(g) != 0) {
                 LOG(LOG_ERROR, "listener.repair_failed", "url=\"%s\"", g->url);
             }
             while (nheld > 0) {

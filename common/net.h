@@ -40,8 +40,4 @@ int net_guard_start(struct net_guard **gp, nng_socket sock, const char *url, siz
  * net_guard_stop(NULL) does nothing. */
 void net_guard_stop(struct net_guard *g);
 
-/* Repairs the listener now (used by tests and by the guard). Returns 0 or net_listen's
- * errors. Thread-safe. */
-int net_guard_repair(struct net_guard *g);
-
 #endif

@@ -9,17 +9,12 @@
 #include "err.h"
 #include "log.h"
 #include "ops.h"
+#include "support.h"
 
 #include <nng/nng.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static struct sl_str
-S(const char *z)
-{
-    return (struct sl_str){ z, (uint32_t)strlen(z) };
-}
 
 static int
 setup(void **state)
@@ -427,29 +422,6 @@ test_purge_deletes_only_what_it_names(void **state)
 /* --- through the wire --- */
 
 static int
-call(struct broker *b, const struct wire_msg *req, struct wire_msg *rep, nng_msg **keep)
-{
-    nng_msg *q, *r;
-    msgpack_packer pk;
-    assert_int_equal(nng_msg_alloc(&q, 0), 0);
-    assert_int_equal(nng_msg_alloc(&r, 0), 0);
-    msgpack_packer_init(&pk, q, wire_pack_into_msg);
-    assert_int_equal(wire_encode(req, &pk), 0);
-    int rv = ops_handle(b, nng_msg_body(q), nng_msg_len(q), 0, r, NULL);
-    nng_msg_free(q);
-    wire_msg_init(rep);
-    assert_int_equal(wire_decode(rep, nng_msg_body(r), nng_msg_len(r), NULL, 0), 0);
-    assert_true(WIRE_HAS(rep, WK_OK));
-    assert_int_equal(rep->v[WK_OK].b, rv == 0);
-    if (rv != 0) {
-        assert_true(sl_str_eq(rep->v[WK_ERR].s, sl_err_code(rv)));
-        assert_true(rep->v[WK_MSG].s.n > 0);
-    }
-    *keep = r;
-    return rv;
-}
-
-static int
 raw(struct broker *b, const void *buf, size_t n)
 {
     nng_msg *r;
@@ -479,7 +451,7 @@ test_wire_push_and_stats(void **state)
     wire_set_cstr(&req, WK_OP, "push");
     wire_set_cstr(&req, WK_GROUP, "bob");
     wire_set_strs(&req, WK_PAYLOADS, pl, 2);
-    assert_int_equal(call(b, &req, &rep, &keep), 0);
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
     assert_int_equal(rep.v[WK_N].u, 2);
     assert_int_equal(rep.v[WK_FIRST_ID].u, 1);
     assert_true(sl_str_eq(rep.v[WK_QUEUE].s, "default"));
@@ -489,7 +461,7 @@ test_wire_push_and_stats(void **state)
 
     wire_msg_init(&req);
     wire_set_cstr(&req, WK_OP, "stats");
-    assert_int_equal(call(b, &req, &rep, &keep), 0);
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
     assert_true(WIRE_HAS(&rep, WK_BROKER) && WIRE_HAS(&rep, WK_QUEUES) &&
                 WIRE_HAS(&rep, WK_GROUPS) && WIRE_HAS(&rep, WK_WORKERS));
     const msgpack_object *groups = rep.v[WK_GROUPS].any;
@@ -509,20 +481,20 @@ test_wire_errors_are_exact(void **state)
 
     wire_msg_init(&req);
     wire_set_cstr(&req, WK_OP, "frobnicate");
-    assert_int_equal(call(b, &req, &rep, &keep), SL_EUNKNOWNOP);
+    assert_int_equal(request(b, &req, &rep, &keep), SL_EUNKNOWNOP);
     wire_msg_fini(&rep);
     nng_msg_free(keep);
 
     wire_msg_init(&req);
     wire_set_cstr(&req, WK_OP, "push");
     wire_set_cstr(&req, WK_GROUP, "bob");
-    assert_int_equal(call(b, &req, &rep, &keep), SL_EBADREQ); /* no payloads */
+    assert_int_equal(request(b, &req, &rep, &keep), SL_EBADREQ); /* no payloads */
     wire_msg_fini(&rep);
     nng_msg_free(keep);
 
     wire_set_strs(&req, WK_PAYLOADS, pl, 1);
     wire_set_cstr(&req, WK_CLIENT, "c"); /* client without seq */
-    assert_int_equal(call(b, &req, &rep, &keep), SL_EBADREQ);
+    assert_int_equal(request(b, &req, &rep, &keep), SL_EBADREQ);
     wire_msg_fini(&rep);
     nng_msg_free(keep);
 
@@ -530,14 +502,14 @@ test_wire_errors_are_exact(void **state)
     wire_set_cstr(&req, WK_OP, "push");
     wire_set_cstr(&req, WK_GROUP, "bad name");
     wire_set_strs(&req, WK_PAYLOADS, pl, 1);
-    assert_int_equal(call(b, &req, &rep, &keep), SL_EBADREQ);
+    assert_int_equal(request(b, &req, &rep, &keep), SL_EBADREQ);
     wire_msg_fini(&rep);
     nng_msg_free(keep);
 
     wire_msg_init(&req);
     wire_set_cstr(&req, WK_OP, "queue.destroy");
     wire_set_cstr(&req, WK_NAME, "default");
-    assert_int_equal(call(b, &req, &rep, &keep), SL_EFORBIDDEN);
+    assert_int_equal(request(b, &req, &rep, &keep), SL_EFORBIDDEN);
     wire_msg_fini(&rep);
     nng_msg_free(keep);
     assert_int_equal(b->jobs, 0);
@@ -606,7 +578,7 @@ test_every_documented_op_has_a_handler(void **state)
                          wire_key_name((enum wire_key)k));
             }
         }
-        int rv = call(b, &req, &rep, &keep);
+        int rv = request(b, &req, &rep, &keep);
         if (op == WOP_POOL_STATUS || op == WOP_POOL_SCALE) {
             assert_int_equal(rv, SL_EUNKNOWNOP);
         } else if (rv == SL_EUNKNOWNOP) {

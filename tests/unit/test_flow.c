@@ -11,26 +11,10 @@
 #include "flow.h"
 #include "log.h"
 #include "park.h"
+#include "support.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define MS 1000000LL
-
-static int64_t fake_now;
-
-static int64_t
-fake_clock(void *arg)
-{
-    (void)arg;
-    return fake_now;
-}
-
-static struct sl_str
-S(const char *z)
-{
-    return (struct sl_str){ z, (uint32_t)strlen(z) };
-}
 
 static int
 setup(void **state)
@@ -38,10 +22,8 @@ setup(void **state)
     struct broker_cfg cfg;
     struct broker *b;
     broker_cfg_default(&cfg);
-    cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
     cfg.max_attempts = 3;
-    fake_now = 1000 * MS;
-    assert_int_equal(broker_new(&b, &cfg), 0);
+    b = fake_broker(&cfg, 1000 * MS);
     *state = b;
     return 0;
 }

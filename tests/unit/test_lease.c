@@ -11,26 +11,10 @@
 #include "lease.h"
 #include "log.h"
 #include "ops.h"
+#include "support.h"
 
 #include <nng/nng.h>
 #include <string.h>
-
-#define MS 1000000LL
-
-static int64_t fake_now;
-
-static int64_t
-fake_clock(void *arg)
-{
-    (void)arg;
-    return fake_now;
-}
-
-static struct sl_str
-S(const char *z)
-{
-    return (struct sl_str){ z, (uint32_t)strlen(z) };
-}
 
 static void
 test_one_holder_at_a_time(void **state)
@@ -57,23 +41,6 @@ test_one_holder_at_a_time(void **state)
     uint64_t n4;
     assert_int_equal(lease_acquire(&l, S("r1"), 1000, 1800 * MS, 5000, &n4), 0);
     assert_true(n4 > n3);
-}
-
-static int
-request(struct broker *b, struct wire_msg *req, struct wire_msg *rep, nng_msg **keep)
-{
-    nng_msg *q, *r;
-    msgpack_packer pk;
-    assert_int_equal(nng_msg_alloc(&q, 0), 0);
-    assert_int_equal(nng_msg_alloc(&r, 0), 0);
-    msgpack_packer_init(&pk, q, wire_pack_into_msg);
-    assert_int_equal(wire_encode(req, &pk), 0);
-    int rv = ops_handle(b, nng_msg_body(q), nng_msg_len(q), 0, r, NULL);
-    nng_msg_free(q);
-    wire_msg_init(rep);
-    assert_int_equal(wire_decode(rep, nng_msg_body(r), nng_msg_len(r), NULL, 0), 0);
-    *keep = r;
-    return rv;
 }
 
 static uint64_t
@@ -117,9 +84,7 @@ test_changes_with_a_stale_lease_are_refused(void **state)
     struct broker *b;
     (void)state;
     broker_cfg_default(&cfg);
-    cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
-    fake_now = 1000000 * MS;
-    assert_int_equal(broker_new(&b, &cfg), 0);
+    b = fake_broker(&cfg, 1000000 * MS);
 
     uint64_t l1 = acquire(b, "r1", 0);
     acquire(b, "r2", SL_ENOTLEADER);

@@ -15,27 +15,11 @@
 #include "ops.h"
 #include "policy.h"
 #include "snapshot.h"
+#include "support.h"
 
 #include <nng/nng.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MS 1000000LL
-
-static int64_t fake_now;
-
-static int64_t
-fake_clock(void *arg)
-{
-    (void)arg;
-    return fake_now;
-}
-
-static struct sl_str
-S(const char *z)
-{
-    return (struct sl_str){ z, (uint32_t)strlen(z) };
-}
 
 static const struct policy_cfg cfg_default = {
     .high = 100, .low = 10, .priority = 100, .max_inflight = 0, .min_dwell_ms = 5000,
@@ -47,9 +31,7 @@ setup(void **state)
     struct broker_cfg cfg;
     struct broker *b;
     broker_cfg_default(&cfg);
-    cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
-    fake_now = 1000 * MS;
-    assert_int_equal(broker_new(&b, &cfg), 0);
+    b = fake_broker(&cfg, 1000 * MS);
     *state = b;
     return 0;
 }
@@ -59,25 +41,6 @@ teardown(void **state)
 {
     broker_free(*state);
     return 0;
-}
-
-/* One request through the broker's dispatcher; the reply decoded into rep, whose views live in
- * *keep (to be freed by the caller after wire_msg_fini). Returns the reply's error code. */
-static int
-request(struct broker *b, const struct wire_msg *req, struct wire_msg *rep, nng_msg **keep)
-{
-    nng_msg *q, *r;
-    msgpack_packer pk;
-    assert_int_equal(nng_msg_alloc(&q, 0), 0);
-    assert_int_equal(nng_msg_alloc(&r, 0), 0);
-    msgpack_packer_init(&pk, q, wire_pack_into_msg);
-    assert_int_equal(wire_encode(req, &pk), 0);
-    int rv = ops_handle(b, nng_msg_body(q), nng_msg_len(q), 0, r, NULL);
-    nng_msg_free(q);
-    wire_msg_init(rep);
-    assert_int_equal(wire_decode(rep, nng_msg_body(r), nng_msg_len(r), NULL, 0), 0);
-    *keep = r;
-    return rv;
 }
 
 /* What the router does in one round, at now_ms: a stats snapshot, the policy's decisions, each
