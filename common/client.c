@@ -16,6 +16,7 @@ struct client {
     nng_socket sock;
     _Atomic bool connected;  /* a connection has completed its handshake */
     nng_msg *last;  /* the last reply; decoded views point into it */
+    bool stale;     /* a request timed out: the next one goes on a new connection */
     char url[512];
 };
 
@@ -152,9 +153,10 @@ client_reply_err(const struct wire_msg *rep, struct sl_str *msg)
 }
 
 /* After a request timed out, the next one goes on a new connection: the old one may be stuck
- * on a listener that nng 1.5.2 stopped serving (see common/net.h), where the handshake looked
- * done from this side but the server never took the connection. A new socket dials in the
- * background; the next request waits for it within its own timeout. */
+ * (a server that took the connection and stopped reading it). A new socket dials in the
+ * background; the request waits for it within its own timeout. The new dial starts only when
+ * a next request comes: a program that gives up after a timeout exits with no dial in
+ * flight, which nng 1.5.2's nng_fini() does not survive. */
 static void
 reconnect(struct client *c)
 {
@@ -179,6 +181,10 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
 {
     int rv;
 
+    if (c->stale) {
+        reconnect(c);
+        c->stale = false;
+    }
     nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
     nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
     nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
@@ -194,7 +200,7 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
     }
     if ((rv = nng_recvmsg(c->sock, &c->last, 0)) != 0) {
         if (rv == NNG_ETIMEDOUT) {
-            reconnect(c);
+            c->stale = true;
             return SL_ETIMEDOUT;
         }
         return SL_EUNREACHABLE;

@@ -12,18 +12,18 @@ int net_listen(nng_socket sock, const char *url, size_t recv_max, nng_listener *
 
 /* A listener that repairs itself. nng 1.5.2 stops accepting connections on a listener after
  * a peer disconnects during the connection handshake (nng issue #1518, fixed in nng 1.6):
- * existing connections keep working, new ones never complete. A guard thread checks every
- * check_ms that a new connection to url is accepted (within 0.5 s for ipc, 1 s for tcp)
- * and, for a REP socket, that a {"op":"ping"} on it is answered (any reply will do). When
- * it is not, the guard
- * replaces the listener, logging event=listener.repair:
+ * existing connections keep working, new ones never complete. common/nngfix.c removes the
+ * cause; the guard is the second line, for any other way a listener could stop. A guard
+ * thread checks every check_ms that a new connection to url is accepted within 1 s and, for a
+ * REP socket, that a {"op":"ping"} on it is answered (any reply will do). After two failed
+ * checks in a row (three for tcp) the guard replaces the listener, logging
+ * event=listener.repair:
  * - ipc: the socket file is removed and a new listener binds a new one; the old listener is
  *   kept, so the connections it holds go on (the last 64 replaced listeners are kept);
  * - tcp: the port cannot be bound twice, so the listener is closed (its connections close;
- *   clients reconnect) and opened again; this needs three failed checks in a row.
- * A probe connection is closed only once accepted or once its listener was replaced: closing
- * a connection in the middle of its handshake is what wedges a listener. The guard owns the
- * socket's NNG_PIPE_EV_ADD_POST notification. */
+ *   clients reconnect) and opened again.
+ * A probe connection is closed only once accepted or once its listener was replaced. The
+ * guard owns the socket's NNG_PIPE_EV_ADD_POST notification. */
 struct net_guard;
 
 enum net_probe {

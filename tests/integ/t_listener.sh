@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The broker keeps accepting connections after peers that disconnect in the middle of the
-# connection handshake (nng 1.5.2 wedges its IPC listener then; common/net.c's listener guard
-# repairs it): after each such peer a new `ctl ping` succeeds within 3 s; connections made before
+# connection handshake (nng 1.5.2 wedges its IPC listener then; common/nngfix.c prevents it and
+# common/net.c's listener guard would repair it): after each such peer a new `ctl ping` succeeds within 3 s; connections made before
 # stay up (a worker keeps its reserved job); a peer that connects and never speaks does not block
 # others; 200 quick pings in a row all succeed; the broker still exits 0 on SIGTERM afterwards
 # (under SANITIZE=1 that also means the repairs leaked nothing). Then, on a fresh broker, rounds
