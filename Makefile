@@ -31,8 +31,7 @@ CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
              -Icommon $(MSGPACK_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
-# -u sendmsg: every program takes common/nngfix.c's sendmsg() from libsluice (see that file).
-LDFLAGS    = $(SANFLAGS) -Wl,-u,sendmsg $(EXTRA_LDFLAGS)
+LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
 LIBS       = -lnng $(MSGPACK_LIBS) -lpthread
 
 PROGS     := broker ctl worker worker-pool router
@@ -40,6 +39,9 @@ PROGS     := broker ctl worker worker-pool router
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIBSLUICE  := $(BUILD)/libsluice.a
+# common/nngfix.c's sendmsg() must replace libc's (and a sanitizer's) in every program: it is
+# linked as an object, which always wins, and kept out of the archive.
+NNGFIX     := $(BUILD)/common/nngfix.o
 
 # Each program is its folder's .c files; main.c holds main().
 BROKER_SRC := $(wildcard broker/*.c)
@@ -90,44 +92,44 @@ $(BUILD)/%.o: %.c | deps
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIBSLUICE): $(COMMON_OBJ)
+$(LIBSLUICE): $(filter-out $(NNGFIX),$(COMMON_OBJ))
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  AR      $@"
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BIN)/broker: $(BROKER_OBJ) $(LIBSLUICE)
+$(BIN)/broker: $(BROKER_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/ctl: $(CTL_OBJ) $(LIBSLUICE)
+$(BIN)/ctl: $(CTL_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/worker: $(WORKER_OBJ) $(LIBSLUICE)
+$(BIN)/worker: $(WORKER_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/worker-pool: $(POOL_OBJ) $(LIBSLUICE)
+$(BIN)/worker-pool: $(POOL_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/router: $(ROUTER_OBJ) $(LIBSLUICE)
+$(BIN)/router: $(ROUTER_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIBSLUICE)
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests link the broker's modules (all but main.o) and libsluice.
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ) $(RLIB_OBJ) \
-                       $(LIBSLUICE)
+                       $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
@@ -137,12 +139,12 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -Ibroker -Iworker -Irouter $(CMOCKA_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBSLUICE)
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBSLUICE)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
