@@ -1,6 +1,7 @@
 #include "broker.h"
 
 #include "err.h"
+#include "journal.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -177,6 +178,9 @@ broker_release_job(struct broker *b, struct job *j)
     if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
         hmap_del(&b->byid, &j->id, sizeof(j->id));
     }
+    if (b->jr != NULL) {
+        journal_del(b, j);
+    }
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
@@ -332,7 +336,9 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     uint16_t attempts = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
     uint64_t first_id = b->next_id;
     uint64_t before = group_count(g);
+    uint32_t seg = b->jr != NULL ? journal_segment(b->jr) : 0;
     for (; j != NULL; j = job_block_next(j)) {
+        j->seg = seg;
         j->id = b->next_id++;
         j->enq_ns = now;
         j->ttr_ms = ttr;
@@ -348,6 +354,9 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     if (req->keyed &&
         dedup_record(b->dedup, req->client, req->seq, first_id, n, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
+    }
+    if (b->jr != NULL) {
+        journal_push(b, req, q, first_id, n, now);
     }
     *res = (struct push_res){ first_id, n, q, false };
     /* The leader reacts to a flood at once rather than at its next tick. */
@@ -396,6 +405,9 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
         queue_free(q);
         return rv;
     }
+    if (b->jr != NULL) {
+        journal_queue(b, q);
+    }
     return 0;
 }
 
@@ -421,6 +433,9 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
         q->max_inflight = s->max_inflight;
     }
     qorder_sort(b);
+    if (b->jr != NULL) {
+        journal_queue(b, q);
+    }
     return 0;
 }
 
@@ -448,6 +463,9 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
             (*routes_reset)++;
         }
     }
+    if (b->jr != NULL) {
+        journal_queue_destroy(b, name);
+    }
     queue_remove(b, q);
     queue_free(q);
     return 0;
@@ -461,6 +479,9 @@ broker_queue_pause(struct broker *b, struct sl_str name, bool paused)
         return SL_ENOTFOUND;
     }
     q->paused = paused;
+    if (b->jr != NULL) {
+        journal_queue(b, q);
+    }
     return 0;
 }
 
@@ -509,6 +530,9 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
         }
     }
     *moved = reroute(b, g, q);
+    if (b->jr != NULL) {
+        journal_route(b, group, q);
+    }
     return 0;
 }
 
@@ -517,6 +541,9 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
 {
     *routes_reset = 0;
     *reset = 0;
+    if (b->jr != NULL) {
+        journal_flush(b);
+    }
     for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
         next = g->next;
         if (g->route != NULL) {
@@ -572,5 +599,44 @@ broker_purge(struct broker *b, const struct sl_str *queue, const struct sl_str *
             *purged += purge_queue(b, b->qorder[i], g);
         }
     }
+    return 0;
+}
+
+int
+broker_restore_job(struct broker *b, const struct job_restore *r, struct job **out)
+{
+    struct queue *q = broker_queue_find(b, r->queue);
+    if (q == NULL) {
+        q = b->dflt;
+    }
+    struct group *g = broker_group_find(b, r->group);
+    if (g == NULL && (g = group_add(b, r->group)) == NULL) {
+        return SL_ENOMEM;
+    }
+    struct wire_list one = { 1, NULL, &r->payload, NULL };
+    struct job *j;
+    size_t mem;
+    if (job_block_new(&one, 1, &j, &mem) != 0) {
+        return SL_ENOMEM;
+    }
+    j->id = r->id;
+    j->enq_ns = r->enq_ns;
+    j->ttr_ms = r->ttr_ms;
+    j->max_attempts = r->max_attempts;
+    j->attempts = r->attempts;
+    j->crashes = r->crashes;
+    j->group = g;
+    if (r->state == JOB_DELAYED) {
+        j->due_ns = r->due_ns;
+        if (theap_add(&b->timers, j) != 0) {
+            job_free(j);
+            return SL_ENOMEM;
+        }
+    }
+    queue_job_set(q, j, (enum job_state)r->state);
+    b->jobs++;
+    b->bytes += j->len;
+    b->mem_bytes += mem;
+    *out = j;
     return 0;
 }

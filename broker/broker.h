@@ -29,6 +29,8 @@
 #define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
 #define BROKER_CLOSED_PIPES 1024u
 
+struct journal;
+
 struct broker_clock {
     int64_t (*mono_ns)(void *arg);    /* monotonic: durations, timeouts, dedup window */
     int64_t (*wall_ns)(void *arg);    /* since the epoch: job timestamps */
@@ -77,6 +79,7 @@ struct broker {
     uint32_t closed_next;
     struct lease lease;              /* the router's lease */
     struct events *events;           /* the event stream; NULL: none (set by main) */
+    struct journal *jr;              /* the journal; NULL: memory only (journal.c) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
     struct group *groups_head, *groups_tail; /* first-seen order */
@@ -152,6 +155,21 @@ int broker_route_set(struct broker *b, struct sl_str group, const struct sl_str 
 
 /* Routes back to default, statistics reset, empty unrouted groups forgotten. */
 void broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset);
+
+/* A job as the journal recorded it in full, for replay. */
+struct job_restore {
+    uint64_t id;
+    struct sl_str group, queue, payload;
+    uint32_t ttr_ms;
+    uint16_t max_attempts, attempts;
+    uint8_t crashes, state;          /* state: JOB_READY..JOB_DEAD */
+    int64_t enq_ns;                  /* wall clock */
+    int64_t due_ns;                  /* JOB_DELAYED: monotonic */
+};
+
+/* Recreates a job (its queue gone: in default; its group created if needed), outside every
+ * limit: it was accepted once. *out is the job. Errors: SL_ENOMEM. */
+int broker_restore_job(struct broker *b, const struct job_restore *r, struct job **out);
 
 /* Deletes ready jobs of queue and/or group (at least one non-NULL). Errors: SL_EBADREQ,
  * SL_ENOTFOUND. */

@@ -167,3 +167,15 @@ dedup_clients(const struct dedup *d)
 {
     return (uint32_t)d->clients.n;
 }
+
+void
+dedup_foreach(const struct dedup *d, dedup_fn *fn, void *arg)
+{
+    for (const struct client *c = d->oldest; c != NULL; c = c->newer) {
+        struct sl_str name = { c->name, c->name_len };
+        for (uint32_t k = 0; k < c->count; k++) {
+            const struct entry *e = &c->ring[(c->head + DEDUP_RING - c->count + k) % DEDUP_RING];
+            fn(arg, name, e->seq, e->first_id, e->n, c->last_ns);
+        }
+    }
+}

@@ -33,6 +33,13 @@ enum dedup_verdict dedup_check(struct dedup *d, struct sl_str client, uint64_t s
 int dedup_record(struct dedup *d, struct sl_str client, uint64_t seq, uint64_t first_id,
                  uint32_t n, int64_t now_ns);
 
+/* Calls fn for every remembered key, least recently used client first and each client's
+ * keys oldest first, with the client's last push time: what dedup_record calls in that order
+ * would remember again (the journal writes them at the start of each segment). */
+typedef void dedup_fn(void *arg, struct sl_str client, uint64_t seq, uint64_t first_id,
+                      uint32_t n, int64_t last_ns);
+void dedup_foreach(const struct dedup *d, dedup_fn *fn, void *arg);
+
 /* Clients remembered now. */
 uint32_t dedup_clients(const struct dedup *d);
 

@@ -1,5 +1,7 @@
 #include "flow.h"
 
+#include "journal.h"
+
 #include "err.h"
 #include "log.h"
 
@@ -109,6 +111,9 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         if (j->attempts < UINT16_MAX) {
             j->attempts++;
         }
+        if (b->jr != NULL) {
+            journal_job(b, j, false);
+        }
         j->due_ns = now + (int64_t)j->ttr_ms * 1000000;
         if (j->due_ns < first_due) {
             first_due = j->due_ns;
@@ -148,6 +153,9 @@ kill_job(struct broker *b, struct job *j, const char *why)
 {
     queue_job_set(j->queue, j, JOB_DEAD);
     hmap_put(&b->byid, &j->id, sizeof(j->id), j); /* room: the entry was just removed */
+    if (b->jr != NULL) {
+        journal_job(b, j, false);
+    }
     LOG(LOG_INFO, "job.dead", "id=%llu group=%s queue=%s attempts=%u crashes=%u reason=%s",
         (unsigned long long)j->id, j->group->name, j->queue->name, j->attempts, j->crashes, why);
 }
@@ -165,10 +173,18 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
         j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
         theap_add(&b->timers, j); /* room: the entry was just removed */
         wake_timer(b, j->due_ns);
-    } else if (head) {
-        queue_job_set_head(j->queue, j, JOB_READY);
+        if (b->jr != NULL) {
+            journal_job(b, j, false);
+        }
     } else {
-        queue_job_set(j->queue, j, JOB_READY);
+        if (head) {
+            queue_job_set_head(j->queue, j, JOB_READY);
+        } else {
+            queue_job_set(j->queue, j, JOB_READY);
+        }
+        if (b->jr != NULL) {
+            journal_job(b, j, head);
+        }
     }
 }
 
@@ -206,6 +222,9 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
         case FLOW_RELEASE:
             unreserve(b, j);
             queue_job_set_head(j->queue, j, JOB_READY);
+            if (b->jr != NULL) {
+                journal_job(b, j, true);
+            }
             break;
         case FLOW_TOUCH:
             j->due_ns = now + (int64_t)(ms != 0 ? ms : j->ttr_ms) * 1000000;
@@ -229,6 +248,9 @@ flow_tick(struct broker *b, int64_t now_ns)
         if (j->state == JOB_DELAYED) {
             theap_del(&b->timers, j);
             queue_job_set(j->queue, j, JOB_READY);
+            if (b->jr != NULL) {
+                journal_job(b, j, false);
+            }
         } else if (j->state == JOB_RESERVED) {
             LOG(LOG_INFO, "job.expired", "id=%llu worker=%s ttr_ms=%u", (unsigned long long)j->id,
                 j->owner != NULL ? ((struct worker *)j->owner)->name : "-", j->ttr_ms);
@@ -268,6 +290,9 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
                 j->attempts--; /* given back below to the one that ran */
             }
             queue_job_set_head(q, j, JOB_READY);
+            if (b->jr != NULL) {
+                journal_job(b, j, true);
+            }
             returned++;
         }
     }
@@ -284,6 +309,8 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             oldest->queue->failed++;
             oldest->group->failed++;
             kill_job(b, oldest, "attempts");
+        } else if (b->jr != NULL) {
+            journal_job_fields(b, oldest); /* its charge; it stays where it is */
         }
     }
     if (returned > 0) {
@@ -385,6 +412,9 @@ revive_or_purge(struct broker *b, struct job *j, bool purge)
     j->attempts = 0;
     j->crashes = 0;
     queue_job_set(j->queue, j, JOB_READY);
+    if (b->jr != NULL) {
+        journal_job(b, j, false);
+    }
 }
 
 int

@@ -39,6 +39,7 @@ struct job {
     uint16_t max_attempts;     /* 1..65535 */
     uint8_t state;             /* enum job_state */
     uint8_t crashes;           /* times its worker died holding it */
+    uint32_t seg;              /* journal segment holding its full record (journal.c) */
 };
 
 /* The payload bytes (len of them) of j. */

@@ -1,6 +1,7 @@
 /* broker: holds queues, groups and jobs, and answers requests on an nng REP socket. */
 #include "broker.h"
 #include "err.h"
+#include "journal.h"
 #include "log.h"
 #include "opt.h"
 #include "park.h"
@@ -31,11 +32,19 @@ enum {
     OPT_MIN_SHARE,
     OPT_MAX_CRASHES,
     OPT_EVENTS_URL,
+    OPT_DATA_DIR,
+    OPT_FSYNC,
+    OPT_SEGMENT_SIZE,
+    OPT_REPAIR,
 };
 
 static const struct opt broker_opts[] = {
     { OPT_DIR, "dir", 'd', "DIR", "SLUICE_DIR", "runtime directory (default $XDG_RUNTIME_DIR/sluice or /tmp/sluice-$UID)" },
-    { OPT_NO_JOURNAL, "no-journal", 0, NULL, NULL, "keep jobs in memory only (the only mode in this version)" },
+    { OPT_NO_JOURNAL, "no-journal", 0, NULL, NULL, "keep jobs in memory only: nothing survives a restart" },
+    { OPT_DATA_DIR, "data-dir", 0, "DIR", "SLUICE_DATA_DIR", "where the journal lives (default $SLUICE_DIR/data)" },
+    { OPT_FSYNC, "fsync", 0, "MODE", "SLUICE_FSYNC", "always (default): confirm after fdatasync; everysec; never" },
+    { OPT_SEGMENT_SIZE, "segment-size", 0, "SIZE", NULL, "journal segment size (default 64M)" },
+    { OPT_REPAIR, "repair", 0, NULL, NULL, "cut the journal at a corrupt record instead of refusing to start" },
     { OPT_MAX_JOBS, "max-jobs", 0, "N", "SLUICE_MAX_JOBS", "jobs held at most, any state (default 10000000)" },
     { OPT_MAX_BYTES, "max-bytes", 0, "SIZE", "SLUICE_MAX_BYTES", "payload bytes held at most (default 1G)" },
     { OPT_MAX_PAYLOAD, "max-payload", 0, "SIZE", "SLUICE_MAX_PAYLOAD", "largest payload (default 1M)" },
@@ -55,10 +64,34 @@ static const char usage[] = "broker [options]";
 /* Parses the options into cfg, url and dir. Returns 0, or 2 on a usage error. */
 static int
 configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_message,
-          uint64_t *contexts)
+          uint64_t *contexts, struct journal_cfg *jc)
 {
     uint64_t x;
     int rv = 0;
+
+    jc->fsync = JOURNAL_ALWAYS;
+    jc->segment_bytes = 64ULL << 20;
+    jc->repair = v->v[OPT_REPAIR] != NULL;
+    if (v->v[OPT_FSYNC]) {
+        const char *m = v->v[OPT_FSYNC];
+        if (strcmp(m, "always") == 0) {
+            jc->fsync = JOURNAL_ALWAYS;
+        } else if (strcmp(m, "everysec") == 0) {
+            jc->fsync = JOURNAL_EVERYSEC;
+        } else if (strcmp(m, "never") == 0) {
+            jc->fsync = JOURNAL_NEVER;
+        } else {
+            fprintf(stderr, "broker: --fsync must be always, everysec or never (not '%s')\n", m);
+            return 2;
+        }
+    }
+    if (v->v[OPT_SEGMENT_SIZE] && (rv = opt_size("segment-size", v->v[OPT_SEGMENT_SIZE], 64 << 10, UINT64_C(1) << 34, &jc->segment_bytes))) {
+        return rv;
+    }
+    if (v->v[OPT_NO_JOURNAL] && (v->v[OPT_FSYNC] || v->v[OPT_DATA_DIR] || v->v[OPT_REPAIR])) {
+        fprintf(stderr, "broker: --no-journal goes with none of --fsync, --data-dir, --repair\n");
+        return 2;
+    }
 
     broker_cfg_default(cfg);
     *max_message = 64ULL << 20;
@@ -137,7 +170,8 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: unexpected argument '%s'\n", argv[argi]);
         return 2;
     }
-    if ((rv = configure(&v, &cfg, &max_message, &contexts)) != 0) {
+    struct journal_cfg jc;
+    if ((rv = configure(&v, &cfg, &max_message, &contexts, &jc)) != 0) {
         return rv;
     }
     if (rundir_path(dir, sizeof(dir), v.v[OPT_DIR], getenv("XDG_RUNTIME_DIR")) != 0) {
@@ -174,7 +208,26 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: out of memory\n");
         return 1;
     }
+    char datadir[RUNDIR_MAX + 8];
+    if (!v.v[OPT_NO_JOURNAL]) {
+        if (v.v[OPT_DATA_DIR] != NULL) {
+            snprintf(datadir, sizeof(datadir), "%s", v.v[OPT_DATA_DIR]);
+        } else {
+            snprintf(datadir, sizeof(datadir), "%s/data", dir);
+        }
+        jc.dir = datadir;
+        /* A write past a file size limit fails with EFBIG instead of killing the broker. */
+        signal(SIGXFSZ, SIG_IGN);
+        char why[512];
+        if (journal_open(b, &jc, why, sizeof(why)) != 0) {
+            fprintf(stderr, "broker: journal: %s\n", why);
+            LOG(LOG_ERROR, "journal.open_failed", "dir=\"%s\" reason=\"%s\"", datadir, why);
+            broker_free(b);
+            return 1;
+        }
+    }
     if (events_open(&b->events, events_url) != 0) {
+        journal_close(b);
         broker_free(b);
         nng_fini();
         return 1;
@@ -182,18 +235,22 @@ main(int argc, char **argv)
     pthread_t timer;
     if (park_timer_start(b, &timer) != 0) {
         fprintf(stderr, "broker: cannot start the timer thread\n");
+        journal_close(b);
         events_close(b->events);
         broker_free(b);
         return 1;
     }
     if (server_start(&srv, b, url, max_message, (unsigned)contexts) != 0) {
         park_timer_stop(b, timer);
+        journal_close(b);
         events_close(b->events);
         broker_free(b);
         nng_fini();
         return 1;
     }
-    LOG(LOG_INFO, "journal.off", "reason=\"this version keeps jobs in memory only\"");
+    if (b->jr == NULL) {
+        LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
+    }
     LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu",
         url, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
         (unsigned long long)cfg.max_bytes);
@@ -202,6 +259,7 @@ main(int argc, char **argv)
     LOG(LOG_INFO, "stop", "signal=%d", sig);
     server_stop(srv);
     park_timer_stop(b, timer);
+    journal_close(b);
     events_close(b->events);
     b->events = NULL;
     broker_free(b);

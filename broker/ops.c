@@ -2,6 +2,7 @@
 
 #include "err.h"
 #include "flow.h"
+#include "journal.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -126,10 +127,17 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     }
     if (wt != NULL) {
         wt->parked = false;
+        wt->took_rep = false;
+        wt->commit_lsn = 0;
+        wt->jr = NULL;
     }
     bool parked = false;
+    uint64_t commit = 0;
+    struct journal *jr = NULL;
     pthread_mutex_lock(&b->lock);
     if (rv == 0) {
+        jr = b->jr;
+        uint64_t before = jr != NULL ? journal_confirm_lsn(jr) : 0;
         b->opc.calls[op]++;
         if ((ops[op].flags & OP_CHANGE) && WIRE_HAS(&m, WK_LEASE) &&
             !lease_valid(&b->lease, m.v[WK_LEASE].u, broker_mono_ns(b))) {
@@ -146,6 +154,17 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
         } else if ((ops[op].flags & OP_WAKES) && b->nwaiters > 0) {
             park_serve(b, &out);
         }
+        if (jr != NULL) {
+            journal_op_end(b);
+            if (journal_confirm_lsn(jr) != before) {
+                commit = journal_confirm_lsn(jr);
+            }
+            if (parked && commit != 0) {
+                /* A parked reserve whose acks must be durable before it is answered. */
+                wt->commit_lsn = commit;
+                wt->jr = jr;
+            }
+        }
     } else {
         b->opc.bad_requests++;
     }
@@ -154,6 +173,28 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     if (parked) {
         wire_msg_fini(&m);
         return OPS_PARKED;
+    }
+    if (commit != 0) {
+        /* The reply (success or error alike: a failed op may have changed nothing, but an
+         * op that changed something is answered only once that is on disk) waits. */
+        if (wt != NULL) {
+            if (rv != 0) {
+                nng_msg_clear(rep);
+                wire_pack_err(&pk, rv, why[0] != '\0' ? why : NULL);
+            }
+            wt->rep = rep;
+            wt->took_rep = true;
+            wt->jr = jr;
+            if (journal_hold(jr, wt, commit)) {
+                wire_msg_fini(&m);
+                return OPS_PARKED;
+            }
+            wt->took_rep = false;
+            wt->rep = NULL;
+            wt->jr = NULL;
+        } else {
+            journal_wait(jr, commit);
+        }
     }
     if (rv != 0) {
         /* A handler packs only after it has succeeded, but clear in case it did not. */
@@ -235,6 +276,9 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
     if (WIRE_HAS(req, WK_DELAY_MS)) {
         snprintf(why, WHY_MAX, "push: 'delay_ms' is not supported yet");
         return SL_EBADREQ;
+    }
+    if (b->jr != NULL && journal_broken(b->jr, why, WHY_MAX)) {
+        return SL_EIO;
     }
     if (pr.payloads->n == 0 || pr.payloads->n > BROKER_PUSH_MAX) {
         snprintf(why, WHY_MAX, "push: 'payloads' must hold 1 to %u payloads", BROKER_PUSH_MAX);
@@ -573,8 +617,12 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     wire_pack_ok(pk, 5);
     pack_leader(b, pk);
 
+    struct journal_stats js = { "off", 0, 0, 0, 0, false };
+    if (b->jr != NULL) {
+        journal_stats(b->jr, &js);
+    }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 14);
+    msgpack_pack_map(pk, 18);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -585,7 +633,11 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     kv_u64(pk, "max_bytes", b->cfg.max_bytes);
     kv_u64(pk, "max_payload", b->cfg.max_payload);
     kv_u64(pk, "next_id", b->next_id);
-    kv_str(pk, "journal", "off", 3);
+    kv_str(pk, "journal", js.mode, strlen(js.mode));
+    kv_u64(pk, "journal_bytes", js.bytes);
+    kv_u64(pk, "journal_segments", js.segments);
+    kv_u64(pk, "journal_fsyncs", js.fsyncs);
+    kv_bool(pk, "journal_ok", !js.broken);
     kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
     kv_u64(pk, "waiters", b->nwaiters);
     kv_u64(pk, "reserved", b->byid.n - dead_total(b));
@@ -971,6 +1023,7 @@ ops_pipe_closed(struct broker *b, uint32_t pipe)
     if (b->nwaiters > 0) {
         park_serve(b, &out);
     }
+    journal_op_end(b);
     pthread_mutex_unlock(&b->lock);
     park_send_all(out);
 }

@@ -15,7 +15,9 @@
  * appends the reply to rep (empty on entry). Any error becomes {"ok": false, ...} and
  * changes nothing. Returns the error code the reply carries (0 for success), or OPS_PARKED:
  * a reserve that must wait was parked in wt, rep stays unused, and wt->send(wt) will be
- * called later (possibly before this returns) from another thread with the reply in wt->rep.
+ * called later (possibly before this returns) from another thread with the reply in wt->rep;
+ * or, with a journal, the reply waits for the records that make the request's changes
+ * durable: then wt->took_rep is set, rep is wt->rep and belongs to the waiter.
  * Takes b->lock itself; thread-safe. */
 int ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
                struct waiter *wt);

@@ -1,5 +1,7 @@
 #include "park.h"
 
+#include "journal.h"
+
 #include "err.h"
 #include "flow.h"
 #include "log.h"
@@ -99,7 +101,12 @@ park_send_all(struct waiter *list)
     while (list != NULL) {
         struct waiter *next = list->next;
         list->next = NULL;
-        list->send(list);
+        /* A parked reserve that carried acks is answered once the journal has them. */
+        if (list->commit_lsn == 0 || list->jr == NULL ||
+            !journal_hold(list->jr, list, list->commit_lsn)) {
+            list->commit_lsn = 0;
+            list->send(list);
+        }
         list = next;
     }
 }
@@ -114,6 +121,7 @@ timer_main(void *arg)
         int64_t now = broker_mono_ns(b);
         struct waiter *out = NULL;
         int64_t next = flow_tick(b, now);
+        journal_op_end(b);
         park_expire(b, now, 0, &out);
         if (b->nwaiters > 0) {
             park_serve(b, &out);

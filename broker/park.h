@@ -28,6 +28,10 @@ struct waiter {
     struct sl_str from_s[WIRE_FROM_MAX];
     char from_buf[WIRE_FROM_MAX][WIRE_NAME_MAX];
     nng_msg *rep;                /* the reply, set when served or expired */
+    bool took_rep;               /* the dispatcher kept the request's reply message in rep
+                                    (held until the journal has the request's changes) */
+    uint64_t commit_lsn;         /* journal position the reply must wait for (0: none) */
+    struct journal *jr;          /* the journal holding it, with commit_lsn */
     void (*send)(struct waiter *); /* sends rep; called without the broker's lock */
 };
 

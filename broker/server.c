@@ -205,7 +205,9 @@ sctx_cb(void *arg)
         c->pending = NULL;
         nng_mtx_unlock(s->mtx);
         if (rv2 == OPS_PARKED) {
-            nng_msg_free(rep);
+            if (!c->wt.took_rep) {
+                nng_msg_free(rep); /* else the waiter holds it until the journal has it */
+            }
             replace_receiver(s);
             if (pending != NULL) {
                 sctx_send(c, pending);
