@@ -33,6 +33,8 @@ enum rec {
                          u16 max_attempts, u32 ttr_ms, i64 enq_wall_ms, i64 due_wall_ms, blob */
     R_SNAP_BEGIN = 11, /* a segment's snapshot follows (applied only from the first segment) */
     R_SNAP_END = 12,
+    R_RESV = 13,      /* u64 id, ...: each reserved, its attempts counted (one reserve's jobs) */
+    R_DELS = 14,      /* u64 id, ...: each deleted (an ack's, a purge's jobs) */
 };
 
 struct buf {
@@ -57,6 +59,10 @@ struct journal {
     int lock_fd;
 
     /* Appender side: b->lock held. */
+    struct buf op;             /* the records of the change in progress, unsealed */
+    size_t op_last;            /* offset in op of its last record's frame */
+    int op_last_type;          /* that record's type, 0 if none */
+    bool op_confirm;           /* a record in op needs confirming */
     struct seg *segs;          /* ascending; the last is the one appended to */
     size_t nsegs, capsegs;
     uint64_t active_bytes;     /* bytes appended to the current segment */
@@ -123,17 +129,19 @@ buf_room(struct buf *b, size_t extra)
     return 0;
 }
 
-/* A record under construction: its bytes go straight into jr->buf (jr->mtx held). */
+/* A record under construction, in jr->op (b->lock held). Records are framed, checksummed and
+ * handed to the writer together when the change ends (journal_op_end), one lock round for
+ * all of them. */
 struct rec_w {
     struct journal *jr;
-    size_t start;  /* offset of its frame in jr->buf */
+    size_t start;  /* offset of its frame in jr->op */
     bool failed;
 };
 
 static void
 w_bytes(struct rec_w *w, const void *p, size_t n)
 {
-    struct buf *b = &w->jr->buf;
+    struct buf *b = &w->jr->op;
     if (w->failed || buf_room(b, n) != 0) {
         w->failed = true;
         return;
@@ -192,42 +200,95 @@ w_blob(struct rec_w *w, const char *p, uint32_t n)
 static void
 rec_begin(struct rec_w *w, struct journal *jr, enum rec type)
 {
-    pthread_mutex_lock(&jr->mtx);
     w->jr = jr;
     w->failed = false;
-    w->start = jr->buf.n;
-    if (buf_room(&jr->buf, JF_FRAME_SIZE + 64) != 0) {
+    w->start = jr->op.n;
+    if (buf_room(&jr->op, JF_FRAME_SIZE + 64) != 0) {
         w->failed = true;
         return;
     }
-    jr->buf.n += JF_FRAME_SIZE;
+    jr->op.n += JF_FRAME_SIZE;
     w_u8(w, (uint8_t)type);
+    jr->op_last = w->start;
+    jr->op_last_type = type;
 }
 
-/* Seals the record; confirm: a request that made it must wait for it. */
+/* No memory for a record: the change stands in memory but cannot be made durable; nothing
+ * is confirmed until the journal is written again in full. */
+static void
+rec_nomem(struct journal *jr)
+{
+    pthread_mutex_lock(&jr->mtx);
+    jr->broken = true;
+    snprintf(jr->err, sizeof(jr->err), "no memory for a journal record");
+    pthread_mutex_unlock(&jr->mtx);
+    LOG(LOG_ERROR, "journal.nomem", "reason=\"a record could not be buffered\"");
+}
+
+/* Ends the record; confirm: the change that made it is confirmed only once it is durable. */
 static void
 rec_end(struct rec_w *w, bool confirm)
 {
     struct journal *jr = w->jr;
     if (w->failed) {
-        /* No memory for the record: the change stands in memory but cannot be made durable;
-         * stop confirming anything until the journal is written again in full. */
-        jr->buf.n = w->start;
-        jr->broken = true;
-        snprintf(jr->err, sizeof(jr->err), "no memory for a journal record");
-        LOG(LOG_ERROR, "journal.nomem", "reason=\"a record could not be buffered\"");
-        pthread_mutex_unlock(&jr->mtx);
+        jr->op.n = w->start;
+        jr->op_last_type = 0;
+        rec_nomem(jr);
         return;
     }
-    uint8_t *frame = jr->buf.p + w->start;
-    size_t n = jr->buf.n - w->start - JF_FRAME_SIZE;
-    jf_frame(frame, frame + JF_FRAME_SIZE, (uint32_t)n);
-    uint64_t end = jr->buf_lsn + jr->buf.n;
-    jr->active_bytes += JF_FRAME_SIZE + n;
-    pthread_mutex_unlock(&jr->mtx);
-    if (confirm) {
-        jr->confirm_lsn = end;
+    /* The length now; the checksum when the change ends. */
+    uint32_t n = (uint32_t)(jr->op.n - w->start - JF_FRAME_SIZE);
+    uint8_t *frame = jr->op.p + w->start;
+    for (int i = 0; i < 4; i++) {
+        frame[i] = (uint8_t)(n >> (8 * i));
     }
+    jr->active_bytes += JF_FRAME_SIZE + n;
+    jr->op_confirm |= confirm;
+}
+
+/* Adds id to the op's last record if it is a list of type type, else starts one. */
+static void
+rec_list_add(struct journal *jr, enum rec type, uint64_t id, bool confirm)
+{
+    struct rec_w w = { jr, jr->op_last, false };
+    if (jr->op_last_type != (int)type) {
+        rec_begin(&w, jr, type);
+    } else {
+        jr->active_bytes -= jr->op.n - w.start; /* counted again by rec_end */
+    }
+    w_u64(&w, id);
+    rec_end(&w, confirm);
+}
+
+/* Seals the op's records and hands them to the writer. */
+static void
+op_flush(struct journal *jr)
+{
+    if (jr->op.n == 0) {
+        return;
+    }
+    for (size_t off = 0; off < jr->op.n;) {
+        uint8_t *frame = jr->op.p + off;
+        uint32_t n = (uint32_t)frame[0] | (uint32_t)frame[1] << 8 | (uint32_t)frame[2] << 16 |
+                     (uint32_t)frame[3] << 24;
+        jf_frame(frame, frame + JF_FRAME_SIZE, n);
+        off += JF_FRAME_SIZE + n;
+    }
+    pthread_mutex_lock(&jr->mtx);
+    if (buf_room(&jr->buf, jr->op.n) == 0) {
+        memcpy(jr->buf.p + jr->buf.n, jr->op.p, jr->op.n);
+        jr->buf.n += jr->op.n;
+        if (jr->op_confirm) {
+            jr->confirm_lsn = jr->buf_lsn + jr->buf.n;
+        }
+        pthread_mutex_unlock(&jr->mtx);
+    } else {
+        pthread_mutex_unlock(&jr->mtx);
+        rec_nomem(jr);
+    }
+    jr->op.n = 0;
+    jr->op_last_type = 0;
+    jr->op_confirm = false;
 }
 
 static struct seg *
@@ -333,6 +394,11 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
 void
 journal_job(struct broker *b, const struct job *j, bool head)
 {
+    if (j->state == JOB_RESERVED && !head) {
+        /* A reservation needs no confirmation: losing it only loses an attempt's count. */
+        rec_list_add(b->jr, R_RESV, j->id, false);
+        return;
+    }
     job_rec(b, j, head ? WHERE_HEAD : WHERE_TAIL);
 }
 
@@ -345,10 +411,7 @@ journal_job_fields(struct broker *b, const struct job *j)
 void
 journal_del(struct broker *b, const struct job *j)
 {
-    struct rec_w w;
-    rec_begin(&w, b->jr, R_DEL);
-    w_u64(&w, j->id);
-    rec_end(&w, true);
+    rec_list_add(b->jr, R_DELS, j->id, true);
     live_sub(b->jr, j->seg);
 }
 
@@ -492,6 +555,7 @@ roll(struct broker *b)
         jr->segs = p;
         jr->capsegs = c;
     }
+    op_flush(jr);
     pthread_mutex_lock(&jr->mtx);
     int rv = push_mark(&jr->rolls, &jr->nrolls, &jr->caprolls, jr->buf_lsn + jr->buf.n, seq);
     pthread_mutex_unlock(&jr->mtx);
@@ -537,6 +601,7 @@ journal_op_end(struct broker *b)
     if (jr == NULL) {
         return;
     }
+    op_flush(jr);
     /* A full segment is closed; so is a large one when no job is left anywhere, so that the
      * journal shrinks back once the backlog is gone. */
     if (jr->active_bytes >= jr->cfg.segment_bytes ||
@@ -550,6 +615,7 @@ journal_op_end(struct broker *b)
         (jr->segs[0].live * 8 <= jr->segs[0].total || jr->nsegs > 8)) {
         relocate(b, jr->segs[0].seq);
     }
+    op_flush(jr);
     bool wake = false;
     while (jr->nsegs > 1 && jr->segs[0].live == 0) {
         uint64_t lsn = appended_lsn(jr);
@@ -829,19 +895,25 @@ writer_main(void *arg)
         bool stopping = jr->stop;
         pthread_mutex_unlock(&jr->mtx);
 
+        uint64_t start_seq = jr->fd_seq, start_size = jr->fd_size;
+        bool from_start = jr->wdone == 0;
         int rv = write_out(jr);
         if (rv == 0 && jr->dirty &&
             (jr->cfg.fsync == JOURNAL_ALWAYS || stopping ||
              (jr->cfg.fsync == JOURNAL_EVERYSEC && mono_ns() - jr->last_sync_ns >= 1000000000LL))) {
             rv = do_sync(jr);
-            if (rv != 0) {
-                /* What fdatasync failed on may be gone from the page cache: write it all
-                 * again from memory before anything is confirmed. */
+            if (rv != 0 && from_start && jr->fd_seq == start_seq &&
+                ftruncate(jr->fd, (off_t)start_size) == 0 &&
+                lseek(jr->fd, (off_t)start_size, SEEK_SET) >= 0) {
+                /* What fdatasync failed on may be gone from the page cache: it is written
+                 * again from memory, and synced, before anything is confirmed. */
+                pthread_mutex_lock(&jr->mtx);
+                jr->disk_bytes -= jr->fd_size - start_size;
+                pthread_mutex_unlock(&jr->mtx);
+                jr->fd_size = start_size;
                 jr->wdone = 0;
-                if (ftruncate(jr->fd, (off_t)(jr->fd_size - jr->wbuf.n)) == 0) {
-                    jr->fd_size -= jr->wbuf.n;
-                    lseek(jr->fd, (off_t)jr->fd_size, SEEK_SET);
-                }
+            } else if (rv != 0) {
+                jr->dirty = true; /* synced again before anything is confirmed */
             }
         }
 
@@ -1193,6 +1265,28 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         }
         return 0;
     }
+    case R_DELS:
+    case R_RESV:
+        if (d.n == 0 || d.n % 8 != 0) {
+            return SL_EBADREQ;
+        }
+        while (d.n > 0) {
+            struct job *j = byid(b, r_le(&d, 8));
+            if (j == NULL) {
+                continue; /* deleted, or recorded in full in a later segment */
+            }
+            if (p[0] == R_DELS) {
+                forget_job(r, j);
+            } else {
+                if (j->attempts < UINT16_MAX) {
+                    j->attempts++;
+                }
+                if ((rv = set_state(r, j, JOB_RESERVED, false, 0)) != 0) {
+                    return rv;
+                }
+            }
+        }
+        return 0;
     case R_QUEUE: {
         struct sl_str name = r_str(&d, 2);
         struct queue_settings s = { true, true, true, 0, 0, 0 };
@@ -1428,6 +1522,7 @@ jr_free(struct journal *jr)
         close(jr->fd);
     }
     free(jr->segs);
+    free(jr->op.p);
     free(jr->buf.p);
     free(jr->wbuf.p);
     free(jr->rolls);
@@ -1508,6 +1603,9 @@ journal_close(struct broker *b)
     if (jr == NULL) {
         return;
     }
+    pthread_mutex_lock(&b->lock);
+    op_flush(jr);
+    pthread_mutex_unlock(&b->lock);
     pthread_mutex_lock(&jr->mtx);
     jr->stop = true;
     pthread_cond_signal(&jr->cond);

@@ -39,7 +39,7 @@ static const struct opt push_opts[] = {
     { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL,
       "push to queue Q (default: the group's route, else default)" },
     { CTL_OPT_BATCH, "batch", 'b', "N", NULL,
-      "jobs per request, 1-1000000 (default 1000; a request also stops at 4 MiB of payloads)" },
+      "jobs per request, 1-1000000 (default 10000; a request also stops at 4 MiB of payloads)" },
     { CTL_OPT_TTR, "ttr", 0, "MS", NULL, "reservation timeout of each job, 1ms-24h (default 60s)" },
     { CTL_OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL,
       "attempts before a job is dead, 1-65535 (default 3)" },

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PUSH_BATCH_DEFAULT 1000
+#define PUSH_BATCH_DEFAULT 10000
 #define PUSH_BATCH_MAX 1000000        /* PROTOCOL.md: 1 to 1,000,000 payloads per push */
 /* Payload bytes per request: far under the broker's 64 MiB message limit, and small enough that
  * one request never holds the broker for long. A single larger payload still goes alone. */
