@@ -68,7 +68,6 @@ struct journal {
     uint64_t active_bytes;     /* bytes appended to the current segment */
     uint64_t live_total;
     uint64_t confirm_lsn;
-    bool in_snapshot;
 
     pthread_mutex_t mtx;       /* taken inside b->lock, never the other way round */
     pthread_cond_t cond;       /* wakes the writer */
@@ -858,8 +857,9 @@ writer_main(void *arg)
         int64_t now = mono_ns();
         bool sync_due = jr->cfg.fsync == JOURNAL_EVERYSEC && jr->dirty &&
                         now - jr->last_sync_ns >= 1000000000LL;
-        bool have = jr->buf.n > 0 || jr->wdone < jr->wbuf.n || jr->ndels > 0;
-        if (jr->broken && jr->wdone < jr->wbuf.n && now < retry_at && !jr->stop) {
+        bool have = jr->buf.n > 0 || jr->wdone < jr->wbuf.n || jr->ndels > 0 ||
+                    (jr->broken && now >= retry_at);
+        if (jr->broken && now < retry_at && !jr->stop) {
             have = false; /* wait for the retry time */
         }
         if (!have && !sync_due) {
@@ -921,7 +921,6 @@ writer_main(void *arg)
         struct waiter *send = NULL, **tail = &send;
         struct mark *dels = NULL;
         size_t ndels = 0;
-        uint64_t done_lsn = jr->wbuf_lsn + jr->wdone;
         if (rv == 0) {
             if (jr->broken) {
                 LOG(LOG_INFO, "journal.recovered", "dir=\"%s\"", jr->dir);
@@ -973,10 +972,17 @@ writer_main(void *arg)
         }
         memmove(jr->rolls, jr->rolls + k, (jr->nrolls - k) * sizeof(jr->rolls[0]));
         jr->nrolls -= k;
-        (void)done_lsn;
         bool quit = stopping && (jr->broken || (jr->buf.n == 0 && jr->wbuf.n == 0));
         pthread_mutex_unlock(&jr->mtx);
         send_list(send);
+        /* What emptied the segments (acks, jobs written again) is on disk before they go,
+         * whatever the --fsync mode. */
+        if (ndels > 0 && jr->dirty && do_sync(jr) != 0) {
+            /* Kept: the next start replays them and deletes them then. */
+            LOG(LOG_WARN, "journal.segments_kept", "segments=%zu reason=\"fdatasync failed\"",
+                ndels);
+            ndels = 0;
+        }
         unlink_segments(jr, dels, ndels);
         free(dels);
         pthread_mutex_lock(&jr->mtx);
