@@ -706,7 +706,7 @@ journal_stats(struct journal *jr, struct journal_stats *st)
 static void
 fail_reply(struct waiter *wt, const char *err)
 {
-    char msg[256];
+    char msg[512];
     snprintf(msg, sizeof(msg),
              "not confirmed: the journal cannot be written (%s); the change is kept in memory "
              "and written when the journal recovers; a resend with the same client and seq "
