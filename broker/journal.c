@@ -970,8 +970,10 @@ writer_main(void *arg)
         while (k < jr->nrolls && jr->rolls[k].seq <= jr->fd_seq) {
             k++;
         }
-        memmove(jr->rolls, jr->rolls + k, (jr->nrolls - k) * sizeof(jr->rolls[0]));
-        jr->nrolls -= k;
+        if (k > 0) { /* rolls is NULL until the first roll: memmove must not see it */
+            memmove(jr->rolls, jr->rolls + k, (jr->nrolls - k) * sizeof(jr->rolls[0]));
+            jr->nrolls -= k;
+        }
         bool quit = stopping && (jr->broken || (jr->buf.n == 0 && jr->wbuf.n == 0));
         pthread_mutex_unlock(&jr->mtx);
         send_list(send);
@@ -1458,6 +1460,7 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
             if ((rv = apply(&r, p, n)) != 0) {
                 snprintf(why, cap, "segment %s: record at offset %zu cannot be applied (%s)",
                          path, rdr.off - n - JF_FRAME_SIZE, sl_err_code(rv));
+                rv = SL_EIO; /* journal.h: a replay that fails is SL_EIO with why */
                 break;
             }
         }

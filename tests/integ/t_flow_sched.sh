@@ -29,8 +29,8 @@ sample() {
 
 # --- minimum share: default (10) and low (100), both full ---
 ok "create queue low at priority 100" ctl queues create low --priority 100
-ok "push 20000 jobs to default" ctl push hi x -s 20000
-ok "push 2000 jobs to low" ctl push lo x -s 2000 -q low
+ok "push 40000 jobs to default" ctl push hi x -s 40000
+ok "push 4000 jobs to low" ctl push lo x -s 4000 -q low
 spawn pool "$SLUICE_BIN/worker-pool" -n 2 --handler noop --prefetch 1
 POOL_PID=$SPAWNED_PID
 # Samples while default still has ready jobs (and low too): low's part of everything done.
@@ -56,8 +56,8 @@ stop_pgrp "$POOL_PID" 5
 # --- weights 3:1 at equal priority ---
 ok "create queue w3 (priority 20, weight 3)" ctl queues create w3 --priority 20 --weight 3
 ok "create queue w1 (priority 20, weight 1)" ctl queues create w1 --priority 20 --weight 1
-ok "push 12000 jobs to w3" ctl push g3 x -s 12000 -q w3
-ok "push 12000 jobs to w1" ctl push g1 x -s 12000 -q w1
+ok "push 24000 jobs to w3" ctl push g3 x -s 24000 -q w3
+ok "push 24000 jobs to w1" ctl push g1 x -s 24000 -q w1
 spawn pool2 "$SLUICE_BIN/worker-pool" -n 2 --handler noop --prefetch 1 --queues w3,w1
 POOL_PID=$SPAWNED_PID
 samples=0 bad="" last=""
