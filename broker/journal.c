@@ -30,7 +30,8 @@ enum rec {
     R_NEXTID = 8,     /* u64 next id */
     R_DEDUP = 9,      /* str client, u64 seq, u64 first_id, u32 n, i64 last_wall_ms */
     R_PUT = 10,       /* u64 id, str group, str queue, u8 state, u16 attempts, u8 crashes,
-                         u16 max_attempts, u32 ttr_ms, i64 enq_wall_ms, i64 due_wall_ms, blob */
+                         u16 max_attempts, u32 ttr_ms, i64 enq_wall_ms, i64 due_wall_ms,
+                         u64 before (the job after it in its list, 0: none), blob */
     R_SNAP_BEGIN = 11, /* a segment's snapshot follows (applied only from the first segment) */
     R_SNAP_END = 12,
     R_RESV = 13,      /* u64 id, ...: each reserved, its attempts counted (one reserve's jobs) */
@@ -469,6 +470,7 @@ put_job(struct broker *b, const struct job *j)
     w_u32(&w, j->ttr_ms);
     w_u64(&w, (uint64_t)wall_ms(j->enq_ns));
     w_u64(&w, (uint64_t)due_wall_ms(b, j));
+    w_u64(&w, j->next != NULL ? j->next->id : 0);
     w_blob(&w, job_payload(j), j->len);
     rec_end(&w, true);
 }
@@ -568,7 +570,9 @@ roll(struct broker *b)
 }
 
 /* Writes again, in full and in the current segment, every job whose full record is in
- * segment seq, so that the segment can go. O(jobs held). */
+ * segment seq, so that the segment can go. O(jobs held). Each list is walked from its tail
+ * and each record names the job after it, which replay has placed by then (written just
+ * before, or recorded earlier in the stream), so replay puts it back where it was. */
 static void
 relocate(struct broker *b, uint64_t seq)
 {
@@ -578,7 +582,7 @@ relocate(struct broker *b, uint64_t seq)
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
         for (int st = JOB_READY; st < JOB_STATES; st++) {
-            for (struct job *j = q->lists[st].head; j != NULL; j = j->next) {
+            for (struct job *j = q->lists[st].tail; j != NULL; j = j->prev) {
                 if (j->seg == (uint32_t)seq) {
                     put_job(b, j);
                     live_sub(jr, j->seg);
@@ -1196,6 +1200,7 @@ apply_put(struct replay *r, struct rd *d)
     jr.ttr_ms = (uint32_t)r_le(d, 4);
     jr.enq_ns = (int64_t)r_le(d, 8) * 1000000;
     int64_t due_ms = (int64_t)r_le(d, 8);
+    uint64_t before = r_le(d, 8);
     jr.payload = r_str(d, 4);
     if (d->bad || jr.state < JOB_READY || jr.state >= JOB_STATES || jr.max_attempts == 0) {
         return SL_EBADREQ;
@@ -1209,6 +1214,10 @@ apply_put(struct replay *r, struct rd *d)
     int rv = broker_restore_job(b, &jr, &j);
     if (rv != 0) {
         return rv;
+    }
+    struct job *next = before != 0 ? byid(b, before) : NULL;
+    if (next != NULL) {
+        queue_job_move_before(j, next); /* only within the same list */
     }
     j->seg = r->seg;
     live_add(r->jr, r->seg, 1);

@@ -103,6 +103,26 @@ queue_job_set_head(struct queue *q, struct job *j, enum job_state st)
     group_adjust(j->group, from, st);
 }
 
+void
+queue_job_move_before(struct job *j, struct job *before)
+{
+    if (j == before || before->queue != j->queue || before->state != j->state ||
+        j->state == JOB_NONE) {
+        return;
+    }
+    struct joblist *l = &j->queue->lists[j->state];
+    unlink_job(j);
+    j->prev = before->prev;
+    j->next = before;
+    if (before->prev != NULL) {
+        before->prev->next = j;
+    } else {
+        l->head = j;
+    }
+    before->prev = j;
+    l->n++;
+}
+
 struct job *
 queue_ready_head(const struct queue *q)
 {

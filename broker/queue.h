@@ -51,6 +51,10 @@ void queue_job_set(struct queue *q, struct job *j, enum job_state st);
  * worker went away or its reservation ended goes first again. */
 void queue_job_set_head(struct queue *q, struct job *j, enum job_state st);
 
+/* Moves j just before `before` in the list they are both in (same queue, same state); does
+ * nothing otherwise. Counters do not change. */
+void queue_job_move_before(struct job *j, struct job *before);
+
 /* The oldest ready job of q, or NULL. */
 struct job *queue_ready_head(const struct queue *q);
 
