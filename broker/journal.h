@@ -43,8 +43,11 @@ struct journal;
 
 /* Opens the journal in cfg->dir (locking it against a second broker), replays it into b
  * (which must be new: only the default queue), starts a new segment and the writer thread,
- * and sets b->jr. Returns 0; or SL_EIO with why filled in (a corrupt record names the
- * segment and offset) and b unusable. Logs what it replayed and what it cut. */
+ * and sets b->jr. Returns 0; or SL_EIO (SL_ENOMEM when it cannot even allocate) with why
+ * filled in (a corrupt record names the segment and offset) and b unusable. cfg->repair cuts
+ * at damaged bytes (a checksum or framing failure); a well-framed record that cannot be
+ * applied (of a type this version does not know) always stops the start. Logs what it
+ * replayed and what it cut. */
 int journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t cap);
 
 /* Writes and syncs what is buffered, stops the writer thread, answers requests still
