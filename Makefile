@@ -30,9 +30,9 @@ CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
-             -Icommon $(MSGPACK_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+             -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS       = -lnng $(MSGPACK_LIBS) -lpthread
+LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) -lpthread
 
 PROGS     := broker ctl worker worker-pool router
 
