@@ -348,6 +348,10 @@ db_migrate(MYSQL *m, int *from, int *to, char *why, size_t cap)
         return -1;
     }
     *from = *to = v;
+    if (v < 0) {
+        snprintf(why, cap, "sluice_schema holds version %d, which no sluice writes", v);
+        return -1;
+    }
     if (v > DB_SCHEMA_VERSION) {
         snprintf(why, cap,
                  "the database has schema version %d, newer than this sluice's %d: upgrade "
