@@ -271,7 +271,7 @@ db_exec(MYSQL *m, const char *sql, char *why, size_t cap)
 
 #define NAME_COL "VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin"
 
-/* Migration k (1-based) brings the schema from version k-1 to k. */
+/* migrations[k] brings the schema from version k to k + 1. */
 static const char *const migration_1[] = {
     "CREATE TABLE channels ("
     " id " NAME_COL " NOT NULL PRIMARY KEY,"
@@ -367,19 +367,20 @@ db_migrate(MYSQL *m, int *from, int *to, char *why, size_t cap)
                           why, cap) != 0) {
         return -1;
     }
-    for (int k = v + 1; k <= DB_SCHEMA_VERSION; k++) {
-        for (const char *const *s = migrations[k - 1]; *s != NULL; s++) {
-            if (db_exec(m, *s, why, cap) != 0) {
+    for (int k = v; k < DB_SCHEMA_VERSION; k++) {
+        /* migrations[k] brings version k to k + 1 */
+        for (const char *const *stmt = migrations[k]; *stmt != NULL; stmt++) {
+            if (db_exec(m, *stmt, why, cap) != 0) {
                 return -1;
             }
         }
         char sql[128];
         snprintf(sql, sizeof(sql),
-                 "INSERT INTO sluice_schema (version, applied_at) VALUES (%d, NOW(3))", k);
+                 "INSERT INTO sluice_schema (version, applied_at) VALUES (%d, NOW(3))", k + 1);
         if (db_exec(m, sql, why, cap) != 0) {
             return -1;
         }
-        *to = k;
+        *to = k + 1;
     }
     return 0;
 }
