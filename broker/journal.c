@@ -84,6 +84,7 @@ struct journal {
     bool broken;
     char err[160];
     bool stop;
+    unsigned sending;          /* send_list calls in progress (outside mtx) */
     uint64_t fsyncs;
     uint64_t disk_bytes;       /* bytes in the segment files */
     uint64_t disk_segments;
@@ -680,6 +681,26 @@ journal_hold(struct journal *jr, struct waiter *wt, uint64_t lsn)
 }
 
 void
+journal_release_waiters(struct journal *jr)
+{
+    pthread_mutex_lock(&jr->mtx);
+    while (jr->sending > 0) {
+        pthread_cond_wait(&jr->durable, &jr->mtx);
+    }
+    struct waiter *list = jr->wait_head;
+    jr->wait_head = jr->wait_tail = NULL;
+    pthread_mutex_unlock(&jr->mtx);
+    while (list != NULL) {
+        struct waiter *next = list->next;
+        nng_msg_free(list->rep);
+        list->rep = NULL;
+        list->next = NULL;
+        list->commit_lsn = 0;
+        list = next;
+    }
+}
+
+void
 journal_wait(struct journal *jr, uint64_t lsn)
 {
     pthread_mutex_lock(&jr->mtx);
@@ -979,8 +1000,13 @@ writer_main(void *arg)
             jr->nrolls -= k;
         }
         bool quit = stopping && (jr->broken || (jr->buf.n == 0 && jr->wbuf.n == 0));
+        jr->sending++;
         pthread_mutex_unlock(&jr->mtx);
         send_list(send);
+        pthread_mutex_lock(&jr->mtx);
+        jr->sending--;
+        pthread_cond_broadcast(&jr->durable);
+        pthread_mutex_unlock(&jr->mtx);
         /* What emptied the segments (acks, jobs written again) is on disk before they go,
          * whatever the --fsync mode. */
         if (ndels > 0 && jr->dirty && do_sync(jr) != 0) {
@@ -1003,11 +1029,16 @@ writer_main(void *arg)
      * durable. */
     struct waiter *rest = jr->wait_head;
     jr->wait_head = jr->wait_tail = NULL;
+    jr->sending++;
     pthread_mutex_unlock(&jr->mtx);
     for (struct waiter *wt = rest; wt != NULL; wt = wt->next) {
         fail_reply(wt, "the broker is stopping");
     }
     send_list(rest);
+    pthread_mutex_lock(&jr->mtx);
+    jr->sending--;
+    pthread_cond_broadcast(&jr->durable);
+    pthread_mutex_unlock(&jr->mtx);
     return NULL;
 }
 

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "err.h"
+#include "journal.h"
 #include "log.h"
 #include "net.h"
 #include "ops.h"
@@ -314,6 +315,10 @@ server_stop(struct server *s)
         nng_aio_stop(c->aio);
     }
     nng_close(s->sock);
+    /* Replies held until their records are durable point into the contexts freed below. */
+    if (s->b->jr != NULL) {
+        journal_release_waiters(s->b->jr);
+    }
     for (struct sctx *c = s->all, *next; c != NULL; c = next) {
         next = c->next_all;
         nng_msg *m = nng_aio_get_msg(c->aio);
