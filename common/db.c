@@ -85,8 +85,8 @@ parse_port(const char *s, size_t n, unsigned *port)
     return 0;
 }
 
-int
-db_cfg_parse(struct db_cfg *cfg, const char *url, char *why, size_t cap)
+static int
+parse_url(struct db_cfg *cfg, const char *url, char *why, size_t cap)
 {
     static const char scheme[] = "mysql://";
     memset(cfg, 0, sizeof(*cfg));
@@ -159,6 +159,17 @@ db_cfg_parse(struct db_cfg *cfg, const char *url, char *why, size_t cap)
         return -1;
     }
     set_display(cfg);
+    return 0;
+}
+
+int
+db_cfg_parse(struct db_cfg *cfg, const char *url, char *why, size_t cap)
+{
+    /* A URL refused after its credentials were read must not leave the password behind. */
+    if (parse_url(cfg, url, why, cap) != 0) {
+        memset(cfg, 0, sizeof(*cfg));
+        return -1;
+    }
     return 0;
 }
 

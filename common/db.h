@@ -37,7 +37,7 @@ struct db_cfg {
  * URL or variable, with why saying what is wrong (never the password). */
 int db_cfg_resolve(struct db_cfg *cfg, const char *url, char *why, size_t cap);
 
-/* Parses one URL into cfg. Returns 0 or -1 with why. */
+/* Parses one URL into cfg. Returns 0 or -1 with why (cfg zeroed). */
 int db_cfg_parse(struct db_cfg *cfg, const char *url, char *why, size_t cap);
 
 /* Connects (connect, read and write timeouts of timeout_s seconds; utf8mb4; autocommit on).
