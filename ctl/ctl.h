@@ -1,7 +1,8 @@
 /* ctl: what its files share. main.c holds the command table, option parsing and dispatch; each
  * command lives in the file of its concern (push.c; stats.c; admin.c: queues, routes, flush,
- * purge, ping) behind cmd_fn; this module (ctl.c) owns one run's connection to the broker, the
- * last reply, and the messages and exit codes of failures that every command shares.
+ * purge, ping; setup.c: migrate, configure) behind cmd_fn; this module (ctl.c) owns one run's
+ * connection to the broker, the last reply, and the messages and exit codes of failures that
+ * every command shares.
  *
  * Single-threaded: one struct ctl per run, passed to every function. */
 #ifndef SLUICE_CTL_H
@@ -19,9 +20,11 @@
 /* Exit codes: the same for every command. */
 enum {
     CTL_EXIT_OK = 0,
-    CTL_EXIT_FAILED = 1,      /* the broker refused, its reply was unusable, or local I/O failed */
+    CTL_EXIT_FAILED = 1,      /* the broker (or the database) refused, its reply was unusable,
+                                 local I/O failed, or a check of configure failed */
     CTL_EXIT_USAGE = 2,       /* bad command line; nothing was sent */
-    CTL_EXIT_UNREACHABLE = 3, /* no connection, or no reply, within --timeout */
+    CTL_EXIT_UNREACHABLE = 3, /* no connection, or no reply, within --timeout; for migrate, no
+                                 connection to the database, or its login refused */
 };
 
 /* ctl's option ids: indexes into struct opt_vals after the common ones, unique across every
@@ -43,6 +46,7 @@ enum {
     CTL_OPT_MAX,
     CTL_OPT_POOL_URL,
     CTL_OPT_EVENTS_URL,
+    CTL_OPT_DB,
     CTL_OPT_END
 };
 
@@ -128,7 +132,7 @@ void ctl_fmt_duration_us(char *out, size_t cap, uint64_t us);
 /* "512 B", "1.5 KiB", "3.2 MiB", ... into out. */
 void ctl_fmt_bytes(char *out, size_t cap, uint64_t bytes);
 
-/* Commands (push.c, stats.c, admin.c, workers.c, dead.c). */
+/* Commands (push.c, stats.c, admin.c, workers.c, dead.c, events.c, setup.c). */
 cmd_fn cmd_push;
 cmd_fn cmd_stats;
 cmd_fn cmd_queue_list;
@@ -149,6 +153,8 @@ cmd_fn cmd_dead_list;
 cmd_fn cmd_dead_retry;
 cmd_fn cmd_dead_purge;
 cmd_fn cmd_events;
+cmd_fn cmd_migrate;
+cmd_fn cmd_configure;
 
 /* ctl events' options (events.c). */
 extern const struct opt events_opts[];

@@ -5,7 +5,8 @@
  * The commands are rows of one table; the dispatcher does the shared work once: find the row,
  * parse the global and the command's options (accepted before or after the command), check the
  * number of arguments, print --help from the row, and turn the command's result into the exit
- * status: 0 done, 1 the broker refused (or failed), 2 usage error, 3 the broker unreachable. */
+ * status: 0 done, 1 the broker refused (or failed; configure: a check failed), 2 usage error,
+ * 3 the broker unreachable (migrate: the database unreachable, or its login refused). */
 #include "ctl.h"
 
 #include "log.h"
@@ -95,6 +96,16 @@ static const struct opt dead_act_opts[] = {
     OPT_END,
 };
 
+/* A password given in --db is visible to other users of the machine (ps): the help says to
+ * prefer the environment. */
+static const struct opt db_opts[] = {
+    { CTL_OPT_DB, "db", 0, "URL", "SLUICE_DB",
+      "the database, mysql://USER[:PASS]@HOST[:PORT]/DB[?socket=PATH] (%XX escapes); else "
+      "$DB_HOST (host[:port] or socket path), $DB_PORT, $DB_NAME, $DB_USER, $DB_PASSWORD. Keep "
+      "passwords off the command line (ps shows it)" },
+    OPT_END,
+};
+
 struct cmd {
     const char *name;         /* the command word */
     const char *sub;          /* the subcommand word, or NULL; a command's first row is the one
@@ -148,6 +159,13 @@ static const struct cmd cmds[] = {
     { "events", NULL, "[--json] [--count N] [--events-url URL]",
       "print the broker's events (route and queue changes, leases, floods) as they happen",
       cmd_events, events_opts, 0, 0 },
+    { "migrate", NULL, "[--db URL]",
+      "create or upgrade the MySQL tables to this sluice's schema (exit 3: no database login)",
+      cmd_migrate, db_opts, 0, 0 },
+    { "configure", NULL, "[--db URL]",
+      "check the set-up: runtime directory, broker, database, schema, privileges (exit 1: a "
+      "check failed)",
+      cmd_configure, db_opts, 0, 0 },
     { "help", NULL, "[COMMAND [SUBCOMMAND]]", "print help for ctl or for a command", NULL,
       no_opts, 0, 2 },
 };
@@ -183,8 +201,11 @@ print_top_help(FILE *f)
     }
     fprintf(f, "\nctl COMMAND --help shows a command's options; they may come before or after "
                "its arguments.\n"
-               "exit status: 0 done, 1 the broker refused, 2 usage error, 3 the broker cannot be "
-               "reached or did not answer in time\n");
+               "migrate and configure take --db URL, else $SLUICE_DB, else $DB_HOST, $DB_PORT, "
+               "$DB_NAME, $DB_USER, $DB_PASSWORD (ctl migrate --help).\n"
+               "exit status: 0 done, 1 the broker or the database refused (configure: a check "
+               "failed), 2 usage error, 3 the broker cannot be reached or did not answer in time "
+               "(migrate: the database cannot be reached or refused the login)\n");
 }
 
 static void
