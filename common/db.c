@@ -260,6 +260,12 @@ db_connect(const struct db_cfg *cfg, unsigned timeout_s, char *why, size_t cap)
         mysql_close(m);
         return NULL;
     }
+    /* Every time sluice writes or reads is UTC, whatever the server's zone. */
+    if (mysql_query(m, "SET time_zone = '+00:00'") != 0) {
+        snprintf(why, cap, "%s: %s", cfg->display, mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -282,9 +288,10 @@ db_exec(MYSQL *m, const char *sql, char *why, size_t cap)
 
 #define NAME_COL "VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin"
 
-/* migrations[k] brings the schema from version k to k + 1. */
+/* migrations[k] brings the schema from version k to k + 1. Each statement can run again, so
+ * a migration cut short (a lost connection) completes when `ctl migrate` is run again. */
 static const char *const migration_1[] = {
-    "CREATE TABLE channels ("
+    "CREATE TABLE IF NOT EXISTS channels ("
     " id " NAME_COL " NOT NULL PRIMARY KEY,"
     " route " NAME_COL " NULL,"
     " count BIGINT UNSIGNED NOT NULL DEFAULT 0,"
@@ -292,7 +299,7 @@ static const char *const migration_1[] = {
     " failed BIGINT UNSIGNED NOT NULL DEFAULT 0,"
     " updated_at DATETIME(3) NOT NULL"
     ") ENGINE=InnoDB",
-    "CREATE TABLE usage_minute ("
+    "CREATE TABLE IF NOT EXISTS usage_minute ("
     " group_id " NAME_COL " NOT NULL,"
     " minute DATETIME NOT NULL,"
     " broker BIGINT UNSIGNED NOT NULL,"
@@ -303,7 +310,7 @@ static const char *const migration_1[] = {
     " PRIMARY KEY (group_id, minute, broker),"
     " KEY by_minute (minute)"
     ") ENGINE=InnoDB",
-    "CREATE TABLE route_log ("
+    "CREATE TABLE IF NOT EXISTS route_log ("
     " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
     " at DATETIME(3) NOT NULL,"
     " group_id " NAME_COL " NOT NULL,"

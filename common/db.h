@@ -40,7 +40,8 @@ int db_cfg_resolve(struct db_cfg *cfg, const char *url, char *why, size_t cap);
 /* Parses one URL into cfg. Returns 0 or -1 with why (cfg zeroed). */
 int db_cfg_parse(struct db_cfg *cfg, const char *url, char *why, size_t cap);
 
-/* Connects (connect, read and write timeouts of timeout_s seconds; utf8mb4; autocommit on).
+/* Connects (connect, read and write timeouts of timeout_s seconds; utf8mb4; autocommit on;
+ * the session's time zone UTC, so every DATETIME sluice writes or compares is UTC).
  * Returns a handle, or NULL with why: the server's error text and the display URL. */
 MYSQL *db_connect(const struct db_cfg *cfg, unsigned timeout_s, char *why, size_t cap);
 
