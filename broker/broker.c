@@ -1,5 +1,6 @@
 #include "broker.h"
 
+#include "dbsync.h"
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -263,6 +264,7 @@ group_add(struct broker *b, struct sl_str name)
 static void
 group_remove(struct broker *b, struct group *g)
 {
+    dbsync_group_gone(b->db, g);
     hmap_del(&b->groups, g->name, g->name_len);
     if (g->prev != NULL) {
         g->prev->next = g->next;
@@ -348,6 +350,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     }
     q->pushed += n;
     g->pushed += n;
+    g->pushed_all += n;
     b->jobs += n;
     b->bytes += bytes;
     b->mem_bytes += mem;

@@ -30,6 +30,7 @@
 #define BROKER_CLOSED_PIPES 1024u
 
 struct journal;
+struct dbsync;
 
 struct broker_clock {
     int64_t (*mono_ns)(void *arg);    /* monotonic: durations, timeouts, dedup window */
@@ -80,6 +81,7 @@ struct broker {
     struct lease lease;              /* the router's lease */
     struct events *events;           /* the event stream; NULL: none (set by main) */
     struct journal *jr;              /* the journal; NULL: memory only (journal.c) */
+    struct dbsync *db;               /* the MySQL database kept in step; NULL: none (dbsync.c) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
     struct group *groups_head, *groups_tail; /* first-seen order */

@@ -108,6 +108,7 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         struct job *j = queue_ready_head(q);
         queue_job_set(q, j, JOB_RESERVED);
         j->owner = w;
+        j->rsv_ns = now;
         if (j->attempts < UINT16_MAX) {
             j->attempts++;
         }
@@ -166,6 +167,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
 {
     j->queue->failed++;
     j->group->failed++;
+    j->group->failed_all++;
     if (j->attempts >= j->max_attempts) {
         kill_job(b, j, why);
     } else if (delay_ms > 0) {
@@ -203,6 +205,9 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             continue;
         }
         (*done)++;
+        if (how == FLOW_ACK || how == FLOW_NACK) {
+            j->group->run_ns += (uint64_t)(now > j->rsv_ns ? now - j->rsv_ns : 0);
+        }
         switch (how) {
         case FLOW_ACK: {
             struct worker *owner = j->owner;
@@ -212,6 +217,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             }
             j->queue->done++;
             j->group->done++;
+            j->group->done_all++;
             broker_release_job(b, j);
             break;
         }
@@ -304,10 +310,12 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
         if (oldest->crashes >= b->cfg.max_crashes) {
             oldest->queue->failed++;
             oldest->group->failed++;
+            oldest->group->failed_all++;
             kill_job(b, oldest, "crashes");
         } else if (oldest->attempts >= oldest->max_attempts) {
             oldest->queue->failed++;
             oldest->group->failed++;
+            oldest->group->failed_all++;
             kill_job(b, oldest, "attempts");
         } else if (b->jr != NULL) {
             journal_job_fields(b, oldest); /* its charge; it stays where it is */

@@ -17,6 +17,11 @@ struct group {
     struct queue *route;           /* NULL: no route (pushes go to default) */
     uint64_t jobs[JOB_STATES];     /* jobs of this group in each state, all queues */
     uint64_t done, failed, pushed; /* since start or the last flush */
+    /* Since start, never reset (flush leaves them): what a group used, for the database's
+     * usage table, which takes differences between readings. Changed where the counters
+     * above are. */
+    uint64_t pushed_all, done_all, failed_all;
+    uint64_t run_ns;               /* summed time from reservation to ack or nack */
     struct group *next, *prev;     /* the broker's list of groups, in first-seen order */
 };
 

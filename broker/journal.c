@@ -1423,6 +1423,7 @@ replay_finish(struct replay *r)
     }
     for (struct group *g = b->groups_head; g != NULL; g = g->next) {
         g->pushed = g->done = g->failed = 0;
+        g->pushed_all = g->done_all = g->failed_all = g->run_ns = 0;
     }
 }
 

@@ -1,5 +1,7 @@
 /* broker: holds queues, groups and jobs, and answers requests on an nng REP socket. */
 #include "broker.h"
+#include "db.h"
+#include "dbsync.h"
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -36,6 +38,7 @@ enum {
     OPT_FSYNC,
     OPT_SEGMENT_SIZE,
     OPT_REPAIR,
+    OPT_DB,
 };
 
 static const struct opt broker_opts[] = {
@@ -54,6 +57,7 @@ static const struct opt broker_opts[] = {
     { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently, besides parked reserves (default 16)" },
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
     { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
+    { OPT_DB, "db", 0, "URL", "SLUICE_DB", "MySQL database to keep in step: mysql://USER:PASS@HOST[:PORT]/DB[?socket=PATH] (or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD)" },
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL", "where to publish events (default ipc://$SLUICE_DIR/events.ipc)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
@@ -199,6 +203,13 @@ main(int argc, char **argv)
         }
         events_url = evbuf;
     }
+    struct db_cfg dbc;
+    char dbwhy[512];
+    int has_db = db_cfg_resolve(&dbc, v.v[OPT_DB], dbwhy, sizeof(dbwhy));
+    if (has_db < 0) {
+        fprintf(stderr, "broker: --db: %s\n", dbwhy);
+        return 2;
+    }
     static const int handled[] = { SIGTERM, SIGINT };
     if (sigpipe_install(handled, 2) != 0) {
         fprintf(stderr, "broker: cannot set up signal handling\n");
@@ -232,9 +243,22 @@ main(int argc, char **argv)
         nng_fini();
         return 1;
     }
+    /* Before serving: without a journal, the routes come from the database. */
+    struct dbsync *db = NULL;
+    if (has_db > 0 && dbsync_new(&db, b, &dbc, b->jr == NULL, dbwhy, sizeof(dbwhy)) != 0) {
+        fprintf(stderr, "broker: database: %s\n", dbwhy);
+        LOG(LOG_ERROR, "db.refused", "reason=\"%s\"", dbwhy);
+        journal_close(b);
+        events_close(b->events);
+        broker_free(b);
+        mysql_library_end();
+        nng_fini();
+        return 1;
+    }
     pthread_t timer;
     if (park_timer_start(b, &timer) != 0) {
         fprintf(stderr, "broker: cannot start the timer thread\n");
+        dbsync_free(db);
         journal_close(b);
         events_close(b->events);
         broker_free(b);
@@ -242,6 +266,18 @@ main(int argc, char **argv)
     }
     if (server_start(&srv, b, url, max_message, (unsigned)contexts) != 0) {
         park_timer_stop(b, timer);
+        dbsync_free(db);
+        journal_close(b);
+        events_close(b->events);
+        broker_free(b);
+        nng_fini();
+        return 1;
+    }
+    if (db != NULL && dbsync_start(db) != 0) {
+        fprintf(stderr, "broker: cannot start the database thread\n");
+        server_stop(srv);
+        park_timer_stop(b, timer);
+        dbsync_free(db);
         journal_close(b);
         events_close(b->events);
         broker_free(b);
@@ -258,11 +294,16 @@ main(int argc, char **argv)
     int sig = sigpipe_wait(-1);
     LOG(LOG_INFO, "stop", "signal=%d", sig);
     server_stop(srv);
+    dbsync_stop(db);
     park_timer_stop(b, timer);
+    dbsync_free(db);
     journal_close(b);
     events_close(b->events);
     b->events = NULL;
     broker_free(b);
+    if (db != NULL) {
+        mysql_library_end();
+    }
     nng_fini();
     return 0;
 }

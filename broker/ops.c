@@ -1,11 +1,13 @@
 #include "ops.h"
 
+#include "dbsync.h"
 #include "err.h"
 #include "flow.h"
 #include "journal.h"
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -233,6 +235,27 @@ emit_change(struct broker *b, const char *event, const struct wire_msg *req, boo
     events_emit(b->events, event, &ev, (uint64_t)(broker_wall_ns(b) / 1000000));
 }
 
+/* A queue's name; "" (default) for none. */
+static struct sl_str
+qname(const struct queue *q)
+{
+    return q != NULL ? (struct sl_str){ q->name, q->name_len } : (struct sl_str){ "", 0 };
+}
+
+/* Notes a route change of g for the database: the request's reason, else its op's name, and
+ * the request's lease (0: none). from, to: queue names, "" for default. */
+static void
+db_route_log(struct broker *b, const struct wire_msg *req, const struct group *g,
+             struct sl_str from, struct sl_str to)
+{
+    if (b->db == NULL) {
+        return;
+    }
+    struct sl_str why = WIRE_HAS(req, WK_REASON) ? req->v[WK_REASON].s : req->v[WK_OP].s;
+    uint64_t lease = WIRE_HAS(req, WK_LEASE) ? req->v[WK_LEASE].u : 0;
+    dbsync_route_changed(b->db, broker_wall_ns(b) / 1000000, g, from, to, why, lease);
+}
+
 /* Ops of worker-pool's control socket, sent to the broker by mistake. */
 static int
 op_not_here(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
@@ -421,7 +444,24 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
     struct sl_str name = req->v[WK_NAME].s;
     bool force = WIRE_HAS(req, WK_FORCE) && req->v[WK_FORCE].b;
     uint64_t moved = 0, reset = 0;
+    /* The groups whose route the destroy resets, for the database's route log. */
+    const struct queue *q = broker_queue_find(b, name);
+    const struct group **routed = NULL;
+    uint32_t nrouted = 0;
+    if (b->db != NULL && q != NULL && q->routes > 0 &&
+        (routed = malloc(q->routes * sizeof(*routed))) != NULL) {
+        for (const struct group *g = b->groups_head; g != NULL && nrouted < q->routes;
+             g = g->next) {
+            if (g->route == q) {
+                routed[nrouted++] = g;
+            }
+        }
+    }
     int rv = broker_queue_destroy(b, name, force, &moved, &reset);
+    for (uint32_t i = 0; rv == 0 && i < nrouted; i++) {
+        db_route_log(b, req, routed[i], name, qname(NULL));
+    }
+    free(routed);
 
     switch (rv) {
     case 0:
@@ -518,7 +558,13 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
 {
     struct sl_str group = req->v[WK_GROUP].s;
     uint64_t moved = 0;
+    const struct group *g = broker_group_find(b, group);
+    const struct queue *from = g != NULL ? g->route : NULL;
     int rv = broker_route_set(b, group, queue, &moved);
+    if (rv == 0 && b->db != NULL && (g = broker_group_find(b, group)) != NULL &&
+        g->route != from) {
+        db_route_log(b, req, g, qname(from), qname(g->route));
+    }
 
     if (rv == SL_ENOTFOUND) {
         return not_found(why, "queue", *queue);
@@ -622,7 +668,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 18);
+    msgpack_pack_map(pk, 20);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -641,6 +687,9 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
     kv_u64(pk, "waiters", b->nwaiters);
     kv_u64(pk, "reserved", b->byid.n - dead_total(b));
+    const char *db = dbsync_state(b->db);
+    kv_str(pk, "db", db, strlen(db));
+    kv_u64(pk, "db_owed", dbsync_owed(b->db));
 
     pack_queues(b, pk);
 
@@ -695,6 +744,11 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     uint64_t routes_reset, reset;
     (void)req;
     (void)why;
+    for (const struct group *g = b->groups_head; g != NULL && b->db != NULL; g = g->next) {
+        if (g->route != NULL) {
+            db_route_log(b, req, g, qname(g->route), qname(NULL));
+        }
+    }
     broker_flush(b, &routes_reset, &reset);
     wire_pack_ok(pk, 2);
     key_u64(pk, WK_ROUTES_RESET, routes_reset);

@@ -346,6 +346,7 @@ out:
 struct broker_line {
     uint64_t pid, uptime_s, jobs, bytes;
     const msgpack_object *version, *mem_bytes, *journal; /* the last two optional (NULL) */
+    const msgpack_object *db, *db_owed;                  /* optional (NULL) */
 };
 
 static int
@@ -370,6 +371,10 @@ check_broker(const struct ctl *ctl, const msgpack_object *b, struct broker_line 
     l->mem_bytes = o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o : NULL;
     o = ctl_map_get(b, "journal");
     l->journal = o != NULL && o->type == MSGPACK_OBJECT_STR ? o : NULL;
+    o = ctl_map_get(b, "db");
+    l->db = o != NULL && o->type == MSGPACK_OBJECT_STR ? o : NULL;
+    o = ctl_map_get(b, "db_owed");
+    l->db_owed = o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o : NULL;
     return 0;
 }
 
@@ -397,6 +402,15 @@ print_broker(const struct broker_line *l)
     if (l->journal != NULL) {
         fputs(", journal ", stdout);
         json_write_text(stdout, l->journal->via.str.ptr, l->journal->via.str.size);
+    }
+    /* The database only when there is one: "db up", "db down (120 rows owed)". */
+    if (l->db != NULL &&
+        !(l->db->via.str.size == 3 && memcmp(l->db->via.str.ptr, "off", 3) == 0)) {
+        fputs(", db ", stdout);
+        json_write_text(stdout, l->db->via.str.ptr, l->db->via.str.size);
+        if (l->db_owed != NULL && l->db_owed->via.u64 > 0) {
+            printf(" (%" PRIu64 " rows owed)", l->db_owed->via.u64);
+        }
     }
     fputc('\n', stdout);
 }
