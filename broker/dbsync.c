@@ -488,19 +488,6 @@ connect_db(struct dbsync *d, char *why, size_t cap)
     if (m == NULL) {
         return -1;
     }
-    /* Every DATETIME the broker writes, NOW(3) included, is UTC. */
-    MYSQL_STMT *st = mysql_stmt_init(m);
-    static const char tz[] = "SET time_zone = '+00:00'";
-    if (st == NULL || mysql_stmt_prepare(st, tz, sizeof(tz) - 1) != 0 ||
-        mysql_stmt_execute(st) != 0) {
-        snprintf(why, cap, "%s", st != NULL ? mysql_stmt_error(st) : "out of memory");
-        if (st != NULL) {
-            mysql_stmt_close(st);
-        }
-        mysql_close(m);
-        return -1;
-    }
-    mysql_stmt_close(st);
     if (db_check_schema(m, why, cap) != 0) {
         int rv = mysql_errno(m) != 0 ? -1 : -2;
         mysql_close(m);

@@ -6,7 +6,7 @@
  * counting, retries with backoff (1 s doubling to 30 s), and writes everything owed when it
  * is back (event=db.up owed=N).
  *
- * Times in the database are UTC: the connection's time zone is set to +00:00.
+ * Times in the database are UTC (db_connect sets the session's time zone), NOW(3) included.
  * Every statement is a prepared statement; rows go in batches of DBSYNC_BATCH. */
 #ifndef SLUICE_DBSYNC_H
 #define SLUICE_DBSYNC_H
