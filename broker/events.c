@@ -10,7 +10,7 @@
 
 struct events {
     nng_socket sock;
-    struct net_guard *guard;
+    nng_listener listener;
 };
 
 int
@@ -28,7 +28,7 @@ events_open(struct events **ep, const char *url)
         return SL_EIO;
     }
     /* Subscribers send nothing: a small receive cap is enough. */
-    if ((rv = net_guard_start(&e->guard, e->sock, url, 1024, 500, NET_PROBE_SUB)) != 0) {
+    if ((rv = net_listen(e->sock, url, 1024, &e->listener)) != 0) {
         nng_close(e->sock);
         free(e);
         return rv;
@@ -43,7 +43,6 @@ events_close(struct events *e)
     if (e == NULL) {
         return;
     }
-    net_guard_stop(e->guard);
     nng_close(e->sock);
     free(e);
 }

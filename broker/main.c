@@ -2,6 +2,7 @@
 #include "broker.h"
 #include "db.h"
 #include "dbsync.h"
+#include "deadline.h"
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -293,11 +294,21 @@ main(int argc, char **argv)
 
     int sig = sigpipe_wait(-1);
     LOG(LOG_INFO, "stop", "signal=%d", sig);
-    server_stop(srv);
+    /* No request is handled once quiesced; then the journal is written and closed, and only
+     * then are the sockets closed, under a deadline (common/deadline.h). */
+    server_quiesce(srv);
     dbsync_stop(db);
     park_timer_stop(b, timer);
     dbsync_free(db);
     journal_close(b);
+    char sockpath[RUNDIR_MAX + 32] = "";
+    if (strncmp(url, "ipc://", 6) == 0) {
+        snprintf(sockpath, sizeof(sockpath), "%s", url + 6);
+    }
+    const char *files[] = { sockpath, strncmp(events_url, "ipc://", 6) == 0 ? events_url + 6 : "",
+                            NULL };
+    exit_deadline(2000, 0, files);
+    server_stop(srv);
     events_close(b->events);
     b->events = NULL;
     broker_free(b);

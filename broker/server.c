@@ -34,12 +34,13 @@ struct sctx {
 struct server {
     struct broker *b;
     nng_socket sock;
-    struct net_guard *guard;
+    nng_listener listener;
     unsigned base;           /* contexts that should be receiving */
     nng_mtx *mtx;            /* guards the fields below */
     unsigned receiving;      /* contexts not parked and not spare */
     unsigned total;
     bool stopping;
+    bool quiet;              /* server_quiesce done (main thread only) */
     struct sctx *all;
     struct sctx *spare;
 };
@@ -274,7 +275,7 @@ server_start(struct server **sp, struct broker *b, const char *url, size_t max_m
             goto fail;
         }
     }
-    if ((rv = net_guard_start(&s->guard, s->sock, url, max_message, 500, NET_PROBE_REQ)) != 0) {
+    if ((rv = net_listen(s->sock, url, max_message, &s->listener)) != 0) {
         goto fail;
     }
     nng_mtx_lock(s->mtx);
@@ -291,11 +292,12 @@ fail:
 }
 
 void
-server_stop(struct server *s)
+server_quiesce(struct server *s)
 {
-    if (s == NULL) {
+    if (s == NULL || s->quiet) {
         return;
     }
+    s->quiet = true;
     nng_mtx_lock(s->mtx);
     s->stopping = true;
     nng_mtx_unlock(s->mtx);
@@ -309,16 +311,25 @@ server_stop(struct server *s)
         nng_msg_free(wt->rep);
         wt->rep = NULL;
     }
-    net_guard_stop(s->guard);
-    /* Stop every aio before freeing any: a callback may be running on an nng thread. */
+    /* Stop every aio before freeing any: a callback may be running on an nng thread. After
+     * this no request is handled. */
     for (struct sctx *c = s->all; c != NULL; c = c->next_all) {
         nng_aio_stop(c->aio);
     }
-    nng_close(s->sock);
-    /* Replies held until their records are durable point into the contexts freed below. */
+    /* Replies held until their records are durable point into the contexts freed later. */
     if (s->b->jr != NULL) {
         journal_release_waiters(s->b->jr);
     }
+}
+
+void
+server_stop(struct server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    server_quiesce(s);
+    nng_close(s->sock);
     for (struct sctx *c = s->all, *next; c != NULL; c = next) {
         next = c->next_all;
         nng_msg *m = nng_aio_get_msg(c->aio);

@@ -14,8 +14,12 @@ struct server;
 int server_start(struct server **sp, struct broker *b, const char *url, size_t max_message,
                  unsigned ncontexts);
 
-/* Stops serving (requests in progress finish or are dropped), closes the socket (removing
- * an IPC socket file) and frees. Blocks until every callback has returned.
+/* Stops handling requests: requests in progress finish, parked ones and replies held for the
+ * journal are dropped (their connections close). The socket stays open. Idempotent;
+ * server_quiesce(NULL) does nothing. */
+void server_quiesce(struct server *s);
+
+/* Quiesces (if not done), closes the socket (removing an IPC socket file) and frees. Blocks until every callback has returned.
  * server_stop(NULL) does nothing. */
 void server_stop(struct server *s);
 

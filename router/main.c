@@ -8,6 +8,7 @@
 #include "router.h"
 #include "sigpipe.h"
 
+#include "deadline.h"
 #include "err.h"
 #include "log.h"
 #include "opt.h"
@@ -226,6 +227,7 @@ main(int argc, char **argv)
         return rv == SL_EBADREQ ? 2 : 1;
     }
     int status = router_run(r, sigpipe_fd());
+    exit_deadline(2000, status, NULL); /* the lease is released: only sockets are left */
     router_free(r);
     nng_fini();
     return status;

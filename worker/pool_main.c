@@ -4,6 +4,7 @@
  *
  * One thread runs everything below: signal handlers only write the signal's number to a
  * self-pipe, and the loop polls that pipe, the control socket and the pool's timers. */
+#include "deadline.h"
 #include "err.h"
 #include "log.h"
 #include "pool.h"
@@ -236,6 +237,8 @@ main(int argc, char **argv)
         pool_stop(&pool, status_now_ms());
         pool_kill_all(&pool);
     }
+    const char *files[] = { strncmp(url, "ipc://", 6) == 0 ? url + 6 : "", NULL };
+    exit_deadline(2000, rv, files); /* its workers are gone: only sockets are left to close */
     pool_server_stop(srv);
     LOG(LOG_INFO, "exit", "status=%d", rv);
 out_pool:

@@ -11,11 +11,10 @@
 #include <unistd.h>
 
 #define WHY_MAX 256
-#define GUARD_CHECK_MS 2000u
 
 struct pool_server {
     nng_socket sock;
-    struct net_guard *guard;
+    nng_listener listener;
     int fd;
     uint64_t started_ms;
 };
@@ -149,8 +148,7 @@ pool_server_start(struct pool_server **sp, const char *url, uint64_t started_ms)
         rv = SL_EIO;
         goto fail;
     }
-    if ((rv = net_guard_start(&s->guard, s->sock, url, POOL_SERVER_RECV_MAX, GUARD_CHECK_MS,
-                              NET_PROBE_REQ)) != 0) {
+    if ((rv = net_listen(s->sock, url, POOL_SERVER_RECV_MAX, &s->listener)) != 0) {
         goto fail;
     }
     *sp = s;
@@ -167,7 +165,6 @@ pool_server_stop(struct pool_server *s)
     if (s == NULL) {
         return;
     }
-    net_guard_stop(s->guard);
     nng_close(s->sock);
     free(s);
 }

@@ -1,5 +1,7 @@
 #include "wrun.h"
 
+#include "deadline.h"
+
 #include "err.h"
 #include "log.h"
 
@@ -118,6 +120,9 @@ wrun_run(const struct wrun_cfg *cfg)
         status != 0 ? "refused" : wsig_stopping(cfg->sig) || wsig_stop_flag ? "signal"
                                                                            : "max_jobs",
         (unsigned long long)done, (unsigned long long)failed, (unsigned long long)released);
+    /* Settling takes at most a few request timeouts; closing the socket after it can hang in
+     * nng 1.5.2 (common/deadline.h). */
+    exit_deadline(20000, status, NULL);
     wapi_close(w); /* releases the prefetched jobs, sends pending acks and nacks */
     set_state(page, WORKER_STOPPED);
     LOG(LOG_INFO, "stop", "status=%d", status);

@@ -1,0 +1,14 @@
+/* A last resort for a clean stop. nng 1.5.2's nng_close() can deadlock when a socket is closed
+ * while its connections carry traffic (nng issues #1543 and #1813, fixed in later nng). A
+ * program arms the deadline once everything that matters is done (the broker's journal is
+ * closed, workers' jobs are settled) and before it closes its sockets: if it has not exited
+ * within ms, the deadline logs event=stop.forced, removes the listed files (socket files
+ * nng would have removed) and ends the process with _exit(code). */
+#ifndef SLUICE_DEADLINE_H
+#define SLUICE_DEADLINE_H
+
+/* paths: up to 4 file names (NULL-terminated list, or NULL); copied. Returns 0, or -1 if no
+ * thread could be started (the stop goes on without the deadline). */
+int exit_deadline(unsigned ms, int code, const char *const *paths);
+
+#endif
