@@ -187,6 +187,7 @@ main(int argc, char **argv)
     handler_free(h);
     status_unmap(cfg.page);
     wsig_fini(&sig);
-    nng_fini();
+    /* No nng_fini(): with the broker away, the closed socket's dial may still be in flight on
+     * nng's threads, and nng 1.5.2's nng_fini() aborts under them (see ctl/main.c). */
     return rv;
 }
