@@ -1,5 +1,6 @@
 #include "dbsync.h"
 
+#include "clock.h"
 #include "dbowed.h"
 #include "err.h"
 #include "log.h"
@@ -72,14 +73,6 @@ struct dbsync {
     pthread_cond_t cv;
     bool stop;
 };
-
-static int64_t
-mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* --- statements and binding --------------------------------------------------------------- */
 
@@ -325,7 +318,7 @@ fail(struct dbsync *d, const char *why)
         LOG(LOG_WARN, "db.down", "url=\"%s\" reason=%s retry_ms=%lld", d->cfg.display,
             log_quote(q, sizeof(q), why, (unsigned)strlen(why)), (long long)d->backoff_ms);
     }
-    d->retry_at_ns = mono_ns() + d->backoff_ms * 1000000;
+    d->retry_at_ns = clock_mono_ns() + d->backoff_ms * 1000000;
     d->backoff_ms = d->backoff_ms * 2 < DBSYNC_RETRY_MAX_MS ? d->backoff_ms * 2
                                                             : DBSYNC_RETRY_MAX_MS;
 }
@@ -532,7 +525,7 @@ cycle(struct dbsync *d, bool final)
     if (rv != 0) {
         LOG(LOG_WARN, "db.snapshot_nomem", "note=\"changes not taken are taken next time\"");
     }
-    if (d->m == NULL && !final && mono_ns() >= d->retry_at_ns) {
+    if (d->m == NULL && !final && clock_mono_ns() >= d->retry_at_ns) {
         reconnect(d);
     }
     if (d->m != NULL) {
@@ -556,7 +549,7 @@ sync_main(void *arg)
 {
     struct dbsync *d = arg;
     mysql_thread_init();
-    int64_t next = mono_ns();
+    int64_t next = clock_mono_ns();
     pthread_mutex_lock(&d->mu);
     while (!d->stop) {
         pthread_mutex_unlock(&d->mu);
@@ -564,13 +557,13 @@ sync_main(void *arg)
         /* Once a second from the last start, not from the last end: a slow write does not
          * push later rounds back. */
         next += (int64_t)DBSYNC_PERIOD_MS * 1000000;
-        int64_t now = mono_ns();
+        int64_t now = clock_mono_ns();
         if (next < now) {
             next = now;
         }
         struct timespec ts = { (time_t)(next / 1000000000LL), (long)(next % 1000000000LL) };
         pthread_mutex_lock(&d->mu);
-        while (!d->stop && mono_ns() < next) {
+        while (!d->stop && clock_mono_ns() < next) {
             pthread_cond_timedwait(&d->cv, &d->mu, &ts);
         }
     }

@@ -1,5 +1,6 @@
 #include "journal.h"
 
+#include "clock.h"
 #include "err.h"
 #include "jfile.h"
 #include "log.h"
@@ -100,14 +101,6 @@ struct journal {
     bool dirty;                /* written since the last fdatasync */
     int64_t last_sync_ns;
 };
-
-static int64_t
-mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* --- encoding ----------------------------------------------------------------------------- */
 
@@ -752,7 +745,7 @@ do_sync(struct journal *jr)
         return errno;
     }
     jr->dirty = false;
-    jr->last_sync_ns = mono_ns();
+    jr->last_sync_ns = clock_mono_ns();
     pthread_mutex_lock(&jr->mtx);
     jr->fsyncs++;
     pthread_mutex_unlock(&jr->mtx);
@@ -879,7 +872,7 @@ writer_main(void *arg)
 
     pthread_mutex_lock(&jr->mtx);
     for (;;) {
-        int64_t now = mono_ns();
+        int64_t now = clock_mono_ns();
         bool sync_due = jr->cfg.fsync == JOURNAL_EVERYSEC && jr->dirty &&
                         now - jr->last_sync_ns >= 1000000000LL;
         bool have = jr->buf.n > 0 || jr->wdone < jr->wbuf.n || jr->ndels > 0 ||
@@ -925,7 +918,7 @@ writer_main(void *arg)
         int rv = write_out(jr);
         if (rv == 0 && jr->dirty &&
             (jr->cfg.fsync == JOURNAL_ALWAYS || stopping ||
-             (jr->cfg.fsync == JOURNAL_EVERYSEC && mono_ns() - jr->last_sync_ns >= 1000000000LL))) {
+             (jr->cfg.fsync == JOURNAL_EVERYSEC && clock_mono_ns() - jr->last_sync_ns >= 1000000000LL))) {
             rv = do_sync(jr);
             if (rv != 0 && from_start && jr->fd_seq == start_seq &&
                 ftruncate(jr->fd, (off_t)start_size) == 0 &&
@@ -960,7 +953,7 @@ writer_main(void *arg)
             }
             jr->broken = true;
             snprintf(jr->err, sizeof(jr->err), "%s", strerror(rv));
-            retry_at = mono_ns() + 1000000000LL;
+            retry_at = clock_mono_ns() + 1000000000LL;
         }
         pthread_cond_broadcast(&jr->durable);
         /* Replies whose records are durable go out; with a failure, those the failed write
@@ -1467,7 +1460,7 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
     b->cfg.max_bytes = UINT64_MAX / 2;
     b->cfg.max_payload = UINT32_MAX;
     uint64_t cut = 0;
-    int64_t t0 = mono_ns();
+    int64_t t0 = clock_mono_ns();
     rv = 0;
     for (size_t i = 0; i < nseq && rv == 0; i++) {
         char path[PATH_MAX];
@@ -1555,7 +1548,7 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
         LOG(LOG_INFO, "journal.replayed", "dir=\"%s\" segments=%zu records=%llu jobs=%llu "
             "cut_bytes=%llu ms=%lld", jr->dir, nseq, (unsigned long long)r.records,
             (unsigned long long)b->jobs, (unsigned long long)cut,
-            (long long)((mono_ns() - t0) / 1000000));
+            (long long)((clock_mono_ns() - t0) / 1000000));
     }
     return rv;
 }
@@ -1636,7 +1629,7 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
     snapshot(b);
     journal_op_end(b);
     pthread_mutex_unlock(&b->lock);
-    jr->last_sync_ns = mono_ns();
+    jr->last_sync_ns = clock_mono_ns();
     if (pthread_create(&jr->thr, NULL, writer_main, jr) != 0) {
         b->jr = NULL;
         snprintf(why, cap, "cannot start the journal writer thread");

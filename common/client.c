@@ -1,5 +1,6 @@
 #include "client.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -19,14 +20,6 @@ struct client {
     bool stale;     /* a request timed out: the next one goes on a new connection */
     char url[512];
 };
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 on_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -80,8 +73,8 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
         free(c);
         return SL_EBADREQ;
     }
-    uint64_t deadline = now_ms() + connect_ms;
-    while (rv == 0 && !atomic_load(&c->connected) && now_ms() < deadline) {
+    uint64_t deadline = clock_mono_ms() + connect_ms;
+    while (rv == 0 && !atomic_load(&c->connected) && clock_mono_ms() < deadline) {
         nng_msleep(5);
     }
     if (rv != 0 || !atomic_load(&c->connected)) {

@@ -1,5 +1,6 @@
 #include "evsub.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -16,14 +17,6 @@ struct evsub {
     nng_socket sock;
     nng_msg *last; /* the last event received; decoded views point into it */
 };
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int
 evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
@@ -48,7 +41,7 @@ evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
         free(s);
         return SL_EIO;
     }
-    uint64_t deadline = now_ms() + connect_ms;
+    uint64_t deadline = clock_mono_ms() + connect_ms;
     for (;;) {
         rv = nng_dial(s->sock, url, NULL, connect_ms == 0 ? NNG_FLAG_NONBLOCK : 0);
         if (rv == 0) {
@@ -59,7 +52,7 @@ evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
             free(s);
             return SL_EBADREQ;
         }
-        if (now_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             LOG(LOG_DEBUG, "evsub.unreachable", "url=\"%s\" error=\"%s\"", url,
                 nng_strerror(rv));
             nng_close(s->sock);

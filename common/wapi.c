@@ -1,5 +1,6 @@
 #include "wapi.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mpr.h"
@@ -98,14 +99,6 @@ struct wapi {
     uint32_t bad_replies;       /* in a row: log the first only */
 };
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool
 stopping(const struct wapi *w)
 {
@@ -174,7 +167,7 @@ outage(struct wapi *w, const char *op, const char *error)
 {
     uint_fast64_t zero = 0;
     atomic_store(&w->need_hello, true);
-    if (atomic_compare_exchange_strong(&w->down_since_ms, &zero, now_ms())) {
+    if (atomic_compare_exchange_strong(&w->down_since_ms, &zero, clock_mono_ms())) {
         LOG(LOG_WARN, "broker.lost", "worker=%s url=\"%s\" op=%s error=\"%s\"", w->name, w->url,
             op, error);
     }
@@ -199,7 +192,7 @@ run_aio(struct wapi *w, bool send, uint64_t timeout_ms, bool may_abandon)
     nng_mtx_lock(w->mtx);
     w->waiting = true;
     w->may_abandon = may_abandon;
-    w->wait_start_ms = now_ms();
+    w->wait_start_ms = clock_mono_ms();
     nng_mtx_unlock(w->mtx);
     if (send) {
         nng_ctx_send(w->ctx, w->aio);
@@ -237,7 +230,7 @@ static int
 call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_abandon,
      const char **why)
 {
-    uint64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = clock_mono_ms() + timeout_ms;
     int rv;
 
     nng_aio_set_msg(w->aio, req);
@@ -250,7 +243,7 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
         *why = nng_strerror(rv);
         return SL_EUNREACHABLE;
     }
-    uint64_t now = now_ms();
+    uint64_t now = clock_mono_ms();
     if ((rv = run_aio(w, false, now < deadline ? deadline - now : 1, may_abandon)) != 0) {
         *why = rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv);
         return SL_EUNREACHABLE;
@@ -273,8 +266,8 @@ backoff(struct wapi *w)
     w->backoff_ms = w->backoff_ms == 0 ? BACKOFF_MIN_MS
                     : w->backoff_ms >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS
                                                           : w->backoff_ms * 2;
-    uint64_t end = now_ms() + w->backoff_ms;
-    for (uint64_t now = now_ms(); now < end && !stopping(w); now = now_ms()) {
+    uint64_t end = clock_mono_ms() + w->backoff_ms;
+    for (uint64_t now = clock_mono_ms(); now < end && !stopping(w); now = clock_mono_ms()) {
         nng_msleep((nng_duration)(end - now < SLICE_MS ? end - now : SLICE_MS));
     }
 }
@@ -490,7 +483,7 @@ hello(struct wapi *w)
     }
     answered(w);
     atomic_store(&w->need_hello, false);
-    atomic_store(&w->reported_ms, now_ms());
+    atomic_store(&w->reported_ms, clock_mono_ms());
     uint64_t pid = 0;
     if (parse_reply(rep, &r, &why) == 0 && r.ok) {
         pid = r.pid;
@@ -501,7 +494,7 @@ hello(struct wapi *w)
     uint64_t since = atomic_exchange(&w->down_since_ms, 0);
     if (since != 0) {
         LOG(LOG_INFO, "broker.back", "worker=%s down_ms=%llu failed=%u broker_pid=%llu restarted=%s",
-            w->name, (unsigned long long)(now_ms() - since), w->down_tries,
+            w->name, (unsigned long long)(clock_mono_ms() - since), w->down_tries,
             (unsigned long long)pid, w->contacted && pid != w->broker_pid ? "yes" : "no");
         w->down_tries = 0;
     } else if (!w->contacted) {
@@ -666,7 +659,7 @@ reserve(struct wapi *w)
         return 0;
     }
     answered(w);
-    atomic_store(&w->reported_ms, now_ms());
+    atomic_store(&w->reported_ms, clock_mono_ms());
     if (parse_reply(rep, &r, &why) != 0) {
         if (w->bad_replies++ == 0) {
             LOG(LOG_WARN, "reply.bad", "worker=%s op=reserve reason=\"%s\"", w->name, why);
@@ -826,7 +819,7 @@ hb_main(void *arg)
 
     nng_mtx_lock(w->mtx);
     while (!w->closing) {
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         uint64_t due = atomic_load(&w->reported_ms) + HEARTBEAT_MS;
         if (w->waiting) {
             watch(w, now);
@@ -837,7 +830,7 @@ hb_main(void *arg)
             if (atomic_load(&w->pipes) > 0) { /* offline, it could only wait */
                 heartbeat(w);
             }
-            atomic_store(&w->reported_ms, now_ms());
+            atomic_store(&w->reported_ms, clock_mono_ms());
             nng_mtx_lock(w->mtx);
             continue;
         }
@@ -872,10 +865,10 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
     atomic_init(&w->state, WS_IDLE);
     atomic_init(&w->current, 0);
     atomic_init(&w->rss_bytes, read_rss());
-    atomic_init(&w->reported_ms, now_ms());
+    atomic_init(&w->reported_ms, clock_mono_ms());
     atomic_init(&w->need_hello, true);
     atomic_init(&w->down_since_ms, 0);
-    atomic_init(&w->tick_ms, now_ms());
+    atomic_init(&w->tick_ms, clock_mono_ms());
     if ((rv = nng_mtx_alloc(&w->mtx)) != 0) {
         goto fail_nng;
     }
@@ -986,7 +979,7 @@ wapi_next(struct wapi *w, struct wapi_job *job)
                 }
                 continue;
             }
-            uint64_t now = now_ms();
+            uint64_t now = clock_mono_ms();
             flush_due(w, now);
             w->handout_ms = now;
             w->taken++;
@@ -998,7 +991,7 @@ wapi_next(struct wapi *w, struct wapi_job *job)
         if ((rv = reserve(w)) != 0) {
             return rv;
         }
-        tick(w, now_ms());
+        tick(w, clock_mono_ms());
     }
 }
 

@@ -2,6 +2,7 @@
  * before anything is sent, makes one request and prints one line (or a table) from the reply. */
 #include "ctl.h"
 
+#include "clock.h"
 #include "json.h"
 #include "table.h"
 
@@ -367,14 +368,6 @@ cmd_purge(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
     return 0;
 }
 
-static uint64_t
-now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 int
 cmd_ping(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
 {
@@ -391,11 +384,11 @@ cmd_ping(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
     if ((rv = ctl_connect(ctl)) != 0) {
         return rv;
     }
-    uint64_t t0 = now_us();
+    uint64_t t0 = clock_mono_us();
     if ((rv = ctl_call(ctl, "ping", &req)) != 0) {
         return rv;
     }
-    uint64_t t1 = now_us();
+    uint64_t t1 = clock_mono_us();
     if ((rv = ctl_reply_u64(ctl, WK_PID, &pid)) != 0 ||
         (rv = ctl_reply_u64(ctl, WK_UPTIME_MS, &uptime_ms)) != 0) {
         return rv;

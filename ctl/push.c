@@ -7,6 +7,7 @@
  * reconnect is not stored twice. */
 #include "ctl.h"
 
+#include "clock.h"
 #include "err.h"
 
 #include <errno.h>
@@ -48,14 +49,6 @@ struct push {
     char queue_first[WIRE_NAME_MAX + 1]; /* where the first and the last batch went */
     char queue_last[WIRE_NAME_MAX + 1];
 };
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A client name no other process uses: the pid alone repeats across hosts and pid reuse, and
  * the broker remembers keys for 10 minutes. */
@@ -360,10 +353,10 @@ cmd_push(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
     if ((rv = ctl_connect(ctl)) != 0) {
         goto out;
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = (uint64_t)clock_mono_ns();
     rv = file != NULL ? push_lines(&p, fd, strcmp(file, "-") == 0 ? "stdin" : file)
                       : push_repeat(&p, argv[1], count);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = (uint64_t)clock_mono_ns();
     if (rv == 0) {
         report(&p, t1 - t0);
     } else if (p.pushed > 0) {

@@ -1,5 +1,6 @@
 #include "router.h"
 
+#include "clock.h"
 #include "client.h"
 #include "err.h"
 #include "evsub.h"
@@ -38,22 +39,6 @@ struct router {
     struct action_list acts;
     int stop_fd;                /* the self-pipe router_run watches; -1 before */
 };
-
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 int
 router_new(struct router **rp, const struct router_cfg *cfg)
@@ -226,7 +211,7 @@ apply_all(struct router *r, const char *cause, uint64_t t0_us, size_t ngroups, s
     int rv = 0;
 
     for (; done < r->acts.n && rv == 0; done++) {
-        uint64_t now = mono_ms();
+        uint64_t now = clock_mono_ms();
         if (!r->cfg.dry_run && now >= r->leader.next_ms &&
             (leader_step(&r->leader, r->cl, now) == LEADER_LOST ||
              !leader_leading(&r->leader, now))) {
@@ -241,7 +226,7 @@ apply_all(struct router *r, const char *cause, uint64_t t0_us, size_t ngroups, s
     }
     LOG(r->acts.n > 0 ? LOG_INFO : LOG_DEBUG, "round",
         "cause=%s groups=%zu queues=%zu actions=%zu applied=%zu ms=%.3f", cause, ngroups,
-        nqueues, r->acts.n, done, (double)(mono_us() - t0_us) / 1e3);
+        nqueues, r->acts.n, done, (double)(clock_mono_us() - t0_us) / 1e3);
     return rv;
 }
 
@@ -251,7 +236,7 @@ static int
 round_run(struct router *r)
 {
     const char *cause = "tick";
-    uint64_t t0 = mono_us();
+    uint64_t t0 = clock_mono_us();
     char msg[256], why[160];
     struct wire_msg req;
     int rv;
@@ -263,7 +248,7 @@ round_run(struct router *r)
             msg);
         return rv;
     }
-    uint64_t now_ms = mono_ms();
+    uint64_t now_ms = clock_mono_ms();
     if ((rv = snapshot_decode(&r->snap, &r->rep, now_ms, why, sizeof(why))) != 0) {
         LOG(LOG_WARN, "snapshot.bad", "cause=%s reason=\"%s\"", cause, why);
         return rv;
@@ -283,7 +268,7 @@ round_run(struct router *r)
 static void
 react(struct router *r, struct sl_str group, uint64_t count)
 {
-    uint64_t t0 = mono_us(), now = mono_ms();
+    uint64_t t0 = clock_mono_us(), now = clock_mono_ms();
 
     if (!acting(r, now)) {
         LOG(LOG_DEBUG, "group.high", "group=%.*s count=%" PRIu64 " react=0 reason=standby",
@@ -324,7 +309,7 @@ drain_events(struct router *r)
             }
         } else if (sl_str_eq(name, "lease.release") && !r->cfg.dry_run &&
                    !r->leader.leading) {
-            r->leader.next_ms = mono_ms(); /* the lease is free: take it now, not at the lapse */
+            r->leader.next_ms = clock_mono_ms(); /* the lease is free: take it now, not at the lapse */
         }
     }
     wire_msg_fini(&ev);
@@ -335,7 +320,7 @@ static int
 wait_until(struct router *r, int stop_fd, uint64_t due_ms, bool *ev_ready)
 {
     struct pollfd fds[2] = { { stop_fd, POLLIN, 0 }, { r->ev_fd, POLLIN, 0 } };
-    uint64_t now = mono_ms();
+    uint64_t now = clock_mono_ms();
     int timeout = due_ms <= now ? 0 : due_ms - now > 60000 ? 60000 : (int)(due_ms - now);
 
     *ev_ready = false;
@@ -354,7 +339,7 @@ wait_until(struct router *r, int stop_fd, uint64_t due_ms, bool *ev_ready)
 int
 router_run(struct router *r, int stop_fd)
 {
-    uint64_t next_tick = mono_ms();
+    uint64_t next_tick = clock_mono_ms();
     bool ev_ready = false;
     int status = 1;
 
@@ -367,17 +352,17 @@ router_run(struct router *r, int stop_fd)
         r->cfg.pcfg.high, r->cfg.pcfg.low, r->cfg.pcfg.priority, r->cfg.pcfg.max_inflight,
         r->cfg.pcfg.min_dwell_ms, r->cfg.ttl_ms, r->cfg.dry_run, r->cfg.once, (int)getpid());
     for (;;) {
-        uint64_t now = mono_ms();
+        uint64_t now = clock_mono_ms();
         bool up = connected(r, now);
         if (up && !r->cfg.dry_run && leader_step(&r->leader, r->cl, now) == LEADER_GAINED) {
             /* What this router saw before it led may be stale: start from the broker's state. */
             policy_reset(r->policy);
             next_tick = now;
         }
-        now = mono_ms();
+        now = clock_mono_ms();
         if (ev_ready) {
             drain_events(r);
-            now = mono_ms();
+            now = clock_mono_ms();
         }
         if (now >= next_tick) {
             if (up && acting(r, now)) {

@@ -1,5 +1,7 @@
 #include "status.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,9 +12,7 @@
 uint64_t
 status_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 struct worker_status *
