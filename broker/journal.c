@@ -23,7 +23,7 @@ enum rec {
     R_PUSH = 1,       /* u64 wall_ms, u64 first_id, u32 n, u32 ttr_ms, u16 max_attempts,
                          str group, str queue, u8 keyed [str client, u64 seq], n x blob */
     R_JOB = 2,        /* u64 id, u8 state, u8 head, u16 attempts, u8 crashes, i64 due_wall_ms */
-    R_DEL = 3,        /* u64 id */
+    /* 3: unused */
     R_QUEUE = 4,      /* str name, u32 priority, u32 weight, u32 max_inflight, u8 paused */
     R_QDEL = 5,       /* str name */
     R_ROUTE = 6,      /* str group, str queue ("" for none) */
@@ -377,8 +377,7 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
     w_u16(&w, j->attempts);
     w_u8(&w, j->crashes);
     w_u64(&w, (uint64_t)due_wall_ms(b, j));
-    /* A reservation needs no confirmation: losing it only loses an attempt's count. */
-    rec_end(&w, j->state != JOB_RESERVED);
+    rec_end(&w, true);
 }
 
 #define WHERE_TAIL 0
@@ -388,7 +387,7 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
 void
 journal_job(struct broker *b, const struct job *j, bool head)
 {
-    if (j->state == JOB_RESERVED && !head) {
+    if (j->state == JOB_RESERVED) {
         /* A reservation needs no confirmation: losing it only loses an attempt's count. */
         rec_list_add(b->jr, R_RESV, j->id, false);
         return;
@@ -1073,6 +1072,17 @@ r_str(struct rd *r, unsigned lenbytes)
     return s;
 }
 
+/* A queue, group or client name: bad unless it obeys the wire's name rule. */
+static struct sl_str
+r_name(struct rd *r)
+{
+    struct sl_str s = r_str(r, 2);
+    if (!r->bad && !wire_name_ok(s.p, s.n)) {
+        r->bad = true;
+    }
+    return s;
+}
+
 struct replay {
     struct broker *b;
     struct journal *jr;
@@ -1143,11 +1153,11 @@ apply_push(struct replay *r, struct rd *d)
     struct push_req req = { 0 };
     req.ttr_ms = (uint32_t)r_le(d, 4);
     req.max_attempts = (uint16_t)r_le(d, 2);
-    req.group = r_str(d, 2);
-    struct sl_str qname = r_str(d, 2);
+    req.group = r_name(d);
+    struct sl_str qname = r_name(d);
     req.keyed = r_le(d, 1) != 0;
     if (req.keyed) {
-        req.client = r_str(d, 2);
+        req.client = r_name(d);
         req.seq = r_le(d, 8);
     }
     if (d->bad || n == 0 || n > BROKER_PUSH_MAX) {
@@ -1215,8 +1225,8 @@ apply_put(struct replay *r, struct rd *d)
     struct broker *b = r->b;
     struct job_restore jr = { 0 };
     jr.id = r_le(d, 8);
-    jr.group = r_str(d, 2);
-    jr.queue = r_str(d, 2);
+    jr.group = r_name(d);
+    jr.queue = r_name(d);
     jr.state = (uint8_t)r_le(d, 1);
     jr.attempts = (uint16_t)r_le(d, 2);
     jr.crashes = (uint8_t)r_le(d, 1);
@@ -1295,17 +1305,6 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         }
         return set_state(r, j, st, where == WHERE_HEAD, due);
     }
-    case R_DEL: {
-        uint64_t id = r_le(&d, 8);
-        if (d.bad) {
-            return SL_EBADREQ;
-        }
-        struct job *j = byid(b, id);
-        if (j != NULL) {
-            forget_job(r, j);
-        }
-        return 0;
-    }
     case R_DELS:
     case R_RESV:
         if (d.n == 0 || d.n % 8 != 0) {
@@ -1329,13 +1328,13 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         }
         return 0;
     case R_QUEUE: {
-        struct sl_str name = r_str(&d, 2);
+        struct sl_str name = r_name(&d);
         struct queue_settings s = { true, true, true, 0, 0, 0 };
         s.priority = (uint32_t)r_le(&d, 4);
         s.weight = (uint32_t)r_le(&d, 4);
         s.max_inflight = (uint32_t)r_le(&d, 4);
         bool paused = r_le(&d, 1) != 0;
-        if (d.bad || name.n == 0 || name.n > WIRE_NAME_MAX) {
+        if (d.bad) {
             return SL_EBADREQ;
         }
         rv = broker_queue_find(b, name) != NULL ? broker_queue_update(b, name, &s)
@@ -1343,7 +1342,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         return rv != 0 ? rv : broker_queue_pause(b, name, paused);
     }
     case R_QDEL: {
-        struct sl_str name = r_str(&d, 2);
+        struct sl_str name = r_name(&d);
         if (d.bad) {
             return SL_EBADREQ;
         }
@@ -1353,9 +1352,9 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         return rv;
     }
     case R_ROUTE: {
-        struct sl_str group = r_str(&d, 2);
+        struct sl_str group = r_name(&d);
         struct sl_str queue = r_str(&d, 2);
-        if (d.bad || group.n == 0) {
+        if (d.bad || (queue.n > 0 && !wire_name_ok(queue.p, queue.n))) {
             return SL_EBADREQ;
         }
         if (queue.n > 0 && broker_queue_find(b, queue) == NULL) {
@@ -1376,11 +1375,11 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         }
         return 0;
     case R_DEDUP: {
-        struct sl_str client = r_str(&d, 2);
+        struct sl_str client = r_name(&d);
         uint64_t seq = r_le(&d, 8), first = r_le(&d, 8);
         uint32_t cnt = (uint32_t)r_le(&d, 4);
         int64_t last = (int64_t)r_le(&d, 8);
-        if (d.bad || client.n == 0 || client.n > WIRE_NAME_MAX) {
+        if (d.bad) {
             return SL_EBADREQ;
         }
         int64_t mono = mono_of_wall_ms(r, last);

@@ -1452,20 +1452,21 @@ test_replay_ignores_the_new_limits(void **state)
 
 /* A whole frame (its CRC right) holding a record this version does not know stops the
  * start: it is not damage that --repair could cut, but a journal this broker cannot read. */
+/* Appends a well-framed record rec[0..n) after ten pushes: opening must stop at its offset,
+ * naming the segment, and leave the file as it is. */
 static void
-test_unknown_record_stops_open(void **state)
+framed_record_stops_open(struct fix *f, const uint8_t *rec, size_t n)
 {
-    struct fix *f = *state;
     char path[512], why[512], want[600];
-    uint8_t rec[5] = { 99, 1, 2, 3, 4 }, hdr[JF_FRAME_SIZE];
+    uint8_t hdr[JF_FRAME_SIZE];
 
     ten_pushes(f, path, sizeof(path));
     off_t size = file_size(path);
-    jf_frame(hdr, rec, sizeof(rec));
+    jf_frame(hdr, rec, (uint32_t)n);
     int fd = open(path, O_WRONLY | O_APPEND);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, hdr, sizeof(hdr)), sizeof(hdr));
-    assert_int_equal(write(fd, rec, sizeof(rec)), sizeof(rec));
+    assert_int_equal(write(fd, rec, n), (ssize_t)n);
     close(fd);
 
     log_level = LOG_OFF;
@@ -1479,7 +1480,22 @@ test_unknown_record_stops_open(void **state)
     }
     assert_non_null(strstr(why, want));
     broker_free(b);
-    assert_int_equal(file_size(path), size + (off_t)(sizeof(hdr) + sizeof(rec)));
+    assert_int_equal(file_size(path), size + (off_t)(sizeof(hdr) + n));
+}
+
+static void
+test_unknown_record_stops_open(void **state)
+{
+    static const uint8_t rec[5] = { 99, 1, 2, 3, 4 };
+    framed_record_stops_open(*state, rec, sizeof(rec));
+}
+
+/* A route record whose group breaks the name rule ("a b"): refused like any bad record. */
+static void
+test_record_with_a_bad_name_stops_open(void **state)
+{
+    static const uint8_t rec[] = { 6, 3, 0, 'a', ' ', 'b', 0, 0 };
+    framed_record_stops_open(*state, rec, sizeof(rec));
 }
 
 static void
@@ -1529,6 +1545,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_torn_segment_before_the_last_is_corruption, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_record_stops_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_with_a_bad_name_stops_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_ignores_the_new_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_of_a_directory_fails, setup, teardown),
     };
