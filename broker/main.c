@@ -241,7 +241,6 @@ main(int argc, char **argv)
     if (events_open(&b->events, events_url) != 0) {
         journal_close(b);
         broker_free(b);
-        nng_fini();
         return 1;
     }
     /* Before serving: without a journal, the routes come from the database. */
@@ -253,7 +252,6 @@ main(int argc, char **argv)
         events_close(b->events);
         broker_free(b);
         mysql_library_end();
-        nng_fini();
         return 1;
     }
     pthread_t timer;
@@ -271,7 +269,6 @@ main(int argc, char **argv)
         journal_close(b);
         events_close(b->events);
         broker_free(b);
-        nng_fini();
         return 1;
     }
     if (db != NULL && dbsync_start(db) != 0) {
@@ -282,7 +279,6 @@ main(int argc, char **argv)
         journal_close(b);
         events_close(b->events);
         broker_free(b);
-        nng_fini();
         return 1;
     }
     if (b->jr == NULL) {
@@ -315,6 +311,7 @@ main(int argc, char **argv)
     if (db != NULL) {
         mysql_library_end();
     }
-    nng_fini();
+    /* No nng_fini(): nng 1.5.2 aborts in it while a closed socket is still being torn down
+     * on its threads (see ctl/main.c). */
     return 0;
 }

@@ -223,7 +223,6 @@ main(int argc, char **argv)
     }
     if ((rv = router_new(&r, &cfg)) != 0) {
         fprintf(stderr, "router: cannot start: %s\n", sl_err_str(rv));
-        nng_fini();
         return rv == SL_EBADREQ ? 2 : 1;
     }
     int status = router_run(r, sigpipe_fd());

@@ -245,6 +245,5 @@ out_pool:
     pool_fini(&pool);
 out_spawn:
     pool_spawn_fini(&sp);
-    nng_fini();
     return rv;
 }

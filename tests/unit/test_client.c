@@ -283,6 +283,7 @@ main(void)
         cmocka_unit_test(test_reply_err_of_a_failed_reply_is_never_zero),
     };
     int rv = cmocka_run_group_tests(tests, NULL, NULL);
-    nng_fini();
+    /* No nng_fini(): nng 1.5.2 aborts in it while a closed socket is still being torn down
+     * on its threads (see ctl/main.c). */
     return rv;
 }

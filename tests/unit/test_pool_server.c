@@ -326,6 +326,7 @@ main(void)
                                         teardown),
     };
     int rv = cmocka_run_group_tests(tests, NULL, NULL);
-    nng_fini();
+    /* No nng_fini(): nng 1.5.2 aborts in it while a closed socket is still being torn down
+     * on its threads (see ctl/main.c). */
     return rv;
 }

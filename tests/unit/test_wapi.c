@@ -667,6 +667,7 @@ main(void)
     };
     log_level = LOG_OFF;
     int rv = cmocka_run_group_tests(tests, NULL, NULL);
-    nng_fini();
+    /* No nng_fini(): nng 1.5.2 aborts in it while a closed socket is still being torn down
+     * on its threads (see ctl/main.c). */
     return rv;
 }
