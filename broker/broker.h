@@ -14,6 +14,7 @@
 #include "queue.h"
 #include "scheduler.h"
 #include "theap.h"
+#include "token.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -91,10 +92,14 @@ struct broker {
     uint64_t bytes;                  /* their payload bytes */
     uint64_t mem_bytes;              /* bytes of the job blocks holding them */
     int64_t started_ns;              /* monotonic */
+    struct token token;              /* every request must carry it (n == 0: none is asked
+                                        for); set by main before serving, then read-only, so
+                                        read without the lock */
     struct {
         uint64_t calls[WOP_COUNT];
         uint64_t errors[WOP_COUNT];
         uint64_t bad_requests;       /* undecodable messages, unknown ops, missing fields */
+        uint64_t unauthorized;       /* requests refused for a missing or wrong token */
     } opc;                           /* the dispatcher's counters */
 };
 

@@ -11,6 +11,7 @@
 #include "rundir.h"
 #include "server.h"
 #include "sigpipe.h"
+#include "token.h"
 
 #include <nng/nng.h>
 
@@ -63,7 +64,7 @@ static const struct opt broker_opts[] = {
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
-static const struct opt *const tables[] = { opt_common, broker_opts, NULL };
+static const struct opt *const tables[] = { opt_common, opt_token, broker_opts, NULL };
 static const char usage[] = "broker [options]";
 
 /* Parses the options into cfg, url and dir. Returns 0, or 2 on a usage error. */
@@ -211,6 +212,15 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: --db: %s\n", dbwhy);
         return 2;
     }
+    /* Read before anything is created: a token file that is not private stops the start. */
+    struct token token = { 0 };
+    if (v.v[OPT_TOKEN_FILE] != NULL) {
+        char why[512];
+        if (token_load(&token, v.v[OPT_TOKEN_FILE], why, sizeof(why)) != 0) {
+            fprintf(stderr, "broker: --token-file: %s\n", why);
+            return 1;
+        }
+    }
     static const int handled[] = { SIGTERM, SIGINT };
     if (sigpipe_install(handled, 2) != 0) {
         fprintf(stderr, "broker: cannot set up signal handling\n");
@@ -220,6 +230,8 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: out of memory\n");
         return 1;
     }
+    b->token = token;
+    token_clear(&token);
     char datadir[RUNDIR_MAX + 8];
     if (!v.v[OPT_NO_JOURNAL]) {
         if (v.v[OPT_DATA_DIR] != NULL) {
@@ -284,9 +296,17 @@ main(int argc, char **argv)
     if (b->jr == NULL) {
         LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
     }
-    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu",
+    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu auth=%s",
         url, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
-        (unsigned long long)cfg.max_bytes);
+        (unsigned long long)cfg.max_bytes, b->token.n > 0 ? "token" : "none");
+    if (b->token.n == 0 && strncmp(url, "ipc://", 6) != 0) {
+        LOG(LOG_WARN, "auth.none", "url=\"%s\" reason=\"a listener other than ipc:// without "
+            "--token-file: anyone who can reach it can use the broker\"", url);
+    }
+    if (strncmp(events_url, "ipc://", 6) != 0) {
+        LOG(LOG_WARN, "events.open", "url=\"%s\" reason=\"the event stream is not "
+            "authenticated: whoever reaches it reads queue, group and router names\"", events_url);
+    }
 
     int sig = sigpipe_wait(-1);
     LOG(LOG_INFO, "stop", "signal=%d", sig);

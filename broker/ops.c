@@ -114,6 +114,14 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     msgpack_packer_init(&pk, rep, wire_pack_into_msg);
     /* Decode outside the lock: the only costly part of most requests. */
     rv = wire_decode(&m, req, len, why, sizeof(why));
+    /* Before anything else is looked at: a request without the token learns nothing more. */
+    if (rv == 0 && !token_check(&b->token, WIRE_HAS(&m, WK_TOKEN) ? m.v[WK_TOKEN].s.p : NULL,
+                                WIRE_HAS(&m, WK_TOKEN) ? m.v[WK_TOKEN].s.n : 0)) {
+        rv = SL_EUNAUTH;
+        snprintf(why, sizeof(why), "%s", WIRE_HAS(&m, WK_TOKEN)
+                                             ? "wrong token"
+                                             : "this broker requires a token (--token-file)");
+    }
     if (rv == 0 && !WIRE_HAS(&m, WK_OP)) {
         rv = SL_EBADREQ;
         snprintf(why, sizeof(why), "missing required field 'op'");
@@ -167,6 +175,8 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
                 wt->jr = jr;
             }
         }
+    } else if (rv == SL_EUNAUTH) {
+        b->opc.unauthorized++;
     } else {
         b->opc.bad_requests++;
     }
@@ -668,7 +678,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 20);
+    msgpack_pack_map(pk, 22);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -690,6 +700,8 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     const char *db = dbsync_state(b->db);
     kv_str(pk, "db", db, strlen(db));
     kv_u64(pk, "db_owed", dbsync_owed(b->db));
+    kv_bool(pk, "auth", b->token.n > 0);
+    kv_u64(pk, "unauthorized", b->opc.unauthorized);
 
     pack_queues(b, pk);
 

@@ -19,6 +19,7 @@ struct client {
     nng_msg *last;  /* the last reply; decoded views point into it */
     bool stale;     /* a request timed out: the next one goes on a new connection */
     char url[512];
+    struct token token; /* attached to every request; n == 0: none */
 };
 
 static void
@@ -89,11 +90,22 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
 }
 
 void
+client_set_token(struct client *c, const struct token *t)
+{
+    if (t == NULL) {
+        token_clear(&c->token);
+        return;
+    }
+    c->token = *t;
+}
+
+void
 client_free(struct client *c)
 {
     if (c == NULL) {
         return;
     }
+    token_clear(&c->token);
     nng_close(c->sock);
     if (c->last != NULL) {
         nng_msg_free(c->last);
@@ -181,6 +193,10 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
     nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
     nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
     nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
+    if (token_attach(req, &c->token) != 0) {
+        nng_msg_free(req);
+        return SL_ENOMEM;
+    }
     if ((rv = nng_sendmsg(c->sock, req, 0)) != 0) {
         nng_msg_free(req); /* not sent: still ours */
         return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;

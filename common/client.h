@@ -5,6 +5,7 @@
 #ifndef SLUICE_CLIENT_H
 #define SLUICE_CLIENT_H
 
+#include "token.h"
 #include "wire.h"
 
 #include <stdint.h>
@@ -18,13 +19,17 @@ struct client;
  * SL_EBADREQ (an invalid URL). Blocks. */
 int client_open(struct client **cp, const char *url, uint64_t connect_ms);
 
+/* Makes every later request carry the token t (copied; NULL or an empty token: none). */
+void client_set_token(struct client *c, const struct token *t);
+
 /* Closes the socket. client_free(NULL) does nothing. */
 void client_free(struct client *c);
 
 /* Sends req and waits up to timeout_ms for the reply, which is decoded into rep (initialised
  * by the caller; its views stay valid until wire_msg_fini(rep) and client_call's next use).
  * Returns 0 when a reply arrived and decoded, whatever its "ok" (check WK_OK);
- * SL_ETIMEDOUT, SL_EUNREACHABLE or SL_EBADREQ (an undecodable reply) otherwise. After a
+ * SL_ETIMEDOUT, SL_EUNREACHABLE, SL_EBADREQ (an undecodable reply) or SL_ENOMEM (the request
+ * could not be built) otherwise. After a
  * timeout the client moves to a new connection for its next request. Blocks. */
 int client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
                 uint64_t timeout_ms);

@@ -22,6 +22,7 @@ static const struct {
     [SL_ETIMEDOUT] = { "timeout", "timed out" },
     [SL_EUNREACHABLE] = { "unreachable", "cannot reach the server" },
     [SL_EINTERNAL] = { "internal", "internal error" },
+    [SL_EUNAUTH] = { "unauthorized", "missing or wrong token" },
 };
 
 const char *

@@ -23,6 +23,7 @@ enum sl_err {
     SL_ETIMEDOUT,   /* timeout: a client gave up waiting for a reply */
     SL_EUNREACHABLE,/* unreachable: a client could not connect to the server */
     SL_EINTERNAL,   /* internal: a bug; the request changed nothing */
+    SL_EUNAUTH,     /* unauthorized: the server wants a token and the request's is missing or wrong */
     SL_ERR_COUNT
 };
 

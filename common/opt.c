@@ -15,6 +15,11 @@ const struct opt opt_common[] = {
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
+const struct opt opt_token[] = {
+    { OPT_TOKEN_FILE, "token-file", 0, "PATH", "SLUICE_TOKEN_FILE", "file holding the shared token every request must carry (owner-only mode)" },
+    { 0, NULL, 0, NULL, NULL, NULL },
+};
+
 static const struct opt *
 find_id(const struct opt *const tables[], int id)
 {

@@ -20,10 +20,14 @@ struct opt {
 };
 
 /* Ids every program shares; a program's own ids start at OPT_COMMON_END. */
-enum { OPT_URL, OPT_HELP, OPT_VERSION, OPT_LOG_LEVEL, OPT_COMMON_END };
+enum { OPT_URL, OPT_HELP, OPT_VERSION, OPT_LOG_LEVEL, OPT_TOKEN_FILE, OPT_COMMON_END };
 
 /* --url, --help, --version, --log-level; terminated by a row with name NULL. */
 extern const struct opt opt_common[];
+
+/* --token-file (SLUICE_TOKEN_FILE), for the programs that speak to or serve the broker's
+ * protocol; kept out of opt_common so that a program that would ignore it does not accept it. */
+extern const struct opt opt_token[];
 
 struct opt_vals {
     const char *v[OPT_MAX]; /* NULL: absent; "1" for a given flag; else the argument (borrowed

@@ -68,6 +68,7 @@ struct wapi {
     const volatile sig_atomic_t *stop;
     wapi_tick_fn *tick;
     void *tick_arg;
+    struct token token;         /* attached to every request; n == 0: none */
 
     /* The batch: the reply of the last reserve, whose jobs are handed out in place. */
     nng_msg *batch;
@@ -233,6 +234,11 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
     uint64_t deadline = clock_mono_ms() + timeout_ms;
     int rv;
 
+    if (token_attach(req, &w->token) != 0) {
+        nng_msg_free(req);
+        *why = "out of memory";
+        return SL_EUNREACHABLE;
+    }
     nng_aio_set_msg(w->aio, req);
     if ((rv = run_aio(w, true, timeout_ms, may_abandon)) != 0) {
         nng_msg *m = nng_aio_get_msg(w->aio); /* not sent: still ours */
@@ -673,7 +679,7 @@ reserve(struct wapi *w)
         int rv = reply_err(&r);
         log_refused(w, "reserve", &r);
         nng_msg_free(rep);
-        if (rv == SL_EBADREQ || rv == SL_EUNKNOWNOP) {
+        if (rv == SL_EBADREQ || rv == SL_EUNKNOWNOP || rv == SL_EUNAUTH) {
             return rv;
         }
         backoff(w);
@@ -770,6 +776,9 @@ configure(struct wapi *w, const struct wapi_cfg *cfg)
     w->stop = cfg->stop;
     w->tick = cfg->tick;
     w->tick_arg = cfg->tick_arg;
+    if (cfg->token != NULL) {
+        w->token = *cfg->token;
+    }
     w->pid = (uint64_t)getpid();
     /* Room for a batch of acks beyond the one in progress, so a full list is rare. */
     w->cap = w->prefetch * 2 < 64 ? 64 : w->prefetch * 2;
@@ -789,6 +798,10 @@ heartbeat(struct wapi *w)
     kv_str(&pk, WK_OP, "heartbeat", 9);
     kv_str(&pk, WK_WORKER, w->name, w->name_len);
     pack_report(w, &pk, atomic_load(&w->current));
+    if (token_attach(req, &w->token) != 0) {
+        nng_msg_free(req);
+        return;
+    }
     nng_aio_set_msg(w->hb_aio, req);
     nng_ctx_send(w->hb_ctx, w->hb_aio);
     nng_aio_wait(w->hb_aio);

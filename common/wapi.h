@@ -34,6 +34,7 @@
 #ifndef SLUICE_WAPI_H
 #define SLUICE_WAPI_H
 
+#include "token.h"
 #include "wire.h"
 
 #include <signal.h>
@@ -63,6 +64,8 @@ struct wapi_cfg {
                                           handler) wapi_next hands out nothing more */
     wapi_tick_fn *tick;         /* may be NULL */
     void *tick_arg;
+    const struct token *token;  /* carried by every request (copied); NULL: none. Load it with
+                                   token_load from the file the broker's --token-file names */
 };
 
 /* A job handed out by wapi_next. group, queue and payload point into the broker's reply,
@@ -91,7 +94,8 @@ int wapi_open(struct wapi **wp, const struct wapi_cfg *cfg);
  * SL_ETIMEDOUT once it will hand out no more jobs (*cfg.stop raised, or cfg.max_jobs handed
  * out): every later call returns the same, and the program should settle its jobs and call
  * wapi_close; SL_EBADREQ or SL_EUNKNOWNOP if the broker refuses the worker's requests (a
- * broker speaking another protocol; logged). Connection losses and malformed replies are
+ * broker speaking another protocol; logged); SL_EUNAUTH if it wants a token (cfg.token) that
+ * the worker lacks or has wrong (logged, never the token itself). Connection losses and malformed replies are
  * handled inside (logged) and never returned. Within a wait, *cfg.stop is noticed within
  * cfg.wait_ms (a reserve the broker holds is waited for, so the jobs it may bring are given
  * back rather than stranded), or within 100 ms while the broker is unreachable. */

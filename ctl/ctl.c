@@ -64,6 +64,7 @@ ctl_fini(struct ctl *ctl)
     wire_msg_fini(&ctl->rep);
     client_free(ctl->cl); /* frees the message the reply's views pointed into */
     ctl->cl = NULL;
+    token_clear(&ctl->token);
 }
 
 int
@@ -75,6 +76,7 @@ ctl_connect(struct ctl *ctl)
     int rv = client_open(&ctl->cl, ctl->url, ctl->timeout_ms);
     switch (rv) {
     case 0:
+        client_set_token(ctl->cl, &ctl->token);
         return 0;
     case SL_EBADREQ:
         fprintf(stderr, "ctl: '%s' is not a valid address for %s (e.g. ipc:///path/broker.ipc, "

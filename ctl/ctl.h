@@ -11,6 +11,7 @@
 #include "client.h"
 #include "opt.h"
 #include "rundir.h"
+#include "token.h"
 #include "wire.h"
 
 #include <msgpack.h>
@@ -62,6 +63,7 @@ struct ctl {
     struct client *cl;        /* NULL until the first request connects */
     struct wire_msg rep;      /* the last reply; its views live until the next request */
     const char *op;           /* the last request's op, for messages */
+    struct token token;       /* --token-file's token, carried by every request; n == 0: none */
 };
 
 /* A command: argv[0..argc) are its arguments (after the command words, options removed); ov holds

@@ -183,7 +183,7 @@ words(char *out, size_t cap, const struct cmd *c)
 static void
 print_top_help(FILE *f)
 {
-    const struct opt *const tables[] = { global_opts, opt_common, NULL };
+    const struct opt *const tables[] = { global_opts, opt_common, opt_token, NULL };
     char w[64], left[160];
     int width = 0;
 
@@ -211,7 +211,7 @@ print_top_help(FILE *f)
 static void
 print_cmd_help(FILE *f, const struct cmd *c)
 {
-    const struct opt *const tables[] = { c->opts, global_opts, opt_common, NULL };
+    const struct opt *const tables[] = { c->opts, global_opts, opt_common, opt_token, NULL };
     char w[64], usage[256];
 
     words(w, sizeof(w), c);
@@ -224,7 +224,7 @@ print_cmd_help(FILE *f, const struct cmd *c)
 static void
 print_family_help(FILE *f, const char *name)
 {
-    const struct opt *const tables[] = { global_opts, opt_common, NULL };
+    const struct opt *const tables[] = { global_opts, opt_common, opt_token, NULL };
     char w[64], usage[128];
 
     fprintf(f, "ctl %s - subcommands (ctl %s SUBCOMMAND --help shows one's options):\n", name,
@@ -328,7 +328,7 @@ merge(struct opt_vals *cmd, const struct opt_vals *global)
 static int
 run(int argc, char **argv)
 {
-    const struct opt *const gtables[] = { global_opts, opt_common, NULL };
+    const struct opt *const gtables[] = { global_opts, opt_common, opt_token, NULL };
     struct opt_vals g, v;
     int argi, rv, nwords;
     bool done;
@@ -356,7 +356,7 @@ run(int argc, char **argv)
 
     /* The command's options (and the global ones again), mixed with its arguments. The last
      * word stands in for argv[0]. */
-    const struct opt *const ctables[] = { c->opts, global_opts, opt_common, NULL };
+    const struct opt *const ctables[] = { c->opts, global_opts, opt_common, opt_token, NULL };
     int cargc = argc - argi - nwords + 1;
     char **cargv = argv + argi + nwords - 1;
     int carg;
@@ -391,6 +391,14 @@ run(int argc, char **argv)
     struct ctl ctl;
     if ((rv = ctl_init(&ctl, cmdwords, c->usage, v.v[OPT_URL], timeout_ms)) != 0) {
         return rv;
+    }
+    if (v.v[OPT_TOKEN_FILE] != NULL) {
+        char why[512];
+        if (token_load(&ctl.token, v.v[OPT_TOKEN_FILE], why, sizeof(why)) != 0) {
+            fprintf(stderr, "ctl: --token-file: %s\n", why);
+            ctl_fini(&ctl);
+            return CTL_EXIT_USAGE;
+        }
     }
     if (nargs < c->min_args || nargs > c->max_args) {
         rv = ctl_usage(&ctl, nargs < c->min_args ? "missing arguments" : "too many arguments");

@@ -72,7 +72,7 @@ static const struct opt router_opts[] = {
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
-static const struct opt *const tables[] = { opt_common, router_opts, NULL };
+static const struct opt *const tables[] = { opt_common, opt_token, router_opts, NULL };
 static const char usage[] = "router [--policy threshold|fair] [--tick 1s] [--high 100] [--low 10] "
                             "[--priority 100] [--max-inflight K] [--min-dwell 5s] [--dry-run] "
                             "[--once] [options]";
@@ -120,6 +120,7 @@ configure(const struct opt_vals *v, struct router_cfg *cfg)
     cfg->policy = v->v[OPT_POLICY] != NULL ? v->v[OPT_POLICY] : "threshold";
     cfg->dry_run = v->v[OPT_DRY_RUN] != NULL;
     cfg->once = v->v[OPT_ONCE] != NULL;
+    cfg->token = NULL;
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         const char *arg = v->v[nums[i].id];
         if (arg != NULL && (rv = opt_u64(nums[i].name, arg, nums[i].min, nums[i].max,
@@ -205,6 +206,15 @@ main(int argc, char **argv)
             return 2;
         }
         cfg.events_url = evbuf;
+    }
+    struct token token = { 0 };
+    if (v.v[OPT_TOKEN_FILE] != NULL) {
+        char why[512];
+        if (token_load(&token, v.v[OPT_TOKEN_FILE], why, sizeof(why)) != 0) {
+            fprintf(stderr, "router: --token-file: %s\n", why);
+            return 1;
+        }
+        cfg.token = &token;
     }
     if (v.v[OPT_NAME] != NULL) {
         cfg.name = v.v[OPT_NAME];

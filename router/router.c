@@ -105,6 +105,9 @@ connected(struct router *r, uint64_t now_ms)
     }
     /* A daemon tries once per retry and keeps its loop free; --once may wait a little. */
     int rv = client_open(&r->cl, r->cfg.url, r->cfg.once ? ROUTER_ONCE_CONNECT_MS : 0);
+    if (rv == 0) {
+        client_set_token(r->cl, r->cfg.token);
+    }
     if (rv != 0) {
         if (!r->unreachable) {
             LOG(LOG_WARN, "broker.unreachable", "url=\"%s\" err=%s retry_ms=%d", r->cfg.url,

@@ -10,6 +10,7 @@
 #define SLUICE_ROUTER_ROUTER_H
 
 #include "policy.h"
+#include "token.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +25,8 @@ struct router_cfg {
     uint64_t ttl_ms;         /* the lease's time to live */
     bool dry_run;            /* decide and log, change nothing, take no lease */
     bool once;               /* one tick, then return */
+    const struct token *token; /* carried by every request; NULL: none. Borrowed: lives as
+                                  long as the router */
 };
 
 struct router;

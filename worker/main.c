@@ -10,6 +10,7 @@
 #include "log.h"
 #include "opt.h"
 #include "status.h"
+#include "token.h"
 #include "wrun.h"
 #include "wsig.h"
 
@@ -47,7 +48,7 @@ static const struct opt worker_opts[] = {
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
-static const struct opt *const tables[] = { opt_common, worker_opts, NULL };
+static const struct opt *const tables[] = { opt_common, opt_token, worker_opts, NULL };
 static const char usage[] = "worker [--url URL] [--name NAME] --handler H [--queues Q1,Q2] "
                             "[--prefetch K] [--max-jobs N] [--drain-timeout D]";
 
@@ -159,6 +160,15 @@ main(int argc, char **argv)
             return rv;
         }
         cfg.wapi.queues = queues;
+    }
+    struct token token = { 0 };
+    if (v.v[OPT_TOKEN_FILE] != NULL) {
+        char why[512];
+        if (token_load(&token, v.v[OPT_TOKEN_FILE], why, sizeof(why)) != 0) {
+            fprintf(stderr, "worker: --token-file: %s\n", why);
+            return 2;
+        }
+        cfg.wapi.token = &token;
     }
     cfg.page = status_page(getenv("SLUICE_STATUS_FD"));
     if (wsig_init(&sig, drain_ms, true) != 0) {

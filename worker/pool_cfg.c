@@ -56,7 +56,7 @@ static const struct opt pool_opts[] = {
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
-static const struct opt *const tables[] = { pool_opts, opt_common, NULL };
+static const struct opt *const tables[] = { pool_opts, opt_common, opt_token, NULL };
 static const char usage[] = "worker-pool [-n N] [options] [-- extra worker arguments]";
 
 static int
@@ -186,6 +186,7 @@ pool_cfg_parse(struct pool_cfg *cfg, int argc, char **argv, uint32_t ncpu, bool 
     }
     cfg->control_url = v.v[POOL_OPT_CONTROL_URL];
     cfg->broker_url = v.v[OPT_URL];
+    cfg->token_file = v.v[OPT_TOKEN_FILE];
     cfg->dir = v.v[POOL_OPT_DIR];
     if ((cfg->control_url != NULL && cfg->control_url[0] == '\0') ||
         (cfg->broker_url != NULL && cfg->broker_url[0] == '\0')) {

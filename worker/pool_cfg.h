@@ -26,6 +26,8 @@ struct pool_cfg {
     uint64_t drain_timeout_ms;  /* a stopping worker's time to finish its job */
     const char *control_url;    /* --control-url, or NULL: ipc://DIR/pool.ipc */
     const char *broker_url;     /* --url, or NULL: the worker's own default */
+    const char *token_file;     /* --token-file (SLUICE_TOKEN_FILE), or NULL: passed to every
+                                   worker, and required of requests on the control socket */
     const char *dir;            /* --dir (SLUICE_DIR), or NULL: the default runtime directory */
     char **extra;               /* the arguments after "--", passed to every worker */
     int nextra;

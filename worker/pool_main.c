@@ -186,6 +186,15 @@ main(int argc, char **argv)
     if ((rv = worker_path(&cfg, path, sizeof(path))) != 0) {
         return rv;
     }
+    /* Checked here, so that a bad file stops the pool rather than every worker it starts. */
+    struct token token = { 0 };
+    if (cfg.token_file != NULL) {
+        char why[512];
+        if (token_load(&token, cfg.token_file, why, sizeof(why)) != 0) {
+            fprintf(stderr, "worker-pool: --token-file: %s\n", why);
+            return 1;
+        }
+    }
     if (rundir_ensure(dir) != 0) {
         return 1;
     }
@@ -223,6 +232,8 @@ main(int argc, char **argv)
         rv = 1;
         goto out_pool;
     }
+    pool_server_set_token(srv, &token);
+    token_clear(&token);
     if (cfg.handler_default) {
         LOG(LOG_INFO, "handler.default", "handler=\"%s\" reason=\"no --handler given: workers "
             "run the original demo's simulated work\"", POOL_HANDLER_DEFAULT);

@@ -17,6 +17,7 @@ struct pool_server {
     nng_listener listener;
     int fd;
     uint64_t started_ms;
+    struct token token;  /* every request must carry it; n == 0: none asked for */
 };
 
 struct op_ctx {
@@ -81,9 +82,9 @@ op_scale(struct op_ctx *c, const struct wire_msg *req, msgpack_packer *pk)
     return 0;
 }
 
-int
-pool_server_handle(struct pool *p, uint64_t started_ms, const void *req, size_t len,
-                   nng_msg *rep, uint64_t now_ms)
+static int
+handle(struct pool *p, uint64_t started_ms, const struct token *tok, const void *req, size_t len,
+       nng_msg *rep, uint64_t now_ms)
 {
     struct wire_msg m;
     msgpack_packer pk;
@@ -95,6 +96,14 @@ pool_server_handle(struct pool *p, uint64_t started_ms, const void *req, size_t 
     wire_msg_init(&m);
     msgpack_packer_init(&pk, rep, wire_pack_into_msg);
     rv = wire_decode(&m, req, len, why, sizeof(why));
+    if (rv == 0 && tok != NULL &&
+        !token_check(tok, WIRE_HAS(&m, WK_TOKEN) ? m.v[WK_TOKEN].s.p : NULL,
+                     WIRE_HAS(&m, WK_TOKEN) ? m.v[WK_TOKEN].s.n : 0)) {
+        rv = SL_EUNAUTH;
+        snprintf(why, sizeof(why), "%s", WIRE_HAS(&m, WK_TOKEN)
+                                             ? "wrong token"
+                                             : "this worker-pool requires a token (--token-file)");
+    }
     if (rv == 0 && !WIRE_HAS(&m, WK_OP)) {
         rv = SL_EBADREQ;
         snprintf(why, sizeof(why), "missing required field 'op'");
@@ -125,6 +134,19 @@ pool_server_handle(struct pool *p, uint64_t started_ms, const void *req, size_t 
     }
     wire_msg_fini(&m);
     return rv;
+}
+
+int
+pool_server_handle(struct pool *p, uint64_t started_ms, const void *req, size_t len,
+                   nng_msg *rep, uint64_t now_ms)
+{
+    return handle(p, started_ms, NULL, req, len, rep, now_ms);
+}
+
+void
+pool_server_set_token(struct pool_server *s, const struct token *t)
+{
+    s->token = *t;
 }
 
 int
@@ -166,6 +188,7 @@ pool_server_stop(struct pool_server *s)
         return;
     }
     nng_close(s->sock);
+    token_clear(&s->token);
     free(s);
 }
 
@@ -187,7 +210,7 @@ pool_server_serve(struct pool_server *s, struct pool *p, uint64_t now_ms)
             LOG(LOG_ERROR, "control.reply", "error=\"out of memory\"");
             continue; /* the client times out; nothing changed */
         }
-        pool_server_handle(p, s->started_ms, nng_msg_body(req), nng_msg_len(req), rep, now_ms);
+        handle(p, s->started_ms, &s->token, nng_msg_body(req), nng_msg_len(req), rep, now_ms);
         nng_msg_free(req);
         if ((rv = nng_sendmsg(s->sock, rep, NNG_FLAG_NONBLOCK)) != 0) {
             nng_msg_free(rep); /* not sent: still ours */

@@ -6,6 +6,7 @@
 #define SLUICE_POOL_SERVER_H
 
 #include "pool.h"
+#include "token.h"
 
 #include <nng/nng.h>
 #include <stddef.h>
@@ -20,6 +21,11 @@ struct pool_server;
  * SL_EBADREQ (invalid URL), SL_EIO (address in use...) or SL_ENOMEM, logged. */
 int pool_server_start(struct pool_server **sp, const char *url, uint64_t started_ms);
 
+/* Makes every later request need the token t (copied; an empty one: none), as the broker's
+ * --token-file does: a request without it, or with another, is answered unauthorized and
+ * changes nothing. */
+void pool_server_set_token(struct pool_server *s, const struct token *t);
+
 /* Stops the guard and closes the socket (nng removes an ipc socket file). NULL does nothing. */
 void pool_server_stop(struct pool_server *s);
 
@@ -30,7 +36,7 @@ int pool_server_fd(const struct pool_server *s);
 void pool_server_serve(struct pool_server *s, struct pool *p, uint64_t now_ms);
 
 /* Decodes one request (len bytes at req) and appends the reply to rep: the dispatcher the
- * socket uses, for tests. Returns 0 when the reply is ok, else the error code it carries. */
+ * socket uses (without the token check), for tests. Returns 0 when the reply is ok, else the error code it carries. */
 int pool_server_handle(struct pool *p, uint64_t started_ms, const void *req, size_t len,
                        nng_msg *rep, uint64_t now_ms);
 

@@ -46,6 +46,11 @@ pool_spawn_init(struct pool_spawn *sp, const struct pool_cfg *cfg, const char *p
         sp->argv[a++] = "--url";
         sp->argv[a++] = (char *)cfg->broker_url;
     }
+    if (cfg->token_file != NULL) {
+        /* The path, never the token: a command line is visible to every user. */
+        sp->argv[a++] = "--token-file";
+        sp->argv[a++] = (char *)cfg->token_file;
+    }
     if (cfg->handler != NULL) {
         sp->argv[a++] = "--handler";
         sp->argv[a++] = (char *)cfg->handler;

@@ -76,7 +76,9 @@ wrun_run(const struct wrun_cfg *cfg)
         set_state(page, wsig_stopping(cfg->sig) ? WORKER_DRAINING : WORKER_IDLE);
         if ((rv = wapi_next(w, &job)) != 0) {
             if (rv != SL_ETIMEDOUT) {
-                status = 1; /* the broker refuses us: logged by wapi */
+                /* The broker refuses us: logged by wapi. A wrong token is a configuration error
+                 * that a restart cannot fix: exit 2, which worker-pool does not restart. */
+                status = rv == SL_EUNAUTH ? 2 : 1;
             }
             break;
         }

@@ -21,7 +21,8 @@ struct wrun_cfg {
 
 /* Runs until drained. Returns the worker's exit status: 0 after a drain; 1 when the worker
  * cannot start (wapi_open failed for want of resources) or the broker refuses its requests;
- * 2 for a configuration wapi_open rejects (a usage error). Blocks. */
+ * 2 for a configuration wapi_open rejects (a usage error) or a token the broker refuses
+ * (unauthorized). Blocks. */
 int wrun_run(const struct wrun_cfg *cfg);
 
 #endif

@@ -22,7 +22,7 @@ static const struct {
     { "not_empty", SL_ENOTEMPTY },   { "forbidden", SL_EFORBIDDEN },
     { "no_memory", SL_ENOMEM },      { "io", SL_EIO },
     { "internal", SL_EINTERNAL },    { "timeout", SL_ETIMEDOUT },
-    { "unreachable", SL_EUNREACHABLE },
+    { "unreachable", SL_EUNREACHABLE }, { "unauthorized", SL_EUNAUTH },
 };
 
 static void
