@@ -154,7 +154,7 @@ map_header_put(unsigned char *h, uint32_t count)
 int
 token_attach(nng_msg *m, const struct token *t)
 {
-    unsigned char pair[8 + TOKEN_MAX], h[5];
+    unsigned char pair[6 + 3 + TOKEN_MAX], h[5]; /* "token" as a fixstr, a str16 header, the bytes */
     size_t plen = 0, hlen, nhlen;
     uint32_t count;
 
