@@ -103,6 +103,9 @@ _all_done() {
     [ "$(json "$(ctlt stats --json)" '[d["broker"]["jobs"], sum(q["done"] for q in d["queues"])]')" = '[0, 601]' ]
 }
 ok "worker-pool's workers, with the token, reserve and ack all 601 jobs over TCP" wait_for 30 _all_done
+ok "worker-pool's control socket pool.ipc exists" wait_for 10 test -S "$SLUICE_DIR/pool.ipc"
+is "$(find "$SLUICE_DIR" -maxdepth 1 -type s -printf '%f:%m ' | tr ' ' '\n' | sort | tr '\n' ' ')" \
+    "events.ipc:600 pool.ipc:600 " "the runtime directory's sockets (events.ipc, pool.ipc) are owner-only (0600)"
 run ctl --token-file "$tok" workers --json
 is "$RC" 0 "ctl workers with the token: worker-pool answers"
 is "$(json "$OUT" 'len(d["workers"])')" 2 "... 2 workers"
