@@ -4,6 +4,9 @@
  *
  *     build/rel/examples/upper_worker [URL]        (default: the local broker)
  *     ctl push bob hello -s 3
+ *
+ * With SLUICE_TOKEN_FILE set, every request carries the token that file holds (a broker
+ * started with --token-file requires it).
  */
 #include "log.h"
 #include "wapi.h"
@@ -12,6 +15,7 @@
 #include <nng/nng.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static volatile sig_atomic_t stop;
 
@@ -31,6 +35,16 @@ main(int argc, char **argv)
     char text[64], quoted[160];
 
     log_prog = "upper_worker";
+    struct token token;
+    const char *token_file = getenv("SLUICE_TOKEN_FILE");
+    if (token_file != NULL && token_file[0] != '\0') {
+        char why[512];
+        if (token_load(&token, token_file, why, sizeof(why)) != 0) {
+            fprintf(stderr, "upper_worker: %s\n", why);
+            return 2;
+        }
+        cfg.token = &token;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (wapi_open(&w, &cfg) != 0) {

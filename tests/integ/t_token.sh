@@ -5,7 +5,7 @@
 # they change nothing; with the right token ctl (push, stats), worker-pool and its workers
 # (reserve, ack) and the router (lease, routes) work over TCP on 127.0.0.1; a worker with a wrong
 # token exits 2; worker-pool's control socket wants the token too; the token appears in no log
-# and no output.
+# and no output; the runtime directory's sockets (events.ipc, pool.ipc) are owner-only.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh
