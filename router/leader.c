@@ -39,6 +39,7 @@ go_standby(struct leader *l, const char *why, uint64_t now_ms)
     l->leading = false;
     l->lease = 0;
     l->said_standby = false;
+    l->said_unauthorized = false;
     l->next_ms = now_ms + l->ttl_ms / LEADER_RETRY_DIV;
 }
 
@@ -123,6 +124,7 @@ leader_step(struct leader *l, struct client *c, uint64_t now_ms)
         l->valid_until_ms = now_ms + l->ttl_ms;
         l->next_ms = now_ms + l->ttl_ms / 3;
         l->said_standby = false;
+        l->said_unauthorized = false;
         LOG(LOG_INFO, "leader.acquire", "name=%s lease=%" PRIu64 " ttl_ms=%" PRIu64, l->name,
             number, l->ttl_ms);
         return LEADER_GAINED;
@@ -135,6 +137,13 @@ leader_step(struct leader *l, struct client *c, uint64_t now_ms)
             LOG(LOG_INFO, "leader.standby", "name=%s reason=%s", l->name,
                 log_quote(q, sizeof(q), msg, (unsigned)strlen(msg)));
             l->said_standby = true;
+        }
+    } else if (rv == SL_EUNAUTH) {
+        /* Retrying cannot help until the broker or our --token-file changes: said once. */
+        if (!l->said_unauthorized) {
+            LOG(LOG_ERROR, "leader.acquire_failed", "name=%s err=%s reason=\"the broker refuses "
+                "this router's token (--token-file)\"", l->name, sl_err_code(rv));
+            l->said_unauthorized = true;
         }
     } else {
         LOG(LOG_WARN, "leader.acquire_failed", "name=%s err=%s", l->name, sl_err_code(rv));

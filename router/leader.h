@@ -25,6 +25,7 @@ struct leader {
     uint64_t valid_until_ms;     /* monotonic: the lease lapses then unless renewed */
     uint64_t next_ms;            /* monotonic: the next renew (leading) or acquire (standby) */
     bool said_standby;           /* standby: already logged, with who holds the lease */
+    bool said_unauthorized;      /* the broker refused our token: already logged */
 };
 
 enum leader_change {
