@@ -137,6 +137,18 @@ ctlt push heavy x -s 50 >/dev/null
 run timeout 20 "$SLUICE_BIN/router" --url "$turl" --token-file "$wrong" --once --high 10 --low 2
 is "$RC" 1 "router --once with a wrong token: exit 1 (could not run its round)"
 is "$(json "$(ctlt stats --json)" '[q["name"] for q in d["queues"]]')" '["default"]' "... and created no queue"
+# A router daemon with a wrong token: it keeps trying, and says why once.
+refused0=$(json "$(ctlt stats --json)" 'd["broker"]["unauthorized"]')
+spawn router-wrong "$SLUICE_BIN/router" --url "$turl" --token-file "$wrong" --name wrong
+rw=$SPAWNED_PID
+_retried() {
+    [ "$(json "$(ctlt stats --json)" 'd["broker"]["unauthorized"]')" -ge $((refused0 + 5)) ]
+}
+ok "a router daemon with a wrong token keeps trying (5 refusals counted)" wait_for 20 _retried
+is "$(grep -c 'event=leader.acquire_failed.*err=unauthorized' "$SLUICE_DIR/router-wrong.log")" 1 \
+    "... and logs the refusal once, not at every try"
+stop_pgrp "$rw"
+retire_pgrp "$rw" router-wrong
 run timeout 20 "$SLUICE_BIN/router" --url "$turl" --token-file "$tok" --once --high 10 --low 2
 is "$RC" 0 "router --once with the token: exit 0"
 run ctlt routes --json
