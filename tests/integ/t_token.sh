@@ -159,7 +159,14 @@ is "$(json "$OUT" '[[r["group"], r["queue"]] for r in d["routes"]]')" '[["heavy"
 
 stop_broker
 retire_pgrp "$BROKER_PID" broker-tcp
-SLUICE_TOKEN_FILE=$tok start_broker --token-file "$tok"
+# This one keeps a journal, so that the search for the token below covers it too.
+spawn broker-ipc "$SLUICE_BIN/broker" --token-file "$tok" --data-dir "$SLUICE_DIR/data"
+BROKER_PID=$SPAWNED_PID
+_ipc_up() {
+    ! alive "$BROKER_PID" || SLUICE_TOKEN_FILE=$tok ctl --timeout 250 ping
+}
+wait_for 10 _ipc_up
+ok "a broker with a journal and the token answers on IPC" alive "$BROKER_PID"
 run ctl push bob x
 is "$RC" 1 "on IPC too: ctl push without the token: exit 1"
 like "$ERR" "unauthorized" "... unauthorized"
@@ -168,10 +175,13 @@ is "$RC" 0 "on IPC, with the token: exit 0"
 
 # --- the token is never written anywhere -----------------------------------------------------
 
+SLUICE_TOKEN_FILE=$tok ctl queues create q1 >/dev/null
+SLUICE_TOKEN_FILE=$tok ctl routes set bob q1 >/dev/null
 stop_broker
 retire_pgrp "$BROKER_PID" broker-ipc
+ok "the journal was written" test -s "$SLUICE_DIR/data/0000000000000001.seg"
 leaks=$(grep -rlF --exclude=token --exclude=open -e "$secret" "$SLUICE_DIR" 2>/dev/null)
-is "$leaks" "" "the token appears in no log and no saved output in the test directory"
+is "$leaks" "" "the token appears in no log, no saved output and not in the journal"
 ok "every log was looked at (there are some)" test -s "$SLUICE_DIR/broker-tcp.log" -a -s "$SLUICE_DIR/pool.log"
 
 done_testing
