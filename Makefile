@@ -27,6 +27,8 @@ MYSQL_CFLAGS    = $(shell pkg-config --cflags mysqlclient 2>/dev/null)
 MYSQL_LIBS      = $(shell pkg-config --libs mysqlclient 2>/dev/null)
 CMOCKA_CFLAGS   = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+NCURSES_CFLAGS  = $(shell pkg-config --cflags ncursesw 2>/dev/null)
+NCURSES_LIBS    = $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
 CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
@@ -102,10 +104,13 @@ $(BIN)/broker: $(BROKER_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Only the live view's terminal code (ctl stats --watch) sees curses.
+$(BUILD)/ctl/watch_tui.o: CFLAGS += $(NCURSES_CFLAGS)
+
 $(BIN)/ctl: $(CTL_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(NCURSES_LIBS)
 
 $(BIN)/worker: $(WORKER_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
@@ -134,10 +139,13 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
+# The live view's model (ctl/watch.c, no terminal code) is tested on its own.
+$(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o
+
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Ibroker -Iworker -Irouter $(CMOCKA_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -Ibroker -Iworker -Irouter -Ictl $(CMOCKA_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)

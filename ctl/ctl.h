@@ -48,6 +48,9 @@ enum {
     CTL_OPT_POOL_URL,
     CTL_OPT_EVENTS_URL,
     CTL_OPT_DB,
+    CTL_OPT_WATCH,
+    CTL_OPT_INTERVAL,
+    CTL_OPT_PLAIN,
     CTL_OPT_END
 };
 
@@ -157,6 +160,13 @@ cmd_fn cmd_dead_purge;
 cmd_fn cmd_events;
 cmd_fn cmd_migrate;
 cmd_fn cmd_configure;
+
+/* ctl stats --watch (watch_tui.c): the live view, refreshed every interval_ms, full screen on
+ * a terminal, else (or with plain) a text snapshot each interval, until q (on the screen),
+ * SIGINT or SIGTERM. The broker being unreachable is shown, not fatal. Returns 0, or an exit
+ * code (printed): CTL_EXIT_USAGE for an invalid --url, CTL_EXIT_FAILED when the terminal cannot
+ * be driven or stdout fails. Blocks until then; restores the terminal on every path. */
+int stats_watch(struct ctl *ctl, uint64_t interval_ms, bool plain);
 
 /* ctl events' options (events.c). */
 extern const struct opt events_opts[];

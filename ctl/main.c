@@ -33,6 +33,18 @@ static const struct opt json_opts[] = {
     OPT_END,
 };
 
+static const struct opt stats_opts[] = {
+    { CTL_OPT_JSON, "json", 0, NULL, NULL, "print the broker's reply as one JSON document" },
+    { CTL_OPT_WATCH, "watch", 0, NULL, NULL,
+      "a live view, full screen (q quits; b, r, w, n sort the groups); plain text snapshots "
+      "when stdout is not a terminal" },
+    { CTL_OPT_INTERVAL, "interval", 0, "D", NULL,
+      "with --watch: refresh every D, 100ms-1h (default 1s; units ms, s, m)" },
+    { CTL_OPT_PLAIN, "plain", 0, NULL, NULL,
+      "with --watch: print a plain text snapshot every interval, even on a terminal" },
+    OPT_END,
+};
+
 static const struct opt push_opts[] = {
     { CTL_OPT_COUNT, "count", 's', "COUNT", NULL, "push PAYLOAD COUNT times (default 1)" },
     { CTL_OPT_FILE, "file", 'f', "F", NULL,
@@ -120,7 +132,9 @@ struct cmd {
 static const struct cmd cmds[] = {
     { "push", NULL, "GROUP PAYLOAD [-s COUNT] | GROUP --file F", "push jobs", cmd_push,
       push_opts, 1, 2 },
-    { "stats", NULL, "[--json]", "show workers, queues and groups", cmd_stats, json_opts, 0, 0 },
+    { "stats", NULL, "[--json] | --watch [--interval 1s] [--plain]",
+      "show workers, queues and groups (--watch: live, until q or Ctrl-C)", cmd_stats,
+      stats_opts, 0, 0 },
     { "queues", "list", "[--json]", "list queues (also: ctl queues)", cmd_queue_list, json_opts,
       0, 0 },
     { "queues", "create", "NAME [--priority P] [--weight W] [--max-inflight K]",

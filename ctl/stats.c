@@ -55,6 +55,11 @@ static const struct stats_col group_cols[] = {
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* --watch's refresh: a floor that keeps the broker's stats cheap, a ceiling against typos. */
+#define STATS_INTERVAL_MS_DEFAULT 1000
+#define STATS_INTERVAL_MS_MIN 100
+#define STATS_INTERVAL_MS_MAX 3600000
+
 static const char *
 expected(enum stats_show s)
 {
@@ -426,6 +431,21 @@ cmd_stats(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
 
     (void)argc;
     (void)argv;
+    if (ov->v[CTL_OPT_WATCH] != NULL) {
+        uint64_t interval_ms = STATS_INTERVAL_MS_DEFAULT;
+        if (ov->v[CTL_OPT_JSON] != NULL) {
+            return ctl_usage(ctl, "--json and --watch exclude each other");
+        }
+        if (ov->v[CTL_OPT_INTERVAL] != NULL &&
+            opt_ms("interval", ov->v[CTL_OPT_INTERVAL], STATS_INTERVAL_MS_MIN,
+                   STATS_INTERVAL_MS_MAX, &interval_ms) != 0) {
+            return CTL_EXIT_USAGE;
+        }
+        return stats_watch(ctl, interval_ms, ov->v[CTL_OPT_PLAIN] != NULL);
+    }
+    if (ov->v[CTL_OPT_INTERVAL] != NULL || ov->v[CTL_OPT_PLAIN] != NULL) {
+        return ctl_usage(ctl, "--interval and --plain go with --watch");
+    }
     wire_msg_init(&req);
     if ((rv = ctl_call(ctl, "stats", &req)) != 0) {
         return rv;
