@@ -937,8 +937,7 @@ grid_render(const struct grid *g, unsigned width, struct watch_lines *out)
             if (c > 0) {
                 put_cell(line, sizeof(line), &o, "", GAP, false, false);
             }
-            put_cell(line, sizeof(line), &o, s, w[c], g->right[c] && r > 0,
-                     g->elastic[c] && r > 0);
+            put_cell(line, sizeof(line), &o, s, w[c], g->right[c], g->elastic[c] && r > 0);
         }
         rv = lines_add(out, r == 0 ? WATCH_LINE_HEADER : WATCH_LINE_TEXT, line, width);
     }
