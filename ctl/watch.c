@@ -1124,13 +1124,14 @@ sec_router(const struct watch *w, unsigned width, struct section *sec)
 {
     const struct watch_snap *s = &w->snap;
     const struct watch_leader *l = &s->leader;
-    char lease[32], exp[32], moved[32], when[16];
+    char lease[32], moved[32], when[16];
     int rv;
 
     sec->fixed = 1;
     if (!l->present) {
         rv = lines_add(&sec->l, WATCH_LINE_TITLE, "router: none leads", width);
     } else {
+        char exp[32];
         fmt_u64(lease, sizeof(lease), l->lease);
         fmt_u64(exp, sizeof(exp), l->expires_ms);
         rv = lines_addf(&sec->l, WATCH_LINE_TITLE, width,
@@ -1171,13 +1172,13 @@ static int
 top_lines(const struct watch *w, unsigned width, int64_t now_ns, struct watch_lines *out)
 {
     const struct watch_broker *b = &w->snap.broker;
-    char up[32], jb[32], seg[32], jobs[32], pid[32], rate[32], res[32], empty[32], nw[32];
     int rv;
 
     if (!w->have_snap) {
         rv = lines_addf(out, WATCH_LINE_TITLE, width, "sluice: waiting for the broker at %s",
                         w->url != NULL ? w->url : "-");
     } else {
+        char up[32], jb[32], seg[32], jobs[32], pid[32];
         fmt_u64(pid, sizeof(pid), b->pid);
         fmt_secs(up, sizeof(up), b->uptime_s);
         fmt_u64(jobs, sizeof(jobs), b->jobs);
@@ -1189,6 +1190,7 @@ top_lines(const struct watch *w, unsigned width, int64_t now_ns, struct watch_li
                         pid, dash(b->version), up, jobs, dash(b->journal), jb, seg,
                         w->stale ? "  [STALE]" : "");
         if (rv == 0) {
+            char rate[32], res[32], empty[32], nw[32];
             fmt_rate(rate, sizeof(rate), w->bseries.rate);
             fmt_u64(res, sizeof(res), b->reserves);
             fmt_u64(empty, sizeof(empty), b->reserves_empty);
