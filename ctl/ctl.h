@@ -166,7 +166,7 @@ cmd_fn cmd_configure;
  * SIGINT or SIGTERM. The broker being unreachable is shown, not fatal. Returns 0, or an exit
  * code (printed): CTL_EXIT_USAGE for an invalid --url, CTL_EXIT_FAILED when the terminal cannot
  * be driven or stdout fails. Blocks until then; restores the terminal on every path. */
-int stats_watch(struct ctl *ctl, uint64_t interval_ms, bool plain);
+int watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain);
 
 /* ctl events' options (events.c). */
 extern const struct opt events_opts[];

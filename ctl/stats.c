@@ -441,7 +441,7 @@ cmd_stats(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
                    STATS_INTERVAL_MS_MAX, &interval_ms) != 0) {
             return CTL_EXIT_USAGE;
         }
-        return stats_watch(ctl, interval_ms, ov->v[CTL_OPT_PLAIN] != NULL);
+        return watch_tui_run(ctl, interval_ms, ov->v[CTL_OPT_PLAIN] != NULL);
     }
     if (ov->v[CTL_OPT_INTERVAL] != NULL || ov->v[CTL_OPT_PLAIN] != NULL) {
         return ctl_usage(ctl, "--interval and --plain go with --watch");

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #define WAIT_SLICE_MS 250 /* how long the loop waits at most before looking at the stop flag */
+#define STALE_TIMEOUT_MS 1000 /* a request's limit while the broker is away (see fetch) */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -61,10 +62,14 @@ fetch(struct ctl *ctl, struct watch *w)
     struct sl_str msg;
     char why[WATCH_TEXT_CAP];
     int rv;
+    /* The screen answers no key while a request waits: once the broker is known to be away,
+     * wait less for it (a broker that is back answers in milliseconds). */
+    uint64_t timeout_ms = w->stale && ctl->timeout_ms > STALE_TIMEOUT_MS ? STALE_TIMEOUT_MS
+                                                                          : ctl->timeout_ms;
 
     if (ctl->cl == NULL) {
         /* Not connected yet (the broker was not there): one more try, within the timeout. */
-        rv = client_open(&ctl->cl, ctl->url, ctl->timeout_ms);
+        rv = client_open(&ctl->cl, ctl->url, timeout_ms);
         if (rv != 0) {
             watch_unreachable(w, "no connection", clock_mono_ns());
             return;
@@ -72,12 +77,12 @@ fetch(struct ctl *ctl, struct watch *w)
     }
     wire_msg_init(&req);
     wire_set_cstr(&req, WK_OP, "stats");
-    rv = client_call(ctl->cl, &req, &ctl->rep, ctl->timeout_ms);
+    rv = client_call(ctl->cl, &req, &ctl->rep, timeout_ms);
     switch (rv) {
     case 0:
         break;
     case SL_ETIMEDOUT:
-        snprintf(why, sizeof(why), "no reply within %" PRIu64 " ms", ctl->timeout_ms);
+        snprintf(why, sizeof(why), "no reply within %" PRIu64 " ms", timeout_ms);
         watch_unreachable(w, why, clock_mono_ns());
         return;
     case SL_EBADREQ:
@@ -245,7 +250,7 @@ run_screen(struct ctl *ctl, struct watch *w)
 }
 
 int
-stats_watch(struct ctl *ctl, uint64_t interval_ms, bool plain)
+watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain)
 {
     struct watch w;
     int rv;

@@ -100,6 +100,11 @@ count_of() {
 
 "${TM[@]}" new-session -d -s watch -x 120 -y 40 \
     "\"$SLUICE_BIN/ctl\" stats --watch --interval 200ms; echo \$? >\"$SLUICE_DIR/watch.rc\""
+# tests/run kills the tmux server (a session leader of its own) should this script be killed
+# before its EXIT trap runs.
+if [ -n "${SLUICE_TEST_PGIDS:-}" ]; then
+    "${TM[@]}" display-message -p '#{pid}' >>"$SLUICE_TEST_PGIDS" 2>/dev/null
+fi
 
 ok "the workers table's header" wait_for 20 shows "workers (3)" "PID" "STATE" "JOBS" "MEMORY" \
     "CURRENT" "UPTIME"
