@@ -575,19 +575,33 @@ watch_update(struct watch *w, const msgpack_object *root, int64_t now_ns)
     w->have_snap = true;
     w->snap_ns = now_ns;
     w->stale = false;
+    w->unusable = false;
     w->why[0] = '\0';
     sort_groups(w);
     return 0;
 }
 
-void
-watch_unreachable(struct watch *w, const char *why, int64_t now_ns)
+static void
+mark_stale(struct watch *w, bool unusable, const char *why, int64_t now_ns)
 {
     if (!w->stale) {
         w->stale = true;
         w->stale_ns = now_ns;
     }
+    w->unusable = unusable;
     snprintf(w->why, sizeof(w->why), "%s", why);
+}
+
+void
+watch_unreachable(struct watch *w, const char *why, int64_t now_ns)
+{
+    mark_stale(w, false, why, now_ns);
+}
+
+void
+watch_unusable(struct watch *w, const char *why, int64_t now_ns)
+{
+    mark_stale(w, true, why, now_ns);
 }
 
 /* --- text ------------------------------------------------------------------------------ */
@@ -1203,15 +1217,15 @@ top_lines(const struct watch *w, unsigned width, int64_t now_ns, struct watch_li
     }
     if (rv == 0 && w->stale) {
         int64_t ago = (now_ns - (w->have_snap ? w->snap_ns : w->stale_ns)) / NS_PER_S;
+        const char *what = w->unusable ? "no usable reply from the broker" : "broker unreachable";
+        const char *then = w->unusable ? "asking again" : "reconnecting";
         if (w->have_snap) {
             rv = lines_addf(out, WATCH_LINE_NOTICE, width,
-                            "broker unreachable at %s (%s): data %" PRId64
-                            " s old, reconnecting", w->url != NULL ? w->url : "-", w->why,
-                            ago < 0 ? 0 : ago);
+                            "%s at %s (%s): data %" PRId64 " s old, %s", what,
+                            w->url != NULL ? w->url : "-", w->why, ago < 0 ? 0 : ago, then);
         } else {
-            rv = lines_addf(out, WATCH_LINE_NOTICE, width,
-                            "broker unreachable at %s (%s): reconnecting",
-                            w->url != NULL ? w->url : "-", w->why);
+            rv = lines_addf(out, WATCH_LINE_NOTICE, width, "%s at %s (%s): %s", what,
+                            w->url != NULL ? w->url : "-", w->why, then);
         }
     }
     return rv;

@@ -117,7 +117,8 @@ struct watch {
     struct watch_series bseries;  /* the broker's dispatch rate */
     uint64_t gen;
     enum watch_sort sort;
-    bool stale;                   /* the broker did not answer the last request */
+    bool stale;                   /* the last request got no usable reply */
+    bool unusable;                /* stale because the broker answered, but not with stats */
     int64_t stale_ns;             /* since when */
     char why[WATCH_TEXT_CAP];     /* why not */
     const char *url;              /* borrowed, for messages */
@@ -137,8 +138,11 @@ void watch_snap_fini(struct watch_snap *s);
  * not a map) or SL_ENOMEM, when w keeps its previous data. Borrows root. */
 int watch_update(struct watch *w, const msgpack_object *root, int64_t now_ns);
 
-/* Marks the data stale from now_ns (if not already) with the reason why (copied). */
+/* Marks the data stale from now_ns (if not already) with the reason why (copied): the broker
+ * did not answer (unreachable), or answered with something that is not a stats reply
+ * (unusable). */
 void watch_unreachable(struct watch *w, const char *why, int64_t now_ns);
+void watch_unusable(struct watch *w, const char *why, int64_t now_ns);
 
 /* Changes the groups' order (and re-sorts the current snapshot). */
 void watch_set_sort(struct watch *w, enum watch_sort sort);

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "log.h"
 #include "watch.h"
 
 #include <curses.h>
@@ -86,7 +87,7 @@ fetch(struct ctl *ctl, struct watch *w)
         watch_unreachable(w, why, clock_mono_ns());
         return;
     case SL_EBADREQ:
-        watch_unreachable(w, "its reply is not a sluice message", clock_mono_ns());
+        watch_unusable(w, "not a sluice message", clock_mono_ns());
         return;
     default:
         watch_unreachable(w, "the connection is lost", clock_mono_ns());
@@ -94,12 +95,11 @@ fetch(struct ctl *ctl, struct watch *w)
     }
     if ((rv = client_reply_err(&ctl->rep, &msg)) != 0) {
         snprintf(why, sizeof(why), "stats refused: %s", sl_err_code(rv));
-        watch_unreachable(w, why, clock_mono_ns());
+        watch_unusable(w, why, clock_mono_ns());
         return;
     }
     if ((rv = watch_update(w, &ctl->rep.up.data, clock_mono_ns())) != 0) {
-        watch_unreachable(w, rv == SL_ENOMEM ? "out of memory" : "its reply is not a map",
-                          clock_mono_ns());
+        watch_unusable(w, rv == SL_ENOMEM ? "out of memory" : "not a map", clock_mono_ns());
     }
 }
 
@@ -271,6 +271,9 @@ watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain)
     const char *cs = nl_langinfo(CODESET);
     bool utf8 = cs != NULL && strcmp(cs, "UTF-8") == 0;
     watch_init(&w, ctl->url, interval_ms, utf8);
+    /* What the client would log (a bad reply, ...) the view says itself; on the full screen a
+     * line on stderr would scribble over it. */
+    log_level = LOG_OFF;
     if (plain || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) {
         rv = run_plain(ctl, &w);
     } else {

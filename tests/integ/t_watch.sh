@@ -5,7 +5,10 @@
 # redrawn to fit after the window shrinks and grows; stopping the broker puts up the
 # "broker unreachable" notice over the kept data and a new broker makes it live again; SIGTERM
 # and q both exit 0. Without a terminal (--plain, stdout a file) it prints a snapshot per
-# interval; a bad --interval is refused with a message naming it.
+# interval; a bad --interval is refused with a message naming it. Against a stand-in broker
+# (sl-fakestats): every field the view reads (the counters, waits and decisions a broker may
+# lack) shown where it belongs; fields of the wrong types and a reply that is not msgpack
+# neither stop it nor reach the terminal raw.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_router.sh
@@ -211,5 +214,60 @@ plain_twice() {
     [ "$(grep -c '^=== ' <<<"$s")" -ge 2 ] && ! grep -q '^q quit' <<<"$s"
 }
 ok "--plain on a terminal prints snapshots, no full screen" wait_for 20 plain_twice
+
+# --- replies the real broker may not send (yet) ------------------------------------------
+
+# fake_view MODE: a stand-in broker answering MODE's canned stats on its own socket, and a
+# plain view of it writing to $SLUICE_DIR/view-MODE.log. Sets VIEW_PID.
+fake_view() {
+    spawn "fake-$1" "$SLUICE_TESTBIN/sl-fakestats" "ipc://$SLUICE_DIR/fake-$1.ipc" "$1"
+    wait_for 10 grep -q listening "$SLUICE_DIR/fake-$1.log" ||
+        bail_out "sl-fakestats $1 did not start"
+    spawn "view-$1" "$SLUICE_BIN/ctl" --url "ipc://$SLUICE_DIR/fake-$1.ipc" stats --watch \
+        --interval 200ms
+    VIEW_PID=$SPAWNED_PID
+}
+
+# has_re MODE REGEX: the view's output has a line matching REGEX (grep -E).
+has_re() {
+    grep -qE -- "$2" "$SLUICE_DIR/view-$1.log"
+}
+
+fake_view full
+ok "every field: rates from the dispatched counters" \
+    wait_for 20 has_re full '^bob +group\.bob +904 +4/4 +[0-9.]+ +12ms +2\.5s'
+ok "the broker's dispatch rate, reserves and jobs without a free worker" \
+    has_re full '^dispatch [0-9.]+ jobs/s, reserves 777 \(77 empty\), no free worker 7'
+ok "the queue's rate from dispatched, though done was reset" \
+    has_re full '^group\.bob +100 +1 +4 +active +900 +4 +1 +[0-9.]+$'
+ok "the worker's uptime" has_re full '^5151 +busy +[0-9]+ +3\.0 MiB +99 +2m 05s +fake:1:0$'
+ok "the router that leads" has_re full '^router: router:fake:1 leads \(lease 31337'
+ok "its decisions, newest first" \
+    has_re full '^  [0-9:]{8}  bob -> group\.bob  moved 1530  lease 31337  count 1530 > high 100$'
+ok "an unset, with no reason or lease" has_re full '^  [0-9:]{8}  amy -> default  moved 3  lease -  -$'
+stop_pgrp "$VIEW_PID"
+is "$?" 0 "the view ends with status 0"
+
+fake_view odd
+odd_twice() {
+    [ "$(grep -c '^=== ' "$SLUICE_DIR/view-odd.log")" -ge 2 ]
+}
+ok "fields of the wrong types: the view goes on" wait_for 20 odd_twice
+ok "showing - for what it cannot use" has_re odd '^ +- +\?\[2Jbusy +- +- +- +- +-$'
+if grep -q $'\e' "$SLUICE_DIR/view-odd.log"; then
+    fail "the broker's escapes never reach the terminal"
+else
+    pass "the broker's escapes never reach the terminal"
+fi
+alive "$VIEW_PID"
+is "$?" 0 "ctl is still running"
+stop_pgrp "$VIEW_PID"
+is "$?" 0 "and ends with status 0"
+
+fake_view junk
+ok "a reply that is not msgpack is said so" wait_for 20 has_re junk \
+    "^no usable reply from the broker at ipc://$SLUICE_DIR/fake-junk\.ipc \(not a sluice message\)"
+stop_pgrp "$VIEW_PID"
+is "$?" 0 "and the view ends with status 0"
 
 done_testing
