@@ -642,6 +642,7 @@ test_unreachable_is_said_and_the_data_kept(void **state)
 
     assert_int_equal(watch_update(&w, busy(&r, 2), S_NS), 0);
     assert_false(w.stale);
+    rfree(&r);
     watch_unreachable(&w, "no reply within 2000 ms", 3 * S_NS);
     watch_unreachable(&w, "no reply within 2000 ms", 5 * S_NS);
     assert_int_equal(w.stale_ns, 3 * S_NS);
@@ -651,6 +652,19 @@ test_unreachable_is_said_and_the_data_kept(void **state)
                              "2000 ms): data 5 s old"));
     assert_true(has_line(&l, "tenant-01")); /* the last data stays */
     assert_int_equal(l.v[2].kind, WATCH_LINE_NOTICE);
+
+    /* An answer that is not stats is not "unreachable". */
+    watch_unusable(&w, "not a sluice message", 7 * S_NS);
+    assert_int_equal(w.stale_ns, 3 * S_NS);
+    assert_int_equal(watch_render(&w, 0, 0, false, 7 * S_NS, &l), 0);
+    assert_true(has_line(&l, "no usable reply from the broker at ipc:///run/broker.ipc (not a "
+                             "sluice message): data 6 s old, asking again"));
+    assert_false(has_line(&l, "unreachable"));
+    /* And a good reply clears it all. */
+    assert_int_equal(watch_update(&w, busy(&r, 2), 8 * S_NS), 0);
+    assert_int_equal(watch_render(&w, 0, 0, false, 8 * S_NS, &l), 0);
+    assert_false(has_line(&l, "[STALE]"));
+    assert_false(has_line(&l, "no usable reply"));
     watch_lines_fini(&l);
     watch_fini(&w);
     rfree(&r);
