@@ -319,25 +319,28 @@ series_get(struct hmap *m, const char *name)
     return s;
 }
 
-/* Drops the series the update gen did not see (a queue destroyed, a group forgotten). */
+/* Drops the series the update gen did not see (a queue destroyed, a group forgotten). The map
+ * cannot change during an iteration: each pass collects a batch, then deletes it. */
 static void
 series_sweep(struct hmap *m, uint64_t gen)
 {
-    for (;;) {
+    struct watch_series *old[256];
+    size_t n;
+
+    do {
         size_t pos = 0;
-        struct watch_series *s, *old = NULL;
-        while ((s = hmap_next(m, &pos)) != NULL) {
+        struct watch_series *s;
+        n = 0;
+        while (n < sizeof(old) / sizeof(old[0]) && (s = hmap_next(m, &pos)) != NULL) {
             if (s->gen != gen) {
-                old = s;
-                break;
+                old[n++] = s;
             }
         }
-        if (old == NULL) {
-            return;
+        for (size_t i = 0; i < n; i++) {
+            hmap_del(m, old[i]->name, old[i]->name_len);
+            free(old[i]);
         }
-        hmap_del(m, old->name, old->name_len);
-        free(old);
-    }
+    } while (n == sizeof(old) / sizeof(old[0]));
 }
 
 static void

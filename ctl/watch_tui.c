@@ -263,14 +263,14 @@ watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain)
                         "ipc:///path/broker.ipc, tcp://host:port)\n", ctl->url);
         return CTL_EXIT_USAGE;
     }
-    if (rv != 0) {
-        ctl->cl = NULL;
-    }
     install_stop();
     setlocale(LC_ALL, "");
     const char *cs = nl_langinfo(CODESET);
-    bool utf8 = cs != NULL && strcmp(cs, "UTF-8") == 0;
-    watch_init(&w, ctl->url, interval_ms, utf8);
+    watch_init(&w, ctl->url, interval_ms, cs != NULL && strcmp(cs, "UTF-8") == 0);
+    if (rv != 0) {
+        ctl->cl = NULL;
+        watch_unreachable(&w, "no connection", clock_mono_ns());
+    }
     /* What the client would log (a bad reply, ...) the view says itself; on the full screen a
      * line on stderr would scribble over it. */
     log_level = LOG_OFF;

@@ -134,6 +134,9 @@ simple(struct reply *r, uint64_t qdone, size_t ng, const char *const *names,
     return rend(r);
 }
 
+/* A busy system: a broker, a leader, two workers, one queue, ngroups groups (layout below). */
+static const msgpack_object *busy(struct reply *r, int ngroups);
+
 static const struct watch_group *
 find_group(const struct watch *w, const char *name)
 {
@@ -431,6 +434,25 @@ test_sparkline_keeps_the_last_60_seconds_and_forgets_gone_groups(void **state)
 }
 
 static void
+test_many_groups_gone_at_once_are_all_forgotten(void **state)
+{
+    struct watch w;
+    struct reply r;
+    (void)state;
+
+    watch_init(&w, "u", 1000, false);
+    assert_int_equal(watch_update(&w, busy(&r, 600), 0), 0);
+    rfree(&r);
+    assert_int_equal(w.gseries.n, 600);
+    assert_int_equal(watch_update(&w, busy(&r, 3), S_NS), 0);
+    rfree(&r);
+    assert_int_equal(w.gseries.n, 3);
+    assert_int_equal(w.snap.ngroups, 3);
+    assert_non_null(find_group(&w, "tenant-02")->series);
+    watch_fini(&w);
+}
+
+static void
 test_spark_scales_to_the_largest_sample(void **state)
 {
     const double v[] = { 0, 1, 2, 4, 8 };
@@ -681,6 +703,7 @@ main(void)
         cmocka_unit_test(test_dispatched_wins_over_done),
         cmocka_unit_test(test_counter_reset_is_rate_zero_not_negative),
         cmocka_unit_test(test_sparkline_keeps_the_last_60_seconds_and_forgets_gone_groups),
+        cmocka_unit_test(test_many_groups_gone_at_once_are_all_forgotten),
         cmocka_unit_test(test_spark_scales_to_the_largest_sample),
         cmocka_unit_test(test_sort_orders),
         cmocka_unit_test(test_render_fits_the_width),
