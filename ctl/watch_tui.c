@@ -55,6 +55,20 @@ install_stop(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Connects ctl's client (NULL before) within timeout_ms, carrying --token-file's token.
+ * Returns client_open's result. */
+static int
+open_client(struct ctl *ctl, uint64_t timeout_ms)
+{
+    int rv = client_open(&ctl->cl, ctl->url, timeout_ms);
+    if (rv == 0) {
+        client_set_token(ctl->cl, &ctl->token);
+    } else {
+        ctl->cl = NULL;
+    }
+    return rv;
+}
+
 /* Asks for stats and feeds the reply to w, or marks w stale saying why. */
 static void
 fetch(struct ctl *ctl, struct watch *w)
@@ -70,7 +84,7 @@ fetch(struct ctl *ctl, struct watch *w)
 
     if (ctl->cl == NULL) {
         /* Not connected yet (the broker was not there): one more try, within the timeout. */
-        rv = client_open(&ctl->cl, ctl->url, timeout_ms);
+        rv = open_client(ctl, timeout_ms);
         if (rv != 0) {
             watch_unreachable(w, "no connection", clock_mono_ns());
             return;
@@ -257,7 +271,7 @@ watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain)
 
     /* A first connection, so that an address that can never work is a usage error before the
      * screen changes; a broker that is not there yet is waited for on screen. */
-    rv = client_open(&ctl->cl, ctl->url, ctl->timeout_ms);
+    rv = open_client(ctl, ctl->timeout_ms);
     if (rv == SL_EBADREQ) {
         fprintf(stderr, "ctl: '%s' is not a valid address for the broker (e.g. "
                         "ipc:///path/broker.ipc, tcp://host:port)\n", ctl->url);
@@ -268,7 +282,6 @@ watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain)
     const char *cs = nl_langinfo(CODESET);
     watch_init(&w, ctl->url, interval_ms, cs != NULL && strcmp(cs, "UTF-8") == 0);
     if (rv != 0) {
-        ctl->cl = NULL;
         watch_unreachable(&w, "no connection", clock_mono_ns());
     }
     /* What the client would log (a bad reply, ...) the view says itself; on the full screen a

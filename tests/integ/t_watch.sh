@@ -215,6 +215,35 @@ plain_twice() {
 }
 ok "--plain on a terminal prints snapshots, no full screen" wait_for 20 plain_twice
 
+# --- a broker that wants a token (--token-file) ------------------------------------------
+
+tok=$SLUICE_DIR/token
+printf 'watch-%s-secret\n' "$RANDOM$RANDOM" >"$tok"
+chmod 600 "$tok"
+spawn tokbroker "$SLUICE_BIN/broker" --no-journal --token-file "$tok" \
+    --url "ipc://$SLUICE_DIR/tok.ipc" --events-url "ipc://$SLUICE_DIR/tok-events.ipc"
+tok_up() {
+    "$SLUICE_BIN/ctl" --url "ipc://$SLUICE_DIR/tok.ipc" --token-file "$tok" --timeout 250 ping
+}
+ok "a broker with a token" wait_for 20 tok_up
+spawn view-tok "$SLUICE_BIN/ctl" --url "ipc://$SLUICE_DIR/tok.ipc" --token-file "$tok" \
+    stats --watch --interval 200ms
+TOKVIEW_PID=$SPAWNED_PID
+spawn view-notok "$SLUICE_BIN/ctl" --url "ipc://$SLUICE_DIR/tok.ipc" stats --watch \
+    --interval 200ms
+NOTOKVIEW_PID=$SPAWNED_PID
+tok_tables() {
+    grep -q '^queues (1)' "$SLUICE_DIR/view-tok.log" && grep -q '^broker pid ' "$SLUICE_DIR/view-tok.log"
+}
+ok "--token-file: the view carries the token on every request" wait_for 20 tok_tables
+notok_said() {
+    grep -q 'no usable reply from the broker at .*(stats refused: unauthorized)' \
+        "$SLUICE_DIR/view-notok.log"
+}
+ok "without it, the view says the broker refused" wait_for 20 notok_said
+stop_pgrp "$TOKVIEW_PID"
+stop_pgrp "$NOTOKVIEW_PID"
+
 # --- replies the real broker may not send (yet) ------------------------------------------
 
 # fake_view MODE: a stand-in broker answering MODE's canned stats on its own socket, and a
