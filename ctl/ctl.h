@@ -54,6 +54,8 @@ enum {
     CTL_OPT_END
 };
 
+_Static_assert(CTL_OPT_END <= OPT_MAX, "ctl's option ids index struct opt_vals");
+
 #define CTL_TIMEOUT_MS_DEFAULT 2000
 
 struct ctl {
