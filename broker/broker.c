@@ -362,9 +362,10 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         journal_push(b, req, q, first_id, n, now);
     }
     *res = (struct push_res){ first_id, n, q, false };
-    /* The leader reacts to a flood at once rather than at its next tick. */
+    /* The leader reacts to a flood at once rather than at its next tick. Only a group with no
+     * route is the router's to move: a route someone set stays as it is. */
     uint64_t high = b->lease.high;
-    if (high > 0 && before <= high && group_count(g) > high &&
+    if (high > 0 && g->route == NULL && before <= high && group_count(g) > high &&
         lease_held(&b->lease, broker_mono_ns(b))) {
         struct wire_msg ev;
         wire_msg_init(&ev);

@@ -62,6 +62,17 @@ diag "r3 took over $(((REPLY - t0) / 1000)) ms after TERM to r2"
 ok "the event stream shows the release and the new holder" \
     grep -q 'event=lease.release name=r2' "$SLUICE_DIR/events.log"
 
+# A route someone set is not the router's to move: erin, routed by hand to a capped queue and
+# flooded at once (before any tick has seen the route), stays there; the broker tells the leader
+# only of groups with no route crossing --high.
+ctl queues create capped --max-inflight 2 >/dev/null
+ctl routes set erin capped >/dev/null
+ctl push erin e -s 400 >/dev/null
+ctl push frank f -s 300 >/dev/null
+ok "frank, with no route, still goes to group.frank" wait_for 3 routed_to frank group.frank
+is "$(route_of erin)" capped "erin stays on the route set by hand"
+ok "no group.high event for erin" bash -c "! grep -q 'event=group.high group=erin' '$SLUICE_DIR/events.log'"
+
 # --once while another router leads: nothing done, exit 1, said why.
 run "$SLUICE_BIN/router" --once --name r4
 is "$RC" 1 "router --once exits 1 while another router leads"
