@@ -334,6 +334,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         return SL_ENOMEM;
     }
     int64_t now = broker_wall_ns(b);
+    int64_t mono = broker_mono_ns(b);
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t attempts = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
     uint64_t first_id = b->next_id;
@@ -346,6 +347,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         j->ttr_ms = ttr;
         j->max_attempts = attempts;
         j->group = g;
+        j->ready_ns = mono;
         queue_job_set(q, j, JOB_READY);
     }
     q->pushed += n;
@@ -636,6 +638,9 @@ broker_restore_job(struct broker *b, const struct job_restore *r, struct job **o
             job_free(j);
             return SL_ENOMEM;
         }
+    }
+    if (r->state == JOB_READY) {
+        j->ready_ns = broker_mono_ns(b);
     }
     queue_job_set(q, j, (enum job_state)r->state);
     b->jobs++;

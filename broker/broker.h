@@ -5,6 +5,7 @@
 #ifndef SLUICE_BROKER_H
 #define SLUICE_BROKER_H
 
+#include "decisions.h"
 #include "dedup.h"
 #include "events.h"
 #include "group.h"
@@ -101,6 +102,13 @@ struct broker {
         uint64_t bad_requests;       /* undecodable messages, unknown ops, missing fields */
         uint64_t unauthorized;       /* requests refused for a missing or wrong token */
     } opc;                           /* the dispatcher's counters */
+    struct {                         /* since start, never reset */
+        uint64_t reserves;           /* reserve requests answered (at once or after parking) */
+        uint64_t reserves_empty;     /* of those, answered with no job */
+        uint64_t dispatched;         /* jobs handed out by reserve */
+        uint64_t no_worker;          /* pushed jobs no parked reserve took at once */
+    } flowc;
+    struct decisions decisions;      /* the last route changes (ops.c records them) */
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */

@@ -19,6 +19,7 @@ flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
     if (w != NULL) {
         w->seen_ns = now;
         if (pipe != 0 && w->pipe != pipe) {
+            w->started_ns = now; /* its uptime counts on the current connection */
             /* The name speaks from a new connection: whatever held the old one (the same
              * process before a reconnect, or a process that died and whose close the broker
              * has not seen yet) no longer runs those jobs here. They go back now, not a
@@ -106,9 +107,14 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
             break;
         }
         struct job *j = queue_ready_head(q);
+        uint64_t wait_us = now > j->ready_ns ? (uint64_t)(now - j->ready_ns) / 1000u : 0;
+        wait_hist_add(&q->wait, wait_us);
+        q->dispatched++;
+        wait_window_add(&j->group->wait, now, wait_us);
+        j->group->dispatched++;
         queue_job_set(q, j, JOB_RESERVED);
         j->owner = w;
-        j->rsv_ns = now;
+        j->rsv_ns = now; /* ready_ns is read above: they share a slot */
         if (j->attempts < UINT16_MAX) {
             j->attempts++;
         }
@@ -124,6 +130,7 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         out[k++] = j;
     }
     w->reserved += k;
+    b->flowc.dispatched += k;
     w->seen_ns = now;
     if (k > 0 && strcmp(w->state, "idle") == 0) {
         worker_set_state(w, SL_STR_LIT("busy"));
@@ -179,6 +186,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
             journal_job(b, j, false);
         }
     } else {
+        j->ready_ns = broker_mono_ns(b);
         if (head) {
             queue_job_set_head(j->queue, j, JOB_READY);
         } else {
@@ -227,6 +235,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             break;
         case FLOW_RELEASE:
             unreserve(b, j);
+            j->ready_ns = now;
             queue_job_set_head(j->queue, j, JOB_READY);
             if (b->jr != NULL) {
                 journal_job(b, j, true);
@@ -253,6 +262,7 @@ flow_tick(struct broker *b, int64_t now_ns)
     while ((j = theap_top(&b->timers)) != NULL && j->due_ns <= now_ns) {
         if (j->state == JOB_DELAYED) {
             theap_del(&b->timers, j);
+            j->ready_ns = now_ns;
             queue_job_set(j->queue, j, JOB_READY);
             if (b->jr != NULL) {
                 journal_job(b, j, false);
@@ -279,6 +289,7 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
      * its jobs in the order received, so the lowest id is the one it was running. */
     struct job *oldest = NULL;
     uint32_t returned = 0;
+    int64_t now = broker_mono_ns(b);
 
     for (uint32_t qi = 0; qi < b->nqueues && w->reserved > 0; qi++) {
         struct queue *q = b->qorder[qi];
@@ -295,6 +306,7 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             if (j->attempts > 0) {
                 j->attempts--; /* given back below to the one that ran */
             }
+            j->ready_ns = now;
             queue_job_set_head(q, j, JOB_READY);
             if (b->jr != NULL) {
                 journal_job(b, j, true);
@@ -419,6 +431,7 @@ revive_or_purge(struct broker *b, struct job *j, bool purge)
     hmap_del(&b->byid, &j->id, sizeof(j->id));
     j->attempts = 0;
     j->crashes = 0;
+    j->ready_ns = broker_mono_ns(b);
     queue_job_set(j->queue, j, JOB_READY);
     if (b->jr != NULL) {
         journal_job(b, j, false);

@@ -5,6 +5,7 @@
 #define SLUICE_GROUP_H
 
 #include "job.h"
+#include "wait.h"
 #include "wire.h"
 
 #include <stdint.h>
@@ -22,6 +23,8 @@ struct group {
      * above are. */
     uint64_t pushed_all, done_all, failed_all;
     uint64_t run_ns;               /* summed time from reservation to ack or nack */
+    uint64_t dispatched;           /* jobs handed out by reserve since start; never reset */
+    struct wait_window wait;       /* waits of the jobs dispatched in the last 30-60 s */
     struct group *next, *prev;     /* the broker's list of groups, in first-seen order */
 };
 

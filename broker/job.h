@@ -31,7 +31,10 @@ struct job {
     uint64_t id;               /* broker-assigned, unique, increasing */
     int64_t enq_ns;            /* wall-clock time of the push, ns since the epoch */
     int64_t due_ns;            /* JOB_DELAYED: when ready; JOB_RESERVED: TTR deadline */
-    int64_t rsv_ns;            /* JOB_RESERVED: when reserved, monotonic (its run time) */
+    union {                    /* one slot: a job is in one state at a time */
+        int64_t ready_ns;      /* JOB_READY: when it last became ready, monotonic (its wait) */
+        int64_t rsv_ns;        /* JOB_RESERVED: when reserved, monotonic (its run time) */
+    };
     void *owner;               /* JOB_RESERVED: the worker holding it */
     uint32_t len;              /* payload bytes, which follow this struct */
     uint32_t heap_idx;         /* position in the broker's timer heap, or UINT32_MAX */

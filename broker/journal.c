@@ -1407,6 +1407,7 @@ replay_finish(struct replay *r)
         }
         for (j = q->lists[JOB_READY].head; j != NULL; j = j->next) {
             hmap_del(&b->byid, &j->id, sizeof(j->id));
+            j->ready_ns = r->now_mono_ns; /* waits count from this start */
         }
         for (j = q->lists[JOB_DELAYED].head; j != NULL; j = j->next) {
             hmap_del(&b->byid, &j->id, sizeof(j->id));

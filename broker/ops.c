@@ -20,6 +20,7 @@ struct op_ctx {
     uint32_t pipe;
     struct waiter *wt;
     nng_msg *rep;     /* the message pk appends to, to reserve room in advance */
+    uint32_t pushed;  /* jobs a push stored (not a duplicate), for flowc.no_worker */
 };
 
 typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
@@ -106,7 +107,7 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     struct wire_msg m;
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, pipe, wt, rep };
+    struct op_ctx c = { why, pipe, wt, rep, 0 };
     struct waiter *out = NULL;
     int rv, op = -1;
 
@@ -159,10 +160,17 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
         }
         /* Read under the lock: once it is released another thread may answer the waiter. */
         parked = rv == 0 && wt != NULL && wt->parked;
+        uint64_t dispatched = b->flowc.dispatched;
         if (rv != 0) {
             b->opc.errors[op]++;
         } else if ((ops[op].flags & OP_WAKES) && b->nwaiters > 0) {
             park_serve(b, &out);
+        }
+        if (c.pushed > 0) {
+            /* Parked reserves take the new jobs (they had found nothing else ready); the
+             * rest wait for a worker to come back. */
+            uint64_t taken = b->flowc.dispatched - dispatched;
+            b->flowc.no_worker += c.pushed > taken ? c.pushed - taken : 0;
         }
         if (jr != NULL) {
             journal_op_end(b);
@@ -264,6 +272,24 @@ db_route_log(struct broker *b, const struct wire_msg *req, const struct group *g
     struct sl_str why = WIRE_HAS(req, WK_REASON) ? req->v[WK_REASON].s : req->v[WK_OP].s;
     uint64_t lease = WIRE_HAS(req, WK_LEASE) ? req->v[WK_LEASE].u : 0;
     dbsync_route_changed(b->db, broker_wall_ns(b) / 1000000, g, from, to, why, lease);
+}
+
+/* Records a route change of group for stats' decisions: to queue (NULL: unset), with the
+ * request's reason (else dflt_reason, which may be NULL) and lease. */
+static void
+note_decision(struct broker *b, const struct wire_msg *req, struct sl_str group,
+              const struct sl_str *queue, uint64_t moved, const char *dflt_reason)
+{
+    struct sl_str dr = { dflt_reason, dflt_reason != NULL ? (uint32_t)strlen(dflt_reason) : 0 };
+    const struct sl_str *reason = WIRE_HAS(req, WK_REASON) ? &req->v[WK_REASON].s
+                                  : dflt_reason != NULL     ? &dr
+                                                            : NULL;
+    const uint64_t *lease = WIRE_HAS(req, WK_LEASE) ? &req->v[WK_LEASE].u : NULL;
+    if (queue != NULL && sl_str_eq(*queue, BROKER_DEFAULT_QUEUE)) {
+        queue = NULL; /* routing to default is unsetting */
+    }
+    decisions_add(&b->decisions, broker_wall_ns(b) / 1000000, group, queue, moved, reason,
+                  lease);
 }
 
 /* Ops of worker-pool's control socket, sent to the broker by mistake. */
@@ -369,6 +395,7 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
     }
     wire_pack_key(pk, WK_DUP);
     res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    c->pushed = res.dup ? 0 : res.n;
     return 0;
 }
 
@@ -467,11 +494,38 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
             }
         }
     }
+    /* The groups whose route it resets (the newest DECISIONS_MAX are kept) and how many of
+     * their jobs move with the queue's, counted before they move. */
+    const struct group *last[DECISIONS_MAX];
+    uint64_t last_moved[DECISIONS_MAX] = { 0 };
+    uint32_t nlast = 0;
+    for (const struct group *g = b->groups_tail; q != NULL && q->routes > 0 && g != NULL &&
+                                                 nlast < DECISIONS_MAX;
+         g = g->prev) {
+        if (g->route == q) {
+            last[nlast++] = g;
+        }
+    }
+    for (int st = JOB_READY; nlast > 0 && st < JOB_STATES; st++) {
+        for (const struct job *j = q->lists[st].head; j != NULL; j = j->next) {
+            for (uint32_t i = 0; i < nlast; i++) {
+                if (j->group == last[i]) {
+                    last_moved[i]++;
+                    break;
+                }
+            }
+        }
+    }
     int rv = broker_queue_destroy(b, name, force, &moved, &reset);
     for (uint32_t i = 0; rv == 0 && i < nrouted; i++) {
         db_route_log(b, req, routed[i], name, qname(NULL));
     }
     free(routed);
+    while (rv == 0 && nlast > 0) {
+        nlast--;
+        note_decision(b, req, (struct sl_str){ last[nlast]->name, last[nlast]->name_len }, NULL,
+                      last_moved[nlast], "queue.destroy");
+    }
 
     switch (rv) {
     case 0:
@@ -526,7 +580,7 @@ op_queue_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
 static void
 pack_queue(msgpack_packer *pk, const struct queue *q)
 {
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 16);
     kv_str(pk, "name", q->name, q->name_len);
     kv_u64(pk, "priority", q->priority);
     kv_u64(pk, "weight", q->weight);
@@ -539,6 +593,14 @@ pack_queue(msgpack_packer *pk, const struct queue *q)
     kv_u64(pk, "failed", q->failed);
     kv_u64(pk, "dead", queue_n(q, JOB_DEAD));
     kv_u64(pk, "pushed", q->pushed);
+    kv_u64(pk, "dispatched", q->dispatched);
+    wire_pack_cstr(pk, "wait_buckets");
+    msgpack_pack_array(pk, WAIT_NBUCKETS);
+    for (uint32_t i = 0; i < WAIT_NBUCKETS; i++) {
+        msgpack_pack_uint64(pk, q->wait.buckets[i]);
+    }
+    kv_u64(pk, "wait_sum_us", q->wait.sum_us);
+    kv_u64(pk, "wait_count", q->wait.count);
 }
 
 static void
@@ -574,6 +636,10 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
     if (rv == 0 && b->db != NULL && (g = broker_group_find(b, group)) != NULL &&
         g->route != from) {
         db_route_log(b, req, g, qname(from), qname(g->route));
+    }
+
+    if (rv == 0 && (g = broker_group_find(b, group)) != NULL && g->route != from) {
+        note_decision(b, req, group, queue, moved, NULL);
     }
 
     if (rv == SL_ENOTFOUND) {
@@ -660,6 +726,54 @@ dead_total(const struct broker *b)
     return n;
 }
 
+/* k: the q-quantile of a group's recent waits in ms, or nil when it dispatched nothing in
+ * the last 30-60 s. */
+static void
+kv_wait(msgpack_packer *pk, const char *k, const struct wait_window *w, int64_t now, double q)
+{
+    double ms;
+    wire_pack_str(pk, k, strlen(k));
+    if (wait_window_quantile(w, now, q, &ms)) {
+        msgpack_pack_double(pk, ms);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
+static void
+kv_opt_str(msgpack_packer *pk, const char *k, bool has, const char *v)
+{
+    wire_pack_str(pk, k, strlen(k));
+    if (has) {
+        wire_pack_str(pk, v, strlen(v));
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
+/* "decisions": the last route changes, newest first. */
+static void
+pack_decisions(struct broker *b, msgpack_packer *pk)
+{
+    wire_pack_cstr(pk, "decisions");
+    msgpack_pack_array(pk, b->decisions.n);
+    for (uint32_t i = 0; i < b->decisions.n; i++) {
+        const struct decision *d = decisions_get(&b->decisions, i);
+        msgpack_pack_map(pk, 6);
+        kv_u64(pk, "ts_ms", (uint64_t)d->ts_ms);
+        kv_str(pk, "group", d->group, strlen(d->group));
+        kv_opt_str(pk, "queue", d->has_queue, d->queue);
+        kv_u64(pk, "moved", d->moved);
+        kv_opt_str(pk, "reason", d->has_reason, d->reason);
+        wire_pack_cstr(pk, "lease");
+        if (d->has_lease) {
+            msgpack_pack_uint64(pk, d->lease);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+    }
+}
+
 static int
 op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
@@ -670,7 +784,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
         ngroups++;
     }
-    wire_pack_ok(pk, 5);
+    wire_pack_ok(pk, 6);
     pack_leader(b, pk);
 
     struct journal_stats js = { "off", 0, 0, 0, 0, false };
@@ -678,7 +792,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 22);
+    msgpack_pack_map(pk, 27);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -702,13 +816,23 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     kv_u64(pk, "db_owed", dbsync_owed(b->db));
     kv_bool(pk, "auth", b->token.n > 0);
     kv_u64(pk, "unauthorized", b->opc.unauthorized);
+    kv_u64(pk, "reserves", b->flowc.reserves);
+    kv_u64(pk, "reserves_empty", b->flowc.reserves_empty);
+    kv_u64(pk, "dispatched", b->flowc.dispatched);
+    kv_u64(pk, "no_worker", b->flowc.no_worker);
+    wire_pack_cstr(pk, "wait_bounds_ms");
+    msgpack_pack_array(pk, WAIT_NBOUNDS);
+    for (uint32_t i = 0; i < WAIT_NBOUNDS; i++) {
+        msgpack_pack_uint64(pk, wait_bounds_ms[i]);
+    }
 
     pack_queues(b, pk);
 
+    int64_t now = broker_mono_ns(b);
     wire_pack_key(pk, WK_GROUPS);
     msgpack_pack_array(pk, ngroups);
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
-        msgpack_pack_map(pk, 10);
+        msgpack_pack_map(pk, 16);
         kv_str(pk, "name", g->name, g->name_len);
         wire_pack_cstr(pk, "route");
         if (g->route != NULL) {
@@ -724,11 +848,16 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         kv_u64(pk, "failed", g->failed);
         kv_u64(pk, "dead", g->jobs[JOB_DEAD]);
         kv_u64(pk, "pushed", g->pushed);
+        kv_u64(pk, "pushed_all", g->pushed_all);
+        kv_u64(pk, "done_all", g->done_all);
+        kv_u64(pk, "failed_all", g->failed_all);
+        kv_u64(pk, "dispatched", g->dispatched);
+        kv_wait(pk, "wait_p50_ms", &g->wait, now, 0.50);
+        kv_wait(pk, "wait_p99_ms", &g->wait, now, 0.99);
     }
 
     wire_pack_key(pk, WK_WORKERS);
     msgpack_pack_array(pk, b->nworkers);
-    int64_t now = broker_mono_ns(b);
     for (const struct worker *w = b->workers_head; w != NULL; w = w->next) {
         msgpack_pack_map(pk, 9);
         kv_str(pk, "id", w->name, w->name_len);
@@ -746,7 +875,21 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         kv_u64(pk, "uptime_s", (uint64_t)(now - w->started_ns) / 1000000000);
         kv_u64(pk, "idle_ms", (uint64_t)(now - w->seen_ns) / 1000000);
     }
+    pack_decisions(b, pk);
     return 0;
+}
+
+int
+ops_stats(struct broker *b, nng_msg *rep)
+{
+    msgpack_packer pk;
+    char why[WHY_MAX] = "";
+    struct op_ctx c = { why, 0, NULL, rep, 0 };
+    msgpack_packer_init(&pk, rep, wire_pack_into_msg);
+    pthread_mutex_lock(&b->lock);
+    int rv = op_stats(b, NULL, &pk, &c);
+    pthread_mutex_unlock(&b->lock);
+    return rv;
 }
 
 static int
@@ -760,6 +903,24 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         if (g->route != NULL) {
             db_route_log(b, req, g, qname(g->route), qname(NULL));
         }
+    }
+    /* Only the newest DECISIONS_MAX would be kept: note those, oldest first, before the
+     * flush forgets groups. Each moves its ready jobs in its route's queue. */
+    const struct group *last[DECISIONS_MAX];
+    uint32_t nlast = 0;
+    for (const struct group *g = b->groups_tail; g != NULL && nlast < DECISIONS_MAX;
+         g = g->prev) {
+        if (g->route != NULL) {
+            last[nlast++] = g;
+        }
+    }
+    while (nlast > 0) {
+        const struct group *g = last[--nlast];
+        uint64_t moved = 0;
+        for (const struct job *j = g->route->lists[JOB_READY].head; j != NULL; j = j->next) {
+            moved += j->group == g;
+        }
+        note_decision(b, req, (struct sl_str){ g->name, g->name_len }, NULL, moved, "flush");
     }
     broker_flush(b, &routes_reset, &reset);
     wire_pack_ok(pk, 2);
@@ -902,7 +1063,8 @@ void
 ops_pack_reserve(struct broker *b, nng_msg *rep, struct job **jobs, uint32_t n, uint64_t acked)
 {
     msgpack_packer pk;
-    (void)b;
+    b->flowc.reserves++;
+    b->flowc.reserves_empty += n == 0;
     msgpack_packer_init(&pk, rep, wire_pack_into_msg);
     pack_reserve(&pk, rep, jobs, n, acked);
 }
@@ -958,6 +1120,8 @@ op_reserve(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, str
         park_add(b, wt);
         return 0;
     }
+    b->flowc.reserves++;
+    b->flowc.reserves_empty += n == 0;
     pack_reserve(pk, c->rep, b->scratch, n, acked);
     return 0;
 }

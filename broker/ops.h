@@ -26,6 +26,11 @@ int ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng
 void ops_pack_reserve(struct broker *b, nng_msg *rep, struct job **jobs, uint32_t n,
                       uint64_t acked);
 
+/* Appends the full reply of a `stats` request ({"ok": true, ...}, as PROTOCOL.md says) to
+ * rep (empty on entry). Takes b->lock itself for the snapshot; thread-safe. Returns 0. Without
+ * memory the packing stops short: the reply then fails to decode. */
+int ops_stats(struct broker *b, nng_msg *rep);
+
 /* The connection pipe closed: its waiters are answered and its workers' jobs handed back.
  * Takes the lock; thread-safe. */
 void ops_pipe_closed(struct broker *b, uint32_t pipe);

@@ -7,6 +7,7 @@
 
 #include "group.h"
 #include "job.h"
+#include "wait.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -30,6 +31,8 @@ struct queue {
     bool paused;                   /* no delivery; pushes still accepted */
     struct joblist lists[JOB_STATES]; /* lists[JOB_NONE] is unused */
     uint64_t done, failed, pushed; /* since start or the last flush */
+    uint64_t dispatched;           /* jobs handed out by reserve since start; never reset */
+    struct wait_hist wait;         /* their waits since start; never reset */
     uint32_t routes;               /* groups whose route is this queue */
     uint64_t pass;                 /* stride scheduling among equal priorities (scheduler.c) */
 };
