@@ -142,6 +142,7 @@ void ctl_fmt_bytes(char *out, size_t cap, uint64_t bytes);
 /* Commands (push.c, stats.c, admin.c, workers.c, dead.c, events.c, setup.c). */
 cmd_fn cmd_push;
 cmd_fn cmd_stats;
+cmd_fn cmd_metrics;
 cmd_fn cmd_queue_list;
 cmd_fn cmd_queue_create;
 cmd_fn cmd_queue_update;

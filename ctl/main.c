@@ -135,6 +135,8 @@ static const struct cmd cmds[] = {
     { "stats", NULL, "[--json] | --watch [--interval 1s] [--plain]",
       "show workers, queues and groups (--watch: live, until q or Ctrl-C)", cmd_stats,
       stats_opts, 0, 0 },
+    { "metrics", NULL, "", "print the broker's state as Prometheus metrics (text format 0.0.4)",
+      cmd_metrics, no_opts, 0, 0 },
     { "queues", "list", "[--json]", "list queues (also: ctl queues)", cmd_queue_list, json_opts,
       0, 0 },
     { "queues", "create", "NAME [--priority P] [--weight W] [--max-inflight K]",
