@@ -8,6 +8,7 @@
 #include "log.h"
 #include "opt.h"
 #include "park.h"
+#include "promhttp.h"
 #include "rundir.h"
 #include "server.h"
 #include "sigpipe.h"
@@ -41,6 +42,7 @@ enum {
     OPT_SEGMENT_SIZE,
     OPT_REPAIR,
     OPT_DB,
+    OPT_METRICS_LISTEN,
 };
 
 static const struct opt broker_opts[] = {
@@ -60,6 +62,7 @@ static const struct opt broker_opts[] = {
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
     { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
     { OPT_DB, "db", 0, "URL", "SLUICE_DB", "MySQL database to keep in step: mysql://USER:PASS@HOST[:PORT]/DB[?socket=PATH] (or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD)" },
+    { OPT_METRICS_LISTEN, "metrics-listen", 0, "ADDR:PORT", "SLUICE_METRICS_LISTEN", "serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR an IPv4 address or [IPv6] (default: off)" },
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL", "where to publish events (default ipc://$SLUICE_DIR/events.ipc)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
@@ -161,6 +164,10 @@ main(int argc, char **argv)
     char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16], evbuf[RUNDIR_MAX + 16];
     uint64_t max_message, contexts;
     const char *url;
+    char metrics_url[96] = "";
+    /* Static: nng may run the tail of an HTTP handler after the server is stopped (see
+     * promhttp.h), so this outlives main's frame. */
+    static struct promhttp metrics;
     bool done;
     int argi, rv;
 
@@ -179,6 +186,14 @@ main(int argc, char **argv)
     struct journal_cfg jc;
     if ((rv = configure(&v, &cfg, &max_message, &contexts, &jc)) != 0) {
         return rv;
+    }
+    if (v.v[OPT_METRICS_LISTEN] != NULL) {
+        char why[256];
+        if (promhttp_url(v.v[OPT_METRICS_LISTEN], metrics_url, sizeof(metrics_url), why,
+                         sizeof(why)) != 0) {
+            fprintf(stderr, "broker: --metrics-listen: %s\n", why);
+            return 2;
+        }
     }
     if (rundir_path(dir, sizeof(dir), v.v[OPT_DIR], getenv("XDG_RUNTIME_DIR")) != 0) {
         fprintf(stderr, "broker: runtime directory path too long\n");
@@ -283,8 +298,22 @@ main(int argc, char **argv)
         broker_free(b);
         return 1;
     }
+    if (metrics_url[0] != '\0') {
+        char why[256];
+        if (promhttp_start(&metrics, b, metrics_url, why, sizeof(why)) != 0) {
+            fprintf(stderr, "broker: --metrics-listen: %s\n", why);
+            server_stop(srv);
+            park_timer_stop(b, timer);
+            dbsync_free(db);
+            journal_close(b);
+            events_close(b->events);
+            broker_free(b);
+            return 1;
+        }
+    }
     if (db != NULL && dbsync_start(db) != 0) {
         fprintf(stderr, "broker: cannot start the database thread\n");
+        promhttp_stop(&metrics);
         server_stop(srv);
         park_timer_stop(b, timer);
         dbsync_free(db);
@@ -312,6 +341,7 @@ main(int argc, char **argv)
     LOG(LOG_INFO, "stop", "signal=%d", sig);
     /* No request is handled once quiesced; then the journal is written and closed, and only
      * then are the sockets closed, under a deadline (common/deadline.h). */
+    promhttp_quiesce(&metrics);
     server_quiesce(srv);
     dbsync_stop(db);
     park_timer_stop(b, timer);
@@ -324,6 +354,7 @@ main(int argc, char **argv)
     const char *files[] = { sockpath, strncmp(events_url, "ipc://", 6) == 0 ? events_url + 6 : "",
                             NULL };
     exit_deadline(2000, 0, files);
+    promhttp_stop(&metrics);
     server_stop(srv);
     events_close(b->events);
     b->events = NULL;

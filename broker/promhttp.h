@@ -1,0 +1,50 @@
+/* The broker's metrics endpoint (--metrics-listen): an HTTP server, nng's, answering
+ * `GET /metrics` with the Prometheus text of a `stats` snapshot (common/prom.h); 404 for any
+ * other path, 405 for another method on /metrics. Handlers run on nng's threads, take the
+ * broker's lock only to pack the snapshot, and format outside it. */
+#ifndef SLUICE_PROMHTTP_H
+#define SLUICE_PROMHTTP_H
+
+#include "broker.h"
+
+#include <stddef.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+
+/* Lives in storage that outlives nng's threads (the broker's is static in main.c): nng 1.5
+ * stops an HTTP server asynchronously, so a request already past parsing may still reach
+ * the handler, which then only locks `lock` and answers 503. Hence nothing here is freed or
+ * destroyed by promhttp_stop. */
+struct promhttp {
+    struct broker *b;
+    nng_http_server *srv;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    unsigned busy;         /* handlers using b now */
+    bool stopping;         /* no handler may start using b */
+    bool running;
+};
+
+/* The URL to serve for a --metrics-listen value: "IPV4:PORT" or "[IPV6]:PORT", an address
+ * literal and a port 1-65535, gives "http://IPV4:PORT" or "http://[IPV6]:PORT" in out.
+ * Returns 0, or SL_EBADREQ (why says what is wrong, for the user) with out unchanged. */
+int promhttp_url(const char *arg, char *out, size_t cap, char *why, size_t why_cap);
+
+/* Starts serving url (from promhttp_url) for b in h. Returns 0, or SL_EIO (logged, and why
+ * says what failed: the address in use, ...) with nothing left running. */
+int promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why,
+                   size_t why_cap);
+
+/* Makes every later request answer 503 and waits until no handler uses the broker any more;
+ * after it b may be freed. Never waits on the network. Does nothing on an h never started. */
+void promhttp_quiesce(struct promhttp *h);
+
+/* Quiesces (if not done) and stops the server, closing its connections (nng finishes that on
+ * its own threads). Does nothing on an h never started. */
+void promhttp_stop(struct promhttp *h);
+
+#endif
