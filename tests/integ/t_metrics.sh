@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Metrics: `broker --metrics-listen` serves GET /metrics and `ctl metrics` prints the same
+# Prometheus text. With jobs flowing through a worker-pool, both parse as valid text format
+# (tests/tools/promcheck.py, and promtool when installed); once quiet, every value matches
+# `ctl stats --json`, and every metric family is documented in README.md. Other paths are
+# 404, other methods 405; bad --metrics-listen values are refused at start (exit 2, nothing
+# started), a port in use is exit 1; the broker stops promptly, exit 0, with the listener up
+# and an HTTP client connected.
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+command -v python3 >/dev/null || skip_all "python3 is needed for HTTP and the format checker"
+promcheck=$(cd "$(dirname "$0")/../tools" && pwd)/promcheck.py
+readme=$(cd "$(dirname "$0")/../.." && pwd)/README.md
+
+# --- refused values --------------------------------------------------------------------------
+
+for bad in localhost:9100 127.0.0.1 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:9x 1.2.3:80 \
+    '[::1]' '[::1' '::1:80' '[127.0.0.1]:80' ''; do
+    run "$SLUICE_BIN/broker" --no-journal --dir "$SLUICE_DIR/refused" --metrics-listen "$bad"
+    if [ "$RC" -eq 2 ] && [[ "$ERR" == *"--metrics-listen"* ]]; then
+        pass "--metrics-listen '$bad' is refused (exit 2, says why)"
+    else
+        fail "--metrics-listen '$bad' is refused (exit 2, says why)" "exit $RC" "$ERR"
+    fi
+done
+ok "a refused start leaves no socket behind" [ ! -e "$SLUICE_DIR/refused/broker.ipc" ]
+
+# --- HTTP helpers ------------------------------------------------------------------------------
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on now, into PORT.
+free_port() {
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+}
+
+# http METHOD PATH [HOST]: one request; sets HTTP_STATUS, HTTP_TYPE (Content-Type), HTTP_ALLOW
+# and writes the body to $SLUICE_DIR/http.body. Status 0: no answer.
+http() {
+    local out
+    out=$(python3 - "$1" "http://${3:-127.0.0.1}:$PORT$2" "$SLUICE_DIR/http.body" <<'EOF'
+import sys, urllib.request, urllib.error
+method, url, path = sys.argv[1:4]
+req = urllib.request.Request(url, method=method, data=b"x" if method in ("POST", "PUT") else None)
+try:
+    r = urllib.request.urlopen(req, timeout=10)
+    status, headers, body = r.status, r.headers, r.read()
+except urllib.error.HTTPError as e:
+    status, headers, body = e.code, e.headers, e.read()
+except Exception as e:
+    print("0\t\t")
+    sys.exit(0)
+open(path, "wb").write(body)
+print("%d\t%s\t%s" % (status, headers.get("Content-Type", ""), headers.get("Allow", "")))
+EOF
+)
+    IFS=$'\t' read -r HTTP_STATUS HTTP_TYPE HTTP_ALLOW <<<"$out"
+}
+
+# valid NAME FILE: FILE passes the format checker (and promtool, if installed).
+valid() {
+    local name=$1 file=$2 why
+    if ! why=$(python3 "$promcheck" "$file" 2>&1); then
+        fail "$name" "$why" "$(head -c 2000 "$file")"
+        return
+    fi
+    if command -v promtool >/dev/null && ! why=$(promtool check metrics <"$file" 2>&1); then
+        fail "$name (promtool)" "$why"
+        return
+    fi
+    pass "$name"
+}
+
+# --- a broker with the listener, jobs flowing ----------------------------------------------
+
+started=0
+for _ in 1 2 3; do
+    free_port
+    spawn broker "$SLUICE_BIN/broker" --no-journal --metrics-listen "127.0.0.1:$PORT"
+    BROKER_PID=$SPAWNED_PID
+    if wait_for 10 grep -q 'event=start' "$SLUICE_DIR/broker.log"; then
+        started=1
+        break
+    fi
+    # Someone took the port between free_port and the start: try another.
+    stop_pgrp "$BROKER_PID" 3
+done
+[ "$started" = 1 ] || bail_out "the broker did not start with --metrics-listen"
+ok "the broker answers ping" wait_for 10 ctl --timeout 500 ping
+like "$(cat "$SLUICE_DIR/broker.log")" "event=metrics.listen url=\"http://127.0.0.1:$PORT\"" \
+    "the broker logs where metrics are served"
+
+# The same port again (another runtime directory): in use, exit 1, said so.
+run "$SLUICE_BIN/broker" --no-journal --dir "$SLUICE_DIR/second" --metrics-listen "127.0.0.1:$PORT"
+is "$RC" 1 "a second broker on the same metrics port cannot start (exit 1)"
+like "$ERR" "metrics-listen.*cannot serve http://127.0.0.1:$PORT" "and says it cannot serve it"
+
+ok "queue q1 for alice" ctl queues create q1 --priority 10
+ok "alice routed to q1" ctl routes set alice q1
+spawn pool "$SLUICE_BIN/worker-pool" -n 3 --handler sleep:5-20 --drain-timeout 2s
+POOL_PID=$SPAWNED_PID
+ok "push 300 jobs for bob" ctl push bob hello -s 300
+ok "push 60 jobs for alice" ctl push alice hi -s 60
+
+dispatched() {
+    run ctl stats --json
+    json "$OUT" 'd["broker"]["dispatched"]'
+}
+some_dispatched() {
+    [ "$(dispatched)" -ge 20 ]
+}
+ok "jobs flow" wait_for 30 some_dispatched
+
+http GET /metrics
+is "$HTTP_STATUS" 200 "GET /metrics while jobs flow: 200"
+is "$HTTP_TYPE" "text/plain; version=0.0.4; charset=utf-8" "with the text format's content type"
+cp "$SLUICE_DIR/http.body" "$SLUICE_DIR/flow.http"
+valid "GET /metrics is valid Prometheus text while jobs flow" "$SLUICE_DIR/flow.http"
+ok "ctl metrics while jobs flow" sh -c "'$SLUICE_BIN/ctl' metrics >'$SLUICE_DIR/flow.ctl'"
+valid "ctl metrics is valid Prometheus text while jobs flow" "$SLUICE_DIR/flow.ctl"
+like "$(cat "$SLUICE_DIR/flow.ctl")" $'\nsluice_workers\\{state="busy"\\} [1-3]\n' \
+    "busy workers are counted while jobs flow"
+
+# --- HTTP errors ---------------------------------------------------------------------------------
+
+http GET /nope
+is "$HTTP_STATUS" 404 "GET /nope: 404"
+http GET /
+is "$HTTP_STATUS" 404 "GET /: 404"
+http POST /metrics
+is "$HTTP_STATUS" 405 "POST /metrics: 405"
+is "$HTTP_ALLOW" "GET, HEAD" "405 says what is allowed"
+http DELETE /metrics
+is "$HTTP_STATUS" 405 "DELETE /metrics: 405"
+http HEAD /metrics
+is "$HTTP_STATUS" 200 "HEAD /metrics: 200"
+
+# --- quiet: values match ctl stats --json ------------------------------------------------------
+
+all_done() {
+    run ctl stats --json
+    [ "$(json "$OUT" 'sum(g["count"] for g in d["groups"])')" = 0 ] &&
+        [ "$(json "$OUT" 'sum(q["done"] for q in d["queues"])')" = 360 ] &&
+        [ "$(json "$OUT" 'all(w["state"] == "idle" for w in d["workers"])')" = true ]
+}
+ok "all 360 jobs are done, workers idle" wait_for 60 all_done
+
+# compare STATS_JSON METRICS_FILE MODE: every sample matches the stats document; MODE
+# "running" leaves out what moves while workers wait (their parked reserves expire and
+# come back, they report memory); "exact" leaves out only the broker's uptime, which may
+# have crossed a second. Prints the mismatches; exit 1 if any.
+compare() {
+    python3 - "$promcheck" "$1" "$2" "$3" "$readme" <<'EOF'
+import importlib.util, json, re, sys
+spec = importlib.util.spec_from_file_location("promcheck", sys.argv[1])
+pc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pc)
+d = json.load(open(sys.argv[2]))
+text = open(sys.argv[3]).read()
+mode = sys.argv[4]
+errs, got = pc.check(text)
+if errs:
+    sys.exit("\n".join(errs))
+want = {}
+def put(name, labels, v):
+    want[pc.series_key(name, labels)] = float(v)
+b = d["broker"]
+for name, f in [("sluice_broker_jobs", "jobs"), ("sluice_broker_payload_bytes", "bytes"),
+                ("sluice_broker_memory_bytes", "mem_bytes"), ("sluice_broker_max_jobs", "max_jobs"),
+                ("sluice_broker_max_bytes", "max_bytes"), ("sluice_jobs_reserved", "reserved"),
+                ("sluice_reserves_parked", "waiters"), ("sluice_reserves_total", "reserves"),
+                ("sluice_reserves_empty_total", "reserves_empty"),
+                ("sluice_jobs_dispatched_total", "dispatched"),
+                ("sluice_jobs_no_worker_total", "no_worker"), ("sluice_dedup_clients", "dedup_clients"),
+                ("sluice_journal_bytes", "journal_bytes"), ("sluice_journal_segments", "journal_segments"),
+                ("sluice_journal_fsyncs_total", "journal_fsyncs"), ("sluice_db_owed_rows", "db_owed"),
+                ("sluice_broker_uptime_seconds", "uptime_s")]:
+    put(name, {}, b[f])
+put("sluice_journal_ok", {}, 1 if b["journal_ok"] else 0)
+for s in ("off", "up", "down"):
+    put("sluice_db_state", {"state": s}, 1 if b["db"] == s else 0)
+put("sluice_broker_info", {"version": b["version"], "journal": b["journal"]}, 1)
+if d["leader"] is not None:
+    put("sluice_router_leader_info", {"router": d["leader"]["name"]}, 1)
+bounds = b["wait_bounds_ms"]
+for q in d["queues"]:
+    L = {"queue": q["name"]}
+    for name, f in [("ready", "ready"), ("reserved", "reserved"), ("delayed", "delayed"),
+                    ("dead", "dead"), ("priority", "priority"), ("weight", "weight"),
+                    ("max_inflight", "max_inflight"), ("jobs_pushed_total", "pushed"),
+                    ("jobs_done_total", "done"), ("jobs_failed_total", "failed"),
+                    ("jobs_dispatched_total", "dispatched")]:
+        put("sluice_queue_" + name, L, q[f])
+    put("sluice_queue_paused", L, 1 if q["paused"] else 0)
+    cum = 0
+    for i, n in enumerate(q["wait_buckets"]):
+        cum += n
+        le = "+Inf" if i == len(bounds) else ("%g" % (bounds[i] / 1000.0))
+        put("sluice_queue_wait_seconds_bucket", dict(L, le=le), cum)
+    put("sluice_queue_wait_seconds_count", L, q["wait_count"])
+    put("sluice_queue_wait_seconds_sum", L, q["wait_sum_us"] / 1e6)
+for g in d["groups"]:
+    L = {"group": g["name"]}
+    for name, f in [("backlog", "count"), ("ready", "ready"), ("reserved", "reserved"),
+                    ("delayed", "delayed"), ("dead", "dead"), ("jobs_pushed_total", "pushed_all"),
+                    ("jobs_done_total", "done_all"), ("jobs_failed_total", "failed_all"),
+                    ("jobs_dispatched_total", "dispatched")]:
+        put("sluice_group_" + name, L, g[f])
+    put("sluice_group_route_info", dict(L, queue=g["route"] or "default"), 1)
+    for p in ("p50", "p99"):
+        if g["wait_%s_ms" % p] is not None:
+            put("sluice_group_wait_%s_seconds" % p, L, g["wait_%s_ms" % p] / 1000.0)
+states = {"idle": 0, "busy": 0, "draining": 0}
+for w in d["workers"]:
+    L = {"worker": w["id"]}
+    states[w["state"]] = states.get(w["state"], 0) + 1
+    put("sluice_worker_busy", L, 0 if w["state"] == "idle" else 1)
+    for name, f in [("rss_bytes", "rss_bytes"), ("pid", "pid"), ("reserved_jobs", "reserved"),
+                    ("jobs_done_total", "jobs"), ("uptime_seconds", "uptime_s")]:
+        put("sluice_worker_" + name, L, w[f])
+for s, n in states.items():
+    put("sluice_workers", {"state": s}, n)
+moving = {"sluice_broker_uptime_seconds"}
+if mode == "running":
+    moving |= {"sluice_reserves_total", "sluice_reserves_empty_total", "sluice_reserves_parked",
+               "sluice_worker_rss_bytes", "sluice_worker_uptime_seconds"}
+bad = []
+def fam(key):
+    return key.split("{", 1)[0]
+for k in sorted(set(want) | set(got)):
+    if k not in got:
+        bad.append("missing in the metrics: %s (stats says %s)" % (k, want[k]))
+    elif k not in want:
+        bad.append("not in stats: %s %s" % (k, got[k]))
+    elif fam(k) in moving:
+        continue
+    elif abs(got[k] - want[k]) > 1e-8 * max(1.0, abs(want[k])):
+        bad.append("%s: metrics %r, stats %r" % (k, got[k], want[k]))
+if abs(got.get("sluice_broker_uptime_seconds{}", -9) - b["uptime_s"]) > 1:
+    bad.append("uptime differs by more than a second")
+# Every family written is documented in the README's Metrics section.
+readme = open(sys.argv[5]).read()
+fams = set(re.findall(r"^# TYPE (\S+)", text, re.M))
+undoc = sorted(f for f in fams if ("`%s`" % f) not in readme)
+if undoc:
+    bad.append("not documented in README.md: " + ", ".join(undoc))
+if bad:
+    sys.exit("\n".join(bad))
+print("%d samples match" % len(got))
+EOF
+}
+
+run ctl stats --json
+echo "$OUT" >"$SLUICE_DIR/quiet.json"
+ok "ctl metrics when quiet" sh -c "'$SLUICE_BIN/ctl' metrics >'$SLUICE_DIR/quiet.ctl'"
+http GET /metrics
+cp "$SLUICE_DIR/http.body" "$SLUICE_DIR/quiet.http"
+ok "ctl metrics matches ctl stats --json (workers waiting)" \
+    compare "$SLUICE_DIR/quiet.json" "$SLUICE_DIR/quiet.ctl" running
+ok "GET /metrics matches ctl stats --json (workers waiting)" \
+    compare "$SLUICE_DIR/quiet.json" "$SLUICE_DIR/quiet.http" running
+like "$(cat "$SLUICE_DIR/quiet.ctl")" \
+    $'\nsluice_queue_wait_seconds_count\\{queue="default"\\} 300\n' \
+    "bob's 300 jobs are in default's wait histogram"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" \
+    $'\nsluice_group_jobs_done_total\\{group="alice"\\} 60\n' "alice's 60 jobs are done"
+
+# Without workers nothing moves: exact agreement, and the same text from both.
+stop_pgrp "$POOL_PID" 10
+is "$?" 0 "worker-pool stops (exit 0)"
+no_workers() {
+    run ctl stats --json
+    [ "$(json "$OUT" 'len(d["workers"]) + d["broker"]["waiters"]')" = 0 ]
+}
+ok "the workers are gone" wait_for 10 no_workers
+echo "$OUT" >"$SLUICE_DIR/still.json"
+ctl metrics >"$SLUICE_DIR/still.ctl"
+http GET /metrics
+cp "$SLUICE_DIR/http.body" "$SLUICE_DIR/still.http"
+ok "ctl metrics matches ctl stats --json exactly" \
+    compare "$SLUICE_DIR/still.json" "$SLUICE_DIR/still.ctl" exact
+ok "GET /metrics matches ctl stats --json exactly" \
+    compare "$SLUICE_DIR/still.json" "$SLUICE_DIR/still.http" exact
+is "$(grep -v '^sluice_broker_uptime_seconds ' "$SLUICE_DIR/still.http")" \
+    "$(grep -v '^sluice_broker_uptime_seconds ' "$SLUICE_DIR/still.ctl")" \
+    "GET /metrics and ctl metrics print the same text"
+
+# --- stopping with the listener up and a client connected ------------------------------------
+
+python3 - "$PORT" "$SLUICE_DIR/client.ready" <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /metr")          # half a request, then nothing
+open(sys.argv[2], "w").close()
+s.settimeout(30)
+try:
+    s.recv(1)
+except Exception:
+    pass
+EOF
+client=$!
+ok "a client holds a half-sent request" wait_for 10 test -e "$SLUICE_DIR/client.ready"
+elapsed_ms stop_broker
+is "$RC" 0 "SIGTERM stops the broker with the listener up: exit 0"
+cmp_num "$ELAPSED_MS" -lt 2500 "promptly (${ELAPSED_MS} ms)"
+ok "its socket file is gone" [ ! -e "$SLUICE_DIR/broker.ipc" ]
+http GET /metrics
+is "$HTTP_STATUS" 0 "nothing answers on the metrics port any more"
+kill "$client" 2>/dev/null
+wait "$client" 2>/dev/null
+
+done_testing
