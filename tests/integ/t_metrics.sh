@@ -286,6 +286,26 @@ is "$(grep -v '^sluice_broker_uptime_seconds ' "$SLUICE_DIR/still.http")" \
     "$(grep -v '^sluice_broker_uptime_seconds ' "$SLUICE_DIR/still.ctl")" \
     "GET /metrics and ctl metrics print the same text"
 
+# --- IPv6 -------------------------------------------------------------------------------------
+
+if PORT6=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)); print(s.getsockname()[1])' 2>/dev/null); then
+    mkdir -m 0700 "$SLUICE_DIR/v6"
+    spawn broker6 "$SLUICE_BIN/broker" --no-journal --dir "$SLUICE_DIR/v6" --metrics-listen "[::1]:$PORT6"
+    B6=$SPAWNED_PID
+    ok "a broker with --metrics-listen [::1]:PORT starts" \
+        wait_for 10 grep -q 'event=start' "$SLUICE_DIR/broker6.log"
+    port4=$PORT
+    PORT=$PORT6
+    http GET /metrics "[::1]"
+    PORT=$port4
+    is "$HTTP_STATUS" 200 "GET http://[::1]:PORT/metrics: 200"
+    valid "and valid text" "$SLUICE_DIR/http.body"
+    stop_pgrp "$B6" 3
+    is "$?" 0 "that broker stops, exit 0"
+else
+    pass "# SKIP no IPv6 loopback here"
+fi
+
 # --- stopping with the listener up and a client connected ------------------------------------
 
 python3 - "$PORT" "$SLUICE_DIR/client.ready" <<'EOF' &
