@@ -11,6 +11,7 @@
 #include "err.h"
 #include "flow.h"
 #include "prom.h"
+#include "promhttp.h"
 #include "support.h"
 #include "wait.h"
 
@@ -585,6 +586,43 @@ test_prom_label_escapes(void **state)
     free(text);
 }
 
+/* --- --metrics-listen values --- */
+
+static void
+test_listen_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *arg, *url;
+    } good[] = {
+        { "127.0.0.1:9464", "http://127.0.0.1:9464" },
+        { "0.0.0.0:1", "http://0.0.0.0:1" },
+        { "[::1]:65535", "http://[::1]:65535" },
+        { "[fe80::1:2]:80", "http://[fe80::1:2]:80" },
+    };
+    static const char *const bad[] = {
+        "", ":", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:99999999999", "127.0.0.1:80x", "127.0.0.1:-1", "localhost:80", "1.2.3:80",
+        "::1:80", "[::1]", "[::1]80", "[::1", "[127.0.0.1]:80", "[::1]:", "256.0.0.1:80",
+        "[0123456789012345678901234567890123456789012345678901234567890123456789]:80",
+    };
+    char url[64], why[256];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(promhttp_url(good[i].arg, url, sizeof(url), why, sizeof(why)), 0);
+        assert_string_equal(url, good[i].url);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(url, "unchanged");
+        why[0] = '\0';
+        if (promhttp_url(bad[i], url, sizeof(url), why, sizeof(why)) != SL_EBADREQ) {
+            fail_msg("'%s' was accepted", bad[i]);
+        }
+        assert_string_equal(url, "unchanged");
+        assert_true(strlen(why) > 0);
+    }
+}
+
 int
 main(void)
 {
@@ -601,6 +639,7 @@ main(void)
         T(test_prom_text_of_a_snapshot),
         cmocka_unit_test(test_prom_refuses_a_reply_without_broker),
         cmocka_unit_test(test_prom_label_escapes),
+        cmocka_unit_test(test_listen_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
