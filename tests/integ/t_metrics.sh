@@ -324,6 +324,8 @@ ok "a client holds a half-sent request" wait_for 10 test -e "$SLUICE_DIR/client.
 elapsed_ms stop_broker
 is "$RC" 0 "SIGTERM stops the broker with the listener up: exit 0"
 cmp_num "$ELAPSED_MS" -lt 2500 "promptly (${ELAPSED_MS} ms)"
+run grep -c 'event=stop.forced' "$SLUICE_DIR/broker.log"
+is "$OUT" 0 "by itself, not by the exit deadline"
 ok "its socket file is gone" [ ! -e "$SLUICE_DIR/broker.ipc" ]
 http GET /metrics
 is "$HTTP_STATUS" 0 "nothing answers on the metrics port any more"
