@@ -499,7 +499,8 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
     const struct group *last[DECISIONS_MAX];
     uint64_t last_moved[DECISIONS_MAX] = { 0 };
     uint32_t nlast = 0;
-    for (const struct group *g = b->groups_tail; q != NULL && q->routes > 0 && g != NULL &&
+    bool will_go = q != NULL && q != b->dflt && (force || queue_jobs(q) == 0);
+    for (const struct group *g = b->groups_tail; will_go && q->routes > 0 && g != NULL &&
                                                  nlast < DECISIONS_MAX;
          g = g->prev) {
         if (g->route == q) {
