@@ -160,7 +160,7 @@ is "$setup_ok" 1 "queues, routes and 675 jobs set up"
 
 # canon [fold]: queues (from stats and from `ctl queues`), groups, routes and the broker's
 # jobs, bytes, next id and idempotency clients, without the counters that restart from zero
-# (pushed, done, failed) and the figures of the process (pid, uptime, memory). With fold,
+# (pushed, done, failed, their never-reset *_all twins, dispatched and waits) and the figures of the process (pid, uptime, memory). With fold,
 # reserved jobs count as ready (as they come back after a kill -9).
 canon() {
     local st qs rs
@@ -172,7 +172,10 @@ import json, sys
 st, qs, rs = (json.loads(a) for a in sys.argv[1:4])
 fold = sys.argv[4] == "fold"
 def strip(x):
-    x = {k: v for k, v in x.items() if k not in ("done", "failed", "pushed")}
+    x = {k: v for k, v in x.items()
+         if k not in ("done", "failed", "pushed", "pushed_all", "done_all", "failed_all",
+                      "dispatched", "wait_buckets", "wait_sum_us", "wait_count",
+                      "wait_p50_ms", "wait_p99_ms")}
     if fold:
         x["ready"] += x["reserved"]
         x["reserved"] = 0
