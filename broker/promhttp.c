@@ -4,12 +4,14 @@
 #include "log.h"
 #include "ops.h"
 #include "prom.h"
+#include "token.h"
 
 #include <arpa/inet.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int
 promhttp_url(const char *arg, char *out, size_t cap, char *why, size_t why_cap)
@@ -95,8 +97,10 @@ render(struct broker *b, char **text, size_t *len)
     return rv;
 }
 
+/* Answers with status; hdr, val: one more header, or NULL. */
 static void
-reply(nng_aio *aio, uint16_t status, const char *allow, const char *body, size_t len)
+reply(nng_aio *aio, uint16_t status, const char *hdr, const char *val, const char *body,
+      size_t len)
 {
     nng_http_res *res;
     int rv = status == NNG_HTTP_STATUS_OK ? nng_http_res_alloc(&res)
@@ -112,11 +116,32 @@ reply(nng_aio *aio, uint16_t status, const char *allow, const char *body, size_t
         nng_aio_finish(aio, rv);
         return;
     }
-    if (allow != NULL) {
-        nng_http_res_set_header(res, "Allow", allow);
+    if (hdr != NULL) {
+        nng_http_res_set_header(res, hdr, val);
     }
     nng_aio_set_output(aio, 0, res);
     nng_aio_finish(aio, 0);
+}
+
+/* With a broker token, a scrape must carry "Authorization: Bearer TOKEN" (as Prometheus
+ * sends with authorization.credentials_file); one that does not is counted as unauthorized,
+ * like a request on the broker's socket. The token never changes after start: read unlocked. */
+static bool
+authorized(struct broker *b, nng_http_req *req)
+{
+    static const char scheme[] = "Bearer ";
+    if (b->token.n == 0) {
+        return true;
+    }
+    const char *a = nng_http_req_get_header(req, "Authorization");
+    if (a != NULL && strncasecmp(a, scheme, sizeof(scheme) - 1) == 0 &&
+        token_check(&b->token, a + sizeof(scheme) - 1, strlen(a + sizeof(scheme) - 1))) {
+        return true;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->opc.unauthorized++;
+    pthread_mutex_unlock(&b->lock);
+    return false;
 }
 
 /* On an nng thread, for every request to /metrics (any method). */
@@ -128,13 +153,13 @@ handle(nng_aio *aio)
     const char *method = nng_http_req_get_method(req);
 
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        reply(aio, NNG_HTTP_STATUS_METHOD_NOT_ALLOWED, "GET, HEAD", NULL, 0);
+        reply(aio, NNG_HTTP_STATUS_METHOD_NOT_ALLOWED, "Allow", "GET, HEAD", NULL, 0);
         return;
     }
     pthread_mutex_lock(&h->lock);
     if (h->stopping) {
         pthread_mutex_unlock(&h->lock);
-        reply(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, NULL, 0);
+        reply(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, NULL, NULL, 0);
         return;
     }
     h->busy++;
@@ -142,18 +167,21 @@ handle(nng_aio *aio)
 
     char *text = NULL;
     size_t len = 0;
-    int rv = render(h->b, &text, &len);
+    int rv = authorized(h->b, req) ? render(h->b, &text, &len) : SL_EUNAUTH;
 
     pthread_mutex_lock(&h->lock);
     if (--h->busy == 0) {
         pthread_cond_broadcast(&h->idle);
     }
     pthread_mutex_unlock(&h->lock);
-    if (rv != 0) {
+    if (rv == SL_EUNAUTH) {
+        reply(aio, NNG_HTTP_STATUS_UNAUTHORIZED, "WWW-Authenticate", "Bearer realm=\"sluice\"",
+              NULL, 0);
+    } else if (rv != 0) {
         LOG(LOG_WARN, "metrics.failed", "err=%s", sl_err_code(rv));
-        reply(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
+        reply(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR, NULL, NULL, NULL, 0);
     } else {
-        reply(aio, NNG_HTTP_STATUS_OK, NULL, text, len);
+        reply(aio, NNG_HTTP_STATUS_OK, NULL, NULL, text, len);
     }
     free(text);
 }

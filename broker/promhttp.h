@@ -1,6 +1,7 @@
 /* The broker's metrics endpoint (--metrics-listen): an HTTP server, nng's, answering
  * `GET /metrics` with the Prometheus text of a `stats` snapshot (common/prom.h); 404 for any
- * other path, 405 for another method on /metrics. Handlers run on nng's threads, take the
+ * other path, 405 for another method on /metrics, 401 without "Authorization: Bearer TOKEN"
+ * when the broker has a token. Handlers run on nng's threads, take the
  * broker's lock only to pack the snapshot, and format outside it. */
 #ifndef SLUICE_PROMHTTP_H
 #define SLUICE_PROMHTTP_H
