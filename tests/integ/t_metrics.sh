@@ -33,14 +33,17 @@ free_port() {
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 }
 
-# http METHOD PATH [HOST]: one request; sets HTTP_STATUS, HTTP_TYPE (Content-Type), HTTP_ALLOW
-# and writes the body to $SLUICE_DIR/http.body. Status 0: no answer.
+# http METHOD PATH [HOST]: one request (with the header "Authorization: $HTTP_AUTH" when that
+# is set); sets HTTP_STATUS, HTTP_TYPE (Content-Type), HTTP_ALLOW (Allow, or for a 401 its
+# WWW-Authenticate) and writes the body to $SLUICE_DIR/http.body. Status 0: no answer.
 http() {
     local out
     out=$(python3 - "$1" "http://${3:-127.0.0.1}:$PORT$2" "$SLUICE_DIR/http.body" <<'EOF'
-import sys, urllib.request, urllib.error
+import os, sys, urllib.request, urllib.error
 method, url, path = sys.argv[1:4]
 req = urllib.request.Request(url, method=method, data=b"x" if method in ("POST", "PUT") else None)
+if os.environ.get("HTTP_AUTH"):
+    req.add_header("Authorization", os.environ["HTTP_AUTH"])
 try:
     r = urllib.request.urlopen(req, timeout=10)
     status, headers, body = r.status, r.headers, r.read()
@@ -50,7 +53,8 @@ except Exception as e:
     print("0\t\t")
     sys.exit(0)
 open(path, "wb").write(body)
-print("%d\t%s\t%s" % (status, headers.get("Content-Type", ""), headers.get("Allow", "")))
+print("%d\t%s\t%s" % (status, headers.get("Content-Type", ""),
+                      headers.get("Allow", headers.get("WWW-Authenticate", ""))))
 EOF
 )
     IFS=$'\t' read -r HTTP_STATUS HTTP_TYPE HTTP_ALLOW <<<"$out"
@@ -153,7 +157,7 @@ ok "all 1260 jobs are done, workers idle" wait_for 120 all_done
 
 # compare STATS_JSON METRICS_FILE MODE: every sample matches the stats document; MODE
 # "running" leaves out what moves while workers wait (their parked reserves expire and
-# come back, they report memory); "exact" leaves out only the broker's uptime, which may
+# come back, they report memory and state); "exact" leaves out only the broker's uptime, which may
 # have moved on between the snapshots. Prints the mismatches; exit 1 if any.
 compare() {
     python3 - "$promcheck" "$1" "$2" "$3" "$readme" <<'EOF'
@@ -183,6 +187,8 @@ for name, f in [("sluice_broker_jobs", "jobs"), ("sluice_broker_payload_bytes", 
                 ("sluice_broker_uptime_seconds", "uptime_s")]:
     put(name, {}, b[f])
 put("sluice_journal_ok", {}, 1 if b["journal_ok"] else 0)
+put("sluice_broker_token_required", {}, 1 if b["auth"] else 0)
+put("sluice_requests_unauthorized_total", {}, b["unauthorized"])
 for s in ("off", "up", "down"):
     put("sluice_db_state", {"state": s}, 1 if b["db"] == s else 0)
 put("sluice_broker_info", {"version": b["version"], "journal": b["journal"]}, 1)
@@ -229,7 +235,8 @@ for s, n in states.items():
 moving = {"sluice_broker_uptime_seconds"}
 if mode == "running":
     moving |= {"sluice_reserves_total", "sluice_reserves_empty_total", "sluice_reserves_parked",
-               "sluice_worker_rss_bytes", "sluice_worker_uptime_seconds"}
+               "sluice_worker_rss_bytes", "sluice_worker_uptime_seconds",
+               "sluice_worker_busy", "sluice_workers"}
 bad = []
 def fam(key):
     return key.split("{", 1)[0]
@@ -311,6 +318,44 @@ if PORT6=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind
 else
     pass "# SKIP no IPv6 loopback here"
 fi
+
+# --- with the broker's token, a scrape must carry it ------------------------------------------
+
+secret="tok-$RANDOM$RANDOM-metrics"
+printf '%s\n' "$secret" >"$SLUICE_DIR/token"
+chmod 600 "$SLUICE_DIR/token"
+mkdir -m 0700 "$SLUICE_DIR/tk"
+main_port=$PORT
+free_port
+spawn brokertk "$SLUICE_BIN/broker" --no-journal --dir "$SLUICE_DIR/tk" \
+    --token-file "$SLUICE_DIR/token" --metrics-listen "127.0.0.1:$PORT"
+BTK=$SPAWNED_PID
+ok "a broker with a token and --metrics-listen starts" \
+    wait_for 10 grep -q 'event=start' "$SLUICE_DIR/brokertk.log"
+http GET /metrics
+is "$HTTP_STATUS" 401 "GET /metrics without the token: 401"
+is "$HTTP_ALLOW" 'Bearer realm="sluice"' "which asks for a bearer token"
+HTTP_AUTH="Bearer not-$secret" http GET /metrics
+is "$HTTP_STATUS" 401 "with another token: 401"
+HTTP_AUTH="Bearer $secret" http GET /metrics
+is "$HTTP_STATUS" 200 "with the token: 200"
+valid "and valid text" "$SLUICE_DIR/http.body"
+like "$(cat "$SLUICE_DIR/http.body")" $'\nsluice_requests_unauthorized_total 2\n' \
+    "the two refused scrapes are counted as unauthorized"
+like "$(cat "$SLUICE_DIR/http.body")" $'\nsluice_broker_token_required 1\n' \
+    "and the token shows as required"
+if grep -qF -- "$secret" "$SLUICE_DIR/http.body" "$SLUICE_DIR/brokertk.log"; then
+    fail "the token appears neither in the text nor in the log"
+else
+    pass "the token appears neither in the text nor in the log"
+fi
+run env SLUICE_TOKEN_FILE="$SLUICE_DIR/token" "$SLUICE_BIN/ctl" \
+    --url "ipc://$SLUICE_DIR/tk/broker.ipc" metrics
+is "$RC" 0 "ctl metrics with the token file"
+like "$OUT" $'\nsluice_requests_unauthorized_total 2\n' "prints the same counts"
+stop_pgrp "$BTK" 3
+is "$?" 0 "that broker stops, exit 0"
+PORT=$main_port
 
 # --- stopping with the listener up and a client connected ------------------------------------
 
