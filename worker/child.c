@@ -161,6 +161,7 @@ child_spawn(struct child *c, const char *cmd, char *const envp[], bool pipe_err)
         close(err[1]);
     }
     c->pid = pid;
+    c->pgid = pid;
     c->in = in[1];
     c->out = out[0];
     c->err = err[0];
@@ -208,7 +209,11 @@ child_kill(struct child *c, int *status)
         while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR) {
         }
         c->pid = 0;
+    } else if (c->pgid > 0) {
+        /* Reaped already; its group lives on while a member does, so its id was not reused. */
+        kill(-c->pgid, SIGKILL);
     }
+    c->pgid = 0;
     if (status != NULL) {
         *status = st;
     }

@@ -17,6 +17,8 @@
 
 struct child {
     pid_t pid;                  /* 0: none running */
+    pid_t pgid;                 /* its process group (its pid), kept after the reap until
+                                   child_kill: what the command started may still run there */
     int in;                     /* write end of its stdin; -1 when closed */
     int out;                    /* read end of its stdout; -1 when closed */
     int err;                    /* read end of its stderr; -1 when closed or not piped */
@@ -48,11 +50,14 @@ void child_init(struct child *c);
  * Returns 0 or SL_EIO (logged). */
 int child_spawn(struct child *c, const char *cmd, char *const envp[], bool pipe_err);
 
-/* If the child has exited, reaps it: true with its wait status in *status. Never blocks. */
+/* If the child has exited, reaps it: true with its wait status in *status. Never blocks.
+ * What it started may still run in its process group: child_kill ends that. */
 bool child_reaped(struct child *c, int *status);
 
 /* Kills the child's process group with SIGKILL, reaps the child (its wait status in *status,
- * which may be NULL) and closes our ends of its pipes. Nothing happens if none runs. */
+ * which may be NULL; 0 if it was reaped already) and closes our ends of its pipes. A child
+ * reaped by child_reaped has its group killed all the same, so that nothing it left behind
+ * outlives its job (or its handler). */
 void child_kill(struct child *c, int *status);
 
 /* Closes our ends of its pipes. */

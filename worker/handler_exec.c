@@ -3,7 +3,8 @@
  * SLUICE_JOB_ID, SLUICE_GROUP, SLUICE_QUEUE, SLUICE_ATTEMPT. Exit status 0 acks the job, any
  * other exit or a signal nacks it. Each line the command writes on stdout or stderr becomes a
  * log line (event=job.output, with the job id, quoted). At the drain deadline its process
- * group is killed and the job released. */
+ * group is killed and the job released. A job's processes end with it: when the command
+ * exits, whatever it left running in its process group is killed. */
 #include "handler.h"
 
 #include "child.h"
@@ -208,7 +209,7 @@ exec_run(struct handler *hh, const struct wapi_job *job, struct handler_result *
             emit("stderr", job->id, h->err.buf, h->err.n);
         }
     }
-    child_close(c);
+    child_kill(c, NULL); /* what the command left running in its group ends with the job */
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         res->verdict = HANDLER_ACK;
         return;

@@ -96,7 +96,7 @@ end_child(struct pipe_handler *h, uint64_t id, const char *why)
         child_kill(&h->c, &h->status);
         snprintf(how, sizeof(how), "killed");
     } else {
-        child_close(&h->c);
+        child_kill(&h->c, NULL); /* what it left running in its group */
         child_status_str(h->status, how, sizeof(how));
     }
     h->reaped = false;

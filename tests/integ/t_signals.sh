@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# SIGTERM and SIGINT to every long-running program: broker, router, `ctl events`, worker (exec:
+# and pipe: handlers busy with a job, and a job that left a process behind), worker-pool (three
+# workers, both handlers). Each must catch the signal itself, exit 0 within a deadline, leave
+# no socket file of its own in SLUICE_DIR and no process behind: not its workers, not a
+# handler's process, not what a handler's command started.
+#
+# Each program starts with a marker variable (SL_SIGTEST=<case>:$SLUICE_DIR) that every descendant inherits
+# (handlers' processes get the worker's environment); after the exit no process may carry it.
+# For SIGINT the program starts through `env --default-signal=INT`: a background job of a
+# non-interactive shell starts with SIGINT ignored, and the test must see the program's own
+# handler at work, as a Ctrl-C from a terminal would.
+. "$(dirname "$0")/lib.sh"
+
+DRAIN=500ms      # a busy job is stopped this long after the signal
+EXIT_S=20        # deadline for an exit (the pool: drain, then 2 s before SIGKILL; a slow machine)
+
+# marked CASE: pids of live processes that carry SL_SIGTEST=CASE.
+marked() {
+    local f pid line state
+    for f in /proc/[0-9]*/environ; do
+        pid=${f#/proc/}
+        pid=${pid%/environ}
+        tr '\0' '\n' 2>/dev/null <"$f" | grep -qxF "SL_SIGTEST=$1:$SLUICE_DIR" || continue
+        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
+        state=${line##*) }
+        [ "${state%% *}" = Z ] && continue
+        printf '%s ' "$pid"
+    done
+}
+
+# marked_comm CASE COMM: how many marked processes are named COMM.
+marked_comm() {
+    local n=0 p c
+    for p in $(marked "$1"); do
+        c=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+        [ "$c" = "$2" ] && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+at_least_comm() {
+    [ "$(marked_comm "$1" "$2")" -ge "$3" ]
+}
+
+none_marked() {
+    [ -z "$(marked "$1")" ]
+}
+
+# sockets: the socket files in SLUICE_DIR, sorted, on one line.
+sockets() {
+    find "$SLUICE_DIR" -maxdepth 1 -type s -printf '%f\n' | sort | tr '\n' ' '
+}
+
+# catches PID SIG: the process has a handler installed for SIG (its SigCgt mask).
+catches() {
+    local mask num
+    mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+    [ -n "$mask" ] || return 1
+    num=$(kill -l "$2")
+    (((16#$mask >> (num - 1)) & 1))
+}
+
+not_alive() {
+    ! alive "$1"
+}
+
+# launch CASE SIG NAME CMD...: starts CMD marked with CASE; for INT with SIGINT at its default.
+launch() {
+    local case=$1 sig=$2 name=$3
+    shift 3
+    local -a pre=(env "SL_SIGTEST=$case:$SLUICE_DIR")
+    [ "$sig" = INT ] && pre=(env --default-signal=INT "SL_SIGTEST=$case:$SLUICE_DIR")
+    spawn "$name" "${pre[@]}" "$@"
+    LAUNCHED=$SPAWNED_PID
+}
+
+# stop_and_check CASE SIG PID WANT_SOCKETS: sends SIG, and checks: exit 0 within EXIT_S, the
+# socket files left are exactly WANT_SOCKETS, no marked process is left.
+stop_and_check() {
+    local case=$1 sig=$2 pid=$3 want=$4 rc
+    ok "$case: catches SIG$sig" catches "$pid" "$sig"
+    kill "-$sig" "$pid"
+    if wait_for "$EXIT_S" not_alive "$pid"; then
+        pass "$case: exits within ${EXIT_S} s of SIG$sig"
+    else
+        fail "$case: exits within ${EXIT_S} s of SIG$sig" "$(tail -n 5 "$SLUICE_DIR/$case.log")"
+    fi
+    wait "$pid" 2>/dev/null
+    rc=$?
+    is "$rc" 0 "$case: exit status 0"
+    is "$(sockets)" "$want" "$case: socket files left: '${want% }'"
+    if wait_for 3 none_marked "$case"; then
+        pass "$case: no process left"
+    else
+        fail "$case: no process left" "$(for p in $(marked "$case"); do
+            printf '%s %s ppid=%s\n' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline")" \
+                "$(awk '/^PPid:/ { print $2 }' "/proc/$p/status")"; done)"
+    fi
+    retire_pgrp "$pid" "$case"
+}
+
+. "$(dirname "$0")/lib_proc.sh"
+
+# reserved QUEUE N / acked QUEUE N: the queue's reserved / done count is N.
+reserved() {
+    run ctl stats --json
+    [ "$(json "$OUT" "[x['reserved'] for x in d['queues'] if x['name'] == '$1'][0]")" = "$2" ]
+}
+acked() {
+    run ctl stats --json
+    [ "$(json "$OUT" "[x['done'] for x in d['queues'] if x['name'] == '$1'][0]")" = "$2" ]
+}
+
+for sig in TERM INT; do
+    s=$(echo "$sig" | tr '[:upper:]' '[:lower:]')
+    # The broker, with its journal (closed on the way out), serves every other case.
+    launch "broker-$s" "$sig" "broker-$s" "$SLUICE_BIN/broker"
+    BROKER_PID=$LAUNCHED
+    BROKER_URL=""
+    _broker_answered=0
+    wait_for 10 _broker_up
+    [ "$_broker_answered" = 1 ] || bail_out "broker did not answer ping within 10 s"
+    is "$(sockets)" "broker.ipc events.ipc " "broker-$s: broker.ipc and events.ipc exist"
+    live="broker.ipc events.ipc "
+
+    # router: leads (holds the lease) when the signal comes.
+    launch "router-$s" "$sig" "router-$s" "$SLUICE_BIN/router" --tick 100ms
+    leads() {
+        run ctl routes --json
+        [ "$(json "$OUT" '(d.get("leader") or {}).get("name", "")')" = "router:$(hostname):$1" ]
+    }
+    ok "router-$s: leads" wait_for 10 leads "$LAUNCHED"
+    stop_and_check "router-$s" "$sig" "$LAUNCHED" "$live"
+    run ctl routes --json
+    is "$(json "$OUT" 'd.get("leader")')" null "router-$s: the lease was released"
+
+    # ctl events: subscribed, waiting for events.
+    launch "events-$s" "$sig" "events-$s" "$SLUICE_BIN/ctl" events
+    ok "ctl ping" ctl ping
+    ok "events-$s: runs" alive "$LAUNCHED"
+    stop_and_check "events-$s" "$sig" "$LAUNCHED" "$live"
+
+    # worker, exec: a job whose command left a process behind (acked at once), then a job
+    # busy in a command that started one more.
+    q=wexec-$s
+    ok "$q: queue" ctl queues create "$q"
+    ok "$q: push" ctl push g bg --queue "$q"
+    launch "$q" "$sig" "$q" "$SLUICE_BIN/worker" --queues "$q" --drain-timeout "$DRAIN" \
+        --handler 'exec:read -r p; if [ "$p" = bg ]; then sleep 60 >/dev/null 2>&1 & else sleep 60 & sleep 61; fi'
+    ok "$q: the first job is done" wait_for 10 acked "$q" 1
+    ok "$q: push a long job" ctl push g long --queue "$q"
+    ok "$q: the long job is reserved" wait_for 10 reserved "$q" 1
+    ok "$q: the long job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
+    stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
+
+    # worker, pipe: the handler process (and one it started) busy with a job it never answers.
+    q=wpipe-$s
+    ok "$q: queue" ctl queues create "$q"
+    launch "$q" "$sig" "$q" "$SLUICE_BIN/worker" --queues "$q" --drain-timeout "$DRAIN" \
+        --handler 'pipe:sleep 60 >/dev/null 2>&1 & cat >/dev/null; exit 0'
+    ok "$q: push" ctl push g x --queue "$q"
+    ok "$q: the job is reserved" wait_for 10 reserved "$q" 1
+    ok "$q: the handler runs" wait_for 10 at_least_comm "$q" cat 1
+    stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
+    ok "$q: the job was handed back" wait_for 10 reserved "$q" 0
+
+    # worker-pool, three workers each busy in an exec: job; then three pipe: workers, two busy
+    # and one idle (whose handler ends at EOF but leaves its sleep behind).
+    for h in exec pipe; do
+        q=pool$h-$s
+        ok "$q: queue" ctl queues create "$q"
+        if [ "$h" = exec ]; then
+            ok "$q: push 3" ctl push g x -s 3 --queue "$q"
+            handler='exec:sleep 60 & sleep 61'
+            busy=3
+        else
+            ok "$q: push 2" ctl push g x -s 2 --queue "$q"
+            handler='pipe:sleep 60 >/dev/null 2>&1 & cat >/dev/null; exit 0'
+            busy=2
+        fi
+        launch "$q" "$sig" "$q" "$SLUICE_BIN/worker-pool" -n 3 --queues "$q" \
+            --drain-timeout "$DRAIN" --handler "$handler"
+        ok "$q: pool.ipc exists" wait_for 10 test -S "$SLUICE_DIR/pool.ipc"
+        ok "$q: $busy jobs reserved" wait_for 15 reserved "$q" "$busy"
+        ok "$q: three workers run" wait_for 10 at_least_comm "$q" worker 3
+        stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
+    done
+
+    stop_and_check "broker-$s" "$sig" "$BROKER_PID" ""
+done
+
+done_testing
