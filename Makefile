@@ -81,7 +81,7 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all test unit bench install uninstall clean deps cppcheck run
+.PHONY: all test unit bench install uninstall clean deps cppcheck run FORCE
 all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN)
 
 # Installs missing Debian packages (saying so) before anything compiles.
@@ -156,6 +156,19 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# --version prints how the program was built: common/opt.c gets the build options as macros,
+# and is rebuilt when they change ($(BUILD)/buildflags holds the last ones).
+BUILD_CFLAGS = $(strip $(OPT) -g $(SANFLAGS) $(EXTRA_CFLAGS))
+BUILD_SAN    = $(if $(SANFLAGS),address undefined,none)
+$(BUILD)/common/opt.o: CFLAGS += -DSLUICE_BUILD_CC='"$(CC)"' \
+    -DSLUICE_BUILD_CFLAGS='"$(subst ",,$(BUILD_CFLAGS))"' -DSLUICE_BUILD_SANITIZE='"$(BUILD_SAN)"'
+$(BUILD)/common/opt.o: $(BUILD)/buildflags
+$(BUILD)/buildflags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) | $(subst ',,$(BUILD_CFLAGS))' | cmp -s - $@ || \
+	    echo '$(CC) | $(subst ',,$(BUILD_CFLAGS))' >$@
+FORCE:
 
 # The test runner runs every unit binary and integration script and prints
 # the closing "N passed, N failed" line; it exits non-zero on any failure.

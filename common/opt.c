@@ -2,10 +2,35 @@
 
 #include "log.h"
 
+#include <msgpack.h>
+#include <mysql.h>
+#include <nng/nng.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How this program was built: the Makefile passes these for this file alone (and rebuilds it
+ * when they change); the fallbacks serve a compile outside the Makefile (cppcheck). */
+#ifndef SLUICE_BUILD_CC
+#define SLUICE_BUILD_CC "unknown"
+#endif
+#ifndef SLUICE_BUILD_CFLAGS
+#define SLUICE_BUILD_CFLAGS "unknown"
+#endif
+#ifndef SLUICE_BUILD_SANITIZE
+#define SLUICE_BUILD_SANITIZE "unknown"
+#endif
+#if defined(__clang__)
+#define COMPILER_NAME "clang " __VERSION__
+#elif defined(__GNUC__)
+#define COMPILER_NAME "gcc " __VERSION__
+#else
+#define COMPILER_NAME "unknown compiler"
+#endif
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 const struct opt opt_common[] = {
     { OPT_URL, "url", 'u', "URL", "SLUICE_URL", "broker address (default ipc://$SLUICE_DIR/broker.ipc)" },
@@ -261,6 +286,24 @@ bad:
     return 2;
 }
 
+void
+opt_version(FILE *f)
+{
+    fprintf(f, "%s %s\n", log_prog, SLUICE_VERSION);
+    fprintf(f, "compiler: %s (CC=%s)\n", COMPILER_NAME, SLUICE_BUILD_CC);
+    fprintf(f, "cflags: %s\n", SLUICE_BUILD_CFLAGS);
+    fprintf(f, "sanitizers: %s\n", SLUICE_BUILD_SANITIZE);
+    fprintf(f, "nng: %s (built against %s)\n", nng_version(),
+            STR(NNG_MAJOR_VERSION) "." STR(NNG_MINOR_VERSION) "." STR(NNG_PATCH_VERSION));
+    fprintf(f, "msgpack-c: %s (built against %s)\n", msgpack_version(), MSGPACK_VERSION);
+    fprintf(f, "mariadb-client: %s (built against MariaDB Connector/C %s)\n",
+            mysql_get_client_info(), MARIADB_PACKAGE_VERSION);
+    /* The broker's defaults (broker/main.c, common/rundir.h), said once for every program. */
+    fprintf(f, "journal: --fsync always [$SLUICE_FSYNC], in $SLUICE_DIR/data [$SLUICE_DATA_DIR]\n");
+    fprintf(f, "runtime directory: $SLUICE_DIR, else $XDG_RUNTIME_DIR/sluice, else "
+               "/tmp/sluice-$UID (mode 0700)\n");
+}
+
 int
 opt_common_apply(const struct opt_vals *vals, const char *usage,
                  const struct opt *const tables[], bool *done)
@@ -272,7 +315,7 @@ opt_common_apply(const struct opt_vals *vals, const char *usage,
         return 0;
     }
     if (vals->v[OPT_VERSION] != NULL) {
-        printf("%s %s (nng, msgpack-c)\n", log_prog, SLUICE_VERSION);
+        opt_version(stdout);
         *done = true;
         return 0;
     }

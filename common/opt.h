@@ -56,8 +56,13 @@ int opt_size(const char *name, const char *arg, uint64_t min, uint64_t max, uint
  * milliseconds in [min_ms, max_ms]. Errors as opt_u64. */
 int opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out);
 
+/* Prints "PROG VERSION" (log_prog), then one "key: value" line each for the build: compiler,
+ * cflags, sanitizers, the nng, msgpack-c and MariaDB client libraries (the one running, and
+ * the one built against), and the defaults that matter (journal fsync, runtime directory). */
+void opt_version(FILE *f);
+
 /* Handles the common options after opt_parse: --help prints usage and returns 0 with *done set;
- * --version prints "PROG VERSION" and sets *done; --log-level sets log_level (2 on a bad value).
+ * --version prints opt_version and sets *done; --log-level sets log_level (2 on a bad value).
  * Returns 0 or 2. */
 int opt_common_apply(const struct opt_vals *vals, const char *usage,
                      const struct opt *const tables[], bool *done);

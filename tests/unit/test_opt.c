@@ -570,7 +570,7 @@ test_help_prints_usage_from_the_tables_and_is_done(void **state)
 }
 
 static void
-test_version_prints_program_and_version_and_is_done(void **state)
+test_version_prints_program_version_and_build_and_is_done(void **state)
 {
     (void)state;
     struct opt_vals v;
@@ -582,7 +582,18 @@ test_version_prints_program_and_version_and_is_done(void **state)
     capture_end(1);
     assert_int_equal(rv, 0);
     assert_true(done);
-    assert_non_null(strstr(captured, "t " SLUICE_VERSION));
+    /* The first line is "PROG VERSION", as scripts parse it; then the build, one line each. */
+    assert_int_equal(strncmp(captured, "t " SLUICE_VERSION "\n", strlen("t " SLUICE_VERSION "\n")), 0);
+    static const char *const lines[] = {
+        "\ncompiler: ", "\ncflags: ", "\nsanitizers: ", "\nnng: 1.", "(built against 1.",
+        "\nmsgpack-c: ", "\nmariadb-client: ", "MariaDB Connector/C ", "\njournal: --fsync always",
+        "\nruntime directory: $SLUICE_DIR, else $XDG_RUNTIME_DIR/sluice, else /tmp/sluice-$UID",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (strstr(captured, lines[i]) == NULL) {
+            fail_msg("--version lacks '%s' in:\n%s", lines[i], captured);
+        }
+    }
 }
 
 static void
@@ -653,7 +664,7 @@ main(void)
         cmocka_unit_test_setup(test_ms_accepts_units, setup),
         cmocka_unit_test_setup(test_ms_rejects_garbage_and_out_of_range, setup),
         cmocka_unit_test_setup(test_help_prints_usage_from_the_tables_and_is_done, setup),
-        cmocka_unit_test_setup(test_version_prints_program_and_version_and_is_done, setup),
+        cmocka_unit_test_setup(test_version_prints_program_version_and_build_and_is_done, setup),
         cmocka_unit_test_setup(test_log_level_is_applied_and_checked, setup),
         cmocka_unit_test_setup(test_common_apply_without_common_options_does_nothing, setup),
     };
