@@ -3,11 +3,12 @@
 #   make test         build and run every test; ends with "N passed, N failed"
 #   make SANITIZE=1 test   the same under ASan + UBSan (separate build tree)
 #   make bench        run the benchmarks in bench/
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   programs and manual pages (DESTDIR=... for staging)
 
 VERSION   := 0.1.0
 CC        ?= cc
 PREFIX    ?= /usr/local
+MANDIR    ?= $(PREFIX)/share/man
 OPT       ?= -O2
 
 ifeq ($(SANITIZE),1)
@@ -72,6 +73,8 @@ TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# One manual page per program: man/PROG.1.in filled from the program's --help (scripts/mkman).
+MAN_PAGES  := $(PROGS:%=$(BUILD)/man/%.1)
 
 # Quiet by default; V=1 prints every command.
 ifeq ($(V),1)
@@ -82,7 +85,7 @@ endif
 
 .SECONDARY:
 .PHONY: all test unit bench install uninstall clean deps cppcheck run FORCE
-all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN)
+all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN) $(MAN_PAGES)
 
 # Installs missing Debian packages (saying so) before anything compiles.
 # SLUICE_NO_DEPS=1 skips the check.
@@ -126,6 +129,11 @@ $(BIN)/router: $(ROUTER_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/man/%.1: man/%.1.in scripts/mkman $(BIN)/%
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  MAN     $@"
+	$(Q)scripts/mkman $* $(BIN) $(VERSION) >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
@@ -188,12 +196,15 @@ run: all
 bench: all $(BENCH_BIN)
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) bench/run
 
+# Programs to $(PREFIX)/bin, manual pages to $(MANDIR)/man1; DESTDIR is prepended to both.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(addprefix $(BIN)/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGS))
+	rm -f $(PROGS:%=$(DESTDIR)$(MANDIR)/man1/%.1)
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
