@@ -189,9 +189,10 @@ test: all $(UNIT_BIN) $(TOOL_BIN)
 unit: $(UNIT_BIN)
 	@tests/run $(UNIT_BIN)
 
-# The main job in the foreground: the broker on the embedded default (Ctrl-C stops it).
+# The main job in the foreground: broker, worker-pool -n 8 (or POOL_ARGS) and router on the
+# embedded default, logs prefixed; Ctrl-C stops them all (scripts/run-main).
 run: all
-	@scripts/run-main $(abspath $(BIN))
+	@scripts/run-main $(abspath $(BIN)) $(POOL_ARGS)
 
 bench: all $(BENCH_BIN)
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) bench/run
