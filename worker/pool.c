@@ -260,6 +260,17 @@ max_jobs_done(const struct pool *p, const struct pool_slot *s)
 }
 
 bool
+pool_has_pid(const struct pool *p, int pid)
+{
+    for (uint32_t i = 0; i < p->nslots; i++) {
+        if (p->slots[i].pid == pid && pid > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
 pool_reaped(struct pool *p, int pid, int status, uint64_t now_ms)
 {
     char name[WIRE_NAME_MAX + 1], how[32];

@@ -129,6 +129,9 @@ void pool_stop(struct pool *p, uint64_t now_ms);
 /* SIGKILL to every live worker (a second shutdown signal). */
 void pool_kill_all(struct pool *p);
 
+/* Whether pid is one of the pool's live workers. */
+bool pool_has_pid(const struct pool *p, int pid);
+
 /* Live worker processes. */
 uint32_t pool_live(const struct pool *p);
 

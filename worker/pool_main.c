@@ -9,6 +9,7 @@
 #include "log.h"
 #include "pool.h"
 #include "pool_cfg.h"
+#include "pool_orphans.h"
 #include "pool_server.h"
 #include "pool_spawn.h"
 #include "rundir.h"
@@ -56,19 +57,34 @@ worker_path(const struct pool_cfg *cfg, char *out, size_t cap)
     return 0;
 }
 
+static bool
+keep_worker(void *arg, int pid)
+{
+    return pool_has_pid(arg, pid);
+}
+
 static void
 reap(struct pool *p)
 {
     int st;
     pid_t pid;
+    bool orphans = false;
 
     for (;;) {
         pid = waitpid(-1, &st, WNOHANG);
         if (pid > 0) {
+            /* A worker killed by a signal did not end its handler's processes: they are ours
+             * now (pool_orphans_adopt), and go. */
+            orphans = orphans || (WIFSIGNALED(st) && pool_has_pid(p, (int)pid));
             if (!pool_reaped(p, (int)pid, st, status_now_ms())) {
                 LOG(LOG_DEBUG, "reap.other", "pid=%d", (int)pid);
             }
             continue;
+        }
+        if (orphans) {
+            pool_orphans_kill(keep_worker, p);
+            orphans = false;
+            continue; /* reap what was killed */
         }
         if (pid < 0 && errno == EINTR) {
             continue;
@@ -208,6 +224,7 @@ main(int argc, char **argv)
         fprintf(stderr, "worker-pool: cannot set up signal handling: %s\n", strerror(errno));
         return 1;
     }
+    pool_orphans_adopt();
     if (pool_spawn_init(&sp, &cfg, path, dir, environ) != 0) {
         fprintf(stderr, "worker-pool: out of memory\n");
         return 1;
@@ -247,6 +264,18 @@ main(int argc, char **argv)
     if (rv != 0) {
         pool_stop(&pool, status_now_ms());
         pool_kill_all(&pool);
+    }
+    /* Nothing of ours outlives the pool: what dead workers left, and any it still adopts. */
+    if (pool_orphans_kill(keep_worker, &pool) > 0) {
+        for (uint64_t end = status_now_ms() + 2000; status_now_ms() < end;) {
+            pid_t r = waitpid(-1, NULL, WNOHANG);
+            if (r < 0 && errno == ECHILD) {
+                break;
+            }
+            if (r <= 0) {
+                usleep(10000);
+            }
+        }
     }
     const char *files[] = { strncmp(url, "ipc://", 6) == 0 ? url + 6 : "", NULL };
     exit_deadline(2000, rv, files); /* its workers are gone: only sockets are left to close */

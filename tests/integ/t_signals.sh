@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGTERM and SIGINT to every long-running program: broker, router, `ctl events`, worker (exec:
 # and pipe: handlers busy with a job, and a job that left a process behind), worker-pool (three
-# workers, both handlers). Each must catch the signal itself, exit 0 within a deadline, leave
+# workers, both handlers; a second signal that kills draining workers), and a worker killed
+# at --job-timeout. Each must catch the signal itself, exit 0 within a deadline, leave
 # no socket file of its own in SLUICE_DIR and no process behind: not its workers, not a
 # handler's process, not what a handler's command started.
 #
@@ -137,8 +138,8 @@ for sig in TERM INT; do
 
     # ctl events: subscribed, waiting for events.
     launch "events-$s" "$sig" "events-$s" "$SLUICE_BIN/ctl" events
-    ok "ctl ping" ctl ping
-    ok "events-$s: runs" alive "$LAUNCHED"
+    # It installs its handlers once subscribed.
+    ok "events-$s: subscribed" wait_for 10 catches "$LAUNCHED" "$sig"
     stop_and_check "events-$s" "$sig" "$LAUNCHED" "$live"
 
     # worker, exec: a job whose command left a process behind (acked at once), then a job
@@ -187,7 +188,40 @@ for sig in TERM INT; do
         stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
     done
 
+    # worker-pool, a second signal while its workers drain slow jobs: it kills them at once,
+    # and what their handlers ran goes too (the pool is its subreaper).
+    q=pool2x-$s
+    ok "$q: queue" ctl queues create "$q"
+    ok "$q: push 2" ctl push g x -s 2 --queue "$q"
+    launch "$q" "$sig" "$q" "$SLUICE_BIN/worker-pool" -n 2 --queues "$q" \
+        --drain-timeout 60s --handler 'exec:sleep 60 & sleep 61'
+    ok "$q: 2 jobs reserved" wait_for 15 reserved "$q" 2
+    ok "$q: both run (four sleeps)" wait_for 10 at_least_comm "$q" sleep 4
+    kill "-$sig" "$LAUNCHED"
+    ok "$q: the first signal starts the drain" wait_for 10 grep -q 'event=pool.stop' "$SLUICE_DIR/$q.log"
+    stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
+    like "$(cat "$SLUICE_DIR/$q.log")" 'event=orphan.kill' "$q: the handlers' processes were killed"
+
     stop_and_check "broker-$s" "$sig" "$BROKER_PID" ""
 done
+
+# --job-timeout kills a worker (SIGKILL) whose job runs too long: the job's processes, which
+# the worker can no longer end, go with it.
+start_broker
+q=jobtimeout
+ok "$q: queue" ctl queues create "$q"
+ok "$q: push" ctl push g x --queue "$q"
+launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 1s \
+    --handler 'exec:sleep 60 & sleep 61'
+ok "$q: the job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
+first=$(for p in $(marked "$q"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] && echo "$p"; done)
+ok "$q: the worker is killed at the timeout" wait_for 15 grep -q 'event=orphan.kill' "$SLUICE_DIR/$q.log"
+gone() {
+    local p
+    for p in $first; do alive "$p" && return 1; done
+    return 0
+}
+ok "$q: the job's processes are gone" wait_for 5 gone
+stop_and_check "$q" TERM "$LAUNCHED" "broker.ipc events.ipc "
 
 done_testing
