@@ -211,7 +211,7 @@ start_broker
 q=jobtimeout
 ok "$q: queue" ctl queues create "$q"
 ok "$q: push" ctl push g x --queue "$q"
-launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 1s \
+launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 3s \
     --handler 'exec:sleep 60 & sleep 61'
 ok "$q: the job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
 first=$(for p in $(marked "$q"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] && echo "$p"; done)
