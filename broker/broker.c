@@ -149,6 +149,11 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
         goto fail_cond;
     }
     pthread_condattr_destroy(&ca);
+    if (pthread_cond_init(&b->timer_sent, NULL) != 0) {
+        pthread_cond_destroy(&b->timer_cond);
+        rv = SL_ENOMEM;
+        goto fail_cond;
+    }
     b->started_ns = broker_mono_ns(b);
     *bp = b;
     return 0;
@@ -224,6 +229,7 @@ broker_free(struct broker *b)
     dedup_free(b->dedup);
     free(b->scratch);
     pthread_cond_destroy(&b->timer_cond);
+    pthread_cond_destroy(&b->timer_sent);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }

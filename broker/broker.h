@@ -75,6 +75,8 @@ struct broker {
     pthread_cond_t timer_cond;       /* wakes the timer thread (park.c) */
     int64_t timer_next_ns;           /* when the timer thread will next wake, monotonic */
     bool stopping;                   /* the timer thread exits */
+    bool timer_sending;              /* the timer thread sends replies it took off the list */
+    pthread_cond_t timer_sent;       /* timer_sending went false */
     struct job **scratch;            /* BROKER_RESERVE_MAX slots for reserve results (lock held) */
     struct hmap closed_pipes;        /* the last BROKER_CLOSED_PIPES closed connections: a request
                                         handled after its connection closed registers nothing */

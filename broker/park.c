@@ -132,9 +132,14 @@ timer_main(void *arg)
             }
         }
         if (out != NULL) {
+            /* Sent outside the lock; park_wait_timer_sends lets the server free its
+             * contexts only once these sends are done. */
+            b->timer_sending = true;
             pthread_mutex_unlock(&b->lock);
             park_send_all(out);
             pthread_mutex_lock(&b->lock);
+            b->timer_sending = false;
+            pthread_cond_broadcast(&b->timer_sent);
             continue;
         }
         /* Sleep until the next deadline, at most a second; anyone adding an earlier
@@ -147,6 +152,14 @@ timer_main(void *arg)
     }
     pthread_mutex_unlock(&b->lock);
     return NULL;
+}
+
+void
+park_wait_timer_sends(struct broker *b)
+{
+    while (b->timer_sending) {
+        pthread_cond_wait(&b->timer_sent, &b->lock);
+    }
 }
 
 int

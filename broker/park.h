@@ -49,6 +49,11 @@ void park_expire(struct broker *b, int64_t now_ns, uint32_t pipe, struct waiter 
 /* Sends each waiter of the list. Lock NOT held. */
 void park_send_all(struct waiter *list);
 
+/* Waits until the timer thread is not sending replies it took off the list (it sends them
+ * without the lock): after park_expire has emptied the list, no reply is in flight from it.
+ * Lock held. */
+void park_wait_timer_sends(struct broker *b);
+
 /* Starts / stops the timer thread. */
 int park_timer_start(struct broker *b, pthread_t *t);
 void park_timer_stop(struct broker *b, pthread_t t);

@@ -306,6 +306,7 @@ server_quiesce(struct server *s)
     struct waiter *out = NULL;
     pthread_mutex_lock(&s->b->lock);
     park_expire(s->b, INT64_MAX, 0, &out);
+    park_wait_timer_sends(s->b); /* replies the timer took off the list before this */
     pthread_mutex_unlock(&s->b->lock);
     for (struct waiter *wt = out; wt != NULL; wt = wt->next) {
         nng_msg_free(wt->rep);
