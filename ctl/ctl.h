@@ -51,6 +51,8 @@ enum {
     CTL_OPT_WATCH,
     CTL_OPT_INTERVAL,
     CTL_OPT_PLAIN,
+    CTL_OPT_CLIENT,
+    CTL_OPT_SEQ,
     CTL_OPT_END
 };
 

@@ -56,6 +56,12 @@ static const struct opt push_opts[] = {
     { CTL_OPT_TTR, "ttr", 0, "MS", NULL, "reservation timeout of each job, 1ms-24h (default 60s)" },
     { CTL_OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL,
       "attempts before a job is dead, 1-65535 (default 3)" },
+    { CTL_OPT_CLIENT, "client", 0, "NAME", NULL,
+      "idempotency client name (default: a new one per run); the same command run again with "
+      "the same --client and --seq stores nothing twice" },
+    { CTL_OPT_SEQ, "seq", 0, "N", NULL,
+      "the first request's sequence number, 1-2^63 (default 1); the next ones N+1, ... "
+      "(needs --client)" },
     OPT_END,
 };
 

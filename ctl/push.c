@@ -29,6 +29,7 @@
 #define PUSH_COUNT_MAX 1000000000000ULL /* -s: a bound on typos, not on the broker */
 #define PUSH_TTR_MS_MAX 86400000ULL     /* PROTOCOL.md: 1 ms to 24 h */
 #define PUSH_ATTEMPTS_MAX 65535         /* PROTOCOL.md: 1 to 65,535 */
+#define PUSH_SEQ_MAX (1ULL << 63)       /* --seq: leaves room for the requests after the first */
 /* Encoded size of everything in a request but the payloads: keys, group, queue, client (names
  * of at most 128 bytes), numbers, headers. */
 #define PUSH_HEADER_MAX 1024
@@ -43,7 +44,7 @@ struct push {
     uint32_t batch_max;      /* --batch */
     uint32_t n;              /* views to send in the next request */
     size_t bytes;            /* their payload bytes */
-    char client[64];         /* "ctl-PID-HEX": this process's idempotency client name */
+    char client[WIRE_NAME_MAX + 1]; /* idempotency client name: --client, else "ctl-PID-HEX" */
     uint64_t seq;            /* of the last request sent; starts at 1 */
     uint64_t pushed;         /* jobs the broker confirmed */
     char queue_first[WIRE_NAME_MAX + 1]; /* where the first and the last batch went */
@@ -284,7 +285,25 @@ setup(struct push *p, const struct opt_vals *ov)
         }
         wire_set_u64(&p->req, WK_MAX_ATTEMPTS, u);
     }
-    make_client(p->client, sizeof(p->client));
+    /* A caller that names the key itself can resend a push that got no answer (the broker was
+     * down, the reply lost) from another process: requests already stored answer as
+     * duplicates, the others are stored. */
+    if (v[CTL_OPT_CLIENT] != NULL) {
+        if ((rv = ctl_check_name(p->ctl, "client", v[CTL_OPT_CLIENT])) != 0) {
+            return rv;
+        }
+        snprintf(p->client, sizeof(p->client), "%s", v[CTL_OPT_CLIENT]); /* checked: fits */
+    } else if (v[CTL_OPT_SEQ] != NULL) {
+        return ctl_usage(p->ctl, "--seq needs --client (a key is a client and a sequence)");
+    } else {
+        make_client(p->client, sizeof(p->client));
+    }
+    if (v[CTL_OPT_SEQ] != NULL) {
+        if ((rv = opt_u64("seq", v[CTL_OPT_SEQ], 1, PUSH_SEQ_MAX, &u)) != 0) {
+            return rv;
+        }
+        p->seq = u - 1; /* send_batch increments before each request */
+    }
     wire_set_cstr(&p->req, WK_CLIENT, p->client);
     return 0;
 }

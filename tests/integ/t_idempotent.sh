@@ -4,7 +4,7 @@
 # another client is a new push; a refused push does not use up its key; the broker remembers
 # the last 64 keys of each client and up to 16,384 clients. The requests are built by hand
 # (lib_mp.sh) and sent raw with sl-send, each on a connection of its own as a resend after a
-# reconnect would be.
+# reconnect would be; last, ctl push --client/--seq, which lets a script resend a push.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh
@@ -181,6 +181,25 @@ run "$send" "$url" --hex "$(mp_push g old 1 x)"
 reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 177]' \
     "(old, 1) resent after 10,000 other clients is still a dup of id 177 (16,384 clients remembered)"
 reply_is "$(stats)" 'd["broker"]["jobs"]' $((177 + 10000)) "the broker holds 10,177 jobs"
+
+# --- ctl push --client --seq: a script resends a push from another process ----------------
+
+jobs=$(json "$(stats)" 'd["broker"]["jobs"]')
+ok "ctl push --client me --seq 5 stores" ctl push g2 a --client me --seq 5
+ok "the same key from a second ctl is answered" ctl push g2 a --client me --seq 5
+reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 1)) "... and stored once"
+printf 'l1\nl2\nl3\n' >"$SLUICE_DIR/three"
+ok "--file, one job per request, seqs 1..3" ctl push g2 --file "$SLUICE_DIR/three" --batch 1 \
+    --client f3
+ok "the same command again" ctl push g2 --file "$SLUICE_DIR/three" --batch 1 --client f3
+reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 4)) "... stores none of the three again"
+printf 'l1\nl2\nl3\nl4\n' >"$SLUICE_DIR/four"
+ok "the file grown by one line, sent again" ctl push g2 --file "$SLUICE_DIR/four" --batch 1 \
+    --client f3 --seq 1
+reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 5)) "... stores only the new line (seq 4)"
+ok_status 2 "--seq without --client is a usage error" ctl push g2 x --seq 3
+ok_status 2 "an invalid --client name is a usage error" ctl push g2 x --client 'a b'
+ok_status 2 "--seq 0 is a usage error" ctl push g2 x --client me --seq 0
 
 ok "the broker answers ping" ctl ping
 stop_broker
