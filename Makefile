@@ -3,6 +3,8 @@
 #   make test         build and run every test; ends with "N passed, N failed"
 #   make SANITIZE=1 test   the same under ASan + UBSan (separate build tree)
 #   make bench        run the benchmarks in bench/
+#   make chaos        kill -9 the programs at random under load, then check nothing was lost
+#                     (CHAOS_SECONDS=60, CHAOS_SEED=...; tests/chaos/run)
 #   make install PREFIX=/usr/local   programs and manual pages (DESTDIR=... for staging)
 
 VERSION   := 0.1.0
@@ -84,7 +86,7 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all test unit bench install uninstall clean deps cppcheck run FORCE
+.PHONY: all test unit bench chaos install uninstall clean deps cppcheck run FORCE
 all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN) $(MAN_PAGES)
 
 # Installs missing Debian packages (saying so) before anything compiles.
@@ -193,6 +195,13 @@ unit: $(UNIT_BIN)
 # embedded default, logs prefixed; Ctrl-C stops them all (scripts/run-main).
 run: all
 	@scripts/run-main $(abspath $(BIN)) $(POOL_ARGS)
+
+# The chaos run: CHAOS_SECONDS (default 60) of SIGKILLs under load, then the invariants; TAP and
+# a summary; exits non-zero when one fails. CHAOS_SEED reproduces the kills' choices.
+chaos: all
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
+	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
+	    bash tests/chaos/run
 
 bench: all $(BENCH_BIN)
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) bench/run
