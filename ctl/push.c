@@ -47,6 +47,7 @@ struct push {
     char client[WIRE_NAME_MAX + 1]; /* idempotency client name: --client, else "ctl-PID-HEX" */
     uint64_t seq;            /* of the last request sent; starts at 1 */
     uint64_t pushed;         /* jobs the broker confirmed */
+    uint64_t dup;            /* of those, jobs an earlier send of the same key had stored */
     char queue_first[WIRE_NAME_MAX + 1]; /* where the first and the last batch went */
     char queue_last[WIRE_NAME_MAX + 1];
 };
@@ -132,6 +133,9 @@ send_batch(struct push *p)
         return ctl_bad_reply(ctl, "no 'queue'");
     }
     p->pushed += stored;
+    if (dup) {
+        p->dup += stored;
+    }
     p->n = 0;
     p->bytes = 0;
     return 0;
@@ -319,6 +323,9 @@ report(const struct push *p, uint64_t elapsed_ns)
         printf(" (queue %s, later %s)", p->queue_first, p->queue_last);
     } else if (p->queue_first[0] != '\0') {
         printf(" (queue %s)", p->queue_first);
+    }
+    if (p->dup > 0) {
+        printf(", %" PRIu64 " of them stored before (the same --client and --seq)", p->dup);
     }
     printf(" in %.3f s, %.0f jobs/s\n", s, rate);
 }

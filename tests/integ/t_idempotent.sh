@@ -186,7 +186,9 @@ reply_is "$(stats)" 'd["broker"]["jobs"]' $((177 + 10000)) "the broker holds 10,
 
 jobs=$(json "$(stats)" 'd["broker"]["jobs"]')
 ok "ctl push --client me --seq 5 stores" ctl push g2 a --client me --seq 5
-ok "the same key from a second ctl is answered" ctl push g2 a --client me --seq 5
+run ctl push g2 a --client me --seq 5
+is "$RC" 0 "the same key from a second ctl is answered"
+like "$OUT" "^pushed 1 job to g2, 1 of them stored before" "... and ctl says it was stored before"
 reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 1)) "... and stored once"
 printf 'l1\nl2\nl3\n' >"$SLUICE_DIR/three"
 ok "--file, one job per request, seqs 1..3" ctl push g2 --file "$SLUICE_DIR/three" --batch 1 \
