@@ -198,7 +198,7 @@ run: all
 
 # The chaos run: CHAOS_SECONDS (default 60) of SIGKILLs under load, then the invariants; TAP and
 # a summary; exits non-zero when one fails. CHAOS_SEED reproduces the kills' choices.
-chaos: all
+chaos: all $(TOOL_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    bash tests/chaos/run
