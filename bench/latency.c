@@ -4,7 +4,11 @@
  * long poll, as an idle worker waits) and records now minus that time. Both are in this one
  * process, so they share the clock.
  *
- *     latency URL RATE SECONDS        prints: p50_us p90_us p99_us max_us n */
+ *     latency URL RATE SECONDS        prints: p50_us p90_us p99_us max_us n
+ *
+ * With a fourth argument `ping` it measures the floor under that figure instead: the round
+ * trip of a `ping` request to the broker at the same rate (the same two hops between
+ * processes, client to broker and broker to client, with no job in them). */
 #include "client.h"
 #include "err.h"
 #include "log.h"
@@ -12,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +86,11 @@ cmp(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: latency URL RATE SECONDS\n");
+    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "ping") == 0)) {
+        fprintf(stderr, "usage: latency URL RATE SECONDS [ping]\n");
         return 2;
     }
+    bool ping = argc == 5;
     log_level = LOG_WARN;
     const char *url = argv[1];
     long rate = atol(argv[2]), secs = atol(argv[3]);
@@ -96,7 +102,11 @@ main(int argc, char **argv)
     struct consumer c = { .url = url, .cap = total };
     c.samples = calloc(total, sizeof(*c.samples));
     pthread_t th;
-    pthread_create(&th, NULL, consume, &c);
+    if (ping) {
+        atomic_store(&c.ready, 1);
+    } else {
+        pthread_create(&th, NULL, consume, &c);
+    }
     /* Wait until the consumer has reserved once: its long poll is then parked. */
     while (!atomic_load(&c.ready)) {
         usleep(1000);
@@ -118,6 +128,16 @@ main(int argc, char **argv)
         int64_t t = now_ns();
         struct sl_str pl = { (const char *)&t, sizeof(t) };
         wire_msg_init(&req);
+        if (ping) {
+            wire_set_cstr(&req, WK_OP, "ping");
+            if (client_call(cl, &req, &rep, 5000) != 0) {
+                fprintf(stderr, "latency: ping failed\n");
+                return 1;
+            }
+            c.samples[i] = now_ns() - t;
+            atomic_store(&c.n, i + 1);
+            continue;
+        }
         wire_set_cstr(&req, WK_OP, "push");
         wire_set_cstr(&req, WK_GROUP, "latency");
         wire_set_strs(&req, WK_PAYLOADS, &pl, 1);
@@ -135,7 +155,9 @@ main(int argc, char **argv)
         usleep(1000);
     }
     c.stop = 1;
-    pthread_join(th, NULL);
+    if (!ping) {
+        pthread_join(th, NULL);
+    }
     wire_msg_fini(&rep);
     client_free(cl);
     size_t n = atomic_load(&c.n);
