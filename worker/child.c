@@ -7,11 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* The worker's status page, where the process group of the running child is published. */
+static struct worker_status *child_page;
 
 static const char *const job_vars[CHILD_ENV_JOB_VARS] = {
     "SLUICE_JOB_ID=", "SLUICE_GROUP=", "SLUICE_QUEUE=", "SLUICE_ATTEMPT=",
@@ -155,6 +159,9 @@ child_spawn(struct child *c, const char *cmd, char *const envp[], bool pipe_err)
         exec_child(cmd, envp, in, out, err);
     }
     setpgid(pid, pid); /* also here: a kill right after fork must find the group */
+    if (child_page != NULL) {
+        atomic_store(&child_page->handler_pgid, (int32_t)pid);
+    }
     close(in[0]);
     close(out[1]);
     if (err[1] >= 0) {
@@ -214,10 +221,19 @@ child_kill(struct child *c, int *status)
         kill(-c->pgid, SIGKILL);
     }
     c->pgid = 0;
+    if (child_page != NULL) {
+        atomic_store(&child_page->handler_pgid, 0);
+    }
     if (status != NULL) {
         *status = st;
     }
     child_close(c);
+}
+
+void
+child_set_page(struct worker_status *page)
+{
+    child_page = page;
 }
 
 void

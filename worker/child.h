@@ -42,6 +42,13 @@ void child_env_set_job(struct child_env *e, const struct wapi_job *job);
 
 void child_env_fini(struct child_env *e);
 
+struct worker_status;
+
+/* Publishes the process group of every child started from now on in page's handler_pgid
+ * (cleared by child_kill), so that worker-pool can end it if this worker is killed. page may
+ * be NULL (a worker without a pool). */
+void child_set_page(struct worker_status *page);
+
 /* Sets c empty (no process, fds -1). */
 void child_init(struct child *c);
 

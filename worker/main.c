@@ -5,6 +5,7 @@
  *
  * Exit status: 0 after a drain (SIGTERM, SIGINT, --max-jobs), 1 when it cannot start, 2 for a
  * usage error (worker-pool does not restart a worker that exits 2). */
+#include "child.h"
 #include "err.h"
 #include "handler.h"
 #include "log.h"
@@ -171,6 +172,7 @@ main(int argc, char **argv)
         cfg.wapi.token = &token;
     }
     cfg.page = status_page(getenv("SLUICE_STATUS_FD"));
+    child_set_page(cfg.page);
     if (wsig_init(&sig, drain_ms, true) != 0) {
         status_unmap(cfg.page);
         return 1;

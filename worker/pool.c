@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,18 @@ pool_has_pid(const struct pool *p, int pid)
         }
     }
     return false;
+}
+
+int
+pool_handler_pgid(const struct pool *p, int pid)
+{
+    for (uint32_t i = 0; i < p->nslots; i++) {
+        if (p->slots[i].pid == pid && pid > 0) {
+            const struct worker_status *page = p->slots[i].page;
+            return page != NULL ? (int)atomic_load(&page->handler_pgid) : 0;
+        }
+    }
+    return 0;
 }
 
 bool

@@ -132,6 +132,10 @@ void pool_kill_all(struct pool *p);
 /* Whether pid is one of the pool's live workers. */
 bool pool_has_pid(const struct pool *p, int pid);
 
+/* The process group the worker process pid last named on its status page as its handler's
+ * (exec: job or pipe: handler), 0 when none or unknown. Read it before pool_reaped. */
+int pool_handler_pgid(const struct pool *p, int pid);
+
 /* Live worker processes. */
 uint32_t pool_live(const struct pool *p);
 

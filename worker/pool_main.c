@@ -68,23 +68,19 @@ reap(struct pool *p)
 {
     int st;
     pid_t pid;
-    bool orphans = false;
 
     for (;;) {
         pid = waitpid(-1, &st, WNOHANG);
         if (pid > 0) {
             /* A worker killed by a signal did not end its handler's processes: they are ours
-             * now (pool_orphans_adopt), and go. */
-            orphans = orphans || (WIFSIGNALED(st) && pool_has_pid(p, (int)pid));
+             * now (pool_orphans_adopt), and go; those of other workers' jobs stay. */
+            if (WIFSIGNALED(st)) {
+                pool_orphans_kill_group(pool_handler_pgid(p, (int)pid), keep_worker, p);
+            }
             if (!pool_reaped(p, (int)pid, st, status_now_ms())) {
                 LOG(LOG_DEBUG, "reap.other", "pid=%d", (int)pid);
             }
-            continue;
-        }
-        if (orphans) {
-            pool_orphans_kill(keep_worker, p);
-            orphans = false;
-            continue; /* reap what was killed */
+            continue; /* and reap what was killed */
         }
         if (pid < 0 && errno == EINTR) {
             continue;

@@ -23,9 +23,10 @@ pool_orphans_adopt(void)
     return 0;
 }
 
-/* The parent of process pid from /proc/PID/stat, and its name; -1 when it is gone. */
+/* The parent of process pid from /proc/PID/stat, its process group and its name; -1 when it
+ * is gone. */
 static long
-parent_of(const char *pid, char *comm, size_t cap)
+parent_of(const char *pid, long *pgrp, char *comm, size_t cap)
 {
     char path[300], buf[512];
     snprintf(path, sizeof(path), "/proc/%s/stat", pid);
@@ -44,14 +45,16 @@ parent_of(const char *pid, char *comm, size_t cap)
     snprintf(comm, cap, "%.*s", (int)(close - open - 1), open + 1);
     char state;
     long ppid;
-    if (sscanf(close + 1, " %c %ld", &state, &ppid) != 2 || state == 'Z') {
+    if (sscanf(close + 1, " %c %ld %ld", &state, &ppid, pgrp) != 3 || state == 'Z') {
         return -1; /* a zombie is dead already: the reap takes it */
     }
     return ppid;
 }
 
-unsigned
-pool_orphans_kill(pool_orphans_keep_fn *keep, void *arg)
+/* Kills the children of this process that keep does not claim and, when pgid > 0, that are
+ * in process group pgid. */
+static unsigned
+kill_children(long pgid, pool_orphans_keep_fn *keep, void *arg)
 {
     unsigned killed = 0;
     long self = (long)getpid();
@@ -68,7 +71,9 @@ pool_orphans_kill(pool_orphans_keep_fn *keep, void *arg)
         if (*end != '\0' || pid <= 1 || pid == self) {
             continue;
         }
-        if (parent_of(e->d_name, comm, sizeof(comm)) != self || keep(arg, (int)pid)) {
+        long pgrp = 0;
+        if (parent_of(e->d_name, &pgrp, comm, sizeof(comm)) != self || keep(arg, (int)pid) ||
+            (pgid > 0 && pgrp != pgid)) {
             continue;
         }
         /* A handler's process leads a group of its own: the group takes what it started. */
@@ -80,5 +85,24 @@ pool_orphans_kill(pool_orphans_keep_fn *keep, void *arg)
         killed++;
     }
     closedir(d);
+    if (pgid > 0 && killed > 0) {
+        kill((pid_t)-pgid, SIGKILL); /* the rest of the group: it lives, so its id is its own */
+    }
     return killed;
+}
+
+unsigned
+pool_orphans_kill(pool_orphans_keep_fn *keep, void *arg)
+{
+    return kill_children(0, keep, arg);
+}
+
+unsigned
+pool_orphans_kill_group(int pgid, pool_orphans_keep_fn *keep, void *arg)
+{
+    /* 0, 1 and our own group are never a handler's (the page is the worker's to write). */
+    if (pgid <= 1 || (pid_t)pgid == getpgrp()) {
+        return 0;
+    }
+    return kill_children(pgid, keep, arg);
 }

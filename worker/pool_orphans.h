@@ -1,7 +1,8 @@
 /* Processes that workers leave behind when they die without cleaning up (killed at
  * --job-timeout or by a second stop signal, crashed): a worker's exec: job or pipe: handler and
  * whatever those started. worker-pool makes itself their subreaper, so that they become its
- * children instead of init's, and kills them: they belong to no job any more. */
+ * children instead of init's, and kills those of the dead worker's handler group: they belong
+ * to no job any more. */
 #ifndef SLUICE_POOL_ORPHANS_H
 #define SLUICE_POOL_ORPHANS_H
 
@@ -16,7 +17,13 @@ typedef bool pool_orphans_keep_fn(void *arg, int pid);
 
 /* Kills (SIGKILL, with its process group) every child of this process that keep does not
  * claim, logging each (event=orphan.kill). The caller reaps them. Reads /proc; never blocks.
- * Returns how many were killed. */
+ * Returns how many were killed. For the pool's exit, when no worker runs a job any more. */
 unsigned pool_orphans_kill(pool_orphans_keep_fn *keep, void *arg);
+
+/* The same for the children in process group pgid only: what a worker killed by a signal
+ * left of its handler (the group its status page named). Processes of other workers' jobs
+ * that ended up here (a job's `(cmd &)`) are in their own job's group and are left alone:
+ * that job's end kills them. A pgid of 0, 1 or the pool's own group kills nothing. */
+unsigned pool_orphans_kill_group(int pgid, pool_orphans_keep_fn *keep, void *arg);
 
 #endif

@@ -34,6 +34,8 @@ struct worker_status {
     _Atomic uint64_t current_id;    /* job running now; 0: none */
     _Atomic uint64_t current_start_ms; /* CLOCK_MONOTONIC ms when it started; 0: none */
     _Atomic uint64_t heartbeat_ms;  /* CLOCK_MONOTONIC ms of the worker's last loop turn */
+    _Atomic int32_t handler_pgid;   /* process group of its exec: job or pipe: handler; 0: none.
+                                       What the pool kills when the worker dies by a signal */
 };
 
 /* Maps the page behind fd (created by the pool with status_create). Returns NULL when fd is

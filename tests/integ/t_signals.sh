@@ -228,4 +228,47 @@ gone() {
 ok "$q: the job's processes are gone" wait_for 5 gone
 stop_and_check "$q" TERM "$LAUNCHED" "broker.ipc events.ipc "
 
+# A worker killed by a signal takes only its own job's processes with it. A running job's
+# `(sleep 301 &)` is reparented to the pool at once (the pool is the subreaper) while its job
+# runs on: killing the other, idle, worker must leave it alone; killing the busy worker ends it.
+q=orphans
+ok "$q: queue" ctl queues create "$q"
+ok "$q: push" ctl push g x --queue "$q"
+launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 2 --queues "$q" --drain-timeout "$DRAIN" \
+    --handler 'exec:(sleep 301 &); sleep 62'
+ok "$q: the job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
+ok "$q: two workers run" wait_for 10 at_least_comm "$q" worker 2
+# parent_of PID: its parent's pid.
+parent_of() {
+    local line
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    line=${line##*) }
+    read -r _ ppid _ <<<"$line"
+    echo "$ppid"
+}
+busy_w= idle_w= bg_sleep=
+for p in $(marked "$q"); do
+    case $(cat "/proc/$p/comm" 2>/dev/null) in
+    worker) w_pids="${w_pids:-} $p" ;;
+    sleep) [ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "sleep 301 " ] && bg_sleep=$p ;;
+    esac
+done
+for w in $w_pids; do
+    has_child=0
+    for p in $(marked "$q"); do [ "$(parent_of "$p")" = "$w" ] && has_child=1; done
+    if [ "$has_child" = 1 ]; then busy_w=$w; else idle_w=$w; fi
+done
+ok "$q: one busy worker, one idle, and the job's background sleep found" \
+    test -n "$busy_w" -a -n "$idle_w" -a -n "$bg_sleep"
+is "$(parent_of "$bg_sleep")" "$LAUNCHED" "$q: the background sleep is the pool's child now"
+kill -KILL "$idle_w"
+ok "$q: the pool restarts the idle worker" wait_for 10 grep -q "event=worker.exit .*pid=$idle_w how=signal:9" "$SLUICE_DIR/$q.log"
+ok "$q: ... and two workers run again" wait_for 10 at_least_comm "$q" worker 2
+ok "$q: the running job's background sleep still runs" alive "$bg_sleep"
+ok "$q: nothing was killed as an orphan" bash -c "! grep -q 'event=orphan.kill' '$SLUICE_DIR/$q.log'"
+kill -KILL "$busy_w"
+ok "$q: killing the busy worker ends its job's processes" wait_for 10 not_alive "$bg_sleep"
+like "$(cat "$SLUICE_DIR/$q.log")" 'event=orphan.kill' "$q: and says so"
+stop_and_check "$q" TERM "$LAUNCHED" "broker.ipc events.ipc "
+
 done_testing
