@@ -1072,6 +1072,22 @@ r_str(struct rd *r, unsigned lenbytes)
     return s;
 }
 
+/* A time in milliseconds since the epoch, as wall_ms() wrote it: bad unless it is between 0
+ * and REPLAY_MS_MAX, so that converting it to nanoseconds and between the clocks cannot
+ * overflow (a damaged record whose checksum still matches must not make replay undefined). */
+#define REPLAY_MS_MAX (INT64_MAX / 1000000 / 2) /* about the year 2116 */
+
+static int64_t
+r_ms(struct rd *r)
+{
+    uint64_t v = r_le(r, 8);
+    if (v > (uint64_t)REPLAY_MS_MAX) {
+        r->bad = true;
+        return 0;
+    }
+    return (int64_t)v;
+}
+
 /* A queue, group or client name: bad unless it obeys the wire's name rule. */
 static struct sl_str
 r_name(struct rd *r)
@@ -1147,7 +1163,7 @@ static int
 apply_push(struct replay *r, struct rd *d)
 {
     struct broker *b = r->b;
-    int64_t wall = (int64_t)r_le(d, 8);
+    int64_t wall = r_ms(d);
     uint64_t first_id = r_le(d, 8);
     uint32_t n = (uint32_t)r_le(d, 4);
     struct push_req req = { 0 };
@@ -1232,8 +1248,8 @@ apply_put(struct replay *r, struct rd *d)
     jr.crashes = (uint8_t)r_le(d, 1);
     jr.max_attempts = (uint16_t)r_le(d, 2);
     jr.ttr_ms = (uint32_t)r_le(d, 4);
-    jr.enq_ns = (int64_t)r_le(d, 8) * 1000000;
-    int64_t due_ms = (int64_t)r_le(d, 8);
+    jr.enq_ns = r_ms(d) * 1000000;
+    int64_t due_ms = r_ms(d);
     uint64_t before = r_le(d, 8);
     jr.payload = r_str(d, 4);
     if (d->bad || jr.state < JOB_READY || jr.state >= JOB_STATES || jr.max_attempts == 0) {
@@ -1290,7 +1306,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         unsigned where = (unsigned)r_le(&d, 1);
         uint16_t attempts = (uint16_t)r_le(&d, 2);
         uint8_t crashes = (uint8_t)r_le(&d, 1);
-        int64_t due = (int64_t)r_le(&d, 8);
+        int64_t due = r_ms(&d);
         if (d.bad) {
             return SL_EBADREQ;
         }
@@ -1378,7 +1394,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         struct sl_str client = r_name(&d);
         uint64_t seq = r_le(&d, 8), first = r_le(&d, 8);
         uint32_t cnt = (uint32_t)r_le(&d, 4);
-        int64_t last = (int64_t)r_le(&d, 8);
+        int64_t last = r_ms(&d);
         if (d.bad) {
             return SL_EBADREQ;
         }
