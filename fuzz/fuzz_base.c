@@ -2,6 +2,7 @@
 
 #include "broker.h"
 #include "fuzz.h"
+#include "log.h"
 #include "queue.h"
 #include "wire.h"
 
@@ -154,4 +155,12 @@ fuzz_check_broker(struct broker *b)
     FUZZ_CHECK(by_queue == b->jobs);
     FUZZ_CHECK(by_group == b->jobs);
     pthread_mutex_unlock(&b->lock);
+}
+
+int
+fuzz_log_level(void)
+{
+    const char *s = getenv("SLUICE_FUZZ_LOG");
+    int lv = s != NULL ? log_level_parse(s) : -1;
+    return lv >= 0 ? lv : LOG_OFF;
 }

@@ -35,6 +35,10 @@ size_t fuzz_request_base(const struct fuzz_req **out);
 
 struct broker;
 
+/* The broker's log level in a fuzz target: $SLUICE_FUZZ_LOG (debug, info, warn, error), else
+ * off, so that running one input by hand can show what the broker did. */
+int fuzz_log_level(void);
+
 /* Aborts unless b's job totals agree with its queues, its groups and each queue's lists
  * (every job in the list of its state, in its queue). Takes b->lock. */
 void fuzz_check_broker(struct broker *b);

@@ -14,8 +14,11 @@
  *
  * Checked: a start that succeeds leaves the broker's totals consistent (fuzz_check_broker),
  * and a second start, without --repair, over what the first left (its new segment holds a
- * snapshot and possibly rewritten jobs) must succeed with the same jobs and queues: what the
- * broker writes itself always replays. */
+ * snapshot and possibly rewritten jobs; segments without live jobs are gone) must succeed
+ * with the same number of jobs: what the broker writes itself always replays, and no job is
+ * lost or made up by it. Queues are not compared: the snapshot that applies is the first
+ * remaining segment's, and a forged one can disagree with what the deleted segments before
+ * it had built, which a real journal never does. */
 #include "fuzz.h"
 #include "fuzz_base.h"
 
@@ -78,7 +81,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    log_level = LOG_OFF;
+    log_level = fuzz_log_level();
     const char *tmp = getenv("TMPDIR");
     snprintf(base_dir, sizeof(base_dir), "%s/sluice-fuzz-journal.XXXXXX",
              tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
@@ -186,9 +189,9 @@ write_framed(const uint8_t *p, size_t n)
 }
 
 /* Opens the journal of base_dir in a new broker. Returns journal_open's result; on success
- * *jobs and *queues are what it replayed. The broker is closed and freed either way. */
+ * *jobs is how many jobs it replayed. The broker is closed and freed either way. */
 static int
-start(bool repair, uint64_t *jobs, uint32_t *queues)
+start(bool repair, uint64_t *jobs)
 {
     struct broker_cfg cfg;
     struct broker *b;
@@ -202,7 +205,6 @@ start(bool repair, uint64_t *jobs, uint32_t *queues)
     if (rv == 0) {
         fuzz_check_broker(b);
         *jobs = b->jobs;
-        *queues = b->nqueues;
         journal_close(b);
     } else {
         FUZZ_CHECK(why[0] != '\0');
@@ -224,10 +226,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_raw(data + 1, size - 1);
     }
     uint64_t jobs = 0, jobs2 = 0;
-    uint32_t queues = 0, queues2 = 0;
-    if (start(repair, &jobs, &queues) == 0) {
-        FUZZ_CHECK(start(false, &jobs2, &queues2) == 0);
-        FUZZ_CHECK(jobs2 == jobs && queues2 == queues);
+    if (start(repair, &jobs) == 0) {
+        FUZZ_CHECK(start(false, &jobs2) == 0);
+        FUZZ_CHECK(jobs2 == jobs);
     }
     empty_dir(base_dir);
     return 0;

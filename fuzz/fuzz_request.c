@@ -141,7 +141,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    log_level = LOG_OFF;
+    log_level = fuzz_log_level();
     return 0;
 }
 
@@ -151,7 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct broker_cfg cfg;
     struct broker *b;
 
-    log_level = LOG_OFF;
+    log_level = fuzz_log_level();
     broker_cfg_default(&cfg);
     /* Small limits, so that the fuzzer reaches them and memory stays bounded. */
     cfg.max_jobs = 2000;
