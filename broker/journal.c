@@ -1307,7 +1307,10 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         uint16_t attempts = (uint16_t)r_le(&d, 2);
         uint8_t crashes = (uint8_t)r_le(&d, 1);
         int64_t due = r_ms(&d);
-        if (d.bad) {
+        /* Checked whether or not the job is still there, so that a record is good or bad
+         * whatever segments precede it: a start that succeeded must not leave a journal
+         * that fails the next one once older segments are deleted. */
+        if (d.bad || st < JOB_READY || st >= JOB_STATES || where > WHERE_STAY) {
             return SL_EBADREQ;
         }
         struct job *j = byid(b, id);
