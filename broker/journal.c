@@ -1213,6 +1213,12 @@ apply_push(struct replay *r, struct rd *d)
     if (res.dup || res.queue == NULL) {
         return 0; /* already replayed from an older copy */
     }
+    if (res.first_id != first_id) {
+        /* Its ids were given out before it (a snapshot's next id, a job record): records that
+         * cannot come from one broker's history. Replayed anyway, later records naming these
+         * ids would apply to other jobs, or to none, depending on which segments are left. */
+        return SL_EBADREQ;
+    }
     /* The new jobs are the last n of the queue's ready list. */
     struct queue *q = broker_queue_find(b, *req.queue);
     struct job *j = q->lists[JOB_READY].tail;
