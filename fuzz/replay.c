@@ -22,9 +22,11 @@ static void
 list_add(struct list *l, const char *path)
 {
     if (l->n == l->cap) {
-        l->cap = l->cap != 0 ? l->cap * 2 : 64;
-        l->v = realloc(l->v, l->cap * sizeof(*l->v));
-        FUZZ_CHECK(l->v != NULL);
+        size_t cap = l->cap != 0 ? l->cap * 2 : 64;
+        char **v = realloc(l->v, cap * sizeof(*v));
+        FUZZ_CHECK(v != NULL);
+        l->v = v;
+        l->cap = cap;
     }
     l->v[l->n] = strdup(path);
     FUZZ_CHECK(l->v[l->n] != NULL);
@@ -90,9 +92,10 @@ slurp(const char *path, size_t *n)
     while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
         len += got;
         if (len == cap) {
+            uint8_t *more = realloc(buf, cap * 2);
+            FUZZ_CHECK(more != NULL);
+            buf = more;
             cap *= 2;
-            buf = realloc(buf, cap);
-            FUZZ_CHECK(buf != NULL);
         }
     }
     int bad = ferror(f);
