@@ -33,7 +33,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define STEP_NS (250LL * 1000000LL)
+#define STEP_NS (FUZZ_BASE_STEP_MS * 1000000LL)
 #define MAX_REQUESTS 64 /* values of one input run as requests; the rest is ignored */
 
 static int64_t now_ns;
