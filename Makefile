@@ -5,6 +5,8 @@
 #   make bench        run the benchmarks in bench/
 #   make chaos        kill -9 the programs at random under load, then check nothing was lost
 #                     (CHAOS_SECONDS=60, CHAOS_SEED=...; tests/chaos/run)
+#   make fuzz         build the libFuzzer targets of fuzz/ with clang and run each FUZZ_SECONDS
+#   make valgrind     run every unit test binary under valgrind memcheck
 #   make install PREFIX=/usr/local   programs and manual pages (DESTDIR=... for staging)
 
 VERSION   := 0.1.0
@@ -73,6 +75,11 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+# Fuzz targets (fuzz/): built with clang and libFuzzer into build/fuzz by `make fuzz`; and
+# with $(CC) as replay programs (fuzz/replay.c's main) that `make test` runs over every seed
+# and regression input, so a crash once found stays fixed without clang.
+FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame
+REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # One manual page per program: man/PROG.1.in filled from the program's --help (scripts/mkman).
@@ -86,7 +93,8 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all test unit bench chaos install uninstall clean deps cppcheck run FORCE
+.PHONY: all test unit bench chaos install uninstall clean deps cppcheck run FORCE fuzz fuzz-build \
+        fuzz-corpus valgrind
 all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN) $(MAN_PAGES)
 
 # Installs missing Debian packages (saying so) before anything compiles.
@@ -180,13 +188,84 @@ $(BUILD)/buildflags: FORCE
 	    echo '$(CC) | $(subst ',,$(BUILD_CFLAGS))' >$@
 FORCE:
 
+$(BUILD)/fuzz/%.o: fuzz/%.c | deps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Ibroker -Iworker -c $< -o $@
+
+$(BUILD)/tests/replay_%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/fuzz/fuzz_base.o \
+                         $(BROKER_LIB_OBJ) $(WLIB_OBJ) $(NNGFIX) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Writes the seed corpora of fuzz/corpus/ again (they are checked in; run after a change to
+# the wire protocol or the journal's format).
+$(BUILD)/fuzz/mkcorpus: $(BUILD)/fuzz/mkcorpus.o $(BUILD)/fuzz/fuzz_base.o $(BROKER_LIB_OBJ) \
+                        $(WLIB_OBJ) $(NNGFIX) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz-corpus: $(BUILD)/fuzz/mkcorpus
+	$(BUILD)/fuzz/mkcorpus fuzz/corpus
+
+# libFuzzer builds: every module compiled again by clang with coverage, ASan and UBSan.
+FUZZ_CC    ?= clang
+FZ         := build/fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -O1 -g \
+              -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Icommon -Ibroker -Iworker \
+              $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP
+FZ_LIB_OBJ := $(patsubst $(BUILD)/%,$(FZ)/%,$(filter-out $(NNGFIX),$(COMMON_OBJ)) \
+                $(BROKER_LIB_OBJ) $(WLIB_OBJ)) $(FZ)/fuzz/fuzz_base.o
+FUZZ_BIN   := $(FUZZ_TARGETS:%=$(FZ)/bin/%)
+FUZZ_SECONDS ?= 60
+FUZZ_PARALLEL ?= 1
+
+$(FZ)/%.o: %.c | fuzzdeps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC      $< (fuzz)"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FZ)/bin/%: $(FZ)/fuzz/%.o $(FZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+.PHONY: fuzzdeps
+fuzzdeps:
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --fuzz
+
+fuzz-build: $(FUZZ_BIN)
+
+# Runs each target for FUZZ_SECONDS over its seeds and regression inputs, FUZZ_PARALLEL at a
+# time; new inputs go to build/fuzz/corpus, crashing ones to build/fuzz/crashes (fuzz/run).
+fuzz: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) fuzz/run $(FZ) $(FUZZ_TARGETS)
+
 # The test runner runs every unit binary and integration script and prints
 # the closing "N passed, N failed" line; it exits non-zero on any failure.
-test: all $(UNIT_BIN) $(TOOL_BIN)
+test: all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
 	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
-	    tests/run $(UNIT_BIN) $(sort $(wildcard tests/integ/t_*.sh))
+	    SLUICE_FUZZ_ROOT=$(abspath fuzz) \
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(sort $(wildcard tests/integ/t_*.sh))
+
+# Every unit test binary (and the fuzz replays) under valgrind memcheck: any memory error, or
+# memory definitely, indirectly or possibly lost, fails the binary ("still reachable" does
+# not: nng's process-wide state). tests/valgrind.supp says what it hides and why.
+VALGRIND ?= valgrind --quiet --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect,possible \
+            --show-leak-kinds=definite,indirect,possible \
+            --suppressions=$(abspath tests/valgrind.supp)
+valgrind: all $(UNIT_BIN) $(REPLAY_BIN)
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --valgrind
+	@SLUICE_TEST_WRAP="$(VALGRIND)" SLUICE_TEST_TIMEOUT=600 \
+	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
+	    SLUICE_FUZZ_ROOT=$(abspath fuzz) \
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN)
 
 unit: $(UNIT_BIN)
 	@tests/run $(UNIT_BIN)
@@ -219,7 +298,8 @@ uninstall:
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Iworker -Irouter \
-	    common broker ctl worker router
+	    -Ifuzz \
+	    common broker ctl worker router fuzz
 
 clean:
 	rm -rf build bin

@@ -385,8 +385,8 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     return 0;
 }
 
-static int
-check_settings(const struct queue_settings *s)
+int
+broker_queue_settings_check(const struct queue_settings *s)
 {
     if ((s->has_priority && s->priority > QUEUE_PRIORITY_MAX) ||
         (s->has_weight && (s->weight < 1 || s->weight > QUEUE_WEIGHT_MAX)) ||
@@ -401,7 +401,7 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
 {
     int rv;
 
-    if ((rv = check_settings(s)) != 0) {
+    if ((rv = broker_queue_settings_check(s)) != 0) {
         return rv;
     }
     if (broker_queue_find(b, name) != NULL) {
@@ -432,7 +432,7 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
     if (q == NULL) {
         return SL_ENOTFOUND;
     }
-    if ((rv = check_settings(s)) != 0) {
+    if ((rv = broker_queue_settings_check(s)) != 0) {
         return rv;
     }
     if (s->has_priority) {

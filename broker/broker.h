@@ -154,6 +154,9 @@ struct queue_settings {
     uint32_t priority, weight, max_inflight;
 };
 
+/* SL_EBADREQ if a setting given is out of range, else 0. Needs no lock. */
+int broker_queue_settings_check(const struct queue_settings *s);
+
 /* Errors: SL_EEXISTS, SL_EBADREQ (a setting out of range), SL_ENOMEM. */
 int broker_queue_create(struct broker *b, struct sl_str name, const struct queue_settings *s);
 /* Errors: SL_ENOTFOUND, SL_EBADREQ. */

@@ -1072,6 +1072,22 @@ r_str(struct rd *r, unsigned lenbytes)
     return s;
 }
 
+/* A time in milliseconds since the epoch, as wall_ms() wrote it: bad unless it is between 0
+ * and REPLAY_MS_MAX, so that converting it to nanoseconds and between the clocks cannot
+ * overflow (a damaged record whose checksum still matches must not make replay undefined). */
+#define REPLAY_MS_MAX (INT64_MAX / 1000000 / 2) /* about the year 2116 */
+
+static int64_t
+r_ms(struct rd *r)
+{
+    uint64_t v = r_le(r, 8);
+    if (v > (uint64_t)REPLAY_MS_MAX) {
+        r->bad = true;
+        return 0;
+    }
+    return (int64_t)v;
+}
+
 /* A queue, group or client name: bad unless it obeys the wire's name rule. */
 static struct sl_str
 r_name(struct rd *r)
@@ -1147,7 +1163,7 @@ static int
 apply_push(struct replay *r, struct rd *d)
 {
     struct broker *b = r->b;
-    int64_t wall = (int64_t)r_le(d, 8);
+    int64_t wall = r_ms(d);
     uint64_t first_id = r_le(d, 8);
     uint32_t n = (uint32_t)r_le(d, 4);
     struct push_req req = { 0 };
@@ -1197,6 +1213,12 @@ apply_push(struct replay *r, struct rd *d)
     if (res.dup || res.queue == NULL) {
         return 0; /* already replayed from an older copy */
     }
+    if (res.first_id != first_id) {
+        /* Its ids were given out before it (a snapshot's next id, a job record): records that
+         * cannot come from one broker's history. Replayed anyway, later records naming these
+         * ids would apply to other jobs, or to none, depending on which segments are left. */
+        return SL_EBADREQ;
+    }
     /* The new jobs are the last n of the queue's ready list. */
     struct queue *q = broker_queue_find(b, *req.queue);
     struct job *j = q->lists[JOB_READY].tail;
@@ -1232,8 +1254,8 @@ apply_put(struct replay *r, struct rd *d)
     jr.crashes = (uint8_t)r_le(d, 1);
     jr.max_attempts = (uint16_t)r_le(d, 2);
     jr.ttr_ms = (uint32_t)r_le(d, 4);
-    jr.enq_ns = (int64_t)r_le(d, 8) * 1000000;
-    int64_t due_ms = (int64_t)r_le(d, 8);
+    jr.enq_ns = r_ms(d) * 1000000;
+    int64_t due_ms = r_ms(d);
     uint64_t before = r_le(d, 8);
     jr.payload = r_str(d, 4);
     if (d->bad || jr.state < JOB_READY || jr.state >= JOB_STATES || jr.max_attempts == 0) {
@@ -1270,8 +1292,14 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
     int rv = 0;
 
     r->records++;
-    if (r->in_snap && !r->first && p[0] != R_SNAP_END) {
-        return 0; /* a later segment's snapshot repeats what replay already built */
+    /* A later segment's snapshot repeats what replay already built: its records are checked
+     * but not applied. Checked, because once the segments before it are deleted it is the
+     * snapshot that applies: a record good or bad must be so wherever its segment stands, or
+     * a start that succeeded could leave a journal that the next start refuses. */
+    bool check_only = r->in_snap && !r->first;
+    if (r->in_snap && p[0] != R_SNAP_END && p[0] != R_NEXTID && p[0] != R_QUEUE &&
+        p[0] != R_ROUTE && p[0] != R_DEDUP) {
+        return SL_EBADREQ; /* a snapshot holds nothing else (snapshot()) */
     }
     switch (p[0]) {
     case R_SNAP_BEGIN:
@@ -1290,8 +1318,11 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         unsigned where = (unsigned)r_le(&d, 1);
         uint16_t attempts = (uint16_t)r_le(&d, 2);
         uint8_t crashes = (uint8_t)r_le(&d, 1);
-        int64_t due = (int64_t)r_le(&d, 8);
-        if (d.bad) {
+        int64_t due = r_ms(&d);
+        /* Checked whether or not the job is still there, so that a record is good or bad
+         * whatever segments precede it: a start that succeeded must not leave a journal
+         * that fails the next one once older segments are deleted. */
+        if (d.bad || st < JOB_READY || st >= JOB_STATES || where > WHERE_STAY) {
             return SL_EBADREQ;
         }
         struct job *j = byid(b, id);
@@ -1334,8 +1365,11 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         s.weight = (uint32_t)r_le(&d, 4);
         s.max_inflight = (uint32_t)r_le(&d, 4);
         bool paused = r_le(&d, 1) != 0;
-        if (d.bad) {
+        if (d.bad || broker_queue_settings_check(&s) != 0) {
             return SL_EBADREQ;
+        }
+        if (check_only) {
+            return 0;
         }
         rv = broker_queue_find(b, name) != NULL ? broker_queue_update(b, name, &s)
                                                 : broker_queue_create(b, name, &s);
@@ -1357,6 +1391,9 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         if (d.bad || (queue.n > 0 && !wire_name_ok(queue.p, queue.n))) {
             return SL_EBADREQ;
         }
+        if (check_only) {
+            return 0;
+        }
         if (queue.n > 0 && broker_queue_find(b, queue) == NULL) {
             return 0; /* destroyed later */
         }
@@ -1366,6 +1403,8 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         broker_flush(b, &x, &y);
         return 0;
     case R_NEXTID:
+        /* Applied from a later snapshot too: in a real journal it equals the next id replay
+         * has reached there, and pushes after it must not reuse ids below it either way. */
         x = r_le(&d, 8);
         if (d.bad) {
             return SL_EBADREQ;
@@ -1378,9 +1417,12 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         struct sl_str client = r_name(&d);
         uint64_t seq = r_le(&d, 8), first = r_le(&d, 8);
         uint32_t cnt = (uint32_t)r_le(&d, 4);
-        int64_t last = (int64_t)r_le(&d, 8);
+        int64_t last = r_ms(&d);
         if (d.bad) {
             return SL_EBADREQ;
+        }
+        if (check_only) {
+            return 0;
         }
         int64_t mono = mono_of_wall_ms(r, last);
         if (r->now_mono_ns - mono < b->cfg.dedup_window_ns) {

@@ -1498,6 +1498,44 @@ test_record_with_a_bad_name_stops_open(void **state)
     framed_record_stops_open(*state, rec, sizeof(rec));
 }
 
+/* A dedup record whose time (ms since the epoch) is past what nanoseconds can hold: a bad
+ * record, not a number to overflow. */
+static void
+test_record_with_a_time_out_of_range_stops_open(void **state)
+{
+    static const uint8_t rec[] = { 9, 1, 0, 'c', 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+                                   1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
+    framed_record_stops_open(*state, rec, sizeof(rec));
+}
+
+/* A job record with no valid state stops the start even when its job is gone (id 999 never
+ * existed): whether a record is good must not depend on the segments before it. */
+static void
+test_job_record_with_a_bad_state_stops_open_for_any_job(void **state)
+{
+    static const uint8_t rec[] = { 2, 0xe7, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    framed_record_stops_open(*state, rec, sizeof(rec));
+}
+
+/* A push record naming ids the journal already gave out (1, after ten pushes) cannot come
+ * from one broker's history: replayed under other ids, later records would miss it. */
+static void
+test_push_record_reusing_ids_stops_open(void **state)
+{
+    static const uint8_t rec[] = {
+        1,                                     /* R_PUSH */
+        0x00, 0x68, 0xe5, 0xcf, 0x8b, 0x01, 0, 0, /* wall_ms 1700000000000 */
+        1, 0, 0, 0, 0, 0, 0, 0,                /* first_id 1 */
+        1, 0, 0, 0,                            /* n */
+        0xe8, 3, 0, 0,                         /* ttr_ms */
+        1, 0,                                  /* max_attempts */
+        1, 0, 'g', 7, 0, 'd', 'e', 'f', 'a', 'u', 'l', 't', 0, /* group, queue, not keyed */
+        1, 0, 0, 0, 'x',                       /* one payload */
+    };
+    framed_record_stops_open(*state, rec, sizeof(rec));
+}
+
 static void
 test_second_open_of_a_directory_fails(void **state)
 {
@@ -1546,6 +1584,11 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_record_stops_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_with_a_bad_name_stops_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_with_a_time_out_of_range_stops_open, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_job_record_with_a_bad_state_stops_open_for_any_job,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_record_reusing_ids_stops_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_ignores_the_new_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_of_a_directory_fails, setup, teardown),
     };

@@ -1,0 +1,166 @@
+#include "fuzz_base.h"
+
+#include "broker.h"
+#include "fuzz.h"
+#include "log.h"
+#include "queue.h"
+#include "wire.h"
+
+#include <msgpack.h>
+#include <string.h>
+
+static struct fuzz_req reqs[FUZZ_BASE_MAX];
+static size_t nreqs;
+
+/* Encodes m as the next request, on connection pipe, and clears m for the next one. */
+static void
+add(struct wire_msg *m, uint32_t pipe)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+
+    FUZZ_CHECK(nreqs < FUZZ_BASE_MAX);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    FUZZ_CHECK(wire_encode(m, &pk) == 0);
+    reqs[nreqs++] = (struct fuzz_req){ sb.data, sb.size, pipe }; /* kept for the process */
+    wire_msg_init(m);
+}
+
+static void
+op(struct wire_msg *m, const char *name)
+{
+    wire_msg_init(m);
+    wire_set_cstr(m, WK_OP, name);
+}
+
+static void
+payloads(struct wire_msg *m, const char *const *z, uint32_t n)
+{
+    static struct sl_str v[8][4]; /* each call's own array: encoded later, in add() */
+    static unsigned next;
+    struct sl_str *s = v[next++ % 8];
+    for (uint32_t i = 0; i < n; i++) {
+        s[i] = (struct sl_str){ z[i], (uint32_t)strlen(z[i]) };
+    }
+    wire_set_strs(m, WK_PAYLOADS, s, n);
+}
+
+static void
+build(void)
+{
+    struct wire_msg m;
+    static const char *const a[] = { "a1", "a2", "a3" };
+    static const char *const bb[] = { "b1", "b2" };
+    static const char *const c[] = { "c1", "c2" };
+    static const char *const d[] = { "d1" };
+    static const char *const a4[] = { "a4" };
+    static const uint64_t four[] = { 4 };
+
+    op(&m, "queue.create");                     /* 0 */
+    wire_set_cstr(&m, WK_NAME, "q1");
+    wire_set_u64(&m, WK_PRIORITY, 5);
+    wire_set_u64(&m, WK_WEIGHT, 2);
+    add(&m, 1);
+    op(&m, "queue.create");                     /* 1 */
+    wire_set_cstr(&m, WK_NAME, "q2");
+    wire_set_u64(&m, WK_MAX_INFLIGHT, 1);
+    add(&m, 1);
+    op(&m, "queue.create");                     /* 2 */
+    wire_set_cstr(&m, WK_NAME, "slow");
+    add(&m, 1);
+    op(&m, "queue.pause");                      /* 3 */
+    wire_set_cstr(&m, WK_NAME, "slow");
+    add(&m, 1);
+    op(&m, "push");                             /* 4: jobs 1-3 */
+    wire_set_cstr(&m, WK_GROUP, "alice");
+    payloads(&m, a, 3);
+    add(&m, 1);
+    op(&m, "push");                             /* 5: jobs 4-5 */
+    wire_set_cstr(&m, WK_GROUP, "bob");
+    wire_set_cstr(&m, WK_QUEUE, "q1");
+    wire_set_cstr(&m, WK_CLIENT, "c1");
+    wire_set_u64(&m, WK_SEQ, 1);
+    wire_set_u64(&m, WK_MAX_ATTEMPTS, 1);
+    payloads(&m, bb, 2);
+    add(&m, 1);
+    op(&m, "route.set");                        /* 6 */
+    wire_set_cstr(&m, WK_GROUP, "carol");
+    wire_set_cstr(&m, WK_QUEUE, "q2");
+    add(&m, 1);
+    op(&m, "push");                             /* 7: jobs 6-7 */
+    wire_set_cstr(&m, WK_GROUP, "carol");
+    payloads(&m, c, 2);
+    add(&m, 1);
+    op(&m, "push");                             /* 8: job 8 */
+    wire_set_cstr(&m, WK_GROUP, "dave");
+    wire_set_cstr(&m, WK_QUEUE, "slow");
+    payloads(&m, d, 1);
+    add(&m, 1);
+    op(&m, "reserve");                          /* 9: q1 first: 4, 5 */
+    wire_set_cstr(&m, WK_WORKER, "w1");
+    wire_set_u64(&m, WK_MAX, 2);
+    add(&m, 1);
+    op(&m, "nack");                             /* 10: 4 is dead (1 attempt) */
+    wire_set_u64s(&m, WK_IDS, four, 1);
+    wire_set_cstr(&m, WK_WORKER, "w1");
+    add(&m, 1);
+    op(&m, "reserve");                          /* 11 */
+    wire_set_cstr(&m, WK_WORKER, "w2");
+    wire_set_u64(&m, WK_MAX, 2);
+    add(&m, 2);
+    op(&m, "push");                             /* 12: job 9, a short TTR */
+    wire_set_cstr(&m, WK_GROUP, "alice");
+    wire_set_u64(&m, WK_TTR_MS, 500);
+    payloads(&m, a4, 1);
+    add(&m, 1);
+    op(&m, "lease.acquire");                    /* 13 = FUZZ_BASE_LEASE_AT */
+    wire_set_cstr(&m, WK_NAME, "router:1");
+    wire_set_u64(&m, WK_TTL_MS, 60000);
+    wire_set_u64(&m, WK_HIGH, 5);
+    add(&m, 1);
+    FUZZ_CHECK(nreqs == FUZZ_BASE_LEASE_AT + 1);
+}
+
+size_t
+fuzz_request_base(const struct fuzz_req **out)
+{
+    if (nreqs == 0) {
+        build();
+    }
+    *out = reqs;
+    return nreqs;
+}
+
+void
+fuzz_check_broker(struct broker *b)
+{
+    uint64_t by_queue = 0, by_group = 0;
+    pthread_mutex_lock(&b->lock);
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        const struct queue *q = b->qorder[i];
+        for (int st = JOB_READY; st < JOB_STATES; st++) {
+            uint64_t walked = 0;
+            for (const struct job *j = q->lists[st].head; j != NULL; j = j->next) {
+                FUZZ_CHECK(j->queue == q && j->state == st);
+                walked++;
+            }
+            FUZZ_CHECK(walked == q->lists[st].n);
+        }
+        by_queue += queue_jobs(q);
+    }
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        by_group += group_jobs(g);
+    }
+    FUZZ_CHECK(by_queue == b->jobs);
+    FUZZ_CHECK(by_group == b->jobs);
+    pthread_mutex_unlock(&b->lock);
+}
+
+int
+fuzz_log_level(void)
+{
+    const char *s = getenv("SLUICE_FUZZ_LOG");
+    int lv = s != NULL ? log_level_parse(s) : -1;
+    return lv >= 0 ? lv : LOG_OFF;
+}

@@ -1,0 +1,46 @@
+/* The starting state of fuzz_request: the requests that bring a new broker to it, encoded
+ * once; and the broker invariants the broker's fuzz targets check. fuzz/mkcorpus.c uses the same constants to write seed requests that refer to it (job
+ * ids, queue names, the lease's number). */
+#ifndef SLUICE_FUZZ_BASE_H
+#define SLUICE_FUZZ_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The fake clock's start (both clocks): 2023-11-14 22:13:20 UTC. */
+#define FUZZ_BASE_START_NS 1700000000000000000LL
+#define FUZZ_BASE_STEP_MS 250  /* the clock moves this much after each request */
+#define FUZZ_BASE_MAX 16       /* requests in the starting state, at most */
+
+/* What the starting state holds (see fuzz_base.c for how it gets there):
+ *   queues  default; q1 (priority 5, weight 2); q2 (max_inflight 1); slow (paused)
+ *   routes  carol -> q2
+ *   jobs    1-3, 9 alice in default; 4-5 bob in q1 (4 dead); 6-7 carol in q2; 8 dave in slow;
+ *           reserved by worker w1 (connection 1) and w2 (connection 2): 5, and two more
+ *   lease   held by "router:1", number FUZZ_BASE_LEASE, 60 s */
+#define FUZZ_BASE_JOBS 9
+#define FUZZ_BASE_LEASE_AT 13  /* index of the lease.acquire request */
+#define FUZZ_BASE_LEASE \
+    ((uint64_t)(FUZZ_BASE_START_NS / 1000000) + FUZZ_BASE_LEASE_AT * FUZZ_BASE_STEP_MS)
+
+struct fuzz_req {
+    const void *p;   /* the request body */
+    size_t n;
+    uint32_t pipe;   /* the connection it comes on */
+};
+
+/* The starting state's requests, in order: *out points at a static array (encoded on the
+ * first call; not thread-safe). Returns how many. */
+size_t fuzz_request_base(const struct fuzz_req **out);
+
+struct broker;
+
+/* The broker's log level in a fuzz target: $SLUICE_FUZZ_LOG (debug, info, warn, error), else
+ * off, so that running one input by hand can show what the broker did. */
+int fuzz_log_level(void);
+
+/* Aborts unless b's job totals agree with its queues, its groups and each queue's lists
+ * (every job in the list of its state, in its queue). Takes b->lock. */
+void fuzz_check_broker(struct broker *b);
+
+#endif
