@@ -120,8 +120,10 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
         }
         cfg->max_payload = (uint32_t)x;
     }
-    if (cfg->max_payload + 1024 > *max_message) {
-        fprintf(stderr, "broker: --max-payload must be at least 1K below --max-message\n");
+    /* Room for a push's other fields and for a token of up to TOKEN_MAX bytes. */
+    if ((uint64_t)cfg->max_payload + 1024 + TOKEN_MAX > *max_message) {
+        fprintf(stderr, "broker: --max-payload must be at least 2K below --max-message (room "
+                "for the request's other fields and a token)\n");
         return 2;
     }
     if (v->v[OPT_TTR]) {

@@ -104,7 +104,7 @@ wait_window_count(const struct wait_window *w, int64_t now_ns)
     uint64_t n = 0;
     live(w, now_ns, &a, &b);
     for (uint32_t i = 0; i < WAIT_WINDOW_BUCKETS; i++) {
-        n += (a != NULL ? a[i] : 0u) + (b != NULL ? b[i] : 0u);
+        n += (uint64_t)(a != NULL ? a[i] : 0u) + (b != NULL ? b[i] : 0u);
     }
     return n;
 }
@@ -128,7 +128,7 @@ wait_window_quantile(const struct wait_window *w, int64_t now_ns, double q, doub
     }
     uint64_t seen = 0;
     for (uint32_t i = 0; i < WAIT_WINDOW_BUCKETS; i++) {
-        seen += (a != NULL ? a[i] : 0u) + (b != NULL ? b[i] : 0u);
+        seen += (uint64_t)(a != NULL ? a[i] : 0u) + (b != NULL ? b[i] : 0u);
         if (seen >= rank) {
             uint64_t lo, hi;
             wait_window_range(i, &lo, &hi);

@@ -186,6 +186,16 @@ token_attach(nng_msg *m, const struct token *t)
         return -1;
     }
     nhlen = map_header_put(h, count + 1);
+    if (nhlen < hlen) {
+        /* The sender used a wider header than needed: keep its width (still valid msgpack),
+         * so that no byte of the old header is left behind. */
+        uint32_t c = count + 1;
+        h[0] = hlen == 3 ? 0xde : 0xdf;
+        for (size_t i = 1; i < hlen; i++) {
+            h[i] = (unsigned char)(c >> (8 * (hlen - 1 - i)));
+        }
+        nhlen = hlen;
+    }
     if (nhlen > hlen) {
         if (nng_msg_insert(m, h, nhlen - hlen) != 0) {
             nng_msg_chop(m, plen);

@@ -196,9 +196,23 @@ child_reaped(struct child *c, int *status)
     if (c->pid <= 0) {
         return false;
     }
-    pid_t r = waitpid(c->pid, &st, WNOHANG);
-    if (r == 0 || (r < 0 && errno == EINTR)) {
+    /* Looked at without reaping: while it is a zombie its process group's id stays its own,
+     * so what it left in the group can be killed without hitting a group that reused the id. */
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    int w = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    if ((w == 0 && si.si_pid == 0) || (w < 0 && errno == EINTR)) {
         return false;
+    }
+    if (w == 0 && c->pgid > 0) {
+        kill(-c->pgid, SIGKILL);
+    }
+    c->pgid = 0;
+    if (child_page != NULL) {
+        atomic_store(&child_page->handler_pgid, 0);
+    }
+    pid_t r;
+    while ((r = waitpid(c->pid, &st, 0)) < 0 && errno == EINTR) {
     }
     /* r < 0 (ECHILD): it is gone and its status with it. */
     *status = r == c->pid ? st : (127 << 8);
@@ -216,9 +230,6 @@ child_kill(struct child *c, int *status)
         while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR) {
         }
         c->pid = 0;
-    } else if (c->pgid > 0) {
-        /* Reaped already; its group lives on while a member does, so its id was not reused. */
-        kill(-c->pgid, SIGKILL);
     }
     c->pgid = 0;
     if (child_page != NULL) {

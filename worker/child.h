@@ -57,14 +57,15 @@ void child_init(struct child *c);
  * Returns 0 or SL_EIO (logged). */
 int child_spawn(struct child *c, const char *cmd, char *const envp[], bool pipe_err);
 
-/* If the child has exited, reaps it: true with its wait status in *status. Never blocks.
- * What it started may still run in its process group: child_kill ends that. */
+/* If the child has exited, kills what it left in its process group (before the reap, while
+ * the group's id is still its own) and reaps it: true with its wait status in *status. Never
+ * blocks. */
 bool child_reaped(struct child *c, int *status);
 
 /* Kills the child's process group with SIGKILL, reaps the child (its wait status in *status,
- * which may be NULL; 0 if it was reaped already) and closes our ends of its pipes. A child
- * reaped by child_reaped has its group killed all the same, so that nothing it left behind
- * outlives its job (or its handler). */
+ * which may be NULL; 0 if it was reaped already) and closes our ends of its pipes. Nothing a
+ * child left behind outlives its job (or its handler): child_reaped killed the group of one
+ * reaped already. */
 void child_kill(struct child *c, int *status);
 
 /* Closes our ends of its pipes. */

@@ -199,6 +199,43 @@ test_attach_grows_the_map_of_any_size(void **state)
     }
 }
 
+/* A map whose header is wider than it needs (map16 or map32 for one entry) keeps its width:
+ * no byte of the old header may stay behind as junk. */
+static void
+test_attach_keeps_a_wide_header(void **state)
+{
+    (void)state;
+    struct token t = { 5, "tiny!" };
+    static const unsigned char m16[] = { 0xde, 0x00, 0x01, 0xa2, 'o', 'p', 0xa4, 'p', 'i', 'n', 'g' };
+    static const unsigned char m32[] = { 0xdf, 0x00, 0x00, 0x00, 0x01, 0xa2, 'o', 'p',
+                                         0xa4, 'p', 'i', 'n', 'g' };
+    const unsigned char *in[] = { m16, m32 };
+    const size_t len[] = { sizeof(m16), sizeof(m32) };
+    for (int i = 0; i < 2; i++) {
+        nng_msg *m;
+        assert_int_equal(nng_msg_alloc(&m, 0), 0);
+        assert_int_equal(nng_msg_append(m, in[i], len[i]), 0);
+        assert_int_equal(token_attach(m, &t), 0);
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        assert_int_equal(msgpack_unpack_next(&u, nng_msg_body(m), nng_msg_len(m), &off),
+                         MSGPACK_UNPACK_SUCCESS);
+        assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
+        assert_int_equal(u.data.via.map.size, 2);
+        assert_int_equal(off, nng_msg_len(m)); /* nothing after the map */
+        assert_int_equal(nng_msg_len(m), len[i] + 6 + 1 + t.n);
+        msgpack_unpacked_destroy(&u);
+        struct wire_msg w;
+        wire_msg_init(&w);
+        assert_int_equal(wire_decode(&w, nng_msg_body(m), nng_msg_len(m), NULL, 0), 0);
+        assert_true(WIRE_HAS(&w, WK_TOKEN));
+        assert_memory_equal(w.v[WK_TOKEN].s.p, t.s, t.n);
+        wire_msg_fini(&w);
+        nng_msg_free(m);
+    }
+}
+
 static void
 test_attach_without_token_or_map(void **state)
 {
@@ -283,6 +320,7 @@ main(void)
         cmocka_unit_test(test_load_refuses_and_leaves_the_token_alone),
         cmocka_unit_test(test_check_needs_every_byte_and_the_length),
         cmocka_unit_test(test_attach_grows_the_map_of_any_size),
+        cmocka_unit_test(test_attach_keeps_a_wide_header),
         cmocka_unit_test(test_attach_without_token_or_map),
         cmocka_unit_test(test_broker_refuses_requests_without_the_token),
     };
