@@ -1,6 +1,7 @@
 #include "prom.h"
 
 #include "err.h"
+#include "wire.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -138,18 +139,7 @@ static const char *const src_name[] = { NULL, "name", "name", "id" };
 static const msgpack_object *
 get(const msgpack_object *map, const char *key)
 {
-    size_t n = strlen(key);
-    if (map == NULL || map->type != MSGPACK_OBJECT_MAP) {
-        return NULL;
-    }
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-            memcmp(k->via.str.ptr, key, n) == 0) {
-            return &map->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
+    return wire_obj_get(map, key);
 }
 
 static const msgpack_object *

@@ -633,3 +633,20 @@ wire_pack_into_msg(void *data, const char *buf, size_t len)
     }
     return nng_msg_append(msg, buf, len) == 0 ? 0 : -1;
 }
+
+const msgpack_object *
+wire_obj_get(const msgpack_object *map, const char *key)
+{
+    size_t n = strlen(key);
+    if (map == NULL || map->type != MSGPACK_OBJECT_MAP) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, key, n) == 0) {
+            return &map->via.map.ptr[i].val;
+        }
+    }
+    return NULL;
+}

@@ -160,6 +160,10 @@ void wire_msg_fini(struct wire_msg *m);
  * first. Returns 0 or SL_EBADREQ. */
 int wire_check(const void *buf, size_t len);
 
+/* The value of key in map (a MAP object; keys that are not str are passed over), or NULL,
+ * also when map is NULL or not a map: a lookup into a reply unpacked by msgpack-c. */
+const msgpack_object *wire_obj_get(const msgpack_object *map, const char *key);
+
 /* Decodes one map from buf into m (initialised, empty). Views point into buf and into m.
  * On failure returns SL_EBADREQ, writes a reason into why (if why != NULL) and leaves m empty
  * (still to be finalised). */

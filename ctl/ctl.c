@@ -279,19 +279,7 @@ ctl_print_reply_json(const struct ctl *ctl)
 const msgpack_object *
 ctl_map_get(const msgpack_object *map, const char *key)
 {
-    size_t n = strlen(key);
-
-    if (map->type != MSGPACK_OBJECT_MAP) {
-        return NULL;
-    }
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-            memcmp(k->via.str.ptr, key, n) == 0) {
-            return &map->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
+    return wire_obj_get(map, key);
 }
 
 void

@@ -23,16 +23,7 @@ snapshot_buf_fini(struct snapshot_buf *b)
 static const msgpack_object *
 map_get(const msgpack_object *map, const char *key)
 {
-    size_t n = strlen(key);
-
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-            memcmp(k->via.str.ptr, key, n) == 0) {
-            return &map->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
+    return wire_obj_get(map, key);
 }
 
 static bool
