@@ -17,6 +17,7 @@ broker_cfg_default(struct broker_cfg *cfg)
     cfg->max_jobs = 10000000;
     cfg->max_bytes = 1ULL << 30;
     cfg->max_payload = 1U << 20;
+    cfg->max_message = 64ULL << 20;
     cfg->ttr_ms = 60000;
     cfg->max_attempts = 3;
     cfg->dedup_window_ns = 600LL * 1000000000LL;

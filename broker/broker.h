@@ -44,6 +44,7 @@ struct broker_cfg {
     uint64_t max_jobs;        /* jobs held in any state; beyond: queue_full */
     uint64_t max_bytes;       /* payload bytes held; beyond: queue_full */
     uint32_t max_payload;     /* one payload; beyond: too_large */
+    uint64_t max_message;     /* one request, as the server takes it (said by ping) */
     uint32_t ttr_ms;          /* default reservation timeout */
     uint16_t max_attempts;    /* default attempts */
     int64_t dedup_window_ns;  /* how long a client's keys are remembered after its last push */

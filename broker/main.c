@@ -189,6 +189,7 @@ main(int argc, char **argv)
     if ((rv = configure(&v, &cfg, &max_message, &contexts, &jc)) != 0) {
         return rv;
     }
+    cfg.max_message = max_message;
     if (v.v[OPT_METRICS_LISTEN] != NULL) {
         char why[256];
         if (promhttp_url(v.v[OPT_METRICS_LISTEN], metrics_url, sizeof(metrics_url), why,

@@ -309,11 +309,12 @@ op_ping(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
     char *why = c->why;
     (void)req;
     (void)why;
-    wire_pack_ok(pk, 3);
+    wire_pack_ok(pk, 4);
     key_u64(pk, WK_PID, (uint64_t)getpid());
     wire_pack_key(pk, WK_VERSION);
     wire_pack_cstr(pk, SLUICE_VERSION);
     key_u64(pk, WK_UPTIME_MS, (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000);
+    key_u64(pk, WK_MAX_MESSAGE, b->cfg.max_message);
     return 0;
 }
 

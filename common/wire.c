@@ -38,6 +38,7 @@ static const struct {
     [WK_PID] = { "pid", WT_U64 },
     [WK_VERSION] = { "version", WT_STR },
     [WK_UPTIME_MS] = { "uptime_ms", WT_U64 },
+    [WK_MAX_MESSAGE] = { "max_message", WT_U64 },
     [WK_QUEUES] = { "queues", WT_ANY },
     [WK_ROUTES] = { "routes", WT_ANY },
     [WK_BROKER] = { "broker", WT_ANY },

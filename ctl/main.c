@@ -8,6 +8,7 @@
  * status: 0 done, 1 the broker refused (or failed; configure: a check failed), 2 usage error,
  * 3 the broker unreachable (migrate: the database unreachable, or its login refused). */
 #include "ctl.h"
+#include "deadline.h"
 
 #include "log.h"
 
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #define CTL_TIMEOUT_MS_MAX 3600000 /* 1 h: a bound on typos */
+#define CTL_CLOSE_MS 1000          /* the most closing the connection may take */
 #define OPT_END { 0, NULL, 0, NULL, NULL, NULL }
 #define DEAD_IDS_MAX 1000000 /* job ids on one command line */
 
@@ -427,6 +429,10 @@ run(int argc, char **argv)
     } else {
         rv = c->fn(&ctl, nargs, args, &v);
     }
+    /* nng 1.5.2's nng_close() can hang on a connection that still resends a request (one the
+     * broker dropped as too large, say): whatever happens there, ctl ends within a second. */
+    fflush(stdout);
+    exit_deadline(CTL_CLOSE_MS, rv, NULL);
     ctl_fini(&ctl);
     return rv;
 }

@@ -30,9 +30,11 @@
 #define PUSH_TTR_MS_MAX 86400000ULL     /* PROTOCOL.md: 1 ms to 24 h */
 #define PUSH_ATTEMPTS_MAX 65535         /* PROTOCOL.md: 1 to 65,535 */
 #define PUSH_SEQ_MAX (1ULL << 63)       /* --seq: leaves room for the requests after the first */
-/* Encoded size of everything in a request but the payloads: keys, group, queue, client (names
- * of at most 128 bytes), numbers, headers. */
-#define PUSH_HEADER_MAX 1024
+/* Encoded size of everything in a request but the payloads and the token: keys, group, queue,
+ * client (names of at most 128 bytes), numbers, headers (about 600 bytes at most). With a
+ * token's room it stays within the 2 KiB the broker keeps between --max-payload and
+ * --max-message, so a payload the broker accepts always fits in a request. */
+#define PUSH_HEADER_MAX 960
 #define PUSH_PAYLOAD_HEADER_MAX 5       /* msgpack bin32 header */
 #define PUSH_READ_BUF (8u << 20)        /* --file: initial buffer; grows for longer lines */
 
@@ -44,6 +46,9 @@ struct push {
     uint32_t batch_max;      /* --batch */
     uint32_t n;              /* views to send in the next request */
     size_t bytes;            /* their payload bytes */
+    size_t max_req;          /* the most a request may encode to: the broker's max_message less
+                                our token's room; SIZE_MAX when the broker does not say */
+    size_t token_room;       /* what our token adds to a request (0: no token) */
     char client[WIRE_NAME_MAX + 1]; /* idempotency client name: --client, else "ctl-PID-HEX" */
     uint64_t seq;            /* of the last request sent; starts at 1 */
     uint64_t pushed;         /* jobs the broker confirmed */
@@ -141,6 +146,54 @@ send_batch(struct push *p)
     return 0;
 }
 
+/* The most a request of n payloads of `bytes` bytes in all can encode to. */
+static size_t
+req_size(size_t n, size_t bytes)
+{
+    return bytes + n * PUSH_PAYLOAD_HEADER_MAX + PUSH_HEADER_MAX;
+}
+
+/* A payload too large for any request the broker takes: refused here, with a clear message,
+ * rather than sent to a broker that would drop the connection (and leave ctl waiting). */
+static int
+check_fits(const struct push *p, size_t n)
+{
+    if (req_size(1, n) > p->max_req) {
+        fprintf(stderr, "ctl: a payload of %zu bytes does not fit in a request the broker "
+                "takes (its --max-message is %zu bytes)\n", n, p->max_req + p->token_room);
+        return CTL_EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* Learns the broker's request limit (ping's max_message); a broker that does not say leaves
+ * the limit at PUSH_BATCH_BYTES per request. */
+static int
+learn_limit(struct push *p)
+{
+    struct wire_msg req;
+    uint64_t max = 0;
+    int rv;
+
+    p->max_req = SIZE_MAX;
+    /* "token" as a fixstr, a str header of up to 3 bytes, the token, a wider map header. */
+    p->token_room = p->ctl->token.n > 0 ? 6 + 3 + p->ctl->token.n + 4 : 0;
+    wire_msg_init(&req);
+    rv = ctl_call(p->ctl, "ping", &req);
+    wire_msg_fini(&req);
+    if (rv != 0) {
+        return rv;
+    }
+    if (WIRE_HAS(&p->ctl->rep, WK_MAX_MESSAGE)) {
+        max = p->ctl->rep.v[WK_MAX_MESSAGE].u;
+        if (max <= p->token_room + PUSH_HEADER_MAX + PUSH_PAYLOAD_HEADER_MAX) {
+            return ctl_bad_reply(p->ctl, "a max_message of %" PRIu64 " bytes", max);
+        }
+        p->max_req = (size_t)(max - p->token_room);
+    }
+    return 0;
+}
+
 /* Adds one payload view to the batch, sending the batch first when it is full. */
 static int
 add(struct push *p, const char *s, size_t n)
@@ -149,7 +202,12 @@ add(struct push *p, const char *s, size_t n)
         fprintf(stderr, "ctl: a payload of %zu bytes is over the 4 GiB a message can carry\n", n);
         return CTL_EXIT_FAILED;
     }
-    if (p->n > 0 && (p->n == p->batch_max || p->bytes + n > PUSH_BATCH_BYTES)) {
+    int fits = check_fits(p, n);
+    if (fits != 0) {
+        return fits;
+    }
+    if (p->n > 0 && (p->n == p->batch_max || p->bytes + n > PUSH_BATCH_BYTES ||
+                     req_size(p->n + 1u, p->bytes + n) > p->max_req)) {
         int rv = send_batch(p);
         if (rv != 0) {
             return rv;
@@ -166,9 +224,19 @@ push_repeat(struct push *p, const char *payload, uint64_t count)
 {
     size_t len = strlen(payload);
     uint64_t per = p->batch_max;
+    int rv0 = check_fits(p, len);
 
+    if (rv0 != 0) {
+        return rv0;
+    }
     if (len > 0 && per > PUSH_BATCH_BYTES / len) {
         per = PUSH_BATCH_BYTES / len > 0 ? PUSH_BATCH_BYTES / len : 1;
+    }
+    if (p->max_req != SIZE_MAX) {
+        uint64_t fit = (p->max_req - PUSH_HEADER_MAX) / (len + PUSH_PAYLOAD_HEADER_MAX);
+        if (per > fit) {
+            per = fit > 0 ? fit : 1;
+        }
     }
     if (per > count) {
         per = count;
@@ -376,7 +444,7 @@ cmd_push(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
         rv = CTL_EXIT_FAILED;
         goto out;
     }
-    if ((rv = ctl_connect(ctl)) != 0) {
+    if ((rv = ctl_connect(ctl)) != 0 || (rv = learn_limit(&p)) != 0) {
         goto out;
     }
     uint64_t t0 = (uint64_t)clock_mono_ns();

@@ -248,8 +248,39 @@ ok "once the client is gone the broker's descriptors return to $fd0" wait_for 10
 run "$raw" "$sock" half 2000000 10 5000
 like "$OUT" '^closed_after_ms=' "a message declared larger than --max-message: the broker closes the connection"
 cmp_num "${OUT#closed_after_ms=}" -lt 3000 "... at once (after ${OUT#closed_after_ms=} ms)"
+# ctl push sizes its requests by the broker's --max-message (ping says it): many payloads
+# that together exceed it go in several requests, a payload at --max-payload still goes, and
+# one too large for any request is refused by ctl at once.
+run ctl push big "$(head -c 100000 /dev/zero | tr '\0' y)" -s 40
+is "$RC" 0 "forty 100,000-byte payloads (4 MB in all, --max-message 1M) are pushed"
+like "$OUT" '^pushed 40 jobs to big' "... all forty"
+head -c $((512 * 1024)) /dev/zero | tr '\0' z >"$SLUICE_DIR/max.txt"
+echo >>"$SLUICE_DIR/max.txt"
+head -c 2000 /dev/zero | tr '\0' s >>"$SLUICE_DIR/max.txt"
+echo >>"$SLUICE_DIR/max.txt"
+run ctl push big --file "$SLUICE_DIR/max.txt"
+is "$RC" 0 "a payload of exactly --max-payload (512K) and a small one, from a file"
+head -c $((1024 * 1024)) /dev/zero | tr '\0' w >"$SLUICE_DIR/huge.txt"
+elapsed_ms ctl push big --file "$SLUICE_DIR/huge.txt"
+cmp_num "$ELAPSED_MS" -lt 2000 "a payload of 1 MiB, too large for any request, is refused at once, not after a timeout ($ELAPSED_MS ms)"
+run ctl push big --file "$SLUICE_DIR/huge.txt"
+is "$RC" 1 "... exit 1"
+like "$ERR" 'does not fit in a request the broker takes' "... said clearly"
+is "$(st '[g["count"] for g in d["groups"] if g["name"] == "big"][0]')" 42 "group big holds the 42 jobs pushed, nothing more"
 stop_broker
 retire_pgrp "$BROKER_PID" broker-half
+
+# A request the broker drops as too large (80,000 ids to retry, ~900 KB, --max-message 4K):
+# ctl says there was no reply and ends; closing a connection that nng still resends on must
+# not hang it (nng 1.5.2), so it exits within its --timeout and a second.
+start_broker --max-message 4K --max-payload 1K
+seq 1000000000 1000080000 >"$SLUICE_DIR/ids"
+# shellcheck disable=SC2046
+elapsed_ms timeout 30 "$SLUICE_BIN/ctl" --timeout 1s dead retry $(cat "$SLUICE_DIR/ids")
+is "$RC" 3 "ctl exits 3 (no reply) for a request the broker drops"
+cmp_num "$ELAPSED_MS" -lt 10000 "... and ends ($ELAPSED_MS ms; its timeout is 1 s)"
+stop_broker
+retire_pgrp "$BROKER_PID" broker-small
 
 start_broker
 rss0=$(rss_kb "$BROKER_PID")
