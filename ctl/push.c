@@ -172,7 +172,6 @@ static int
 learn_limit(struct push *p)
 {
     struct wire_msg req;
-    uint64_t max = 0;
     int rv;
 
     p->max_req = SIZE_MAX;
@@ -185,7 +184,7 @@ learn_limit(struct push *p)
         return rv;
     }
     if (WIRE_HAS(&p->ctl->rep, WK_MAX_MESSAGE)) {
-        max = p->ctl->rep.v[WK_MAX_MESSAGE].u;
+        uint64_t max = p->ctl->rep.v[WK_MAX_MESSAGE].u;
         if (max <= p->token_room + PUSH_HEADER_MAX + PUSH_PAYLOAD_HEADER_MAX) {
             return ctl_bad_reply(p->ctl, "a max_message of %" PRIu64 " bytes", max);
         }
