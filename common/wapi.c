@@ -136,7 +136,10 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
     struct wapi *w = arg;
     uint32_t id = (uint32_t)nng_pipe_id(p);
 
-    if (ev == NNG_PIPE_EV_ADD_POST) {
+    /* Counted from ADD_PRE: nng 1.5 sends REM_POST for every pipe that had ADD_PRE, also for
+     * one closed before ADD_POST (a broker closing while we connect), so counting from
+     * ADD_POST could take the count below the connections really open. */
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
         atomic_fetch_add(&w->pipes, 1);
         return;
     }
@@ -896,7 +899,7 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
     if ((rv = nng_socket_set_ms(w->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
         (rv = nng_socket_set_ms(w->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
         (rv = nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
-        (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_POST, on_pipe, w)) != 0 ||
+        (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, w)) != 0 ||
         (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, on_pipe, w)) != 0 ||
         (rv = nng_ctx_open(&w->ctx, w->sock)) != 0 ||
         (rv = nng_ctx_open(&w->hb_ctx, w->sock)) != 0 ||
