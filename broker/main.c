@@ -268,62 +268,35 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    /* Whatever fails from here undoes what was set up before it, in reverse (fail_*). */
     if (events_open(&b->events, events_url) != 0) {
-        journal_close(b);
-        broker_free(b);
-        return 1;
+        goto fail_events;
     }
     /* Before serving: without a journal, the routes come from the database. */
     struct dbsync *db = NULL;
     if (has_db > 0 && dbsync_new(&db, b, &dbc, b->jr == NULL, dbwhy, sizeof(dbwhy)) != 0) {
         fprintf(stderr, "broker: database: %s\n", dbwhy);
         LOG(LOG_ERROR, "db.refused", "reason=\"%s\"", dbwhy);
-        journal_close(b);
-        events_close(b->events);
-        broker_free(b);
-        mysql_library_end();
-        return 1;
+        goto fail_db;
     }
     pthread_t timer;
     if (park_timer_start(b, &timer) != 0) {
         fprintf(stderr, "broker: cannot start the timer thread\n");
-        dbsync_free(db);
-        journal_close(b);
-        events_close(b->events);
-        broker_free(b);
-        return 1;
+        goto fail_timer;
     }
     if (server_start(&srv, b, url, max_message, (unsigned)contexts) != 0) {
-        park_timer_stop(b, timer);
-        dbsync_free(db);
-        journal_close(b);
-        events_close(b->events);
-        broker_free(b);
-        return 1;
+        goto fail_server;
     }
     if (metrics_url[0] != '\0') {
         char why[256];
         if (promhttp_start(&metrics, b, metrics_url, why, sizeof(why)) != 0) {
             fprintf(stderr, "broker: --metrics-listen: %s\n", why);
-            server_stop(srv);
-            park_timer_stop(b, timer);
-            dbsync_free(db);
-            journal_close(b);
-            events_close(b->events);
-            broker_free(b);
-            return 1;
+            goto fail_metrics;
         }
     }
     if (db != NULL && dbsync_start(db) != 0) {
         fprintf(stderr, "broker: cannot start the database thread\n");
-        promhttp_stop(&metrics);
-        server_stop(srv);
-        park_timer_stop(b, timer);
-        dbsync_free(db);
-        journal_close(b);
-        events_close(b->events);
-        broker_free(b);
-        return 1;
+        goto fail_dbsync;
     }
     if (b->jr == NULL) {
         LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
@@ -368,4 +341,22 @@ main(int argc, char **argv)
     /* No nng_fini(): nng 1.5.2 aborts in it while a closed socket is still being torn down
      * on its threads (see ctl/main.c). */
     return 0;
+
+fail_dbsync:
+    promhttp_stop(&metrics);
+fail_metrics:
+    server_stop(srv);
+fail_server:
+    park_timer_stop(b, timer);
+fail_timer:
+    dbsync_free(db);
+fail_db:
+    events_close(b->events);
+fail_events:
+    journal_close(b);
+    broker_free(b);
+    if (has_db > 0) {
+        mysql_library_end();
+    }
+    return 1;
 }

@@ -9,6 +9,8 @@
  *            arrays, entries that are not maps, text with terminal escapes);
  * MODE junk: a reply that is not msgpack at all.
  * Prints "listening" once it listens; runs until killed. */
+#include "wire.h"
+
 #include <msgpack.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -16,37 +18,24 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
-into_msg(void *data, const char *buf, size_t len)
-{
-    return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
-}
-
-static void
-str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str(pk, strlen(s));
-    msgpack_pack_str_body(pk, s, strlen(s));
-}
-
 static void
 ku(msgpack_packer *pk, const char *k, uint64_t v)
 {
-    str(pk, k);
+    wire_pack_cstr(pk, k);
     msgpack_pack_uint64(pk, v);
 }
 
 static void
 ks(msgpack_packer *pk, const char *k, const char *v)
 {
-    str(pk, k);
-    str(pk, v);
+    wire_pack_cstr(pk, k);
+    wire_pack_cstr(pk, v);
 }
 
 static void
 kf(msgpack_packer *pk, const char *k, double v)
 {
-    str(pk, k);
+    wire_pack_cstr(pk, k);
     msgpack_pack_double(pk, v);
 }
 
@@ -54,9 +43,9 @@ static void
 full(msgpack_packer *pk, uint64_t n)
 {
     msgpack_pack_map(pk, 7);
-    str(pk, "ok");
+    wire_pack_cstr(pk, "ok");
     msgpack_pack_true(pk);
-    str(pk, "broker");
+    wire_pack_cstr(pk, "broker");
     msgpack_pack_map(pk, 11);
     ku(pk, "pid", 4242);
     ku(pk, "uptime_s", 3661);
@@ -69,12 +58,12 @@ full(msgpack_packer *pk, uint64_t n)
     ku(pk, "reserves", 777);
     ku(pk, "reserves_empty", 77);
     ku(pk, "no_worker", 7);
-    str(pk, "leader");
+    wire_pack_cstr(pk, "leader");
     msgpack_pack_map(pk, 3);
     ks(pk, "name", "router:fake:1");
     ku(pk, "lease", 31337);
     ku(pk, "expires_ms", 1800);
-    str(pk, "workers");
+    wire_pack_cstr(pk, "workers");
     msgpack_pack_array(pk, 1);
     msgpack_pack_map(pk, 7);
     ks(pk, "id", "fake:1:0");
@@ -84,21 +73,21 @@ full(msgpack_packer *pk, uint64_t n)
     ku(pk, "rss_bytes", 3 * 1024 * 1024);
     ku(pk, "current", 99);
     ku(pk, "uptime_s", 125);
-    str(pk, "queues");
+    wire_pack_cstr(pk, "queues");
     msgpack_pack_array(pk, 1);
     msgpack_pack_map(pk, 10);
     ks(pk, "name", "group.bob");
     ku(pk, "priority", 100);
     ku(pk, "weight", 1);
     ku(pk, "max_inflight", 4);
-    str(pk, "paused");
+    wire_pack_cstr(pk, "paused");
     msgpack_pack_false(pk);
     ku(pk, "ready", 900);
     ku(pk, "reserved", 4);
     ku(pk, "dead", 1);
     ku(pk, "done", 0); /* reset: the rate must come from dispatched */
     ku(pk, "dispatched", 500 + 50 * n);
-    str(pk, "groups");
+    wire_pack_cstr(pk, "groups");
     msgpack_pack_array(pk, 1);
     msgpack_pack_map(pk, 8);
     ks(pk, "name", "bob");
@@ -109,7 +98,7 @@ full(msgpack_packer *pk, uint64_t n)
     ku(pk, "dispatched", 500 + 50 * n);
     kf(pk, "wait_p50_ms", 12.0);
     kf(pk, "wait_p99_ms", 2500.0);
-    str(pk, "decisions");
+    wire_pack_cstr(pk, "decisions");
     msgpack_pack_array(pk, 2);
     msgpack_pack_map(pk, 6);
     ku(pk, "ts_ms", 1700000000000ULL);
@@ -121,12 +110,12 @@ full(msgpack_packer *pk, uint64_t n)
     msgpack_pack_map(pk, 6);
     ku(pk, "ts_ms", 1699999990000ULL);
     ks(pk, "group", "amy");
-    str(pk, "queue");
+    wire_pack_cstr(pk, "queue");
     msgpack_pack_nil(pk);
     ku(pk, "moved", 3);
-    str(pk, "reason");
+    wire_pack_cstr(pk, "reason");
     msgpack_pack_nil(pk);
-    str(pk, "lease");
+    wire_pack_cstr(pk, "lease");
     msgpack_pack_nil(pk);
 }
 
@@ -134,35 +123,35 @@ static void
 odd(msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 7);
-    str(pk, "ok");
+    wire_pack_cstr(pk, "ok");
     msgpack_pack_true(pk);
-    str(pk, "broker");
+    wire_pack_cstr(pk, "broker");
     msgpack_pack_map(pk, 3);
     ks(pk, "pid", "four");
-    str(pk, "uptime_s");
+    wire_pack_cstr(pk, "uptime_s");
     msgpack_pack_int64(pk, -3);
     ks(pk, "version", "\x1b]0;owned\x07");
-    str(pk, "leader");
+    wire_pack_cstr(pk, "leader");
     msgpack_pack_array(pk, 0);
-    str(pk, "workers");
+    wire_pack_cstr(pk, "workers");
     msgpack_pack_array(pk, 2);
-    str(pk, "not a map");
+    wire_pack_cstr(pk, "not a map");
     msgpack_pack_map(pk, 2);
-    str(pk, "pid");
+    wire_pack_cstr(pk, "pid");
     msgpack_pack_double(pk, 1.5);
     ks(pk, "state", "\x1b[2Jbusy");
-    str(pk, "queues");
+    wire_pack_cstr(pk, "queues");
     msgpack_pack_map(pk, 0);
-    str(pk, "groups");
+    wire_pack_cstr(pk, "groups");
     msgpack_pack_array(pk, 1);
     msgpack_pack_map(pk, 4);
-    str(pk, "name");
+    wire_pack_cstr(pk, "name");
     msgpack_pack_nil(pk);
     ks(pk, "count", "many");
-    str(pk, "wait_p99_ms");
+    wire_pack_cstr(pk, "wait_p99_ms");
     msgpack_pack_double(pk, -1);
     ks(pk, "dispatched", "lots");
-    str(pk, "decisions");
+    wire_pack_cstr(pk, "decisions");
     msgpack_pack_array(pk, 2);
     msgpack_pack_uint64(pk, 5);
     msgpack_pack_map(pk, 1);
@@ -197,7 +186,7 @@ main(int argc, char **argv)
         if (nng_msg_alloc(&rep, 0) != 0) {
             return 1;
         }
-        msgpack_packer_init(&pk, rep, into_msg);
+        msgpack_packer_init(&pk, rep, wire_pack_into_msg);
         if (strcmp(argv[2], "full") == 0) {
             full(&pk, n);
         } else if (strcmp(argv[2], "odd") == 0) {

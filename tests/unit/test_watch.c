@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "watch.h"
+#include "wire.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,24 +51,17 @@ rfree(struct reply *r)
 }
 
 static void
-str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str(pk, strlen(s));
-    msgpack_pack_str_body(pk, s, strlen(s));
-}
-
-static void
 ku(msgpack_packer *pk, const char *k, uint64_t v)
 {
-    str(pk, k);
+    wire_pack_cstr(pk, k);
     msgpack_pack_uint64(pk, v);
 }
 
 static void
 ks(msgpack_packer *pk, const char *k, const char *v)
 {
-    str(pk, k);
-    str(pk, v);
+    wire_pack_cstr(pk, k);
+    wire_pack_cstr(pk, v);
 }
 
 /* A group map: name, route ("" for nil), count, reserved, and its counter: dispatched when
@@ -78,16 +72,16 @@ group(msgpack_packer *pk, const char *name, const char *route, uint64_t count, u
 {
     msgpack_pack_map(pk, disp != UINT64_MAX ? 7 : 6);
     ks(pk, "name", name);
-    str(pk, "route");
+    wire_pack_cstr(pk, "route");
     if (route[0] != '\0') {
-        str(pk, route);
+        wire_pack_cstr(pk, route);
     } else {
         msgpack_pack_nil(pk);
     }
     ku(pk, "count", count);
     ku(pk, "reserved", reserved);
     ku(pk, "done", done);
-    str(pk, "wait_p99_ms");
+    wire_pack_cstr(pk, "wait_p99_ms");
     if (isnan(p99)) {
         msgpack_pack_nil(pk);
     } else {
@@ -106,7 +100,7 @@ queue(msgpack_packer *pk, const char *name, uint64_t cap, uint64_t done)
     ku(pk, "priority", 10);
     ku(pk, "weight", 1);
     ku(pk, "max_inflight", cap);
-    str(pk, "paused");
+    wire_pack_cstr(pk, "paused");
     msgpack_pack_false(pk);
     ku(pk, "ready", 5);
     ku(pk, "reserved", 1);
@@ -121,15 +115,15 @@ simple(struct reply *r, uint64_t qdone, size_t ng, const char *const *names,
 {
     rbegin(r);
     msgpack_pack_map(&r->pk, 3);
-    str(&r->pk, "queues");
+    wire_pack_cstr(&r->pk, "queues");
     msgpack_pack_array(&r->pk, 1);
     queue(&r->pk, "default", 0, qdone);
-    str(&r->pk, "groups");
+    wire_pack_cstr(&r->pk, "groups");
     msgpack_pack_array(&r->pk, (uint32_t)ng);
     for (size_t i = 0; i < ng; i++) {
         group(&r->pk, names[i], "", counts[i], 0, dones[i], UINT64_MAX, NAN);
     }
-    str(&r->pk, "workers");
+    wire_pack_cstr(&r->pk, "workers");
     msgpack_pack_array(&r->pk, 0);
     return rend(r);
 }
@@ -182,38 +176,38 @@ test_parse_odd_fields_shows_dashes_and_never_fails(void **state)
 
     rbegin(&r);
     msgpack_pack_map(&r.pk, 6);
-    str(&r.pk, "broker");
+    wire_pack_cstr(&r.pk, "broker");
     msgpack_pack_map(&r.pk, 3);
     ku(&r.pk, "pid", 42);
     ks(&r.pk, "uptime_s", "soon");       /* wrong type */
-    str(&r.pk, "journal_bytes");
+    wire_pack_cstr(&r.pk, "journal_bytes");
     msgpack_pack_int64(&r.pk, -5);       /* negative: not a count */
-    str(&r.pk, "leader");
+    wire_pack_cstr(&r.pk, "leader");
     msgpack_pack_nil(&r.pk);
-    str(&r.pk, "workers");
+    wire_pack_cstr(&r.pk, "workers");
     msgpack_pack_array(&r.pk, 2);
     msgpack_pack_uint64(&r.pk, 7);       /* not a map: skipped */
     msgpack_pack_map(&r.pk, 2);
     ks(&r.pk, "state", "bu\x1b[2Jsy");   /* a terminal escape: made harmless */
-    str(&r.pk, "current");
+    wire_pack_cstr(&r.pk, "current");
     msgpack_pack_nil(&r.pk);
-    str(&r.pk, "queues");
+    wire_pack_cstr(&r.pk, "queues");
     msgpack_pack_map(&r.pk, 0);          /* not an array: no queues */
-    str(&r.pk, "groups");
+    wire_pack_cstr(&r.pk, "groups");
     msgpack_pack_array(&r.pk, 1);
     msgpack_pack_map(&r.pk, 4);
-    str(&r.pk, "name");
+    wire_pack_cstr(&r.pk, "name");
     msgpack_pack_uint64(&r.pk, 3);       /* wrong type */
     ks(&r.pk, "wait_p50_ms", "fast");
-    str(&r.pk, "wait_p99_ms");
+    wire_pack_cstr(&r.pk, "wait_p99_ms");
     msgpack_pack_double(&r.pk, -1.0);
     ku(&r.pk, "count", 9);
-    str(&r.pk, "decisions");
+    wire_pack_cstr(&r.pk, "decisions");
     msgpack_pack_array(&r.pk, 2);
     msgpack_pack_map(&r.pk, 4);
     ku(&r.pk, "ts_ms", 1000);
     ks(&r.pk, "group", "bob");
-    str(&r.pk, "queue");
+    wire_pack_cstr(&r.pk, "queue");
     msgpack_pack_nil(&r.pk);
     ku(&r.pk, "moved", 12);
     msgpack_pack_true(&r.pk);
@@ -290,11 +284,11 @@ test_group_inflight_is_against_its_queues_cap(void **state)
 
     rbegin(&r);
     msgpack_pack_map(&r.pk, 2);
-    str(&r.pk, "queues");
+    wire_pack_cstr(&r.pk, "queues");
     msgpack_pack_array(&r.pk, 2);
     queue(&r.pk, "default", 0, 0);
     queue(&r.pk, "group.bob", 8, 0);
-    str(&r.pk, "groups");
+    wire_pack_cstr(&r.pk, "groups");
     msgpack_pack_array(&r.pk, 2);
     group(&r.pk, "bob", "group.bob", 100, 3, 0, UINT64_MAX, 12.6);
     group(&r.pk, "amy", "", 2, 1, 0, UINT64_MAX, NAN);
@@ -356,19 +350,19 @@ test_dispatched_wins_over_done(void **state)
     watch_init(&w, "u", 1000, false);
     rbegin(&r1);
     msgpack_pack_map(&r1.pk, 2);
-    str(&r1.pk, "broker");
+    wire_pack_cstr(&r1.pk, "broker");
     msgpack_pack_map(&r1.pk, 1);
     ku(&r1.pk, "dispatched", 1000);
-    str(&r1.pk, "groups");
+    wire_pack_cstr(&r1.pk, "groups");
     msgpack_pack_array(&r1.pk, 1);
     group(&r1.pk, "bob", "", 5, 0, 0, 50, NAN);
     assert_int_equal(watch_update(&w, rend(&r1), 0), 0);
     rbegin(&r2);
     msgpack_pack_map(&r2.pk, 2);
-    str(&r2.pk, "broker");
+    wire_pack_cstr(&r2.pk, "broker");
     msgpack_pack_map(&r2.pk, 1);
     ku(&r2.pk, "dispatched", 1500);
-    str(&r2.pk, "groups");
+    wire_pack_cstr(&r2.pk, "groups");
     msgpack_pack_array(&r2.pk, 1);
     group(&r2.pk, "bob", "", 5, 0, 0 /* done reset by flush */, 80, NAN);
     assert_int_equal(watch_update(&w, rend(&r2), S_NS), 0);
@@ -497,7 +491,7 @@ test_sort_orders(void **state)
 
     rbegin(&r1);
     msgpack_pack_map(&r1.pk, 1);
-    str(&r1.pk, "groups");
+    wire_pack_cstr(&r1.pk, "groups");
     msgpack_pack_array(&r1.pk, 4);
     group(&r1.pk, "a", "", 10, 0, 0, UINT64_MAX, 5);
     group(&r1.pk, "b", "", 30, 0, 0, UINT64_MAX, NAN);
@@ -505,7 +499,7 @@ test_sort_orders(void **state)
     group(&r1.pk, "d", "", 30, 0, 0, UINT64_MAX, 1);
     rbegin(&r2);
     msgpack_pack_map(&r2.pk, 1);
-    str(&r2.pk, "groups");
+    wire_pack_cstr(&r2.pk, "groups");
     msgpack_pack_array(&r2.pk, 4);
     group(&r2.pk, "a", "", 10, 0, 40, UINT64_MAX, 5);
     group(&r2.pk, "b", "", 30, 0, 10, UINT64_MAX, NAN);
@@ -543,18 +537,18 @@ busy(struct reply *r, int ngroups)
 
     rbegin(r);
     msgpack_pack_map(&r->pk, 5);
-    str(&r->pk, "broker");
+    wire_pack_cstr(&r->pk, "broker");
     msgpack_pack_map(&r->pk, 4);
     ku(&r->pk, "pid", 7);
     ku(&r->pk, "uptime_s", 3725);
     ks(&r->pk, "version", "0.1.0");
     ku(&r->pk, "journal_bytes", 3 * 1024 * 1024);
-    str(&r->pk, "leader");
+    wire_pack_cstr(&r->pk, "leader");
     msgpack_pack_map(&r->pk, 3);
     ks(&r->pk, "name", "router:vm:12");
     ku(&r->pk, "lease", 99);
     ku(&r->pk, "expires_ms", 1500);
-    str(&r->pk, "workers");
+    wire_pack_cstr(&r->pk, "workers");
     msgpack_pack_array(&r->pk, 2);
     for (int i = 0; i < 2; i++) {
         msgpack_pack_map(&r->pk, 6);
@@ -565,10 +559,10 @@ busy(struct reply *r, int ngroups)
         ku(&r->pk, "current", 77);
         ks(&r->pk, "id", "a-rather-long-worker-name-on-a-host:123:0");
     }
-    str(&r->pk, "queues");
+    wire_pack_cstr(&r->pk, "queues");
     msgpack_pack_array(&r->pk, 1);
     queue(&r->pk, "default", 0, 0);
-    str(&r->pk, "groups");
+    wire_pack_cstr(&r->pk, "groups");
     msgpack_pack_array(&r->pk, (uint32_t)ngroups);
     for (int i = 0; i < ngroups; i++) {
         snprintf(name, sizeof(name), "tenant-%02d", i);
