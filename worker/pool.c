@@ -260,41 +260,37 @@ max_jobs_done(const struct pool *p, const struct pool_slot *s)
     return jobs >= p->par.max_jobs;
 }
 
+/* The slot whose live process is pid, or NULL. */
+static struct pool_slot *
+slot_of(const struct pool *p, int pid)
+{
+    for (uint32_t i = 0; i < p->nslots && pid > 0; i++) {
+        if (p->slots[i].pid == pid) {
+            return &p->slots[i];
+        }
+    }
+    return NULL;
+}
+
 bool
 pool_has_pid(const struct pool *p, int pid)
 {
-    for (uint32_t i = 0; i < p->nslots; i++) {
-        if (p->slots[i].pid == pid && pid > 0) {
-            return true;
-        }
-    }
-    return false;
+    return slot_of(p, pid) != NULL;
 }
 
 int
 pool_handler_pgid(const struct pool *p, int pid)
 {
-    for (uint32_t i = 0; i < p->nslots; i++) {
-        if (p->slots[i].pid == pid && pid > 0) {
-            const struct worker_status *page = p->slots[i].page;
-            return page != NULL ? (int)atomic_load(&page->handler_pgid) : 0;
-        }
-    }
-    return 0;
+    const struct pool_slot *s = slot_of(p, pid);
+    return s != NULL && s->page != NULL ? (int)atomic_load(&s->page->handler_pgid) : 0;
 }
 
 bool
 pool_reaped(struct pool *p, int pid, int status, uint64_t now_ms)
 {
     char name[WIRE_NAME_MAX + 1], how[32];
-    struct pool_slot *s = NULL;
+    struct pool_slot *s = slot_of(p, pid);
 
-    for (uint32_t i = 0; i < p->nslots; i++) {
-        if (p->slots[i].pid == pid && pid > 0) {
-            s = &p->slots[i];
-            break;
-        }
-    }
     if (s == NULL) {
         return false;
     }
