@@ -353,7 +353,15 @@ _ledger_at_least() {
     [ "$(wc -l <"$LEDGER")" -ge "$1" ]
 }
 ok "the workers complete $KILL_AT jobs (deadline 30 s)" wait_for 30 _ledger_at_least "$KILL_AT"
-stats
+# The workers may keep up with the producers, so that nothing waits at a given moment: pause
+# the queue until a backlog builds up (the producers go on pushing, the workers finish what
+# they hold), so that the kill finds jobs not yet done whatever the machine's speed.
+ok "queue default paused" ctl queues pause default
+_backlog() {
+    stats
+    [ "$(json "$S" 'd["broker"]["jobs"]')" -ge $((2 * PER)) ]
+}
+ok "a backlog of at least $((2 * PER)) jobs builds up (deadline 30 s)" wait_for 30 _backlog
 reserved_before=$(json "$S" 'd["broker"]["reserved"]')
 kill9_broker
 done_at_kill=$(wc -l <"$LEDGER")
@@ -365,6 +373,9 @@ jbroker --data-dir "$D2" --fsync always
 replayed=$(log_field journal.replayed jobs)
 cmp_num "${replayed:-0}" -gt 0 "after the restart the broker holds the jobs not yet done (replayed $replayed)"
 diag "replay: $(grep 'event=journal.replayed' "$BROKER_LOG")"
+is "$(sj '[q["paused"] for q in d["queues"] if q["name"] == "default"]')" '[true]' \
+    "queue default is still paused after the restart"
+ok "queue default resumed" ctl queues resume default
 
 _gone() {
     _pgrp_dead "$PROD0" && _pgrp_dead "$PROD1"
