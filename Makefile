@@ -246,11 +246,11 @@ fuzz: $(FUZZ_BIN)
 
 # The test runner runs every unit binary and integration script and prints
 # the closing "N passed, N failed" line; it exits non-zero on any failure.
-test: all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
+test: all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(BENCH_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
 	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
-	    SLUICE_FUZZ_ROOT=$(abspath fuzz) \
+	    SLUICE_FUZZ_ROOT=$(abspath fuzz) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) \
 	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(sort $(wildcard tests/integ/t_*.sh))
 
 # Every unit test binary (and the fuzz replays) under valgrind memcheck: any memory error, or
@@ -264,7 +264,7 @@ valgrind: all $(UNIT_BIN) $(REPLAY_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --valgrind
 	@SLUICE_TEST_WRAP="$(VALGRIND)" SLUICE_TEST_TIMEOUT=600 \
 	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
-	    SLUICE_FUZZ_ROOT=$(abspath fuzz) \
+	    SLUICE_FUZZ_ROOT=$(abspath fuzz) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) \
 	    tests/run $(UNIT_BIN) $(REPLAY_BIN)
 
 unit: $(UNIT_BIN)

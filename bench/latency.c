@@ -1,8 +1,8 @@
 /* bench/latency: the time from a push to the moment a worker has the job in hand, at a steady
  * rate. A producer pushes one job every 1/RATE s, its payload the monotonic time just before
- * the push is sent; a consumer thread takes jobs with the worker API (prefetch 1, a parked
- * long poll, as an idle worker waits) and records now minus that time. Both are in this one
- * process, so they share the clock.
+ * the push is sent; a consumer in a process of its own, as a worker is, takes jobs with the
+ * worker API (prefetch 1, a parked long poll, as an idle worker waits) and records now minus
+ * that time (CLOCK_MONOTONIC is one clock for every process).
  *
  *     latency URL RATE SECONDS        prints: p50_us p90_us p99_us max_us n
  *
@@ -14,12 +14,15 @@
 #include "log.h"
 #include "wapi.h"
 
-#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,10 +49,9 @@ on_tick(void *arg)
     atomic_store(&((struct consumer *)arg)->ready, 1);
 }
 
-static void *
-consume(void *arg)
+static void
+consume(struct consumer *c)
 {
-    struct consumer *c = arg;
     struct wapi_cfg cfg = { .url = c->url, .name = "bench-latency", .prefetch = 1,
                             .wait_ms = 200, .stop = &c->stop, .tick = on_tick, .tick_arg = c };
     struct wapi *w;
@@ -57,7 +59,7 @@ consume(void *arg)
 
     if (wapi_open(&w, &cfg) != 0) {
         fprintf(stderr, "latency: cannot open the worker API\n");
-        exit(1);
+        _exit(1);
     }
     while (wapi_next(w, &job) == 0) {
         int64_t t = now_ns();
@@ -73,7 +75,6 @@ consume(void *arg)
         wapi_ack(w, job.id);
     }
     wapi_close(w);
-    return NULL;
 }
 
 static int
@@ -81,6 +82,19 @@ cmp(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* Shared with a consumer process: the samples and the flags live in an anonymous shared
+ * mapping (lock-free atomics work across processes). */
+static void *
+shared_alloc(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("latency: mmap");
+        exit(1);
+    }
+    return p;
 }
 
 int
@@ -99,16 +113,35 @@ main(int argc, char **argv)
         return 2;
     }
     size_t total = (size_t)(rate * secs);
-    struct consumer c = { .url = url, .cap = total };
-    c.samples = calloc(total, sizeof(*c.samples));
-    pthread_t th;
+    struct consumer *c = shared_alloc(sizeof(*c));
+    *c = (struct consumer){ .url = url, .cap = total };
+    c->samples = shared_alloc(total * sizeof(*c->samples));
+    pid_t child = -1;
     if (ping) {
-        atomic_store(&c.ready, 1);
+        atomic_store(&c->ready, 1);
     } else {
-        pthread_create(&th, NULL, consume, &c);
+        /* Before this process has any nng thread: the child is the worker process. */
+        fflush(NULL);
+        pid_t parent = getpid();
+        if ((child = fork()) < 0) {
+            perror("latency: fork");
+            return 1;
+        }
+        if (child == 0) {
+            /* Gone with the producer, however it ends. */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+                _exit(1);
+            }
+            consume(c);
+            _exit(0);
+        }
     }
     /* Wait until the consumer has reserved once: its long poll is then parked. */
-    while (!atomic_load(&c.ready)) {
+    while (!atomic_load(&c->ready)) {
+        if (child > 0 && waitpid(child, NULL, WNOHANG) == child) {
+            fprintf(stderr, "latency: the consumer process exited\n");
+            return 1;
+        }
         usleep(1000);
     }
     struct client *cl;
@@ -134,8 +167,8 @@ main(int argc, char **argv)
                 fprintf(stderr, "latency: ping failed\n");
                 return 1;
             }
-            c.samples[i] = now_ns() - t;
-            atomic_store(&c.n, i + 1);
+            c->samples[i] = now_ns() - t;
+            atomic_store(&c->n, i + 1);
             continue;
         }
         wire_set_cstr(&req, WK_OP, "push");
@@ -151,24 +184,23 @@ main(int argc, char **argv)
     }
     /* Let the last jobs arrive. */
     int64_t deadline = now_ns() + 2000000000LL;
-    while (atomic_load(&c.n) < total && now_ns() < deadline) {
+    while (atomic_load(&c->n) < total && now_ns() < deadline) {
         usleep(1000);
     }
-    c.stop = 1;
-    if (!ping) {
-        pthread_join(th, NULL);
+    c->stop = 1;
+    if (child > 0) {
+        waitpid(child, NULL, 0);
     }
     wire_msg_fini(&rep);
     client_free(cl);
-    size_t n = atomic_load(&c.n);
+    size_t n = atomic_load(&c->n);
     if (n == 0) {
         fprintf(stderr, "latency: no job arrived\n");
         return 1;
     }
-    qsort(c.samples, n, sizeof(*c.samples), cmp);
-    printf("%lld %lld %lld %lld %zu\n", (long long)(c.samples[n / 2] / 1000),
-           (long long)(c.samples[n * 9 / 10] / 1000), (long long)(c.samples[n * 99 / 100] / 1000),
-           (long long)(c.samples[n - 1] / 1000), n);
-    free(c.samples);
+    qsort(c->samples, n, sizeof(*c->samples), cmp);
+    printf("%lld %lld %lld %lld %zu\n", (long long)(c->samples[n / 2] / 1000),
+           (long long)(c->samples[n * 9 / 10] / 1000), (long long)(c->samples[n * 99 / 100] / 1000),
+           (long long)(c->samples[n - 1] / 1000), n);
     return 0;
 }
