@@ -21,10 +21,22 @@ queue_drained() { # NAME: nothing ready, delayed or reserved in it
     [ "$(json "$S" "[(x['ready'], x['reserved'], x['delayed']) for x in d['queues'] if x['name'] == '$1'][0]")" = '[0, 0, 0]' ]
 }
 
-# sample EXPR: one stats snapshot, EXPR evaluated over it with qs = {name: queue}.
+# sample EXPR: one stats snapshot, EXPR evaluated over it with qs = {name: queue}. A stats
+# call that fails (on a loaded machine) is tried again for up to 10 s; then the reason goes
+# to stderr and the status is 1, which ends the caller's sampling loop.
 sample() {
-    run ctl stats --json
-    json "$OUT" "(lambda qs: $1)({x['name']: x for x in d['queues']})"
+    local deadline=$((SECONDS + 10)) v
+    while :; do
+        run ctl stats --json
+        if [ "$RC" = 0 ] && v=$(json "$OUT" "(lambda qs: $1)({x['name']: x for x in d['queues']})"); then
+            echo "$v"
+            return 0
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            echo "# stats failed for 10 s: exit $RC: $ERR" >&2
+            return 1
+        fi
+    done
 }
 
 # --- minimum share: default (10) and low (100), both full ---
@@ -36,7 +48,7 @@ POOL_PID=$SPAWNED_PID
 # Samples while default still has ready jobs (and low too): low's part of everything done.
 samples=0 bad=""
 while :; do
-    s=$(sample '"%d %d %d %d" % (qs["default"]["ready"], qs["low"]["ready"], qs["default"]["done"], qs["low"]["done"])')
+    s=$(sample '"%d %d %d %d" % (qs["default"]["ready"], qs["low"]["ready"], qs["default"]["done"], qs["low"]["done"])') || break
     read -r dr lr dd ld <<<"$s"
     [ "$dr" -gt 0 ] && [ "$lr" -gt 0 ] || break
     if [ $((dd + ld)) -ge 1000 ]; then
@@ -47,7 +59,7 @@ while :; do
         fi
     fi
 done
-cmp_num "$samples" -ge 3 "at least 3 samples taken with both queues busy ($samples)"
+cmp_num "$samples" -ge 3 "at least 3 samples taken with both queues busy ($samples; the last: ready default low, done default low = ${s:-none})"
 is "$bad" "" "in every sample low has 5% +- 2% of the jobs done"
 cmp_num "$ld" -ge 1 "low was served while default was busy (at the end: default done $dd, low done $ld)"
 ok "everything drains" wait_for 20 queue_drained low
@@ -62,7 +74,7 @@ spawn pool2 "$SLUICE_BIN/worker-pool" -n 2 --handler noop --prefetch 1 --queues 
 POOL_PID=$SPAWNED_PID
 samples=0 bad="" last=""
 while :; do
-    s=$(sample '"%d %d %d %d" % (qs["w3"]["ready"], qs["w1"]["ready"], qs["w3"]["done"], qs["w1"]["done"])')
+    s=$(sample '"%d %d %d %d" % (qs["w3"]["ready"], qs["w1"]["ready"], qs["w3"]["done"], qs["w1"]["done"])') || break
     read -r r3 r1 d3 d1 <<<"$s"
     [ "$r3" -gt 0 ] && [ "$r1" -gt 0 ] || break
     if [ "$d1" -ge 200 ]; then
@@ -74,7 +86,7 @@ while :; do
         fi
     fi
 done
-cmp_num "$samples" -ge 1 "at least one sample taken with both queues busy ($samples)"
+cmp_num "$samples" -ge 1 "at least one sample taken with both queues busy ($samples; the last: ready w3 w1, done w3 w1 = ${s:-none})"
 is "$bad" "" "in every sample w3:w1 done is 3:1 within 10% (last sample: ${last:-none})"
 stop_pgrp "$POOL_PID" 5
 ok "purge w3" ctl purge --queue w3
@@ -87,7 +99,7 @@ spawn pool3 "$SLUICE_BIN/worker-pool" -n 8 --handler sleep:20-20 --prefetch 1
 POOL_PID=$SPAWNED_PID
 max=0 samples=0
 while :; do
-    s=$(sample '"%d %d %d" % (qs["cap"]["ready"], qs["cap"]["reserved"], qs["cap"]["done"])')
+    s=$(sample '"%d %d %d" % (qs["cap"]["ready"], qs["cap"]["reserved"], qs["cap"]["done"])') || break
     read -r rc rs dn <<<"$s"
     [ "$rs" -gt "$max" ] && max=$rs
     samples=$((samples + 1))
