@@ -1,8 +1,10 @@
 #include "deadline.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,20 +12,34 @@
 
 #define DEADLINE_PATHS 4
 #define DEADLINE_PATH_MAX 512
+#define DEADLINE_STEP_MS 50 /* how soon a moved deadline is seen */
 
 static struct {
-    unsigned ms;
+    pthread_mutex_t mtx;     /* guards the fields below */
+    bool started;
+    int64_t at_ms;           /* CLOCK_MONOTONIC */
+    unsigned ms;             /* as last armed, for the log */
     int code;
     char paths[DEADLINE_PATHS][DEADLINE_PATH_MAX];
-} deadline;
+} deadline = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static void *
 deadline_main(void *arg)
 {
     (void)arg;
-    struct timespec ts = { (time_t)(deadline.ms / 1000), (long)(deadline.ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0) {
+    for (;;) {
+        pthread_mutex_lock(&deadline.mtx);
+        int64_t left = deadline.at_ms - (int64_t)clock_mono_ms();
+        pthread_mutex_unlock(&deadline.mtx);
+        if (left <= 0) {
+            break;
+        }
+        long step = left < DEADLINE_STEP_MS ? (long)left : DEADLINE_STEP_MS;
+        struct timespec ts = { 0, step * 1000000L };
+        nanosleep(&ts, NULL);
     }
+    /* The process ends here: the fields are not changed any more that matters. */
+    pthread_mutex_lock(&deadline.mtx);
     LOG(LOG_WARN, "stop.forced", "after_ms=%u reason=\"closing the sockets did not finish\"",
         deadline.ms);
     for (int i = 0; i < DEADLINE_PATHS; i++) {
@@ -37,18 +53,32 @@ deadline_main(void *arg)
 int
 exit_deadline(unsigned ms, int code, const char *const *paths)
 {
+    pthread_mutex_lock(&deadline.mtx);
+    deadline.at_ms = (int64_t)clock_mono_ms() + ms;
     deadline.ms = ms;
     deadline.code = code;
     for (int i = 0; paths != NULL && i < DEADLINE_PATHS && paths[i] != NULL; i++) {
         snprintf(deadline.paths[i], DEADLINE_PATH_MAX, "%s", paths[i]);
     }
+    bool start = !deadline.started;
+    deadline.started = true;
+    pthread_mutex_unlock(&deadline.mtx);
+    if (!start) {
+        return 0;
+    }
     pthread_t t;
     pthread_attr_t a;
-    if (pthread_attr_init(&a) != 0) {
+    int rv = pthread_attr_init(&a);
+    if (rv == 0) {
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        rv = pthread_create(&t, &a, deadline_main, NULL);
+        pthread_attr_destroy(&a);
+    }
+    if (rv != 0) {
+        pthread_mutex_lock(&deadline.mtx);
+        deadline.started = false;
+        pthread_mutex_unlock(&deadline.mtx);
         return -1;
     }
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    int rv = pthread_create(&t, &a, deadline_main, NULL);
-    pthread_attr_destroy(&a);
-    return rv == 0 ? 0 : -1;
+    return 0;
 }

@@ -7,8 +7,10 @@
 #ifndef SLUICE_DEADLINE_H
 #define SLUICE_DEADLINE_H
 
-/* paths: up to 4 file names (NULL-terminated list, or NULL); copied. Returns 0, or -1 if no
- * thread could be started (the stop goes on without the deadline). */
+/* paths: up to 4 file names (NULL-terminated list, or NULL); copied. Arming again moves the
+ * deadline to ms from now (and takes the new code and paths): a program can allow a long time
+ * for what matters, then a short one for the close. Returns 0, or -1 if no thread could be
+ * started (the stop goes on without the deadline). */
 int exit_deadline(unsigned ms, int code, const char *const *paths);
 
 #endif

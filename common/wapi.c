@@ -1074,11 +1074,8 @@ wapi_release_all(struct wapi *w)
 }
 
 void
-wapi_close(struct wapi *w)
+wapi_settle(struct wapi *w)
 {
-    if (w == NULL) {
-        return;
-    }
     atomic_store(&w->state, WS_DRAINING);
     if (atomic_load(&w->pipes) > 0) {
         flush_nacks(w);
@@ -1088,8 +1085,18 @@ wapi_close(struct wapi *w)
         LOG(LOG_INFO, "close.offline", "worker=%s acks=%u nacks=%u prefetched=%u "
             "reason=\"broker unreachable: it takes the jobs back itself\"", w->name, w->ack_n,
             w->nack_n, w->left);
+        w->ack_n = w->nack_n = 0; /* said once; the broker takes them back */
     }
     batch_drop(w);
+}
+
+void
+wapi_close(struct wapi *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    wapi_settle(w); /* nothing left to send if the caller settled */
     nng_mtx_lock(w->mtx);
     w->closing = true;
     nng_cv_wake(w->cv);

@@ -117,8 +117,14 @@ void wapi_release(struct wapi *w, uint64_t id);
  * nothing to give back). Views of the last job handed out die. */
 void wapi_release_all(struct wapi *w);
 
-/* Sends pending nacks and acks, releases the prefetched jobs not handed out, stops the
- * heartbeat thread, closes the connection and frees w. Jobs handed out and not settled are
+/* Sends pending nacks and acks and releases the prefetched jobs not handed out: everything
+ * wapi_close sends, without closing, so that a program can bound the close on its own (see
+ * common/deadline.h). Hands out nothing after it. Skips the requests when the broker is
+ * unreachable; otherwise blocks up to a few seconds. */
+void wapi_settle(struct wapi *w);
+
+/* Settles as wapi_settle does (if not done yet), stops the heartbeat thread, closes the
+ * connection and frees w. Jobs handed out and not settled are
  * handed back by the broker when it sees the connection close (the oldest charged a crash):
  * settle or release them first. Skips the requests when the broker is unreachable (it hands
  * everything back itself); otherwise blocks up to a few seconds. wapi_close(NULL) does
