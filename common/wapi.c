@@ -83,6 +83,7 @@ struct wapi {
     uint32_t cap, ack_n, nack_n;
     uint64_t ack_since_ms, nack_since_ms;
     uint32_t nack_delay_ms;     /* the delay shared by the pending nacks */
+    bool settled;               /* wapi_settle ran: nothing more is handed out or sent */
 
     /* Reported to the broker; read by the heartbeat thread. */
     atomic_uint_fast64_t state; /* enum wstate */
@@ -971,7 +972,7 @@ wapi_next(struct wapi *w, struct wapi_job *job)
     int rv;
 
     for (;;) {
-        if (stopping(w) || (w->max_jobs > 0 && w->taken >= w->max_jobs)) {
+        if (w->settled || stopping(w) || (w->max_jobs > 0 && w->taken >= w->max_jobs)) {
             atomic_store(&w->state, WS_DRAINING);
             return SL_ETIMEDOUT;
         }
@@ -1076,6 +1077,10 @@ wapi_release_all(struct wapi *w)
 void
 wapi_settle(struct wapi *w)
 {
+    if (w->settled) {
+        return;
+    }
+    w->settled = true;
     atomic_store(&w->state, WS_DRAINING);
     if (atomic_load(&w->pipes) > 0) {
         flush_nacks(w);
@@ -1085,7 +1090,6 @@ wapi_settle(struct wapi *w)
         LOG(LOG_INFO, "close.offline", "worker=%s acks=%u nacks=%u prefetched=%u "
             "reason=\"broker unreachable: it takes the jobs back itself\"", w->name, w->ack_n,
             w->nack_n, w->left);
-        w->ack_n = w->nack_n = 0; /* said once; the broker takes them back */
     }
     batch_drop(w);
 }
@@ -1096,7 +1100,7 @@ wapi_close(struct wapi *w)
     if (w == NULL) {
         return;
     }
-    wapi_settle(w); /* nothing left to send if the caller settled */
+    wapi_settle(w); /* does nothing if the caller settled */
     nng_mtx_lock(w->mtx);
     w->closing = true;
     nng_cv_wake(w->cv);

@@ -119,7 +119,8 @@ void wapi_release_all(struct wapi *w);
 
 /* Sends pending nacks and acks and releases the prefetched jobs not handed out: everything
  * wapi_close sends, without closing, so that a program can bound the close on its own (see
- * common/deadline.h). Hands out nothing after it. Skips the requests when the broker is
+ * common/deadline.h). Settle the jobs handed out first: after it wapi_next returns
+ * SL_ETIMEDOUT, and a later call does nothing. Skips the requests when the broker is
  * unreachable; otherwise blocks up to a few seconds. */
 void wapi_settle(struct wapi *w);
 

@@ -69,6 +69,22 @@ _ours() {
     tr '\0' '\n' <"$1/environ" 2>/dev/null | grep -qxF "SLUICE_DIR=$SLUICE_DIR"
 }
 
+# marked_by VAR TAG: pids of live (not zombie) processes whose environment has
+# VAR=TAG:$SLUICE_DIR, space-separated. A test exports such a mark before starting what it
+# wants to find again, whatever session or group its descendants end up in.
+marked_by() {
+    local f pid line state
+    for f in /proc/[0-9]*/environ; do
+        pid=${f#/proc/}
+        pid=${pid%/environ}
+        tr '\0' '\n' 2>/dev/null <"$f" | grep -qxF "$1=$2:$SLUICE_DIR" || continue
+        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
+        state=${line##*) }
+        [ "${state%% *}" = Z ] && continue
+        printf '%s ' "$pid"
+    done
+}
+
 # _signal_pgrp SIG PGID: signals the group if it is still one of ours.
 _signal_pgrp() {
     _pgrp_alive "$2" && kill "-$1" -- "-$2" 2>/dev/null

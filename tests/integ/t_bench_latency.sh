@@ -12,7 +12,7 @@ URL=ipc://$SLUICE_DIR/broker.ipc
 
 # latency_procs: the pids of bench/latency processes using this test's broker.
 latency_procs() {
-    pgrep -f -- "$LAT $SLUICE_DIR/" || true
+    pgrep -f -- "$LAT ipc://$SLUICE_DIR/" || true
 }
 
 # shape OUT N: "p50 p90 p99 max n", ordered, n = N.
@@ -25,28 +25,37 @@ ok = ok and 0 < int(f[0]) <= int(f[1]) <= int(f[2]) <= int(f[3]) and int(f[4]) =
 sys.exit(0 if ok else 1)' "$1" "$2"
 }
 
+# While it runs: two processes, the producer and its worker (this also shows that
+# latency_procs finds them).
+spawn lat "$LAT" "$URL" 100 3
+_two() {
+    [ "$(latency_procs | wc -w)" = 2 ]
+}
+ok "while it runs there are two latency processes: the producer and its worker" wait_for 5 _two
+_none() {
+    [ -z "$(latency_procs)" ]
+}
+ok "both are gone when it ends" wait_for 10 _none
+
 run "$LAT" "$URL" 200 2
 is "$RC" 0 "latency URL 200 2 exits 0"
 ok "it prints p50 p90 p99 max n, in order, n = 400 (got '$OUT')" shape "$OUT" 400
 is "$(latency_procs)" "" "its worker process is gone when it exits"
 _clean() {
     run ctl stats --json
-    [ "$(json "$OUT" '[d["broker"]["jobs"], d["broker"]["reserved"], [q["pushed"] for q in d["queues"]]]')" = "[0, 0, [400]]" ]
+    [ "$(json "$OUT" '[d["broker"]["jobs"], d["broker"]["reserved"], [q["pushed"] for q in d["queues"]]]')" = "[0, 0, [700]]" ]
 }
-ok "the broker got 400 pushes and holds no job: each was taken and acked" wait_for 10 _clean
+ok "the broker got 700 pushes (300 + 400) and holds no job: each was taken and acked" wait_for 10 _clean
 
 run "$LAT" "$URL" 200 2 ping
 is "$RC" 0 "latency URL 200 2 ping exits 0"
 ok "it prints the same shape, n = 400 (got '$OUT')" shape "$OUT" 400
 run ctl stats --json
-is "$(json "$OUT" '[q["pushed"] for q in d["queues"]]')" "[400]" "ping mode pushes no job"
+is "$(json "$OUT" '[q["pushed"] for q in d["queues"]]')" "[700]" "ping mode pushes no job"
 
 run "$LAT" "ipc://$SLUICE_DIR/nothing-here.ipc" 200 1
 cmp_num "$RC" -ne 0 "with no broker at the URL it exits non-zero (rc $RC)"
 like "$ERR" "cannot reach" "and says it cannot reach the broker"
-_none() {
-    [ -z "$(latency_procs)" ]
-}
 ok "and leaves no worker process behind" wait_for 5 _none
 
 run "$LAT" "$URL" 0 1

@@ -12,16 +12,7 @@ runner=$_root_dir/scripts/run-main
 # marked TAG: pids of live processes carrying SL_RUNTEST=TAG:$SLUICE_DIR (all descendants of
 # the script inherit it, whatever session or group they are in).
 marked() {
-    local f pid line state
-    for f in /proc/[0-9]*/environ; do
-        pid=${f#/proc/}
-        pid=${pid%/environ}
-        tr '\0' '\n' 2>/dev/null <"$f" | grep -qxF "SL_RUNTEST=$1:$SLUICE_DIR" || continue
-        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
-        state=${line##*) }
-        [ "${state%% *}" = Z ] && continue
-        printf '%s ' "$pid"
-    done
+    marked_by SL_RUNTEST "$1"
 }
 none_marked() {
     [ -z "$(marked "$1")" ]

@@ -18,16 +18,7 @@ EXIT_S=20        # deadline for an exit (the pool: drain, then 2 s before SIGKIL
 
 # marked CASE: pids of live processes that carry SL_SIGTEST=CASE.
 marked() {
-    local f pid line state
-    for f in /proc/[0-9]*/environ; do
-        pid=${f#/proc/}
-        pid=${pid%/environ}
-        tr '\0' '\n' 2>/dev/null <"$f" | grep -qxF "SL_SIGTEST=$1:$SLUICE_DIR" || continue
-        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
-        state=${line##*) }
-        [ "${state%% *}" = Z ] && continue
-        printf '%s ' "$pid"
-    done
+    marked_by SL_SIGTEST "$1"
 }
 
 # marked_comm CASE COMM: how many marked processes are named COMM.

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pool.h"
 #include "pool_server.h"
+#include "wire.h"
 
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
@@ -131,14 +132,11 @@ static const msgpack_object *
 get(const msgpack_object *map, const char *key)
 {
     assert_int_equal(map->type, MSGPACK_OBJECT_MAP);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->via.str.size == strlen(key) && memcmp(k->via.str.ptr, key, k->via.str.size) == 0) {
-            return &map->via.map.ptr[i].val;
-        }
+    const msgpack_object *v = wire_obj_get(map, key);
+    if (v == NULL) {
+        fail_msg("no '%s'", key);
     }
-    fail_msg("no '%s'", key);
-    return NULL;
+    return v;
 }
 
 static void

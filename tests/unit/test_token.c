@@ -36,6 +36,21 @@ teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* m's body is one msgpack map of size entries and nothing after it. */
+static void
+assert_one_map(nng_msg *m, uint32_t size)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, nng_msg_body(m), nng_msg_len(m), &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(u.data.via.map.size, size);
+    assert_int_equal(off, nng_msg_len(m));
+    msgpack_unpacked_destroy(&u);
+}
+
 /* Writes n bytes to DIR/name with mode; returns the path (static buffer). */
 static const char *
 file(const char *name, const void *data, size_t n, mode_t mode)
@@ -168,15 +183,7 @@ attach_roundtrip(uint32_t nfields, const struct token *t)
     assert_int_equal(w.v[WK_TOKEN].s.n, t->n);
     assert_memory_equal(w.v[WK_TOKEN].s.p, t->s, t->n);
     /* The map's count grew by exactly one: the decoder consumed every byte. */
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&u, nng_msg_body(m), nng_msg_len(m), &off),
-                     MSGPACK_UNPACK_SUCCESS);
-    assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(u.data.via.map.size, nfields + 1);
-    assert_int_equal(off, nng_msg_len(m));
-    msgpack_unpacked_destroy(&u);
+    assert_one_map(m, nfields + 1);
     wire_msg_fini(&w);
     nng_msg_free(m);
 }
@@ -216,16 +223,8 @@ test_attach_keeps_a_wide_header(void **state)
         assert_int_equal(nng_msg_alloc(&m, 0), 0);
         assert_int_equal(nng_msg_append(m, in[i], len[i]), 0);
         assert_int_equal(token_attach(m, &t), 0);
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t off = 0;
-        assert_int_equal(msgpack_unpack_next(&u, nng_msg_body(m), nng_msg_len(m), &off),
-                         MSGPACK_UNPACK_SUCCESS);
-        assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
-        assert_int_equal(u.data.via.map.size, 2);
-        assert_int_equal(off, nng_msg_len(m)); /* nothing after the map */
+        assert_one_map(m, 2);
         assert_int_equal(nng_msg_len(m), len[i] + 6 + 1 + t.n);
-        msgpack_unpacked_destroy(&u);
         struct wire_msg w;
         wire_msg_init(&w);
         assert_int_equal(wire_decode(&w, nng_msg_body(m), nng_msg_len(m), NULL, 0), 0);

@@ -313,6 +313,35 @@ test_close_sends_acks_and_releases_the_prefetched(void **state)
     assert_int_equal(c.failed, 0);
 }
 
+/* wapi_settle sends and gives back all that wapi_close would, before any close: the broker
+ * has it while the connection is still open, and nothing more is handed out. */
+static void
+test_settle_sends_everything_before_the_close(void **state)
+{
+    struct env *e = *state;
+    struct wapi *w = open_worker(e, 6, 0);
+    struct wapi_job j;
+
+    push(e, "bob", "x", 7);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wapi_next(w, &j), 0);
+        wapi_ack(w, j.id);
+    }
+    wapi_settle(w);
+    struct counts c = counts(e);
+    assert_int_equal(c.done, 2);
+    assert_int_equal(c.ready, 5);
+    assert_int_equal(c.reserved, 0);
+    assert_int_equal(wapi_next(w, &j), SL_ETIMEDOUT); /* settled: no more jobs */
+    assert_int_equal(counts(e).reserved, 0);
+    wapi_settle(w); /* again: nothing */
+    wapi_close(w);
+    c = counts(e);
+    assert_int_equal(c.done, 2);
+    assert_int_equal(c.ready, 5);
+    assert_int_equal(c.failed, 0);
+}
+
 static void
 test_nack_and_release_of_one_job(void **state)
 {
@@ -655,6 +684,7 @@ main(void)
         B(test_acks_are_sent_within_the_ack_delay_without_a_reserve),
         B(test_release_all_gives_back_the_rest_in_order),
         B(test_close_sends_acks_and_releases_the_prefetched),
+        B(test_settle_sends_everything_before_the_close),
         B(test_nack_and_release_of_one_job),
         B(test_max_jobs_takes_only_what_it_runs),
         B(test_stop_ends_an_idle_wait),
