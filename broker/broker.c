@@ -549,6 +549,20 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
     return 0;
 }
 
+int
+broker_route_expect(const struct broker *b, struct sl_str group, struct sl_str expect)
+{
+    const struct group *g = broker_group_find(b, group);
+    const struct queue *q = g != NULL ? g->route : NULL;
+
+    if (expect.n == 0 || sl_str_eq(expect, BROKER_DEFAULT_QUEUE)) {
+        return q == NULL ? 0 : SL_ECONFLICT;
+    }
+    return q != NULL && q->name_len == expect.n && memcmp(q->name, expect.p, expect.n) == 0
+               ? 0
+               : SL_ECONFLICT;
+}
+
 void
 broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
 {

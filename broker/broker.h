@@ -174,6 +174,12 @@ int broker_queue_pause(struct broker *b, struct sl_str name, bool paused);
 int broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *queue,
                      uint64_t *moved);
 
+/* Whether group's route is expect ("" or "default": no route; a group the broker does not
+ * know has none), so that a change decided on an earlier view of the routes is made only if
+ * that view still holds (route.set's and route.unset's `expect`). Returns 0, or SL_ECONFLICT
+ * when the route is another one. */
+int broker_route_expect(const struct broker *b, struct sl_str group, struct sl_str expect);
+
 /* Routes back to default, statistics reset, empty unrouted groups forgotten. */
 void broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset);
 

@@ -626,6 +626,33 @@ op_queue_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, 
     return 0;
 }
 
+/* route.set's and route.unset's `expect`: the change is made only while the group is still
+ * routed where the caller saw it (a router deciding on a snapshot must not undo a route a
+ * person set since). Returns 0 when there is none or it holds. */
+static int
+route_expected(struct broker *b, const struct wire_msg *req, char *why)
+{
+    if (!WIRE_HAS(req, WK_EXPECT)) {
+        return 0;
+    }
+    struct sl_str group = req->v[WK_GROUP].s, expect = req->v[WK_EXPECT].s;
+    if (expect.n > 0 && !wire_name_ok(expect.p, expect.n)) {
+        char q[160];
+        snprintf(why, WHY_MAX, "expect %s is not a queue name (\"\" for none)",
+                 log_quote(q, sizeof(q), expect.p, expect.n));
+        return SL_EBADREQ;
+    }
+    if (broker_route_expect(b, group, expect) != 0) {
+        const struct group *g = broker_group_find(b, group);
+        struct sl_str now = qname(g != NULL ? g->route : NULL);
+        snprintf(why, WHY_MAX, "group %.*s is routed to %.*s, not to %.*s: changed meanwhile",
+                 (int)group.n, group.p, now.n > 0 ? (int)now.n : 7, now.n > 0 ? now.p : "default",
+                 expect.n > 0 ? (int)expect.n : 7, expect.n > 0 ? expect.p : "default");
+        return SL_ECONFLICT;
+    }
+    return 0;
+}
+
 static int
 route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why,
       const struct sl_str *queue)
@@ -634,7 +661,11 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
     uint64_t moved = 0;
     const struct group *g = broker_group_find(b, group);
     const struct queue *from = g != NULL ? g->route : NULL;
-    int rv = broker_route_set(b, group, queue, &moved);
+    int rv = route_expected(b, req, why);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = broker_route_set(b, group, queue, &moved);
     if (rv == 0 && b->db != NULL && (g = broker_group_find(b, group)) != NULL &&
         g->route != from) {
         db_route_log(b, req, g, qname(from), qname(g->route));
