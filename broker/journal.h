@@ -8,7 +8,7 @@
  * requests are answered once the bytes are written (so a killed broker loses nothing
  * confirmed); everysec fdatasync()s once a second, never leaves it to the kernel.
  *
- * What is recorded (little-endian binary payloads, see journal.c): pushes (one record per
+ * What is recorded (little-endian binary payloads, see journal_int.h): pushes (one record per
  * push request, payloads included), every job state change made by workers, timers and
  * operators (reserved, ready, delayed, dead; attempts and crashes), job deletions (ack,
  * purge), queues (settings, paused), queue destruction, routes, flush. Each segment begins
