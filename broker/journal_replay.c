@@ -457,6 +457,40 @@ add_seg(struct journal *jr, uint64_t seq)
     return 0;
 }
 
+/* What a crash while a segment was being created can leave: temporary files, and (from a
+ * broker that wrote the header in place) a newest segment shorter than its header. Neither
+ * holds a record: they are removed, and said so. A short segment that is not the newest
+ * cannot come from a crash (a segment gets a successor only once its header is written) and
+ * is left to stop the start as damage. */
+static int
+drop_torn_creation(struct journal *jr, const uint64_t *seqs, size_t *nseq, char *why, size_t cap)
+{
+    size_t temps = 0;
+    int rv = jf_remove_temps(jr->dir, &temps);
+    if (rv != 0) {
+        snprintf(why, cap, "cannot remove temporary files in %s: %s", jr->dir, strerror(rv));
+        return SL_EIO;
+    }
+    if (temps > 0) {
+        LOG(LOG_WARN, "journal.temp_removed", "dir=\"%s\" files=%zu", jr->dir, temps);
+    }
+    char path[PATH_MAX];
+    struct stat st;
+    if (*nseq == 0 || jf_path(path, sizeof(path), jr->dir, seqs[*nseq - 1]) != 0 ||
+        lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)JF_HEADER_SIZE) {
+        return 0;
+    }
+    if (unlink(path) != 0) {
+        snprintf(why, cap, "cannot remove %s, a segment whose creation was cut short: %s", path,
+                 strerror(errno));
+        return SL_EIO;
+    }
+    LOG(LOG_WARN, "journal.torn_create", "segment=\"%s\" bytes=%lld reason=\"shorter than its "
+        "header: its creation was cut short\"", path, (long long)st.st_size);
+    (*nseq)--;
+    return 0;
+}
+
 int
 replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
 {
@@ -466,6 +500,10 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
     if (rv != 0) {
         snprintf(why, cap, "cannot list %s: %s", jr->dir, strerror(rv));
         return SL_EIO;
+    }
+    if ((rv = drop_torn_creation(jr, seqs, &nseq, why, cap)) != 0) {
+        free(seqs);
+        return rv;
     }
     struct replay r = { 0 };
     r.b = b;
