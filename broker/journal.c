@@ -499,6 +499,35 @@ relocate(struct broker *b, uint64_t seq)
         (unsigned long long)moved);
 }
 
+/* Whether the current segment is closed now. A full one is; so is a large one when no job is
+ * left anywhere, so that the journal shrinks back once the backlog is gone. With the disk
+ * full, only a segment whose jobs are all gone, so that it can be deleted once the older ones
+ * are, and not before it holds JOURNAL_FULL_ROLL bytes: every roll costs a snapshot. */
+#define JOURNAL_FULL_ROLL (64u << 10)
+
+static bool
+roll_due(const struct journal *jr, bool full)
+{
+    if (full) {
+        return jr->segs[jr->nsegs - 1].live == 0 && jr->active_bytes >= JOURNAL_FULL_ROLL;
+    }
+    return jr->active_bytes >= jr->cfg.segment_bytes ||
+           (jr->live_total == 0 && jr->active_bytes >= (1u << 20) &&
+            jr->active_bytes >= jr->cfg.segment_bytes / 16);
+}
+
+/* Whether the oldest segment's jobs are written again so that it can go: when few of them are
+ * left (an eighth of those it recorded); with many segments, once half are gone. Copying a
+ * segment whose jobs are mostly live would only move them along: a backlog larger than the
+ * segments allowed would then be copied again at every roll. */
+static bool
+relocate_due(const struct journal *jr)
+{
+    const struct seg *s = &jr->segs[0];
+    return jr->nsegs > 1 && s->live > 0 &&
+           (s->live * 8 <= s->total || (jr->nsegs > 8 && s->live * 2 <= s->total));
+}
+
 void
 journal_op_end(struct broker *b)
 {
@@ -507,19 +536,24 @@ journal_op_end(struct broker *b)
         return;
     }
     op_flush(jr);
-    /* A full segment is closed; so is a large one when no job is left anywhere, so that the
-     * journal shrinks back once the backlog is gone. */
-    if (jr->active_bytes >= jr->cfg.segment_bytes ||
-        (jr->live_total == 0 && jr->active_bytes >= (1u << 20) &&
-         jr->active_bytes >= jr->cfg.segment_bytes / 16)) {
+    /* Upkeep needs records written: none while the journal cannot be written (they would pile
+     * up in memory, one roll and one copy of the same jobs per request), and with the disk
+     * full only what lets segments go. */
+    pthread_mutex_lock(&jr->mtx);
+    bool broken = jr->broken, full = jr->full;
+    pthread_mutex_unlock(&jr->mtx);
+    if (!broken && roll_due(jr, full)) {
         if (roll(b) != 0) {
             LOG(LOG_ERROR, "journal.nomem", "reason=\"cannot start a new segment\"");
         }
     }
-    if (jr->nsegs > 1 && jr->segs[0].live > 0 &&
-        (jr->segs[0].live * 8 <= jr->segs[0].total || jr->nsegs > 8)) {
+    if (!broken && !full && relocate_due(jr)) {
         relocate(b, jr->segs[0].seq);
     }
+    /* The upkeep's records confirm nothing: no request waits for them (a ping or a stats that
+     * happens to end a segment is answered at once), and the segments they let go are deleted
+     * only once they are durable. */
+    jr->op_confirm = false;
     op_flush(jr);
     bool wake = false;
     while (jr->nsegs > 1 && jr->segs[0].live == 0) {
@@ -551,10 +585,14 @@ bool
 journal_broken(struct journal *jr, char *why, size_t cap)
 {
     pthread_mutex_lock(&jr->mtx);
-    bool broken = jr->broken;
-    if (broken) {
+    bool broken = jr->broken || jr->full;
+    if (jr->broken) {
         snprintf(why, cap, "the journal cannot be written (%s); pushes are refused until it can",
                  jr->err);
+    } else if (jr->full) {
+        snprintf(why, cap, "journal full: no space left in %s; pushes are refused until acks "
+                 "free space (the %llu bytes kept for them are in use)", jr->dir,
+                 (unsigned long long)jr->reserve_bytes);
     }
     pthread_mutex_unlock(&jr->mtx);
     return broken;
@@ -621,7 +659,7 @@ journal_stats(struct journal *jr, struct journal_stats *st)
     st->bytes = jr->disk_bytes;
     st->segments = jr->disk_segments;
     st->fsyncs = jr->fsyncs;
-    st->broken = jr->broken;
+    st->broken = jr->broken || jr->full;
     pthread_mutex_unlock(&jr->mtx);
     st->live_jobs = jr->live_total;
 }
@@ -688,6 +726,9 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
         jr_free(jr);
         return rv;
     }
+    /* The reserve a previous run left makes room for the new segment first; then it is
+     * taken again, if the disk has room for it. */
+    journal_reserve_drop(jr);
     /* Appends go to a new segment, which starts with the snapshot of what replay built. */
     uint64_t seq = jr->nsegs > 0 ? jr->segs[jr->nsegs - 1].seq + 1 : 1;
     if (add_seg(jr, seq) != 0 || open_segment(jr, seq) != 0) {
@@ -697,6 +738,7 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
         return SL_EIO;
     }
     jr->active_bytes = JF_HEADER_SIZE;
+    journal_reserve_open(jr);
     b->jr = jr;
     pthread_mutex_lock(&b->lock);
     snapshot(b);

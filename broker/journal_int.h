@@ -84,6 +84,8 @@ struct journal {
     uint64_t fsyncs;
     uint64_t disk_bytes;       /* bytes in the segment files */
     uint64_t disk_segments;
+    bool full;                 /* the disk is full and the reserve is not held: pushes are
+                                  refused, settles are written into the space it left */
 
     /* Writer side. */
     pthread_t thr;
@@ -95,6 +97,9 @@ struct journal {
     uint64_t fd_size;
     bool dirty;                /* written since the last fdatasync */
     int64_t last_sync_ns;
+    uint64_t reserve_bytes;    /* the size of the reserve file, fixed at open */
+    bool reserve_held;         /* the reserve file exists at that size */
+    int64_t space_check_ns;    /* full: when to try taking the reserve again */
 };
 
 #define WHERE_TAIL 0
@@ -107,6 +112,17 @@ void live_add(struct journal *jr, uint32_t seq, uint64_t n);
 void live_sub(struct journal *jr, uint32_t seq);
 
 /* journal_writer.c */
+/* The space kept free for settle records (acks, nacks, dead jobs) once the disk is full: a
+ * preallocated file in the segment directory, deleted when a write runs out of space, so
+ * that the records which let compaction delete segments can still be written. */
+#define JOURNAL_RESERVE_NAME "RESERVE"
+/* Deletes the reserve file a previous run left. */
+void journal_reserve_drop(struct journal *jr);
+/* Sets jr->reserve_bytes for the file system of jr->dir and creates the reserve file; without
+ * room for it the journal starts full. Call once the segment written to is open, before the
+ * writer starts. */
+void journal_reserve_open(struct journal *jr);
+
 /* Opens segment seq as the one written to (the writer's side: jr->fd). 0 or an errno value. */
 int open_segment(struct journal *jr, uint64_t seq);
 /* The writer thread's body (arg: the journal). */

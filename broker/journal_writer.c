@@ -10,10 +10,12 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,6 +163,145 @@ unlink_segments(struct journal *jr, struct mark *v, size_t n)
     }
 }
 
+/* Writes wbuf[wdone..) and syncs it as --fsync asks. 0 or an errno value; on a failure
+ * wdone says how far the file holds it. */
+static int
+write_sync(struct journal *jr, bool stopping)
+{
+    uint64_t start_seq = jr->fd_seq, start_size = jr->fd_size;
+    bool from_start = jr->wdone == 0;
+    int rv = write_out(jr);
+    if (rv == 0 && jr->dirty &&
+        (jr->cfg.fsync == JOURNAL_ALWAYS || stopping ||
+         (jr->cfg.fsync == JOURNAL_EVERYSEC && clock_mono_ns() - jr->last_sync_ns >= 1000000000LL))) {
+        rv = do_sync(jr);
+        if (rv != 0 && from_start && jr->fd_seq == start_seq &&
+            ftruncate(jr->fd, (off_t)start_size) == 0 &&
+            lseek(jr->fd, (off_t)start_size, SEEK_SET) >= 0) {
+            /* What fdatasync failed on may be gone from the page cache: it is written
+             * again from memory, and synced, before anything is confirmed. */
+            pthread_mutex_lock(&jr->mtx);
+            jr->disk_bytes -= jr->fd_size - start_size;
+            pthread_mutex_unlock(&jr->mtx);
+            jr->fd_size = start_size;
+            jr->wdone = 0;
+        } else if (rv != 0) {
+            jr->dirty = true; /* synced again before anything is confirmed */
+        }
+    }
+    return rv;
+}
+
+/* --- the reserve -------------------------------------------------------------------------- */
+
+#define RESERVE_MIN (256u << 10)
+#define RESERVE_MAX (16u << 20)
+#define SPACE_CHECK_NS 1000000000LL
+
+static bool
+no_space(int err)
+{
+    return err == ENOSPC || err == EDQUOT;
+}
+
+static void
+reserve_path(const struct journal *jr, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/" JOURNAL_RESERVE_NAME, jr->dir);
+}
+
+/* Creates the reserve file, its blocks allocated. 0 or an errno value (no file left). */
+static int
+reserve_create(struct journal *jr)
+{
+    char path[PATH_MAX + 16];
+    reserve_path(jr, path, sizeof(path));
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return errno;
+    }
+    int rv = posix_fallocate(fd, 0, (off_t)jr->reserve_bytes);
+    close(fd);
+    if (rv != 0) {
+        unlink(path);
+    }
+    return rv;
+}
+
+void
+journal_reserve_drop(struct journal *jr)
+{
+    char path[PATH_MAX + 16];
+    reserve_path(jr, path, sizeof(path));
+    unlink(path);
+}
+
+void
+journal_reserve_open(struct journal *jr)
+{
+    uint64_t r = jr->cfg.segment_bytes / 4;
+    struct statvfs sv;
+    r = r < RESERVE_MIN ? RESERVE_MIN : r > RESERVE_MAX ? RESERVE_MAX : r;
+    /* A small file system keeps most of its room for jobs. */
+    if (statvfs(jr->dir, &sv) == 0 && r > (uint64_t)sv.f_blocks * sv.f_frsize / 8) {
+        r = (uint64_t)sv.f_blocks * sv.f_frsize / 8;
+    }
+    jr->reserve_bytes = r;
+    int rv = reserve_create(jr);
+    if (rv == 0) {
+        jr->reserve_held = true;
+    } else if (no_space(rv)) {
+        jr->full = true;
+        jr->space_check_ns = clock_mono_ns() + SPACE_CHECK_NS;
+        LOG(LOG_WARN, "journal.full", "dir=\"%s\" reserve_bytes=%llu reason=\"no room for the "
+            "reserve: pushes are refused until there is\"", jr->dir, (unsigned long long)r);
+    } else {
+        LOG(LOG_WARN, "journal.no_reserve", "dir=\"%s\" error=\"%s\" reason=\"a full disk "
+            "will stop acks too\"", jr->dir, strerror(rv));
+    }
+}
+
+/* A write ran out of space: the reserve goes, and pushes are refused until it is back. */
+static void
+reserve_release(struct journal *jr)
+{
+    journal_reserve_drop(jr);
+    jr->reserve_held = false;
+    jr->space_check_ns = clock_mono_ns() + SPACE_CHECK_NS;
+    pthread_mutex_lock(&jr->mtx);
+    jr->full = true;
+    pthread_mutex_unlock(&jr->mtx);
+    LOG(LOG_WARN, "journal.full", "dir=\"%s\" reserve_bytes=%llu reason=\"no space left: "
+        "pushes are refused until acks free space\"", jr->dir,
+        (unsigned long long)jr->reserve_bytes);
+}
+
+/* With the disk full, at most once a second: once deleted segments have left room for the
+ * reserve and as much again, the reserve is taken back and pushes are accepted again. */
+static void
+reserve_retake(struct journal *jr)
+{
+    struct statvfs sv;
+    int64_t now = clock_mono_ns();
+    if (now < jr->space_check_ns) {
+        return;
+    }
+    jr->space_check_ns = now + SPACE_CHECK_NS;
+    if (fstatvfs(jr->fd, &sv) != 0 ||
+        (uint64_t)sv.f_bavail * sv.f_frsize < 2 * jr->reserve_bytes ||
+        reserve_create(jr) != 0) {
+        return;
+    }
+    jr->reserve_held = true;
+    pthread_mutex_lock(&jr->mtx);
+    jr->full = false;
+    pthread_mutex_unlock(&jr->mtx);
+    LOG(LOG_INFO, "journal.space_back", "dir=\"%s\" reserve_bytes=%llu", jr->dir,
+        (unsigned long long)jr->reserve_bytes);
+}
+
+/* --- the thread --------------------------------------------------------------------------- */
+
 void *
 writer_main(void *arg)
 {
@@ -180,6 +321,12 @@ writer_main(void *arg)
         if (!have && !sync_due) {
             if (jr->stop) {
                 break;
+            }
+            if (jr->full && now >= jr->space_check_ns) {
+                pthread_mutex_unlock(&jr->mtx);
+                reserve_retake(jr);
+                pthread_mutex_lock(&jr->mtx);
+                continue;
             }
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -210,26 +357,12 @@ writer_main(void *arg)
         bool stopping = jr->stop;
         pthread_mutex_unlock(&jr->mtx);
 
-        uint64_t start_seq = jr->fd_seq, start_size = jr->fd_size;
-        bool from_start = jr->wdone == 0;
-        int rv = write_out(jr);
-        if (rv == 0 && jr->dirty &&
-            (jr->cfg.fsync == JOURNAL_ALWAYS || stopping ||
-             (jr->cfg.fsync == JOURNAL_EVERYSEC && clock_mono_ns() - jr->last_sync_ns >= 1000000000LL))) {
-            rv = do_sync(jr);
-            if (rv != 0 && from_start && jr->fd_seq == start_seq &&
-                ftruncate(jr->fd, (off_t)start_size) == 0 &&
-                lseek(jr->fd, (off_t)start_size, SEEK_SET) >= 0) {
-                /* What fdatasync failed on may be gone from the page cache: it is written
-                 * again from memory, and synced, before anything is confirmed. */
-                pthread_mutex_lock(&jr->mtx);
-                jr->disk_bytes -= jr->fd_size - start_size;
-                pthread_mutex_unlock(&jr->mtx);
-                jr->fd_size = start_size;
-                jr->wdone = 0;
-            } else if (rv != 0) {
-                jr->dirty = true; /* synced again before anything is confirmed */
-            }
+        int rv = write_sync(jr, stopping);
+        if (no_space(rv) && jr->reserve_held) {
+            /* The reserve makes the room: what failed is written now, and so are the acks
+             * that follow, until the segments they empty are deleted. */
+            reserve_release(jr);
+            rv = write_sync(jr, stopping);
         }
 
         pthread_mutex_lock(&jr->mtx);
@@ -307,6 +440,10 @@ writer_main(void *arg)
         }
         unlink_segments(jr, dels, ndels);
         free(dels);
+        if (jr->full && ndels > 0) {
+            jr->space_check_ns = 0; /* deleted segments may have made the room */
+            reserve_retake(jr);
+        }
         pthread_mutex_lock(&jr->mtx);
         if (quit && jr->ndels == 0) {
             break;
