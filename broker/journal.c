@@ -465,9 +465,10 @@ roll(struct broker *b)
     if (rv != 0) {
         return rv;
     }
-    jr->segs[jr->nsegs++] = (struct seg){ seq, 0, 0 };
+    jr->segs[jr->nsegs++] = (struct seg){ .seq = seq };
     jr->active_bytes = JF_HEADER_SIZE;
     snapshot(b);
+    jr->segs[jr->nsegs - 1].snap_lsn = appended_lsn(jr) + jr->op.n;
     return 0;
 }
 
@@ -549,6 +550,7 @@ journal_op_end(struct broker *b)
     }
     if (!broken && !full && relocate_due(jr)) {
         relocate(b, jr->segs[0].seq);
+        jr->segs[0].copied = true;
     }
     /* The upkeep's records confirm nothing: no request waits for them (a ping or a stats that
      * happens to end a segment is answered at once), and the segments they let go are deleted
@@ -557,7 +559,15 @@ journal_op_end(struct broker *b)
     op_flush(jr);
     bool wake = false;
     while (jr->nsegs > 1 && jr->segs[0].live == 0) {
-        uint64_t lsn = appended_lsn(jr);
+        /* The oldest segment goes once what stands in for it is durable: the next segment's
+         * snapshot (everything that is not a job) and the copies of the jobs compaction wrote
+         * again. The acks that emptied it need not be: a job in a deleted segment is as gone
+         * as an acked one. So acks empty segments even while their records cannot be
+         * written, and the space that frees lets the journal recover. */
+        uint64_t lsn = jr->segs[1].snap_lsn;
+        if (jr->segs[0].copied && lsn < appended_lsn(jr)) {
+            lsn = appended_lsn(jr);
+        }
         pthread_mutex_lock(&jr->mtx);
         if (push_mark(&jr->dels, &jr->ndels, &jr->capdels, lsn, jr->segs[0].seq) != 0) {
             pthread_mutex_unlock(&jr->mtx);
@@ -687,6 +697,23 @@ jr_free(struct journal *jr)
     free(jr);
 }
 
+/* No room even for a new segment (a broker stopped while its disk was full): it starts all
+ * the same, as a journal that cannot be written, so that acks and purges can empty the old
+ * segments; the writer creates segment seq once the space they free allows. */
+static int
+start_without_segment(struct journal *jr, uint64_t seq)
+{
+    if (push_mark(&jr->rolls, &jr->nrolls, &jr->caprolls, appended_lsn(jr), seq) != 0) {
+        return SL_ENOMEM;
+    }
+    jr->broken = true;
+    snprintf(jr->err, sizeof(jr->err), "%s", strerror(ENOSPC));
+    LOG(LOG_WARN, "journal.no_segment", "dir=\"%s\" segment=%llu reason=\"no space left: "
+        "pushes are refused and every change is answered io until acks free space\"", jr->dir,
+        (unsigned long long)seq);
+    return 0;
+}
+
 int
 journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t cap)
 {
@@ -731,9 +758,13 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
     journal_reserve_drop(jr);
     /* Appends go to a new segment, which starts with the snapshot of what replay built. */
     uint64_t seq = jr->nsegs > 0 ? jr->segs[jr->nsegs - 1].seq + 1 : 1;
-    if (add_seg(jr, seq) != 0 || open_segment(jr, seq) != 0) {
+    if ((rv = add_seg(jr, seq)) == 0 && (rv = open_segment(jr, seq)) != 0 &&
+        (rv == ENOSPC || rv == EDQUOT)) {
+        rv = start_without_segment(jr, seq);
+    }
+    if (rv != 0) {
         snprintf(why, cap, "cannot create segment %016llx in %s: %s", (unsigned long long)seq,
-                 jr->dir, strerror(errno));
+                 jr->dir, rv == SL_ENOMEM ? "out of memory" : strerror(rv));
         jr_free(jr);
         return SL_EIO;
     }
@@ -742,6 +773,7 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
     b->jr = jr;
     pthread_mutex_lock(&b->lock);
     snapshot(b);
+    jr->segs[jr->nsegs - 1].snap_lsn = appended_lsn(jr) + jr->op.n;
     journal_op_end(b);
     pthread_mutex_unlock(&b->lock);
     jr->last_sync_ns = clock_mono_ns();

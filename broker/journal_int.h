@@ -41,8 +41,10 @@ struct buf {
 
 struct seg {
     uint64_t seq;
-    uint64_t live;   /* jobs whose full record is in this segment */
-    uint64_t total;  /* jobs ever recorded in full here */
+    uint64_t live;     /* jobs whose full record is in this segment */
+    uint64_t total;    /* jobs ever recorded in full here */
+    uint64_t snap_lsn; /* the end of this segment's snapshot in the stream (0: on disk at start) */
+    bool copied;       /* its jobs were written again elsewhere (compaction) */
 };
 
 struct mark {

@@ -453,7 +453,7 @@ add_seg(struct journal *jr, uint64_t seq)
         jr->segs = p;
         jr->capsegs = c;
     }
-    jr->segs[jr->nsegs++] = (struct seg){ seq, 0, 0 };
+    jr->segs[jr->nsegs++] = (struct seg){ .seq = seq };
     return 0;
 }
 

@@ -287,7 +287,7 @@ reserve_retake(struct journal *jr)
         return;
     }
     jr->space_check_ns = now + SPACE_CHECK_NS;
-    if (fstatvfs(jr->fd, &sv) != 0 ||
+    if (statvfs(jr->dir, &sv) != 0 ||
         (uint64_t)sv.f_bavail * sv.f_frsize < 2 * jr->reserve_bytes ||
         reserve_create(jr) != 0) {
         return;

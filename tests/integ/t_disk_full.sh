@@ -10,6 +10,9 @@
 #    ping and stats are answered at once and never io, refused pushes do not grow the broker's
 #    memory, and acks are accepted; once workers have acked every job the journal shrinks and
 #    pushes are accepted again, with nothing done from outside.
+# 3. The same, but another file takes the room the reserve left too, so that even acks and
+#    purges cannot be written (io): the segments they empty are deleted all the same, and the
+#    journal recovers from the space that frees.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh
@@ -20,12 +23,13 @@
 [ "$(id -u)" = 0 ] || skip_all "mounting a small tmpfs needs root"
 mnt=$SLUICE_DIR/data
 mnt2=$SLUICE_DIR/data2
-mkdir -m 0700 "$mnt" "$mnt2"
+mnt3=$SLUICE_DIR/data3
+mkdir -m 0700 "$mnt" "$mnt2" "$mnt3"
 mount -t tmpfs -o size=2m,mode=0700 sluice-test "$mnt" 2>/dev/null ||
     skip_all "mount -t tmpfs is not permitted here"
 # Unmounted before lib.sh's cleanup removes SLUICE_DIR (lazily: a broker still running keeps
 # its files open until cleanup stops it).
-trap '_rc=$?; umount -l "$SLUICE_DIR/data" "$SLUICE_DIR/data2" 2>/dev/null; (exit "$_rc"); cleanup' EXIT
+trap '_rc=$?; umount -l "$SLUICE_DIR"/data*/ 2>/dev/null; (exit "$_rc"); cleanup' EXIT
 
 send=$SLUICE_TESTBIN/sl-send
 url=ipc://$SLUICE_DIR/broker.ipc
@@ -159,6 +163,51 @@ ok "the broker logs journal.space_back" grep -q 'event=journal.space_back' "$SLU
 cmp_num "$(sj 'd["broker"]["journal_bytes"]')" -lt 1048576 "the journal shrank below 1 MB"
 run ctl push other x -s 10
 is "$RC" 0 "pushes are accepted again"
+stop_pgrp "$BROKER_PID" 10
+is "$?" 0 "the broker exits 0 on SIGTERM"
+retire_pgrp "$BROKER_PID" "broker$n"
+jbroker --segment-size 256K
+is "$(sj '[d["broker"]["jobs"], [(g["name"], g["count"]) for g in d["groups"] if g["count"]]]')" \
+    '[10, [["other", 10]]]' "after a restart: the 10 jobs pushed after the recovery, nothing else"
+stop_pgrp "$BROKER_PID" 10
+is "$?" 0 "the broker exits 0 on SIGTERM"
+retire_pgrp "$BROKER_PID" "broker$n"
+
+# --- 3. acks that cannot be written still empty the journal ------------------------------
+diag "a 4 MB tmpfs whose last bytes another file takes"
+mount -t tmpfs -o size=4m,mode=0700 sluice-test3 "$mnt3" || bail_out "cannot mount a third tmpfs"
+mnt=$mnt3
+jbroker --segment-size 256K
+run ctl push filler "$pay" -s 2000 --batch 50
+is "$RC" 0 "2,000 jobs of 1 KB pushed"
+dd if=/dev/zero of="$mnt3/ballast1" bs=4k 2>/dev/null
+run ctl push filler "$pay" -s 50 --batch 50
+is "$RC" 0 "another file fills the disk: the next push is written into the reserve's room"
+ok "the broker logs journal.full" grep -q 'event=journal.full' "$SLUICE_DIR/broker$n.log"
+dd if=/dev/zero of="$mnt3/ballast2" bs=4k 2>/dev/null
+run "$send" "$url" --lines "$SLUICE_DIR/settle.hex"
+is "$(json "$(sed -n 2p <<<"$OUT")" '[d["ok"], d.get("err")]')" '[false, "io"]' \
+    "that file takes the reserve's room too: an ack cannot be written (io)"
+is "$(sj 'd["broker"]["jobs"]')" 2030 "... but it is done: 2,030 jobs are left"
+# A restart now: there is no room even for the segment a start begins.
+stop_pgrp "$BROKER_PID" 10
+is "$?" 0 "the broker exits 0 on SIGTERM"
+retire_pgrp "$BROKER_PID" "broker$n"
+jbroker --segment-size 256K
+ok "a restart on the full disk starts (journal.no_segment)" \
+    grep -q 'event=journal.no_segment' "$SLUICE_DIR/broker$n.log"
+is "$(sj '[d["broker"]["jobs"], d["broker"]["journal_ok"]]')" "[2050, false]" \
+    "... with every job (the ack that was not confirmed did not happen) and journal_ok false"
+run ctl purge --group filler
+like "$ERR" "(^|[^a-z])io([^a-z]|$)" "a purge of every job cannot be written either (io)"
+_emptied() {
+    [ "$(sj '[d["broker"]["jobs"], d["broker"]["journal_ok"]]')" = "[0, true]" ]
+}
+ok "... but the segments it emptied go, and the journal is writable again (deadline 30 s)" \
+    wait_for 30 _emptied
+ok "the broker logs journal.recovered" grep -q 'event=journal.recovered' "$SLUICE_DIR/broker$n.log"
+run ctl push other x -s 10
+is "$RC" 0 "pushes are accepted again, the other file still there"
 stop_pgrp "$BROKER_PID" 10
 is "$?" 0 "the broker exits 0 on SIGTERM"
 retire_pgrp "$BROKER_PID" "broker$n"
