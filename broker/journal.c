@@ -774,6 +774,11 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
     pthread_mutex_lock(&b->lock);
     snapshot(b);
     jr->segs[jr->nsegs - 1].snap_lsn = appended_lsn(jr) + jr->op.n;
+    if (jr->nsegs > 1) {
+        /* The newest segment replayed may have lost the end of its snapshot to a crash: the
+         * one before it goes only once the new snapshot is durable. */
+        jr->segs[jr->nsegs - 2].snap_lsn = jr->segs[jr->nsegs - 1].snap_lsn;
+    }
     journal_op_end(b);
     pthread_mutex_unlock(&b->lock);
     jr->last_sync_ns = clock_mono_ns();
