@@ -1266,6 +1266,35 @@ test_long_lived_jobs_are_compacted(void **state)
 
 /* A job written again in full keeps its place in its queue: compaction must not move an
  * old job behind younger ones. */
+/* A backlog of live jobs larger than eight segments stays where it is: copying a segment
+ * whose jobs are all live frees nothing, and the copy would be copied again at every roll. */
+static void
+test_live_backlog_is_not_copied_forward(void **state)
+{
+    struct fix *f = *state;
+    char pay[1024];
+    uint64_t first = 0, last = 0;
+    f->jc.segment_bytes = SEG_SMALL;
+    f->jc.fsync = JOURNAL_NEVER;
+    start(f);
+    memset(pay, 'p', sizeof(pay) - 1);
+    pay[sizeof(pay) - 1] = '\0';
+    uint64_t n = 0;
+    while (segments(f->dir, &first, &last) < 12 && n < 5000) {
+        push1(f->b, "g", NULL, pay);
+        n++;
+    }
+    assert_int_equal(first, 1);
+    assert_true(last >= 12);
+    struct journal_stats js;
+    journal_stats(f->b->jr, &js);
+    assert_int_equal(js.live_jobs, n);
+    /* Every job was written once: the files hold little more than the payloads. */
+    assert_true(js.bytes < n * (sizeof(pay) + 200));
+    restart_same(f);
+    assert_int_equal(f->b->jobs, n);
+}
+
 static void
 test_compaction_keeps_queue_order(void **state)
 {
@@ -1681,6 +1710,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_keyed_push_is_a_dup_after_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_roll_and_go_once_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_lived_jobs_are_compacted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_backlog_is_not_copied_forward, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_compaction_keeps_queue_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record_stops_open_unless_repair, setup,
                                         teardown),
