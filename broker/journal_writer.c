@@ -288,16 +288,26 @@ reserve_retake(struct journal *jr)
     }
     jr->space_check_ns = now + SPACE_CHECK_NS;
     if (statvfs(jr->dir, &sv) != 0 ||
-        (uint64_t)sv.f_bavail * sv.f_frsize < 2 * jr->reserve_bytes ||
-        reserve_create(jr) != 0) {
+        (uint64_t)sv.f_bavail * sv.f_frsize < 2 * jr->reserve_bytes) {
         return;
     }
-    jr->reserve_held = true;
+    int rv = reserve_create(jr);
+    if (no_space(rv)) {
+        return; /* taken meanwhile */
+    }
+    /* Another failure (the room is there) goes on without a reserve rather than refuse
+     * pushes for ever. */
+    jr->reserve_held = rv == 0;
     pthread_mutex_lock(&jr->mtx);
     jr->full = false;
     pthread_mutex_unlock(&jr->mtx);
-    LOG(LOG_INFO, "journal.space_back", "dir=\"%s\" reserve_bytes=%llu", jr->dir,
-        (unsigned long long)jr->reserve_bytes);
+    if (rv == 0) {
+        LOG(LOG_INFO, "journal.space_back", "dir=\"%s\" reserve_bytes=%llu", jr->dir,
+            (unsigned long long)jr->reserve_bytes);
+    } else {
+        LOG(LOG_WARN, "journal.no_reserve", "dir=\"%s\" error=\"%s\" reason=\"a full disk "
+            "will stop acks too\"", jr->dir, strerror(rv));
+    }
 }
 
 /* --- the thread --------------------------------------------------------------------------- */
