@@ -143,11 +143,14 @@ struct push_res {
     uint64_t first_id;                /* 0 when dup of a forgotten key */
     uint32_t n;
     const struct queue *queue;        /* NULL on dup */
-    bool dup;
+    bool dup;                         /* the key was stored before: nothing stored now */
+    uint64_t lsn;                     /* dup: the journal position its first answer waited
+                                         for, which this answer must wait for too (0: none) */
 };
 
-/* Stores a batch of jobs, all or nothing. Errors: SL_EBADREQ (empty batch, bad ttr or
- * attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL, SL_ENOMEM. */
+/* Stores a batch of jobs, all or nothing; a keyed push whose key was stored before stores
+ * nothing and answers res->dup with the first answer. Errors: SL_EBADREQ (empty batch, bad
+ * ttr or attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL, SL_ENOMEM. */
 int broker_push(struct broker *b, const struct push_req *req, struct push_res *res);
 
 struct queue_settings {

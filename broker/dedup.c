@@ -10,6 +10,7 @@ struct entry {
     uint64_t seq;
     uint64_t first_id;
     uint32_t n;
+    uint64_t lsn;                  /* journal position its answer waited for */
 };
 
 struct client {
@@ -20,6 +21,7 @@ struct client {
     uint32_t count;                /* entries used, up to DEDUP_RING */
     uint32_t head;                 /* next slot to overwrite */
     struct entry ring[DEDUP_RING];
+    uint64_t gone_lsn;             /* highest lsn of the entries the ring let go */
     struct client *older, *newer;  /* LRU list: d->oldest ... d->newest */
 };
 
@@ -104,7 +106,7 @@ expire(struct dedup *d, int64_t now_ns)
 
 enum dedup_verdict
 dedup_check(struct dedup *d, struct sl_str client, uint64_t seq, int64_t now_ns,
-            uint64_t *first_id, uint32_t *n)
+            uint64_t *first_id, uint32_t *n, uint64_t *lsn)
 {
     expire(d, now_ns);
     struct client *c = hmap_get(&d->clients, client.p, client.n);
@@ -115,11 +117,13 @@ dedup_check(struct dedup *d, struct sl_str client, uint64_t seq, int64_t now_ns,
         if (c->ring[i].seq == seq) {
             *first_id = c->ring[i].first_id;
             *n = c->ring[i].n;
+            *lsn = c->ring[i].lsn;
             return DEDUP_SEEN;
         }
     }
     /* The ring is full and seq is older than all it holds: it was answered long ago. */
     if (c->count == DEDUP_RING && seq < c->hi && c->hi - seq >= DEDUP_RING) {
+        *lsn = c->gone_lsn;
         return DEDUP_STALE;
     }
     return DEDUP_NEW;
@@ -127,7 +131,7 @@ dedup_check(struct dedup *d, struct sl_str client, uint64_t seq, int64_t now_ns,
 
 int
 dedup_record(struct dedup *d, struct sl_str client, uint64_t seq, uint64_t first_id,
-             uint32_t n, int64_t now_ns)
+             uint32_t n, uint64_t lsn, int64_t now_ns)
 {
     struct client *c = hmap_get(&d->clients, client.p, client.n);
     if (c == NULL) {
@@ -151,7 +155,10 @@ dedup_record(struct dedup *d, struct sl_str client, uint64_t seq, uint64_t first
         lru_append(d, c);
     }
     c->last_ns = now_ns;
-    c->ring[c->head] = (struct entry){ seq, first_id, n };
+    if (c->count == DEDUP_RING && c->ring[c->head].lsn > c->gone_lsn) {
+        c->gone_lsn = c->ring[c->head].lsn;
+    }
+    c->ring[c->head] = (struct entry){ seq, first_id, n, lsn };
     c->head = (c->head + 1) % DEDUP_RING;
     if (c->count < DEDUP_RING) {
         c->count++;

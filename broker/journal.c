@@ -234,13 +234,15 @@ live_sub(struct journal *jr, uint32_t seq)
     }
 }
 
+static uint64_t appended_lsn(struct journal *jr);
+
 static int64_t
 wall_ms(int64_t ns)
 {
     return ns / 1000000;
 }
 
-void
+uint64_t
 journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
              uint64_t first_id, uint32_t n, int64_t wall_ns)
 {
@@ -268,6 +270,8 @@ journal_push(struct broker *b, const struct push_req *req, const struct queue *q
     }
     rec_end(&w, true);
     live_add(jr, journal_segment(jr), n);
+    /* The change's records go to the writer whole, right after what is appended now. */
+    return appended_lsn(jr) + jr->op.n;
 }
 
 static int64_t

@@ -62,8 +62,10 @@ void journal_close(struct broker *b);
 
 /* --- called by the broker's state changes, b->lock held ----------------------------------- */
 
-void journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-                  uint64_t first_id, uint32_t n, int64_t wall_ns);
+/* Returns the position up to which the journal must be durable for this push to be
+ * confirmed (what a repeat of its idempotency key waits for). */
+uint64_t journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
+                      uint64_t first_id, uint32_t n, int64_t wall_ns);
 /* The segment new full job records go to. */
 uint32_t journal_segment(const struct journal *jr);
 /* j's new state, at the head (else the tail) of its list. */

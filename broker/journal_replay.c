@@ -405,7 +405,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         }
         int64_t mono = mono_of_wall_ms(r, last);
         if (r->now_mono_ns - mono < b->cfg.dedup_window_ns) {
-            dedup_record(b->dedup, client, seq, first, cnt, mono);
+            dedup_record(b->dedup, client, seq, first, cnt, 0, mono);
         }
         return 0;
     }

@@ -21,6 +21,8 @@ struct op_ctx {
     struct waiter *wt;
     nng_msg *rep;     /* the message pk appends to, to reserve room in advance */
     uint32_t pushed;  /* jobs a push stored (not a duplicate), for flowc.no_worker */
+    uint64_t wait_lsn; /* journal position the reply waits for although the op appended
+                          nothing: a duplicate's original must be durable first */
 };
 
 typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
@@ -107,7 +109,7 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     struct wire_msg m;
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, pipe, wt, rep, 0 };
+    struct op_ctx c = { why, pipe, wt, rep, 0, 0 };
     struct waiter *out = NULL;
     int rv, op = -1;
 
@@ -176,6 +178,9 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
             journal_op_end(b);
             if (journal_confirm_lsn(jr) != before) {
                 commit = journal_confirm_lsn(jr);
+            }
+            if (c.wait_lsn > commit) {
+                commit = c.wait_lsn;
             }
             if (parked && commit != 0) {
                 /* A parked reserve whose acks must be durable before it is answered. */
@@ -396,6 +401,8 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
     }
     wire_pack_key(pk, WK_DUP);
     res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    /* "Stored" is said of a repeat only once the original's records are durable. */
+    c->wait_lsn = res.dup ? res.lsn : 0;
     c->pushed = res.dup ? 0 : res.n;
     return 0;
 }
@@ -917,7 +924,7 @@ ops_stats(struct broker *b, nng_msg *rep)
 {
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, 0, NULL, rep, 0 };
+    struct op_ctx c = { why, 0, NULL, rep, 0, 0 };
     msgpack_packer_init(&pk, rep, wire_pack_into_msg);
     pthread_mutex_lock(&b->lock);
     int rv = op_stats(b, NULL, &pk, &c);
