@@ -302,7 +302,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         enum dedup_verdict v = dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b),
                                            &first_id, &seen_n, &lsn);
         if (v != DEDUP_NEW) {
-            *res = (struct push_res){ v == DEDUP_SEEN ? first_id : 0, seen_n, NULL, true, lsn };
+            *res = (struct push_res){ first_id, seen_n, NULL, true, v == DEDUP_STALE, lsn };
             return 0;
         }
     }
@@ -368,7 +368,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
     }
-    *res = (struct push_res){ first_id, n, q, false, 0 };
+    *res = (struct push_res){ first_id, n, q, false, false, 0 };
     /* The leader reacts to a flood at once rather than at its next tick. Only a group with no
      * route is the router's to move: a route someone set stays as it is. */
     uint64_t high = b->lease.high;

@@ -140,17 +140,19 @@ struct push_req {
 };
 
 struct push_res {
-    uint64_t first_id;                /* 0 when dup of a forgotten key */
-    uint32_t n;
+    uint64_t first_id;                /* 0 when stale */
+    uint32_t n;                       /* 0 when stale */
     const struct queue *queue;        /* NULL on dup */
     bool dup;                         /* the key was stored before: nothing stored now */
+    bool stale;                       /* dup whose first answer is forgotten */
     uint64_t lsn;                     /* dup: the journal position its first answer waited
                                          for, which this answer must wait for too (0: none) */
 };
 
 /* Stores a batch of jobs, all or nothing; a keyed push whose key was stored before stores
- * nothing and answers res->dup with the first answer. Errors: SL_EBADREQ (empty batch, bad
- * ttr or attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL, SL_ENOMEM. */
+ * nothing and answers res->dup, with the first answer (or res->stale). Errors: SL_EBADREQ
+ * (empty batch, bad ttr or attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL,
+ * SL_ENOMEM. */
 int broker_push(struct broker *b, const struct push_req *req, struct push_res *res);
 
 struct queue_settings {

@@ -396,6 +396,19 @@ snap_dedup(void *arg, struct sl_str client, uint64_t seq, uint64_t first_id, uin
     rec_end(&w, false);
 }
 
+static void
+snap_dedup_seqs(void *arg, struct sl_str client, uint64_t lo, uint64_t hi, int64_t last_ns)
+{
+    struct broker *b = arg;
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_DEDUP_SEQS);
+    w_str(&w, client.p, client.n);
+    w_u64(&w, lo);
+    w_u64(&w, hi);
+    w_u64(&w, (uint64_t)wall_ms(broker_wall_ns(b) - (broker_mono_ns(b) - last_ns)));
+    rec_end(&w, false);
+}
+
 /* Everything that is not a job, at the start of a segment. */
 static void
 snapshot(struct broker *b)
@@ -416,7 +429,7 @@ snapshot(struct broker *b)
             journal_route(b, (struct sl_str){ g->name, g->name_len }, g->route);
         }
     }
-    dedup_foreach(b->dedup, snap_dedup, b);
+    dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);
     rec_begin(&w, jr, R_SNAP_END);
     rec_end(&w, true);
 }

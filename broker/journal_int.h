@@ -32,6 +32,8 @@ enum rec {
     R_SNAP_END = 12,
     R_RESV = 13,      /* u64 id, ...: each reserved, its attempts counted (one reserve's jobs) */
     R_DELS = 14,      /* u64 id, ...: each deleted (an ack's, a purge's jobs) */
+    R_DEDUP_SEQS = 15, /* str client, u64 lo, u64 hi, i64 last_wall_ms: its keys lo..hi were
+                          stored, their answers forgotten (snapshot only; before its R_DEDUP) */
 };
 
 struct buf {

@@ -277,7 +277,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
      * a start that succeeded could leave a journal that the next start refuses. */
     bool check_only = r->in_snap && !r->first;
     if (r->in_snap && p[0] != R_SNAP_END && p[0] != R_NEXTID && p[0] != R_QUEUE &&
-        p[0] != R_ROUTE && p[0] != R_DEDUP) {
+        p[0] != R_ROUTE && p[0] != R_DEDUP && p[0] != R_DEDUP_SEQS) {
         return SL_EBADREQ; /* a snapshot holds nothing else (snapshot()) */
     }
     switch (p[0]) {
@@ -406,6 +406,22 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         int64_t mono = mono_of_wall_ms(r, last);
         if (r->now_mono_ns - mono < b->cfg.dedup_window_ns) {
             dedup_record(b->dedup, client, seq, first, cnt, 0, mono);
+        }
+        return 0;
+    }
+    case R_DEDUP_SEQS: {
+        struct sl_str client = r_name(&d);
+        uint64_t lo = r_le(&d, 8), hi = r_le(&d, 8);
+        int64_t last = r_ms(&d);
+        if (d.bad || lo > hi) {
+            return SL_EBADREQ;
+        }
+        if (check_only) {
+            return 0;
+        }
+        int64_t mono = mono_of_wall_ms(r, last);
+        if (r->now_mono_ns - mono < b->cfg.dedup_window_ns) {
+            dedup_record_stored(b->dedup, client, lo, hi, mono);
         }
         return 0;
     }

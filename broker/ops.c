@@ -389,18 +389,24 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
         }
         return rv;
     }
-    uint32_t nf = 2 + (res.first_id != 0) + (res.queue != NULL);
-    wire_pack_ok(pk, nf);
-    key_u64(pk, WK_N, res.n);
-    if (res.first_id != 0) {
+    if (res.stale) {
+        /* Stored long ago; how many jobs and their ids are no longer known. */
+        wire_pack_ok(pk, 2);
+        wire_pack_key(pk, WK_DUP);
+        msgpack_pack_true(pk);
+        wire_pack_key(pk, WK_STALE);
+        msgpack_pack_true(pk);
+    } else {
+        wire_pack_ok(pk, 3 + (res.queue != NULL));
+        key_u64(pk, WK_N, res.n);
         key_u64(pk, WK_FIRST_ID, res.first_id);
+        if (res.queue != NULL) {
+            wire_pack_key(pk, WK_QUEUE);
+            wire_pack_str(pk, res.queue->name, res.queue->name_len);
+        }
+        wire_pack_key(pk, WK_DUP);
+        res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
-    if (res.queue != NULL) {
-        wire_pack_key(pk, WK_QUEUE);
-        wire_pack_str(pk, res.queue->name, res.queue->name_len);
-    }
-    wire_pack_key(pk, WK_DUP);
-    res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     /* "Stored" is said of a repeat only once the original's records are durable. */
     c->wait_lsn = res.dup ? res.lsn : 0;
     c->pushed = res.dup ? 0 : res.n;

@@ -58,6 +58,7 @@ enum wire_key {
     WK_TTL_MS, WK_LEADER, WK_REASON, WK_HIGH, WK_EVENT, WK_TS_MS,
     WK_TOKEN,
     WK_EXPECT,
+    WK_STALE,
     WK_COUNT
 };
 

@@ -1,7 +1,8 @@
-/* Idempotency keys: seen, stale, per-client, window expiry and the client cap; then, through
- * the dispatcher with a journal, that a repeated key is answered "stored" only once the
- * original's records are durable. The journal's disk is made slow or failing by this
- * program's own fdatasync, which the writer thread calls instead of libc's. */
+/* Idempotency keys: seen, stale, gaps, per-client, window expiry and the client cap; then,
+ * through the dispatcher with a journal, that a repeated key is answered "stored" only once
+ * the original's records are durable, and that what is remembered survives a restart. The
+ * journal's disk is made slow or failing by this program's own fdatasync, which the writer
+ * thread calls instead of libc's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "broker.h"
 #include "dedup.h"
+#include "jfile.h"
 #include "journal.h"
 #include "log.h"
 #include "support.h"
@@ -57,6 +59,8 @@ test_keys_older_than_the_ring_are_stale(void **state)
         assert_int_equal(dedup_record(d, S("c"), s, s * 10, 1, s * 100, 0), 0);
     }
     assert_int_equal(dedup_check(d, S("c"), 1, 0, &id, &n, &lsn), DEDUP_STALE);
+    assert_int_equal(id, 0);
+    assert_int_equal(n, 0);
     /* It waits for everything the ring let go: seqs 1..10. */
     assert_int_equal(lsn, 10 * 100);
     assert_int_equal(dedup_check(d, S("c"), DEDUP_RING + 10, 0, &id, &n, &lsn), DEDUP_SEEN);
@@ -64,7 +68,161 @@ test_keys_older_than_the_ring_are_stale(void **state)
     assert_int_equal(lsn, (DEDUP_RING + 10) * 100);
     assert_int_equal(dedup_check(d, S("c"), 11, 0, &id, &n, &lsn), DEDUP_SEEN);
     assert_int_equal(dedup_check(d, S("c"), DEDUP_RING + 11, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 0, 0, &id, &n, &lsn), DEDUP_NEW);
     dedup_free(d);
+}
+
+/* A key older than the ring is stale only if it was stored: a gap stays new, however old,
+ * and so do keys below the first one stored and keys far above the last. */
+static void
+test_a_key_never_stored_is_new_however_old(void **state)
+{
+    struct dedup *d = dedup_new(600 * SEC, 10);
+    uint64_t id, lsn;
+    uint32_t n;
+    (void)state;
+    for (uint64_t s = 1000; s <= 1200; s++) {
+        if (s != 1050) {
+            assert_int_equal(dedup_record(d, S("c"), s, s, 1, 0, 0), 0);
+        }
+    }
+    assert_int_equal(dedup_check(d, S("c"), 1050, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 1049, 0, &id, &n, &lsn), DEDUP_STALE);
+    assert_int_equal(dedup_check(d, S("c"), 1051, 0, &id, &n, &lsn), DEDUP_STALE);
+    assert_int_equal(dedup_check(d, S("c"), 1000, 0, &id, &n, &lsn), DEDUP_STALE);
+    assert_int_equal(dedup_check(d, S("c"), 999, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 1, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 5000, 0, &id, &n, &lsn), DEDUP_NEW);
+    /* The gap filled later joins the two runs. */
+    assert_int_equal(dedup_record(d, S("c"), 1050, 7, 1, 0, 0), 0);
+    assert_int_equal(dedup_check(d, S("c"), 1050, 0, &id, &n, &lsn), DEDUP_SEEN);
+    assert_int_equal(id, 7);
+    dedup_free(d);
+}
+
+struct seen {
+    char text[4096];
+    size_t len;
+};
+
+static void
+seen_range(void *arg, struct sl_str client, uint64_t lo, uint64_t hi, int64_t last_ns)
+{
+    struct seen *s = arg;
+    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%.*s:%llu-%llu@%lld ",
+                               (int)client.n, client.p, (unsigned long long)lo,
+                               (unsigned long long)hi, (long long)last_ns);
+}
+
+static void
+seen_key(void *arg, struct sl_str client, uint64_t seq, uint64_t first_id, uint32_t n,
+         int64_t last_ns)
+{
+    struct seen *s = arg;
+    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len,
+                               "%.*s:%llu=%llu+%u@%lld ", (int)client.n, client.p,
+                               (unsigned long long)seq, (unsigned long long)first_id, n,
+                               (long long)last_ns);
+}
+
+/* Runs of stored seqs merge when they meet; past DEDUP_RANGES runs the lowest other than the
+ * one just extended is forgotten, with the ring's answers for its keys; foreach lists each
+ * client's runs, then its keys, clients least recent first. */
+static void
+test_runs_merge_and_the_lowest_go_first(void **state)
+{
+    struct dedup *d = dedup_new(600 * SEC, 10);
+    uint64_t id, lsn;
+    uint32_t n;
+    (void)state;
+    /* 1, 3, 5, ...: one run more than are kept. */
+    for (uint64_t s = 1; s <= 2 * DEDUP_RANGES + 1; s += 2) {
+        assert_int_equal(dedup_record(d, S("c"), s, s * 10, 1, 0, 0), 0);
+    }
+    /* Still in the ring, but its run is gone: not remembered at all. */
+    assert_int_equal(dedup_check(d, S("c"), 1, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 3, 0, &id, &n, &lsn), DEDUP_SEEN);
+    assert_int_equal(id, 30);
+    assert_int_equal(dedup_check(d, S("c"), 4, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 2 * DEDUP_RANGES + 1, 0, &id, &n, &lsn),
+                     DEDUP_SEEN);
+    /* A run below all the others is kept; the lowest of the others goes. */
+    assert_int_equal(dedup_record_stored(d, S("c"), 1, 1, 0), 0);
+    assert_int_equal(dedup_check(d, S("c"), 1, 0, &id, &n, &lsn), DEDUP_STALE);
+    assert_int_equal(lsn, 0);
+    assert_int_equal(dedup_check(d, S("c"), 3, 0, &id, &n, &lsn), DEDUP_NEW);
+    /* One touching a kept run joins it... */
+    assert_int_equal(dedup_record_stored(d, S("c"), 2, 2, 0), 0);
+    assert_int_equal(dedup_check(d, S("c"), 2, 0, &id, &n, &lsn), DEDUP_STALE);
+    /* ...and one over the gaps makes a single run. */
+    assert_int_equal(dedup_record_stored(d, S("c"), 4, 2 * DEDUP_RANGES, 0), 0);
+    assert_int_equal(dedup_record_stored(d, S("c"), 100, UINT64_MAX, 0), 0);
+    assert_int_equal(dedup_record(d, S("c"), 99, 5, 2, 0, 1), 0);
+    assert_int_equal(dedup_record(d, S("b"), 7, 9, 1, 0, 2), 0);
+    struct seen s = { "", 0 };
+    dedup_foreach(d, seen_range, seen_key, &s);
+    assert_string_equal(s.text, "c:1-2@1 c:4-33@1 c:99-18446744073709551615@1 "
+                                "c:5=50+1@1 c:7=70+1@1 c:9=90+1@1 c:11=110+1@1 c:13=130+1@1 "
+                                "c:15=150+1@1 c:17=170+1@1 c:19=190+1@1 c:21=210+1@1 "
+                                "c:23=230+1@1 c:25=250+1@1 c:27=270+1@1 c:29=290+1@1 "
+                                "c:31=310+1@1 c:33=330+1@1 c:99=5+2@1 b:7-7@2 b:7=9+1@2 ");
+    assert_int_equal(dedup_check(d, S("c"), 3, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), 50, 0, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("c"), UINT64_MAX, 0, &id, &n, &lsn), DEDUP_STALE);
+    dedup_free(d);
+}
+
+struct copy {
+    struct dedup *to;
+};
+
+static void
+copy_range(void *arg, struct sl_str client, uint64_t lo, uint64_t hi, int64_t last_ns)
+{
+    struct copy *c = arg;
+    assert_int_equal(dedup_record_stored(c->to, client, lo, hi, last_ns), 0);
+}
+
+static void
+copy_key(void *arg, struct sl_str client, uint64_t seq, uint64_t first_id, uint32_t n,
+         int64_t last_ns)
+{
+    struct copy *c = arg;
+    assert_int_equal(dedup_record(c->to, client, seq, first_id, n, 0, last_ns), 0);
+}
+
+/* What foreach lists, recorded again in its order (as the journal's snapshot is replayed),
+ * remembers exactly the same keys, also after more runs than are kept were forgotten. */
+static void
+test_foreach_rebuilds_the_same_keys(void **state)
+{
+    struct dedup *d = dedup_new(600 * SEC, 10), *e = dedup_new(600 * SEC, 10);
+    (void)state;
+    /* Gaps every third key, more of them than runs are kept, and keys recorded out of order. */
+    for (uint64_t s = 1; s <= 200; s++) {
+        if (s % 3 != 0) {
+            assert_int_equal(dedup_record(d, S("c"), s < 100 ? s : 300 - s, s, 1, 0, 0), 0);
+        }
+    }
+    assert_int_equal(dedup_record(d, S("x"), 5, 1, 1, 0, 1), 0);
+    struct copy c = { e };
+    dedup_foreach(d, copy_range, copy_key, &c);
+    for (uint64_t s = 0; s <= 310; s++) {
+        uint64_t id1 = 0, id2 = 0, l1, l2;
+        uint32_t n1 = 0, n2 = 0;
+        enum dedup_verdict v1 = dedup_check(d, S("c"), s, 2, &id1, &n1, &l1);
+        enum dedup_verdict v2 = dedup_check(e, S("c"), s, 2, &id2, &n2, &l2);
+        if (v1 != v2 || id1 != id2 || n1 != n2) {
+            fail_msg("seq %llu: %d (%llu+%u) before, %d (%llu+%u) rebuilt", (unsigned long long)s,
+                     (int)v1, (unsigned long long)id1, n1, (int)v2, (unsigned long long)id2, n2);
+        }
+    }
+    struct seen s1 = { "", 0 }, s2 = { "", 0 };
+    dedup_foreach(d, seen_range, seen_key, &s1);
+    dedup_foreach(e, seen_range, seen_key, &s2);
+    assert_string_equal(s1.text, s2.text);
+    dedup_free(d);
+    dedup_free(e);
 }
 
 static void
@@ -97,6 +255,9 @@ test_client_cap_forgets_least_recently_used(void **state)
     assert_int_equal(dedup_check(d, S("b"), 1, 5, &id, &n, &lsn), DEDUP_NEW);
     assert_int_equal(dedup_check(d, S("a"), 1, 5, &id, &n, &lsn), DEDUP_SEEN);
     assert_int_equal(dedup_check(d, S("c"), 1, 5, &id, &n, &lsn), DEDUP_SEEN);
+    assert_int_equal(dedup_record_stored(d, S("e"), 1, 9, 5), 0); /* evicts c */
+    assert_int_equal(dedup_check(d, S("c"), 1, 5, &id, &n, &lsn), DEDUP_NEW);
+    assert_int_equal(dedup_check(d, S("e"), 9, 5, &id, &n, &lsn), DEDUP_STALE);
     dedup_free(d);
 }
 
@@ -429,6 +590,8 @@ test_stale_repeat_waits_until_the_original_is_durable(void **state)
     disk_set(false, 0);
     assert_true(answer(&again));
     assert_true(reply_bool(&again, WK_DUP));
+    assert_true(reply_bool(&again, WK_STALE));
+    assert_false(WIRE_HAS(&again.m, WK_N));
     assert_false(WIRE_HAS(&again.m, WK_FIRST_ID));
     for (uint64_t s = 1; s <= N; s++) {
         assert_true(answer(&calls[s - 1]));
@@ -439,12 +602,88 @@ test_stale_repeat_waits_until_the_original_is_durable(void **state)
     free(calls);
 }
 
+static bool
+has_segment(const char *dir, uint64_t seq)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    bool found = false;
+    assert_int_equal(jf_list(dir, &seqs, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        found |= seqs[i] == seq;
+    }
+    free(seqs);
+    return found;
+}
+
+/* The runs of stored keys live on in each segment's snapshot: once the segments holding the
+ * pushes are gone, a restarted broker still knows keys far older than the ring. */
+static void
+test_stored_runs_survive_restart_without_their_pushes(void **state)
+{
+    struct fix *f = *state;
+    struct call c;
+    char big[2048];
+    struct sl_str pl[1] = { { big, sizeof(big) } };
+    uint64_t purged = 0;
+
+    memset(big, 'x', sizeof(big));
+    f->jc.segment_bytes = 64u << 10;
+    start(f);
+    for (uint64_t s = 1; s <= 100; s++) {
+        struct wire_msg req, rep;
+        nng_msg *keep;
+        wire_msg_init(&req);
+        wire_set_cstr(&req, WK_OP, "push");
+        wire_set_cstr(&req, WK_GROUP, "g");
+        wire_set_strs(&req, WK_PAYLOADS, pl, 1);
+        wire_set_cstr(&req, WK_CLIENT, "Z");
+        wire_set_u64(&req, WK_SEQ, s);
+        assert_int_equal(request(f->b, &req, &rep, &keep), 0);
+        wire_msg_fini(&rep);
+        nng_msg_free(keep);
+    }
+    pthread_mutex_lock(&f->b->lock);
+    struct sl_str g = S("g");
+    assert_int_equal(broker_purge(f->b, NULL, &g, &purged), 0);
+    journal_op_end(f->b);
+    pthread_mutex_unlock(&f->b->lock);
+    assert_int_equal(purged, 100);
+    /* The writer deletes the emptied segments once the purge is on disk. */
+    for (int i = 0; i < 1000 && has_segment(f->dir, 1); i++) {
+        usleep(10000);
+    }
+    assert_false(has_segment(f->dir, 1));
+    stop(f);
+    start(f);
+
+    push_keyed(f->b, &c, "g", "Z", 1);
+    assert_true(answer(&c));
+    assert_true(reply_bool(&c, WK_DUP));
+    assert_true(reply_bool(&c, WK_STALE));
+    call_fini(&c);
+    push_keyed(f->b, &c, "g", "Z", 100);
+    assert_true(answer(&c));
+    assert_true(reply_bool(&c, WK_DUP));
+    assert_false(reply_bool(&c, WK_STALE));
+    call_fini(&c);
+    assert_int_equal(held_jobs(f->b), 0);
+    push_keyed(f->b, &c, "g", "Z", 101);
+    assert_true(answer(&c));
+    assert_false(reply_bool(&c, WK_DUP));
+    call_fini(&c);
+    assert_int_equal(held_jobs(f->b), 1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recorded_key_is_seen_with_first_answer),
         cmocka_unit_test(test_keys_older_than_the_ring_are_stale),
+        cmocka_unit_test(test_a_key_never_stored_is_new_however_old),
+        cmocka_unit_test(test_runs_merge_and_the_lowest_go_first),
+        cmocka_unit_test(test_foreach_rebuilds_the_same_keys),
         cmocka_unit_test(test_idle_client_is_forgotten_after_window),
         cmocka_unit_test(test_client_cap_forgets_least_recently_used),
         cmocka_unit_test_setup_teardown(test_repeat_waits_until_the_original_is_durable, jsetup,
@@ -452,6 +691,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_repeat_of_a_push_whose_write_failed_is_not_stored,
                                         jsetup, jteardown),
         cmocka_unit_test_setup_teardown(test_stale_repeat_waits_until_the_original_is_durable,
+                                        jsetup, jteardown),
+        cmocka_unit_test_setup_teardown(test_stored_runs_survive_restart_without_their_pushes,
                                         jsetup, jteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
