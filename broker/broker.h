@@ -51,6 +51,8 @@ struct broker_cfg {
     uint32_t dedup_clients;   /* clients remembered at most */
     uint32_t min_share_ppm;   /* minimum share of each lower priority level, in millionths */
     uint8_t max_crashes;      /* a job whose worker died this often under it is dead */
+    uint32_t max_conns;       /* connections open at once (server.c); 0: the descriptor
+                                 limit less the descriptors kept for the journal */
     struct broker_clock clock; /* NULL functions: the system clocks */
 };
 
@@ -111,6 +113,11 @@ struct broker {
         uint64_t dispatched;         /* jobs handed out by reserve */
         uint64_t no_worker;          /* pushed jobs no parked reserve took at once */
     } flowc;
+    struct {                         /* client connections (server.c) */
+        uint64_t open;               /* open now */
+        uint64_t dropped;            /* since start: closed for not reading their replies */
+        uint64_t refused;            /* since start: closed at once, too many were open */
+    } connc;
     struct decisions decisions;      /* the last route changes (ops.c records them) */
 };
 

@@ -838,7 +838,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 27);
+    msgpack_pack_map(pk, 30);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -866,6 +866,9 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     kv_u64(pk, "reserves_empty", b->flowc.reserves_empty);
     kv_u64(pk, "dispatched", b->flowc.dispatched);
     kv_u64(pk, "no_worker", b->flowc.no_worker);
+    kv_u64(pk, "conns", b->connc.open);
+    kv_u64(pk, "conns_dropped", b->connc.dropped);
+    kv_u64(pk, "conns_refused", b->connc.refused);
     wire_pack_cstr(pk, "wait_bounds_ms");
     msgpack_pack_array(pk, WAIT_NBOUNDS);
     for (uint32_t i = 0; i < WAIT_NBOUNDS; i++) {
