@@ -10,9 +10,10 @@
  *       connection's first N are out (or have made no progress for 500 ms) and "conn=I
  *       closed_ms=T" when the broker closed it; at the end "conns=C closed=D".
  *   sl-hog URL idle N HOLD_MS
- *       Opens N connections (SP handshake done, then silent) and holds them for HOLD_MS (or
- *       until SIGTERM). Prints "opened=K failed=F" once all are tried, then "closed=C" each
- *       time the number the broker has closed changes.
+ *       Opens N connections (SP headers exchanged, then silent) and holds them for HOLD_MS
+ *       (or until SIGTERM). Prints "opened=K failed=F" once all are tried (K got the
+ *       broker's header within 5 s), then "closed=C" each time the number of them the broker
+ *       has closed changes.
  *   sl-hog URL ping N TIMEOUT_MS [TOKEN_FILE]
  *       N pings one after another on one nng REQ connection; prints "n=N p50_us=A p99_us=B
  *       max_us=C". A reply not there within TIMEOUT_MS ends it: "timeout after K replies".
@@ -262,8 +263,9 @@ flood(const struct addr *a, uint64_t n, int64_t hold_ms, int64_t every_us, uint6
 static int
 idle(const struct addr *a, uint64_t n, int64_t hold_ms)
 {
+    static const unsigned char ours[8] = { 0, 'S', 'P', 0, 0, PROTO_REQ0, 0, 0 };
     int *fds = malloc(sizeof(int) * n);
-    long opened = 0, failed = 0, last = -1;
+    long opened = 0, failed = 0, last = -1, nfd = 0;
     int64_t end = now_us() + hold_ms * 1000;
     struct rlimit rl;
 
@@ -275,19 +277,42 @@ idle(const struct addr *a, uint64_t n, int64_t hold_ms)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* Connect all without waiting (a server that stops accepting must not stall us), then
+     * wait for each one's SP header, 5 s for all. */
     for (uint64_t i = 0; i < n && !stop; i++) {
-        int fd = sp_connect(a);
+        int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
             failed++;
+            continue;
+        }
+        if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 && errno != EINPROGRESS) {
+            close(fd);
+            failed++;
+            continue;
+        }
+        struct pollfd pf = { fd, POLLOUT, 0 };
+        if (poll(&pf, 1, 1000) <= 0 || send(fd, ours, sizeof(ours), MSG_NOSIGNAL) != 8) {
+            close(fd);
+            failed++;
+            continue;
+        }
+        fds[nfd++] = fd;
+    }
+    int64_t hs_end = now_us() + 5000000;
+    for (long i = 0; i < nfd; i++) {
+        unsigned char theirs[8];
+        int left_ms = (int)((hs_end - now_us()) / 1000);
+        if (left_ms > 0 && read_some(fds[i], theirs, 8, left_ms) == 0 && theirs[1] == 'S') {
+            opened++;
         } else {
-            fds[opened++] = fd;
+            failed++;
         }
     }
     printf("opened=%ld failed=%ld\n", opened, failed);
     fflush(stdout);
     while (!stop && now_us() < end) {
         long c = 0;
-        for (long i = 0; i < opened; i++) {
+        for (long i = 0; i < nfd; i++) {
             c += peer_closed(fds[i], 0);
         }
         if (c != last) {
@@ -297,7 +322,7 @@ idle(const struct addr *a, uint64_t n, int64_t hold_ms)
         }
         usleep(50000);
     }
-    for (long i = 0; i < opened; i++) {
+    for (long i = 0; i < nfd; i++) {
         close(fds[i]);
     }
     free(fds);
@@ -455,8 +480,13 @@ push(const char *url, uint64_t n, uint64_t bytes, const char *go)
                 if (rv != 0) {
                     printf("first error: %s\n", nng_strerror(rv));
                 } else {
-                    printf("first error: %.*s\n", (int)nng_msg_len(rep),
-                           (const char *)nng_msg_body(rep));
+                    /* The reply's text, its msgpack bytes shown as dots. */
+                    const unsigned char *b = nng_msg_body(rep);
+                    printf("first error: ");
+                    for (size_t j = 0; j < nng_msg_len(rep); j++) {
+                        putchar(b[j] >= 0x20 && b[j] < 0x7f ? b[j] : '.');
+                    }
+                    printf("\n");
                 }
             }
         }
