@@ -12,7 +12,7 @@
  *   sl-hog URL idle N HOLD_MS
  *       Opens N connections (SP headers exchanged, then silent) and holds them for HOLD_MS
  *       (or until SIGTERM). Prints "opened=K failed=F" once all are tried (K got the
- *       broker's header within 5 s), then "closed=C" each time the number of them the broker
+ *       broker's header within 20 s), then "closed=C" each time the number of them the broker
  *       has closed changes.
  *   sl-hog URL ping N TIMEOUT_MS [TOKEN_FILE]
  *       N pings one after another on one nng REQ connection; prints "n=N p50_us=A p99_us=B
@@ -278,14 +278,21 @@ idle(const struct addr *a, uint64_t n, int64_t hold_ms)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     /* Connect all without waiting (a server that stops accepting must not stall us), then
-     * wait for each one's SP header, 5 s for all. */
+     * wait for each one's SP header, 20 s for all. */
+    int64_t hs_end = now_us() + 20000000;
     for (uint64_t i = 0; i < n && !stop; i++) {
         int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
             failed++;
             continue;
         }
-        if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 && errno != EINPROGRESS) {
+        int rc;
+        /* A full accept backlog (EAGAIN on a Unix socket): the server is slow, try again. */
+        while ((rc = connect(fd, (const struct sockaddr *)&a->sa, a->len)) != 0 &&
+               errno == EAGAIN && now_us() < hs_end && !stop) {
+            usleep(5000);
+        }
+        if (rc != 0 && errno != EINPROGRESS) {
             close(fd);
             failed++;
             continue;
@@ -298,7 +305,6 @@ idle(const struct addr *a, uint64_t n, int64_t hold_ms)
         }
         fds[nfd++] = fd;
     }
-    int64_t hs_end = now_us() + 5000000;
     for (long i = 0; i < nfd; i++) {
         unsigned char theirs[8];
         int left_ms = (int)((hs_end - now_us()) / 1000);
