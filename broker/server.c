@@ -337,6 +337,45 @@ after_send(struct sctx *c, int rv)
     }
 }
 
+/* Before c handles a request from its connection: false if the connection was dropped (the
+ * request is to be discarded), else c is marked as in its callback. */
+static bool
+handle_begin(struct server *s, struct sctx *c)
+{
+    nng_mtx_lock(s->mtx);
+    struct sconn *k = conn_find(s, c->pipe);
+    if (k != NULL && k->dropped) {
+        k->last_ms = mono_ms();
+        nng_mtx_unlock(s->mtx);
+        return false;
+    }
+    c->in_cb = true;
+    nng_mtx_unlock(s->mtx);
+    return true;
+}
+
+/* After c has handled a request (rv: ops_handle's result). Returns the parked reply that
+ * arrived meanwhile, if any, for the caller to send. */
+static nng_msg *
+handle_end(struct server *s, struct sctx *c, int rv)
+{
+    nng_mtx_lock(s->mtx);
+    c->in_cb = false;
+    nng_msg *pending = c->pending;
+    c->pending = NULL;
+    /* A request that got past the token check (it is neither refused for its token nor
+     * undecodable, which is checked first) shows the connection has the token. */
+    struct sconn *k = conn_find(s, c->pipe);
+    if (k != NULL && rv != SL_EUNAUTH && rv != SL_EBADREQ) {
+        k->authed = true;
+    }
+    if (rv == OPS_PARKED) {
+        replace_receiver(s);
+    }
+    nng_mtx_unlock(s->mtx);
+    return pending;
+}
+
 static void
 sctx_cb(void *arg)
 {
@@ -369,36 +408,17 @@ sctx_cb(void *arg)
         /* PARKED before the request can park: its answer may be sent from another thread
          * before ops_handle returns, and sending sets SEND. */
         c->state = SCTX_PARKED;
-        nng_mtx_lock(s->mtx);
-        struct sconn *k = conn_find(s, pipe);
-        if (k != NULL && k->dropped) {
+        if (!handle_begin(s, c)) {
             /* Not handled: its connection does not read replies. */
-            k->last_ms = mono_ms();
-            nng_mtx_unlock(s->mtx);
             c->state = SCTX_RECV;
             nng_msg_free(req);
             nng_msg_free(rep);
             nng_ctx_recv(c->ctx, c->aio);
             return;
         }
-        c->in_cb = true;
-        nng_mtx_unlock(s->mtx);
         int rv2 = ops_handle(s->b, nng_msg_body(req), nng_msg_len(req), pipe, rep, &c->wt);
         nng_msg_free(req); /* every view decoded from req dies here */
-        nng_mtx_lock(s->mtx);
-        c->in_cb = false;
-        nng_msg *pending = c->pending;
-        c->pending = NULL;
-        /* A request that got past the token check (it is neither refused for its token nor
-         * undecodable, which is checked first) shows the connection has the token. */
-        k = conn_find(s, pipe);
-        if (k != NULL && rv2 != SL_EUNAUTH && rv2 != SL_EBADREQ) {
-            k->authed = true;
-        }
-        if (rv2 == OPS_PARKED) {
-            replace_receiver(s);
-        }
-        nng_mtx_unlock(s->mtx);
+        nng_msg *pending = handle_end(s, c, rv2);
         if (rv2 == OPS_PARKED) {
             if (!c->wt.took_rep) {
                 nng_msg_free(rep); /* else the waiter holds it until the journal has it */

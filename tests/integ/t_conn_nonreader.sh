@@ -2,8 +2,9 @@
 # A connection that sends requests and never reads the replies does not hold up the other
 # clients (README "Limits"): on IPC, on TCP, and on TCP with a token from a peer without it,
 # other clients' ping p99 stays within 2x of the figure measured before it came (or of a floor
-# of 1 ms, below which the figures are scheduling noise), their pushes go through, and the
-# broker drops the connection (conn.dropped reason=not_reading), counts it and closes it.
+# of 5 ms, below which figures on a loaded 2-core machine are scheduling noise), their pushes
+# go through, and the broker drops the connection (conn.dropped reason=not_reading), counts it
+# and closes it.
 # On IPC the non-reader comes back at once, again and again, while the others are measured.
 #
 # Timing on a shared machine is noisy: both figures are the best of a few runs of 1,000 pings,
@@ -13,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 
 hog=$SLUICE_TESTBIN/sl-hog
-floor_us=1000
+floor_us=5000
 
 # best_p99 URL TRIES [TOKEN_FILE]: the lowest p99 (us) of TRIES runs of 1,000 pings; "timeout"
 # when a run had a ping unanswered within 1 s (the broker is stuck: no use trying again).
