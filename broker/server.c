@@ -69,6 +69,7 @@ struct server {
     struct sctx *spare;
     struct hmap conns;       /* pipe id -> struct sconn */
     struct lograte refused, dropped;
+    unsigned unswept;        /* connections dropped and not yet closed */
     nng_aio *sweep;          /* closes dropped connections once they are quiet */
 };
 
@@ -165,13 +166,14 @@ conn_find(struct server *s, uint32_t pipe)
  * connection is then never freed, nor any closed after it). Server mutex held. Returns false
  * if it was dropped already. */
 static bool
-conn_drop(struct sconn *k)
+conn_drop(struct server *s, struct sconn *k)
 {
     if (k->dropped) {
         return false;
     }
     k->dropped = true;
     k->last_ms = mono_ms();
+    s->unswept++;
     return true;
 }
 
@@ -189,9 +191,10 @@ sweep_cb(void *arg)
     int64_t now = mono_ms();
     nng_mtx_lock(s->mtx);
     size_t pos = 0;
-    for (struct sconn *k; n < 64 && (k = hmap_next(&s->conns, &pos)) != NULL;) {
+    for (struct sconn *k; s->unswept > 0 && n < 64 && (k = hmap_next(&s->conns, &pos));) {
         if (k->dropped && !k->closing && now - k->last_ms >= SERVER_DROP_QUIET_MS) {
             k->closing = true;
+            s->unswept--;
             ids[n++] = k->id;
         }
     }
@@ -207,7 +210,7 @@ sweep_cb(void *arg)
     }
 }
 
-/* Counts and logs (a few) a connection conn_drop closed. Server mutex not held. */
+/* Counts and logs (a few) a connection conn_drop dropped. Server mutex not held. */
 static void
 conn_dropped(struct server *s, uint32_t pipe, const char *reason, unsigned waiting,
              bool authed)
@@ -242,8 +245,8 @@ sctx_idle(struct server *s, struct sctx *c)
 }
 
 /* Sends c's reply. A reply that the connection has not taken within SERVER_SEND_TIMEOUT_MS,
- * or one more than its connection's budget of waiting replies, closes that connection: it
- * is not reading. from_handling: c was receiving until now (not parked). */
+ * or one more than its connection's budget of waiting replies, drops that connection: it is
+ * not reading. from_handling: c was receiving until now (not parked). */
 static void
 sctx_send(struct sctx *c, nng_msg *rep, bool from_handling)
 {
@@ -261,7 +264,7 @@ sctx_send(struct sctx *c, nng_msg *rep, bool from_handling)
                                                               : SERVER_UNAUTH_REPLIES_WAITING)) {
         waiting = k->waiting + 1;
         authed = k->authed;
-        dropped = conn_drop(k);
+        dropped = conn_drop(s, k);
     }
     if (k != NULL && k->dropped) {
         nng_msg_free(rep);
@@ -327,7 +330,7 @@ after_send(struct sctx *c, int rv)
         waiting = k->waiting--;
         authed = k->authed;
         if (rv == NNG_ETIMEDOUT) {
-            dropped = conn_drop(k);
+            dropped = conn_drop(s, k);
         }
     }
     sctx_idle(s, c);
@@ -496,6 +499,9 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
         uint32_t id = (uint32_t)nng_pipe_id(p);
         nng_mtx_lock(s->mtx);
         struct sconn *k = hmap_del(&s->conns, &id, sizeof(id));
+        if (k != NULL && k->dropped && !k->closing) {
+            s->unswept--; /* its peer closed it first */
+        }
         nng_mtx_unlock(s->mtx);
         if (k != NULL) {
             pthread_mutex_lock(&s->b->lock);
