@@ -27,6 +27,10 @@ flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
             hand_back(b, w, false);
             LOG(LOG_INFO, "worker.moved", "worker=%s old_pipe=%u pipe=%u", w->name, w->pipe, pipe);
             w->pipe = pipe;
+            /* Reserve tokens count per process and connection: start again. */
+            w->rtok_seen = w->rtok_sent = 0;
+            w->sent_n = 0;
+            w->current = 0;
         }
         return w;
     }
@@ -101,12 +105,22 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
     if (reserve_room(b, max) != 0) {
         return SL_ENOMEM;
     }
-    while (k < max) {
+    bool alone = false;
+    while (k < max && !alone) {
         struct queue *q = sched_pick(b, from);
         if (q == NULL) {
             break;
         }
         struct job *j = queue_ready_head(q);
+        if (j->suspect) {
+            /* Its worker died running one of its batch, which one unknown: it goes out alone,
+             * so that a death while running it is charged to it (see flow.h). */
+            if (k > 0) {
+                break;
+            }
+            alone = true;
+            j->suspect = 0;
+        }
         uint64_t wait_us = now > j->ready_ns ? (uint64_t)(now - j->ready_ns) / 1000u : 0;
         wait_hist_add(&q->wait, wait_us);
         q->dispatched++;
@@ -130,6 +144,9 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         out[k++] = j;
     }
     w->reserved += k;
+    if (k == 1) {
+        w->current = out[0]->id; /* a worker starts the job of a one-job reply at once */
+    }
     b->flowc.dispatched += k;
     w->seen_ns = now;
     if (k > 0 && strcmp(w->state, "idle") == 0) {
@@ -279,17 +296,38 @@ flow_tick(struct broker *b, int64_t now_ns)
     return j != NULL ? j->due_ns : INT64_MAX;
 }
 
-/* Hands w's reserved jobs back to the head of their queues, in order. With crashed, the
- * oldest is charged a crash and keeps its attempt (see flow.h); the others, and all of them
- * without crashed, get their attempt back. */
+/* Charges j (handed back, ready at the head) the crash of the worker that ran it. */
+static void
+charge_crash(struct broker *b, struct job *j)
+{
+    j->attempts++;
+    if (j->crashes < UINT8_MAX) {
+        j->crashes++;
+    }
+    if (j->crashes >= b->cfg.max_crashes || j->attempts >= j->max_attempts) {
+        j->queue->failed++;
+        j->group->failed++;
+        j->group->failed_all++;
+        kill_job(b, j, j->crashes >= b->cfg.max_crashes ? "crashes" : "attempts");
+    } else if (b->jr != NULL) {
+        journal_job_fields(b, j); /* its charge; it stays where it is */
+    }
+}
+
+/* Hands w's reserved jobs back to the head of their queues, in order, with their attempt
+ * given back. With crashed, the job w was running (w->current) is charged a crash and keeps
+ * its attempt; if it ran none the broker knows of, the jobs are marked suspect (see flow.h). */
 static void
 hand_back(struct broker *b, struct worker *w, bool crashed)
 {
-    /* Collect w's jobs oldest reservation first: ids grow with push order and a worker runs
-     * its jobs in the order received, so the lowest id is the one it was running. */
-    struct job *oldest = NULL;
+    uint64_t cur = w->current;
+    struct job *ran = cur != 0 ? hmap_get(&b->byid, &cur, sizeof(cur)) : NULL;
     uint32_t returned = 0;
     int64_t now = broker_mono_ns(b);
+
+    if (ran != NULL && (ran->state != JOB_RESERVED || ran->owner != w)) {
+        ran = NULL; /* settled since, or not this worker's */
+    }
 
     for (uint32_t qi = 0; qi < b->nqueues && w->reserved > 0; qi++) {
         struct queue *q = b->qorder[qi];
@@ -298,9 +336,6 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             prev = j->prev;
             if (j->owner != w) {
                 continue;
-            }
-            if (oldest == NULL || j->id < oldest->id) {
-                oldest = j;
             }
             unreserve(b, j);
             if (j->attempts > 0) {
@@ -311,31 +346,93 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             if (b->jr != NULL) {
                 journal_job(b, j, true);
             }
+            if (crashed && ran == NULL) {
+                j->suspect = 1;
+            }
             returned++;
         }
     }
-    if (oldest != NULL && crashed) {
-        oldest->attempts++;
-        if (oldest->crashes < UINT8_MAX) {
-            oldest->crashes++;
-        }
-        if (oldest->crashes >= b->cfg.max_crashes) {
-            oldest->queue->failed++;
-            oldest->group->failed++;
-            oldest->group->failed_all++;
-            kill_job(b, oldest, "crashes");
-        } else if (oldest->attempts >= oldest->max_attempts) {
-            oldest->queue->failed++;
-            oldest->group->failed++;
-            oldest->group->failed_all++;
-            kill_job(b, oldest, "attempts");
-        } else if (b->jr != NULL) {
-            journal_job_fields(b, oldest); /* its charge; it stays where it is */
-        }
+    w->current = 0;
+    w->rtok_sent = 0;
+    w->sent_n = 0;
+    if (ran != NULL && crashed) {
+        LOG(LOG_INFO, "job.crash", "id=%llu worker=%s crashes=%u", (unsigned long long)ran->id,
+            w->name, ran->crashes + 1u);
+        charge_crash(b, ran);
     }
     if (returned > 0) {
-        LOG(LOG_INFO, "worker.lost", "worker=%s returned=%u", w->name, returned);
+        LOG(LOG_INFO, "worker.lost", "worker=%s returned=%u charged=%llu", w->name, returned,
+            (unsigned long long)(ran != NULL && crashed ? ran->id : 0));
     }
+}
+
+bool
+flow_reserve_begin(struct broker *b, struct worker *w, uint64_t rtok, uint64_t got)
+{
+    if (rtok == 0) {
+        return true; /* a worker without tokens */
+    }
+    if (rtok <= w->rtok_seen) {
+        return false; /* overtaken by a newer reserve of the same worker */
+    }
+    w->rtok_seen = rtok;
+    if (w->rtok_sent == 0 || got >= w->rtok_sent) {
+        w->rtok_sent = 0;
+        w->sent_n = 0;
+        return true;
+    }
+    /* The worker never got the reply of reserve rtok_sent: its jobs go back, last first to
+     * keep their order at the head, uncharged. */
+    int64_t now = broker_mono_ns(b);
+    uint32_t returned = 0;
+    for (uint32_t i = w->sent_n; i-- > 0;) {
+        uint64_t id = w->sent_ids[i];
+        struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+        if (j == NULL || j->state != JOB_RESERVED || j->owner != w) {
+            continue; /* settled since, or handed back */
+        }
+        if (w->current == id) {
+            w->current = 0;
+        }
+        unreserve(b, j);
+        if (j->attempts > 0) {
+            j->attempts--;
+        }
+        j->ready_ns = now;
+        queue_job_set_head(j->queue, j, JOB_READY);
+        if (b->jr != NULL) {
+            journal_job(b, j, true);
+        }
+        returned++;
+    }
+    LOG(LOG_INFO, "reserve.unreceived", "worker=%s rtok=%llu got=%llu returned=%u", w->name,
+        (unsigned long long)w->rtok_sent, (unsigned long long)got, returned);
+    w->rtok_sent = 0;
+    w->sent_n = 0;
+    return true;
+}
+
+void
+flow_reserve_sent(struct worker *w, uint64_t rtok, struct job *const *jobs, uint32_t n)
+{
+    if (rtok == 0 || n == 0) {
+        return;
+    }
+    if (n > w->sent_cap) {
+        uint64_t *ids = realloc(w->sent_ids, (size_t)n * sizeof(*ids));
+        if (ids == NULL) {
+            w->rtok_sent = 0; /* not remembered: a lost reply's jobs wait for their TTR */
+            w->sent_n = 0;
+            return;
+        }
+        w->sent_ids = ids;
+        w->sent_cap = n;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        w->sent_ids[i] = jobs[i]->id;
+    }
+    w->sent_n = n;
+    w->rtok_sent = rtok;
 }
 
 bool

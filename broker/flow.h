@@ -9,9 +9,14 @@
  * - TTR expiry: a failed attempt; dead at max_attempts, else ready at the head.
  * - release: not a failure; ready at the head, the attempt stays counted.
  * - the worker's connection closes: its jobs go back to the head of their queues at once,
- *   in order. The oldest of them is taken to be the one it was running: it is charged a
- *   crash (dead after max_crashes, or when its attempts are used up); the others never ran
- *   or finished unacknowledged, so their attempt is given back. */
+ *   in order, their attempt given back. Only the job it was running is charged a crash (dead
+ *   after max_crashes, or when its attempts are used up): the one the worker last reported
+ *   as `current` (it reports a job soon after starting it, and nothing once it has finished
+ *   it), or the job of a one-job reserve (started at once). A worker that ran no job the
+ *   broker knows of charges none: then its jobs are marked suspect, and a suspect job is
+ *   reserved alone, so that a death while running it is charged to it.
+ * - a reserve whose reply the worker never received (its next reserve's rtok_got says so)
+ *   gives its jobs back, uncharged (flow_reserve_begin). */
 #ifndef SLUICE_FLOW_H
 #define SLUICE_FLOW_H
 
@@ -26,6 +31,15 @@ struct worker *flow_worker(struct broker *b, struct sl_str name, uint32_t pipe);
  * ready) or SL_ENOMEM. */
 int flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire_list *from,
                  struct job **out, uint32_t *n);
+
+/* Starts a reserve of w carrying token rtok (0: none) and rtok_got, the token of the last
+ * reserve reply the worker received. Hands back, uncharged, the jobs of an answered reserve
+ * whose reply the worker did not receive. Returns false if a newer reserve of w was seen:
+ * this one is stale (its reply cannot reach the worker) and must reserve nothing. */
+bool flow_reserve_begin(struct broker *b, struct worker *w, uint64_t rtok, uint64_t got);
+
+/* Remembers jobs[0..n) as handed to w by the reserve of token rtok (0: not remembered). */
+void flow_reserve_sent(struct worker *w, uint64_t rtok, struct job *const *jobs, uint32_t n);
 
 enum flow_settle { FLOW_ACK, FLOW_NACK, FLOW_RELEASE, FLOW_TOUCH };
 

@@ -43,6 +43,8 @@ struct job {
     uint16_t max_attempts;     /* 1..65535 */
     uint8_t state;             /* enum job_state */
     uint8_t crashes;           /* times its worker died holding it */
+    uint8_t suspect;           /* handed back by a worker that died running an unknown job:
+                                  reserved alone until it ends once (flow.c) */
     uint32_t seg;              /* journal segment holding its full record (journal.c) */
 };
 

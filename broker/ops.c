@@ -1148,15 +1148,22 @@ op_reserve(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, str
     if (WIRE_HAS(req, WK_ACK)) {
         flow_settle(b, FLOW_ACK, w, &req->v[WK_ACK].l, 0, &acked, &missing);
     }
-    if (flow_reserve(b, w, (uint32_t)max, from, b->scratch, &n) != 0) {
+    uint64_t rtok = WIRE_HAS(req, WK_RTOK) ? req->v[WK_RTOK].u : 0;
+    if (!flow_reserve_begin(b, w, rtok, WIRE_HAS(req, WK_RTOK_GOT) ? req->v[WK_RTOK_GOT].u : 0)) {
+        wait = 0; /* overtaken by a newer reserve: answered empty, its reply goes nowhere */
+        max = 0;
+    }
+    if (max > 0 && flow_reserve(b, w, (uint32_t)max, from, b->scratch, &n) != 0) {
         snprintf(c->why, WHY_MAX, "no memory to reserve");
         return SL_ENOMEM;
     }
+    flow_reserve_sent(w, rtok, b->scratch, n);
     if (n == 0 && wait > 0 && c->wt != NULL) {
         struct waiter *wt = c->wt;
         wt->w = w;
         wt->pipe = c->pipe;
         wt->max = (uint32_t)max;
+        wt->rtok = rtok;
         wt->acked = acked;
         wt->deadline_ns = broker_mono_ns(b) + (int64_t)wait * 1000000;
         wt->from = (struct wire_list){ 0, NULL, wt->from_s, NULL };
@@ -1190,6 +1197,9 @@ settle(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct 
     }
     if (WIRE_HAS(req, WK_WORKER) && (w = worker_of(b, req, c)) == NULL) {
         return flow_pipe_is_closed(b, c->pipe) ? SL_EUNREACHABLE : SL_ENOMEM;
+    }
+    if (w != NULL) {
+        report(w, req); /* `current`: what it runs once these are settled */
     }
     flow_settle(b, how, w, &req->v[WK_IDS].l, ms, &done, &missing);
     wire_pack_ok(pk, 2);

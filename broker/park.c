@@ -71,10 +71,14 @@ park_serve(struct broker *b, struct waiter **out)
     for (struct waiter *wt = b->waiters_head, *next; wt != NULL; wt = next) {
         next = wt->next;
         uint32_t n = 0;
+        if (wt->rtok != 0 && wt->rtok < wt->w->rtok_seen) {
+            continue; /* the worker has asked again since: this reply would not reach it */
+        }
         if (flow_reserve(b, wt->w, wt->max, &wt->from, b->scratch, &n) != 0) {
             break;
         }
         if (n > 0) {
+            flow_reserve_sent(wt->w, wt->rtok, b->scratch, n);
             answer(b, wt, b->scratch, n, out);
         } else if (wt->from.n == 0) {
             /* Nothing for a waiter that takes from every queue: nothing for anyone. */

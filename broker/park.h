@@ -22,6 +22,7 @@ struct waiter {
     struct worker *w;
     uint32_t pipe;               /* connection the request came on */
     uint32_t max;
+    uint64_t rtok;               /* the reserve's token; 0: none */
     int64_t deadline_ns;         /* monotonic */
     uint64_t acked;              /* acks carried by the request, for the reply */
     struct wire_list from;       /* over from_s */

@@ -22,6 +22,9 @@ worker_new(struct sl_str name, uint32_t pipe, int64_t now_ns)
 void
 worker_free(struct worker *w)
 {
+    if (w != NULL) {
+        free(w->sent_ids);
+    }
     free(w);
 }
 

@@ -19,9 +19,17 @@ struct worker {
     char state[WORKER_STATE_MAX];  /* as reported: idle, busy, draining */
     uint64_t done;                 /* jobs it acked here */
     uint64_t rss_bytes;            /* as reported */
-    uint64_t current;              /* job id it reported running; 0: none */
+    uint64_t current;              /* job id it runs as far as the broker knows: the one it
+                                      reported last, or the job of a one-job reserve (0: none).
+                                      The only job charged a crash if the worker dies */
     uint32_t reserved;             /* jobs it holds now */
     int64_t started_ns, seen_ns;   /* monotonic: registration, last request */
+    /* Reserve tokens (rtok, PROTOCOL.md): the newest token of a reserve seen, and the
+     * reserve answered last with jobs whose receipt the worker has not confirmed yet: its
+     * token (0: none) and the ids it handed out. */
+    uint64_t rtok_seen, rtok_sent;
+    uint64_t *sent_ids;
+    uint32_t sent_n, sent_cap;
     struct worker *next, *prev;    /* registration order */
 };
 

@@ -54,6 +54,8 @@ struct wapi {
     uint32_t removed[REMOVED_RING]; /* (mtx) connections closed lately */
     uint32_t removed_next;      /* (mtx) */
     _Atomic bool batch_lost;    /* the batch's connection closed: the broker took its jobs back */
+    uint64_t marked;            /* (mtx) the job the broker was last told this worker runs: the
+                                   one it charges a crash (0: none) */
     atomic_int pipes;           /* connections open now */
 
     char name[WIRE_NAME_MAX + 1];
@@ -84,6 +86,8 @@ struct wapi {
     uint64_t ack_since_ms, nack_since_ms;
     uint32_t nack_delay_ms;     /* the delay shared by the pending nacks */
     bool settled;               /* wapi_settle ran: nothing more is handed out or sent */
+    uint64_t rtok, rtok_got;    /* token of the last reserve sent, and of the last one whose
+                                   reply arrived (PROTOCOL.md, rtok) */
 
     /* Reported to the broker; read by the heartbeat thread. */
     atomic_uint_fast64_t state; /* enum wstate */
@@ -415,6 +419,14 @@ log_refused(struct wapi *w, const char *op, const struct reply *r)
         sl_err_code(reply_err(r)), msg);
 }
 
+static void
+set_marked(struct wapi *w, uint64_t id)
+{
+    nng_mtx_lock(w->mtx);
+    w->marked = id;
+    nng_mtx_unlock(w->mtx);
+}
+
 /* One settling request (ack, nack, release) of n ids. A failure is logged as an outage and
  * not retried: a connection that closed made the broker take the jobs back anyway. */
 static void
@@ -422,7 +434,7 @@ settle(struct wapi *w, const char *op, const uint64_t *ids, uint32_t n, bool rev
        bool has_delay, uint32_t delay_ms)
 {
     msgpack_packer pk;
-    nng_msg *req = msg_new(64 + w->name_len + (size_t)n * 9, &pk), *rep = NULL;
+    nng_msg *req = msg_new(80 + w->name_len + (size_t)n * 9, &pk), *rep = NULL;
     const char *why = NULL;
     struct reply r;
 
@@ -430,13 +442,16 @@ settle(struct wapi *w, const char *op, const uint64_t *ids, uint32_t n, bool rev
         LOG(LOG_ERROR, "settle.no_memory", "worker=%s op=%s jobs=%u", w->name, op, n);
         return;
     }
-    msgpack_pack_map(&pk, has_delay ? 4 : 3);
+    msgpack_pack_map(&pk, has_delay ? 5 : 4);
     kv_str(&pk, WK_OP, op, strlen(op));
     kv_str(&pk, WK_WORKER, w->name, w->name_len);
     kv_ids(&pk, WK_IDS, ids, n, reverse);
     if (has_delay) {
         kv_u64(&pk, WK_DELAY_MS, delay_ms);
     }
+    /* Sent between jobs: the worker runs none (the broker then charges none, see marked). */
+    kv_u64(&pk, WK_CURRENT, 0);
+    set_marked(w, 0);
     if (call(w, req, &rep, SETTLE_TIMEOUT_MS, false, &why) != 0) {
         failed(w, op, why);
         return;
@@ -615,13 +630,48 @@ parse_job(struct mpr *c, struct wapi_job *j, uint64_t *id, const char **why)
     return *why == NULL ? 0 : SL_EBADREQ;
 }
 
+/* The reserve request of token rtok for up to max jobs, carrying the pending acks; NULL
+ * without memory. */
+static nng_msg *
+reserve_request(struct wapi *w, uint64_t max, uint64_t rtok)
+{
+    msgpack_packer pk;
+    size_t size = 200 + w->name_len + (size_t)w->ack_n * 9 + (size_t)w->nfrom * (WIRE_NAME_MAX + 5);
+    nng_msg *req = msg_new(size, &pk);
+
+    if (req == NULL) {
+        return NULL;
+    }
+    msgpack_pack_map(&pk, 10 + (w->nfrom > 0) + (w->ack_n > 0));
+    kv_str(&pk, WK_OP, "reserve", 7);
+    kv_str(&pk, WK_WORKER, w->name, w->name_len);
+    kv_u64(&pk, WK_MAX, max);
+    kv_u64(&pk, WK_WAIT_MS, w->wait_ms);
+    pack_report(w, &pk, 0);
+    set_marked(w, 0);
+    /* A reply that never arrives (given up on, or an error in its place) leaves rtok_got
+     * behind: the broker gives that reply's jobs back when it reads the next reserve. */
+    kv_u64(&pk, WK_RTOK, rtok);
+    kv_u64(&pk, WK_RTOK_GOT, w->rtok_got);
+    if (w->nfrom > 0) {
+        wire_pack_key(&pk, WK_FROM);
+        msgpack_pack_array(&pk, w->nfrom);
+        for (uint32_t i = 0; i < w->nfrom; i++) {
+            wire_pack_str(&pk, w->from[i].p, w->from[i].n);
+        }
+    }
+    if (w->ack_n > 0) {
+        kv_ids(&pk, WK_ACK, w->acks, w->ack_n, false);
+    }
+    return req;
+}
+
 /* Asks for jobs, carrying pending acks; waits up to wait_ms in the broker. Returns 0 when the
  * round is over (a batch may have arrived; on a failure after a backoff), or a permanent
  * error. */
 static int
 reserve(struct wapi *w)
 {
-    msgpack_packer pk;
     nng_msg *req, *rep = NULL;
     const char *why = NULL;
     struct reply r;
@@ -639,27 +689,11 @@ reserve(struct wapi *w)
     }
     atomic_store(&w->state, w->busy ? WS_BUSY : WS_IDLE);
     atomic_store(&w->current, 0);
-    size_t size = 160 + w->name_len + (size_t)w->ack_n * 9 + (size_t)w->nfrom * (WIRE_NAME_MAX + 5);
-    if ((req = msg_new(size, &pk)) == NULL) {
+    uint64_t rtok = ++w->rtok;
+    if ((req = reserve_request(w, max, rtok)) == NULL) {
         LOG(LOG_ERROR, "reserve.no_memory", "worker=%s", w->name);
         backoff(w);
         return 0;
-    }
-    msgpack_pack_map(&pk, 8 + (w->nfrom > 0) + (w->ack_n > 0));
-    kv_str(&pk, WK_OP, "reserve", 7);
-    kv_str(&pk, WK_WORKER, w->name, w->name_len);
-    kv_u64(&pk, WK_MAX, max);
-    kv_u64(&pk, WK_WAIT_MS, w->wait_ms);
-    pack_report(w, &pk, 0);
-    if (w->nfrom > 0) {
-        wire_pack_key(&pk, WK_FROM);
-        msgpack_pack_array(&pk, w->nfrom);
-        for (uint32_t i = 0; i < w->nfrom; i++) {
-            wire_pack_str(&pk, w->from[i].p, w->from[i].n);
-        }
-    }
-    if (w->ack_n > 0) {
-        kv_ids(&pk, WK_ACK, w->acks, w->ack_n, false);
     }
     if (call(w, req, &rep, (uint64_t)w->wait_ms + REPLY_MARGIN_MS, true, &why) != 0) {
         if (!stopping(w)) {
@@ -690,6 +724,7 @@ reserve(struct wapi *w)
         return 0;
     }
     w->ack_n = 0; /* settled by the broker before it reserved */
+    w->rtok_got = rtok;
     w->busy = r.has_jobs && r.njobs > 0;
     if (!w->busy) {
         nng_msg_free(rep);
@@ -802,7 +837,13 @@ heartbeat(struct wapi *w)
     msgpack_pack_map(&pk, 6);
     kv_str(&pk, WK_OP, "heartbeat", 9);
     kv_str(&pk, WK_WORKER, w->name, w->name_len);
-    pack_report(w, &pk, atomic_load(&w->current));
+    /* Read and marked in one step: wapi_next, having cleared current, sees the mark of any
+     * report that named the job before (see unmark). */
+    nng_mtx_lock(w->mtx);
+    uint64_t cur = atomic_load(&w->current);
+    w->marked = cur;
+    nng_mtx_unlock(w->mtx);
+    pack_report(w, &pk, cur);
     if (token_attach(req, &w->token) != 0) {
         nng_msg_free(req);
         return;
@@ -839,10 +880,13 @@ hb_main(void *arg)
     while (!w->closing) {
         uint64_t now = clock_mono_ms();
         uint64_t due = atomic_load(&w->reported_ms) + HEARTBEAT_MS;
+        uint64_t cur = atomic_load(&w->current);
         if (w->waiting) {
             watch(w, now);
         }
-        if (now >= due) {
+        /* A job started since the last report is reported within SLICE_MS: the broker
+         * charges a crash only to the job it was told the worker runs. */
+        if (now >= due || (cur != 0 && cur != w->marked && atomic_load(&w->pipes) > 0)) {
             nng_mtx_unlock(w->mtx);
             atomic_store(&w->rss_bytes, read_rss());
             if (atomic_load(&w->pipes) > 0) { /* offline, it could only wait */
@@ -967,6 +1011,27 @@ flush_due(struct wapi *w, uint64_t now)
     }
 }
 
+/* Before a job starts: if the broker was told that a job (now finished) runs, tell it that
+ * none does, so that a death during the next job is not charged to the finished one. The
+ * pending settlements carry that word; else an empty ack. One round trip, only after a job
+ * that ran long enough to be reported. */
+static void
+unmark(struct wapi *w)
+{
+    nng_mtx_lock(w->mtx);
+    bool marked = w->marked != 0;
+    nng_mtx_unlock(w->mtx);
+    if (!marked) {
+        return;
+    }
+    if (w->nack_n > 0 || w->ack_n > 0) {
+        flush_nacks(w);
+        flush_acks(w);
+    } else {
+        settle(w, "ack", NULL, 0, false, false, 0);
+    }
+}
+
 int
 wapi_next(struct wapi *w, struct wapi_job *job)
 {
@@ -999,6 +1064,7 @@ wapi_next(struct wapi *w, struct wapi_job *job)
             }
             uint64_t now = clock_mono_ms();
             flush_due(w, now);
+            unmark(w);
             w->handout_ms = now;
             w->taken++;
             atomic_store(&w->state, WS_BUSY);

@@ -20,6 +20,13 @@
  *   their own (`ack`) once the oldest has waited cfg.ack_delay_ms, so a slow batch does not
  *   hold finished jobs. Nacks of one delay are batched the same way (sent before the next
  *   reserve: `reserve` carries no nacks).
+ * - Crash blame: the broker charges a worker's death only to the job it runs. The heartbeat
+ *   thread reports a newly handed-out job within 100 ms; before handing out the next job after
+ *   a reported one, wapi_next tells the broker that none runs (the pending settlements, or an
+ *   empty ack, carrying `current: 0`: one round trip, only after a job that ran that long).
+ * - Reserve tokens: each reserve carries a new `rtok` and the token of the last reply received
+ *   (`rtok_got`), so the broker takes back the jobs of a reply that never arrived (given up on
+ *   after wait_ms + 10 s, or an error in its place).
  * - The broker going away: a request whose connection drops is sent again after a short
  *   backoff (50 ms doubling to 1 s) until the broker is back; the worker registers again
  *   (`hello`). One warning is logged per outage and one line when it ends. Jobs prefetched over
@@ -127,7 +134,7 @@ void wapi_settle(struct wapi *w);
 
 /* Settles as wapi_settle does (if not done yet), stops the heartbeat thread, closes the
  * connection and frees w. Jobs handed out and not settled are
- * handed back by the broker when it sees the connection close (the oldest charged a crash):
+ * handed back by the broker when it sees the connection close (the one running charged a crash):
  * settle or release them first. Skips the requests when the broker is unreachable (it hands
  * everything back itself); otherwise blocks up to a few seconds. wapi_close(NULL) does
  * nothing. */

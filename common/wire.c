@@ -72,6 +72,8 @@ static const struct {
     [WK_TOKEN] = { "token", WT_STR },
     [WK_EXPECT] = { "expect", WT_STR },
     [WK_STALE] = { "stale", WT_BOOL },
+    [WK_RTOK] = { "rtok", WT_U64 },
+    [WK_RTOK_GOT] = { "rtok_got", WT_U64 },
 };
 
 

@@ -59,6 +59,7 @@ enum wire_key {
     WK_TOKEN,
     WK_EXPECT,
     WK_STALE,
+    WK_RTOK, WK_RTOK_GOT,
     WK_COUNT
 };
 

@@ -235,15 +235,19 @@ test_release_puts_job_back_first(void **state)
 }
 
 static void
-test_disconnect_returns_jobs_and_charges_oldest(void **state)
+test_disconnect_charges_only_the_running_job(void **state)
 {
     struct broker *b = *state;
     struct job *jobs[4];
     push(b, "bob", NULL, 4);
+    /* The worker holds jobs 1-3 and runs job 2 (it reported it): job 1 finished with its
+     * ack still pending, job 3 never started. Only job 2 is charged, each time. */
     for (int crash = 1; crash <= 3; crash++) {
         struct worker *w = flow_worker(b, S("w"), (uint32_t)crash);
         assert_int_equal(reserve(b, w, 3, jobs), 3);
-        assert_int_equal(jobs[0]->id, 1); /* the poison job comes first every time */
+        assert_int_equal(jobs[0]->id, 1);
+        assert_int_equal(jobs[1]->id, 2); /* the poison job is second every time */
+        w->current = 2;
         assert_false(flow_pipe_is_closed(b, (uint32_t)crash));
         flow_pipe_closed(b, (uint32_t)crash);
         assert_int_equal(b->nworkers, 0);
@@ -251,19 +255,61 @@ test_disconnect_returns_jobs_and_charges_oldest(void **state)
         if (crash < 3) {
             const struct job *h = queue_ready_head(Q(b, "default"));
             assert_int_equal(h->id, 1);
-            assert_int_equal(h->crashes, crash);
+            assert_int_equal(h->attempts, 0); /* not charged: attempt given back */
+            assert_int_equal(h->crashes, 0);
             assert_int_equal(h->next->id, 2);
-            assert_int_equal(h->next->attempts, 0); /* never ran: attempt given back */
+            assert_int_equal(h->next->crashes, crash);
+            assert_int_equal(h->next->attempts, crash);
             assert_int_equal(h->next->next->id, 3);
+            assert_int_equal(h->next->next->attempts, 0);
+            assert_false(h->suspect || h->next->suspect || h->next->next->suspect);
         }
     }
     /* Dead after max_crashes; the others keep flowing with their attempts intact. */
     assert_int_equal(queue_n(Q(b, "default"), JOB_DEAD), 1);
-    assert_int_equal(Q(b, "default")->lists[JOB_DEAD].head->id, 1);
+    assert_int_equal(Q(b, "default")->lists[JOB_DEAD].head->id, 2);
     struct worker *w = flow_worker(b, S("w"), 9);
     assert_int_equal(reserve(b, w, 4, jobs), 3);
-    assert_int_equal(jobs[0]->id, 2);
+    assert_int_equal(jobs[0]->id, 1);
     assert_int_equal(jobs[0]->attempts, 1);
+    assert_int_equal(jobs[0]->crashes, 0);
+    assert_int_equal(jobs[1]->id, 3);
+    assert_int_equal(jobs[2]->id, 4);
+}
+
+static void
+test_disconnect_with_no_known_job_charges_none(void **state)
+{
+    struct broker *b = *state;
+    struct job *jobs[4];
+    push(b, "bob", NULL, 4);
+    struct worker *w = flow_worker(b, S("w"), 1);
+    assert_int_equal(reserve(b, w, 3, jobs), 3);
+    assert_int_equal(w->current, 0); /* several jobs: none known started */
+    w->current = 99;                 /* a job it does not hold is charged nothing either */
+    flow_pipe_closed(b, 1);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_READY), 4);
+    for (const struct job *j = queue_ready_head(Q(b, "default")); j != NULL; j = j->next) {
+        assert_int_equal(j->attempts, 0);
+        assert_int_equal(j->crashes, 0);
+    }
+    /* No known job and a crash: the jobs it held are suspect and go out one at a time, so
+     * that the next death is charged exactly (a one-job reserve is started at once). */
+    const struct job *h = queue_ready_head(Q(b, "default"));
+    assert_true(h->suspect && h->next->suspect && h->next->next->suspect);
+    assert_false(h->next->next->next->suspect);
+    w = flow_worker(b, S("w"), 3);
+    assert_int_equal(reserve(b, w, 3, jobs), 1);
+    assert_int_equal(jobs[0]->id, 1);
+    assert_false(jobs[0]->suspect);
+    assert_int_equal(w->current, 1);
+    flow_pipe_closed(b, 3);
+    h = queue_ready_head(Q(b, "default"));
+    assert_int_equal(h->id, 1);
+    assert_int_equal(h->crashes, 1);
+    assert_int_equal(h->attempts, 1);
+    assert_true(h->next->suspect); /* still suspect: not yet run alone */
+    assert_int_equal(h->next->crashes, 0);
 }
 
 static void
@@ -425,6 +471,78 @@ test_parked_waiter_is_served_by_push_and_expires(void **state)
     assert_int_equal(b->nwaiters, 0);
 }
 
+static void
+test_unreceived_reserve_gives_its_jobs_back(void **state)
+{
+    struct broker *b = *state;
+    struct job *jobs[4];
+    push(b, "bob", NULL, 4);
+    struct worker *w = flow_worker(b, S("w"), 1);
+    /* Reserve 1 is answered and received (the next one says so): nothing goes back. */
+    assert_true(flow_reserve_begin(b, w, 1, 0));
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    flow_reserve_sent(w, 1, jobs, 1);
+    assert_int_equal(w->current, 1);
+    assert_true(flow_reserve_begin(b, w, 2, 1));
+    assert_int_equal(w->reserved, 1);
+    /* Reserve 2 is answered, but the reply never reaches the worker (it gave up waiting, or
+     * an error such as io took the reply's place): reserve 3 says it got 1 only. */
+    assert_int_equal(reserve(b, w, 2, jobs), 2);
+    flow_reserve_sent(w, 2, jobs, 2);
+    assert_int_equal(w->reserved, 3);
+    settle1(b, FLOW_ACK, w, 3, 0, 1); /* settled since: left alone */
+    assert_true(flow_reserve_begin(b, w, 3, 1));
+    assert_int_equal(w->reserved, 1);
+    const struct job *h = queue_ready_head(Q(b, "default"));
+    assert_int_equal(h->id, 2);
+    assert_int_equal(h->attempts, 0); /* uncharged */
+    assert_int_equal(h->crashes, 0);
+    assert_int_equal(h->next->id, 4);
+    assert_int_equal(w->current, 1); /* job 1 is still the one it runs */
+    /* A worker without tokens is never handed anything back this way. */
+    struct worker *old = flow_worker(b, S("old"), 2);
+    assert_true(flow_reserve_begin(b, old, 0, 0));
+    assert_int_equal(reserve(b, old, 1, jobs), 1);
+    flow_reserve_sent(old, 0, jobs, 1);
+    assert_true(flow_reserve_begin(b, old, 0, 0));
+    assert_int_equal(old->reserved, 1);
+}
+
+static void
+test_overtaken_reserve_and_waiter_get_nothing(void **state)
+{
+    struct broker *b = *state;
+    struct waiter w1 = { 0 };
+    struct waiter *out = NULL;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    /* Reserve 1 parks; the worker gives up on it and sends reserve 2, which parks too. */
+    assert_true(flow_reserve_begin(b, w, 1, 0));
+    w1.w = w;
+    w1.max = 5;
+    w1.rtok = 1;
+    w1.deadline_ns = fake_now + 100 * MS;
+    w1.send = count_send;
+    struct waiter w2 = w1;
+    w2.rtok = 2;
+    park_add(b, &w1);
+    assert_true(flow_reserve_begin(b, w, 2, 0));
+    park_add(b, &w2);
+    push(b, "bob", NULL, 2);
+    park_serve(b, &out);
+    assert_ptr_equal(out, &w2); /* the jobs go to the reserve the worker waits for */
+    assert_null(out->next);
+    assert_int_equal(w->rtok_sent, 2);
+    park_send_all(out);
+    /* Reserve 1 handled after reserve 2 (its request overtaken): it reserves nothing. */
+    assert_false(flow_reserve_begin(b, w, 1, 0));
+    out = NULL;
+    park_expire(b, fake_now + 100 * MS, 0, &out);
+    assert_ptr_equal(out, &w1);
+    park_send_all(out);
+    assert_int_equal(w->reserved, 2);
+    sent = 0;
+}
+
 int
 main(void)
 {
@@ -437,7 +555,10 @@ main(void)
         T(test_nack_with_delay_waits_then_is_ready),
         T(test_ttr_expiry_returns_job_to_head),
         T(test_release_puts_job_back_first),
-        T(test_disconnect_returns_jobs_and_charges_oldest),
+        T(test_disconnect_charges_only_the_running_job),
+        T(test_disconnect_with_no_known_job_charges_none),
+        T(test_unreceived_reserve_gives_its_jobs_back),
+        T(test_overtaken_reserve_and_waiter_get_nothing),
         T(test_name_on_a_new_connection_hands_back_the_old_ones_jobs),
         T(test_lower_number_priority_wins),
         T(test_lower_priority_gets_min_share),

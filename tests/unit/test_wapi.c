@@ -443,6 +443,79 @@ test_a_busy_worker_is_reported_by_the_heartbeat(void **state)
     wapi_close(w);
 }
 
+static uint64_t
+broker_current(struct env *e)
+{
+    pthread_mutex_lock(&e->b->lock);
+    struct worker *w = hmap_get(&e->b->workers, "t:1", 3);
+    uint64_t cur = w != NULL ? w->current : UINT64_MAX;
+    pthread_mutex_unlock(&e->b->lock);
+    return cur;
+}
+
+static bool
+broker_knows_job_1_runs(struct env *e)
+{
+    return broker_current(e) == 1;
+}
+
+static void
+test_the_broker_knows_which_prefetched_job_runs(void **state)
+{
+    struct env *e = *state;
+    struct wapi *w = open_worker(e, 2, 0);
+    struct wapi_job j;
+
+    push(e, "bob", "x", 2);
+    assert_int_equal(wapi_next(w, &j), 0);
+    assert_int_equal(j.id, 1);
+    assert_int_equal(broker_current(e), 0); /* two jobs in the reply: none known started */
+    /* Job 1 runs: the broker is told soon (a crash is charged to it), well within the
+     * heartbeat's second. */
+    assert_true(eventually(e, broker_knows_job_1_runs, 600));
+    wapi_ack(w, j.id);
+    /* Job 2 is handed out only once the broker no longer takes job 1 (finished, its ack
+     * pending) for the running one: a death during job 2 must not be charged to job 1. */
+    assert_int_equal(wapi_next(w, &j), 0);
+    assert_int_equal(j.id, 2);
+    assert_int_not_equal(broker_current(e), 1);
+    wapi_ack(w, j.id);
+    wapi_close(w);
+}
+
+static uint64_t
+broker_rtok(struct env *e, bool sent)
+{
+    pthread_mutex_lock(&e->b->lock);
+    struct worker *w = hmap_get(&e->b->workers, "t:1", 3);
+    uint64_t t = w == NULL ? UINT64_MAX : sent ? w->rtok_sent : w->rtok_seen;
+    pthread_mutex_unlock(&e->b->lock);
+    return t;
+}
+
+static void
+test_reserves_carry_tokens_the_broker_tracks(void **state)
+{
+    struct env *e = *state;
+    struct wapi *w = open_worker(e, 2, 0);
+    struct wapi_job j;
+
+    push(e, "bob", "x", 3);
+    assert_int_equal(wapi_next(w, &j), 0);
+    assert_int_equal(broker_rtok(e, false), 1);
+    assert_int_equal(broker_rtok(e, true), 1); /* answered with jobs, receipt not yet said */
+    wapi_ack(w, j.id);
+    assert_int_equal(wapi_next(w, &j), 0);
+    wapi_ack(w, j.id);
+    assert_int_equal(wapi_next(w, &j), 0); /* reserve 2: says it got reply 1 */
+    assert_int_equal(j.id, 3);
+    assert_int_equal(broker_rtok(e, false), 2);
+    assert_int_equal(broker_rtok(e, true), 2);
+    wapi_ack(w, j.id);
+    wapi_close(w);
+    assert_int_equal(counts(e).done, 3);
+}
+
 struct later {
     struct env *e;
     unsigned after_ms;
@@ -689,6 +762,8 @@ main(void)
         B(test_max_jobs_takes_only_what_it_runs),
         B(test_stop_ends_an_idle_wait),
         B(test_a_busy_worker_is_reported_by_the_heartbeat),
+        B(test_the_broker_knows_which_prefetched_job_runs),
+        B(test_reserves_carry_tokens_the_broker_tracks),
         N(test_a_broker_that_starts_late_is_waited_for),
         N(test_stop_while_the_broker_is_unreachable),
         B(test_a_broker_restart_voids_the_prefetched_jobs),
