@@ -599,8 +599,10 @@ test_a_broker_restart_voids_the_prefetched_jobs(void **state)
 struct fake {
     nng_socket sock;
     nng_thread *thr;
-    int mode;                  /* 0: garbage of many kinds; 1: one batch of good and bad jobs */
+    int mode;                  /* 0: garbage of many kinds; 1: one batch of good and bad jobs;
+                                  2: io in place of the first reply, then one job */
     unsigned reserves;
+    uint64_t rtok[8], rtok_got[8]; /* of the first reserves */
     uint64_t nacked[8];
     unsigned nnacked;
 };
@@ -654,6 +656,10 @@ fake_serve(void *arg)
         msgpack_packer pk;
         msgpack_packer_init(&pk, rep, wire_pack_into_msg);
         if (is_reserve) {
+            if (f->reserves < 8) {
+                f->rtok[f->reserves] = WIRE_HAS(&m, WK_RTOK) ? m.v[WK_RTOK].u : 0;
+                f->rtok_got[f->reserves] = WIRE_HAS(&m, WK_RTOK_GOT) ? m.v[WK_RTOK_GOT].u : 0;
+            }
             f->reserves++;
         }
         if (f->mode == 0 && is_reserve) {
@@ -668,6 +674,13 @@ fake_serve(void *arg)
             msgpack_pack_uint64(&pk, 17);     /* not a map */
             pack_job(&pk, 3, true, true);     /* a group that is no string */
             pack_job(&pk, 4, true, false);
+        } else if (f->mode == 2 && is_reserve && f->reserves == 1) {
+            wire_pack_err(&pk, SL_EIO, "the journal cannot be written");
+        } else if (f->mode == 2 && is_reserve && f->reserves == 2) {
+            wire_pack_ok(&pk, 1);
+            wire_pack_key(&pk, WK_JOBS);
+            msgpack_pack_array(&pk, 1);
+            pack_job(&pk, 7, true, false);
         } else if (is_reserve) {
             nng_msleep(20); /* a short long-poll */
             wire_pack_ok(&pk, 1);
@@ -748,6 +761,31 @@ test_bad_jobs_are_skipped_and_nacked_good_ones_run(void **state)
 #define B(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define N(f) cmocka_unit_test_setup_teardown(f, setup_no_broker, teardown)
 
+static void
+test_a_reply_replaced_by_an_error_is_not_counted_received(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    struct wapi_job j;
+
+    fake_start(&f, e, 2);
+    struct wapi *w = open_worker(e, 4, 0);
+    assert_int_equal(wapi_next(w, &j), 0); /* after the io reply, the next reserve's job */
+    assert_int_equal(j.id, 7);
+    wapi_ack(w, j.id);
+    e->stop = 1;
+    assert_int_equal(wapi_next(w, &j), SL_ETIMEDOUT);
+    wapi_close(w);
+    fake_stop(&f);
+    /* Reserve 1's reply was io, not its jobs: reserve 2 says it got none, so a broker gives
+     * back whatever reserve 1 had taken for it. Reserve 2's reply arrived. */
+    assert_true(f.reserves >= 2);
+    assert_int_equal(f.rtok[0], 1);
+    assert_int_equal(f.rtok_got[0], 0);
+    assert_int_equal(f.rtok[1], 2);
+    assert_int_equal(f.rtok_got[1], 0);
+}
+
 int
 main(void)
 {
@@ -769,6 +807,7 @@ main(void)
         B(test_a_broker_restart_voids_the_prefetched_jobs),
         N(test_garbage_replies_never_crash_it),
         N(test_bad_jobs_are_skipped_and_nacked_good_ones_run),
+        N(test_a_reply_replaced_by_an_error_is_not_counted_received),
     };
     log_level = LOG_OFF;
     int rv = cmocka_run_group_tests(tests, NULL, NULL);
