@@ -316,7 +316,8 @@ charge_crash(struct broker *b, struct job *j)
 
 /* Hands w's reserved jobs back to the head of their queues, in order, with their attempt
  * given back. With crashed, the job w was running (w->current) is charged a crash and keeps
- * its attempt; if it ran none the broker knows of, the jobs are marked suspect (see flow.h). */
+ * its attempt; if it ran none the broker knows of, the jobs of a worker that speaks reserve
+ * tokens (and so reports what it runs) are marked suspect (see flow.h). */
 static void
 hand_back(struct broker *b, struct worker *w, bool crashed)
 {
@@ -346,7 +347,7 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             if (b->jr != NULL) {
                 journal_job(b, j, true);
             }
-            if (crashed && ran == NULL) {
+            if (crashed && ran == NULL && w->rtok_seen != 0) {
                 j->suspect = 1;
             }
             returned++;

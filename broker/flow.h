@@ -13,8 +13,10 @@
  *   after max_crashes, or when its attempts are used up): the one the worker last reported
  *   as `current` (it reports a job soon after starting it, and nothing once it has finished
  *   it), or the job of a one-job reserve (started at once). A worker that ran no job the
- *   broker knows of charges none: then its jobs are marked suspect, and a suspect job is
- *   reserved alone, so that a death while running it is charged to it.
+ *   broker knows of charges none. If it speaks reserve tokens (it reports what it runs, so
+ *   it may have died in the moment between starting a job and reporting it), its jobs are
+ *   marked suspect, and a suspect job is reserved alone, so that a death while running it
+ *   is charged to it.
  * - a reserve whose reply the worker never received (its next reserve's rtok_got says so)
  *   gives its jobs back, uncharged (flow_reserve_begin). */
 #ifndef SLUICE_FLOW_H

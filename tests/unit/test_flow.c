@@ -283,11 +283,21 @@ test_disconnect_with_no_known_job_charges_none(void **state)
     struct broker *b = *state;
     struct job *jobs[4];
     push(b, "bob", NULL, 4);
-    struct worker *w = flow_worker(b, S("w"), 1);
+    /* A client that speaks no reserve tokens (it need not report what it runs): its jobs
+     * just go back, uncharged. */
+    struct worker *w = flow_worker(b, S("tool"), 1);
+    assert_int_equal(reserve(b, w, 3, jobs), 3);
+    flow_pipe_closed(b, 1);
+    const struct job *h = queue_ready_head(Q(b, "default"));
+    assert_int_equal(h->crashes + h->next->crashes + h->next->next->crashes, 0);
+    assert_false(h->suspect || h->next->suspect || h->next->next->suspect);
+    /* A worker that does (the C worker API) reports the job it runs within moments. */
+    w = flow_worker(b, S("w"), 2);
+    assert_true(flow_reserve_begin(b, w, 1, 0));
     assert_int_equal(reserve(b, w, 3, jobs), 3);
     assert_int_equal(w->current, 0); /* several jobs: none known started */
     w->current = 99;                 /* a job it does not hold is charged nothing either */
-    flow_pipe_closed(b, 1);
+    flow_pipe_closed(b, 2);
     assert_int_equal(queue_n(Q(b, "default"), JOB_READY), 4);
     for (const struct job *j = queue_ready_head(Q(b, "default")); j != NULL; j = j->next) {
         assert_int_equal(j->attempts, 0);
@@ -295,7 +305,7 @@ test_disconnect_with_no_known_job_charges_none(void **state)
     }
     /* No known job and a crash: the jobs it held are suspect and go out one at a time, so
      * that the next death is charged exactly (a one-job reserve is started at once). */
-    const struct job *h = queue_ready_head(Q(b, "default"));
+    h = queue_ready_head(Q(b, "default"));
     assert_true(h->suspect && h->next->suspect && h->next->next->suspect);
     assert_false(h->next->next->next->suspect);
     w = flow_worker(b, S("w"), 3);

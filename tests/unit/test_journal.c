@@ -461,6 +461,17 @@ reserve1(struct broker *b, const char *worker, uint32_t pipe)
     return id;
 }
 
+/* The worker reports job id as the one it runs (`current`). */
+static void
+set_current(struct broker *b, const char *worker, uint64_t id)
+{
+    pthread_mutex_lock(&b->lock);
+    struct worker *w = hmap_get(&b->workers, worker, strlen(worker));
+    assert_non_null(w);
+    w->current = id;
+    pthread_mutex_unlock(&b->lock);
+}
+
 /* A timer round at the fake clock's time. */
 static void
 tick(struct broker *b)
@@ -863,7 +874,8 @@ test_closed_connection_replays(void **state)
         assert_int_equal(push1(b, "g", NULL, z), i);
     }
     assert_int_equal(reserve(b, "w1", 7, 3, NULL, ids), 3);
-    /* The oldest is charged a crash; the others get their attempt back. */
+    /* The job it runs is charged a crash; the others get their attempt back. */
+    set_current(b, "w1", 1);
     ops_pipe_closed(b, 7);
     const uint64_t back[] = { 1, 2, 3, 4 };
     assert_list(b, "default", JOB_READY, back, 4);
