@@ -296,7 +296,11 @@ flow_tick(struct broker *b, int64_t now_ns)
     return j != NULL ? j->due_ns : INT64_MAX;
 }
 
-/* Charges j (handed back, ready at the head) the crash of the worker that ran it. */
+/* Charges j (handed back, ready at the head) the crash of the worker that ran it: it keeps
+ * its attempt and is dead once its crashes reach max_crashes. A crash alone never makes it
+ * dead for want of attempts: the charge is an inference (the job may have finished the moment
+ * before its worker died, its ack lost), so only repeated crashes condemn it; with its
+ * attempts used up, the next failed attempt (nack, TTR) does. */
 static void
 charge_crash(struct broker *b, struct job *j)
 {
@@ -304,11 +308,11 @@ charge_crash(struct broker *b, struct job *j)
     if (j->crashes < UINT8_MAX) {
         j->crashes++;
     }
-    if (j->crashes >= b->cfg.max_crashes || j->attempts >= j->max_attempts) {
+    if (j->crashes >= b->cfg.max_crashes) {
         j->queue->failed++;
         j->group->failed++;
         j->group->failed_all++;
-        kill_job(b, j, j->crashes >= b->cfg.max_crashes ? "crashes" : "attempts");
+        kill_job(b, j, "crashes");
     } else if (b->jr != NULL) {
         journal_job_fields(b, j); /* its charge; it stays where it is */
     }

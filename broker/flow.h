@@ -9,8 +9,10 @@
  * - TTR expiry: a failed attempt; dead at max_attempts, else ready at the head.
  * - release: not a failure; ready at the head, the attempt stays counted.
  * - the worker's connection closes: its jobs go back to the head of their queues at once,
- *   in order, their attempt given back. Only the job it was running is charged a crash (dead
- *   after max_crashes, or when its attempts are used up): the one the worker last reported
+ *   in order, their attempt given back. Only the job it was running is charged a crash: it
+ *   keeps its attempt and is dead after max_crashes (never for its attempts alone: it may
+ *   have finished just before the death, its ack lost). The job it was running: the one the
+ *   worker last reported
  *   as `current` (it reports a job soon after starting it, and nothing once it has finished
  *   it), or the job of a one-job reserve (started at once). A worker that ran no job the
  *   broker knows of charges none. If it speaks reserve tokens (it reports what it runs, so

@@ -482,6 +482,36 @@ test_parked_waiter_is_served_by_push_and_expires(void **state)
 }
 
 static void
+test_a_crash_alone_never_uses_up_attempts(void **state)
+{
+    struct broker *b = *state;
+    struct job *jobs[1];
+    push(b, "bob", NULL, 1);
+    struct worker *w = flow_worker(b, S("w"), 1);
+    for (int i = 0; i < 2; i++) { /* two failed attempts of max_attempts 3 */
+        assert_int_equal(reserve(b, w, 1, jobs), 1);
+        settle1(b, FLOW_NACK, w, 1, 0, 1);
+    }
+    /* The third attempt runs it to success, but its worker dies before the ack arrives: it is
+     * charged the crash, yet not dead (it may well have finished). */
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(w->current, 1);
+    flow_pipe_closed(b, 1);
+    const struct job *h = queue_ready_head(Q(b, "default"));
+    assert_non_null(h);
+    assert_int_equal(h->id, 1);
+    assert_int_equal(h->crashes, 1);
+    assert_int_equal(h->attempts, 3);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_DEAD), 0);
+    /* Run again: an ack makes it done; a failed attempt would make it dead. */
+    w = flow_worker(b, S("w"), 2);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    settle1(b, FLOW_ACK, w, 1, 0, 1);
+    assert_int_equal(b->jobs, 0);
+    assert_int_equal(Q(b, "default")->done, 1);
+}
+
+static void
 test_unreceived_reserve_gives_its_jobs_back(void **state)
 {
     struct broker *b = *state;
@@ -567,6 +597,7 @@ main(void)
         T(test_release_puts_job_back_first),
         T(test_disconnect_charges_only_the_running_job),
         T(test_disconnect_with_no_known_job_charges_none),
+        T(test_a_crash_alone_never_uses_up_attempts),
         T(test_unreceived_reserve_gives_its_jobs_back),
         T(test_overtaken_reserve_and_waiter_get_nothing),
         T(test_name_on_a_new_connection_hands_back_the_old_ones_jobs),
