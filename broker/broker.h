@@ -77,6 +77,8 @@ struct broker {
     uint32_t nwaiters;
     pthread_cond_t timer_cond;       /* wakes the timer thread (park.c) */
     int64_t timer_next_ns;           /* when the timer thread will next wake, monotonic */
+    int64_t serve_after_ns;          /* park.c: parked reserves are served no earlier (0: any
+                                        time) */
     bool stopping;                   /* the timer thread exits */
     bool timer_sending;              /* the timer thread sends replies it took off the list */
     pthread_cond_t timer_sent;       /* timer_sending went false */

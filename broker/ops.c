@@ -1310,7 +1310,7 @@ ops_pipe_closed(struct broker *b, uint32_t pipe)
     park_expire(b, INT64_MIN, pipe, &out);
     flow_pipe_closed(b, pipe);
     if (b->nwaiters > 0) {
-        park_serve(b, &out);
+        park_serve_later(b); /* not at once: see park.h */
     }
     journal_op_end(b);
     pthread_mutex_unlock(&b->lock);

@@ -88,6 +88,19 @@ park_serve(struct broker *b, struct waiter **out)
 }
 
 void
+park_serve_later(struct broker *b)
+{
+    int64_t due = broker_mono_ns(b) + PARK_CLOSE_GRACE_MS * 1000000LL;
+    if (b->serve_after_ns < due) {
+        b->serve_after_ns = due;
+    }
+    if (due < b->timer_next_ns) {
+        b->timer_next_ns = due;
+        pthread_cond_signal(&b->timer_cond);
+    }
+}
+
+void
 park_expire(struct broker *b, int64_t now_ns, uint32_t pipe, struct waiter **out)
 {
     for (struct waiter *wt = b->waiters_head, *next; wt != NULL; wt = next) {
@@ -127,13 +140,17 @@ timer_main(void *arg)
         int64_t next = flow_tick(b, now);
         journal_op_end(b);
         park_expire(b, now, 0, &out);
-        if (b->nwaiters > 0) {
+        if (b->nwaiters > 0 && now >= b->serve_after_ns) {
             park_serve(b, &out);
+            b->serve_after_ns = 0;
         }
         for (struct waiter *wt = b->waiters_head; wt != NULL; wt = wt->next) {
             if (wt->deadline_ns < next) {
                 next = wt->deadline_ns;
             }
+        }
+        if (b->serve_after_ns != 0 && b->serve_after_ns < next) {
+            next = b->serve_after_ns;
         }
         if (out != NULL) {
             /* Sent outside the lock; park_wait_timer_sends lets the server free its

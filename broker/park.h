@@ -43,6 +43,14 @@ void park_add(struct broker *b, struct waiter *wt);
  * *out. Lock held. */
 void park_serve(struct broker *b, struct waiter **out);
 
+/* Has the timer thread serve parked waiters PARK_CLOSE_GRACE_MS from now, not at once: used
+ * when a connection closed. A pool killed whole closes many connections at once, seen one by
+ * one; jobs handed back at the first close must not go to the parked reserves of workers that
+ * died with it (a one-job reply counts as started: each such close would charge the job a
+ * crash). The grace lets those closes be seen first. Lock held. */
+#define PARK_CLOSE_GRACE_MS 20
+void park_serve_later(struct broker *b);
+
 /* Answers, with no jobs, the waiters whose deadline is at or before now_ns, and those on
  * pipe (if pipe != 0) or of a worker on it. Lock held. */
 void park_expire(struct broker *b, int64_t now_ns, uint32_t pipe, struct waiter **out);
