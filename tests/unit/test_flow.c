@@ -10,6 +10,7 @@
 #include "err.h"
 #include "flow.h"
 #include "log.h"
+#include "ops.h"
 #include "park.h"
 #include "support.h"
 
@@ -512,6 +513,35 @@ test_a_crash_alone_never_uses_up_attempts(void **state)
 }
 
 static void
+test_a_close_serves_parked_reserves_only_after_a_grace(void **state)
+{
+    struct broker *b = *state;
+    struct waiter wt = { 0 };
+    struct job *jobs[1];
+    /* Worker w2 waits in a reserve; w1 holds a job and its connection closes (a pool killed
+     * whole: w2 may be dead too, its close not yet seen). */
+    push(b, "bob", NULL, 1);
+    struct worker *w1 = flow_worker(b, S("w1"), 1);
+    assert_int_equal(reserve(b, w1, 1, jobs), 1);
+    wt.w = flow_worker(b, S("w2"), 2);
+    wt.pipe = 2;
+    wt.max = 1;
+    wt.deadline_ns = fake_now + 1000 * MS;
+    wt.send = count_send;
+    park_add(b, &wt);
+    ops_pipe_closed(b, 1);
+    assert_true(wt.parked); /* not served during the close */
+    assert_int_equal(queue_n(Q(b, "default"), JOB_READY), 1);
+    assert_true(b->serve_after_ns >= fake_now + PARK_CLOSE_GRACE_MS * MS);
+    ops_pipe_closed(b, 2); /* its close, seen within the grace: nothing was handed to it */
+    assert_false(wt.parked);
+    assert_int_equal(b->nworkers, 0);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_READY), 1);
+    assert_int_equal(queue_ready_head(Q(b, "default"))->crashes, 1); /* w1's charge only */
+    sent = 0;
+}
+
+static void
 test_unreceived_reserve_gives_its_jobs_back(void **state)
 {
     struct broker *b = *state;
@@ -598,6 +628,7 @@ main(void)
         T(test_disconnect_charges_only_the_running_job),
         T(test_disconnect_with_no_known_job_charges_none),
         T(test_a_crash_alone_never_uses_up_attempts),
+        T(test_a_close_serves_parked_reserves_only_after_a_grace),
         T(test_unreceived_reserve_gives_its_jobs_back),
         T(test_overtaken_reserve_and_waiter_get_nothing),
         T(test_name_on_a_new_connection_hands_back_the_old_ones_jobs),
