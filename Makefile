@@ -78,7 +78,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 # Fuzz targets (fuzz/): built with clang and libFuzzer into build/fuzz by `make fuzz`; and
 # with $(CC) as replay programs (fuzz/replay.c's main) that `make test` runs over every seed
 # and regression input, so a crash once found stays fixed without clang.
-FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame
+FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
