@@ -7,6 +7,7 @@
 # The hang is made with a preloaded nng_close that blocks for good once the file
 # $SL_HANG_CLOSE exists (created after each program has started, so that what it closes while
 # starting closes for real). Every program here is stopped by force on purpose: allow_forced.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_proc.sh
 . "$(dirname "$0")/lib_proc.sh"
