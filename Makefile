@@ -201,7 +201,8 @@ $(BUILD)/tests/replay_%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/fuzz/
 
 # Writes the seed corpora of fuzz/corpus/ again (they are checked in; run after a change to
 # the wire protocol or the journal's format).
-$(BUILD)/fuzz/mkcorpus: $(BUILD)/fuzz/mkcorpus.o $(BUILD)/fuzz/fuzz_base.o $(BROKER_LIB_OBJ) \
+$(BUILD)/fuzz/mkcorpus: $(BUILD)/fuzz/mkcorpus.o $(BUILD)/fuzz/mkcorpus_req.o \
+                        $(BUILD)/fuzz/fuzz_base.o $(BROKER_LIB_OBJ) \
                         $(WLIB_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
