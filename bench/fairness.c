@@ -220,10 +220,10 @@ run(struct bench *b, int argc, char **argv)
     }
     b->url = v.v[OPT_URL];
     if (b->url == NULL) {
-        char dir[RUNDIR_MAX];
-        if (rundir_default(dir, sizeof(dir)) != 0 ||
-            rundir_ipc_url(b->url_buf, sizeof(b->url_buf), dir, "broker.ipc") != 0) {
-            fprintf(stderr, "fairness: runtime directory path too long\n");
+        char why[RUNDIR_MAX * 2 + 256];
+        if (rundir_default_url(b->url_buf, sizeof(b->url_buf), "broker.ipc", why,
+                               sizeof(why)) != 0) {
+            fprintf(stderr, "fairness: %s\n", why);
             return 2;
         }
         b->url = b->url_buf;

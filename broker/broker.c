@@ -297,12 +297,12 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         return SL_EBADREQ;
     }
     if (req->keyed) {
-        uint64_t first_id = 0;
+        uint64_t first_id = 0, lsn = 0;
         uint32_t seen_n = 0;
-        enum dedup_verdict v =
-            dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b), &first_id, &seen_n);
+        enum dedup_verdict v = dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b),
+                                           &first_id, &seen_n, &lsn);
         if (v != DEDUP_NEW) {
-            *res = (struct push_res){ v == DEDUP_SEEN ? first_id : 0, seen_n, NULL, true };
+            *res = (struct push_res){ first_id, seen_n, NULL, true, v == DEDUP_STALE, lsn };
             return 0;
         }
     }
@@ -363,14 +363,12 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     b->jobs += n;
     b->bytes += bytes;
     b->mem_bytes += mem;
+    uint64_t lsn = b->jr != NULL ? journal_push(b, req, q, first_id, n, now) : 0;
     if (req->keyed &&
-        dedup_record(b->dedup, req->client, req->seq, first_id, n, broker_mono_ns(b)) != 0) {
+        dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
     }
-    if (b->jr != NULL) {
-        journal_push(b, req, q, first_id, n, now);
-    }
-    *res = (struct push_res){ first_id, n, q, false };
+    *res = (struct push_res){ first_id, n, q, false, false, 0 };
     /* The leader reacts to a flood at once rather than at its next tick. Only a group with no
      * route is the router's to move: a route someone set stays as it is. */
     uint64_t high = b->lease.high;
@@ -547,6 +545,20 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
         journal_route(b, group, q);
     }
     return 0;
+}
+
+int
+broker_route_expect(const struct broker *b, struct sl_str group, struct sl_str expect)
+{
+    const struct group *g = broker_group_find(b, group);
+    const struct queue *q = g != NULL ? g->route : NULL;
+
+    if (expect.n == 0 || sl_str_eq(expect, BROKER_DEFAULT_QUEUE)) {
+        return q == NULL ? 0 : SL_ECONFLICT;
+    }
+    return q != NULL && q->name_len == expect.n && memcmp(q->name, expect.p, expect.n) == 0
+               ? 0
+               : SL_ECONFLICT;
 }
 
 void

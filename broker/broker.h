@@ -51,6 +51,8 @@ struct broker_cfg {
     uint32_t dedup_clients;   /* clients remembered at most */
     uint32_t min_share_ppm;   /* minimum share of each lower priority level, in millionths */
     uint8_t max_crashes;      /* a job whose worker died this often under it is dead */
+    uint32_t max_conns;       /* connections open at once (server.c); 0: the descriptor
+                                 limit less the descriptors kept for the journal */
     struct broker_clock clock; /* NULL functions: the system clocks */
 };
 
@@ -111,6 +113,11 @@ struct broker {
         uint64_t dispatched;         /* jobs handed out by reserve */
         uint64_t no_worker;          /* pushed jobs no parked reserve took at once */
     } flowc;
+    struct {                         /* client connections (server.c) */
+        uint64_t open;               /* open now */
+        uint64_t dropped;            /* since start: closed for not reading their replies */
+        uint64_t refused;            /* since start: closed at once, too many were open */
+    } connc;
     struct decisions decisions;      /* the last route changes (ops.c records them) */
 };
 
@@ -140,14 +147,19 @@ struct push_req {
 };
 
 struct push_res {
-    uint64_t first_id;                /* 0 when dup of a forgotten key */
-    uint32_t n;
+    uint64_t first_id;                /* 0 when stale */
+    uint32_t n;                       /* 0 when stale */
     const struct queue *queue;        /* NULL on dup */
-    bool dup;
+    bool dup;                         /* the key was stored before: nothing stored now */
+    bool stale;                       /* dup whose first answer is forgotten */
+    uint64_t lsn;                     /* dup: the journal position its first answer waited
+                                         for, which this answer must wait for too (0: none) */
 };
 
-/* Stores a batch of jobs, all or nothing. Errors: SL_EBADREQ (empty batch, bad ttr or
- * attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL, SL_ENOMEM. */
+/* Stores a batch of jobs, all or nothing; a keyed push whose key was stored before stores
+ * nothing and answers res->dup, with the first answer (or res->stale). Errors: SL_EBADREQ
+ * (empty batch, bad ttr or attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL,
+ * SL_ENOMEM. */
 int broker_push(struct broker *b, const struct push_req *req, struct push_res *res);
 
 struct queue_settings {
@@ -173,6 +185,12 @@ int broker_queue_pause(struct broker *b, struct sl_str name, bool paused);
  * SL_ENOMEM. */
 int broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *queue,
                      uint64_t *moved);
+
+/* Whether group's route is expect ("" or "default": no route; a group the broker does not
+ * know has none), so that a change decided on an earlier view of the routes is made only if
+ * that view still holds (route.set's and route.unset's `expect`). Returns 0, or SL_ECONFLICT
+ * when the route is another one. */
+int broker_route_expect(const struct broker *b, struct sl_str group, struct sl_str expect);
 
 /* Routes back to default, statistics reset, empty unrouted groups forgotten. */
 void broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset);

@@ -17,6 +17,8 @@
 #define MAGIC_SIZE 8u
 #define NAME_DIGITS 16u
 #define NAME_LEN (NAME_DIGITS + 4u) /* digits + ".seg" */
+#define TEMP_SUFFIX ".seg.tmp"
+#define TEMP_LEN (NAME_LEN + 4u)    /* digits + ".seg.tmp" */
 
 /* --- byte order ------------------------------------------------------------------------------ */
 
@@ -210,21 +212,37 @@ write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The name a segment is created under before it has its header: never a segment's name, so a
+ * crash while it is being written leaves nothing jf_list reports. */
+static void
+temp_name(char *out, size_t cap, uint64_t seq)
+{
+    snprintf(out, cap, "%016" PRIx64 TEMP_SUFFIX, seq);
+}
+
 int
 jf_create(const char *dir, uint64_t seq, int *fd)
 {
-    char name[NAME_LEN + 1];
+    char name[NAME_LEN + 1], temp[TEMP_LEN + 1];
     uint8_t hdr[JF_HEADER_SIZE];
     int dfd, f, rv;
 
     snprintf(name, sizeof(name), "%016" PRIx64 ".seg", seq);
+    temp_name(temp, sizeof(temp), seq);
     memcpy(hdr, MAGIC, MAGIC_SIZE);
     put64(hdr + MAGIC_SIZE, seq);
 
     if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         return errno;
     }
-    if ((f = openat(dfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)) < 0) {
+    /* Checked first so that a clash costs no write; link() below checks again. */
+    if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        rv = EEXIST;
+        goto fail_dir;
+    }
+    /* A temporary file of this name can only be left by a crash: it is replaced. */
+    if ((f = openat(dfd, temp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600)) <
+        0) {
         rv = errno;
         goto fail_dir;
     }
@@ -235,21 +253,71 @@ jf_create(const char *dir, uint64_t seq, int *fd)
         rv = errno;
         goto fail_file;
     }
+    /* The segment's name appears only once its header is on disk: a crash at any point
+     * leaves either no segment or a whole header. link() refuses an existing name, which
+     * rename() would replace. */
+    if (linkat(dfd, temp, dfd, name, 0) != 0) {
+        rv = errno;
+        goto fail_file;
+    }
+    unlinkat(dfd, temp, 0);
     /* The file's data is durable, but its name is not until the directory is synced: without
      * this a crash could lose a segment whose records were already confirmed. */
     if (fsync(dfd) != 0) {
         rv = errno;
-        goto fail_file;
+        unlinkat(dfd, name, 0);
+        goto fail_file_linked;
     }
     close(dfd);
     *fd = f;
     return 0;
 
 fail_file:
+    unlinkat(dfd, temp, 0);
+fail_file_linked:
     close(f);
-    unlinkat(dfd, name, 0);
 fail_dir:
     close(dfd);
+    return rv;
+}
+
+int
+jf_remove_temps(const char *dir, size_t *removed)
+{
+    size_t n = 0;
+    int rv = 0;
+    DIR *d = opendir(dir);
+
+    if (d == NULL) {
+        return errno;
+    }
+    for (;;) {
+        const struct dirent *e;
+        uint64_t seq;
+        char seg[NAME_LEN + 1];
+        errno = 0;
+        if ((e = readdir(d)) == NULL) {
+            rv = errno;
+            break;
+        }
+        if (strlen(e->d_name) != TEMP_LEN || strcmp(e->d_name + NAME_LEN, ".tmp") != 0) {
+            continue;
+        }
+        memcpy(seg, e->d_name, NAME_LEN);
+        seg[NAME_LEN] = '\0';
+        if (!parse_name(seg, &seq)) {
+            continue;
+        }
+        if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
+            rv = errno;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rv == 0) {
+        *removed = n;
+    }
     return rv;
 }
 

@@ -42,13 +42,21 @@ int jf_path(char *out, size_t cap, const char *dir, uint64_t seq);
  * *n == 0). Returns 0 or an errno value (*seqs and *n are written only on success). */
 int jf_list(const char *dir, uint64_t **seqs, size_t *n);
 
-/* Creates segment seq in dir (O_CREAT|O_EXCL|O_WRONLY|O_CLOEXEC, mode 0600), writes its
- * 16-byte header (bytes 0-7 the magic "SLUICEJ1", bytes 8-15 seq uint64 little-endian),
- * fdatasync()s it and fsync()s the directory so the new name is durable. *fd is left open
- * for appending (its offset after the header); the caller closes it. Returns 0 or an errno
- * value: EEXIST when the segment already exists (it is left as it was). On failure *fd is not
- * written, and no file is left behind if it created one and then failed. */
+/* Creates segment seq in dir: writes its 16-byte header (bytes 0-7 the magic "SLUICEJ1", bytes
+ * 8-15 seq uint64 little-endian) to "<dir>/<seq as 16 hex digits>.seg.tmp" (mode 0600, a
+ * leftover of that name replaced), fdatasync()s it, links it to the segment's name and
+ * removes the temporary name, then fsync()s the directory. A crash at any point leaves no
+ * segment shorter than its header: at most a temporary file, which jf_remove_temps deletes.
+ * *fd is left open for appending (O_WRONLY|O_CLOEXEC, its offset after the header); the
+ * caller closes it. Returns 0 or an errno value: EEXIST when the segment already exists (it
+ * is left as it was). On failure *fd is not written and no file is left behind. */
 int jf_create(const char *dir, uint64_t seq, int *fd);
+
+/* Deletes the temporary files jf_create leaves when it is interrupted (names of 16 lowercase
+ * hex digits + ".seg.tmp"; nothing else is touched). Call before anything creates a segment
+ * in dir. *removed gets how many went. Returns 0 or an errno value (*removed then unwritten;
+ * some may have gone). */
+int jf_remove_temps(const char *dir, size_t *removed);
 
 /* Reading a segment. The whole file is read into memory, so records stay valid until
  * jf_close. */

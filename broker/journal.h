@@ -8,7 +8,7 @@
  * requests are answered once the bytes are written (so a killed broker loses nothing
  * confirmed); everysec fdatasync()s once a second, never leaves it to the kernel.
  *
- * What is recorded (little-endian binary payloads, see journal.c): pushes (one record per
+ * What is recorded (little-endian binary payloads, see journal_int.h): pushes (one record per
  * push request, payloads included), every job state change made by workers, timers and
  * operators (reserved, ready, delayed, dead; attempts and crashes), job deletions (ack,
  * purge), queues (settings, paused), queue destruction, routes, flush. Each segment begins
@@ -17,6 +17,11 @@
  * the segment holding its latest full record. When the oldest segment is mostly empty its
  * remaining jobs are written again in full to the current segment, so one long-lived job
  * does not keep the history alive.
+ *
+ * A reserve file kept in the directory (journal_int.h) is deleted when a write runs out of
+ * space, so that acks can still be written and let compaction delete segments; pushes are
+ * refused until the space is back. Rolls and compaction wait while the journal cannot be
+ * written, and their records never hold a request's reply.
  *
  * Replay rebuilds queues, routes, paused state, settings, ids, idempotency keys and every
  * job; jobs that were reserved become ready at the head of their queue with the attempt
@@ -57,8 +62,10 @@ void journal_close(struct broker *b);
 
 /* --- called by the broker's state changes, b->lock held ----------------------------------- */
 
-void journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-                  uint64_t first_id, uint32_t n, int64_t wall_ns);
+/* Returns the position up to which the journal must be durable for this push to be
+ * confirmed (what a repeat of its idempotency key waits for). */
+uint64_t journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
+                      uint64_t first_id, uint32_t n, int64_t wall_ns);
 /* The segment new full job records go to. */
 uint32_t journal_segment(const struct journal *jr);
 /* j's new state, at the head (else the tail) of its list. */
@@ -79,7 +86,8 @@ void journal_op_end(struct broker *b);
  * confirmed. A request that moved it waits for it. */
 uint64_t journal_confirm_lsn(const struct journal *jr);
 
-/* Whether pushes are refused: the journal could not be written. why gets the reason. */
+/* Whether pushes are refused: the journal could not be written, or its disk is full (the
+ * reserve is in use: every other change is still written). why gets the reason. */
 bool journal_broken(struct journal *jr, char *why, size_t cap);
 
 /* --- answering after the sync, b->lock NOT held ------------------------------------------- */

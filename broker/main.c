@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ enum {
     OPT_REPAIR,
     OPT_DB,
     OPT_METRICS_LISTEN,
+    OPT_MAX_CONNS,
 };
 
 static const struct opt broker_opts[] = {
@@ -59,6 +61,7 @@ static const struct opt broker_opts[] = {
     { OPT_TTR, "ttr", 0, "DURATION", NULL, "default reservation timeout (default 60s)" },
     { OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL, "default attempts per job (default 3)" },
     { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently, besides parked reserves (default 16)" },
+    { OPT_MAX_CONNS, "max-connections", 0, "N", NULL, "connections open at once; more are closed as they come (default: the open-files limit less 64, kept for the journal)" },
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
     { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
     { OPT_DB, "db", 0, "URL", "SLUICE_DB", "MySQL database to keep in step: mysql://USER:PASS@HOST[:PORT]/DB[?socket=PATH] (or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD)" },
@@ -69,6 +72,24 @@ static const struct opt broker_opts[] = {
 
 static const struct opt *const tables[] = { opt_common, opt_token, broker_opts, NULL };
 static const char usage[] = "broker [options]";
+
+/* Raises the soft limit of open files to the hard one (connections and the journal share
+ * it) and returns the limit now in force. */
+static uint64_t
+open_files_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 1024;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = { rl.rlim_max, rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+            rl = up;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? SERVER_CONNS_MAX : (uint64_t)rl.rlim_cur;
+}
 
 /* Parses the options into cfg, url and dir. Returns 0, or 2 on a usage error. */
 static int
@@ -149,6 +170,12 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
             return rv;
         }
         cfg->max_crashes = (uint8_t)x;
+    }
+    if (v->v[OPT_MAX_CONNS]) {
+        if ((rv = opt_u64("max-connections", v->v[OPT_MAX_CONNS], 1, SERVER_CONNS_MAX, &x))) {
+            return rv;
+        }
+        cfg->max_conns = (uint32_t)x;
     }
     if (v->v[OPT_CONTEXTS] && (rv = opt_u64("contexts", v->v[OPT_CONTEXTS], 1, 4096, contexts))) {
         return rv;
@@ -279,6 +306,14 @@ main(int argc, char **argv)
         LOG(LOG_ERROR, "db.refused", "reason=\"%s\"", dbwhy);
         goto fail_db;
     }
+    uint64_t nofile = open_files_limit();
+    if (b->cfg.max_conns == 0) {
+        b->cfg.max_conns = server_conns_for_fds(nofile);
+    } else if (b->cfg.max_conns > server_conns_for_fds(nofile)) {
+        LOG(LOG_WARN, "conns.limit", "max_connections=%u open_files=%llu reason=\"fewer than "
+            "%u descriptors are left for the journal when every connection is open\"",
+            b->cfg.max_conns, (unsigned long long)nofile, SERVER_FD_RESERVE);
+    }
     pthread_t timer;
     if (park_timer_start(b, &timer) != 0) {
         fprintf(stderr, "broker: cannot start the timer thread\n");
@@ -301,9 +336,10 @@ main(int argc, char **argv)
     if (b->jr == NULL) {
         LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
     }
-    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu auth=%s",
+    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu auth=%s max_connections=%u",
         url, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
-        (unsigned long long)cfg.max_bytes, b->token.n > 0 ? "token" : "none");
+        (unsigned long long)cfg.max_bytes, b->token.n > 0 ? "token" : "none",
+        b->cfg.max_conns);
     if (b->token.n == 0 && strncmp(url, "ipc://", 6) != 0) {
         LOG(LOG_WARN, "auth.none", "url=\"%s\" reason=\"a listener other than ipc:// without "
             "--token-file: anyone who can reach it can use the broker\"", url);

@@ -21,6 +21,8 @@ struct op_ctx {
     struct waiter *wt;
     nng_msg *rep;     /* the message pk appends to, to reserve room in advance */
     uint32_t pushed;  /* jobs a push stored (not a duplicate), for flowc.no_worker */
+    uint64_t wait_lsn; /* journal position the reply waits for although the op appended
+                          nothing: a duplicate's original must be durable first */
 };
 
 typedef int op_fn(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
@@ -107,7 +109,7 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     struct wire_msg m;
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, pipe, wt, rep, 0 };
+    struct op_ctx c = { why, pipe, wt, rep, 0, 0 };
     struct waiter *out = NULL;
     int rv, op = -1;
 
@@ -176,6 +178,9 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
             journal_op_end(b);
             if (journal_confirm_lsn(jr) != before) {
                 commit = journal_confirm_lsn(jr);
+            }
+            if (c.wait_lsn > commit) {
+                commit = c.wait_lsn;
             }
             if (parked && commit != 0) {
                 /* A parked reserve whose acks must be durable before it is answered. */
@@ -384,18 +389,26 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
         }
         return rv;
     }
-    uint32_t nf = 2 + (res.first_id != 0) + (res.queue != NULL);
-    wire_pack_ok(pk, nf);
-    key_u64(pk, WK_N, res.n);
-    if (res.first_id != 0) {
+    if (res.stale) {
+        /* Stored long ago; how many jobs and their ids are no longer known. */
+        wire_pack_ok(pk, 2);
+        wire_pack_key(pk, WK_DUP);
+        msgpack_pack_true(pk);
+        wire_pack_key(pk, WK_STALE);
+        msgpack_pack_true(pk);
+    } else {
+        wire_pack_ok(pk, 3 + (res.queue != NULL));
+        key_u64(pk, WK_N, res.n);
         key_u64(pk, WK_FIRST_ID, res.first_id);
+        if (res.queue != NULL) {
+            wire_pack_key(pk, WK_QUEUE);
+            wire_pack_str(pk, res.queue->name, res.queue->name_len);
+        }
+        wire_pack_key(pk, WK_DUP);
+        res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
-    if (res.queue != NULL) {
-        wire_pack_key(pk, WK_QUEUE);
-        wire_pack_str(pk, res.queue->name, res.queue->name_len);
-    }
-    wire_pack_key(pk, WK_DUP);
-    res.dup ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    /* "Stored" is said of a repeat only once the original's records are durable. */
+    c->wait_lsn = res.dup ? res.lsn : 0;
     c->pushed = res.dup ? 0 : res.n;
     return 0;
 }
@@ -626,6 +639,33 @@ op_queue_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, 
     return 0;
 }
 
+/* route.set's and route.unset's `expect`: the change is made only while the group is still
+ * routed where the caller saw it (a router deciding on a snapshot must not undo a route a
+ * person set since). Returns 0 when there is none or it holds. */
+static int
+route_expected(struct broker *b, const struct wire_msg *req, char *why)
+{
+    if (!WIRE_HAS(req, WK_EXPECT)) {
+        return 0;
+    }
+    struct sl_str group = req->v[WK_GROUP].s, expect = req->v[WK_EXPECT].s;
+    if (expect.n > 0 && !wire_name_ok(expect.p, expect.n)) {
+        char q[160];
+        snprintf(why, WHY_MAX, "expect %s is not a queue name (\"\" for none)",
+                 log_quote(q, sizeof(q), expect.p, expect.n));
+        return SL_EBADREQ;
+    }
+    if (broker_route_expect(b, group, expect) != 0) {
+        const struct group *g = broker_group_find(b, group);
+        struct sl_str now = qname(g != NULL ? g->route : NULL);
+        snprintf(why, WHY_MAX, "group %.*s is routed to %.*s, not to %.*s: changed meanwhile",
+                 (int)group.n, group.p, now.n > 0 ? (int)now.n : 7, now.n > 0 ? now.p : "default",
+                 expect.n > 0 ? (int)expect.n : 7, expect.n > 0 ? expect.p : "default");
+        return SL_ECONFLICT;
+    }
+    return 0;
+}
+
 static int
 route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *why,
       const struct sl_str *queue)
@@ -634,7 +674,11 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
     uint64_t moved = 0;
     const struct group *g = broker_group_find(b, group);
     const struct queue *from = g != NULL ? g->route : NULL;
-    int rv = broker_route_set(b, group, queue, &moved);
+    int rv = route_expected(b, req, why);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = broker_route_set(b, group, queue, &moved);
     if (rv == 0 && b->db != NULL && (g = broker_group_find(b, group)) != NULL &&
         g->route != from) {
         db_route_log(b, req, g, qname(from), qname(g->route));
@@ -794,7 +838,7 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 27);
+    msgpack_pack_map(pk, 30);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -822,6 +866,9 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     kv_u64(pk, "reserves_empty", b->flowc.reserves_empty);
     kv_u64(pk, "dispatched", b->flowc.dispatched);
     kv_u64(pk, "no_worker", b->flowc.no_worker);
+    kv_u64(pk, "conns", b->connc.open);
+    kv_u64(pk, "conns_dropped", b->connc.dropped);
+    kv_u64(pk, "conns_refused", b->connc.refused);
     wire_pack_cstr(pk, "wait_bounds_ms");
     msgpack_pack_array(pk, WAIT_NBOUNDS);
     for (uint32_t i = 0; i < WAIT_NBOUNDS; i++) {
@@ -886,7 +933,7 @@ ops_stats(struct broker *b, nng_msg *rep)
 {
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, 0, NULL, rep, 0 };
+    struct op_ctx c = { why, 0, NULL, rep, 0, 0 };
     msgpack_packer_init(&pk, rep, wire_pack_into_msg);
     pthread_mutex_lock(&b->lock);
     int rv = op_stats(b, NULL, &pk, &c);

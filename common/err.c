@@ -23,6 +23,7 @@ static const struct {
     [SL_EUNREACHABLE] = { "unreachable", "cannot reach the server" },
     [SL_EINTERNAL] = { "internal", "internal error" },
     [SL_EUNAUTH] = { "unauthorized", "missing or wrong token" },
+    [SL_ECONFLICT] = { "conflict", "changed since it was read" },
 };
 
 const char *

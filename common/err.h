@@ -24,6 +24,7 @@ enum sl_err {
     SL_EUNREACHABLE,/* unreachable: a client could not connect to the server */
     SL_EINTERNAL,   /* internal: a bug; the request changed nothing */
     SL_EUNAUTH,     /* unauthorized: the server wants a token and the request's is missing or wrong */
+    SL_ECONFLICT,   /* conflict: the object is no longer as the request's `expect` says */
     SL_ERR_COUNT
 };
 

@@ -11,9 +11,40 @@
  * main passes getenv results), creates nothing. Returns 0 or SL_EBADREQ if the path is too long. */
 int rundir_path(char *out, size_t cap, const char *sluice_dir, const char *xdg_runtime_dir);
 
-/* Creates dir (and missing parents) with mode 0700 if needed and checks that it is a directory
- * owned by this user, tightening its mode to 0700. Returns 0 or SL_EIO, logged. */
+/* Creates dir (and missing parents) with mode 0700 if needed, tightens a directory of this
+ * user's to 0700, then checks it with rundir_check. Returns 0 or SL_EIO, logged. */
 int rundir_ensure(const char *dir);
+
+/* Whether dir may hold this user's sockets: it must be a directory, not a symbolic link (lstat:
+ * a link another user planted is never followed), owned by the effective user, with no access
+ * for group or others. Anyone who can write there (or who owns it) can put a broker of theirs
+ * in its place: a client would hand that broker its payloads, a worker run its jobs. Returns
+ * 0; SL_ENOTFOUND when nothing is at dir; SL_EFORBIDDEN when something is there that fails the
+ * rule; SL_EIO when lstat fails otherwise. On any failure why (cap bytes) says what is wrong,
+ * naming the path, its owner and its mode. */
+int rundir_check(const char *dir, char *why, size_t cap);
+
+/* Whether the socket file at path (in a directory rundir_check accepted) is this user's: not a
+ * symbolic link, owned by the effective user, not writable by others. Nothing at path is fine
+ * (the server is not up yet). The group's bits are not looked at: nng creates a socket with
+ * the umask's mode (0775 under the common umask 002) a moment before it makes it 0600, and a
+ * client must not refuse a broker that is just starting. Returns 0, SL_EFORBIDDEN or SL_EIO,
+ * with why as above. */
+int rundir_check_socket(const char *path, char *why, size_t cap);
+
+/* For a client's default address: "ipc://DIR/NAME" into out, once DIR passed rundir_check and
+ * DIR/NAME passed rundir_check_socket. A DIR that does not exist is created (mode 0700, its
+ * parent must exist) before it is checked, so that nobody else can create it between this
+ * check and a later connection attempt; when it cannot be created (no parent, no permission),
+ * nothing can connect and DIR passes. Returns 0; SL_EBADREQ when the socket path is too long;
+ * SL_EFORBIDDEN or SL_EIO when DIR or the socket is refused. why (whycap bytes) says why on
+ * failure. An address the user gives explicitly (--url, SLUICE_URL) is the user's choice and
+ * is not checked. */
+int rundir_client_url(char *out, size_t cap, const char *dir, const char *name, char *why,
+                      size_t whycap);
+
+/* rundir_client_url for the default runtime directory (rundir_default). */
+int rundir_default_url(char *out, size_t cap, const char *name, char *why, size_t whycap);
 
 /* Writes "ipc://DIR/NAME" into out. Returns 0 or SL_EBADREQ when the socket path would exceed
  * the 107 bytes a Unix socket path may have. */

@@ -727,7 +727,8 @@ default_name(char *out, size_t cap)
 static int
 configure(struct wapi *w, const struct wapi_cfg *cfg)
 {
-    char dir[RUNDIR_MAX];
+    char why[RUNDIR_MAX * 2 + 256];
+    int rv;
 
     if (cfg->name != NULL) {
         if (!wire_name_ok(cfg->name, strlen(cfg->name))) {
@@ -746,10 +747,10 @@ configure(struct wapi *w, const struct wapi_cfg *cfg)
             return SL_EBADREQ;
         }
         strcpy(w->url, cfg->url);
-    } else if (rundir_default(dir, sizeof(dir)) != 0 ||
-               rundir_ipc_url(w->url, sizeof(w->url), dir, "broker.ipc") != 0) {
-        LOG(LOG_ERROR, "wapi.bad_url", "reason=\"runtime directory path too long\"");
-        return SL_EBADREQ;
+    } else if ((rv = rundir_default_url(w->url, sizeof(w->url), "broker.ipc", why,
+                                        sizeof(why))) != 0) {
+        LOG(LOG_ERROR, "wapi.bad_url", "reason=\"%s\"", why);
+        return rv;
     }
     w->prefetch = cfg->prefetch == 0 ? 1 : cfg->prefetch;
     w->wait_ms = cfg->wait_ms == 0 ? WAPI_WAIT_MS_DEFAULT : cfg->wait_ms;

@@ -86,7 +86,8 @@ struct wapi_job {
 /* Checks cfg and creates a worker handle in *wp. Does no network I/O and does not wait for
  * the broker: the connection is made in the background and the first wapi_next waits for it.
  * cfg and its strings are copied. Returns 0, SL_EBADREQ (a bad name, queue name, count, or
- * URL; logged), SL_ENOMEM or SL_EIO (nng failed; logged). */
+ * URL; logged), SL_EFORBIDDEN (no cfg.url, and the runtime directory or the socket in it is
+ * not the user's alone: rundir_client_url; logged), SL_ENOMEM or SL_EIO (nng failed; logged). */
 int wapi_open(struct wapi **wp, const struct wapi_cfg *cfg);
 
 /* The next job, into *job: from the prefetched batch, else from a new reserve, waiting as

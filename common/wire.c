@@ -70,6 +70,8 @@ static const struct {
     [WK_EVENT] = { "event", WT_STR },
     [WK_TS_MS] = { "ts_ms", WT_U64 },
     [WK_TOKEN] = { "token", WT_STR },
+    [WK_EXPECT] = { "expect", WT_STR },
+    [WK_STALE] = { "stale", WT_BOOL },
 };
 
 

@@ -34,6 +34,8 @@ ctl_init(struct ctl *ctl, const char *cmd, const char *usage, const char *url,
         return CTL_EXIT_USAGE;
     }
     ctl->url = ctl->url_buf;
+    snprintf(ctl->dir, sizeof(ctl->dir), "%s", dir);
+    ctl->sock = "broker.ipc";
     return 0;
 }
 
@@ -43,6 +45,7 @@ ctl_use_pool(struct ctl *ctl, const char *url)
     char dir[RUNDIR_MAX];
 
     ctl->peer = "worker-pool";
+    ctl->dir[0] = '\0';
     if (url != NULL) {
         ctl->url = url;
         return 0;
@@ -55,6 +58,25 @@ ctl_use_pool(struct ctl *ctl, const char *url)
         return CTL_EXIT_USAGE;
     }
     ctl->url = ctl->url_buf;
+    snprintf(ctl->dir, sizeof(ctl->dir), "%s", dir);
+    ctl->sock = "pool.ipc";
+    return 0;
+}
+
+int
+ctl_trust(struct ctl *ctl)
+{
+    char why[RUNDIR_MAX * 2 + 256];
+
+    if (ctl->url != ctl->url_buf || ctl->dir[0] == '\0') {
+        return 0;
+    }
+    if (rundir_client_url(ctl->url_buf, sizeof(ctl->url_buf), ctl->dir, ctl->sock, why,
+                          sizeof(why)) != 0) {
+        fprintf(stderr, "ctl: %s (or give %s)\n", why,
+                strcmp(ctl->sock, "pool.ipc") == 0 ? "--pool-url" : "--url");
+        return CTL_EXIT_USAGE;
+    }
     return 0;
 }
 
@@ -73,7 +95,11 @@ ctl_connect(struct ctl *ctl)
     if (ctl->cl != NULL) {
         return 0;
     }
-    int rv = client_open(&ctl->cl, ctl->url, ctl->timeout_ms);
+    int rv = ctl_trust(ctl);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = client_open(&ctl->cl, ctl->url, ctl->timeout_ms);
     switch (rv) {
     case 0:
         client_set_token(ctl->cl, &ctl->token);

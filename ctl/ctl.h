@@ -66,6 +66,8 @@ struct ctl {
     const char *url;          /* the server's address: borrowed (argv, environment) or url_buf */
     const char *peer;         /* who url names, for messages: "the broker" or "worker-pool" */
     char url_buf[RUNDIR_MAX + 32];
+    char dir[RUNDIR_MAX];     /* the runtime directory url_buf is in; "" for a url given */
+    const char *sock;         /* the socket's name in dir */
     uint64_t timeout_ms;      /* limit on connecting, and on waiting for each reply */
     struct client *cl;        /* NULL until the first request connects */
     struct wire_msg rep;      /* the last reply; its views live until the next request */
@@ -83,6 +85,13 @@ typedef int cmd_fn(struct ctl *ctl, int argc, char **argv, const struct opt_vals
  * when the default address cannot be formed. */
 int ctl_init(struct ctl *ctl, const char *cmd, const char *usage, const char *url,
              uint64_t timeout_ms);
+
+/* Whether the default address may be used: its runtime directory and socket pass
+ * rundir_client_url (mine, no access for others). Checked just before connecting rather than
+ * in ctl_init, so that configure can report a refused directory as one of its checks. An
+ * address the user gave is not checked. Returns 0, or CTL_EXIT_USAGE (printed, naming the
+ * path, its owner and mode). */
+int ctl_trust(struct ctl *ctl);
 void ctl_fini(struct ctl *ctl);
 
 /* Makes worker-pool's control socket the server of this run instead of the broker: url, or

@@ -133,11 +133,9 @@ cmd_events(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
         return CTL_EXIT_USAGE;
     }
     if (url == NULL) {
-        char dir[RUNDIR_MAX];
-        if (rundir_default(dir, sizeof(dir)) != 0 ||
-            rundir_ipc_url(urlbuf, sizeof(urlbuf), dir, "events.ipc") != 0) {
-            fprintf(stderr, "ctl: the runtime directory's path is too long for a socket: set a "
-                            "shorter SLUICE_DIR or give --events-url\n");
+        char why[RUNDIR_MAX * 2 + 256];
+        if (rundir_default_url(urlbuf, sizeof(urlbuf), "events.ipc", why, sizeof(why)) != 0) {
+            fprintf(stderr, "ctl: %s (or give --events-url)\n", why);
             return CTL_EXIT_USAGE;
         }
         url = urlbuf;

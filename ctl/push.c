@@ -119,11 +119,13 @@ send_batch(struct push *p)
     if ((rv = ctl_call_msg(ctl, "push", m)) != 0) {
         return rv;
     }
-    /* A resent request's reply says dup; it may lack first_id and, for a key older than the
-     * broker remembers, n and queue: the jobs were stored by the first send either way. */
+    /* A resent request's reply says dup, without a queue. A stale one (a key older than the
+     * broker remembers answers for) carries no n either: the first send stored this batch, as
+     * this run numbers its batches the way the first did (the same command, run again). */
     bool dup = WIRE_HAS(rep, WK_DUP) && rep->v[WK_DUP].b;
+    bool stale = dup && WIRE_HAS(rep, WK_STALE) && rep->v[WK_STALE].b;
     uint64_t stored = p->n;
-    if (!dup || WIRE_HAS(rep, WK_N)) {
+    if (!stale && (!dup || WIRE_HAS(rep, WK_N))) {
         if ((rv = ctl_reply_u64(ctl, WK_N, &stored)) != 0) {
             return rv;
         }

@@ -10,17 +10,15 @@
 #include "ctl.h"
 
 #include "db.h"
+#include "err.h"
 #include "json.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <mysqld_error.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define WHY_MAX 1024
 #define DB_TIMEOUT_S_MAX 3600
@@ -154,39 +152,32 @@ check_fail(struct checks *ck, const char *what, const char *fmt, ...)
 }
 
 /* The runtime directory holds the sockets (0600, in a 0700 directory: nng creates a socket
- * before it can restrict it) and by default the journal: it must be this user's alone. */
-static void
+ * before it can restrict it) and by default the journal: it must be this user's alone, by the
+ * rule every program applies (rundir_check). Returns whether it passed. */
+static bool
 check_rundir(struct checks *ck)
 {
     static const char what[] = "runtime directory";
-    char dir[RUNDIR_MAX];
-    struct stat st;
+    static const char prefix[] = "runtime directory ";
+    char dir[RUNDIR_MAX], why[RUNDIR_MAX * 2 + 256];
 
     if (rundir_default(dir, sizeof(dir)) != 0) {
         check_fail(ck, what, "its path is too long: set a shorter SLUICE_DIR");
-        return;
+        return false;
     }
-    if (lstat(dir, &st) != 0) {
-        if (errno == ENOENT) {
-            check_fail(ck, what, "%s does not exist: start the broker, which creates it, or "
-                                 "mkdir -m 700 %s", dir, dir);
-        } else {
-            check_fail(ck, what, "%s: %s", dir, strerror(errno));
-        }
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        check_fail(ck, what, "%s is not a directory: remove it, or set SLUICE_DIR to another "
-                             "path", dir);
-    } else if (st.st_uid != geteuid()) {
-        check_fail(ck, what, "%s belongs to uid %u, not to you (uid %u): set SLUICE_DIR to a "
-                             "directory of your own", dir, (unsigned)st.st_uid,
-                   (unsigned)geteuid());
-    } else if ((st.st_mode & 07777) != 0700) {
-        check_fail(ck, what, "%s has mode %04o, not 0700, so others may reach its sockets: "
-                             "chmod 700 %s", dir, (unsigned)(st.st_mode & 07777), dir);
-    } else {
+    switch (rundir_check(dir, why, sizeof(why))) {
+    case 0:
         check_ok(ck, what, "%s, mode 0700, yours", dir);
+        return true;
+    case SL_ENOTFOUND:
+        check_fail(ck, what, "%s does not exist: start the broker, which creates it, or "
+                             "mkdir -m 700 %s", dir, dir);
+        return false;
+    default:
+        /* The line names the check already. */
+        check_fail(ck, what, "%s", strncmp(why, prefix, strlen(prefix)) == 0
+                                       ? why + strlen(prefix) : why);
+        return false;
     }
 }
 
@@ -323,7 +314,7 @@ cmd_configure(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
 {
     struct checks ck = { 0, 0 };
     struct db_cfg cfg;
-    bool found = false;
+    bool found = false, skip_broker = false;
     int rv;
 
     (void)argc;
@@ -336,10 +327,12 @@ cmd_configure(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
     const char *url = ov->v[OPT_URL];
     if (url != NULL && strncmp(url, "ipc://", 6) != 0) {
         printf("runtime directory: skipped (the broker is at %s)\n", url);
-    } else {
-        check_rundir(&ck);
+    } else if (!check_rundir(&ck) && url == NULL) {
+        /* The broker's socket would be in a directory just found wanting: not asked. */
+        check_fail(&ck, "broker", "not asked: its socket is in the runtime directory above");
+        skip_broker = true;
     }
-    int usage = check_broker(&ck, ctl);
+    int usage = skip_broker ? 0 : check_broker(&ck, ctl);
     if (found) {
         check_database(&ck, ctl, &cfg);
     } else {

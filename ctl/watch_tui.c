@@ -271,6 +271,9 @@ watch_tui_run(struct ctl *ctl, uint64_t interval_ms, bool plain)
 
     /* A first connection, so that an address that can never work is a usage error before the
      * screen changes; a broker that is not there yet is waited for on screen. */
+    if ((rv = ctl_trust(ctl)) != 0) {
+        return rv;
+    }
     rv = open_client(ctl, ctl->timeout_ms);
     if (rv == SL_EBADREQ) {
         fprintf(stderr, "ctl: '%s' is not a valid address for the broker (e.g. "

@@ -80,9 +80,11 @@ action_request(const struct action *a, uint64_t lease, struct wire_msg *req)
     case ACT_ROUTE_SET:
         wire_set_cstr(req, WK_GROUP, a->group);
         wire_set_cstr(req, WK_QUEUE, a->queue);
+        wire_set_cstr(req, WK_EXPECT, a->expect);
         break;
     case ACT_ROUTE_UNSET:
         wire_set_cstr(req, WK_GROUP, a->group);
+        wire_set_cstr(req, WK_EXPECT, a->expect);
         break;
     case ACT_QUEUE_DESTROY:
         wire_set_cstr(req, WK_NAME, a->queue);

@@ -34,6 +34,9 @@ struct action {
     struct action_qset set;         /* ACT_QUEUE_CREATE, ACT_QUEUE_UPDATE */
     bool force;                     /* ACT_QUEUE_DESTROY */
     char reason[ACTION_REASON_MAX]; /* why, for the log and the broker ("count 1530 > high 100") */
+    char expect[WIRE_NAME_MAX + 1]; /* route actions: the group's route when the policy decided
+                                       ("" for none); the broker refuses the change with
+                                       `conflict` if the route is another one by then */
 };
 
 /* Actions in the order they are to be applied: a queue's creation before the route to it. */
@@ -53,7 +56,8 @@ struct action *action_list_add(struct action_list *l, enum action_kind kind);
 const char *action_verb(enum action_kind kind);
 
 /* Builds the request that carries out a into req (initialised here), with lease (0: none)
- * and the reason. req borrows a's strings: a must outlive it. */
+ * and the reason; a route change also carries `expect`, so that it never undoes a route set
+ * after the policy looked. req borrows a's strings: a must outlive it. */
 void action_request(const struct action *a, uint64_t lease, struct wire_msg *req);
 
 /* Writes the decision for the log into out: "action=route group=bob count=1530

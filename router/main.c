@@ -165,6 +165,7 @@ int
 main(int argc, char **argv)
 {
     char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16], evbuf[RUNDIR_MAX + 16];
+    char rwhy[RUNDIR_MAX * 2 + 256];
     char name[WIRE_NAME_MAX + 1];
     struct router_cfg cfg;
     struct router *r = NULL;
@@ -193,17 +194,19 @@ main(int argc, char **argv)
     }
     cfg.url = v.v[OPT_URL];
     if (cfg.url == NULL) {
-        if (rundir_ipc_url(urlbuf, sizeof(urlbuf), dir, "broker.ipc") != 0) {
-            fprintf(stderr, "router: socket path %s/broker.ipc is too long\n", dir);
-            return 2;
+        if ((rv = rundir_client_url(urlbuf, sizeof(urlbuf), dir, "broker.ipc", rwhy,
+                                    sizeof(rwhy))) != 0) {
+            fprintf(stderr, "router: %s\n", rwhy);
+            return rv == SL_EBADREQ ? 2 : 1;
         }
         cfg.url = urlbuf;
     }
     cfg.events_url = v.v[OPT_EVENTS_URL];
     if (cfg.events_url == NULL) {
-        if (rundir_ipc_url(evbuf, sizeof(evbuf), dir, "events.ipc") != 0) {
-            fprintf(stderr, "router: socket path %s/events.ipc is too long\n", dir);
-            return 2;
+        if ((rv = rundir_client_url(evbuf, sizeof(evbuf), dir, "events.ipc", rwhy,
+                                    sizeof(rwhy))) != 0) {
+            fprintf(stderr, "router: %s\n", rwhy);
+            return rv == SL_EBADREQ ? 2 : 1;
         }
         cfg.events_url = evbuf;
     }

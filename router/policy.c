@@ -245,12 +245,18 @@ policy_seen_route(struct policy *p, struct sl_str group)
 
 /* --- the shared plan: an own queue for each heavy group ---------------------------------- */
 
+/* The group an action is about, and the route the snapshot shows for it: a route change is
+ * made only if the group is still there (a person may have routed it since). */
 static void
 set_group(struct action *a, const struct snap_group *g)
 {
     memcpy(a->group, g->name.p, g->name.n);
     a->group[g->name.n] = '\0';
     a->count = g->count;
+    if (g->route.n <= WIRE_NAME_MAX) {
+        memcpy(a->expect, g->route.p, g->route.n);
+        a->expect[g->route.n] = '\0';
+    }
 }
 
 /* Writes what differs between q and want ("priority 10 -> 100, weight 3 -> 1") into out; false
@@ -450,5 +456,7 @@ policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count, ui
     snprintf(a->queue, sizeof(a->queue), "%s", own);
     snprintf(a->reason, sizeof(a->reason), "count %" PRIu64 " > high %" PRIu64, count,
              p->cfg.high);
+    /* expect stays "": the group was last seen in default (or never), and is routed only if it
+     * still is, not if a person routed it since. */
     return 0;
 }

@@ -12,7 +12,9 @@
  * already in its own queue as having switched just now (so a restarted router does not route
  * it back before --min-dwell) and a group in default as free to move. Queues named "group.<name>" are the router's own: the routes it manages are none
  * (default) and "group.<name>" for group <name>; any other route was set by a person and is
- * left alone.
+ * left alone. Since a person may set a route between the view a policy decides on and the
+ * change, every route action carries the route the policy saw (action.expect): the broker
+ * makes the change only if the route is still that one.
  *
  * Single-threaded: one policy is used by one thread. Nothing here blocks or does I/O. */
 #ifndef SLUICE_ROUTER_POLICY_H

@@ -183,7 +183,9 @@ apply(struct router *r, const struct action *a, uint64_t now_ms)
         (void)policy_note(r->policy, a, now_ms);
         return 0;
     }
-    LOG(rv == SL_ENOTEMPTY ? LOG_INFO : LOG_WARN, "decision",
+    /* conflict: the route changed since the policy looked (a person set it): left as it is,
+     * and the next snapshot shows it. */
+    LOG(rv == SL_ENOTEMPTY || rv == SL_ECONFLICT ? LOG_INFO : LOG_WARN, "decision",
         "%s lease=%" PRIu64 " result=%s msg=%s", what, r->leader.lease, sl_err_code(rv),
         log_quote(q, sizeof(q), msg, (unsigned)strlen(msg)));
     if (rv == SL_ENOTLEADER) {

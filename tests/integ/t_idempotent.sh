@@ -2,9 +2,12 @@
 # Idempotency keys of push (PROTOCOL.md, push): a request resent with the same (client, seq)
 # is not stored again and is answered with the first answer and dup: true; another seq or
 # another client is a new push; a refused push does not use up its key; the broker remembers
-# the last 64 keys of each client and up to 16,384 clients. The requests are built by hand
-# (lib_mp.sh) and sent raw with sl-send, each on a connection of its own as a resend after a
-# reconnect would be; last, ctl push --client/--seq, which lets a script resend a push.
+# the answers to the last 64 keys of each client, which seqs it stored before them (answered
+# dup and stale), and up to 16,384 clients. The requests are built by hand (lib_mp.sh) and
+# sent raw with sl-send, each on a connection of its own as a resend after a reconnect would
+# be; then ctl push --client/--seq, which lets a script resend a push, of any number of
+# requests; last, with a journal, such a push cut short by a kill -9 of the broker and run
+# again after the restart stores every job exactly once.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh
@@ -155,8 +158,9 @@ run "$send" "$url" --hex "$(mp_push g w 60 x)"
 reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 171]' \
     "(w, 60) is remembered: dup with its first_id"
 run "$send" "$url" --hex "$(mp_push g w 1 x)"
-reply_is "$OUT" '[d["dup"], "first_id" in d]' '[true, false]' \
-    "(w, 1), older than the window, is answered dup without first_id"
+reply_is "$OUT" '[d["ok"], d["dup"], d.get("stale"), "first_id" in d, "n" in d]' \
+    '[true, true, true, false, false]' \
+    "(w, 1), older than the window, is answered dup and stale, without n and first_id"
 reply_is "$(stats)" 'd["broker"]["jobs"]' "$jobs" "... none of the three resends stored anything"
 
 # --- many clients -------------------------------------------------------------------------
@@ -182,6 +186,26 @@ reply_is "$OUT" '[d["dup"], d.get("first_id")]' '[true, 177]' \
     "(old, 1) resent after 10,000 other clients is still a dup of id 177 (16,384 clients remembered)"
 reply_is "$(stats)" 'd["broker"]["jobs"]' $((177 + 10000)) "the broker holds 10,177 jobs"
 
+# --- keys older than the last 64 --------------------------------------------------------
+
+jobs=$(json "$(stats)" 'd["broker"]["jobs"]')
+run "$send" "$url" --hex "$(mp_push g w 66 x)"
+reply_is "$OUT" '[d["dup"], d.get("stale"), d["n"]]' '[false, null, 1]' \
+    "(w, 66), the next seq, is stored"
+
+# A seq never stored is stored whenever it comes, however much older than the last 64 it is.
+gen_pushes w2 1 9 %d >"$SLUICE_DIR/gap"
+gen_pushes w2 11 100 %d >>"$SLUICE_DIR/gap"
+run "$send" "$url" --lines "$SLUICE_DIR/gap"
+is "$(grep -c '"dup": false' <<<"$OUT")" 99 "client w2 pushes seqs 1..100 but 10: 99 stored"
+run "$send" "$url" --hex "$(mp_push g w2 10 x)"
+reply_is "$OUT" '[d["dup"], d["n"]]' '[false, 1]' \
+    "(w2, 10), a gap 90 keys back, is stored, not taken for one stored long ago"
+run "$send" "$url" --hex "$(mp_push g w2 9 x)"
+reply_is "$OUT" '[d["dup"], d.get("stale")]' '[true, true]' "(w2, 9) is stale"
+reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 101)) \
+    "... 101 jobs more in all: (w, 66) and w2's 100"
+
 # --- ctl push --client --seq: a script resends a push from another process ----------------
 
 jobs=$(json "$(stats)" 'd["broker"]["jobs"]')
@@ -199,6 +223,21 @@ printf 'l1\nl2\nl3\nl4\n' >"$SLUICE_DIR/four"
 ok "the file grown by one line, sent again" ctl push g2 --file "$SLUICE_DIR/four" --batch 1 \
     --client f3 --seq 1
 reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 5)) "... stores only the new line (seq 4)"
+# More requests than the broker keeps answers for: 100 of 10 jobs, seqs 1..100. The same
+# command again finds every key stored (36 of them stale) and stores nothing.
+ok "ctl push -s 1000 --batch 10 --client big: 100 requests" ctl push g3 x -s 1000 --batch 10 \
+    --client big
+jobs=$(json "$(stats)" 'd["broker"]["jobs"]')
+run ctl push g3 x -s 1000 --batch 10 --client big
+is "$RC" 0 "the same command again exits 0"
+like "$OUT" "^pushed 1000 jobs to g3, 1000 of them stored before" \
+    "... and says all 1000 jobs were stored before"
+reply_is "$(stats)" 'd["broker"]["jobs"]' "$jobs" "... and stores none of them again"
+run ctl push g3 x -s 1100 --batch 10 --client big
+is "$RC" 0 "the command for 1100 jobs (seqs 1..110) exits 0"
+like "$OUT" "^pushed 1100 jobs to g3 .*, 1000 of them stored before" "... 1000 stored before"
+reply_is "$(stats)" 'd["broker"]["jobs"]' $((jobs + 100)) "... and stores only the last 100"
+
 ok_status 2 "--seq without --client is a usage error" ctl push g2 x --seq 3
 ok_status 2 "an invalid --client name is a usage error" ctl push g2 x --client 'a b'
 ok_status 2 "--seq 0 is a usage error" ctl push g2 x --client me --seq 0
@@ -206,5 +245,63 @@ ok_status 2 "--seq 0 is a usage error" ctl push g2 x --client me --seq 0
 ok "the broker answers ping" ctl ping
 stop_broker
 is "$?" 0 "the broker exits 0 on TERM"
+
+# --- with a journal: a push cut short by kill -9, run again ----------------------------------
+
+# jbroker: a broker with its journal in $SLUICE_DIR/data (start_broker adds --no-journal).
+# --fsync never: a reply still waits until its records are written, which a kill -9 of the
+# broker (not of the machine) keeps.
+nb=0
+jbroker() {
+    nb=$((nb + 1))
+    spawn "jbroker$nb" "$SLUICE_BIN/broker" --data-dir "$SLUICE_DIR/data" --fsync never
+    BROKER_PID=$SPAWNED_PID
+    BROKER_URL=""
+    _broker_answered=0
+    wait_for 10 _broker_up
+    [ "$_broker_answered" = 1 ] || bail_out "the journaled broker did not start (jbroker$nb.log)"
+}
+jobs_at_least() {
+    [ "$(json "$(ctl stats --json)" 'd["broker"]["jobs"]')" -ge "$1" ]
+}
+total=20000
+seq -f 'j%.0f' 1 "$total" >"$SLUICE_DIR/jobs"
+
+# The push reads its jobs from a pipe: 1,000 lines (100 requests, more than the 64 answers
+# kept), of which the first 990 are sent at once and the last 10 only at the end of the input,
+# after the broker was killed.
+jbroker
+mkfifo "$SLUICE_DIR/feed"
+spawn pusher "$SLUICE_BIN/ctl" push k --file "$SLUICE_DIR/feed" --batch 10 --client cut
+pusher=$SPAWNED_PID
+exec 7<>"$SLUICE_DIR/feed"
+head -n 1000 "$SLUICE_DIR/jobs" >&7
+wait_for 30 jobs_at_least 990 || bail_out "ctl push stored fewer than 990 jobs in 30 s"
+{
+    kill -KILL "$BROKER_PID"
+    wait "$BROKER_PID"
+} 2>/dev/null
+exec 7>&-
+wait_for 30 _pgrp_dead "$pusher"
+wait "$pusher"
+is "$?" 3 "ctl push whose broker is killed mid-push exits 3"
+jbroker
+reply_is "$(ctl stats --json)" 'd["broker"]["jobs"]' 990 \
+    "the restarted broker holds the 990 jobs confirmed before the kill"
+run ctl push k --file "$SLUICE_DIR/jobs" --batch 10 --client cut
+is "$RC" 0 "the same push of all $total jobs again exits 0"
+like "$OUT" "^pushed $total jobs to k .*, 990 of them stored before" \
+    "... and says the 990 jobs stored before the kill were stored before"
+reply_is "$(ctl stats --json)" '[d["broker"]["jobs"], d["broker"]["next_id"]]' \
+    "[$total, $((total + 1))]" "the broker holds exactly $total jobs, each stored once"
+stop_pgrp "$BROKER_PID" 5
+is "$?" 0 "the journaled broker exits 0 on TERM"
+jbroker
+run ctl push k --file "$SLUICE_DIR/jobs" --batch 10 --client cut
+is "$RC" 0 "after a restart, the completed command again exits 0"
+like "$OUT" "^pushed $total jobs to k, $total of them stored before" "... all stored before"
+reply_is "$(ctl stats --json)" 'd["broker"]["jobs"]' "$total" "... and it stores nothing"
+stop_pgrp "$BROKER_PID" 5
+is "$?" 0 "the journaled broker exits 0 on TERM"
 
 done_testing

@@ -184,7 +184,9 @@ for name, f in [("sluice_broker_jobs", "jobs"), ("sluice_broker_payload_bytes", 
                 ("sluice_jobs_no_worker_total", "no_worker"), ("sluice_dedup_clients", "dedup_clients"),
                 ("sluice_journal_bytes", "journal_bytes"), ("sluice_journal_segments", "journal_segments"),
                 ("sluice_journal_fsyncs_total", "journal_fsyncs"), ("sluice_db_owed_rows", "db_owed"),
-                ("sluice_broker_uptime_seconds", "uptime_s")]:
+                ("sluice_broker_uptime_seconds", "uptime_s"), ("sluice_connections", "conns"),
+                ("sluice_connections_dropped_total", "conns_dropped"),
+                ("sluice_connections_refused_total", "conns_refused")]:
     put(name, {}, b[f])
 put("sluice_journal_ok", {}, 1 if b["journal_ok"] else 0)
 put("sluice_broker_token_required", {}, 1 if b["auth"] else 0)
@@ -232,7 +234,8 @@ for w in d["workers"]:
         put("sluice_worker_" + name, L, w[f])
 for s, n in states.items():
     put("sluice_workers", {"state": s}, n)
-moving = {"sluice_broker_uptime_seconds"}
+# The connections open differ by the asking one (ctl's, or none for an HTTP scrape).
+moving = {"sluice_broker_uptime_seconds", "sluice_connections"}
 if mode == "running":
     moving |= {"sluice_reserves_total", "sluice_reserves_empty_total", "sluice_reserves_parked",
                "sluice_worker_rss_bytes", "sluice_worker_uptime_seconds",
@@ -295,8 +298,9 @@ ok "ctl metrics matches ctl stats --json exactly" \
     compare "$SLUICE_DIR/still.json" "$SLUICE_DIR/still.ctl" exact
 ok "GET /metrics matches ctl stats --json exactly" \
     compare "$SLUICE_DIR/still.json" "$SLUICE_DIR/still.http" exact
-is "$(grep -v '^sluice_broker_uptime_seconds ' "$SLUICE_DIR/still.http")" \
-    "$(grep -v '^sluice_broker_uptime_seconds ' "$SLUICE_DIR/still.ctl")" \
+# ctl's connection is counted in its own sluice_connections, a scrape has none.
+is "$(grep -Ev '^sluice_(broker_uptime_seconds|connections) ' "$SLUICE_DIR/still.http")" \
+    "$(grep -Ev '^sluice_(broker_uptime_seconds|connections) ' "$SLUICE_DIR/still.ctl")" \
     "GET /metrics and ctl metrics print the same text"
 
 # --- IPv6 -------------------------------------------------------------------------------------

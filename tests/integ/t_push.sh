@@ -105,7 +105,7 @@ is "$(json "$OUT" '[q["name"] for q in d["queues"]]')" '["default", "side"]' \
 
 # --- no broker ----------------------------------------------------------------------------
 
-mkdir "$SLUICE_DIR/empty"
+mkdir -m 0700 "$SLUICE_DIR/empty"
 t0=$(date +%s%N)
 run ctl_in "$SLUICE_DIR/empty" ping
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -124,7 +124,7 @@ for cmd in "stats --json" "push bob x" "queues create q" "purge --queue default"
     cmp_num "$ms" -lt 1300 "ctl --timeout 300 $cmd with no broker gives up within 1.3 s (took $ms ms)"
 done
 
-mkdir "$SLUICE_DIR/stale"
+mkdir -m 0700 "$SLUICE_DIR/stale"
 stale_socket "$SLUICE_DIR/stale/broker.ipc"
 t0=$(date +%s%N)
 run ctl_in "$SLUICE_DIR/stale" --timeout 300 ping
@@ -133,7 +133,7 @@ is "$RC" 3 "ctl ping at a stale socket file nothing listens on: exit 3"
 cmp_num "$ms" -lt 1300 "... within --timeout 300 + 1 s (took $ms ms)"
 
 # A peer that completes the handshake and never answers: "did not answer in time".
-mkdir "$SLUICE_DIR/mute"
+mkdir -m 0700 "$SLUICE_DIR/mute"
 fake_server "$SLUICE_DIR/mute/broker.ipc" handshake
 t0=$(date +%s%N)
 run ctl_in "$SLUICE_DIR/mute" --timeout 300 ping
@@ -145,7 +145,7 @@ like "$ERR" "no reply" "... saying no reply came"
 # A listener that never completes the handshake (a hung or wedged broker: the kernel accepts
 # the connection, nothing speaks on it). --timeout promises "give up when the broker does not
 # accept the connection ... within MS".
-mkdir "$SLUICE_DIR/silent"
+mkdir -m 0700 "$SLUICE_DIR/silent"
 fake_server "$SLUICE_DIR/silent/broker.ipc" silent
 t0=$(date +%s%N)
 run ctl_in "$SLUICE_DIR/silent" --timeout 300 ping

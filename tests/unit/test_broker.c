@@ -242,6 +242,34 @@ test_route_change_moves_ready_jobs_in_order(void **state)
     assert_null(G(b, "bob")->route);
 }
 
+/* route.set's `expect`: the route must still be the one the caller saw. */
+static void
+test_route_expect_compares_with_the_current_route(void **state)
+{
+    struct broker *b = *state;
+    struct queue_settings s = { 0 };
+    uint64_t moved;
+    /* A group the broker does not know has no route. */
+    assert_int_equal(broker_route_expect(b, S("bob"), S("")), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("default")), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("group.bob")), SL_ECONFLICT);
+    assert_int_equal(broker_queue_create(b, S("group.bob"), &s), 0);
+    assert_int_equal(broker_queue_create(b, S("special"), &s), 0);
+    struct sl_str own = S("group.bob"), special = S("special");
+    assert_int_equal(broker_route_set(b, S("bob"), &own, &moved), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("group.bob")), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("")), SL_ECONFLICT);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("default")), SL_ECONFLICT);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("group.bo")), SL_ECONFLICT);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("group.bobx")), SL_ECONFLICT);
+    assert_int_equal(broker_route_set(b, S("bob"), &special, &moved), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("group.bob")), SL_ECONFLICT);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("special")), 0);
+    assert_int_equal(broker_route_set(b, S("bob"), NULL, &moved), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("")), 0);
+    assert_int_equal(broker_route_expect(b, S("bob"), S("special")), SL_ECONFLICT);
+}
+
 static void
 test_route_to_missing_queue_is_not_found(void **state)
 {
@@ -603,6 +631,7 @@ main(void)
         T(test_push_to_missing_queue_is_not_found),
         T(test_push_with_seen_key_is_not_stored_twice),
         T(test_route_change_moves_ready_jobs_in_order),
+        T(test_route_expect_compares_with_the_current_route),
         T(test_route_to_missing_queue_is_not_found),
         T(test_route_to_default_is_unset),
         T(test_destroy_refuses_nonempty_queue_and_force_moves_to_default),

@@ -23,6 +23,7 @@ static const struct {
     { "no_memory", SL_ENOMEM },      { "io", SL_EIO },
     { "internal", SL_EINTERNAL },    { "timeout", SL_ETIMEDOUT },
     { "unreachable", SL_EUNREACHABLE }, { "unauthorized", SL_EUNAUTH },
+    { "conflict", SL_ECONFLICT },
 };
 
 static void

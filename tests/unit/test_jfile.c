@@ -1,6 +1,7 @@
 /* broker/jfile: the journal's segment format. CRC-32C against known vectors and a bitwise
  * reference, frames read back as written, header checks, and how damage reads: a torn tail,
- * garbage appended, a record damaged in the middle. Segment names, creation, truncation. */
+ * garbage appended, a record damaged in the middle. Segment names, creation (through a
+ * temporary name), truncation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -404,6 +405,66 @@ test_create_in_missing_dir_is_enoent(void **state)
     assert_int_equal(fd, -1);
 }
 
+/* A segment gets its name only once its header is on disk: it is written under a temporary
+ * name first. Where that name cannot be created, no segment appears. */
+static void
+test_create_writes_under_a_temporary_name_first(void **state)
+{
+    const char *dir = *state;
+    char temp[512], path[512];
+    int fd = -1;
+
+    snprintf(temp, sizeof(temp), "%s/0000000000000003.seg.tmp", dir);
+    assert_int_equal(mkdir(temp, 0700), 0);
+    assert_int_equal(jf_create(dir, 3, &fd), EISDIR);
+    assert_int_equal(fd, -1);
+    assert_int_equal(jf_path(path, sizeof(path), dir, 3), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(rmdir(temp), 0);
+
+    /* A leftover temporary file (a crash in the middle) is replaced, and gone afterwards. */
+    write_file(temp, "SLUIC", 5);
+    assert_int_equal(jf_create(dir, 3, &fd), 0);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(access(temp, F_OK), -1);
+    assert_int_equal(file_size(path), JF_HEADER_SIZE);
+}
+
+static void
+test_remove_temps_removes_only_temporary_files(void **state)
+{
+    const char *dir = *state;
+    char path[512];
+    size_t off[NREC + 1], removed = 99;
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    static const char *const keep[] = { "00000000000000zz.seg.tmp", "0000000000000001.seg.tm",
+                                        "x.seg.tmp", "LOCK" };
+
+    write_segment(dir, 1, 1, path, sizeof(path), off);
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, keep[i]);
+        write_file(path, "", 0);
+    }
+    snprintf(path, sizeof(path), "%s/0000000000000002.seg.tmp", dir);
+    write_file(path, "", 0);
+    snprintf(path, sizeof(path), "%s/00000000000000ab.seg.tmp", dir);
+    write_file(path, "SLUICEJ1", 8);
+
+    assert_int_equal(jf_remove_temps(dir, &removed), 0);
+    assert_int_equal(removed, 2);
+    assert_int_equal(access(path, F_OK), -1);
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, keep[i]);
+        assert_int_equal(access(path, F_OK), 0);
+    }
+    assert_int_equal(jf_list(dir, &seqs, &n), 0);
+    assert_int_equal(n, 1);
+    free(seqs);
+    assert_int_equal(jf_remove_temps(dir, &removed), 0);
+    assert_int_equal(removed, 0);
+}
+
 /* --- opening --------------------------------------------------------------------------------- */
 
 static void
@@ -764,6 +825,10 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_refuses_existing_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_in_missing_dir_is_enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_writes_under_a_temporary_name_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remove_temps_removes_only_temporary_files, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_records_read_back_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_only_file_is_clean_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_header_is_einval, setup, teardown),

@@ -1266,6 +1266,35 @@ test_long_lived_jobs_are_compacted(void **state)
 
 /* A job written again in full keeps its place in its queue: compaction must not move an
  * old job behind younger ones. */
+/* A backlog of live jobs larger than eight segments stays where it is: copying a segment
+ * whose jobs are all live frees nothing, and the copy would be copied again at every roll. */
+static void
+test_live_backlog_is_not_copied_forward(void **state)
+{
+    struct fix *f = *state;
+    char pay[1024];
+    uint64_t first = 0, last = 0;
+    f->jc.segment_bytes = SEG_SMALL;
+    f->jc.fsync = JOURNAL_NEVER;
+    start(f);
+    memset(pay, 'p', sizeof(pay) - 1);
+    pay[sizeof(pay) - 1] = '\0';
+    uint64_t n = 0;
+    while (segments(f->dir, &first, &last) < 12 && n < 5000) {
+        push1(f->b, "g", NULL, pay);
+        n++;
+    }
+    assert_int_equal(first, 1);
+    assert_true(last >= 12);
+    struct journal_stats js;
+    journal_stats(f->b->jr, &js);
+    assert_int_equal(js.live_jobs, n);
+    /* Every job was written once: the files hold little more than the payloads. */
+    assert_true(js.bytes < n * (sizeof(pay) + 200));
+    restart_same(f);
+    assert_int_equal(f->b->jobs, n);
+}
+
 static void
 test_compaction_keeps_queue_order(void **state)
 {
@@ -1424,6 +1453,112 @@ test_torn_segment_before_the_last_is_corruption(void **state)
     broker_free(b);
 }
 
+/* start(f) with the log (at warn) captured: *log gets it, malloc'd. */
+static void
+start_logged(struct fix *f, char **log)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s.log", f->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    log_level = LOG_WARN;
+    start(f);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    off_t size = lseek(fd, 0, SEEK_END);
+    *log = calloc(1, (size_t)size + 1);
+    assert_non_null(*log);
+    assert_int_equal(pread(fd, *log, (size_t)size, 0), (ssize_t)size);
+    close(fd);
+    unlink(path);
+}
+
+/* A kill between creating the newest segment and writing its header (by a broker that wrote
+ * it in place) leaves it shorter than its header: a creation cut short, holding no record.
+ * It is removed, said so, and the start goes on with everything before it. */
+static void
+test_newest_segment_shorter_than_its_header_is_removed(void **state)
+{
+    struct fix *f = *state;
+    char path[512];
+    static const size_t sizes[] = { 0, 7 };
+
+    ten_pushes(f, path, sizeof(path));
+    for (size_t k = 0; k < 2; k++) {
+        uint64_t first = 0, last = 0;
+        char seg[512], *log = NULL;
+        size_t nseg = segments(f->dir, &first, &last);
+        uint64_t seq = last + 1;
+        assert_int_equal(jf_path(seg, sizeof(seg), f->dir, seq), 0);
+        int fd = open(seg, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "SLUICEJ1", sizes[k]), (ssize_t)sizes[k]);
+        close(fd);
+
+        start_logged(f, &log);
+        assert_int_equal(f->b->jobs, 10 + k);
+        assert_non_null(strstr(log, "event=journal.torn_create"));
+        assert_non_null(strstr(log, seg));
+        free(log);
+        /* The start made the segment again, whole this time. */
+        assert_int_equal(segments(f->dir, &first, &last), nseg + 1);
+        assert_int_equal(last, seq);
+        assert_true(file_size(seg) >= (off_t)JF_HEADER_SIZE);
+        push1(f->b, "g", NULL, "after");
+        restart_same(f);
+        stop(f);
+    }
+}
+
+/* An older segment cannot be short from a crash: its successor exists only once its header
+ * was written. So it is damage, even with --repair. */
+static void
+test_older_segment_shorter_than_its_header_stops_open(void **state)
+{
+    struct fix *f = *state;
+    char path[512], why[512];
+
+    ten_pushes(f, path, sizeof(path));
+    start(f); /* segment 2 */
+    stop(f);
+    assert_int_equal(truncate(path, 7), 0);
+    log_level = LOG_OFF;
+    for (int repair = 0; repair < 2; repair++) {
+        f->jc.repair = repair;
+        struct broker *b = fake_broker(&f->cfg, fake_now);
+        why[0] = '\0';
+        assert_int_equal(journal_open(b, &f->jc, why, sizeof(why)), SL_EIO);
+        assert_non_null(strstr(why, path));
+        assert_non_null(strstr(why, "shorter than its header"));
+        broker_free(b);
+        assert_int_equal(file_size(path), 7);
+    }
+}
+
+/* A temporary file a crash left while creating a segment is removed at start. */
+static void
+test_temporary_file_of_a_cut_creation_is_removed(void **state)
+{
+    struct fix *f = *state;
+    char path[512], temp[512], *log = NULL;
+
+    ten_pushes(f, path, sizeof(path));
+    snprintf(temp, sizeof(temp), "%s/0000000000000002.seg.tmp", f->dir);
+    int fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "SLUICEJ", 7), 7);
+    close(fd);
+    start_logged(f, &log);
+    assert_int_equal(f->b->jobs, 10);
+    assert_non_null(strstr(log, "event=journal.temp_removed"));
+    free(log);
+    assert_int_equal(access(temp, F_OK), -1);
+    assert_true(has_segment(f->dir, 2));
+}
+
 /* What was accepted once comes back whatever the limits of the new start; the limits hold
  * again for what comes after. */
 static void
@@ -1575,12 +1710,20 @@ main(void)
         cmocka_unit_test_setup_teardown(test_keyed_push_is_a_dup_after_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_roll_and_go_once_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_lived_jobs_are_compacted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_backlog_is_not_copied_forward, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_compaction_keeps_queue_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record_stops_open_unless_repair, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_and_whole_records_kept, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_torn_segment_before_the_last_is_corruption, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_newest_segment_shorter_than_its_header_is_removed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_older_segment_shorter_than_its_header_stops_open,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_temporary_file_of_a_cut_creation_is_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_record_stops_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_with_a_bad_name_stops_open, setup, teardown),

@@ -148,6 +148,12 @@ test_threshold_routes_a_group_above_high(void **state)
     check(&out.v[1], ACT_ROUTE_SET, "bob", "group.bob");
     assert_int_equal(out.v[1].count, 1530);
     assert_string_equal(out.v[1].reason, "count 1530 > high 100");
+    /* Made only if bob is still where the snapshot shows it: in default. */
+    assert_string_equal(out.v[1].expect, "");
+    struct wire_msg req;
+    action_request(&out.v[1], 7, &req);
+    assert_true(WIRE_HAS(&req, WK_EXPECT));
+    assert_int_equal(req.v[WK_EXPECT].s.n, 0);
     action_list_fini(&out);
     policy_free(p);
 }
@@ -200,6 +206,11 @@ test_hysteresis_between_low_and_high(void **state)
     assert_int_equal(out.n, 1);
     check(&out.v[0], ACT_ROUTE_UNSET, "bob", "");
     assert_string_equal(out.v[0].reason, "count 9 < low 10");
+    /* Made only if bob is still in its own queue. */
+    assert_string_equal(out.v[0].expect, "group.bob");
+    struct wire_msg req;
+    action_request(&out.v[0], 0, &req);
+    assert_true(sl_str_eq(req.v[WK_EXPECT].s, "group.bob"));
     action_list_fini(&out);
     policy_free(p);
 }
@@ -619,6 +630,7 @@ test_react_to_a_crossing(void **state)
     assert_int_equal(out.v[0].set.max_inflight, 2);
     check(&out.v[1], ACT_ROUTE_SET, "bob", "group.bob");
     assert_string_equal(out.v[1].reason, "count 101 > high 100");
+    assert_string_equal(out.v[1].expect, ""); /* never seen: believed in default */
     assert_int_equal(policy_react(p, S("bob"), 100, 1000, &out), 0);
     assert_int_equal(out.n, 0);
     /* The router applied the route: a second report a moment later does nothing, and the

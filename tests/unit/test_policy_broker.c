@@ -43,11 +43,10 @@ teardown(void **state)
     return 0;
 }
 
-/* What the router does in one round, at now_ms: a stats snapshot, the policy's decisions, each
- * carried out with lease. Returns the number of actions; *refused counts those refused. */
-static size_t
-round_at(struct broker *b, struct policy *p, uint64_t now_ms, uint64_t lease,
-         struct action_list *acts, size_t *refused)
+/* The first half of a router's round, at now_ms: a stats snapshot and the policy's decisions
+ * on it, into acts. */
+static void
+decide_at(struct broker *b, struct policy *p, uint64_t now_ms, struct action_list *acts)
 {
     struct snapshot_buf sb;
     struct wire_msg req, rep;
@@ -64,16 +63,79 @@ round_at(struct broker *b, struct policy *p, uint64_t now_ms, uint64_t lease,
     wire_msg_fini(&rep);
     nng_msg_free(keep);
     snapshot_buf_fini(&sb);
-    *refused = 0;
+}
+
+/* The second half: each action carried out with lease, as the router's requests. rvs (NULL,
+ * or room for acts->n) gets each result. Returns how many were refused. */
+static size_t
+apply_acts(struct broker *b, const struct action_list *acts, uint64_t lease, int *rvs)
+{
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    size_t refused = 0;
+
     for (size_t i = 0; i < acts->n; i++) {
         action_request(&acts->v[i], lease, &req);
-        if (request(b, &req, &rep, &keep) != 0) {
-            (*refused)++;
+        int rv = request(b, &req, &rep, &keep);
+        refused += rv != 0;
+        if (rvs != NULL) {
+            rvs[i] = rv;
         }
         wire_msg_fini(&rep);
         nng_msg_free(keep);
     }
+    return refused;
+}
+
+/* What the router does in one round, at now_ms: a stats snapshot, the policy's decisions, each
+ * carried out with lease. Returns the number of actions; *refused counts those refused. */
+static size_t
+round_at(struct broker *b, struct policy *p, uint64_t now_ms, uint64_t lease,
+         struct action_list *acts, size_t *refused)
+{
+    decide_at(b, p, now_ms, acts);
+    *refused = apply_acts(b, acts, lease, NULL);
     return acts->n;
+}
+
+/* A person's change, as ctl sends it: route.set (queue NULL: route.unset), no expect. */
+static void
+person_routes(struct broker *b, const char *group, const char *queue)
+{
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, queue != NULL ? "route.set" : "route.unset");
+    wire_set_cstr(&req, WK_GROUP, group);
+    if (queue != NULL) {
+        wire_set_cstr(&req, WK_QUEUE, queue);
+    }
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+}
+
+/* A route.set (queue NULL: route.unset) of group with expect; returns the broker's code and
+ * its message in msg. */
+static int
+route_expecting(struct broker *b, const char *group, const char *queue, const char *expect,
+                char *msg, size_t cap)
+{
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, queue != NULL ? "route.set" : "route.unset");
+    wire_set_cstr(&req, WK_GROUP, group);
+    if (queue != NULL) {
+        wire_set_cstr(&req, WK_QUEUE, queue);
+    }
+    wire_set_cstr(&req, WK_EXPECT, expect);
+    int rv = request(b, &req, &rep, &keep);
+    snprintf(msg, cap, "%.*s", rv != 0 ? (int)rep.v[WK_MSG].s.n : 0,
+             rv != 0 ? rep.v[WK_MSG].s.p : "");
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+    return rv;
 }
 
 static void
@@ -276,6 +338,148 @@ test_stale_lease_changes_nothing(void **state)
     policy_free(p);
 }
 
+static const char *
+route_name(struct broker *b, const char *group)
+{
+    const struct group *g = find_group(b, group);
+    return g == NULL || g->route == NULL ? "" : g->route->name;
+}
+
+/* route.set and route.unset with `expect` change the route only while it is the one expected. */
+static void
+test_route_expect_is_compare_and_set(void **state)
+{
+    struct broker *b = *state;
+    struct queue_settings s = { 0 };
+    char msg[256];
+
+    assert_int_equal(broker_queue_create(b, S("group.bob"), &s), 0);
+    assert_int_equal(broker_queue_create(b, S("special"), &s), 0);
+    push(b, "bob", 3);
+    assert_int_equal(route_expecting(b, "bob", "group.bob", "", msg, sizeof(msg)), 0);
+    assert_string_equal(route_name(b, "bob"), "group.bob");
+    /* Stale: the caller believes bob is in default. */
+    assert_int_equal(route_expecting(b, "bob", "special", "", msg, sizeof(msg)), SL_ECONFLICT);
+    assert_non_null(strstr(msg, "group bob is routed to group.bob, not to default"));
+    assert_string_equal(route_name(b, "bob"), "group.bob");
+    assert_int_equal(queue_n(find_queue(b, "group.bob"), JOB_READY), 3); /* nothing moved */
+    assert_int_equal(route_expecting(b, "bob", NULL, "special", msg, sizeof(msg)), SL_ECONFLICT);
+    assert_int_equal(route_expecting(b, "bob", NULL, "default", msg, sizeof(msg)), SL_ECONFLICT);
+    assert_string_equal(route_name(b, "bob"), "group.bob");
+    /* Current: done. */
+    assert_int_equal(route_expecting(b, "bob", "special", "group.bob", msg, sizeof(msg)), 0);
+    assert_string_equal(route_name(b, "bob"), "special");
+    assert_int_equal(route_expecting(b, "bob", NULL, "special", msg, sizeof(msg)), 0);
+    assert_string_equal(route_name(b, "bob"), "");
+    assert_int_equal(route_expecting(b, "bob", "special", "default", msg, sizeof(msg)), 0);
+    assert_string_equal(route_name(b, "bob"), "special");
+    /* An expect that cannot name a queue is a bad request, and changes nothing. */
+    assert_int_equal(route_expecting(b, "bob", NULL, "no such!", msg, sizeof(msg)),
+                     SL_EBADREQ);
+    assert_string_equal(route_name(b, "bob"), "special");
+    /* Without expect, as a person sends it: unconditional. */
+    person_routes(b, "bob", "group.bob");
+    assert_string_equal(route_name(b, "bob"), "group.bob");
+}
+
+/* A person routes a heavy group between the router's snapshot and its change: the router's
+ * route.set is refused (`conflict`) and the person's route stays; the next round sees it and
+ * leaves it alone (and clears away the own queue it had created for nothing). */
+static void
+test_router_leaves_a_route_set_after_its_snapshot(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    struct queue_settings s = { 0 };
+    int rvs[4];
+    size_t refused;
+
+    assert_int_equal(policy_new(&p, "threshold", &cfg_default), 0);
+    action_list_init(&acts);
+    push(b, "bob", 1000);
+    decide_at(b, p, 1000, &acts);
+    assert_int_equal(acts.n, 2);
+    assert_int_equal(acts.v[1].kind, ACT_ROUTE_SET);
+    assert_string_equal(acts.v[1].expect, ""); /* seen in default */
+    assert_int_equal(broker_queue_create(b, S("special"), &s), 0);
+    person_routes(b, "bob", "special");
+    assert_int_equal(apply_acts(b, &acts, 0, rvs), 1);
+    assert_int_equal(rvs[0], 0); /* its own queue: created */
+    assert_int_equal(rvs[1], SL_ECONFLICT);
+    assert_string_equal(route_name(b, "bob"), "special");
+    assert_int_equal(queue_n(find_queue(b, "special"), JOB_READY), 1000);
+    /* The next round: a route set by a person is left alone; the unused own queue goes. */
+    assert_int_equal(round_at(b, p, 2000, 0, &acts, &refused), 1);
+    assert_int_equal(acts.v[0].kind, ACT_QUEUE_DESTROY);
+    assert_int_equal(refused, 0);
+    assert_string_equal(route_name(b, "bob"), "special");
+    assert_int_equal(round_at(b, p, 3000, 0, &acts, &refused), 0);
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
+/* The same race on the way back: the router would return a drained group from its own queue
+ * to default, but a person routed it elsewhere meanwhile. */
+static void
+test_router_unroute_keeps_a_newer_route(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    struct queue_settings s = { 0 };
+    const char *names[8] = { "default", "group.bob" };
+    uint32_t counts[8];
+    int rvs[4];
+    size_t refused;
+
+    assert_int_equal(policy_new(&p, "threshold", &cfg_default), 0);
+    action_list_init(&acts);
+    push(b, "bob", 200);
+    assert_int_equal(round_at(b, p, 1000, 0, &acts, &refused), 2);
+    assert_string_equal(route_name(b, "bob"), "group.bob");
+    assert_int_equal(round_at(b, p, 2000, 0, &acts, &refused), 0); /* its dwell starts */
+    serve(b, 195, names, counts);
+    decide_at(b, p, 7000, &acts);
+    assert_int_equal(acts.n, 1);
+    assert_int_equal(acts.v[0].kind, ACT_ROUTE_UNSET);
+    assert_string_equal(acts.v[0].expect, "group.bob");
+    assert_int_equal(broker_queue_create(b, S("special"), &s), 0);
+    person_routes(b, "bob", "special");
+    assert_int_equal(apply_acts(b, &acts, 0, rvs), 1);
+    assert_int_equal(rvs[0], SL_ECONFLICT);
+    assert_string_equal(route_name(b, "bob"), "special");
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
+/* The fast reaction to a group crossing --high is decided on what the policy last saw (here:
+ * nothing): a route a person set since is not overwritten. */
+static void
+test_router_reaction_keeps_a_newer_route(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    struct queue_settings s = { 0 };
+    int rvs[4];
+
+    assert_int_equal(policy_new(&p, "threshold", &cfg_default), 0);
+    action_list_init(&acts);
+    assert_int_equal(broker_queue_create(b, S("special"), &s), 0);
+    person_routes(b, "gK", "special");
+    push(b, "gK", 200);
+    assert_int_equal(policy_react(p, S("gK"), 200, 1000, &acts), 0);
+    assert_int_equal(acts.n, 2);
+    assert_int_equal(acts.v[1].kind, ACT_ROUTE_SET);
+    assert_int_equal(apply_acts(b, &acts, 0, rvs), 1);
+    assert_int_equal(rvs[1], SL_ECONFLICT);
+    assert_string_equal(route_name(b, "gK"), "special");
+    assert_int_equal(queue_n(find_queue(b, "special"), JOB_READY), 200);
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
 int
 main(void)
 {
@@ -285,6 +489,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fair_shares_the_workers_equally, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threshold_serves_default_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_lease_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_expect_is_compare_and_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_router_leaves_a_route_set_after_its_snapshot, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_router_unroute_keeps_a_newer_route, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_router_reaction_keeps_a_newer_route, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* common/rundir: where the sockets live ($SLUICE_DIR > $XDG_RUNTIME_DIR/sluice >
- * /tmp/sluice-$UID), that the directory ends up ours and 0700, and the socket path limit. */
+ * /tmp/sluice-$UID), that the directory ends up ours and 0700, that a directory or socket
+ * another user could control is refused, and the socket path limit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +12,13 @@
 #include "log.h"
 #include "rundir.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* A private scratch directory per test, removed afterwards. */
@@ -242,6 +246,242 @@ test_ensure_refuses_empty_and_too_long_paths(void **state)
     assert_int_equal(rundir_ensure(big), SL_EIO);
 }
 
+/* --- rundir_check, rundir_check_socket, rundir_client_url ---------------------------------- */
+
+/* The uid of nobody: a real other user when the tests run as root. */
+#define OTHER_UID 65534
+
+/* Gives path to OTHER_UID; false when this process cannot (not root). */
+static bool
+give_away(const char *path)
+{
+    return lchown(path, OTHER_UID, (gid_t)-1) == 0;
+}
+
+/* A listening Unix socket at path (closed again: the file stays), with mode. */
+static void
+make_socket(const char *path, mode_t mode)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_true(strlen(path) < sizeof(sa.sun_path));
+    strcpy(sa.sun_path, path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void
+test_check_accepts_a_private_dir_of_ours(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/mine", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), 0);
+    /* A trailing slash names the same directory. */
+    strcat(dir, "/");
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), 0);
+}
+
+static void
+test_check_reports_a_missing_dir(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/none", base);
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_ENOTFOUND);
+    assert_non_null(strstr(why, dir));
+}
+
+static void
+test_check_refuses_a_dir_open_to_others(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/open", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0755), 0);
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, dir));
+    assert_non_null(strstr(why, "mode 0755"));
+    assert_int_equal(mode_of(dir), 0755); /* a check changes nothing */
+    /* Read access alone for the group is already too much. */
+    assert_int_equal(chmod(dir, 0740), 0);
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_EFORBIDDEN);
+}
+
+static void
+test_check_refuses_a_dir_owned_by_another_user(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/theirs", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    if (!give_away(dir)) {
+        skip(); /* only root can give a directory away */
+    }
+    /* Even private: its owner could put a broker of theirs there. */
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, dir));
+    assert_non_null(strstr(why, "owned by uid 65534, mode 0700"));
+    /* The squat: another user's directory open for reading. */
+    assert_int_equal(chmod(dir, 0755), 0);
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, "owned by uid 65534, mode 0755"));
+}
+
+static void
+test_check_refuses_a_symlink_and_a_file(void **state)
+{
+    (void)state;
+    char target[RUNDIR_MAX], link[RUNDIR_MAX], file[RUNDIR_MAX], why[512] = "";
+    snprintf(target, sizeof(target), "%s/target", base);
+    snprintf(link, sizeof(link), "%s/link", base);
+    snprintf(file, sizeof(file), "%s/file", base);
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(symlink(target, link), 0);
+    /* A link to a perfectly private directory of ours is still refused: lstat, not stat. */
+    assert_int_equal(rundir_check(link, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, "symbolic link"));
+    strcat(link, "/");
+    assert_int_equal(rundir_check(link, why, sizeof(why)), SL_EFORBIDDEN);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(rundir_check(file, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, "not a directory"));
+}
+
+static void
+test_check_socket(void **state)
+{
+    (void)state;
+    char sock[RUNDIR_MAX], link[RUNDIR_MAX], why[512] = "";
+    snprintf(sock, sizeof(sock), "%s/s.ipc", base);
+    snprintf(link, sizeof(link), "%s/l.ipc", base);
+    /* None yet: the server is not up, nothing to refuse. */
+    assert_int_equal(rundir_check_socket(sock, why, sizeof(why)), 0);
+    make_socket(sock, 0600);
+    assert_int_equal(rundir_check_socket(sock, why, sizeof(why)), 0);
+    /* Writable by others: anyone could have replaced it. */
+    assert_int_equal(chmod(sock, 0666), 0);
+    assert_int_equal(rundir_check_socket(sock, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, sock));
+    assert_non_null(strstr(why, "mode 0666"));
+    assert_int_equal(chmod(sock, 0602), 0);
+    assert_int_equal(rundir_check_socket(sock, why, sizeof(why)), SL_EFORBIDDEN);
+    /* The group's write bit is what a broker starting under umask 002 shows for a moment. */
+    assert_int_equal(chmod(sock, 0775), 0);
+    assert_int_equal(rundir_check_socket(sock, why, sizeof(why)), 0);
+    assert_int_equal(chmod(sock, 0600), 0);
+    assert_int_equal(symlink(sock, link), 0);
+    assert_int_equal(rundir_check_socket(link, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, "symbolic link"));
+    if (!give_away(sock)) {
+        skip();
+    }
+    assert_int_equal(rundir_check_socket(sock, why, sizeof(why)), SL_EFORBIDDEN);
+    assert_non_null(strstr(why, "owned by uid 65534, mode 0600"));
+}
+
+static void
+test_client_url_checks_dir_and_socket(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], sock[RUNDIR_MAX + 16], url[RUNDIR_MAX + 32], want[RUNDIR_MAX + 32];
+    char why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/rt", base);
+    snprintf(sock, sizeof(sock), "%s/broker.ipc", dir);
+    snprintf(want, sizeof(want), "ipc://%s", sock);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(rundir_client_url(url, sizeof(url), dir, "broker.ipc", why, sizeof(why)), 0);
+    assert_string_equal(url, want);
+    make_socket(sock, 0666);
+    assert_int_equal(rundir_client_url(url, sizeof(url), dir, "broker.ipc", why, sizeof(why)),
+                     SL_EFORBIDDEN);
+    assert_non_null(strstr(why, sock));
+    assert_int_equal(chmod(sock, 0600), 0);
+    assert_int_equal(rundir_client_url(url, sizeof(url), dir, "broker.ipc", why, sizeof(why)), 0);
+    assert_int_equal(chmod(dir, 0711), 0);
+    assert_int_equal(rundir_client_url(url, sizeof(url), dir, "broker.ipc", why, sizeof(why)),
+                     SL_EFORBIDDEN);
+    assert_non_null(strstr(why, "mode 0711"));
+    assert_int_equal(mode_of(dir), 0711); /* a client does not tighten what it refuses */
+}
+
+static void
+test_client_url_refuses_a_squatted_dir(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], sock[RUNDIR_MAX + 16], url[RUNDIR_MAX + 32], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/squat", base);
+    snprintf(sock, sizeof(sock), "%s/broker.ipc", dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(chmod(dir, 0755), 0);
+    make_socket(sock, 0666);
+    if (!give_away(sock) || !give_away(dir)) {
+        skip();
+    }
+    assert_int_equal(rundir_client_url(url, sizeof(url), dir, "broker.ipc", why, sizeof(why)),
+                     SL_EFORBIDDEN);
+    assert_non_null(strstr(why, dir));
+    assert_non_null(strstr(why, "owned by uid 65534, mode 0755"));
+}
+
+static void
+test_client_url_makes_a_missing_dir_ours(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], deep[RUNDIR_MAX], url[RUNDIR_MAX + 32], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/later", base);
+    mode_t old = umask(0);
+    int rv = rundir_client_url(url, sizeof(url), dir, "broker.ipc", why, sizeof(why));
+    umask(old);
+    assert_int_equal(rv, 0);
+    /* Created now, so that nobody else can create it before the server does. */
+    assert_int_equal(mode_of(dir), 0700);
+    /* Without a parent there is nothing to connect to: passes, creates nothing. */
+    snprintf(deep, sizeof(deep), "%s/no/such", base);
+    assert_int_equal(rundir_client_url(url, sizeof(url), deep, "broker.ipc", why, sizeof(why)),
+                     0);
+    struct stat st;
+    assert_int_not_equal(lstat(deep, &st), 0);
+}
+
+static void
+test_default_url_reads_sluice_dir(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], url[RUNDIR_MAX + 32], want[RUNDIR_MAX + 32], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/env", base);
+    snprintf(want, sizeof(want), "ipc://%s/pool.ipc", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    setenv("SLUICE_DIR", dir, 1);
+    assert_int_equal(rundir_default_url(url, sizeof(url), "pool.ipc", why, sizeof(why)), 0);
+    assert_string_equal(url, want);
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(rundir_default_url(url, sizeof(url), "pool.ipc", why, sizeof(why)),
+                     SL_EFORBIDDEN);
+    unsetenv("SLUICE_DIR");
+}
+
+static void
+test_ensure_refuses_a_dir_of_nobody_open_to_all(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX];
+    snprintf(dir, sizeof(dir), "%s/squat", base);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(chmod(dir, 0755), 0);
+    if (!give_away(dir)) {
+        skip();
+    }
+    assert_int_equal(rundir_ensure(dir), SL_EIO);
+    assert_int_equal(mode_of(dir), 0755); /* not ours to tighten */
+}
+
 /* --- rundir_ipc_url ------------------------------------------------------------------------ */
 
 static void
@@ -297,6 +537,17 @@ main(void)
         T(test_ensure_refuses_a_symlink_to_a_dir),
         T(test_ensure_refuses_a_dir_owned_by_someone_else),
         T(test_ensure_refuses_empty_and_too_long_paths),
+        T(test_check_accepts_a_private_dir_of_ours),
+        T(test_check_reports_a_missing_dir),
+        T(test_check_refuses_a_dir_open_to_others),
+        T(test_check_refuses_a_dir_owned_by_another_user),
+        T(test_check_refuses_a_symlink_and_a_file),
+        T(test_check_socket),
+        T(test_client_url_checks_dir_and_socket),
+        T(test_client_url_refuses_a_squatted_dir),
+        T(test_client_url_makes_a_missing_dir_ours),
+        T(test_default_url_reads_sluice_dir),
+        T(test_ensure_refuses_a_dir_of_nobody_open_to_all),
         T(test_ipc_url_joins_dir_and_name),
         T(test_ipc_url_allows_a_107_byte_socket_path_and_no_more),
         T(test_ipc_url_refuses_a_small_buffer),

@@ -120,7 +120,7 @@ static const struct {
     enum wire_type type;
 } documented_keys[] = {
     { "op", WT_STR },          { "ok", WT_BOOL },        { "err", WT_STR },
-    { "token", WT_STR },
+    { "token", WT_STR },        { "expect", WT_STR },
     { "msg", WT_STR },         { "group", WT_NAME },     { "queue", WT_NAME },
     { "name", WT_NAME },       { "payloads", WT_BLOBS }, { "client", WT_NAME },
     { "seq", WT_U64 },         { "priority", WT_U64 },   { "weight", WT_U64 },
