@@ -78,7 +78,7 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 # Fuzz targets (fuzz/): built with clang and libFuzzer into build/fuzz by `make fuzz`; and
 # with $(CC) as replay programs (fuzz/replay.c's main) that `make test` runs over every seed
 # and regression input, so a crash once found stays fixed without clang.
-FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame
+FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -201,7 +201,8 @@ $(BUILD)/tests/replay_%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/fuzz/
 
 # Writes the seed corpora of fuzz/corpus/ again (they are checked in; run after a change to
 # the wire protocol or the journal's format).
-$(BUILD)/fuzz/mkcorpus: $(BUILD)/fuzz/mkcorpus.o $(BUILD)/fuzz/fuzz_base.o $(BROKER_LIB_OBJ) \
+$(BUILD)/fuzz/mkcorpus: $(BUILD)/fuzz/mkcorpus.o $(BUILD)/fuzz/mkcorpus_req.o \
+                        $(BUILD)/fuzz/fuzz_base.o $(BROKER_LIB_OBJ) \
                         $(WLIB_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"

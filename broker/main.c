@@ -365,7 +365,7 @@ main(int argc, char **argv)
     }
     const char *files[] = { sockpath, strncmp(events_url, "ipc://", 6) == 0 ? events_url + 6 : "",
                             NULL };
-    exit_deadline(2000, 0, files);
+    exit_deadline(2000, DEADLINE_EXIT_FORCED, files);
     promhttp_stop(&metrics);
     server_stop(srv);
     events_close(b->events);

@@ -430,7 +430,9 @@ run(int argc, char **argv)
         rv = c->fn(&ctl, nargs, args, &v);
     }
     /* nng 1.5.2's nng_close() can hang on a connection that still resends a request (one the
-     * broker dropped as too large, say): whatever happens there, ctl ends within a second. */
+     * broker dropped as too large, say): whatever happens there, ctl ends within a second.
+     * With the command's status: the command is done and its result printed, so a forced
+     * close changes nothing of what the status says (event=stop.forced on stderr shows it). */
     fflush(stdout);
     exit_deadline(CTL_CLOSE_MS, rv, NULL);
     ctl_fini(&ctl);

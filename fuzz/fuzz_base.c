@@ -1,8 +1,10 @@
 #include "fuzz_base.h"
 
 #include "broker.h"
+#include "err.h"
 #include "fuzz.h"
 #include "log.h"
+#include "mpr.h"
 #include "queue.h"
 #include "wire.h"
 
@@ -163,4 +165,37 @@ fuzz_log_level(void)
     const char *s = getenv("SLUICE_FUZZ_LOG");
     int lv = s != NULL ? log_level_parse(s) : -1;
     return lv >= 0 ? lv : LOG_OFF;
+}
+
+void
+fuzz_check_reply(const void *body, size_t len, int rv)
+{
+    struct mpr c;
+    uint32_t n;
+    bool has_ok = false, ok = false, has_err = false;
+    struct sl_str err = { "", 0 };
+
+    FUZZ_CHECK(len > 0 && wire_check(body, len) == 0);
+    mpr_init(&c, body, len);
+    FUZZ_CHECK(mpr_map(&c, &n));
+    for (uint32_t i = 0; i < n; i++) {
+        struct sl_str k;
+        FUZZ_CHECK(mpr_str(&c, &k));
+        if (k.n == 2 && memcmp(k.p, "ok", 2) == 0) {
+            FUZZ_CHECK(!has_ok && mpr_bool(&c, &ok));
+            has_ok = true;
+        } else if (k.n == 3 && memcmp(k.p, "err", 3) == 0) {
+            FUZZ_CHECK(!has_err && mpr_str(&c, &err));
+            has_err = true;
+        } else {
+            FUZZ_CHECK(mpr_skip(&c));
+        }
+    }
+    FUZZ_CHECK(mpr_left(&c) == 0);
+    FUZZ_CHECK(has_ok);
+    FUZZ_CHECK(ok || has_err);
+    if (rv != FUZZ_ANY_REPLY) {
+        FUZZ_CHECK(ok == (rv == 0));
+        FUZZ_CHECK(rv == 0 || sl_str_eq(err, sl_err_code(rv)));
+    }
 }

@@ -33,6 +33,17 @@ struct fuzz_req {
  * first call; not thread-safe). Returns how many. */
 size_t fuzz_request_base(const struct fuzz_req **out);
 
+/* The token of fuzz_request_token's broker (its seeds carry it). */
+#define FUZZ_BASE_TOKEN "fuzz-token"
+
+/* Any reply: for fuzz_check_reply, when what the reply says is not known in advance. */
+#define FUZZ_ANY_REPLY (-2)
+
+/* Aborts unless body[0..len) is exactly one reply map whose boolean "ok" says rv == 0 and
+ * whose "err" (a string) is sl_err_code(rv) when rv != 0; with rv FUZZ_ANY_REPLY, only that
+ * it is such a map with "ok", and "err" when not ok. */
+void fuzz_check_reply(const void *body, size_t len, int rv);
+
 struct broker;
 
 /* The broker's log level in a fuzz target: $SLUICE_FUZZ_LOG (debug, info, warn, error), else

@@ -54,38 +54,6 @@ struct slot {
 static struct slot slots[MAX_REQUESTS + FUZZ_BASE_MAX + 1];
 static size_t nslots;
 
-/* Checks that body[0..len) is one well-formed reply map saying rv. */
-static void
-check_reply(const void *body, size_t len, int rv)
-{
-    struct mpr c;
-    uint32_t n;
-    bool has_ok = false, ok = false, has_err = false;
-    struct sl_str err = { "", 0 };
-
-    FUZZ_CHECK(len > 0 && wire_check(body, len) == 0);
-    mpr_init(&c, body, len);
-    FUZZ_CHECK(mpr_map(&c, &n));
-    for (uint32_t i = 0; i < n; i++) {
-        struct sl_str k;
-        FUZZ_CHECK(mpr_str(&c, &k));
-        if (k.n == 2 && memcmp(k.p, "ok", 2) == 0) {
-            FUZZ_CHECK(!has_ok && mpr_bool(&c, &ok));
-            has_ok = true;
-        } else if (k.n == 3 && memcmp(k.p, "err", 3) == 0) {
-            FUZZ_CHECK(!has_err && mpr_str(&c, &err));
-            has_err = true;
-        } else {
-            FUZZ_CHECK(mpr_skip(&c));
-        }
-    }
-    FUZZ_CHECK(mpr_left(&c) == 0);
-    FUZZ_CHECK(has_ok && ok == (rv == 0));
-    if (rv != 0) {
-        FUZZ_CHECK(has_err && sl_str_eq(err, sl_err_code(rv)));
-    }
-}
-
 /* A parked reserve is answered (from ops_handle, park_send_all or ops_pipe_closed). */
 static void
 on_send(struct waiter *wt)
@@ -93,7 +61,7 @@ on_send(struct waiter *wt)
     struct slot *s = (struct slot *)wt;
     FUZZ_CHECK(s->owed);
     if (wt->rep != NULL) {
-        check_reply(nng_msg_body(wt->rep), nng_msg_len(wt->rep), 0);
+        fuzz_check_reply(nng_msg_body(wt->rep), nng_msg_len(wt->rep), 0);
         nng_msg_free(wt->rep);
         wt->rep = NULL;
     }
@@ -118,7 +86,7 @@ request(struct broker *b, const void *p, size_t n, uint32_t pipe)
         /* Parked: rep was not used; the waiter answers later (or has already). */
         nng_msg_free(rep);
     } else {
-        check_reply(nng_msg_body(rep), nng_msg_len(rep), rv);
+        fuzz_check_reply(nng_msg_body(rep), nng_msg_len(rep), rv);
         nng_msg_free(rep);
         s->owed = false;
     }

@@ -1,12 +1,16 @@
 /* Writes the seed corpora of the fuzz targets: `make fuzz-corpus` runs it as
- * `mkcorpus fuzz/corpus`, replacing the files of DIR/fuzz_request, DIR/fuzz_journal and
- * DIR/fuzz_frame. The output depends on nothing but this file and the code it calls (a fake
+ * `mkcorpus fuzz/corpus`, replacing the files of DIR/TARGET for each target. The output depends on nothing but this file and the code it calls (a fake
  * clock everywhere), so running it again changes a seed only when the wire or the journal
  * did. The seeds are small on purpose: the fuzzer mutates them, and small inputs run fast.
  *
  *   fuzz_request  one valid request of every op, requests that fail in each way the broker
  *                 answers, sequences (a parked reserve served by a push, a TTR expiring,
  *                 a delay ending), and malformed bodies
+ *   (the next two in mkcorpus_req.c)
+ *   fuzz_request_journal  the same, and sequences with restarts (a nil value) between
+ *                 changes of every kind, and pushes that fill several segments
+ *   fuzz_request_token  the same with the token in each request, and a ping and a push
+ *                 with no token, a wrong one, a prefix, one of each other type, two
  *   fuzz_journal  segments written by the real journal: a run of every change it records,
  *                 across several segments, raw (as on disk) and framed (fuzz_journal.c);
  *                 a torn tail; damage in the middle, with and without repair
@@ -14,6 +18,7 @@
  *                 PROTOCOL.md's "Pipe handlers" */
 #include "fuzz.h"
 #include "fuzz_base.h"
+#include "mkcorpus.h"
 
 #include "broker.h"
 #include "frame.h"
@@ -58,8 +63,8 @@ make_empty_dir(const char *dir)
     closedir(d);
 }
 
-static void
-save(const char *target, const char *name, const void *p, size_t n)
+void
+save_one(const char *target, const char *name, const void *p, size_t n)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s/%s", out_dir, target, name);
@@ -69,6 +74,21 @@ save(const char *target, const char *name, const void *p, size_t n)
         exit(1);
     }
     written++;
+}
+
+/* A fuzz_request seed is also one of fuzz_request_journal, as it is, and one of
+ * fuzz_request_token, with the token in each request. */
+static void
+save(const char *target, const char *name, const void *p, size_t n)
+{
+    save_one(target, name, p, n);
+    if (strcmp(target, "fuzz_request") == 0) {
+        nng_msg *m;
+        save_one("fuzz_request_journal", name, p, n);
+        with_token(p, n, &m);
+        save_one("fuzz_request_token", name, nng_msg_body(m), nng_msg_len(m));
+        nng_msg_free(m);
+    }
 }
 
 /* --- fuzz_request --------------------------------------------------------------------------- */
@@ -726,13 +746,16 @@ main(int argc, char **argv)
         fprintf(stderr, "mkcorpus: %s: %s\n", out_dir, strerror(errno));
         return 1;
     }
-    static const char *const targets[] = { "fuzz_request", "fuzz_journal", "fuzz_frame" };
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const targets[] = { "fuzz_request", "fuzz_journal", "fuzz_frame",
+                                           "fuzz_request_journal", "fuzz_request_token" };
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         char d[PATH_MAX];
         snprintf(d, sizeof(d), "%s/%s", out_dir, targets[i]);
         make_empty_dir(d);
     }
     requests();
+    journal_requests();
+    token_requests();
     journal_seed("base", 64u << 20, NULL);
     journal_seed("changes", 64u << 20, journal_more);
     journal_seed("segments", 800, journal_more);

@@ -274,7 +274,7 @@ main(int argc, char **argv)
         }
     }
     const char *files[] = { strncmp(url, "ipc://", 6) == 0 ? url + 6 : "", NULL };
-    exit_deadline(2000, rv, files); /* its workers are gone: only sockets are left to close */
+    exit_deadline(2000, DEADLINE_EXIT_FORCED, files); /* its workers are gone: only sockets are left to close */
     pool_server_stop(srv);
     LOG(LOG_INFO, "exit", "status=%d", rv);
 out_pool:

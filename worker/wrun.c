@@ -124,9 +124,9 @@ wrun_run(const struct wrun_cfg *cfg)
         (unsigned long long)done, (unsigned long long)failed, (unsigned long long)released);
     /* Settling takes at most a few request timeouts; closing the socket after it can hang in
      * nng 1.5.2 (common/deadline.h), and nothing is left to lose by then. */
-    exit_deadline(20000, status, NULL);
+    exit_deadline(20000, DEADLINE_EXIT_FORCED, NULL);
     wapi_settle(w); /* sends pending acks and nacks, releases the prefetched jobs */
-    exit_deadline(2000, status, NULL);
+    exit_deadline(2000, DEADLINE_EXIT_FORCED, NULL);
     wapi_close(w);
     set_state(page, WORKER_STOPPED);
     LOG(LOG_INFO, "stop", "status=%d", status);

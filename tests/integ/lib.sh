@@ -13,9 +13,17 @@
 #   caller's environment leaks in.
 # - SLUICE_BIN (broker, ctl) and SLUICE_TESTBIN (sl-send, ...) default to this tree's bin/
 #   and build/rel/tests/ when the script is run by hand.
-# - On EXIT (and on INT/TERM, which exit): every process group started with spawn/start_broker
-#   gets TERM, then KILL if still alive after 3 s, and SLUICE_DIR is removed. When a test
-#   failed, the tail of each started process's log is printed first as "# " lines.
+# - At done_testing (or, without it, on EXIT and on INT/TERM, which exit): every process group
+#   started with spawn/start_broker gets TERM, then KILL if still alive after 3 s, and
+#   SLUICE_DIR is removed. When a test failed, the tail of each started process's log is
+#   printed as "# " lines.
+# - A program stopped by force fails the script: one whose exit status, where a script waits
+#   for it (stop_pgrp, stop_broker, the teardown), is 70 (DEADLINE_EXIT_FORCED of
+#   common/deadline.h), or whose log (or, for a command run by run/ok/ok_status, its output)
+#   has event=stop.forced gets a check "not ok N - NAME was stopped by force". A script that
+#   forces a stop on purpose says so first: allow_forced NAME... (the spawn names, or the
+#   command's name, e.g. ctl). One forced stop is only a note: a worker's socket close after
+#   its jobs were handed back (nng 1.5.2's close hang, see _FORCED_KNOWN).
 #
 # TAP: each check prints "ok N - NAME" or "not ok N - NAME" and, on failure, "# " lines that
 # say why; done_testing prints the plan "1..N" and exits 1 if anything failed or nothing ran.
@@ -45,6 +53,10 @@ _tap_fail=0
 _tap_done=0
 _pgids=()        # process groups started here (each leader's pid is its pgid)
 _pg_names=()     # the name given to each, for its log file $SLUICE_DIR/NAME.log
+_forced_allowed=" "  # names that may be stopped by force (allow_forced)
+_forced_seen=" "     # names already reported as stopped by force
+_torn_down=0     # done_testing has stopped every process group
+FORCED_EXIT=70   # the status of a program stopped by its exit deadline (common/deadline.h)
 
 # --- processes ---------------------------------------------------------------------------
 
@@ -108,8 +120,9 @@ spawn() {
 
 # stop_pgrp PGID [DEADLINE_S]: TERM to the group, KILL after the deadline (default 3 s); waits
 # until no process of the group is left. Returns the leader's exit status when it was our child.
+# A leader stopped by force fails a check (see allow_forced).
 stop_pgrp() {
-    local pg=$1 deadline=${2:-3} rc=0
+    local pg=$1 deadline=${2:-3} rc=0 i
     _signal_pgrp TERM "$pg"
     if ! wait_for "$deadline" _pgrp_dead "$pg"; then
         _signal_pgrp KILL "$pg"
@@ -117,7 +130,80 @@ stop_pgrp() {
     fi
     wait "$pg" 2>/dev/null
     rc=$?
+    for i in "${!_pgids[@]}"; do
+        if [ "${_pgids[i]}" = "$pg" ]; then
+            _forced_check "${_pg_names[i]}" "$rc" "$SLUICE_DIR/${_pg_names[i]}.log"
+        fi
+    done
     return "$rc"
+}
+
+# allow_forced NAME...: the script stops NAME (a spawn name, or a command's name such as ctl)
+# by force on purpose: its forced stop is not a failure.
+allow_forced() {
+    _forced_allowed+="$* "
+}
+
+# A worker's socket close that hangs after its jobs are handed back (the 2 s deadline of
+# worker/wrun.c) is nng 1.5.2's close hang: nng_close() waits for its reaper thread, which
+# waits for a task that never runs (nng issues #1543, #1813). It ends one or two worker
+# stops in 100 on a loaded machine, nothing of sluice's is at stake by then, and sluice cannot
+# prevent it: such a stop is shown as a note, not a failure. Any other forced stop fails.
+_FORCED_KNOWN='prog=worker event=stop\.forced after_ms=2000 '
+
+# _forced_check NAME STATUS FILE: fails "NAME was stopped by force" (once per name) when
+# STATUS is FORCED_EXIT or FILE has event=stop.forced, unless allow_forced NAME was said (or
+# every such line is a worker's close hang, above).
+_forced_check() {
+    local name=$1 st=$2 file=$3 line="" other=""
+    [[ "$_forced_allowed" == *" $name "* || "$_forced_seen" == *" $name "* ]] && return 0
+    if [ -f "$file" ]; then
+        line=$(grep -m 1 -a 'event=stop\.forced' "$file")
+        other=$(grep -a 'event=stop\.forced' "$file" | grep -m 1 -v -- "$_FORCED_KNOWN")
+    fi
+    if [ -n "$line" ] && [ -z "$other" ]; then
+        _forced_seen+="$name "
+        diag "note: $name: a worker was stopped by force in its socket close (nng 1.5.2's" \
+            "close hang, after its jobs were handed back): $line"
+        return 0
+    fi
+    if [ "$st" = "$FORCED_EXIT" ] || [ -n "$line" ]; then
+        line=${other:-$line}
+        _forced_seen+="$name "
+        fail "$name was stopped by force" "exit status: ${st:-not known}" \
+            "${line:-(no event=stop.forced line in $file)}" \
+            "its exit deadline ended it: closing its sockets or joining its threads hung"
+    fi
+    return 0
+}
+
+# _stop_all: TERM every process group still listed, then waits for each (KILL after 3 s),
+# then checks every program started here for a forced stop.
+_stop_all() {
+    local i pg st
+    local -a status=()
+    # TERM every group first, then wait for all of them, so the deadlines run concurrently.
+    for pg in "${_pgids[@]}"; do
+        [ -n "$pg" ] && _signal_pgrp TERM "$pg"
+    done
+    for i in "${!_pgids[@]}"; do
+        pg=${_pgids[i]}
+        [ -n "$pg" ] || continue
+        if ! wait_for 3 _pgrp_dead "$pg"; then
+            echo "# process group $pg ignored TERM for 3 s: KILL"
+            _signal_pgrp KILL "$pg"
+            wait_for 5 _pgrp_dead "$pg"
+        fi
+        wait "$pg" 2>/dev/null
+        st=$?
+        # 127: not our child any more (already waited for): the status is not known.
+        [ "$st" = 127 ] && st=""
+        status[i]=$st
+        _pgids[i]=
+    done
+    for i in "${!_pg_names[@]}"; do
+        _forced_check "${_pg_names[i]}" "${status[i]:-}" "$SLUICE_DIR/${_pg_names[i]}.log"
+    done
 }
 
 _pgrp_dead() {
@@ -133,11 +219,16 @@ alive() {
 }
 
 cleanup() {
-    local rc=$? i pg
+    local rc=$? i
     trap - EXIT INT TERM
     if [ "$_tap_done" = 0 ] && [ "$rc" -eq 0 ]; then
         echo "# the script ended without done_testing: tests after that point never ran"
         rc=1
+    fi
+    if [ "$_torn_down" = 0 ]; then
+        _torn_down=1
+        _stop_all
+        [ "$_tap_fail" -gt 0 ] && rc=1
     fi
     if [ "$_tap_fail" -gt 0 ] || [ "$rc" -ne 0 ]; then
         for i in "${!_pg_names[@]}"; do
@@ -148,19 +239,6 @@ cleanup() {
             fi
         done
     fi
-    # TERM every group first, then wait for all of them, so the deadlines run concurrently.
-    for pg in "${_pgids[@]}"; do
-        [ -n "$pg" ] && _signal_pgrp TERM "$pg"
-    done
-    for pg in "${_pgids[@]}"; do
-        [ -n "$pg" ] || continue
-        if ! wait_for 3 _pgrp_dead "$pg"; then
-            echo "# process group $pg ignored TERM for 3 s: KILL"
-            _signal_pgrp KILL "$pg"
-            wait_for 5 _pgrp_dead "$pg"
-        fi
-        wait "$pg" 2>/dev/null
-    done
     rm -rf "$SLUICE_DIR"
     exit "$rc"
 }
@@ -236,6 +314,7 @@ ok() {
     else
         fail "$name" "command: $*" "exit status: $rc" "$(tail -n 20 "$SLUICE_DIR/.ok.out")"
     fi
+    _forced_out "$1" "$SLUICE_DIR/.ok.out"
 }
 
 # ok_status STATUS NAME CMD [ARGS...]: passes when CMD exits with exactly STATUS.
@@ -250,6 +329,19 @@ ok_status() {
         fail "$name" "command: $*" "exit status: $rc, expected $want" \
             "$(tail -n 20 "$SLUICE_DIR/.ok.out")"
     fi
+    _forced_out "$1" "$SLUICE_DIR/.ok.out"
+}
+
+# _forced_out CMD FILE: a program of sluice that logged event=stop.forced in FILE (its
+# output) fails a check, as a spawned one does (ctl keeps its command's status when only its
+# close hung). Other commands (grep, cat) may well print such a line from a log they read.
+_forced_out() {
+    local name=${1##*/}
+    case $name in ctl | broker | worker | worker-pool | router) ;; *) return 0 ;; esac
+    grep -q -a 'event=stop\.forced' "$2" 2>/dev/null || return 0
+    [[ "$_forced_allowed" == *" $name "* ]] && return 0
+    fail "$name was stopped by force" "command: $name" "$(grep -m 1 -a 'event=stop\.forced' "$2")"
+    return 0
 }
 
 # is GOT WANT NAME: string equality.
@@ -304,6 +396,9 @@ bail_out() {
 
 done_testing() {
     _tap_done=1
+    # What the script started stops now, so that a forced stop counts before the plan.
+    _torn_down=1
+    _stop_all
     echo "1..$_tap_n"
     if [ "$_tap_n" -eq 0 ]; then
         echo "# no tests ran"
@@ -323,6 +418,7 @@ run() {
     RC=$?
     OUT=$(cat "$SLUICE_DIR/.run.out")
     ERR=$(cat "$SLUICE_DIR/.run.err")
+    _forced_out "$1" "$SLUICE_DIR/.run.err"
     return 0
 }
 

@@ -63,6 +63,81 @@ like "$OUT" $'ok 1 - true passes\nok 2 - exit 3\n1\\.\\.2' "ok and ok_status pri
 run bash -c '. "$1"; pass "one"; exit 0' child "$lib"
 is "$RC" 1 "a script that exits 0 before done_testing fails"
 
+# A program stopped by force fails the script, whether the script waits for it (stop_pgrp)
+# or the teardown does, whether its status (70) or its log (event=stop.forced) shows it; a
+# script that forces a stop on purpose says so with allow_forced.
+forced='trap "echo \"level=warn event=stop.forced after_ms=2000\"; exit 70" TERM; : >"$SLUICE_DIR/$0.up"; while :; do sleep 0.05; done'
+run bash -c '
+. "$1"
+spawn prog bash -c "$2" prog
+wait_for 5 test -e "$SLUICE_DIR/prog.up" || exit 9
+stop_pgrp "$SPAWNED_PID"
+is "$?" 70 "the status comes back"
+done_testing
+' child "$lib" "$forced"
+is "$RC" 1 "a script whose program exited 70 when stopped fails"
+like "$OUT" 'not ok [0-9]+ - prog was stopped by force' "it says which program was stopped by force"
+like "$OUT" $'ok 2 - the status comes back\n1\\.\\.2' "the forced stop is a check of its own, before the plan"
+
+run bash -c '
+. "$1"
+spawn prog bash -c "$2" prog
+wait_for 5 test -e "$SLUICE_DIR/prog.up" || exit 9
+pass "started"
+done_testing
+' child "$lib" "$forced"
+is "$RC" 1 "a program stopped by force at the teardown fails the script"
+like "$OUT" 'not ok 2 - prog was stopped by force' "the teardown says which program"
+
+run bash -c '
+. "$1"
+spawn prog bash -c "trap \"echo level=warn event=stop.forced; exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"
+wait_for 5 test -e "$SLUICE_DIR/up" || exit 9
+pass "started"
+done_testing
+' child "$lib"
+is "$RC" 1 "a program that logged event=stop.forced fails the script whatever its status"
+
+run bash -c '
+. "$1"
+allow_forced prog
+spawn prog bash -c "$2" prog
+wait_for 5 test -e "$SLUICE_DIR/prog.up" || exit 9
+stop_pgrp "$SPAWNED_PID"
+is "$?" 70 "the status comes back"
+done_testing
+' child "$lib" "$forced"
+is "$RC" 0 "allow_forced: a script that forces a stop on purpose passes"
+
+# The one forced stop that is a note: a worker's socket close after its jobs were settled.
+run bash -c '
+. "$1"
+spawn pool bash -c "trap \"echo \\\"level=warn prog=worker event=stop.forced after_ms=2000 reason=x\\\"; exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"
+wait_for 5 test -e "$SLUICE_DIR/up" || exit 9
+pass "started"
+done_testing
+' child "$lib"
+is "$RC" 0 "a worker's forced socket close (nng 1.5.2's close hang) does not fail the script"
+like "$OUT" '# note: pool: a worker was stopped by force in its socket close' "... it is a note"
+run bash -c '
+. "$1"
+spawn pool bash -c "trap \"echo \\\"level=warn prog=worker event=stop.forced after_ms=20000 reason=x\\\"; exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"
+wait_for 5 test -e "$SLUICE_DIR/up" || exit 9
+pass "started"
+done_testing
+' child "$lib"
+is "$RC" 1 "a worker forced while it hands its jobs back (20 s) fails the script"
+
+run bash -c '
+. "$1"
+spawn prog bash -c "trap \"exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"
+wait_for 5 test -e "$SLUICE_DIR/up" || exit 9
+stop_pgrp "$SPAWNED_PID"
+is "$?" 0 "a clean stop"
+done_testing
+' child "$lib"
+is "$RC" 0 "a program that stops by itself passes"
+
 ok "json reads a field" test "$(json '{"a": {"b": [1, 2]}}' 'd["a"]["b"][1]')" = 2
 ok_status 1 "json fails on a document that is not JSON" json 'nope' 'd'
 

@@ -80,6 +80,30 @@ test_ends_a_hung_process_with_the_code(void **state)
     assert_int_equal(access(path, F_OK), -1); /* removed */
 }
 
+/* A daemon's forced stop has a status of its own: no clean stop, usage error or failed start
+ * (0, 1, 2, 3) can be mistaken for it. */
+static void
+test_a_forced_daemon_exits_70(void **state)
+{
+    (void)state;
+    assert_int_equal(DEADLINE_EXIT_FORCED, 70);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        log_level = LOG_ERROR;
+        if (exit_deadline(50, DEADLINE_EXIT_FORCED, NULL) != 0) {
+            _exit(90);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    int st = reap_within(pid, 5000);
+    assert_true(st != -1);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), DEADLINE_EXIT_FORCED);
+}
+
 static void
 test_arming_again_brings_it_forward(void **state)
 {
@@ -110,6 +134,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ends_a_hung_process_with_the_code),
+        cmocka_unit_test(test_a_forced_daemon_exits_70),
         cmocka_unit_test(test_arming_again_brings_it_forward),
         cmocka_unit_test(test_arming_again_puts_it_off),
     };

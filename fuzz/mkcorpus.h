@@ -1,0 +1,20 @@
+/* What the seed writer's files (mkcorpus.c, mkcorpus_req.c) share. */
+#ifndef SLUICE_MKCORPUS_H
+#define SLUICE_MKCORPUS_H
+
+#include <nng/nng.h>
+#include <stddef.h>
+
+/* Writes p[0..n) as DIR/target/name (DIR: mkcorpus's argument); exits on failure. */
+void save_one(const char *target, const char *name, const void *p, size_t n);
+
+/* p[0..n) with the token FUZZ_BASE_TOKEN attached to each request of it that is a map; the
+ * rest as it is. *out is allocated. */
+void with_token(const void *p, size_t n, nng_msg **out);
+
+/* The seeds of fuzz_request_journal (sequences with restarts) and of fuzz_request_token
+ * (token fields of every kind). */
+void journal_requests(void);
+void token_requests(void);
+
+#endif

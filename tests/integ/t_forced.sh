@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# A stop that the exit deadline (common/deadline.h) has to force is visible: the broker,
+# router, worker and worker-pool then exit 70, not the status of a clean stop, log
+# event=stop.forced and remove their socket files; ctl keeps its command's status (the
+# command was done before its close hung) and prints event=stop.forced on stderr.
+#
+# The hang is made with a preloaded nng_close that blocks for good once the file
+# $SL_HANG_CLOSE exists (created after each program has started, so that what it closes while
+# starting closes for real). Every program here is stopped by force on purpose: allow_forced.
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/lib_proc.sh
+. "$(dirname "$0")/lib_proc.sh"
+
+cc=${CC:-cc}
+command -v "$cc" >/dev/null 2>&1 || skip_all "no C compiler ($cc) to build the nng_close shim"
+
+shim=$SLUICE_DIR/hangclose.so
+cat >"$SLUICE_DIR/hangclose.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct { uint32_t id; } nng_socket;
+
+int
+nng_close(nng_socket s)
+{
+    const char *f = getenv("SL_HANG_CLOSE");
+    if (f != NULL && access(f, F_OK) == 0) {
+        for (;;) {
+            pause();
+        }
+    }
+    int (*real)(nng_socket) = (int (*)(nng_socket))dlsym(RTLD_NEXT, "nng_close");
+    return real(s);
+}
+EOF
+"$cc" -shared -fPIC -O1 -o "$shim" "$SLUICE_DIR/hangclose.c" -ldl ||
+    bail_out "cannot build the nng_close shim"
+
+hang=$SLUICE_DIR/hang
+# A sanitizer runtime wants to come first among the libraries; the shim comes before it.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+hung() {
+    env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$@"
+}
+
+allow_forced broker broker-forced router worker pool ctl
+
+# The broker (its journal in SLUICE_DIR): forced after the journal is closed.
+spawn broker env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/broker" \
+    --data-dir "$SLUICE_DIR/data"
+BROKER_PID=$SPAWNED_PID
+ok "a broker with the shim answers" wait_for 10 ctl --timeout 250 ping
+: >"$hang"
+stop_pgrp "$BROKER_PID" 10
+is "$?" 70 "broker: a stop forced by its exit deadline exits 70"
+ok "broker: it logs event=stop.forced" grep -q 'event=stop\.forced' "$SLUICE_DIR/broker.log"
+ok "broker: its socket file is removed" test ! -e "$SLUICE_DIR/broker.ipc"
+rm -f "$hang"
+retire_pgrp "$BROKER_PID" broker-forced
+
+# The others need a broker that stops cleanly.
+start_broker
+ok "a push for the worker" ctl push alice a1
+
+# ctl: its command done, the close hangs: its status stays, stop.forced on stderr.
+: >"$hang"
+elapsed_ms hung "$SLUICE_BIN/ctl" ping
+is "$RC" 0 "ctl: a command done before its close hung keeps its status (0)"
+cmp_num "$ELAPSED_MS" -lt 10000 "ctl: it ends soon after its close deadline (1 s)"
+run hung "$SLUICE_BIN/ctl" ping
+like "$ERR" 'event=stop\.forced' "ctl: it prints event=stop.forced on stderr"
+rm -f "$hang"
+
+spawn router env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/router" --name r1
+ROUTER=$SPAWNED_PID
+ok "the router takes the lease" wait_for 10 grep -q 'event=leader.acquire' "$SLUICE_DIR/router.log"
+: >"$hang"
+stop_pgrp "$ROUTER" 10
+is "$?" 70 "router: a stop forced by its exit deadline exits 70"
+ok "router: it logs event=stop.forced" grep -q 'event=stop\.forced' "$SLUICE_DIR/router.log"
+rm -f "$hang"
+
+spawn worker env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/worker" --name w1 \
+    --handler noop
+WORKER=$SPAWNED_PID
+_drained() {
+    run ctl stats --json
+    [ "$(json "$OUT" 'd["broker"]["jobs"]')" = 0 ]
+}
+ok "the worker does the job" wait_for 10 _drained
+: >"$hang"
+stop_pgrp "$WORKER" 10
+is "$?" 70 "worker: a stop forced by its exit deadline exits 70"
+ok "worker: it logs event=stop.forced" grep -q 'event=stop\.forced' "$SLUICE_DIR/worker.log"
+rm -f "$hang"
+
+spawn pool env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/worker-pool" -n 1 \
+    --handler noop
+POOL=$SPAWNED_PID
+ok "the pool's control socket is there" wait_for 10 test -S "$SLUICE_DIR/pool.ipc"
+: >"$hang"
+stop_pgrp "$POOL" 15
+is "$?" 70 "worker-pool: a stop forced by its exit deadline exits 70"
+ok "worker-pool: it logs event=stop.forced" grep -q 'event=stop\.forced' "$SLUICE_DIR/pool.log"
+ok "worker-pool: its socket file is removed" test ! -e "$SLUICE_DIR/pool.ipc"
+rm -f "$hang"
+
+done_testing
