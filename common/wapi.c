@@ -1161,12 +1161,12 @@ wapi_settle(struct wapi *w)
     batch_drop(w);
 }
 
-void
-wapi_close(struct wapi *w)
+/* Settles, stops the heartbeat thread and every aio; then with close_sock closes the socket
+ * and frees w, else leaves both to the process's exit: the socket's pipe callbacks (on_pipe)
+ * may still run on w until then. */
+static void
+finish(struct wapi *w, bool close_sock)
 {
-    if (w == NULL) {
-        return;
-    }
     wapi_settle(w); /* does nothing if the caller settled */
     nng_mtx_lock(w->mtx);
     w->closing = true;
@@ -1176,6 +1176,9 @@ wapi_close(struct wapi *w)
     nng_thread_destroy(w->hb_thr);
     nng_aio_stop(w->hb_aio);
     nng_aio_stop(w->aio);
+    if (!close_sock) {
+        return;
+    }
     nng_close(w->sock);
     nng_aio_free(w->hb_aio);
     nng_aio_free(w->aio);
@@ -1185,4 +1188,20 @@ wapi_close(struct wapi *w)
     free(w->nacks);
     free(w->acks);
     free(w);
+}
+
+void
+wapi_close(struct wapi *w)
+{
+    if (w != NULL) {
+        finish(w, true);
+    }
+}
+
+void
+wapi_leave(struct wapi *w)
+{
+    if (w != NULL) {
+        finish(w, false);
+    }
 }

@@ -140,6 +140,14 @@ void wapi_settle(struct wapi *w);
  * nothing. */
 void wapi_close(struct wapi *w);
 
+/* For a program about to exit: settles and stops as wapi_close does, but leaves the socket
+ * and w's memory for the process's exit to release. Once everything is settled nothing is left
+ * to say on the connection, and nng 1.5.2's close of a socket can hang (common/deadline.h);
+ * the broker sees the connection close when the process ends, exactly as after wapi_close.
+ * w must not be used again; the program's exit should follow. wapi_leave(NULL) does
+ * nothing. */
+void wapi_leave(struct wapi *w);
+
 /* The worker's name (NUL-terminated), as given or generated. */
 const char *wapi_name(const struct wapi *w);
 

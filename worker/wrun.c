@@ -122,12 +122,12 @@ wrun_run(const struct wrun_cfg *cfg)
         status != 0 ? "refused" : wsig_stopping(cfg->sig) || wsig_stop_flag ? "signal"
                                                                            : "max_jobs",
         (unsigned long long)done, (unsigned long long)failed, (unsigned long long)released);
-    /* Settling takes at most a few request timeouts; closing the socket after it can hang in
-     * nng 1.5.2 (common/deadline.h), and nothing is left to lose by then. */
+    /* Settling takes at most a few request timeouts. The socket is then left to the exit:
+     * nothing is left to say on it, and nng 1.5.2's close of it can hang (common/deadline.h). */
     exit_deadline(20000, DEADLINE_EXIT_FORCED, NULL);
     wapi_settle(w); /* sends pending acks and nacks, releases the prefetched jobs */
     exit_deadline(2000, DEADLINE_EXIT_FORCED, NULL);
-    wapi_close(w);
+    wapi_leave(w);
     set_state(page, WORKER_STOPPED);
     LOG(LOG_INFO, "stop", "status=%d", status);
     return status;

@@ -22,8 +22,7 @@
 #   common/deadline.h), or whose log (or, for a command run by run/ok/ok_status, its output)
 #   has event=stop.forced gets a check "not ok N - NAME was stopped by force". A script that
 #   forces a stop on purpose says so first: allow_forced NAME... (the spawn names, or the
-#   command's name, e.g. ctl). One forced stop is only a note: a worker's socket close after
-#   its jobs were handed back (nng 1.5.2's close hang, see _FORCED_KNOWN).
+#   command's name, e.g. ctl).
 #
 # TAP: each check prints "ok N - NAME" or "not ok N - NAME" and, on failure, "# " lines that
 # say why; done_testing prints the plan "1..N" and exits 1 if anything failed or nothing ran.
@@ -144,31 +143,13 @@ allow_forced() {
     _forced_allowed+="$* "
 }
 
-# A worker's socket close that hangs after its jobs are handed back (the 2 s deadline of
-# worker/wrun.c) is nng 1.5.2's close hang: nng_close() waits for its reaper thread, which
-# waits for a task that never runs (nng issues #1543, #1813). It ends one or two worker
-# stops in 100 on a loaded machine, nothing of sluice's is at stake by then, and sluice cannot
-# prevent it: such a stop is shown as a note, not a failure. Any other forced stop fails.
-_FORCED_KNOWN='prog=worker event=stop\.forced after_ms=2000 '
-
 # _forced_check NAME STATUS FILE: fails "NAME was stopped by force" (once per name) when
-# STATUS is FORCED_EXIT or FILE has event=stop.forced, unless allow_forced NAME was said (or
-# every such line is a worker's close hang, above).
+# STATUS is FORCED_EXIT or FILE has event=stop.forced, unless allow_forced NAME was said.
 _forced_check() {
-    local name=$1 st=$2 file=$3 line="" other=""
+    local name=$1 st=$2 file=$3 line=""
     [[ "$_forced_allowed" == *" $name "* || "$_forced_seen" == *" $name "* ]] && return 0
-    if [ -f "$file" ]; then
-        line=$(grep -m 1 -a 'event=stop\.forced' "$file")
-        other=$(grep -a 'event=stop\.forced' "$file" | grep -m 1 -v -- "$_FORCED_KNOWN")
-    fi
-    if [ -n "$line" ] && [ -z "$other" ]; then
-        _forced_seen+="$name "
-        diag "note: $name: a worker was stopped by force in its socket close (nng 1.5.2's" \
-            "close hang, after its jobs were handed back): $line"
-        return 0
-    fi
+    [ -f "$file" ] && line=$(grep -m 1 -a 'event=stop\.forced' "$file")
     if [ "$st" = "$FORCED_EXIT" ] || [ -n "$line" ]; then
-        line=${other:-$line}
         _forced_seen+="$name "
         fail "$name was stopped by force" "exit status: ${st:-not known}" \
             "${line:-(no event=stop.forced line in $file)}" \

@@ -109,25 +109,6 @@ done_testing
 ' child "$lib" "$forced"
 is "$RC" 0 "allow_forced: a script that forces a stop on purpose passes"
 
-# The one forced stop that is a note: a worker's socket close after its jobs were settled.
-run bash -c '
-. "$1"
-spawn pool bash -c "trap \"echo \\\"level=warn prog=worker event=stop.forced after_ms=2000 reason=x\\\"; exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"
-wait_for 5 test -e "$SLUICE_DIR/up" || exit 9
-pass "started"
-done_testing
-' child "$lib"
-is "$RC" 0 "a worker's forced socket close (nng 1.5.2's close hang) does not fail the script"
-like "$OUT" '# note: pool: a worker was stopped by force in its socket close' "... it is a note"
-run bash -c '
-. "$1"
-spawn pool bash -c "trap \"echo \\\"level=warn prog=worker event=stop.forced after_ms=20000 reason=x\\\"; exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"
-wait_for 5 test -e "$SLUICE_DIR/up" || exit 9
-pass "started"
-done_testing
-' child "$lib"
-is "$RC" 1 "a worker forced while it hands its jobs back (20 s) fails the script"
-
 run bash -c '
 . "$1"
 spawn prog bash -c "trap \"exit 0\" TERM; : >\"\$SLUICE_DIR/up\"; while :; do sleep 0.05; done"

@@ -313,6 +313,29 @@ test_close_sends_acks_and_releases_the_prefetched(void **state)
     assert_int_equal(c.failed, 0);
 }
 
+/* wapi_leave, for a program about to exit, settles as wapi_close does; only the socket is left
+ * for the exit to close. */
+static void
+test_leave_settles_as_close_does(void **state)
+{
+    struct env *e = *state;
+    struct wapi *w = open_worker(e, 6, 0);
+    struct wapi_job j;
+
+    push(e, "bob", "x", 6);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wapi_next(w, &j), 0);
+        wapi_ack(w, j.id);
+    }
+    wapi_leave(w);
+    wapi_leave(NULL);
+    struct counts c = counts(e);
+    assert_int_equal(c.done, 2);
+    assert_int_equal(c.ready, 4);
+    assert_int_equal(c.reserved, 0);
+    assert_int_equal(c.failed, 0);
+}
+
 /* wapi_settle sends and gives back all that wapi_close would, before any close: the broker
  * has it while the connection is still open, and nothing more is handed out. */
 static void
@@ -795,6 +818,7 @@ main(void)
         B(test_acks_are_sent_within_the_ack_delay_without_a_reserve),
         B(test_release_all_gives_back_the_rest_in_order),
         B(test_close_sends_acks_and_releases_the_prefetched),
+        B(test_leave_settles_as_close_does),
         B(test_settle_sends_everything_before_the_close),
         B(test_nack_and_release_of_one_job),
         B(test_max_jobs_takes_only_what_it_runs),
