@@ -809,6 +809,7 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
     pthread_mutex_lock(&b->lock);
     snapshot(b);
     jr->segs[jr->nsegs - 1].snap_lsn = appended_lsn(jr) + jr->op.n;
+    replay_hand_back(b);
     if (jr->nsegs > 1) {
         /* The newest segment replayed may have lost the end of its snapshot to a crash: the
          * one before it goes only once the new snapshot is durable. */

@@ -137,5 +137,11 @@ void *writer_main(void *arg);
 int add_seg(struct journal *jr, uint64_t seq);
 /* Replays every segment in jr->dir into b, filling jr's segment set. 0, or SL_EIO with why. */
 int replay_all(struct broker *b, struct journal *jr, char *why, size_t cap);
+/* Hands back the jobs replay left reserved (their workers are gone): each goes back to the
+ * head of its queue, its attempt still counted, and gets a record saying so. Without that
+ * record the journal would still say reserved, and the next replay would apply a later route
+ * change or flush to a job it holds as reserved, which those leave where it is. Call once
+ * replay succeeded, with b->jr set and b->lock held, after the new segment's snapshot. */
+void replay_hand_back(struct broker *b);
 
 #endif

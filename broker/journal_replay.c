@@ -430,8 +430,8 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
     }
 }
 
-/* After the last record: reserved jobs go back to the head of their queues (their attempt
- * stays counted); only reserved and dead jobs stay in byid. */
+/* After the last record: only reserved and dead jobs stay in byid. Reserved jobs stay so
+ * until replay_hand_back. */
 static void
 replay_finish(struct replay *r)
 {
@@ -439,9 +439,6 @@ replay_finish(struct replay *r)
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
         struct job *j;
-        while ((j = q->lists[JOB_RESERVED].tail) != NULL) {
-            queue_job_set_head(q, j, JOB_READY);
-        }
         for (j = q->lists[JOB_READY].head; j != NULL; j = j->next) {
             hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = r->now_mono_ns; /* waits count from this start */
@@ -454,6 +451,22 @@ replay_finish(struct replay *r)
     for (struct group *g = b->groups_head; g != NULL; g = g->next) {
         g->pushed = g->done = g->failed = 0;
         g->pushed_all = g->done_all = g->failed_all = g->run_ns = 0;
+    }
+}
+
+void
+replay_hand_back(struct broker *b)
+{
+    int64_t now = broker_mono_ns(b);
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        struct queue *q = b->qorder[i];
+        struct job *j;
+        while ((j = q->lists[JOB_RESERVED].tail) != NULL) {
+            queue_job_set_head(q, j, JOB_READY);
+            hmap_del(&b->byid, &j->id, sizeof(j->id));
+            j->ready_ns = now; /* waits count from this start */
+            journal_job(b, j, true);
+        }
     }
 }
 

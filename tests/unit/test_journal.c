@@ -955,6 +955,67 @@ test_reserved_job_comes_back_ready_at_head(void **state)
     assert_int_equal(by_id(b, "ack", 2, 0), 1);
 }
 
+/* A job handed back at a start is ready in its queue from then on, for the next start too: a
+ * route change or a flush after it moves the job, and the next replay keeps it moved. */
+static void
+test_job_handed_back_follows_a_later_route_change(void **state)
+{
+    struct fix *f = *state;
+    start(f);
+    struct broker *b = f->b;
+
+    queue_create(b, "q2", 0, -1, -1);
+    route(b, "carol", "q2");
+    assert_int_equal(push1(b, "carol", NULL, "j1"), 1);
+    assert_int_equal(push1(b, "carol", NULL, "j2"), 2);
+    assert_int_equal(push1(b, "dave", NULL, "j3"), 3);
+    assert_int_equal(reserve1(b, "w1", 7), 1);
+
+    restart(f); /* job 1 comes back ready, before job 2 */
+    b = f->b;
+    const uint64_t q2[] = { 1, 2 };
+    assert_list(b, "q2", JOB_READY, q2, 2);
+    assert_int_equal(route(b, "carol", NULL), 2);
+    const uint64_t moved[] = { 3, 1, 2 };
+    assert_list(b, "default", JOB_READY, moved, 3);
+
+    restart_same(f);
+    b = f->b;
+    assert_list(b, "default", JOB_READY, moved, 3);
+    assert_list(b, "q2", JOB_READY, NULL, 0);
+    assert_job(b, 1, "default", "carol", JOB_READY, "j1", 60000, 1, 3, 0);
+    assert_job(b, 2, "default", "carol", JOB_READY, "j2", 60000, 0, 3, 0);
+}
+
+static void
+test_job_handed_back_follows_a_later_flush(void **state)
+{
+    struct fix *f = *state;
+    start(f);
+    struct broker *b = f->b;
+
+    queue_create(b, "q2", 0, -1, -1);
+    route(b, "carol", "q2");
+    assert_int_equal(push1(b, "carol", NULL, "j1"), 1);
+    assert_int_equal(reserve1(b, "w1", 7), 1);
+
+    restart(f);
+    b = f->b;
+    const uint64_t one[] = { 1 };
+    assert_list(b, "q2", JOB_READY, one, 1);
+    struct wire_msg req;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "flush");
+    assert_int_equal(call(b, &req, WK_N, NULL), 0);
+    assert_list(b, "default", JOB_READY, one, 1);
+
+    restart_same(f);
+    b = f->b;
+    assert_list(b, "default", JOB_READY, one, 1);
+    assert_list(b, "q2", JOB_READY, NULL, 0);
+    assert_job(b, 1, "default", "carol", JOB_READY, "j1", 60000, 1, 3, 0);
+}
+
 /* --- queues, routes, flush, purge --------------------------------------------------------- */
 
 static void
@@ -1716,6 +1777,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_release_and_ttr_expiry_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_connection_replays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_job_comes_back_ready_at_head, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_job_handed_back_follows_a_later_route_change, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_job_handed_back_follows_a_later_flush, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_settings_and_routes_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_and_purge_replay, setup, teardown),
