@@ -11,6 +11,7 @@
  * last renewal (2.25 s with the default 2 s), well within the 3 s a takeover may take; an
  * acquire is one small request, so 8 per lease lifetime cost the broker nothing. */
 #define LEADER_RETRY_DIV 8
+#define LEADER_RELEASE_MS 1000u /* the most a stopping router waits to give its lease up */
 
 void
 leader_init(struct leader *l, const char *name, uint64_t ttl_ms, uint64_t high, uint64_t call_ms)
@@ -166,7 +167,11 @@ leader_release(struct leader *l, struct client *c)
     wire_set_cstr(&req, WK_OP, "lease.release");
     wire_set_cstr(&req, WK_NAME, l->name);
     wire_set_u64(&req, WK_LEASE, l->lease);
-    if ((rv = client_call(c, &req, &rep, l->call_ms)) == 0) {
+    /* Releasing only spares a standby the wait for the lease to lapse: a stopping router gives
+     * it a second at most (a broker that is gone would otherwise hold the stop for the whole
+     * call time, a half of a long --lease-ttl, past the stop's exit deadline). */
+    uint64_t ms = l->call_ms < LEADER_RELEASE_MS ? l->call_ms : LEADER_RELEASE_MS;
+    if ((rv = client_call(c, &req, &rep, ms)) == 0) {
         rv = client_reply_err(&rep, &m);
     }
     wire_msg_fini(&rep);

@@ -46,7 +46,7 @@ enum leader_change leader_step(struct leader *l, struct client *c, uint64_t now_
 void leader_lost(struct leader *l, const char *why, uint64_t now_ms);
 
 /* Gives the lease up if leading (on exit), so a standby takes over at once. Blocks up to
- * call_ms. */
+ * call_ms, and never more than a second: a lease not given up lapses by its TTL. */
 void leader_release(struct leader *l, struct client *c);
 
 /* Whether the lease may be used at now_ms. */

@@ -239,7 +239,8 @@ main(int argc, char **argv)
         return rv == SL_EBADREQ ? 2 : 1;
     }
     int status = router_run(r, sigpipe_fd());
-    exit_deadline(2000, DEADLINE_EXIT_FORCED, NULL); /* the lease is released: only sockets are left */
+    /* Giving the lease up takes a second at most (leader.h); then only sockets are left. */
+    exit_deadline(2000, DEADLINE_EXIT_FORCED, NULL);
     router_free(r);
     /* No nng_fini(): a dial still in flight on nng's threads makes nng 1.5.2's nng_fini()
      * abort (see ctl/main.c). */

@@ -4,7 +4,8 @@
 # event=stop.forced and remove their socket files; ctl keeps its command's status (the
 # command was done before its close hung) and prints event=stop.forced on stderr.
 #
-# The hang is made with a preloaded nng_close that blocks for good once the file
+# The hang is made with a preloaded nng_close and nng_ctx_close (a worker leaves its settled
+# socket to the exit, but closes its heartbeat's context) that block for good once the file
 # $SL_HANG_CLOSE exists (created after each program has started, so that what it closes while
 # starting closes for real). Every program here is stopped by force on purpose: allow_forced.
 # shellcheck source=tests/integ/lib.sh
@@ -24,9 +25,10 @@ cat >"$SLUICE_DIR/hangclose.c" <<'EOF'
 #include <unistd.h>
 
 typedef struct { uint32_t id; } nng_socket;
+typedef struct { uint32_t id; } nng_ctx;
 
-int
-nng_close(nng_socket s)
+static void
+hang_if_asked(void)
 {
     const char *f = getenv("SL_HANG_CLOSE");
     if (f != NULL && access(f, F_OK) == 0) {
@@ -34,8 +36,22 @@ nng_close(nng_socket s)
             pause();
         }
     }
+}
+
+int
+nng_close(nng_socket s)
+{
+    hang_if_asked();
     int (*real)(nng_socket) = (int (*)(nng_socket))dlsym(RTLD_NEXT, "nng_close");
     return real(s);
+}
+
+int
+nng_ctx_close(nng_ctx c)
+{
+    hang_if_asked();
+    int (*real)(nng_ctx) = (int (*)(nng_ctx))dlsym(RTLD_NEXT, "nng_ctx_close");
+    return real(c);
 }
 EOF
 "$cc" -shared -fPIC -O1 -o "$shim" "$SLUICE_DIR/hangclose.c" -ldl ||
