@@ -233,6 +233,7 @@ fuzz_run_broker(void)
     struct broker_cfg cfg;
     struct broker *b;
 
+    log_level = fuzz_log_level();
     broker_cfg_default(&cfg);
     cfg.max_jobs = 2000;
     cfg.max_bytes = 1u << 20;

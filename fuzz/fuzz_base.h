@@ -58,7 +58,7 @@ void fuzz_check_broker(struct broker *b);
 /* Requests of one input that run one by one (fuzz_run_input); the rest is ignored. */
 #define FUZZ_RUN_MAX 64
 
-/* A fresh broker for one input: memory only, small limits (so that the fuzzer reaches them
+/* A fresh broker for one input, the log level set by fuzz_log_level: memory only, small limits (so that the fuzzer reaches them
  * and memory stays bounded), both clocks on the fake clock, set to FUZZ_BASE_START_NS. */
 struct broker *fuzz_run_broker(void);
 

@@ -20,21 +20,10 @@
 #include "fuzz_base.h"
 
 #include "broker.h"
-#include "log.h"
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    log_level = fuzz_log_level();
-    return 0;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    log_level = fuzz_log_level();
     struct broker *b = fuzz_run_broker();
 
     const struct fuzz_req *base;

@@ -18,7 +18,6 @@
 
 #include "broker.h"
 #include "err.h"
-#include "log.h"
 #include "mpr.h"
 #include "ops.h"
 #include "token.h"
@@ -150,18 +149,8 @@ make_base(void)
 }
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    log_level = fuzz_log_level();
-    return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    log_level = fuzz_log_level();
     if (nbase == 0) {
         make_base();
     }
