@@ -18,50 +18,14 @@
 
 #include "broker.h"
 #include "err.h"
-#include "flow.h"
-#include "log.h"
 #include "mpr.h"
 #include "ops.h"
-#include "park.h"
 #include "token.h"
 #include "wire.h"
 
 #include <nng/nng.h>
 #include <stdbool.h>
 #include <string.h>
-
-#define STEP_NS (FUZZ_BASE_STEP_MS * 1000000LL)
-#define MAX_REQUESTS 64 /* values of one input run as requests; the rest is ignored */
-
-static int64_t now_ns;
-
-static int64_t
-fake_clock(void *arg)
-{
-    (void)arg;
-    return now_ns;
-}
-
-struct slot {
-    struct waiter wt; /* first: the send callback gets &slot->wt */
-    bool owed;
-};
-
-static struct slot slots[MAX_REQUESTS + FUZZ_BASE_MAX + 1];
-static size_t nslots;
-
-static void
-on_send(struct waiter *wt)
-{
-    struct slot *s = (struct slot *)wt;
-    FUZZ_CHECK(s->owed);
-    if (wt->rep != NULL) {
-        fuzz_check_reply(nng_msg_body(wt->rep), nng_msg_len(wt->rep), 0);
-        nng_msg_free(wt->rep);
-        wt->rep = NULL;
-    }
-    s->owed = false;
-}
 
 /* What a refused request must leave as it was. */
 struct mark {
@@ -134,22 +98,24 @@ auth_of(const void *p, size_t n)
     return bad == 0 ? AUTH_GOOD : AUTH_UNKNOWN;
 }
 
-static void
-request(struct broker *b, const void *p, size_t n, uint32_t pipe)
-{
-    FUZZ_CHECK(nslots < sizeof(slots) / sizeof(slots[0]));
-    struct slot *s = &slots[nslots++];
-    nng_msg *rep;
-    struct waiter *out = NULL;
-    struct mark before, after;
-    enum auth auth = auth_of(p, n);
+/* The request under way: what it says about the token, and the broker before it ran. */
+static enum auth auth;
+static struct mark before;
 
-    memset(s, 0, sizeof(*s));
-    s->wt.send = on_send;
-    s->owed = true;
-    FUZZ_CHECK(nng_msg_alloc(&rep, 0) == 0);
+static void
+mark_before(struct broker *b, const void *p, size_t n, void *arg)
+{
+    (void)arg;
+    auth = auth_of(p, n);
     take_mark(b, &before);
-    int rv = ops_handle(b, p, n, pipe, rep, &s->wt);
+}
+
+static void
+check_after(struct broker *b, int rv, void *arg)
+{
+    struct mark after;
+
+    (void)arg;
     take_mark(b, &after);
     if (auth == AUTH_NONE) {
         FUZZ_CHECK(rv != 0 && rv != OPS_PARKED);
@@ -159,26 +125,9 @@ request(struct broker *b, const void *p, size_t n, uint32_t pipe)
     } else if (auth == AUTH_GOOD) {
         FUZZ_CHECK(rv != SL_EUNAUTH);
     }
-    if (rv == OPS_PARKED) {
-        nng_msg_free(rep); /* a parked reserve: its reply is made when it is served */
-    } else {
-        fuzz_check_reply(nng_msg_body(rep), nng_msg_len(rep), rv);
-        nng_msg_free(rep);
-        s->owed = false;
-    }
-    fuzz_check_broker(b);
-
-    now_ns += STEP_NS;
-    pthread_mutex_lock(&b->lock);
-    flow_tick(b, now_ns);
-    park_expire(b, now_ns, 0, &out);
-    if (b->nwaiters > 0) {
-        park_serve(b, &out);
-    }
-    pthread_mutex_unlock(&b->lock);
-    park_send_all(out);
-    fuzz_check_broker(b);
 }
+
+static const struct fuzz_run_hook check_token = { mark_before, check_after, NULL };
 
 /* The starting state's requests with the token attached (kept for the process). */
 static nng_msg *base_msgs[FUZZ_BASE_MAX];
@@ -200,67 +149,26 @@ make_base(void)
 }
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    log_level = fuzz_log_level();
-    return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct broker_cfg cfg;
-    struct broker *b;
-
-    log_level = fuzz_log_level();
     if (nbase == 0) {
         make_base();
     }
-    broker_cfg_default(&cfg);
-    cfg.max_jobs = 2000;
-    cfg.max_bytes = 1u << 20;
-    cfg.max_payload = 4096;
-    cfg.dedup_clients = 64;
-    cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
-    now_ns = FUZZ_BASE_START_NS;
-    FUZZ_CHECK(broker_new(&b, &cfg) == 0);
+    struct broker *b = fuzz_run_broker();
     b->token.n = (uint32_t)strlen(FUZZ_BASE_TOKEN);
     memcpy(b->token.s, FUZZ_BASE_TOKEN, b->token.n);
-    nslots = 0;
 
     const struct fuzz_req *base;
     fuzz_request_base(&base);
     for (size_t i = 0; i < nbase; i++) {
-        request(b, nng_msg_body(base_msgs[i]), nng_msg_len(base_msgs[i]), base[i].pipe);
+        fuzz_run_request(b, nng_msg_body(base_msgs[i]), nng_msg_len(base_msgs[i]), base[i].pipe,
+                         &check_token);
     }
     /* The starting state is reached only with the token. */
     FUZZ_CHECK(b->opc.unauthorized == 0 && b->jobs == FUZZ_BASE_JOBS);
 
-    request(b, data, size, 1);
-
-    struct mpr c;
-    const uint8_t *start = data;
-    size_t values = 0;
-    mpr_init(&c, data, size);
-    while (values < MAX_REQUESTS && mpr_left(&c) > 0 && mpr_skip(&c)) {
-        values++;
-        if (values == 1 && mpr_left(&c) == 0) {
-            break; /* one value: the first request has run it */
-        }
-        request(b, start, (size_t)(c.p - start), 1 + (uint32_t)((values - 1) % 3));
-        start = c.p;
-    }
-
-    for (uint32_t pipe = 1; pipe <= 3; pipe++) {
-        ops_pipe_closed(b, pipe);
-        fuzz_check_broker(b);
-    }
-    FUZZ_CHECK(b->nwaiters == 0);
-    for (size_t i = 0; i < nslots; i++) {
-        FUZZ_CHECK(!slots[i].owed);
-    }
+    fuzz_run_input(b, data, size, &check_token);
+    fuzz_run_close(b);
     token_clear(&b->token);
     broker_free(b);
     return 0;

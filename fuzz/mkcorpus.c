@@ -93,29 +93,28 @@ save(const char *target, const char *name, const void *p, size_t n)
 
 /* --- fuzz_request --------------------------------------------------------------------------- */
 
-static msgpack_sbuffer seq; /* the input being built: one or more requests */
+msgpack_sbuffer req_seq;
 
-static void
+void
 req_begin(struct wire_msg *m, const char *op)
 {
     wire_msg_init(m);
     wire_set_cstr(m, WK_OP, op);
 }
 
-/* Appends m's encoding to the input being built. */
-static void
+void
 req_add(const struct wire_msg *m)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &seq, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &req_seq, msgpack_sbuffer_write);
     FUZZ_CHECK(wire_encode(m, &pk) == 0);
 }
 
 static void
 req_save(const char *name)
 {
-    save("fuzz_request", name, seq.data, seq.size);
-    msgpack_sbuffer_clear(&seq);
+    save("fuzz_request", name, req_seq.data, req_seq.size);
+    msgpack_sbuffer_clear(&req_seq);
 }
 
 /* A request of op with no field but op, saved alone. */
@@ -144,7 +143,7 @@ requests(void)
     static char big[4097];
     struct wire_msg m;
 
-    msgpack_sbuffer_init(&seq);
+    msgpack_sbuffer_init(&req_seq);
     req_bare("ping", "ping");
     req_bare("stats", "stats");
     req_bare("queue.list", "queue.list");
@@ -448,7 +447,7 @@ requests(void)
     wire_set_u64(&m, WK_WAIT_MS, 700000);
     req_add(&m);
     req_save("bad-reserve-limits");
-    msgpack_sbuffer_destroy(&seq);
+    msgpack_sbuffer_destroy(&req_seq);
 }
 
 /* --- fuzz_journal --------------------------------------------------------------------------- */

@@ -2,6 +2,9 @@
 #ifndef SLUICE_MKCORPUS_H
 #define SLUICE_MKCORPUS_H
 
+#include "wire.h"
+
+#include <msgpack.h>
 #include <nng/nng.h>
 #include <stddef.h>
 
@@ -11,6 +14,16 @@ void save_one(const char *target, const char *name, const void *p, size_t n);
 /* p[0..n) with the token FUZZ_BASE_TOKEN attached to each request of it that is a map; the
  * rest as it is. *out is allocated. */
 void with_token(const void *p, size_t n, nng_msg **out);
+
+/* The input being built: one or more requests, each appended by req_add; a seed writer
+ * saves it and clears it (init and destroy are the caller's). */
+extern msgpack_sbuffer req_seq;
+
+/* Starts m anew as a request of op. */
+void req_begin(struct wire_msg *m, const char *op);
+
+/* Appends m's encoding to req_seq. */
+void req_add(const struct wire_msg *m);
 
 /* The seeds of fuzz_request_journal (sequences with restarts) and of fuzz_request_token
  * (token fields of every kind). */

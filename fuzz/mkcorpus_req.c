@@ -38,36 +38,19 @@ with_token(const void *p, size_t n, nng_msg **out)
 
 /* --- fuzz_request_journal ------------------------------------------------------------------ */
 
-static msgpack_sbuffer seq; /* the input being built */
-
-static void
-req_begin(struct wire_msg *m, const char *op)
-{
-    wire_msg_init(m);
-    wire_set_cstr(m, WK_OP, op);
-}
-
-static void
-req_add(const struct wire_msg *m)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &seq, msgpack_sbuffer_write);
-    FUZZ_CHECK(wire_encode(m, &pk) == 0);
-}
-
 /* A nil value: fuzz_request_journal restarts the broker there. */
 static void
 restart(void)
 {
     static const char nil = (char)0xc0;
-    msgpack_sbuffer_write(&seq, &nil, 1);
+    msgpack_sbuffer_write(&req_seq, &nil, 1);
 }
 
 static void
 req_save(const char *name)
 {
-    save_one("fuzz_request_journal", name, seq.data, seq.size);
-    msgpack_sbuffer_clear(&seq);
+    save_one("fuzz_request_journal", name, req_seq.data, req_seq.size);
+    msgpack_sbuffer_clear(&req_seq);
 }
 
 static void
@@ -175,11 +158,11 @@ restart_segments(void)
 void
 journal_requests(void)
 {
-    msgpack_sbuffer_init(&seq);
+    msgpack_sbuffer_init(&req_seq);
     restart_push_nack_pause();
     restart_route_destroy_purge();
     restart_segments();
-    msgpack_sbuffer_destroy(&seq);
+    msgpack_sbuffer_destroy(&req_seq);
 }
 
 /* --- fuzz_request_token -------------------------------------------------------------------- */

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* As with libFuzzer, a target need not define it. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+
 struct list {
     char **v;
     size_t n, cap;
@@ -139,7 +142,9 @@ main(int argc, char **argv)
     if (rv != 0) {
         return 1;
     }
-    LLVMFuzzerInitialize(&argc, &argv);
+    if (LLVMFuzzerInitialize != NULL) {
+        LLVMFuzzerInitialize(&argc, &argv);
+    }
     printf("1..%zu\n", l.n);
     fflush(stdout);
     for (size_t i = 0; i < l.n; i++) {

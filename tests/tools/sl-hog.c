@@ -23,6 +23,7 @@
  *       that one connection. Prints "pushed=K failed=F" and the first error's reply.
  *
  * Exit status: 0 done; 1 a timeout, a failed push or a system error; 2 usage. */
+#include "rawio.h"
 #include "token.h"
 #include "wire.h"
 
@@ -105,26 +106,6 @@ parse_url(const char *url, struct addr *a)
     return -1;
 }
 
-static int
-read_some(int fd, unsigned char *p, size_t n, int timeout_ms)
-{
-    int64_t end = now_us() + (int64_t)timeout_ms * 1000;
-    while (n > 0) {
-        struct pollfd pf = { fd, POLLIN, 0 };
-        int64_t left = (end - now_us()) / 1000;
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
-            return -1;
-        }
-        ssize_t r = recv(fd, p, n, 0);
-        if (r <= 0) {
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Connects and exchanges SP headers (req0 against rep0). Returns the socket, or -1. A small
  * receive buffer makes a TCP peer that does not read stop the sender early. */
 static int
@@ -140,7 +121,7 @@ sp_connect(const struct addr *a)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 ||
         send(fd, ours, sizeof(ours), MSG_NOSIGNAL) != (ssize_t)sizeof(ours) ||
-        read_some(fd, theirs, sizeof(theirs), 5000) != 0 || theirs[1] != 'S' ||
+        read_all(fd, theirs, sizeof(theirs), 5000) != 0 || theirs[1] != 'S' ||
         theirs[5] != PROTO_REP0) {
         close(fd);
         return -1;
@@ -308,7 +289,7 @@ idle(const struct addr *a, uint64_t n, int64_t hold_ms)
     for (long i = 0; i < nfd; i++) {
         unsigned char theirs[8];
         int left_ms = (int)((hs_end - now_us()) / 1000);
-        if (left_ms > 0 && read_some(fds[i], theirs, 8, left_ms) == 0 && theirs[1] == 'S') {
+        if (left_ms > 0 && read_all(fds[i], theirs, 8, left_ms) == 0 && theirs[1] == 'S') {
             opened++;
         } else {
             failed++;

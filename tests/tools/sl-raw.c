@@ -18,6 +18,8 @@
  *       that were well-formed and "ok": true) and "failed=F".
  *
  * Exit status: 0 done (whatever the broker did), 1 cannot connect or a system error, 2 usage. */
+#include "rawio.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -35,14 +37,6 @@
 /* {"op": "ping"} after the 4-byte request id 0x80000001. */
 static const unsigned char ping_req[] = { 0x80, 0x00, 0x00, 0x01, 0x81, 0xa2, 'o', 'p',
                                           0xa4, 'p',  'i',  'n',  'g' };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 dial(const char *path)
@@ -81,31 +75,6 @@ write_all(int fd, const void *buf, size_t n)
         }
         p += w;
         n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads exactly n bytes within timeout_ms; -1 on close, error or timeout. */
-static int
-read_all(int fd, void *buf, size_t n, int timeout_ms)
-{
-    unsigned char *p = buf;
-    int64_t end = now_ms() + timeout_ms;
-    while (n > 0) {
-        struct pollfd pf = { fd, POLLIN, 0 };
-        int64_t left = end - now_ms();
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
-            return -1;
-        }
-        ssize_t r = recv(fd, p, n, 0);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
     }
     return 0;
 }

@@ -1,16 +1,23 @@
-/* What the broker-level unit tests share: string views, a fake clock, and one request through
- * the broker's dispatcher. Include after <cmocka.h>. Everything is static inline, so a test
+/* What the broker-level unit tests share: string views, a fake clock, one request through
+ * the broker's dispatcher, and a journal in a private directory. Include after <cmocka.h>. Everything is static inline, so a test
  * that uses a part pays for nothing else. */
 #ifndef SLUICE_TEST_SUPPORT_H
 #define SLUICE_TEST_SUPPORT_H
 
 #include "broker.h"
 #include "err.h"
+#include "jfile.h"
+#include "journal.h"
 #include "ops.h"
 #include "wire.h"
 
+#include <dirent.h>
 #include <nng/nng.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MS 1000000LL
 
@@ -67,6 +74,70 @@ request(struct broker *b, const struct wire_msg *req, struct wire_msg *rep, nng_
     }
     *keep = r;
     return rv;
+}
+
+/* Makes a private directory for a test, $TMPDIR/NAME.XXXXXX (/tmp without $TMPDIR), and
+ * writes its path to dir[0..n). Returns 0, or -1 when it cannot. */
+static inline int
+tmpdir_make(char *dir, size_t n, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, n, "%s/%s.XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", name);
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+/* Removes the files in dir (a journal's: no subdirectories) and dir. Returns 0, or -1 when
+ * something is left. */
+static inline int
+tmpdir_remove(const char *dir)
+{
+    char path[512];
+    struct dirent *e;
+    int rv = 0;
+
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            rv |= unlink(path);
+        }
+    }
+    closedir(d);
+    rv |= rmdir(dir);
+    return rv == 0 ? 0 : -1;
+}
+
+/* A broker as fake_broker's with the journal jc open; the test fails, saying why, when it
+ * does not open. */
+static inline struct broker *
+journal_broker(const struct broker_cfg *cfg, const struct journal_cfg *jc, int64_t start_ns)
+{
+    char why[512] = "";
+    struct broker *b = fake_broker(cfg, start_ns);
+    int rv = journal_open(b, jc, why, sizeof(why));
+    if (rv != 0) {
+        print_error("journal_open: %s\n", why);
+    }
+    assert_int_equal(rv, 0);
+    return b;
+}
+
+/* Whether the journal in dir has the segment numbered seq. */
+static inline bool
+has_segment(const char *dir, uint64_t seq)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    bool found = false;
+    assert_int_equal(jf_list(dir, &seqs, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        found |= seqs[i] == seq;
+    }
+    free(seqs);
+    return found;
 }
 
 #endif

@@ -305,14 +305,8 @@ struct fix {
 static int
 jsetup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     struct fix *f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        return -1;
-    }
-    snprintf(f->dir, sizeof(f->dir), "%s/dedup.XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(f->dir) == NULL) {
+    if (f == NULL || tmpdir_make(f->dir, sizeof(f->dir), "dedup") != 0) {
         free(f);
         return -1;
     }
@@ -328,42 +322,21 @@ static int
 jteardown(void **state)
 {
     struct fix *f = *state;
-    char path[512];
-    struct dirent *e;
-    int rv = 0;
 
     disk_set(false, 0);
     if (f->b != NULL) {
         journal_close(f->b);
         broker_free(f->b);
     }
-    DIR *d = opendir(f->dir);
-    if (d == NULL) {
-        free(f);
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-            rv |= unlink(path);
-        }
-    }
-    closedir(d);
-    rv |= rmdir(f->dir);
+    int rv = tmpdir_remove(f->dir);
     free(f);
-    return rv == 0 ? 0 : -1;
+    return rv;
 }
 
 static void
 start(struct fix *f)
 {
-    char why[512] = "";
-    f->b = fake_broker(&f->cfg, 1700000000000LL * MS);
-    int rv = journal_open(f->b, &f->jc, why, sizeof(why));
-    if (rv != 0) {
-        print_error("journal_open: %s\n", why);
-    }
-    assert_int_equal(rv, 0);
+    f->b = journal_broker(&f->cfg, &f->jc, 1700000000000LL * MS);
 }
 
 static void
@@ -600,20 +573,6 @@ test_stale_repeat_waits_until_the_original_is_durable(void **state)
     assert_int_equal(held_jobs(f->b), N);
     call_fini(&again);
     free(calls);
-}
-
-static bool
-has_segment(const char *dir, uint64_t seq)
-{
-    uint64_t *seqs = NULL;
-    size_t n = 0;
-    bool found = false;
-    assert_int_equal(jf_list(dir, &seqs, &n), 0);
-    for (size_t i = 0; i < n; i++) {
-        found |= seqs[i] == seq;
-    }
-    free(seqs);
-    return found;
 }
 
 /* The runs of stored keys live on in each segment's snapshot: once the segments holding the

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "jfile.h"
+#include "support.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,13 +27,8 @@
 static int
 setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     char *dir = malloc(256);
-    if (dir == NULL) {
-        return -1;
-    }
-    snprintf(dir, 256, "%s/jfile.XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
+    if (dir == NULL || tmpdir_make(dir, 256, "jfile") != 0) {
         free(dir);
         return -1;
     }
@@ -44,24 +40,9 @@ static int
 teardown(void **state)
 {
     char *dir = *state;
-    char path[512];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-    int rv = 0;
-    if (d == NULL) {
-        free(dir);
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            rv |= unlink(path);
-        }
-    }
-    closedir(d);
-    rv |= rmdir(dir);
+    int rv = tmpdir_remove(dir);
     free(dir);
-    return rv == 0 ? 0 : -1;
+    return rv;
 }
 
 /* CRC-32C one bit at a time, straight from the definition. */

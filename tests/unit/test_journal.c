@@ -47,14 +47,8 @@ struct fix {
 static int
 setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     struct fix *f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        return -1;
-    }
-    snprintf(f->dir, sizeof(f->dir), "%s/journal.XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(f->dir) == NULL) {
+    if (f == NULL || tmpdir_make(f->dir, sizeof(f->dir), "journal") != 0) {
         free(f);
         return -1;
     }
@@ -70,42 +64,21 @@ static int
 teardown(void **state)
 {
     struct fix *f = *state;
-    char path[512];
-    struct dirent *e;
-    int rv = 0;
 
     if (f->b != NULL) {
         journal_close(f->b);
         broker_free(f->b);
     }
-    DIR *d = opendir(f->dir);
-    if (d == NULL) {
-        free(f);
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-            rv |= unlink(path);
-        }
-    }
-    closedir(d);
-    rv |= rmdir(f->dir);
+    int rv = tmpdir_remove(f->dir);
     free(f);
-    return rv == 0 ? 0 : -1;
+    return rv;
 }
 
 /* A new broker on the fake clock (left where it is) with the journal of f->dir open. */
 static void
 start(struct fix *f)
 {
-    char why[512] = "";
-    f->b = fake_broker(&f->cfg, fake_now);
-    int rv = journal_open(f->b, &f->jc, why, sizeof(why));
-    if (rv != 0) {
-        print_error("journal_open: %s\n", why);
-    }
-    assert_int_equal(rv, 0);
+    f->b = journal_broker(&f->cfg, &f->jc, fake_now);
     assert_non_null(f->b->jr);
 }
 
@@ -569,20 +542,6 @@ dead_ids(struct broker *b)
     assert_int_equal(rv, 0);
     assert_int_equal(total, l.n);
     return l;
-}
-
-static bool
-has_segment(const char *dir, uint64_t seq)
-{
-    uint64_t *seqs = NULL;
-    size_t n = 0;
-    bool found = false;
-    assert_int_equal(jf_list(dir, &seqs, &n), 0);
-    for (size_t i = 0; i < n; i++) {
-        found |= seqs[i] == seq;
-    }
-    free(seqs);
-    return found;
 }
 
 /* The segments in dir: how many, and the first and last. */
