@@ -74,6 +74,7 @@ static const struct {
     [WK_STALE] = { "stale", WT_BOOL },
     [WK_RTOK] = { "rtok", WT_U64 },
     [WK_RTOK_GOT] = { "rtok_got", WT_U64 },
+    [WK_ORDER] = { "order", WT_STR },
 };
 
 
@@ -107,6 +108,7 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_LEASE_ACQUIRE] = { "lease.acquire", { WK_NAME, WK_TTL_MS } },
     [WOP_LEASE_RENEW] = { "lease.renew", { WK_NAME, WK_LEASE, WK_TTL_MS } },
     [WOP_LEASE_RELEASE] = { "lease.release", { WK_NAME, WK_LEASE } },
+    [WOP_GROUP_WEIGHT] = { "group.weight", { WK_GROUP, WK_WEIGHT } },
 };
 
 bool

@@ -60,6 +60,7 @@ enum wire_key {
     WK_EXPECT,
     WK_STALE,
     WK_RTOK, WK_RTOK_GOT,
+    WK_ORDER,
     WK_COUNT
 };
 
@@ -134,6 +135,7 @@ enum wire_op {
     WOP_DEAD_LIST, WOP_DEAD_RETRY, WOP_DEAD_PURGE,
     WOP_POOL_STATUS, WOP_POOL_SCALE, /* worker-pool's control socket */
     WOP_LEASE_ACQUIRE, WOP_LEASE_RENEW, WOP_LEASE_RELEASE,
+    WOP_GROUP_WEIGHT,
     WOP_COUNT
 };
 
