@@ -426,12 +426,14 @@ settings(const struct wire_msg *req, struct queue_settings *s, char *why)
         s->priority = (uint32_t)req->v[WK_PRIORITY].u;
     }
     if (WIRE_HAS(req, WK_WEIGHT)) {
-        if (req->v[WK_WEIGHT].u < 1 || req->v[WK_WEIGHT].u > QUEUE_WEIGHT_MAX) {
-            snprintf(why, WHY_MAX, "'weight' must be 1 to %u", QUEUE_WEIGHT_MAX);
+        double w = req->v[WK_WEIGHT].d;
+        if (w < 1 || w > QUEUE_WEIGHT_MAX || w != (double)(uint32_t)w) {
+            snprintf(why, WHY_MAX, "'weight' must be a whole number from 1 to %u",
+                     QUEUE_WEIGHT_MAX);
             return SL_EBADREQ;
         }
         s->has_weight = true;
-        s->weight = (uint32_t)req->v[WK_WEIGHT].u;
+        s->weight = (uint32_t)w;
     }
     if (WIRE_HAS(req, WK_MAX_INFLIGHT)) {
         if (req->v[WK_MAX_INFLIGHT].u > QUEUE_INFLIGHT_MAX) {

@@ -2,6 +2,7 @@
 
 #include "err.h"
 
+#include <math.h>
 #include <nng/nng.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ static const struct {
     [WK_CLIENT] = { "client", WT_NAME },
     [WK_SEQ] = { "seq", WT_U64 },
     [WK_PRIORITY] = { "priority", WT_U64 },
-    [WK_WEIGHT] = { "weight", WT_U64 },
+    [WK_WEIGHT] = { "weight", WT_NUM },
     [WK_MAX_INFLIGHT] = { "max_inflight", WT_U64 },
     [WK_FORCE] = { "force", WT_BOOL },
     [WK_DELAY_MS] = { "delay_ms", WT_U64 },
@@ -405,6 +406,17 @@ wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t w
             }
             v->u = vo->via.u64;
             break;
+        case WT_NUM:
+            if (vo->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                v->d = (double)vo->via.u64;
+            } else if ((vo->type == MSGPACK_OBJECT_FLOAT32 || vo->type == MSGPACK_OBJECT_FLOAT64) &&
+                       isfinite(vo->via.f64) && vo->via.f64 >= 0) {
+                v->d = vo->via.f64;
+            } else {
+                return bad(m, why, whycap, "field '%s': expected a non-negative number",
+                           keys[k].name);
+            }
+            break;
         case WT_BOOL:
             if (vo->type != MSGPACK_OBJECT_BOOLEAN) {
                 return bad(m, why, whycap, "field '%s': expected a boolean", keys[k].name);
@@ -471,7 +483,18 @@ wire_set_cstr(struct wire_msg *m, enum wire_key k, const char *z)
 void
 wire_set_u64(struct wire_msg *m, enum wire_key k, uint64_t u)
 {
-    m->v[k].u = u;
+    if (keys[k].type == WT_NUM) {
+        m->v[k].d = (double)u;
+    } else {
+        m->v[k].u = u;
+    }
+    wire_keyset_add(&m->has, (unsigned)k);
+}
+
+void
+wire_set_num(struct wire_msg *m, enum wire_key k, double d)
+{
+    m->v[k].d = d;
     wire_keyset_add(&m->has, (unsigned)k);
 }
 
@@ -558,6 +581,12 @@ wire_encode(const struct wire_msg *m, msgpack_packer *pk)
         case WT_U64:
             rv = msgpack_pack_uint64(pk, v->u);
             break;
+        case WT_NUM:
+            /* A whole number travels as an integer, so that readers expecting one (an older
+             * broker's queue weight) accept it. */
+            rv = v->d < 0x1p63 && v->d == (double)(uint64_t)v->d ? msgpack_pack_uint64(pk, (uint64_t)v->d)
+                                                       : msgpack_pack_double(pk, v->d);
+            break;
         case WT_BOOL:
             rv = v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
             break;
@@ -606,6 +635,7 @@ wire_encoded_size(const struct wire_msg *m)
             n += 5 + v->s.n;
             break;
         case WT_U64:
+        case WT_NUM:
         case WT_BOOL:
             n += 9;
             break;

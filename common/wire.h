@@ -37,6 +37,7 @@ enum wire_type {
     WT_STR,   /* str, up to WIRE_STR_MAX bytes */
     WT_NAME,  /* str obeying the name rule */
     WT_U64,   /* non-negative integer */
+    WT_NUM,   /* non-negative number: an integer or a finite float */
     WT_BOOL,
     WT_BLOBS, /* array of bin or str (payloads); sizes are checked by the receiver */
     WT_U64S,  /* array of non-negative integers (job ids) */
@@ -84,6 +85,7 @@ uint64_t wire_list_u64(const struct wire_list *l, uint32_t i);
 union wire_val {
     struct sl_str s;         /* WT_STR, WT_NAME */
     uint64_t u;              /* WT_U64 */
+    double d;                /* WT_NUM */
     bool b;                  /* WT_BOOL */
     struct wire_list l;      /* WT_BLOBS, WT_U64S, WT_NAMES */
     const msgpack_object *any; /* WT_ANY */
@@ -181,6 +183,8 @@ int wire_check_required(const struct wire_msg *m, enum wire_op op, char *why, si
 void wire_set_str(struct wire_msg *m, enum wire_key k, const char *p, size_t n);
 void wire_set_cstr(struct wire_msg *m, enum wire_key k, const char *z);
 void wire_set_u64(struct wire_msg *m, enum wire_key k, uint64_t u);
+/* Sets a WT_NUM key. */
+void wire_set_num(struct wire_msg *m, enum wire_key k, double d);
 void wire_set_bool(struct wire_msg *m, enum wire_key k, bool b);
 void wire_set_strs(struct wire_msg *m, enum wire_key k, const struct sl_str *v, uint32_t n);
 void wire_set_u64s(struct wire_msg *m, enum wire_key k, const uint64_t *v, uint32_t n);

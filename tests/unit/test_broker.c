@@ -599,6 +599,7 @@ test_every_documented_op_has_a_handler(void **state)
                 wire_set_u64s(&req, (enum wire_key)k, ids, 1);
                 break;
             case WT_U64:
+            case WT_NUM:
                 wire_set_u64(&req, (enum wire_key)k, 1);
                 break;
             default:

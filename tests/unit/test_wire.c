@@ -123,7 +123,7 @@ static const struct {
     { "token", WT_STR },        { "expect", WT_STR },
     { "msg", WT_STR },         { "group", WT_NAME },     { "queue", WT_NAME },
     { "name", WT_NAME },       { "payloads", WT_BLOBS }, { "client", WT_NAME },
-    { "seq", WT_U64 },         { "priority", WT_U64 },   { "weight", WT_U64 },
+    { "seq", WT_U64 },         { "priority", WT_U64 },   { "weight", WT_NUM },
     { "max_inflight", WT_U64 }, { "force", WT_BOOL },    { "ttr_ms", WT_U64 },
     { "max_attempts", WT_U64 }, { "delay_ms", WT_U64 },  { "n", WT_U64 },
     { "first_id", WT_U64 },    { "dup", WT_BOOL },       { "moved", WT_U64 },
@@ -132,7 +132,7 @@ static const struct {
     { "lease", WT_U64 },       { "ids", WT_U64S },       { "worker", WT_NAME },
     { "max", WT_U64 },         { "wait_ms", WT_U64 },    { "queues", WT_ANY },
     { "routes", WT_ANY },      { "broker", WT_ANY },     { "groups", WT_ANY },
-    { "workers", WT_ANY },     { "jobs", WT_ANY },
+    { "workers", WT_ANY },     { "jobs", WT_ANY },       { "order", WT_STR },
 };
 
 static void
@@ -319,6 +319,9 @@ set_sample(struct wire_msg *m, enum wire_key k, bool alt)
     case WT_U64:
         wire_set_u64(m, k, alt ? 0 : UINT64_MAX);
         break;
+    case WT_NUM:
+        wire_set_num(m, k, alt ? 0.25 : 1000.0);
+        break;
     case WT_BOOL:
         wire_set_bool(m, k, !alt);
         break;
@@ -355,6 +358,9 @@ check_sample(const struct wire_msg *m, enum wire_key k, bool alt)
         break;
     case WT_U64:
         assert_true(v->u == (alt ? 0 : UINT64_MAX));
+        break;
+    case WT_NUM:
+        assert_true(v->d == (alt ? 0.25 : 1000.0));
         break;
     case WT_BOOL:
         assert_int_equal(v->b, !alt);
@@ -754,6 +760,8 @@ sample_fits(enum wire_type t, enum sample s)
         return s == S_NAME;
     case WT_U64:
         return s == S_ZERO || s == S_U64MAX || s == S_INT8_POS;
+    case WT_NUM:
+        return s == S_ZERO || s == S_U64MAX || s == S_INT8_POS || s == S_F64 || s == S_F32;
     case WT_BOOL:
         return s == S_TRUE || s == S_FALSE;
     case WT_BLOBS:
