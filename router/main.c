@@ -61,7 +61,7 @@ static const struct opt router_opts[] = {
     { OPT_MAX_INFLIGHT, "max-inflight", 0, "K", NULL,
       "cap on the jobs reserved at once from an own queue, 0 = none (default 0)" },
     { OPT_MIN_DWELL, "min-dwell", 0, "DURATION", NULL,
-      "least time between two switches of one group (default 5s)" },
+      "least time a moved group stays moved before it returns (default 5s)" },
     { OPT_DRY_RUN, "dry-run", 'n', NULL, NULL,
       "decide and log, change nothing (takes no lease)" },
     { OPT_ONCE, "once", 0, NULL, NULL, "one round, then exit (status 1 if it could not run)" },

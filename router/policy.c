@@ -397,10 +397,12 @@ policy_plan_own_queues(struct policy *p, const struct snapshot *s,
             continue; /* "group." + its name is too long for a queue: it stays in default */
         }
         enum sw_route kind = route_kind(g);
-        bool dwelt = policy_dwell_left(p, g->name, s->now_ms) == 0;
-        if (kind == SW_DEFAULT && g->count > p->cfg.high && dwelt) {
+        /* Only the return waits for the dwell (against flapping): a group that returned a
+         * moment ago and floods again is moved at once, or its burst lands in default. */
+        if (kind == SW_DEFAULT && g->count > p->cfg.high) {
             rv = plan_isolate(p, g, own, want, rule, &planned, out);
-        } else if (kind == SW_OWN && g->count < p->cfg.low && dwelt) {
+        } else if (kind == SW_OWN && g->count < p->cfg.low &&
+                   policy_dwell_left(p, g->name, s->now_ms) == 0) {
             struct action *a = action_list_add(out, ACT_ROUTE_UNSET);
             if (a == NULL) {
                 rv = SL_ENOMEM;
@@ -424,7 +426,7 @@ policy_plan_own_queues(struct policy *p, const struct snapshot *s,
 }
 
 int
-policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
+policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count,
                        const struct action_qset *want, const char *rule,
                        struct action_list *out)
 {
@@ -433,7 +435,7 @@ policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count, ui
     struct action *a;
 
     if (count <= p->cfg.high || (seen != -1 && seen != SW_DEFAULT) ||
-        !policy_own_queue(group, own) || policy_dwell_left(p, group, now_ms) != 0) {
+        !policy_own_queue(group, own)) {
         return 0;
     }
     if ((a = action_list_add(out, ACT_QUEUE_CREATE)) == NULL) {

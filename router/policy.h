@@ -39,7 +39,8 @@ struct policy_cfg {
                               low <= high, so counts in [low, high] change nothing (hysteresis) */
     uint64_t priority;     /* threshold: the own queues' priority */
     uint64_t max_inflight; /* the own queues' cap on reserved jobs (0: none) */
-    uint64_t min_dwell_ms; /* least time between two switches of one group */
+    uint64_t min_dwell_ms; /* least time a moved group stays moved before it returns (against
+                              flapping); a group that has returned is moved again at once */
 };
 
 /* A snapshot, as read from one stats reply. Strings are views (not NUL-terminated) that live
@@ -145,10 +146,11 @@ int policy_plan_own_queues(struct policy *p, const struct snapshot *s,
                            struct action_list *out);
 
 /* The reaction of policies built on policy_plan_own_queues: when count > high, the group was
- * last seen in default (or never), its dwell is over and its name is short enough for an own
- * queue: create the own queue with want (the router takes `exists` as done) and route. */
+ * last seen in default (or never; however recently it returned there) and its name is short
+ * enough for an own queue: create the own queue with want (the router takes `exists` as done)
+ * and route. */
 int policy_react_own_queue(struct policy *p, struct sl_str group, uint64_t count,
-                           uint64_t now_ms, const struct action_qset *want, const char *rule,
+                           const struct action_qset *want, const char *rule,
                            struct action_list *out);
 
 /* The settings of default in the last snapshot decided (priority 10, weight 1 before any). */

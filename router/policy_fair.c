@@ -30,7 +30,8 @@ fair_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_m
            struct action_list *out)
 {
     const struct action_qset want = fair_want(p);
-    return policy_react_own_queue(p, group, count, now_ms, &want, FAIR_RULE, out);
+    (void)now_ms; /* a move to the own queue never waits for the dwell */
+    return policy_react_own_queue(p, group, count, &want, FAIR_RULE, out);
 }
 
 const struct policy_ops policy_fair_ops = {

@@ -2,7 +2,9 @@
  * queue, group.<name>, at --priority (100 by default: served after default's 10, so the light
  * groups in default go first) with --max-inflight if given; when its count falls below --low it
  * returns to default and its queue is destroyed once empty. Counts between --low and --high
- * change nothing, and one group switches at most once per --min-dwell. */
+ * change nothing; a group returns no sooner than --min-dwell after it was moved, but one that
+ * has returned is moved again as soon as its count exceeds --high (its new burst would
+ * otherwise land in default whole). */
 #include "policy.h"
 
 /* --priority, weight 1, --max-inflight. */
@@ -25,7 +27,8 @@ threshold_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t 
                 struct action_list *out)
 {
     const struct action_qset want = threshold_want(p);
-    return policy_react_own_queue(p, group, count, now_ms, &want, "threshold", out);
+    (void)now_ms; /* a move to the own queue never waits for the dwell */
+    return policy_react_own_queue(p, group, count, &want, "threshold", out);
 }
 
 const struct policy_ops policy_threshold_ops = {

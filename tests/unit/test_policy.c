@@ -1,6 +1,6 @@
 /* The router's policies decided on snapshots, with no process running: thresholds, hysteresis,
- * --min-dwell, restart safety, clean-up of own queues, the fair policy's settings, and
- * snapshots of 0, 1 and 10,000 groups. */
+ * --min-dwell (before a return only), restart safety, clean-up of own queues, the fair
+ * policy's settings, and snapshots of 0, 1 and 10,000 groups. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,10 +215,10 @@ test_hysteresis_between_low_and_high(void **state)
     policy_free(p);
 }
 
-/* One group switches at most once per min_dwell: measured from the snapshot that first shows
- * its route changed. */
+/* A group stays in its own queue at least min_dwell before it returns, measured from the
+ * snapshot that first shows it routed; back in default, it may be moved again at once. */
 static void
-test_min_dwell_between_switches(void **state)
+test_min_dwell_before_a_return(void **state)
 {
     struct action_list out;
     struct snap x;
@@ -246,23 +246,18 @@ test_min_dwell_between_switches(void **state)
     assert_int_equal(out.n, 1);
     check(&out.v[0], ACT_ROUTE_UNSET, "bob", "");
 
-    /* Back in default (seen at 17000) and a new flood: held until 22000, then routed to the
-     * queue that still exists (no second create). The empty queue nobody routes to is
-     * destroyed meanwhile. */
+    /* Back in default (seen at 17000) and quiet: the empty queue nobody routes to is
+     * destroyed. */
     snap_init(&x, 17000);
-    group(&x, "bob", NULL, 900);
+    group(&x, "bob", NULL, 5);
     queue(&x, "group.bob", 100, 0);
     decide(p, &x, &out);
     assert_int_equal(out.n, 1);
     check(&out.v[0], ACT_QUEUE_DESTROY, "", "group.bob");
     assert_false(out.v[0].force);
-    assert_false(would_move(p, S("bob"), 900, 17000));
-    snap_init(&x, 21999);
-    group(&x, "bob", NULL, 900);
-    decide(p, &x, &out);
-    assert_int_equal(out.n, 0);
-    assert_true(would_move(p, S("bob"), 900, 22000));
-    snap_init(&x, 22000);
+    /* A new flood a moment after the return: moved again at once, to a new own queue. */
+    assert_true(would_move(p, S("bob"), 900, 17001));
+    snap_init(&x, 17500);
     group(&x, "bob", NULL, 900);
     decide(p, &x, &out);
     assert_int_equal(out.n, 2);
@@ -366,6 +361,64 @@ test_own_queue_cleanup(void **state)
     assert_string_equal(out.v[1].reason, "empty and no longer routed to");
     action_list_fini(&out);
     policy_free(p);
+}
+
+/* --min-dwell guards only the return: a group that returned to default a moment ago and
+ * floods again is moved back at once, by a snapshot and by a reaction, in threshold and in
+ * fair alike, so its new burst does not land in default whole. */
+static void
+test_redemoted_at_once_after_a_return(void **state)
+{
+    struct action_list out;
+    struct snap x;
+    (void)state;
+    action_list_init(&out);
+    for (size_t i = 0; i < 2; i++) {
+        const char *name = i == 0 ? "threshold" : "fair";
+        uint64_t prio = i == 0 ? 100 : 10;
+        struct policy *p = mk(name, &cfg_default);
+        snap_init(&x, 1000);
+        group(&x, "bob", NULL, 500);
+        decide(p, &x, &out);
+        assert_int_equal(out.n, 2);
+        struct action r = out.v[1];
+        assert_int_equal(policy_note(p, &r, 1000), 0);
+        /* Drained, and back in default once the dwell is over (the router's own change). */
+        snap_init(&x, 6000);
+        group(&x, "bob", "group.bob", 0);
+        queue(&x, "group.bob", prio, 0);
+        decide(p, &x, &out);
+        assert_int_equal(out.n, 1);
+        check(&out.v[0], ACT_ROUTE_UNSET, "bob", "");
+        struct action u = out.v[0];
+        assert_int_equal(policy_note(p, &u, 6000), 0);
+        /* A burst a moment later: the reaction and the next snapshot move it again at once,
+         * to the own queue that still exists. */
+        assert_true(would_move(p, S("bob"), 900, 6001));
+        snap_init(&x, 6100);
+        group(&x, "bob", NULL, 900);
+        queue(&x, "group.bob", prio, 0);
+        decide(p, &x, &out);
+        assert_int_equal(out.n, 1);
+        check(&out.v[0], ACT_ROUTE_SET, "bob", "group.bob");
+        assert_string_equal(out.v[0].reason, "count 900 > high 100");
+        assert_string_equal(out.v[0].expect, "");
+        /* Back in its own queue, it is held there a whole dwell again. */
+        assert_int_equal(policy_note(p, &out.v[0], 6100), 0);
+        snap_init(&x, 11099);
+        group(&x, "bob", "group.bob", 0);
+        queue(&x, "group.bob", prio, 0);
+        decide(p, &x, &out);
+        assert_int_equal(out.n, 0);
+        snap_init(&x, 11100);
+        group(&x, "bob", "group.bob", 0);
+        queue(&x, "group.bob", prio, 0);
+        decide(p, &x, &out);
+        assert_int_equal(out.n, 1);
+        check(&out.v[0], ACT_ROUTE_UNSET, "bob", "");
+        policy_free(p);
+    }
+    action_list_fini(&out);
 }
 
 /* Routes a person set to another queue are left alone, however heavy the group. */
@@ -612,7 +665,7 @@ test_ten_thousand_groups(void **state)
 
 /* A crossing reported by the broker, decided without a snapshot: the own queue (with the
  * policy's settings; fair's from default as last seen) and the route; nothing for a group
- * already moved, in its dwell, or at high exactly. */
+ * already moved or at high exactly; at once for one that has just returned. */
 static void
 test_react_to_a_crossing(void **state)
 {
@@ -651,11 +704,11 @@ test_react_to_a_crossing(void **state)
     decide(p, &x, &out);
     assert_int_equal(out.n, 1);
     check(&out.v[0], ACT_ROUTE_UNSET, "bob", "");
-    /* Back in default by the router's hand at 6000: no reaction before 11000. */
+    /* Back in default by the router's hand at 6000: a new flood is reacted to at once. */
     struct action u = { .kind = ACT_ROUTE_UNSET, .group = "bob" };
     assert_int_equal(policy_note(p, &u, 6000), 0);
-    assert_false(would_move(p, S("bob"), 700, 10999));
-    assert_true(would_move(p, S("bob"), 700, 11000));
+    assert_false(would_move(p, S("bob"), 100, 6001));
+    assert_true(would_move(p, S("bob"), 700, 6001));
     policy_free(p);
 
     p = mk("fair", &c);
@@ -699,7 +752,8 @@ main(void)
         cmocka_unit_test(test_threshold_routes_a_group_above_high),
         cmocka_unit_test(test_threshold_is_strictly_above_high),
         cmocka_unit_test(test_hysteresis_between_low_and_high),
-        cmocka_unit_test(test_min_dwell_between_switches),
+        cmocka_unit_test(test_min_dwell_before_a_return),
+        cmocka_unit_test(test_redemoted_at_once_after_a_return),
         cmocka_unit_test(test_restart_flips_nothing),
         cmocka_unit_test(test_existing_own_queue_is_not_created_again),
         cmocka_unit_test(test_own_queue_cleanup),
