@@ -52,6 +52,7 @@ action_verb(enum action_kind kind)
     static const char *const verbs[] = {
         [ACT_QUEUE_CREATE] = "create", [ACT_QUEUE_UPDATE] = "update", [ACT_ROUTE_SET] = "route",
         [ACT_ROUTE_UNSET] = "unroute", [ACT_QUEUE_DESTROY] = "destroy",
+        [ACT_GROUP_WEIGHT] = "weight",
     };
     return (unsigned)kind < sizeof(verbs) / sizeof(verbs[0]) ? verbs[kind] : "?";
 }
@@ -64,7 +65,7 @@ action_request(const struct action *a, uint64_t lease, struct wire_msg *req)
     static const char *const ops[] = {
         [ACT_QUEUE_CREATE] = "queue.create", [ACT_QUEUE_UPDATE] = "queue.update",
         [ACT_ROUTE_SET] = "route.set", [ACT_ROUTE_UNSET] = "route.unset",
-        [ACT_QUEUE_DESTROY] = "queue.destroy",
+        [ACT_QUEUE_DESTROY] = "queue.destroy", [ACT_GROUP_WEIGHT] = "group.weight",
     };
 
     wire_msg_init(req);
@@ -92,6 +93,10 @@ action_request(const struct action *a, uint64_t lease, struct wire_msg *req)
             wire_set_bool(req, WK_FORCE, true);
         }
         break;
+    case ACT_GROUP_WEIGHT:
+        wire_set_cstr(req, WK_GROUP, a->group);
+        wire_set_num(req, WK_WEIGHT, a->weight);
+        break;
     }
     /* The reason travels with the change: the broker logs it and publishes it. */
     wire_set_cstr(req, WK_REASON, a->reason);
@@ -116,6 +121,9 @@ action_describe(const struct action *a, char *out, size_t cap)
                           " priority=%" PRIu64 " weight=%" PRIu64 " max_inflight=%" PRIu64,
                           a->set.priority, a->set.weight, a->set.max_inflight);
         }
+    }
+    if (a->kind == ACT_GROUP_WEIGHT && n > 0 && (size_t)n < cap) {
+        n += snprintf(out + n, cap - (size_t)n, " weight=%g", a->weight);
     }
     if (n > 0 && (size_t)n < cap) {
         char reason[ACTION_REASON_MAX + 16];

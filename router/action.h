@@ -1,6 +1,7 @@
 /* A change the router makes to the broker, as a policy decides it: the action types and
  * lists policies fill, the request that carries an action out (PROTOCOL.md: queue.create,
- * queue.update, queue.destroy, route.set, route.unset) and its description for the log.
+ * queue.update, queue.destroy, route.set, route.unset, group.weight) and its description for
+ * the log.
  * Not thread-safe; no I/O. */
 #ifndef SLUICE_ROUTER_ACTION_H
 #define SLUICE_ROUTER_ACTION_H
@@ -24,6 +25,7 @@ enum action_kind {
     ACT_ROUTE_SET,      /* group, queue */
     ACT_ROUTE_UNSET,    /* group */
     ACT_QUEUE_DESTROY,  /* queue; force: it holds only dead jobs, which move to default */
+    ACT_GROUP_WEIGHT,   /* group, weight */
 };
 
 struct action {
@@ -33,6 +35,7 @@ struct action {
     uint64_t count;                 /* the group's count in the snapshot (0 if no group) */
     struct action_qset set;         /* ACT_QUEUE_CREATE, ACT_QUEUE_UPDATE */
     bool force;                     /* ACT_QUEUE_DESTROY */
+    double weight;                  /* ACT_GROUP_WEIGHT: the group's new weight (0.01..1000) */
     char reason[ACTION_REASON_MAX]; /* why, for the log and the broker ("count 1530 > high 100") */
     char expect[WIRE_NAME_MAX + 1]; /* route actions: the group's route when the policy decided
                                        ("" for none); the broker refuses the change with
@@ -52,7 +55,7 @@ void action_list_clear(struct action_list *l);
 /* Appends a zeroed action of kind. Returns it, or NULL when out of memory (list unchanged). */
 struct action *action_list_add(struct action_list *l, enum action_kind kind);
 
-/* The verb of kind for the log: "create", "update", "route", "unroute", "destroy". */
+/* The verb of kind for the log: "create", "update", "route", "unroute", "destroy", "weight". */
 const char *action_verb(enum action_kind kind);
 
 /* Builds the request that carries out a into req (initialised here), with lease (0: none)
@@ -61,7 +64,8 @@ const char *action_verb(enum action_kind kind);
 void action_request(const struct action *a, uint64_t lease, struct wire_msg *req);
 
 /* Writes the decision for the log into out: "action=route group=bob count=1530
- * queue=group.bob reason=\"count 1530 > high 100\"" (create and update add the settings). */
+ * queue=group.bob reason=\"count 1530 > high 100\"" (create and update add the settings, a
+ * weight change "weight=0.25"). */
 void action_describe(const struct action *a, char *out, size_t cap);
 
 #endif

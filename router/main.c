@@ -1,8 +1,8 @@
 /* router: the balancing policy as its own process (DESIGN.md, Router; router.h).
  *
- *   router [--url URL] [--events-url URL] [--policy threshold|fair] [--tick 1s] [--high 100]
- *          [--low 10] [--priority 100] [--max-inflight K] [--min-dwell 5s] [--dry-run]
- *          [--once] [--name NAME] [--lease-ttl 2s]
+ *   router [--url URL] [--events-url URL] [--policy threshold|fair|weights] [--tick 1s]
+ *          [--high 100] [--low 10] [--priority 100] [--max-inflight K] [--heavy-weight 0.25]
+ *          [--min-dwell 5s] [--dry-run] [--once] [--name NAME] [--lease-ttl 2s]
  *
  * main parses the options, sets up the signals and runs the router's loop. */
 #include "router.h"
@@ -33,6 +33,7 @@ enum {
     OPT_LOW,
     OPT_PRIORITY,
     OPT_MAX_INFLIGHT,
+    OPT_HEAVY_WEIGHT,
     OPT_MIN_DWELL,
     OPT_DRY_RUN,
     OPT_ONCE,
@@ -50,16 +51,22 @@ static const struct opt router_opts[] = {
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL",
       "the broker's event socket (default ipc://$SLUICE_DIR/events.ipc)" },
     { OPT_POLICY, "policy", 'p', "NAME", "SLUICE_ROUTER_POLICY",
-      "threshold (heavy groups to an own queue at --priority) or fair (at default's priority "
-      "and weight); default threshold" },
+      "threshold (heavy groups to an own queue at --priority), fair (at default's priority "
+      "and weight) or weights (heavy groups' weight lowered in place); default threshold" },
     { OPT_TICK, "tick", 't', "DURATION", NULL, "time between two snapshots (default 1s)" },
-    { OPT_HIGH, "high", 0, "N", NULL, "a group whose count exceeds N gets its own queue (default 100)" },
+    { OPT_HIGH, "high", 0, "N", NULL,
+      "a group whose count exceeds N gets its own queue (weights: --heavy-weight) "
+      "(default 100)" },
     { OPT_LOW, "low", 0, "N", NULL,
-      "a group in its own queue whose count falls below N returns to default (default 10)" },
+      "a moved group whose count falls below N returns to default (weights: to weight 1) "
+      "(default 10)" },
     { OPT_PRIORITY, "priority", 0, "P", NULL,
       "threshold: the own queues' priority, lower is served first (default 100)" },
     { OPT_MAX_INFLIGHT, "max-inflight", 0, "K", NULL,
       "cap on the jobs reserved at once from an own queue, 0 = none (default 0)" },
+    { OPT_HEAVY_WEIGHT, "heavy-weight", 0, "W", NULL,
+      "weights: a heavy group's weight, 0.01 to 0.999 (default 0.25: one job per four a group "
+      "at weight 1 takes)" },
     { OPT_MIN_DWELL, "min-dwell", 0, "DURATION", NULL,
       "least time a moved group stays moved before it returns (default 5s)" },
     { OPT_DRY_RUN, "dry-run", 'n', NULL, NULL,
@@ -73,9 +80,42 @@ static const struct opt router_opts[] = {
 };
 
 static const struct opt *const tables[] = { opt_common, opt_token, router_opts, NULL };
-static const char usage[] = "router [--policy threshold|fair] [--tick 1s] [--high 100] [--low 10] "
-                            "[--priority 100] [--max-inflight K] [--min-dwell 5s] [--dry-run] "
-                            "[--once] [options]";
+static const char usage[] = "router [--policy threshold|fair|weights] [--tick 1s] [--high 100] "
+                            "[--low 10] [--priority 100] [--max-inflight K] "
+                            "[--heavy-weight 0.25] [--min-dwell 5s] [--dry-run] [--once] "
+                            "[options]";
+
+/* Options a policy does not read: given anyway, they are logged as unused. */
+static const struct {
+    const char *policy;
+    int id;
+    const char *option, *reason;
+} unused_opts[] = {
+    { "fair", OPT_PRIORITY, "priority", "policy fair uses default's priority" },
+    { "weights", OPT_PRIORITY, "priority", "policy weights creates no queue" },
+    { "weights", OPT_MAX_INFLIGHT, "max-inflight", "policy weights creates no queue" },
+    { "threshold", OPT_HEAVY_WEIGHT, "heavy-weight", "only policy weights changes weights" },
+    { "fair", OPT_HEAVY_WEIGHT, "heavy-weight", "only policy weights changes weights" },
+};
+
+/* Parses --heavy-weight: a decimal number in POLICY_HEAVY_WEIGHT_MIN..MAX, rounded to the
+ * broker's thousandths (so that the weight the broker shows is the one asked for). Returns 0,
+ * or 2 (a usage error, printed). */
+static int
+heavy_weight(const char *arg, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(arg, &end);
+    if (errno != 0 || end == arg || *end != '\0' || !(d >= POLICY_HEAVY_WEIGHT_MIN - 5e-4 &&
+                                                      d < POLICY_HEAVY_WEIGHT_MAX + 5e-4)) {
+        fprintf(stderr, "router: --heavy-weight: '%s' is not a number from %.2f to %.3f\n", arg,
+                POLICY_HEAVY_WEIGHT_MIN, POLICY_HEAVY_WEIGHT_MAX);
+        return 2;
+    }
+    *out = (double)(uint64_t)(d * 1000 + 0.5) / 1000;
+    return 0;
+}
 
 /* "router:HOST:PID", with any byte a name may not hold replaced by '_'. */
 static void
@@ -114,7 +154,8 @@ configure(const struct opt_vals *v, struct router_cfg *cfg)
     int rv;
 
     cfg->pcfg = (struct policy_cfg){ .high = 100, .low = 10, .priority = 100,
-                                     .max_inflight = 0, .min_dwell_ms = 5000 };
+                                     .max_inflight = 0, .min_dwell_ms = 5000,
+                                     .heavy_weight = POLICY_HEAVY_WEIGHT_DEFAULT };
     cfg->tick_ms = 1000;
     cfg->ttl_ms = 2000;
     cfg->policy = v->v[OPT_POLICY] != NULL ? v->v[OPT_POLICY] : "threshold";
@@ -127,6 +168,10 @@ configure(const struct opt_vals *v, struct router_cfg *cfg)
                                          (uint64_t *)((char *)&cfg->pcfg + nums[i].off))) != 0) {
             return rv;
         }
+    }
+    if (v->v[OPT_HEAVY_WEIGHT] != NULL &&
+        (rv = heavy_weight(v->v[OPT_HEAVY_WEIGHT], &cfg->pcfg.heavy_weight)) != 0) {
+        return rv;
     }
     if (v->v[OPT_TICK] != NULL &&
         (rv = opt_ms("tick", v->v[OPT_TICK], 10, 3600000, &cfg->tick_ms)) != 0) {
@@ -225,9 +270,11 @@ main(int argc, char **argv)
         default_name(name, sizeof(name));
         cfg.name = name;
     }
-    if (strcmp(cfg.policy, "fair") == 0 && v.v[OPT_PRIORITY] != NULL) {
-        LOG(LOG_WARN, "option.unused", "option=priority reason=\"policy fair uses default's "
-                                       "priority\"");
+    for (size_t i = 0; i < sizeof(unused_opts) / sizeof(unused_opts[0]); i++) {
+        if (strcmp(cfg.policy, unused_opts[i].policy) == 0 && v.v[unused_opts[i].id] != NULL) {
+            LOG(LOG_WARN, "option.unused", "option=%s reason=\"%s\"",
+                unused_opts[i].option, unused_opts[i].reason);
+        }
     }
     static const int handled[] = { SIGTERM, SIGINT };
     if (sigpipe_install(handled, 2) != 0) {

@@ -11,18 +11,24 @@
 
 extern const struct policy_ops policy_threshold_ops;
 extern const struct policy_ops policy_fair_ops;
+extern const struct policy_ops policy_weights_ops;
 
 /* One row per policy file. */
 const struct policy_ops *const policy_table[] = {
     &policy_threshold_ops,
     &policy_fair_ops,
+    &policy_weights_ops,
     NULL,
 };
+
+/* Half the broker's step of a weight (a thousandth): closer weights are one. */
+#define WEIGHT_EPSILON 0.0005
 
 struct policy {
     const struct policy_ops *ops;
     struct policy_cfg cfg;
-    struct switches sw;
+    struct switches sw;  /* routes */
+    struct switches wsw; /* weights, classed as routes are: see weight_route */
     /* Valid during one decide only (keys are views into its snapshot): */
     struct hmap queues;  /* queue name -> const struct snap_queue * */
     struct hmap targets; /* queue name -> the first group routed to it (const struct snap_group *) */
@@ -34,7 +40,7 @@ struct policy {
 const char *
 policy_names(void)
 {
-    return "threshold|fair";
+    return "threshold|fair|weights";
 }
 
 int
@@ -50,7 +56,7 @@ policy_new(struct policy **pp, const char *name, const struct policy_cfg *cfg)
     if (ops == NULL) {
         return SL_ENOTFOUND;
     }
-    if (cfg->low > cfg->high) {
+    if (cfg->low > cfg->high || (ops->check != NULL && ops->check(cfg) != 0)) {
         return SL_EBADREQ;
     }
     struct policy *p = calloc(1, sizeof(*p));
@@ -61,6 +67,7 @@ policy_new(struct policy **pp, const char *name, const struct policy_cfg *cfg)
     p->cfg = *cfg;
     p->dflt = (struct action_qset){ POLICY_DEFAULT_PRIORITY, POLICY_DEFAULT_WEIGHT, 0 };
     switches_init(&p->sw);
+    switches_init(&p->wsw);
     hmap_init(&p->queues);
     hmap_init(&p->targets);
     *pp = p;
@@ -74,6 +81,7 @@ policy_free(struct policy *p)
         return;
     }
     switches_fini(&p->sw);
+    switches_fini(&p->wsw);
     hmap_fini(&p->queues);
     hmap_fini(&p->targets);
     free(p);
@@ -83,6 +91,7 @@ void
 policy_reset(struct policy *p)
 {
     switches_clear(&p->sw);
+    switches_clear(&p->wsw);
 }
 
 const char *
@@ -138,6 +147,33 @@ route_kind(const struct snap_group *g)
     return SW_OTHER;
 }
 
+bool
+policy_weight_eq(double a, double b)
+{
+    return a - b < WEIGHT_EPSILON && b - a < WEIGHT_EPSILON;
+}
+
+enum policy_wclass
+policy_weight_class(double weight)
+{
+    if (policy_weight_eq(weight, POLICY_GROUP_WEIGHT)) {
+        return PW_DEFAULT;
+    }
+    return weight < POLICY_GROUP_WEIGHT ? PW_LOWERED : PW_RAISED;
+}
+
+/* The weight history is a switch history: weight 1 is where a group starts (as default), a
+ * lowered weight is the router's change that --min-dwell holds (as an own queue), a raised one
+ * a person's (as another queue). A restarted router thus holds a lowered group a whole dwell. */
+static enum sw_route
+weight_route(double weight)
+{
+    static const enum sw_route routes[] = {
+        [PW_DEFAULT] = SW_DEFAULT, [PW_LOWERED] = SW_OWN, [PW_RAISED] = SW_OTHER,
+    };
+    return routes[policy_weight_class(weight)];
+}
+
 /* Indexes this snapshot's queues and route targets. */
 static int
 index_snapshot(struct policy *p, const struct snapshot *s)
@@ -168,11 +204,13 @@ policy_decide(struct policy *p, const struct snapshot *s, struct action_list *ou
     action_list_clear(out);
     for (size_t i = 0; i < s->ngroups; i++) {
         const struct snap_group *g = &s->groups[i];
-        if (switches_observe(&p->sw, g->name, route_kind(g), s->now_ms) == NULL) {
+        if (switches_observe(&p->sw, g->name, route_kind(g), s->now_ms) == NULL ||
+            switches_observe(&p->wsw, g->name, weight_route(g->weight), s->now_ms) == NULL) {
             return SL_ENOMEM;
         }
     }
     switches_sweep(&p->sw);
+    switches_sweep(&p->wsw);
     if ((rv = index_snapshot(p, s)) == 0) {
         const struct snap_queue *d = policy_find_queue(p, SL_STR_LIT("default"));
         if (d != NULL) {
@@ -208,6 +246,9 @@ policy_note(struct policy *p, const struct action *a, uint64_t now_ms)
     enum sw_route to;
     char own[WIRE_NAME_MAX + 1];
 
+    if (a->kind == ACT_GROUP_WEIGHT) {
+        return switches_set(&p->wsw, g, weight_route(a->weight), now_ms) != NULL ? 0 : SL_ENOMEM;
+    }
     if (a->kind == ACT_ROUTE_UNSET) {
         to = SW_DEFAULT;
     } else if (a->kind == ACT_ROUTE_SET) {
@@ -241,6 +282,22 @@ policy_seen_route(struct policy *p, struct sl_str group)
 {
     const struct sw_entry *e = switches_get(&p->sw, group);
     return e == NULL ? -1 : (int)e->route;
+}
+
+uint64_t
+policy_weight_dwell_left(struct policy *p, struct sl_str group, uint64_t now_ms)
+{
+    return switches_dwell_left(switches_get(&p->wsw, group), p->cfg.min_dwell_ms, now_ms);
+}
+
+int
+policy_seen_weight(struct policy *p, struct sl_str group)
+{
+    static const int classes[] = {
+        [SW_DEFAULT] = PW_DEFAULT, [SW_OWN] = PW_LOWERED, [SW_OTHER] = PW_RAISED,
+    };
+    const struct sw_entry *e = switches_get(&p->wsw, group);
+    return e == NULL ? -1 : classes[e->route];
 }
 
 /* --- the shared plan: an own queue for each heavy group ---------------------------------- */

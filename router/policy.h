@@ -1,20 +1,24 @@
 /* The router's balancing policy: a snapshot of the broker in, a list of actions out.
  *
- * A policy is one source file (policy_threshold.c, policy_fair.c) exporting a struct
- * policy_ops; policy.c finds it by name and owns what every policy shares: the configuration,
- * the switch history (switches.h) that --min-dwell reads, and the plan "an own queue for each
- * heavy group" that both policies build on. Actions are action.h's. A new policy is one new
- * file and one row in policy.c's table.
+ * A policy is one source file (policy_threshold.c, policy_fair.c, policy_weights.c) exporting
+ * a struct policy_ops; policy.c finds it by name and owns what every policy shares: the
+ * configuration, the switch histories (switches.h) that --min-dwell reads (one of routes, one
+ * of weights), and the plan "an own queue for each heavy group" that threshold and fair build
+ * on. Actions are action.h's. A new policy is one new file and one row in policy.c's table.
  *
  * Restart safety: a policy keeps no state the broker does not have. Its only memory is when
- * each group's route last changed, learnt from the snapshots and from the changes the router
- * reports having made (policy_note); a policy that has never seen a group treats a group
- * already in its own queue as having switched just now (so a restarted router does not route
- * it back before --min-dwell) and a group in default as free to move. Queues named "group.<name>" are the router's own: the routes it manages are none
- * (default) and "group.<name>" for group <name>; any other route was set by a person and is
- * left alone. Since a person may set a route between the view a policy decides on and the
- * change, every route action carries the route the policy saw (action.expect): the broker
- * makes the change only if the route is still that one.
+ * each group's route and weight last changed, learnt from the snapshots and from the changes
+ * the router reports having made (policy_note); a policy that has never seen a group treats a
+ * group already in its own queue (or at a lowered weight) as having switched just now (so a
+ * restarted router does not send it back before --min-dwell) and a group in default (at
+ * weight 1) as free to move. Queues named "group.<name>" are the router's own: the routes it
+ * manages are none (default) and "group.<name>" for group <name>; any other route was set by
+ * a person and is left alone. Since a person may set a route between the view a policy
+ * decides on and the change, every route action carries the route the policy saw
+ * (action.expect): the broker makes the change only if the route is still that one. Likewise
+ * the weights the router manages are 1 and those below 1; a weight above 1 was set by a person
+ * (a group given more turns) and is left alone. group.weight has no `expect`: a person's
+ * weight set between the snapshot and the change is overwritten (within one tick).
  *
  * Single-threaded: one policy is used by one thread. Nothing here blocks or does I/O. */
 #ifndef SLUICE_ROUTER_POLICY_H
@@ -32,6 +36,14 @@
 #define POLICY_DEFAULT_PRIORITY 10
 #define POLICY_DEFAULT_WEIGHT 1
 
+/* PROTOCOL.md, group.weight: a group's weight (its share of the turns in a queue) is 1 unless
+ * set; the broker keeps it in thousandths. --heavy-weight stays below 1, so that a lowered
+ * weight is never taken for the default one. */
+#define POLICY_GROUP_WEIGHT 1.0
+#define POLICY_HEAVY_WEIGHT_DEFAULT 0.25
+#define POLICY_HEAVY_WEIGHT_MIN 0.01
+#define POLICY_HEAVY_WEIGHT_MAX 0.999
+
 /* The router's options that policies read. */
 struct policy_cfg {
     uint64_t high;         /* a group whose count exceeds this is moved to its own queue */
@@ -41,6 +53,8 @@ struct policy_cfg {
     uint64_t max_inflight; /* the own queues' cap on reserved jobs (0: none) */
     uint64_t min_dwell_ms; /* least time a moved group stays moved before it returns (against
                               flapping); a group that has returned is moved again at once */
+    double heavy_weight;   /* weights: the weight of a group above high, rounded to thousandths,
+                              POLICY_HEAVY_WEIGHT_MIN..POLICY_HEAVY_WEIGHT_MAX */
 };
 
 /* A snapshot, as read from one stats reply. Strings are views (not NUL-terminated) that live
@@ -49,6 +63,7 @@ struct snap_group {
     struct sl_str name;
     struct sl_str route;   /* n == 0: no route (default) */
     uint64_t count;        /* ready + reserved + delayed */
+    double weight;         /* > 0; POLICY_GROUP_WEIGHT from a broker that does not say */
 };
 
 struct snap_queue {
@@ -79,13 +94,17 @@ struct policy;
 struct policy_ops {
     const char *name;
     const char *help;      /* one line for --help */
+    /* Whether cfg suits this policy beyond what policy_new checks for all: 0 or SL_EBADREQ.
+     * NULL: any. */
+    int (*check)(const struct policy_cfg *cfg);
     int (*decide)(struct policy *p, const struct snapshot *s, struct action_list *out);
     int (*react)(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
                  struct action_list *out);
 };
 
 /* Creates the policy called name with cfg (copied). Returns 0 with *pp set; SL_ENOTFOUND for
- * an unknown name; SL_EBADREQ when cfg.low > cfg.high; SL_ENOMEM. */
+ * an unknown name; SL_EBADREQ when cfg.low > cfg.high or the policy's check refuses cfg (weights:
+ * heavy_weight out of range); SL_ENOMEM. */
 int policy_new(struct policy **pp, const char *name, const struct policy_cfg *cfg);
 
 /* policy_free(NULL) does nothing. */
@@ -100,9 +119,10 @@ int policy_decide(struct policy *p, const struct snapshot *s, struct action_list
 int policy_react(struct policy *p, struct sl_str group, uint64_t count, uint64_t now_ms,
                  struct action_list *out);
 
-/* The router carried a out at now_ms: a route change starts the group's dwell now rather than
- * at the next snapshot that shows it (which may be a tick later), and keeps a reaction to a
- * crossing reported a moment later from routing the group again. Other actions are ignored.
+/* The router carried a out at now_ms: a route or weight change starts the group's dwell now
+ * rather than at the next snapshot that shows it (which may be a tick later), and keeps a
+ * reaction to a crossing reported a moment later from moving the group again. Other actions
+ * are ignored.
  * Returns 0 or SL_ENOMEM (nothing recorded: the next snapshot records the change). */
 int policy_note(struct policy *p, const struct action *a, uint64_t now_ms);
 
@@ -113,7 +133,7 @@ void policy_reset(struct policy *p);
 const char *policy_name(const struct policy *p);
 const struct policy_cfg *policy_cfg(const struct policy *p);
 
-/* The names of the known policies, for --help: "threshold|fair". */
+/* The names of the known policies, for --help: "threshold|fair|weights". */
 const char *policy_names(void);
 /* The policy table, ended by a row with name NULL. */
 extern const struct policy_ops *const policy_table[];
@@ -136,6 +156,25 @@ uint64_t policy_dwell_left(struct policy *p, struct sl_str group, uint64_t now_m
 
 /* The route the policy last saw for group: an enum sw_route (switches.h), or -1 if never. */
 int policy_seen_route(struct policy *p, struct sl_str group);
+
+/* How a policy sees a group's weight. */
+enum policy_wclass {
+    PW_DEFAULT = 0,  /* 1: as every group starts */
+    PW_LOWERED = 1,  /* below 1: the router's (weights) */
+    PW_RAISED = 2,   /* above 1: a person's, left alone */
+};
+
+/* Whether a and b are one weight to the broker (which keeps thousandths). */
+bool policy_weight_eq(double a, double b);
+
+enum policy_wclass policy_weight_class(double weight);
+
+/* As policy_dwell_left, for the group's weight: milliseconds left before a lowered weight may
+ * return to 1, from the weight history that policy_decide updates with every snapshot. */
+uint64_t policy_weight_dwell_left(struct policy *p, struct sl_str group, uint64_t now_ms);
+
+/* The class of the weight the policy last saw for group (enum policy_wclass), or -1 if never. */
+int policy_seen_weight(struct policy *p, struct sl_str group);
 
 /* The common shape of a policy that gives heavy groups an own queue with settings want:
  * count > high and in default -> create (if missing) and route; count < low in its own queue

@@ -351,11 +351,12 @@ router_run(struct router *r, int stop_fd)
     r->stop_fd = stop_fd;
     LOG(LOG_INFO, "start",
         "name=%s policy=%s url=\"%s\" events=\"%s\" tick_ms=%" PRIu64 " high=%" PRIu64
-        " low=%" PRIu64 " priority=%" PRIu64 " max_inflight=%" PRIu64 " min_dwell_ms=%" PRIu64
-        " lease_ttl_ms=%" PRIu64 " dry_run=%d once=%d pid=%d",
+        " low=%" PRIu64 " priority=%" PRIu64 " max_inflight=%" PRIu64 " heavy_weight=%g"
+        " min_dwell_ms=%" PRIu64 " lease_ttl_ms=%" PRIu64 " dry_run=%d once=%d pid=%d",
         r->cfg.name, r->cfg.policy, r->cfg.url, r->cfg.events_url, r->cfg.tick_ms,
         r->cfg.pcfg.high, r->cfg.pcfg.low, r->cfg.pcfg.priority, r->cfg.pcfg.max_inflight,
-        r->cfg.pcfg.min_dwell_ms, r->cfg.ttl_ms, r->cfg.dry_run, r->cfg.once, (int)getpid());
+        r->cfg.pcfg.heavy_weight, r->cfg.pcfg.min_dwell_ms, r->cfg.ttl_ms, r->cfg.dry_run,
+        r->cfg.once, (int)getpid());
     for (;;) {
         uint64_t now = clock_mono_ms();
         bool up = connected(r, now);

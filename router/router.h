@@ -1,9 +1,10 @@
 /* The router: every tick it reads one stats snapshot, runs the policy and applies the actions
- * it returns (queue.create/update/destroy, route.set/unset, each carrying the lease and, for
- * the log and the event stream, the reason), logging each decision. Besides the tick it
- * listens to the broker's events and, when a group crosses --high and the policy would move
- * it, acts at once. Only while it holds the lease (leader.h); otherwise it is a standby that
- * changes nothing. With dry_run it takes no lease, decides and logs, and changes nothing.
+ * it returns (queue.create/update/destroy, route.set/unset, group.weight, each carrying the
+ * lease and, for the log and the event stream, the reason), logging each decision. Besides
+ * the tick it listens to the broker's events and, when a group crosses --high and the policy
+ * would move it, acts at once. Only while it holds the lease (leader.h); otherwise it is a
+ * standby that changes nothing. With dry_run it takes no lease, decides and logs, and changes
+ * nothing.
  *
  * Single-threaded: router_run owns the thread until told to stop. */
 #ifndef SLUICE_ROUTER_ROUTER_H

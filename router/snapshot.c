@@ -37,6 +37,32 @@ get_u64(const msgpack_object *map, const char *key, uint64_t *out)
     return true;
 }
 
+/* An optional positive number: absent -> dflt. */
+static bool
+get_num_opt(const msgpack_object *map, const char *key, double dflt, double *out)
+{
+    const msgpack_object *o = map_get(map, key);
+    double d;
+
+    if (o == NULL) {
+        *out = dflt;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        d = (double)o->via.u64;
+    } else if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64) {
+        d = o->via.f64;
+    } else {
+        return false;
+    }
+    /* Written so that NaN fails too; infinity is no weight either. */
+    if (!(d > 0 && d < 1e300)) {
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
 static bool
 get_str(const msgpack_object *map, const char *key, bool nil_ok, struct sl_str *out)
 {
@@ -79,6 +105,11 @@ decode_groups(struct snapshot_buf *b, const msgpack_object *arr, char *why, size
         if (m->type != MSGPACK_OBJECT_MAP || !get_str(m, "name", false, &g->name) ||
             !get_str(m, "route", true, &g->route) || !get_u64(m, "count", &g->count)) {
             snprintf(why, whycap, "groups[%u] lacks a string name, a route or a count", i);
+            return SL_EBADREQ;
+        }
+        /* A broker from before group weights does not say: every group has weight 1 there. */
+        if (!get_num_opt(m, "weight", POLICY_GROUP_WEIGHT, &g->weight)) {
+            snprintf(why, whycap, "groups[%u] has a weight that is not a positive number", i);
             return SL_EBADREQ;
         }
     }

@@ -9,87 +9,15 @@
 
 #include "err.h"
 #include "policy.h"
+#include "policy_snap.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static struct sl_str
-S(const char *z)
-{
-    return (struct sl_str){ z, (uint32_t)strlen(z) };
-}
-
-static const struct policy_cfg cfg_default = {
-    .high = 100, .low = 10, .priority = 100, .max_inflight = 0, .min_dwell_ms = 5000,
-};
-
-/* A snapshot under construction: up to 8 groups and 8 queues, default always first. */
-struct snap {
-    struct snap_group g[8];
-    struct snap_queue q[8];
-    struct snapshot s;
-};
-
-static void
-snap_init(struct snap *x, uint64_t now_ms)
-{
-    memset(x, 0, sizeof(*x));
-    x->q[0] = (struct snap_queue){ .name = S("default"), .priority = 10, .weight = 1 };
-    x->s.groups = x->g;
-    x->s.queues = x->q;
-    x->s.nqueues = 1;
-    x->s.now_ms = now_ms;
-}
-
-static void
-group(struct snap *x, const char *name, const char *route, uint64_t count)
-{
-    x->g[x->s.ngroups++] = (struct snap_group){ S(name), route ? S(route) : S(""), count };
-}
-
-static struct snap_queue *
-queue(struct snap *x, const char *name, uint64_t prio, uint64_t ready)
-{
-    struct snap_queue *q = &x->q[x->s.nqueues++];
-    *q = (struct snap_queue){ .name = S(name), .priority = prio, .weight = 1, .ready = ready };
-    return q;
-}
-
-static struct policy *
-mk(const char *name, const struct policy_cfg *cfg)
-{
-    struct policy *p = NULL;
-    assert_int_equal(policy_new(&p, name, cfg), 0);
-    return p;
-}
-
-/* Whether the policy would react to g crossing --high at count, now_ms. */
-static bool
-would_move(struct policy *p, struct sl_str g, uint64_t count, uint64_t now_ms)
-{
-    struct action_list out;
-    action_list_init(&out);
-    assert_int_equal(policy_react(p, g, count, now_ms, &out), 0);
-    bool moved = out.n > 0;
-    action_list_fini(&out);
-    return moved;
-}
-
-static void
-decide(struct policy *p, struct snap *x, struct action_list *out)
-{
-    assert_int_equal(policy_decide(p, &x->s, out), 0);
-}
-
-static void
-check(const struct action *a, enum action_kind kind, const char *group, const char *queue)
-{
-    assert_int_equal(a->kind, kind);
-    assert_string_equal(a->group, group);
-    assert_string_equal(a->queue, queue);
-}
+/* The policies that give heavy groups an own queue. */
+static const char *const own_queue_policies[] = { "threshold", "fair" };
 
 static void
 test_unknown_policy_and_bad_thresholds_are_refused(void **state)
@@ -107,6 +35,21 @@ test_unknown_policy_and_bad_thresholds_are_refused(void **state)
     assert_string_equal(policy_name(p), "threshold");
     policy_free(p);
     policy_free(NULL);
+    /* weights: a heavy weight the broker takes, and below 1 (else it would be the default
+     * one); the other policies do not read it. */
+    const double bad[] = { 0, 0.009, 1, 2, -0.25, NAN };
+    p = NULL;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c.heavy_weight = bad[i];
+        assert_int_equal(policy_new(&p, "weights", &c), SL_EBADREQ);
+        assert_null(p);
+    }
+    p = mk("threshold", &c);
+    policy_free(p);
+    c.heavy_weight = 0.01;
+    policy_free(mk("weights", &c));
+    c.heavy_weight = 0.999;
+    policy_free(mk("weights", &c));
 }
 
 static void
@@ -276,8 +219,9 @@ test_restart_flips_nothing(void **state)
     struct snap x;
     (void)state;
     action_list_init(&out);
-    for (size_t i = 0; policy_table[i] != NULL; i++) {
-        struct policy *p = mk(policy_table[i]->name, &cfg_default);
+    for (size_t i = 0; i < 2; i++) {
+        const char *name = own_queue_policies[i];
+        struct policy *p = mk(name, &cfg_default);
         snap_init(&x, 50000);
         group(&x, "bob", "group.bob", 700);  /* isolated, still heavy */
         group(&x, "dave", "group.dave", 3);  /* isolated, nearly drained */
@@ -285,7 +229,7 @@ test_restart_flips_nothing(void **state)
         group(&x, "alice", NULL, 2);
         queue(&x, "group.bob", 100, 700);
         queue(&x, "group.dave", 100, 3);
-        if (strcmp(policy_table[i]->name, "fair") == 0) {
+        if (strcmp(name, "fair") == 0) {
             x.q[1].priority = x.q[2].priority = 10;
         }
         decide(p, &x, &out);
@@ -293,12 +237,12 @@ test_restart_flips_nothing(void **state)
         assert_false(would_move(p, S("bob"), 700, 50000));
         snap_init(&x, 54999);
         group(&x, "dave", "group.dave", 3);
-        queue(&x, "group.dave", strcmp(policy_table[i]->name, "fair") == 0 ? 10 : 100, 3);
+        queue(&x, "group.dave", strcmp(name, "fair") == 0 ? 10 : 100, 3);
         decide(p, &x, &out);
         assert_int_equal(out.n, 0);
         snap_init(&x, 55000);
         group(&x, "dave", "group.dave", 3);
-        queue(&x, "group.dave", strcmp(policy_table[i]->name, "fair") == 0 ? 10 : 100, 3);
+        queue(&x, "group.dave", strcmp(name, "fair") == 0 ? 10 : 100, 3);
         decide(p, &x, &out);
         assert_int_equal(out.n, 1);
         check(&out.v[0], ACT_ROUTE_UNSET, "dave", "");
@@ -564,14 +508,6 @@ test_forgotten_groups_are_forgotten(void **state)
     policy_free(p);
 }
 
-static double
-seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* 10,000 groups, every other one heavy: 5,000 creates and routes, in order; then, with the
  * broker's state as the actions left it, nothing more; then all drained: 5,000 unroutes
  * (after the dwell) and, once empty, 5,000 destroys. */
@@ -593,13 +529,14 @@ test_ten_thousand_groups(void **state)
     for (size_t i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "g%05zu", i);
         snprintf(qnames[i], sizeof(qnames[i]), "group.g%05zu", i);
-        g[i] = (struct snap_group){ S(names[i]), S(""), i % 2 == 0 ? 1000 + i : 50 };
+        g[i] = (struct snap_group){ S(names[i]), S(""), i % 2 == 0 ? 1000 + i : 50, 1.0 };
     }
     q[0] = (struct snap_queue){ .name = S("default"), .priority = 10, .weight = 1 };
     s = (struct snapshot){ g, N, q, 1, 1000 };
     action_list_init(&out);
-    for (size_t k = 0; policy_table[k] != NULL; k++) {
-        struct policy *p = mk(policy_table[k]->name, &cfg_default);
+    for (size_t k = 0; k < 2; k++) {
+        const char *name = own_queue_policies[k];
+        struct policy *p = mk(name, &cfg_default);
         s.nqueues = 1;
         s.now_ms = 1000;
         for (size_t i = 0; i < N; i++) {
@@ -621,7 +558,7 @@ test_ten_thousand_groups(void **state)
             g[i].route = S(qnames[i]);
             q[s.nqueues++] = (struct snap_queue){ .name = S(qnames[i]), .priority = 100,
                                                   .weight = 1, .ready = g[i].count };
-            if (strcmp(policy_table[k]->name, "fair") == 0) {
+            if (strcmp(name, "fair") == 0) {
                 q[s.nqueues - 1].priority = 10;
             }
         }
@@ -738,6 +675,7 @@ test_action_verbs(void **state)
     assert_string_equal(action_verb(ACT_ROUTE_SET), "route");
     assert_string_equal(action_verb(ACT_ROUTE_UNSET), "unroute");
     assert_string_equal(action_verb(ACT_QUEUE_DESTROY), "destroy");
+    assert_string_equal(action_verb(ACT_GROUP_WEIGHT), "weight");
     assert_true(policy_is_own_queue(S("group.x")));
     assert_false(policy_is_own_queue(S("group.")));
     assert_false(policy_is_own_queue(S("default")));

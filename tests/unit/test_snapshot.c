@@ -1,5 +1,6 @@
-/* The router's snapshot read from a stats reply: every field taken, nil routes as none, and a
- * reply missing a field or holding one of the wrong type refused whole. */
+/* The router's snapshot read from a stats reply: every field taken, nil routes as none, a
+ * group's weight as 1 when the broker does not say, and a reply missing a field or holding
+ * one of the wrong type refused whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,9 +20,10 @@ kv_u(msgpack_packer *pk, const char *k, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
-/* A stats reply: groups bob (routed to group.bob, 1530) and alice (no route, 3); queues
- * default and group.bob. bad: 0 good; 1 alice lacks count; 2 a queue's weight is a string;
- * 3 groups is a map. */
+/* A stats reply: groups bob (routed to group.bob, 1530, weight 0.25) and alice (no route, 3,
+ * no weight, as from a broker before group weights); queues default and group.bob. bad: 0
+ * good; -1 good, bob's weight the integer 4; 1 alice lacks count; 2 a queue's weight is a
+ * string; 3 groups is a map; 4 bob's weight is a string; 5 bob's weight is 0. */
 static void
 pack_stats(msgpack_sbuffer *sb, int bad)
 {
@@ -36,12 +38,20 @@ pack_stats(msgpack_sbuffer *sb, int bad)
         msgpack_pack_map(&pk, 0);
     } else {
         msgpack_pack_array(&pk, 2);
-        msgpack_pack_map(&pk, 3);
+        msgpack_pack_map(&pk, 4);
         wire_pack_cstr(&pk, "name");
         wire_pack_cstr(&pk, "bob");
         wire_pack_cstr(&pk, "route");
         wire_pack_cstr(&pk, "group.bob");
         kv_u(&pk, "count", 1530);
+        wire_pack_cstr(&pk, "weight");
+        if (bad == -1) {
+            msgpack_pack_uint64(&pk, 4);
+        } else if (bad == 4) {
+            wire_pack_cstr(&pk, "heavy");
+        } else {
+            msgpack_pack_double(&pk, bad == 5 ? 0.0 : 0.25);
+        }
         msgpack_pack_map(&pk, bad == 1 ? 2 : 3);
         wire_pack_cstr(&pk, "name");
         wire_pack_cstr(&pk, "alice");
@@ -93,8 +103,10 @@ test_decodes_groups_and_queues(void **state)
     assert_true(sl_str_eq(b.s.groups[0].name, "bob"));
     assert_true(sl_str_eq(b.s.groups[0].route, "group.bob"));
     assert_int_equal(b.s.groups[0].count, 1530);
+    assert_true(b.s.groups[0].weight == 0.25);
     assert_true(sl_str_eq(b.s.groups[1].name, "alice"));
     assert_int_equal(b.s.groups[1].route.n, 0);
+    assert_true(b.s.groups[1].weight == 1.0);
     assert_int_equal(b.s.nqueues, 2);
     const struct snap_queue *q = &b.s.queues[1];
     assert_true(sl_str_eq(q->name, "group.bob"));
@@ -107,6 +119,14 @@ test_decodes_groups_and_queues(void **state)
     /* Reused for the next reply. */
     assert_int_equal(snapshot_decode(&b, &m, 5000, why, sizeof(why)), 0);
     assert_int_equal(b.s.ngroups, 2);
+    wire_msg_fini(&m);
+    msgpack_sbuffer_destroy(&sb);
+    /* A weight that is a whole number travels as an integer. */
+    pack_stats(&sb, -1);
+    wire_msg_init(&m);
+    assert_int_equal(wire_decode(&m, sb.data, sb.size, NULL, 0), 0);
+    assert_int_equal(snapshot_decode(&b, &m, 6000, why, sizeof(why)), 0);
+    assert_true(b.s.groups[0].weight == 4.0);
     snapshot_buf_fini(&b);
     wire_msg_fini(&m);
     msgpack_sbuffer_destroy(&sb);
@@ -121,7 +141,7 @@ test_bad_replies_are_refused_whole(void **state)
     char why[160];
     (void)state;
     snapshot_buf_init(&b);
-    for (int bad = 1; bad <= 3; bad++) {
+    for (int bad = 1; bad <= 5; bad++) {
         pack_stats(&sb, bad);
         wire_msg_init(&m);
         assert_int_equal(wire_decode(&m, sb.data, sb.size, NULL, 0), 0);
@@ -129,6 +149,9 @@ test_bad_replies_are_refused_whole(void **state)
         assert_int_equal(b.s.ngroups, 0);
         assert_int_equal(b.s.nqueues, 0);
         assert_true(strlen(why) > 0);
+        if (bad >= 4) {
+            assert_string_equal(why, "groups[0] has a weight that is not a positive number");
+        }
         wire_msg_fini(&m);
         msgpack_sbuffer_destroy(&sb);
     }
