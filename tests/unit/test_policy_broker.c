@@ -24,6 +24,9 @@
 static const struct policy_cfg cfg_default = {
     .high = 100, .low = 10, .priority = 100, .max_inflight = 0, .min_dwell_ms = 5000,
 };
+static const struct policy_cfg cfg_weights = {
+    .high = 100, .low = 10, .min_dwell_ms = 5000, .heavy_weight = 0.25,
+};
 
 static int
 setup(void **state)
@@ -153,9 +156,9 @@ push(struct broker *b, const char *g, uint32_t n)
 }
 
 /* Reserves and acks n jobs one at a time, as n busy workers in turn would; counts them per
- * queue name into names/counts (up to 8 queues). */
+ * queue name (by_group: per group name) into names/counts (up to 8 names). */
 static void
-serve(struct broker *b, uint32_t n, const char *names[8], uint32_t counts[8])
+serve_by(struct broker *b, uint32_t n, bool by_group, const char *names[8], uint32_t counts[8])
 {
     struct worker *w = flow_worker(b, S("w1"), 1);
     for (int i = 0; i < 8; i++) {
@@ -166,10 +169,10 @@ serve(struct broker *b, uint32_t n, const char *names[8], uint32_t counts[8])
         uint32_t got = 0;
         assert_int_equal(flow_reserve(b, w, 1, NULL, &j, &got), 0);
         assert_int_equal(got, 1);
-        const char *qn = j->queue->name;
+        const char *qn = by_group ? j->group->name : j->queue->name;
+        size_t qlen = by_group ? j->group->name_len : j->queue->name_len;
         for (int i = 0; i < 8; i++) {
-            if (names[i] != NULL && strlen(names[i]) == j->queue->name_len &&
-                memcmp(names[i], qn, j->queue->name_len) == 0) {
+            if (names[i] != NULL && strlen(names[i]) == qlen && memcmp(names[i], qn, qlen) == 0) {
                 counts[i]++;
                 break;
             }
@@ -179,6 +182,12 @@ serve(struct broker *b, uint32_t n, const char *names[8], uint32_t counts[8])
         assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
         assert_int_equal(done, 1);
     }
+}
+
+static void
+serve(struct broker *b, uint32_t n, const char *names[8], uint32_t counts[8])
+{
+    serve_by(b, n, false, names, counts);
 }
 
 static const struct queue *
@@ -480,6 +489,68 @@ test_router_reaction_keeps_a_newer_route(void **state)
     policy_free(p);
 }
 
+/* Weights: bob's flood is slowed in default itself (no queue, no route): alice and dave take
+ * four jobs to bob's one while they have any. The change carries the lease (a stale one
+ * changes nothing); bob returns to weight 1 once below low and the dwell is over. */
+static void
+test_weights_slows_a_flood_in_place(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    size_t refused;
+    const char *names[8] = { "alice", "dave", "bob" };
+    uint32_t counts[8];
+
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "lease.acquire");
+    wire_set_cstr(&req, WK_NAME, "router:a");
+    wire_set_u64(&req, WK_TTL_MS, 60000);
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
+    uint64_t lease = rep.v[WK_LEASE].u;
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+
+    assert_int_equal(policy_new(&p, "weights", &cfg_weights), 0);
+    action_list_init(&acts);
+    push(b, "bob", 3000);
+    push(b, "alice", 90);
+    push(b, "dave", 90);
+    assert_int_equal(round_at(b, p, 1000, lease + 1, &acts, &refused), 1);
+    assert_int_equal(refused, 1);
+    assert_int_equal(find_group(b, "bob")->weight, GROUP_WEIGHT_ONE);
+    assert_int_equal(round_at(b, p, 1100, lease, &acts, &refused), 1);
+    assert_int_equal(refused, 0);
+    assert_int_equal(acts.v[0].kind, ACT_GROUP_WEIGHT);
+    assert_int_equal(find_group(b, "bob")->weight, 250);
+    assert_null(find_group(b, "bob")->route);
+    assert_null(find_queue(b, "group.bob"));
+    /* The broker's weight read back: nothing more to do. */
+    assert_int_equal(round_at(b, p, 2000, lease, &acts, &refused), 0);
+
+    serve_by(b, 180, true, names, counts);
+    for (int i = 0; i < 3; i++) {
+        print_message("# weights: %s served %u of 180\n", names[i], counts[i]);
+    }
+    assert_in_range(counts[0], 78, 82);
+    assert_in_range(counts[1], 78, 82);
+    assert_in_range(counts[2], 18, 22);
+
+    /* All but 5 of bob's served: back to 1 once the dwell (from 2000, the first snapshot
+     * showing the lowered weight) is over. */
+    serve_by(b, 2995, true, names, counts);
+    assert_int_equal(group_count(find_group(b, "bob")), 5);
+    assert_int_equal(round_at(b, p, 6999, lease, &acts, &refused), 0);
+    assert_int_equal(round_at(b, p, 7000, lease, &acts, &refused), 1);
+    assert_int_equal(refused, 0);
+    assert_int_equal(find_group(b, "bob")->weight, GROUP_WEIGHT_ONE);
+    assert_int_equal(round_at(b, p, 8000, lease, &acts, &refused), 0);
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
 int
 main(void)
 {
@@ -496,6 +567,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_router_reaction_keeps_a_newer_route, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_weights_slows_a_flood_in_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
