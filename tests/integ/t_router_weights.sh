@@ -42,8 +42,10 @@ ok "bob starts at weight 1" weight_is bob 1
 
 # --dry-run: the decision logged, nothing changed.
 before=$(state)
-run "$SLUICE_BIN/router" --policy weights --dry-run --once --name dry1
+run "$SLUICE_BIN/router" --policy weights --dry-run --once --name dry1 --priority 5
 is "$RC" 0 "router --policy weights --dry-run --once exits 0"
+like "$ERR" 'event=option.unused option=priority reason="policy weights creates no queue"' \
+    "it says that --priority is not used"
 like "$ERR" 'event=decision action=weight group=bob count=1000 weight=0.25 reason="count 1000 > high 100" dry_run=1' \
     "it logs the weight it would give bob, with the reason"
 is "$(state)" "$before" "the broker's weights, routes and queues are unchanged"
