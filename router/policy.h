@@ -150,8 +150,9 @@ bool policy_is_own_queue(struct sl_str queue);
 /* The queue called name in the snapshot being decided, or NULL. Only during a decide. */
 const struct snap_queue *policy_find_queue(struct policy *p, struct sl_str name);
 
-/* Milliseconds left before group may switch again (0: it may now), from the switch history
- * that policy_decide updates with every snapshot before it calls the policy's decide. */
+/* Milliseconds left before group may return from its own queue (0: it may now), from the
+ * switch history that policy_decide updates with every snapshot before it calls the policy's
+ * decide. Only the return waits: a move out of default never does. */
 uint64_t policy_dwell_left(struct policy *p, struct sl_str group, uint64_t now_ms);
 
 /* The route the policy last saw for group: an enum sw_route (switches.h), or -1 if never. */

@@ -1,6 +1,8 @@
 /* The switch history of groups: for each group, where the router last saw its route (its own
  * queue, default, or another queue) and since when. It is learnt only from snapshots, so it
- * holds nothing the broker does not show; --min-dwell reads it. Not thread-safe; no I/O. */
+ * holds nothing the broker does not show; --min-dwell reads it. policy.c keeps a second one
+ * for the groups' weights, classed as routes are (weight 1 as default, lowered as own, raised
+ * as other). Not thread-safe; no I/O. */
 #ifndef SLUICE_ROUTER_SWITCHES_H
 #define SLUICE_ROUTER_SWITCHES_H
 
