@@ -306,7 +306,7 @@ cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Iworker -Irouter \
 	    -Ifuzz \
-	    common broker ctl worker router fuzz
+	    common broker ctl worker router fuzz bench
 
 clean:
 	rm -rf build bin
