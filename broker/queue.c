@@ -137,6 +137,7 @@ turn_pass(struct queue *q)
     const struct lane *next = l->rnext;
     __builtin_prefetch(next->rnext);
     __builtin_prefetch(next->g);
+    __builtin_prefetch(&next->g->wait);
     __builtin_prefetch(next->ready.head);
 }
 
