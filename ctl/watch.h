@@ -1,6 +1,6 @@
 /* ctl stats --watch, the data model: the broker's stats replies parsed into structs, rates and
- * the per-group sparkline computed from successive snapshots, the groups' sort order, and the
- * screen laid out as lines of text for a given width and height. No terminal I/O here (that is
+ * the per-group sparkline computed from successive snapshots, and the groups' sort order. The
+ * screen is laid out from it by watch_render.h; no terminal I/O in either (that is
  * watch_tui.c), so every part can be unit tested.
  *
  * A stats reply is external input: every field may be missing or of another type. A number
@@ -152,46 +152,5 @@ bool watch_sort_key(int key, enum watch_sort *out);
 
 /* The series' samples, oldest first, into out (cap at least WATCH_SPARK_N); returns how many. */
 size_t watch_series_samples(const struct watch_series *s, double *out);
-
-/* Draws the last width samples of v[0..n) (oldest first, jobs/s) as a sparkline into out
- * (NUL-terminated, cut to cap), scaled to the largest of them: 0 is a blank, the largest the
- * full block. utf8: eight block glyphs (3 bytes each), else the ASCII ramp "._-~=+*#". Fewer
- * samples than width leave blanks on the left. */
-void watch_spark(const double *v, size_t n, unsigned width, bool utf8, char *out, size_t cap);
-
-enum watch_line_kind {
-    WATCH_LINE_TEXT,   /* a table row, a broker line */
-    WATCH_LINE_TITLE,  /* a section's title */
-    WATCH_LINE_HEADER, /* a table's column titles */
-    WATCH_LINE_NOTICE, /* the broker is unreachable */
-    WATCH_LINE_FOOTER, /* the keys */
-};
-
-struct watch_line {
-    enum watch_line_kind kind;
-    char *text;        /* NUL-terminated; at most the render's width in terminal columns */
-};
-
-struct watch_lines {
-    struct watch_line *v;
-    size_t n, cap;
-};
-
-void watch_lines_init(struct watch_lines *l);
-/* Frees every line (keeps nothing). */
-void watch_lines_fini(struct watch_lines *l);
-
-/* Lays the view out into out (emptied first): the broker's lines, the notice when stale, the
- * workers, queues and groups tables, the router and its decisions, and (footer) the keys as
- * the last line. width 0: lines are not cut; height 0: every row is shown. Otherwise no line
- * is wider than width columns and there are at most height lines: tables that do not fit lose
- * rows (their last visible row says how many are hidden), then the columns that do not fit
- * are dropped, right to left. now_ns (monotonic) ages the stale mark. Returns 0 or
- * SL_ENOMEM. */
-int watch_render(const struct watch *w, unsigned width, unsigned height, bool footer,
-                 int64_t now_ns, struct watch_lines *out);
-
-/* The number of terminal columns of UTF-8 text s (every byte but continuation bytes is one). */
-size_t watch_text_cols(const char *s);
 
 #endif

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "err.h"
-#include "watch.h"
+#include "watch_render.h"
 #include "wire.h"
 
 #include <math.h>
