@@ -206,6 +206,11 @@ for q in d["queues"]:
                     ("jobs_dispatched_total", "dispatched")]:
         put("sluice_queue_" + name, L, q[f])
     put("sluice_queue_paused", L, 1 if q["paused"] else 0)
+    if "groups_ready" in q:
+        put("sluice_queue_groups_ready", L, q["groups_ready"])
+    if "order" in q:
+        for o in ("groups", "fifo"):
+            put("sluice_queue_order", dict(L, order=o), 1 if q["order"] == o else 0)
     cum = 0
     for i, n in enumerate(q["wait_buckets"]):
         cum += n
@@ -224,6 +229,10 @@ for g in d["groups"]:
     for p in ("p50", "p99"):
         if g["wait_%s_ms" % p] is not None:
             put("sluice_group_wait_%s_seconds" % p, L, g["wait_%s_ms" % p] / 1000.0)
+    for name, f, scale in [("weight", "weight", 1), ("share", "share", 1),
+                           ("oldest_ready_seconds", "oldest_ready_ms", 1000.0)]:
+        if g.get(f) is not None:
+            put("sluice_group_" + name, L, g[f] / scale)
 states = {"idle": 0, "busy": 0, "draining": 0}
 for w in d["workers"]:
     L = {"worker": w["id"]}
