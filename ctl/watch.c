@@ -114,6 +114,7 @@ parse_queue(const msgpack_object *m, struct watch_queue *out)
     const msgpack_object *p = map_get(m, "paused");
 
     get_text(m, "name", out->name, sizeof(out->name));
+    get_text(m, "order", out->order, sizeof(out->order));
     out->priority = get_u64(m, "priority");
     out->weight = get_u64(m, "weight");
     out->max_inflight = get_u64(m, "max_inflight");
@@ -122,6 +123,7 @@ parse_queue(const msgpack_object *m, struct watch_queue *out)
     out->dead = get_u64(m, "dead");
     out->done = get_u64(m, "done");
     out->dispatched = get_u64(m, "dispatched");
+    out->groups_ready = get_u64(m, "groups_ready");
     out->paused = p != NULL && p->type == MSGPACK_OBJECT_BOOLEAN ? p->via.boolean : -1;
     out->rate = NAN;
 }
@@ -137,6 +139,9 @@ parse_group(const msgpack_object *m, struct watch_group *out)
     out->dispatched = get_u64(m, "dispatched");
     out->p50_ms = get_f64(m, "wait_p50_ms");
     out->p99_ms = get_f64(m, "wait_p99_ms");
+    out->weight = get_f64(m, "weight");
+    out->share = get_f64(m, "share");
+    out->oldest_ready_ms = get_f64(m, "oldest_ready_ms");
     out->cap = WATCH_NA;
     out->rate = NAN;
     out->series = NULL;

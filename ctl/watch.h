@@ -29,6 +29,7 @@
 #define WATCH_NA UINT64_MAX         /* a number the reply lacked (or sent with a wrong type) */
 #define WATCH_NAME_CAP 129          /* a name (at most 128 bytes) and its NUL */
 #define WATCH_TEXT_CAP 161          /* other text (state, version, reason, leader): cut here */
+#define WATCH_ORDER_CAP 16          /* a queue's order: cut here */
 #define WATCH_SPARK_N 60            /* seconds of history in a sparkline */
 #define WATCH_DECISIONS_MAX 16      /* router decisions kept from a reply */
 #define WATCH_WINDOW_NS 950000000LL /* a rate's shortest window (one second, less some jitter) */
@@ -61,7 +62,9 @@ struct watch_worker {
 
 struct watch_queue {
     char name[WATCH_NAME_CAP];
+    char order[WATCH_ORDER_CAP]; /* "groups" or "fifo"; "" when not sent */
     uint64_t priority, weight, max_inflight, ready, reserved, dead, done, dispatched;
+    uint64_t groups_ready;       /* groups with ready jobs in it */
     int paused;   /* 1 paused, 0 active, -1 unknown */
     double rate;  /* jobs/s, NaN unknown */
 };
@@ -72,6 +75,9 @@ struct watch_group {
     uint64_t count, reserved, done, dispatched;
     uint64_t cap;               /* its queue's max_inflight (0 none), WATCH_NA unknown */
     double p50_ms, p99_ms;      /* wait from push to start, NaN unknown */
+    double weight;              /* its share of turns in its queue, NaN unknown */
+    double share;               /* of the jobs dispatched lately, 0..1; NaN unknown or none */
+    double oldest_ready_ms;     /* its oldest ready job's wait, NaN unknown or none ready */
     double rate;                /* jobs/s, NaN unknown */
     const struct watch_series *series; /* its history, NULL when none (no memory) */
 };

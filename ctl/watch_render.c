@@ -89,6 +89,43 @@ fmt_wait(char *out, size_t cap, double ms)
     }
 }
 
+/* A weight: 4, 0.25, 0.01 (as typed; six digits at most). */
+static void
+fmt_num(char *out, size_t cap, double v)
+{
+    if (isnan(v)) {
+        snprintf(out, cap, "-");
+    } else {
+        snprintf(out, cap, "%.6g", v);
+    }
+}
+
+/* A fraction 0..1 as a percentage. */
+static void
+fmt_share(char *out, size_t cap, double v)
+{
+    if (isnan(v)) {
+        snprintf(out, cap, "-");
+    } else {
+        snprintf(out, cap, "%.1f%%", v * 100);
+    }
+}
+
+/* Reserved jobs against the queue's cap: 3/8, 3/- (no cap), 3 (cap unknown). */
+static void
+fmt_inflight(char *out, size_t cap, const struct watch_group *x)
+{
+    if (x->reserved == WATCH_NA) {
+        snprintf(out, cap, "-");
+    } else if (x->cap == WATCH_NA) {
+        snprintf(out, cap, "%" PRIu64, x->reserved);
+    } else if (x->cap == 0) {
+        snprintf(out, cap, "%" PRIu64 "/-", x->reserved);
+    } else {
+        snprintf(out, cap, "%" PRIu64 "/%" PRIu64, x->reserved, x->cap);
+    }
+}
+
 static const char *
 dash(const char *s)
 {
@@ -229,7 +266,9 @@ sec_queues(const struct watch *w, unsigned width, struct section *sec)
     watch_grid_col(&g, "WEIGHT", true, false);
     watch_grid_col(&g, "CAP", true, false);
     watch_grid_col(&g, "STATE", false, false);
+    watch_grid_col(&g, "ORDER", false, false);
     watch_grid_col(&g, "READY", true, false);
+    watch_grid_col(&g, "GROUPS", true, false);
     watch_grid_col(&g, "RESERVED", true, false);
     watch_grid_col(&g, "DEAD", true, false);
     watch_grid_col(&g, "JOBS/S", true, false);
@@ -246,12 +285,15 @@ sec_queues(const struct watch *w, unsigned width, struct section *sec)
         fmt_u64(b[4], sizeof(b[4]), q->reserved);
         fmt_u64(b[5], sizeof(b[5]), q->dead);
         fmt_rate(b[6], sizeof(b[6]), q->rate);
+        fmt_u64(b[7], sizeof(b[7]), q->groups_ready);
         watch_grid_cell(&g, dash(q->name));
         watch_grid_cell(&g, b[0]);
         watch_grid_cell(&g, b[1]);
         watch_grid_cell(&g, b[2]);
         watch_grid_cell(&g, q->paused < 0 ? "-" : q->paused ? "paused" : "active");
+        watch_grid_cell(&g, dash(q->order));
         watch_grid_cell(&g, b[3]);
+        watch_grid_cell(&g, b[7]);
         watch_grid_cell(&g, b[4]);
         watch_grid_cell(&g, b[5]);
         watch_grid_cell(&g, b[6]);
@@ -266,7 +308,7 @@ sec_groups(const struct watch *w, unsigned width, struct section *sec)
 {
     const struct watch_snap *s = &w->snap;
     double hist[WATCH_SPARK_N];
-    char b[6][64], spark[WATCH_SPARK_N * 3 + 1];
+    char b[8][64], spark[WATCH_SPARK_N * 3 + 1];
     struct watch_grid g;
     int rv;
 
@@ -285,24 +327,22 @@ sec_groups(const struct watch *w, unsigned width, struct section *sec)
     watch_grid_col(&g, "COUNT", true, false);
     watch_grid_col(&g, "INFLIGHT", true, false);
     watch_grid_col(&g, "JOBS/S", true, false);
+    watch_grid_col(&g, "SHARE", true, false);
+    watch_grid_col(&g, "WEIGHT", true, false);
+    watch_grid_col(&g, "OLDEST", true, false);
     watch_grid_col(&g, "P50", true, false);
     watch_grid_col(&g, "P99", true, false);
     watch_grid_col(&g, "LAST 60S (JOBS/S)", false, true);
     for (size_t i = 0; i < s->ngroups; i++) {
         const struct watch_group *x = &s->groups[i];
         fmt_u64(b[0], sizeof(b[0]), x->count);
-        if (x->reserved == WATCH_NA) {
-            snprintf(b[1], sizeof(b[1]), "-");
-        } else if (x->cap == WATCH_NA) {
-            snprintf(b[1], sizeof(b[1]), "%" PRIu64, x->reserved);
-        } else if (x->cap == 0) {
-            snprintf(b[1], sizeof(b[1]), "%" PRIu64 "/-", x->reserved);
-        } else {
-            snprintf(b[1], sizeof(b[1]), "%" PRIu64 "/%" PRIu64, x->reserved, x->cap);
-        }
+        fmt_inflight(b[1], sizeof(b[1]), x);
         fmt_rate(b[2], sizeof(b[2]), x->rate);
         fmt_wait(b[3], sizeof(b[3]), x->p50_ms);
         fmt_wait(b[4], sizeof(b[4]), x->p99_ms);
+        fmt_share(b[5], sizeof(b[5]), x->share);
+        fmt_num(b[6], sizeof(b[6]), x->weight);
+        fmt_wait(b[7], sizeof(b[7]), x->oldest_ready_ms);
         size_t n = x->series != NULL ? watch_series_samples(x->series, hist) : 0;
         watch_spark(hist, n, WATCH_SPARK_N, w->utf8, spark, sizeof(spark));
         watch_grid_cell(&g, dash(x->name));
@@ -310,6 +350,9 @@ sec_groups(const struct watch *w, unsigned width, struct section *sec)
         watch_grid_cell(&g, b[0]);
         watch_grid_cell(&g, b[1]);
         watch_grid_cell(&g, b[2]);
+        watch_grid_cell(&g, b[5]);
+        watch_grid_cell(&g, b[6]);
+        watch_grid_cell(&g, b[7]);
         watch_grid_cell(&g, b[3]);
         watch_grid_cell(&g, b[4]);
         watch_grid_cell(&g, spark);
