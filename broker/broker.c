@@ -202,8 +202,11 @@ broker_free(struct broker *b)
     }
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
-        for (int st = JOB_READY; st < JOB_STATES; st++) {
-            struct job *j;
+        struct job *j;
+        while ((j = queue_ready_first(q)) != NULL) {
+            broker_release_job(b, j);
+        }
+        for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
             while ((j = q->lists[st].head) != NULL) {
                 broker_release_job(b, j);
             }
@@ -334,7 +337,8 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     }
     struct job *j;
     size_t mem;
-    if (job_block_new(req->payloads, n, &j, &mem) != 0) {
+    if (queue_lane_make(q, g) != 0 || job_block_new(req->payloads, n, &j, &mem) != 0) {
+        queue_lane_trim(g);
         if (created) {
             group_remove(b, g);
         }
@@ -387,7 +391,8 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
 int
 broker_queue_settings_check(const struct queue_settings *s)
 {
-    if ((s->has_priority && s->priority > QUEUE_PRIORITY_MAX) ||
+    if ((s->has_order && (unsigned)s->order >= QUEUE_ORDERS) ||
+        (s->has_priority && s->priority > QUEUE_PRIORITY_MAX) ||
         (s->has_weight && (s->weight < 1 || s->weight > QUEUE_WEIGHT_MAX)) ||
         (s->has_max_inflight && s->max_inflight > QUEUE_INFLIGHT_MAX)) {
         return SL_EBADREQ;
@@ -412,7 +417,8 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
     if (q == NULL) {
         return SL_ENOMEM;
     }
-    if ((rv = queue_add(b, q)) != 0) {
+    if ((s->has_order && (rv = queue_set_order(q, s->order)) != 0) ||
+        (rv = queue_add(b, q)) != 0) {
         queue_free(q);
         return rv;
     }
@@ -432,6 +438,9 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
         return SL_ENOTFOUND;
     }
     if ((rv = broker_queue_settings_check(s)) != 0) {
+        return rv;
+    }
+    if (s->has_order && (rv = queue_set_order(q, s->order)) != 0) {
         return rv;
     }
     if (s->has_priority) {
@@ -465,7 +474,9 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
     if (queue_jobs(q) > 0 && !force) {
         return SL_ENOTEMPTY;
     }
-    *moved = queue_move_all(q, b->dflt);
+    if (queue_move_all(q, b->dflt, moved) != 0) {
+        return SL_ENOMEM;
+    }
     *routes_reset = 0;
     for (struct group *g = b->groups_head; g != NULL && q->routes > 0; g = g->next) {
         if (g->route == q) {
@@ -496,18 +507,21 @@ broker_queue_pause(struct broker *b, struct sl_str name, bool paused)
     return 0;
 }
 
-/* Points g's route at q (NULL: none), moving its ready jobs from the old route's queue. */
-static uint64_t
-reroute(struct broker *b, struct group *g, struct queue *q)
+/* Points g's route at q (NULL: none), moving its ready jobs from the old route's queue.
+ * Without memory for that, the route changes all the same and the jobs stay where they are
+ * (still served from there): returns SL_ENOMEM then. */
+static int
+reroute(struct broker *b, struct group *g, struct queue *q, uint64_t *moved)
 {
-    uint64_t moved = 0;
+    int rv = 0;
+    *moved = 0;
     if (g->route == q) {
         return 0;
     }
     struct queue *from = g->route != NULL ? g->route : b->dflt;
     struct queue *to = q != NULL ? q : b->dflt;
     if (g->jobs[JOB_READY] > 0) {
-        moved = queue_move_ready(from, to, g);
+        rv = queue_move_ready(from, to, g, moved);
     }
     if (g->route != NULL) {
         g->route->routes--;
@@ -516,7 +530,7 @@ reroute(struct broker *b, struct group *g, struct queue *q)
     if (q != NULL) {
         q->routes++;
     }
-    return moved;
+    return rv;
 }
 
 int
@@ -540,9 +554,34 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
             return SL_ENOMEM;
         }
     }
-    *moved = reroute(b, g, q);
+    if (q != g->route && queue_lane_make(q != NULL ? q : b->dflt, g) != 0) {
+        queue_lane_trim(g);
+        return SL_ENOMEM; /* before anything changed */
+    }
+    if (reroute(b, g, q, moved) != 0) {
+        LOG(LOG_WARN, "route.nomem", "group=%.*s reason=\"out of memory: ready jobs stay in "
+            "the old queue\"", (int)group.n, group.p);
+    }
+    queue_lane_trim(g);
     if (b->jr != NULL) {
         journal_route(b, group, q);
+    }
+    return 0;
+}
+
+int
+broker_group_weight(struct broker *b, struct sl_str group, uint32_t weight)
+{
+    if (weight < GROUP_WEIGHT_MIN || weight > GROUP_WEIGHT_MAX) {
+        return SL_EBADREQ;
+    }
+    struct group *g = broker_group_find(b, group);
+    if (g == NULL && (g = group_add(b, group)) == NULL) {
+        return SL_ENOMEM;
+    }
+    g->weight = weight;
+    if (b->jr != NULL) {
+        journal_group_weight(b, g);
     }
     return 0;
 }
@@ -571,10 +610,15 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
     }
     for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
         next = g->next;
+        uint64_t moved;
         if (g->route != NULL) {
-            reroute(b, g, NULL);
+            if (reroute(b, g, NULL, &moved) != 0) {
+                LOG(LOG_WARN, "flush.nomem", "group=%s reason=\"out of memory: ready jobs "
+                    "stay in the old queue\"", g->name);
+            }
             (*routes_reset)++;
         }
+        g->weight = GROUP_WEIGHT_ONE;
         g->done = g->failed = g->pushed = 0;
         (*reset)++;
         if (group_jobs(g) == 0) {
@@ -590,12 +634,18 @@ static uint64_t
 purge_queue(struct broker *b, struct queue *q, const struct group *g)
 {
     uint64_t n = 0;
-    for (struct job *j = q->lists[JOB_READY].head, *next; j != NULL; j = next) {
-        next = j->next;
-        if (g == NULL || j->group == g) {
+    if (g != NULL) {
+        struct job *j;
+        while ((j = queue_group_first(q, g)) != NULL) {
             broker_release_job(b, j);
             n++;
         }
+        return n;
+    }
+    for (struct job *j = queue_ready_first(q), *next; j != NULL; j = next) {
+        next = queue_ready_next(j); /* in another lane when j is its lane's last */
+        broker_release_job(b, j);
+        n++;
     }
     return n;
 }
@@ -641,7 +691,8 @@ broker_restore_job(struct broker *b, const struct job_restore *r, struct job **o
     struct wire_list one = { 1, NULL, &r->payload, NULL };
     struct job *j;
     size_t mem;
-    if (job_block_new(&one, 1, &j, &mem) != 0) {
+    if (queue_lane_make(q, g) != 0 || job_block_new(&one, 1, &j, &mem) != 0) {
+        queue_lane_trim(g);
         return SL_ENOMEM;
     }
     j->id = r->id;
@@ -655,6 +706,7 @@ broker_restore_job(struct broker *b, const struct job_restore *r, struct job **o
         j->due_ns = r->due_ns;
         if (theap_add(&b->timers, j) != 0) {
             job_free(j);
+            queue_lane_trim(g);
             return SL_ENOMEM;
         }
     }

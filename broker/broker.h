@@ -115,6 +115,8 @@ struct broker {
         uint64_t dispatched;         /* jobs handed out by reserve */
         uint64_t no_worker;          /* pushed jobs no parked reserve took at once */
     } flowc;
+    struct wait_window dispatch_win; /* every dispatched job's wait, in the window the groups'
+                                        windows use: their share of the dispatches */
     struct {                         /* client connections (server.c) */
         uint64_t open;               /* open now */
         uint64_t dropped;            /* since start: closed for not reading their replies */
@@ -167,6 +169,8 @@ int broker_push(struct broker *b, const struct push_req *req, struct push_res *r
 struct queue_settings {
     bool has_priority, has_weight, has_max_inflight;
     uint32_t priority, weight, max_inflight;
+    bool has_order;
+    enum queue_order order;
 };
 
 /* SL_EBADREQ if a setting given is out of range, else 0. Needs no lock. */
@@ -181,6 +185,10 @@ int broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint6
                          uint64_t *routes_reset);
 /* Errors: SL_ENOTFOUND. Idempotent. */
 int broker_queue_pause(struct broker *b, struct sl_str name, bool paused);
+
+/* Sets group's weight in thousandths (GROUP_WEIGHT_MIN..GROUP_WEIGHT_MAX), creating the
+ * group if needed; journaled. Errors: SL_EBADREQ (out of range), SL_ENOMEM. */
+int broker_group_weight(struct broker *b, struct sl_str group, uint32_t weight);
 
 /* Routes group to queue (queue NULL or "default": no route), moving its ready jobs from its
  * previous route queue. Creates the group if needed. Errors: SL_ENOTFOUND (queue),

@@ -125,6 +125,7 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         wait_hist_add(&q->wait, wait_us);
         q->dispatched++;
         wait_window_add(&j->group->wait, now, wait_us);
+        wait_window_add(&b->dispatch_win, now, wait_us);
         j->group->dispatched++;
         queue_job_set(q, j, JOB_RESERVED);
         j->owner = w;

@@ -13,6 +13,7 @@ group_new(struct sl_str name)
     }
     memcpy(g->name, name.p, name.n);
     g->name_len = name.n;
+    g->weight = GROUP_WEIGHT_ONE;
     return g;
 }
 

@@ -11,6 +11,13 @@
 #include <stdint.h>
 
 struct queue;
+struct lane;
+
+/* A group's weight, in thousandths: its share of the turns in a queue (queue.h) against other
+ * groups there. 1000 (weight 1) unless set; 10 (0.01) to 1,000,000 (1000). */
+#define GROUP_WEIGHT_ONE 1000u
+#define GROUP_WEIGHT_MIN 10u
+#define GROUP_WEIGHT_MAX 1000000u
 
 struct group {
     char name[WIRE_NAME_MAX + 1];  /* NUL-terminated copy; the group map's key */
@@ -26,9 +33,12 @@ struct group {
     uint64_t dispatched;           /* jobs handed out by reserve since start; never reset */
     struct wait_window wait;       /* waits of the jobs dispatched in the last 30-60 s */
     struct group *next, *prev;     /* the broker's list of groups, in first-seen order */
+    uint32_t weight;               /* thousandths (GROUP_WEIGHT_*) */
+    struct lane *lanes;            /* one per queue holding its jobs (queue.c) */
 };
 
-/* A new group named name (valid name), with no route and zero counters. NULL on ENOMEM. */
+/* A new group named name (valid name), with no route, weight 1 and zero counters. NULL on
+ * ENOMEM. */
 struct group *group_new(struct sl_str name);
 void group_free(struct group *g);
 

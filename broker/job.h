@@ -12,11 +12,12 @@
 
 struct queue;
 struct group;
+struct lane;
 struct jobblock;
 
 enum job_state {
     JOB_NONE,     /* in no list: being created or freed */
-    JOB_READY,    /* in its queue's ready list, waiting to be reserved (FIFO) */
+    JOB_READY,    /* in its lane of its queue, waiting to be reserved */
     JOB_RESERVED, /* handed to a worker, awaiting ack/nack or TTR */
     JOB_DELAYED,  /* waiting for its due time */
     JOB_DEAD,     /* out of attempts; kept until retried or purged */
@@ -24,9 +25,11 @@ enum job_state {
 };
 
 struct job {
-    struct job *next, *prev;   /* links in the list of its state in its queue */
+    struct job *next, *prev;   /* links in its lane (ready) or its queue's list of its state */
     struct queue *queue;       /* the queue it belongs to; never NULL once linked */
     struct group *group;       /* never NULL once linked */
+    struct lane *lane;         /* its group's lane in its queue; never NULL once linked */
+    uint64_t rseq;             /* JOB_READY: its arrival number in its queue (queue.c) */
     struct jobblock *block;    /* the allocation it lives in */
     uint64_t id;               /* broker-assigned, unique, increasing */
     int64_t enq_ns;            /* wall-clock time of the push, ns since the epoch */

@@ -331,6 +331,7 @@ journal_queue(struct broker *b, const struct queue *q)
     w_u32(&w, q->weight);
     w_u32(&w, q->max_inflight);
     w_u8(&w, q->paused);
+    w_u8(&w, (uint8_t)q->order);
     rec_end(&w, true);
 }
 
@@ -350,6 +351,16 @@ journal_route(struct broker *b, struct sl_str group, const struct queue *q)
     rec_begin(&w, b->jr, R_ROUTE);
     w_str(&w, group.p, group.n);
     w_str(&w, q != NULL ? q->name : "", q != NULL ? q->name_len : 0);
+    rec_end(&w, true);
+}
+
+void
+journal_group_weight(struct broker *b, const struct group *g)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_GWEIGHT);
+    w_str(&w, g->name, g->name_len);
+    w_u32(&w, g->weight);
     rec_end(&w, true);
 }
 
@@ -428,6 +439,9 @@ snapshot(struct broker *b)
         if (g->route != NULL) {
             journal_route(b, (struct sl_str){ g->name, g->name_len }, g->route);
         }
+        if (g->weight != GROUP_WEIGHT_ONE) {
+            journal_group_weight(b, g);
+        }
     }
     dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);
     rec_begin(&w, jr, R_SNAP_END);
@@ -502,7 +516,8 @@ relocate(struct broker *b, uint64_t seq)
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
         for (int st = JOB_READY; st < JOB_STATES; st++) {
-            for (struct job *j = q->lists[st].tail; j != NULL; j = j->prev) {
+            for (struct job *j = st == JOB_READY ? queue_ready_last(q) : q->lists[st].tail;
+                 j != NULL; j = st == JOB_READY ? queue_ready_prev(j) : j->prev) {
                 if (j->seg == (uint32_t)seq) {
                     put_job(b, j);
                     live_sub(jr, j->seg);
@@ -722,11 +737,11 @@ replay_abandon(struct broker *b)
 {
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
-        static const enum job_state kept[] = { JOB_READY, JOB_DELAYED };
-        for (size_t k = 0; k < sizeof(kept) / sizeof(kept[0]); k++) {
-            for (struct job *j = q->lists[kept[k]].head; j != NULL; j = j->next) {
-                hmap_del(&b->byid, &j->id, sizeof(j->id));
-            }
+        for (struct job *j = queue_ready_first(q); j != NULL; j = queue_ready_next(j)) {
+            hmap_del(&b->byid, &j->id, sizeof(j->id));
+        }
+        for (struct job *j = q->lists[JOB_DELAYED].head; j != NULL; j = j->next) {
+            hmap_del(&b->byid, &j->id, sizeof(j->id));
         }
     }
 }

@@ -77,6 +77,7 @@ void journal_queue(struct broker *b, const struct queue *q);
 void journal_queue_destroy(struct broker *b, struct sl_str name);
 void journal_route(struct broker *b, struct sl_str group, const struct queue *q);
 void journal_flush(struct broker *b);
+void journal_group_weight(struct broker *b, const struct group *g);
 
 /* The end of a change made under the lock (a request, a timer round, a closed connection):
  * closes the segment if it is full, compacts, and wakes the writer. */

@@ -19,7 +19,8 @@ enum rec {
                          str group, str queue, u8 keyed [str client, u64 seq], n x blob */
     R_JOB = 2,        /* u64 id, u8 state, u8 head, u16 attempts, u8 crashes, i64 due_wall_ms */
     /* 3: unused */
-    R_QUEUE = 4,      /* str name, u32 priority, u32 weight, u32 max_inflight, u8 paused */
+    R_QUEUE = 4,      /* str name, u32 priority, u32 weight, u32 max_inflight, u8 paused,
+                         u8 order (absent in older journals: groups) */
     R_QDEL = 5,       /* str name */
     R_ROUTE = 6,      /* str group, str queue ("" for none) */
     R_FLUSH = 7,      /* nothing */
@@ -34,6 +35,7 @@ enum rec {
     R_DELS = 14,      /* u64 id, ...: each deleted (an ack's, a purge's jobs) */
     R_DEDUP_SEQS = 15, /* str client, u64 lo, u64 hi, i64 last_wall_ms: its keys lo..hi were
                           stored, their answers forgotten (snapshot only; before its R_DEDUP) */
+    R_GWEIGHT = 16,   /* str group, u32 weight (thousandths) */
 };
 
 struct buf {

@@ -198,9 +198,9 @@ apply_push(struct replay *r, struct rd *d)
          * ids would apply to other jobs, or to none, depending on which segments are left. */
         return SL_EBADREQ;
     }
-    /* The new jobs are the last n of the queue's ready list. */
+    /* The new jobs are the last n of the group's ready jobs in the queue. */
     struct queue *q = broker_queue_find(b, *req.queue);
-    struct job *j = q->lists[JOB_READY].tail;
+    struct job *j = queue_group_last(q, broker_group_find(b, req.group));
     for (uint32_t i = 0; i < n && j != NULL; i++, j = j->prev) {
         j->seg = r->seg;
         if (hmap_put(&b->byid, &j->id, sizeof(j->id), j) != 0) {
@@ -339,11 +339,13 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         return 0;
     case R_QUEUE: {
         struct sl_str name = r_name(&d);
-        struct queue_settings s = { true, true, true, 0, 0, 0 };
+        struct queue_settings s = { .has_priority = true, .has_weight = true, .has_max_inflight = true };
         s.priority = (uint32_t)r_le(&d, 4);
         s.weight = (uint32_t)r_le(&d, 4);
         s.max_inflight = (uint32_t)r_le(&d, 4);
         bool paused = r_le(&d, 1) != 0;
+        s.has_order = true;
+        s.order = d.n > 0 ? (enum queue_order)r_le(&d, 1) : QUEUE_ORDER_GROUPS;
         if (d.bad || broker_queue_settings_check(&s) != 0) {
             return SL_EBADREQ;
         }
@@ -377,6 +379,14 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
             return 0; /* destroyed later */
         }
         return broker_route_set(b, group, queue.n > 0 ? &queue : NULL, &moved);
+    }
+    case R_GWEIGHT: {
+        struct sl_str group = r_name(&d);
+        uint32_t w = (uint32_t)r_le(&d, 4);
+        if (d.bad || w < GROUP_WEIGHT_MIN || w > GROUP_WEIGHT_MAX) {
+            return SL_EBADREQ;
+        }
+        return check_only ? 0 : broker_group_weight(b, group, w);
     }
     case R_FLUSH:
         broker_flush(b, &x, &y);
@@ -439,7 +449,7 @@ replay_finish(struct replay *r)
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
         struct job *j;
-        for (j = q->lists[JOB_READY].head; j != NULL; j = j->next) {
+        for (j = queue_ready_first(q); j != NULL; j = queue_ready_next(j)) {
             hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = r->now_mono_ns; /* waits count from this start */
         }

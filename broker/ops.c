@@ -32,7 +32,7 @@ static op_fn op_ping, op_push, op_queue_create, op_queue_update, op_queue_destro
     op_queue_resume, op_queue_list, op_route_set, op_route_unset, op_route_list, op_stats, op_flush,
     op_purge, op_hello, op_heartbeat, op_reserve, op_ack, op_nack, op_release, op_touch,
     op_dead_list, op_dead_retry, op_dead_purge, op_not_here, op_lease_acquire, op_lease_renew,
-    op_lease_release;
+    op_lease_release, op_group_weight;
 
 #define OP_WAKES 1u  /* may make jobs available: parked reserves are served after it */
 #define OP_CHANGE 2u /* changes queues or routes: refused when it carries a stale lease */
@@ -68,6 +68,7 @@ static const struct op {
     [WOP_DEAD_PURGE] = { op_dead_purge, OP_CHANGE },
     [WOP_POOL_STATUS] = { op_not_here, 0 },
     [WOP_POOL_SCALE] = { op_not_here, 0 },
+    [WOP_GROUP_WEIGHT] = { op_group_weight, OP_WAKES | OP_CHANGE },
     [WOP_LEASE_ACQUIRE] = { op_lease_acquire, 0 },
     [WOP_LEASE_RENEW] = { op_lease_renew, 0 },
     [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
@@ -238,7 +239,8 @@ emit_change(struct broker *b, const char *event, const struct wire_msg *req, boo
             uint64_t moved)
 {
     static const enum wire_key carried[] = { WK_GROUP, WK_QUEUE, WK_NAME, WK_REASON, WK_LEASE,
-                                             WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT };
+                                             WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT,
+                                             WK_ORDER };
     struct wire_msg ev;
 
     if (b->events == NULL) {
@@ -443,6 +445,15 @@ settings(const struct wire_msg *req, struct queue_settings *s, char *why)
         s->has_max_inflight = true;
         s->max_inflight = (uint32_t)req->v[WK_MAX_INFLIGHT].u;
     }
+    if (WIRE_HAS(req, WK_ORDER)) {
+        int order = queue_order_parse(req->v[WK_ORDER].s);
+        if (order < 0) {
+            snprintf(why, WHY_MAX, "'order' must be groups or fifo");
+            return SL_EBADREQ;
+        }
+        s->has_order = true;
+        s->order = (enum queue_order)order;
+    }
     return 0;
 }
 
@@ -523,15 +534,8 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
             last[nlast++] = g;
         }
     }
-    for (int st = JOB_READY; nlast > 0 && st < JOB_STATES; st++) {
-        for (const struct job *j = q->lists[st].head; j != NULL; j = j->next) {
-            for (uint32_t i = 0; i < nlast; i++) {
-                if (j->group == last[i]) {
-                    last_moved[i]++;
-                    break;
-                }
-            }
-        }
+    for (uint32_t i = 0; i < nlast; i++) {
+        last_moved[i] = queue_group_jobs(q, last[i]);
     }
     int rv = broker_queue_destroy(b, name, force, &moved, &reset);
     for (uint32_t i = 0; rv == 0 && i < nrouted; i++) {
@@ -597,8 +601,10 @@ op_queue_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
 static void
 pack_queue(msgpack_packer *pk, const struct queue *q)
 {
-    msgpack_pack_map(pk, 16);
+    msgpack_pack_map(pk, 18);
     kv_str(pk, "name", q->name, q->name_len);
+    kv_str(pk, "order", queue_order_names[q->order], strlen(queue_order_names[q->order]));
+    kv_u64(pk, "groups_ready", q->nactive);
     kv_u64(pk, "priority", q->priority);
     kv_u64(pk, "weight", q->weight);
     kv_u64(pk, "max_inflight", q->max_inflight);
@@ -721,6 +727,34 @@ op_route_unset(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
 {
     char *why = c->why;
     return route(b, req, pk, why, NULL);
+}
+
+static int
+op_group_weight(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
+                struct op_ctx *c)
+{
+    struct sl_str group = req->v[WK_GROUP].s;
+    double w = req->v[WK_WEIGHT].d * GROUP_WEIGHT_ONE;
+    if (!(w >= GROUP_WEIGHT_MIN - 0.5 && w < GROUP_WEIGHT_MAX + 0.5)) {
+        snprintf(c->why, WHY_MAX, "'weight' must be %.2f to %u", GROUP_WEIGHT_MIN /
+                 (double)GROUP_WEIGHT_ONE, GROUP_WEIGHT_MAX / GROUP_WEIGHT_ONE);
+        return SL_EBADREQ;
+    }
+    uint32_t milli = (uint32_t)(w + 0.5);
+    int rv = broker_group_weight(b, group, milli);
+    if (rv != 0) {
+        return rv;
+    }
+    char reason[160] = "\"\"";
+    if (WIRE_HAS(req, WK_REASON)) {
+        log_quote(reason, sizeof(reason), req->v[WK_REASON].s.p, req->v[WK_REASON].s.n);
+    }
+    wire_pack_ok(pk, 0);
+    LOG(LOG_INFO, "group.weight", "group=%.*s weight=%.3f lease=%llu reason=%s", (int)group.n,
+        group.p, milli / (double)GROUP_WEIGHT_ONE,
+        WIRE_HAS(req, WK_LEASE) ? (unsigned long long)req->v[WK_LEASE].u : 0ULL, reason);
+    emit_change(b, "group.weight", req, false, 0);
+    return 0;
 }
 
 /* "leader": {"name", "lease", "expires_ms"} of the router holding the lease, or nil. */
@@ -882,9 +916,25 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     int64_t now = broker_mono_ns(b);
     wire_pack_key(pk, WK_GROUPS);
     msgpack_pack_array(pk, ngroups);
+    uint64_t all = wait_window_count(&b->dispatch_win, now);
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
-        msgpack_pack_map(pk, 16);
+        msgpack_pack_map(pk, 19);
         kv_str(pk, "name", g->name, g->name_len);
+        wire_pack_cstr(pk, "weight");
+        msgpack_pack_double(pk, g->weight / (double)GROUP_WEIGHT_ONE);
+        wire_pack_cstr(pk, "share");
+        if (all > 0) {
+            msgpack_pack_double(pk, (double)wait_window_count(&g->wait, now) / (double)all);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        int64_t since = queue_group_ready_since(g);
+        wire_pack_cstr(pk, "oldest_ready_ms");
+        if (since != INT64_MAX) {
+            msgpack_pack_uint64(pk, now > since ? (uint64_t)(now - since) / 1000000u : 0);
+        } else {
+            msgpack_pack_nil(pk);
+        }
         wire_pack_cstr(pk, "route");
         if (g->route != NULL) {
             wire_pack_str(pk, g->route->name, g->route->name_len);
@@ -967,10 +1017,7 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     }
     while (nlast > 0) {
         const struct group *g = last[--nlast];
-        uint64_t moved = 0;
-        for (const struct job *j = g->route->lists[JOB_READY].head; j != NULL; j = j->next) {
-            moved += j->group == g;
-        }
+        uint64_t moved = queue_group_ready(g->route, g);
         note_decision(b, req, (struct sl_str){ g->name, g->name_len }, NULL, moved, "flush");
     }
     broker_flush(b, &routes_reset, &reset);

@@ -146,7 +146,8 @@ fuzz_check_broker(struct broker *b)
     pthread_mutex_lock(&b->lock);
     for (uint32_t i = 0; i < b->nqueues; i++) {
         const struct queue *q = b->qorder[i];
-        for (int st = JOB_READY; st < JOB_STATES; st++) {
+        FUZZ_CHECK(queue_check(q) == NULL);
+        for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
             uint64_t walked = 0;
             for (const struct job *j = q->lists[st].head; j != NULL; j = j->next) {
                 FUZZ_CHECK(j->queue == q && j->state == st);

@@ -140,4 +140,43 @@ has_segment(const char *dir, uint64_t seq)
     return found;
 }
 
+/* Walking the jobs of q in state st: ready jobs group by group, in the broker's order of
+ * groups, each group's in its order (so that two brokers holding the same jobs walk them
+ * alike, whatever order their lanes were made in); other states in their list's order. */
+static inline struct job *
+list_from_group(const struct queue *q, const struct group *g)
+{
+    for (; g != NULL; g = g->next) {
+        struct job *j = queue_group_first(q, g);
+        if (j != NULL) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+static inline struct job *
+list_first(const struct broker *b, const struct queue *q, int st)
+{
+    return st == JOB_READY ? list_from_group(q, b->groups_head) : q->lists[st].head;
+}
+
+static inline struct job *
+list_next(const struct broker *b, const struct job *j)
+{
+    (void)b;
+    if (j->next != NULL || j->state != JOB_READY) {
+        return j->next;
+    }
+    return list_from_group(j->queue, j->group->next);
+}
+
+/* qsort order of ready jobs by arrival in their queue: the order one list would hold. */
+static inline int
+by_arrival(const void *a, const void *b)
+{
+    const struct job *x = *(struct job *const *)a, *y = *(struct job *const *)b;
+    return x->rseq < y->rseq ? -1 : x->rseq > y->rseq;
+}
+
 #endif

@@ -57,7 +57,8 @@ push(struct broker *b, const char *g, const char *q, uint32_t n)
 static void
 mkqueue(struct broker *b, const char *name, uint32_t prio, uint32_t weight, uint32_t cap)
 {
-    struct queue_settings s = { true, true, true, prio, weight, cap };
+    struct queue_settings s = { .has_priority = true, .has_weight = true, .has_max_inflight = true,
+                                .priority = prio, .weight = weight, .max_inflight = cap };
     assert_int_equal(broker_queue_create(b, S(name), &s), 0);
 }
 

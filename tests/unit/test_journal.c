@@ -142,7 +142,7 @@ dump(struct broker *b)
                 q->name, q->priority, q->weight, q->max_inflight, q->paused, q->routes);
         for (int st = JOB_READY; st < JOB_STATES; st++) {
             fprintf(o, "  %s n=%llu\n", state_names[st], (unsigned long long)q->lists[st].n);
-            for (const struct job *j = q->lists[st].head; j != NULL; j = j->next) {
+            for (const struct job *j = list_first(b, q, st); j != NULL; j = list_next(b, j)) {
                 fprintf(o, "    #%llu group=%s ttr_ms=%u attempts=%u/%u crashes=%u enq_ns=%lld",
                         (unsigned long long)j->id, j->group->name, j->ttr_ms, j->attempts,
                         j->max_attempts, j->crashes, (long long)j->enq_ns);
@@ -468,7 +468,7 @@ find(struct broker *b, uint64_t id)
 {
     for (uint32_t i = 0; i < b->nqueues; i++) {
         for (int st = JOB_READY; st < JOB_STATES; st++) {
-            for (struct job *j = b->qorder[i]->lists[st].head; j != NULL; j = j->next) {
+            for (struct job *j = list_first(b, b->qorder[i], st); j != NULL; j = list_next(b, j)) {
                 if (j->id == id) {
                     return j;
                 }
@@ -485,12 +485,24 @@ assert_list(struct broker *b, const char *queue, enum job_state st, const uint64
     struct queue *q = Q(b, queue);
     size_t i = 0;
     assert_non_null(q);
-    for (const struct job *j = q->lists[st].head; j != NULL; j = j->next, i++) {
+    /* Ready jobs in the order they arrived: the order one list would hold them in. */
+    struct job **by = calloc(queue_n(q, st) + 1, sizeof(*by));
+    size_t m = 0;
+    assert_non_null(by);
+    for (struct job *j = list_first(b, q, st); j != NULL; j = list_next(b, j)) {
+        by[m++] = j;
+    }
+    if (st == JOB_READY) {
+        qsort(by, m, sizeof(*by), by_arrival);
+    }
+    for (size_t k = 0; k < m; k++, i++) {
+        const struct job *j = by[k];
         assert_true(i < n);
         assert_int_equal(j->id, ids[i]);
         assert_int_equal(j->state, st);
         assert_ptr_equal(j->queue, q);
     }
+    free(by);
     assert_int_equal(i, n);
     assert_int_equal(queue_n(q, st), n);
 }
