@@ -290,6 +290,12 @@ like "$(cat "$SLUICE_DIR/quiet.ctl")" \
     "bob's 1200 jobs are in default's wait histogram"
 like "$(cat "$SLUICE_DIR/quiet.ctl")" \
     $'\nsluice_group_jobs_done_total\\{group="alice"\\} 60\n' "alice's 60 jobs are done"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" \
+    $'\nsluice_queue_order\\{queue="default",order="groups"\\} 1\n' "default serves groups in turn"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" $'\nsluice_group_weight\\{group="bob"\\} 1\n' \
+    "bob's weight is the default, 1"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" $'\nsluice_queue_groups_ready\\{queue="q1"\\} 0\n' \
+    "no group has jobs ready in q1"
 
 # Without workers nothing moves: exact agreement, and the same text from both.
 stop_pgrp "$POOL_PID" 10

@@ -555,6 +555,51 @@ test_prom_text_of_a_snapshot(void **state)
     free(t);
 }
 
+static void no_line_starting(const char *text, const char *prefix);
+
+static void
+test_prom_fair_fields_from_the_broker(void **state)
+{
+    struct broker *b = *state;
+    struct wire_msg req;
+    uint64_t ids[4];
+
+    push(b, "bob", 3);
+    push(b, "eve", 1);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight");
+    wire_set_cstr(&req, WK_GROUP, "eve");
+    wire_set_num(&req, WK_WEIGHT, 0.25);
+    op(b, &req, 0);
+    char *t = metrics_text(b);
+    /* Nothing dispatched yet: no share at all. */
+    no_line_starting(t, "sluice_group_share{");
+    has_line(t, "sluice_queue_groups_ready{queue=\"default\"} 2");
+    free(t);
+
+    fake_now += 1500 * MS;
+    assert_int_equal(reserve(b, "w1", 1, ids), 1); /* bob's first: his lane came first */
+    t = metrics_text(b);
+    has_line(t, "sluice_queue_order{queue=\"default\",order=\"groups\"} 1");
+    has_line(t, "sluice_queue_order{queue=\"default\",order=\"fifo\"} 0");
+    has_line(t, "sluice_group_weight{group=\"bob\"} 1");
+    has_line(t, "sluice_group_weight{group=\"eve\"} 0.25");
+    has_line(t, "sluice_group_share{group=\"bob\"} 1");
+    has_line(t, "sluice_group_share{group=\"eve\"} 0");
+    has_line(t, "sluice_group_oldest_ready_seconds{group=\"bob\"} 1.5");
+    has_line(t, "sluice_group_oldest_ready_seconds{group=\"eve\"} 1.5");
+    free(t);
+
+    /* Every job dispatched: none ready, no sample. */
+    assert_int_equal(reserve(b, "w2", 4, ids), 3);
+    t = metrics_text(b);
+    has_line(t, "sluice_group_share{group=\"bob\"} 0.75");
+    has_line(t, "sluice_group_share{group=\"eve\"} 0.25");
+    no_line_starting(t, "sluice_group_oldest_ready_seconds{");
+    has_line(t, "sluice_queue_groups_ready{queue=\"default\"} 0");
+    free(t);
+}
+
 /* The text of a stats reply packed by fill (a broker with nothing but a version). */
 static char *
 metrics_of(void (*fill)(msgpack_packer *pk))
@@ -761,6 +806,7 @@ main(void)
         T(test_prom_text_of_a_snapshot),
         cmocka_unit_test(test_prom_refuses_a_reply_without_broker),
         cmocka_unit_test(test_prom_weight_share_oldest_ready_and_order),
+        T(test_prom_fair_fields_from_the_broker),
         cmocka_unit_test(test_prom_label_escapes),
         cmocka_unit_test(test_listen_values),
     };
