@@ -604,24 +604,19 @@ queue_move_all(struct queue *from, struct queue *to, uint64_t *moved)
         return 0;
     }
     for (struct lane *l = from->lanes; l != NULL; l = l->qnext) {
-        if (queue_lane_make(to, l->g) != 0) {
+        if (queue_lane_make(to, l->g) != 0 || queue_set_order(from, QUEUE_ORDER_FIFO) != 0) {
             for (struct lane *m = from->lanes; m != NULL; m = m->qnext) {
                 queue_lane_trim(m->g);
             }
             return SL_ENOMEM;
         }
     }
+    /* In arrival order across groups, as one list would hand them over: from is read as a
+     * fifo queue (it is going away, its order does not matter any more). */
     struct job *j;
-    for (struct lane *l = from->lanes, *next; l != NULL; l = next) {
-        l->jobs++; /* kept while its jobs leave, so that l stays valid */
-        while ((j = l->ready.head) != NULL) {
-            queue_job_set(to, j, JOB_READY);
-            (*moved)++;
-        }
-        next = l->qnext;
-        if (--l->jobs == 0) {
-            lane_free(l);
-        }
+    while ((j = queue_ready_head(from)) != NULL) {
+        queue_job_set(to, j, JOB_READY);
+        (*moved)++;
     }
     for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
         while ((j = from->lists[st].head) != NULL) {

@@ -175,7 +175,7 @@ def strip(x):
     x = {k: v for k, v in x.items()
          if k not in ("done", "failed", "pushed", "pushed_all", "done_all", "failed_all",
                       "dispatched", "wait_buckets", "wait_sum_us", "wait_count",
-                      "wait_p50_ms", "wait_p99_ms")}
+                      "wait_p50_ms", "wait_p99_ms", "share", "oldest_ready_ms")}
     if fold:
         x["ready"] += x["reserved"]
         x["reserved"] = 0
@@ -193,8 +193,8 @@ EOF
 }
 
 before=$(canon)
-like "$before" '"name": "held", "paused": true' "before: queue held is paused"
-like "$before" '"max_inflight": 7, "name": "hi", "paused": false, "priority": 1, .*"weight": 4' \
+like "$before" '"name": "held", "order": "groups", "paused": true' "before: queue held is paused"
+like "$before" '"max_inflight": 7, "name": "hi", "order": "groups", "paused": false, "priority": 1, .*"weight": 4' \
     "before: queue hi has priority 1, weight 4, max in-flight 7"
 term_broker
 is "$?" 0 "the broker exits 0 on SIGTERM"

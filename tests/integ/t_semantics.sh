@@ -29,6 +29,13 @@ queue_order() {
     json "$rep" '",".join(bytes.fromhex(j["payload"][4:]).decode() for j in d["jobs"])'
 }
 
+# order Q ORDER: sets queue Q's order (groups: the groups in turn; fifo: arrival order).
+order() {
+    local rep
+    rep=$("$send" "$url" --hex "$(mp_op queue.update name str "$1" order str "$2")") || return 1
+    [ "$(json "$rep" 'd.get("ok")')" = true ]
+}
+
 # st EXPR: EXPR over the current `ctl stats --json`.
 st() {
     json "$(ctl stats --json)" "$1"
@@ -67,6 +74,9 @@ push_lines() {
 start_broker
 ctl queues create q1 >/dev/null
 ctl queues create q2 >/dev/null
+# Arrival order across groups, so that the order of the moved jobs shows in one list.
+ok "default's order can be set to fifo" order default fifo
+ok "q1's order can be set to fifo" order q1 fifo
 printf 'x1\nx2\n' | push_lines other --queue q1
 printf 'g0\ng1\ng2\ng3\ng4\n' | push_lines g
 printf 'h0\nh1\nh2\n' | push_lines h
@@ -105,9 +115,30 @@ is "$(st 'd["routes"] if "routes" in d else [g["route"] for g in d["groups"]]')"
     "no group has a route"
 end_part routes
 
+# --- the order inside a queue ---------------------------------------------------------------
+
+start_broker
+printf 'f0\nf1\nf2\nf3\nf4\nf5\n' | push_lines flood
+printf 'a0\na1\n' | push_lines a
+printf 'b0\n' | push_lines b
+is "$(st '[q["order"] for q in d["queues"]]')" '["groups"]' "default serves groups in turn"
+is "$(queue_order default)" "f0,a0,b0,f1,a1,f2,f3,f4,f5" \
+    "groups order: the groups in turn, each group's jobs in order"
+ctl purge --queue default >/dev/null
+printf 'f0\nf1\nf2\n' | push_lines flood
+printf 'a0\n' | push_lines a
+printf 'f3\n' | push_lines flood
+ok "default's order can be set to fifo" order default fifo
+is "$(queue_order default)" "f0,f1,f2,a0,f3" "fifo order: arrival order across groups"
+run "$send" "$url" --hex "$(mp_op queue.update name str default order str random)"
+is "$(json "$OUT" 'd.get("err")')" bad_request "an order that is neither groups nor fifo: bad_request"
+is "$(st '[q["order"] for q in d["queues"]]')" '["fifo"]' "... and the order is unchanged"
+end_part order
+
 # --- queues destroy --------------------------------------------------------------------------
 
 start_broker
+order default fifo
 printf 'd0\nd1\n' | push_lines dflt
 ctl queues create q1 >/dev/null
 printf 'a0\na1\na2\n' | push_lines a --queue q1
@@ -147,6 +178,7 @@ end_part destroy
 # --- flush -------------------------------------------------------------------------------------
 
 start_broker
+order default fifo
 ctl queues create q1 >/dev/null
 ctl routes set a q1 >/dev/null
 printf 'a0\na1\na2\na3\n' | push_lines a

@@ -138,8 +138,9 @@ dump(struct broker *b)
             (unsigned long long)b->jobs, (unsigned long long)b->bytes);
     for (uint32_t i = 0; i < b->nqueues; i++) {
         const struct queue *q = b->qorder[i];
-        fprintf(o, "queue %s priority=%u weight=%u max_inflight=%u paused=%d routes=%u\n",
-                q->name, q->priority, q->weight, q->max_inflight, q->paused, q->routes);
+        fprintf(o, "queue %s priority=%u weight=%u max_inflight=%u paused=%d routes=%u order=%s "
+                "groups_ready=%u\n", q->name, q->priority, q->weight, q->max_inflight, q->paused,
+                q->routes, queue_order_names[q->order], q->nactive);
         for (int st = JOB_READY; st < JOB_STATES; st++) {
             fprintf(o, "  %s n=%llu\n", state_names[st], (unsigned long long)q->lists[st].n);
             for (const struct job *j = list_first(b, q, st); j != NULL; j = list_next(b, j)) {
@@ -162,7 +163,7 @@ dump(struct broker *b)
     const struct group **gs = calloc(ng + 1, sizeof(*gs));
     ng = 0;
     for (const struct group *g = b->groups_head; g != NULL && gs != NULL; g = g->next) {
-        if (group_jobs(g) > 0 || g->route != NULL) {
+        if (group_jobs(g) > 0 || g->route != NULL || g->weight != GROUP_WEIGHT_ONE) {
             gs[ng++] = g;
         }
     }
@@ -170,8 +171,8 @@ dump(struct broker *b)
         qsort(gs, ng, sizeof(*gs), by_name);
         for (size_t i = 0; i < ng; i++) {
             const struct group *g = gs[i];
-            fprintf(o, "group %s route=%s ready=%llu reserved=%llu delayed=%llu dead=%llu\n",
-                    g->name, g->route != NULL ? g->route->name : "-",
+            fprintf(o, "group %s route=%s weight=%u ready=%llu reserved=%llu delayed=%llu "
+                    "dead=%llu\n", g->name, g->route != NULL ? g->route->name : "-", g->weight,
                     (unsigned long long)g->jobs[JOB_READY],
                     (unsigned long long)g->jobs[JOB_RESERVED],
                     (unsigned long long)g->jobs[JOB_DELAYED],
@@ -456,6 +457,12 @@ tick(struct broker *b)
 }
 
 /* --- reading the state -------------------------------------------------------------------- */
+
+static struct group *
+G(struct broker *b, const char *name)
+{
+    return broker_group_find(b, (struct sl_str){ name, (uint32_t)strlen(name) });
+}
 
 static struct queue *
 Q(struct broker *b, const char *name)
@@ -988,6 +995,63 @@ test_job_handed_back_follows_a_later_flush(void **state)
 }
 
 /* --- queues, routes, flush, purge --------------------------------------------------------- */
+
+/* The order of each queue and the groups' weights replay, and so does the order in which
+ * the jobs are then handed out. */
+static void
+test_orders_and_weights_replay(void **state)
+{
+    struct fix *f = *state;
+    start(f);
+    struct broker *b = f->b;
+    queue_create(b, "q1", -1, -1, -1);
+    struct wire_msg req;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "queue.update");
+    wire_set_cstr(&req, WK_NAME, "q1");
+    wire_set_cstr(&req, WK_ORDER, "fifo");
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight");
+    wire_set_cstr(&req, WK_GROUP, "amy");
+    wire_set_num(&req, WK_WEIGHT, 2.5);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight");
+    wire_set_cstr(&req, WK_GROUP, "nobody"); /* a weight for a group with no job yet */
+    wire_set_num(&req, WK_WEIGHT, 0.01);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    struct push_opt to1 = { .queue = "q1" };
+    for (int i = 0; i < 3; i++) {
+        push1(b, "bob", NULL, "b");
+        push1(b, "bob", &to1, "b");
+        push1(b, "amy", NULL, "a");
+        push1(b, "amy", &to1, "a");
+    }
+    assert_int_equal(G(b, "amy")->weight, 2500);
+    restart_same(f);
+    b = f->b;
+    assert_int_equal(Q(b, "q1")->order, QUEUE_ORDER_FIFO);
+    assert_int_equal(b->dflt->order, QUEUE_ORDER_GROUPS);
+    assert_int_equal(G(b, "amy")->weight, 2500);
+    assert_int_equal(G(b, "nobody")->weight, 10);
+    /* default: bob's turn (he came first), then amy's 2.5 jobs a turn; q1: arrival order. */
+    struct worker *w = flow_worker(b, S("w1"), 7);
+    struct job *got[12];
+    uint32_t n = 0;
+    char seq[13] = "";
+    struct wire_list from = { 1, NULL, &(struct sl_str){ "default", 7 }, NULL };
+    assert_int_equal(flow_reserve(b, w, 6, &from, got, &n), 0);
+    assert_int_equal(n, 6);
+    for (uint32_t i = 0; i < n; i++) {
+        seq[i] = got[i]->group->name[0];
+    }
+    assert_string_equal(seq, "baabab"); /* amy has 3 there */
+    assert_string_equal(queue_ready_head(Q(b, "q1"))->group->name, "bob");
+    for (uint32_t i = 0; i < b->nqueues; i++) {
+        assert_null(queue_check(b->qorder[i]));
+    }
+}
 
 static void
 test_queue_settings_and_routes_replay(void **state)
@@ -1754,6 +1818,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_job_handed_back_follows_a_later_flush, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_settings_and_routes_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orders_and_weights_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_and_purge_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyed_push_is_a_dup_after_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_roll_and_go_once_empty, setup, teardown),
