@@ -462,6 +462,34 @@ top_lines(const struct watch *w, unsigned width, int64_t now_ns, struct watch_li
     return rv;
 }
 
+/* Lines of the sections sec[0..nsec) to show, alloc[i] each (all of them on entry, total in
+ * all), made to fit in avail: take a line from the section that has the most beyond its fixed
+ * lines and one row, until everything fits; then cut from the bottom. */
+static void
+shrink(const struct section *sec, size_t nsec, size_t *alloc, size_t total, size_t avail)
+{
+    while (total > avail) {
+        size_t best = nsec, most = 0;
+        for (size_t i = 0; i < nsec; i++) {
+            size_t min = sec[i].fixed + 1 < sec[i].l.n ? sec[i].fixed + 1 : sec[i].l.n;
+            if (alloc[i] > min && alloc[i] - min >= most) {
+                most = alloc[i] - min;
+                best = i;
+            }
+        }
+        if (best == nsec) {
+            break;
+        }
+        alloc[best]--;
+        total--;
+    }
+    for (size_t i = nsec; i-- > 0 && total > avail;) {
+        size_t cut = total - avail < alloc[i] ? total - avail : alloc[i];
+        alloc[i] -= cut;
+        total -= cut;
+    }
+}
+
 int
 watch_render(const struct watch *w, unsigned width, unsigned height, bool footer,
              int64_t now_ns, struct watch_lines *out)
@@ -501,28 +529,7 @@ watch_render(const struct watch *w, unsigned width, unsigned height, bool footer
     avail = height > 0 ? height - out->n - nfoot : SIZE_MAX;
     bool gaps = total + nsec <= avail; /* a blank line before each section */
     if (!gaps) {
-        /* Take a line from the section that has the most beyond its fixed lines and one row,
-         * until everything fits; then cut from the bottom. */
-        while (total > avail) {
-            size_t best = nsec, most = 0;
-            for (size_t i = 0; i < nsec; i++) {
-                size_t min = sec[i].fixed + 1 < sec[i].l.n ? sec[i].fixed + 1 : sec[i].l.n;
-                if (alloc[i] > min && alloc[i] - min >= most) {
-                    most = alloc[i] - min;
-                    best = i;
-                }
-            }
-            if (best == nsec) {
-                break;
-            }
-            alloc[best]--;
-            total--;
-        }
-        for (size_t i = nsec; i-- > 0 && total > avail;) {
-            size_t cut = total - avail < alloc[i] ? total - avail : alloc[i];
-            alloc[i] -= cut;
-            total -= cut;
-        }
+        shrink(sec, nsec, alloc, total, avail);
     }
     for (size_t i = 0; i < nsec && rv == 0; i++) {
         if (alloc[i] == 0) {
