@@ -30,7 +30,6 @@ static const struct stats_col queue_cols[] = {
     { "name", "QUEUE", STATS_SHOW_TEXT, true },
     { "priority", "PRIO", STATS_SHOW_U64, true },
     { "weight", "WEIGHT", STATS_SHOW_NUM, true },
-    { "order", "ORDER", STATS_SHOW_TEXT, false },
     { "max_inflight", "MAX_INFLIGHT", STATS_SHOW_CAP, true },
     { "paused", "STATE", STATS_SHOW_PAUSED, true },
     { "ready", "READY", STATS_SHOW_U64, true },
@@ -40,6 +39,8 @@ static const struct stats_col queue_cols[] = {
     { "failed", "FAILED", STATS_SHOW_U64, true },
     { "dead", "DEAD", STATS_SHOW_U64, true },
     { "pushed", "PUSHED", STATS_SHOW_U64, false },
+    /* Added columns go last: scripts reading the columns before them keep working. */
+    { "order", "ORDER", STATS_SHOW_TEXT, false },
     { "groups_ready", "GROUPS_READY", STATS_SHOW_U64, false },
 };
 
@@ -47,9 +48,6 @@ static const struct stats_col group_cols[] = {
     { "name", "GROUP", STATS_SHOW_TEXT, true },
     { "route", "ROUTE", STATS_SHOW_ROUTE, true },
     { "count", "COUNT", STATS_SHOW_U64, true },
-    { "weight", "WEIGHT", STATS_SHOW_NUM, false },
-    { "share", "SHARE", STATS_SHOW_SHARE, false },
-    { "oldest_ready_ms", "OLDEST_READY", STATS_SHOW_AGE, false },
     { "ready", "READY", STATS_SHOW_U64, true },
     { "reserved", "RESERVED", STATS_SHOW_U64, true },
     { "delayed", "DELAYED", STATS_SHOW_U64, false },
@@ -57,6 +55,10 @@ static const struct stats_col group_cols[] = {
     { "failed", "FAILED", STATS_SHOW_U64, true },
     { "dead", "DEAD", STATS_SHOW_U64, false },
     { "pushed", "PUSHED", STATS_SHOW_U64, false },
+    /* Added columns go last, as in queue_cols. */
+    { "weight", "WEIGHT", STATS_SHOW_NUM, false },
+    { "share", "SHARE", STATS_SHOW_SHARE, false },
+    { "oldest_ready_ms", "OLDEST_READY", STATS_SHOW_AGE, false },
 };
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
