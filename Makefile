@@ -159,8 +159,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
-# The live view's model (ctl/watch.c, no terminal code) is tested on its own.
-$(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o
+# The live view's model and screen (ctl/watch*.c but watch_tui.c: no terminal code) are tested
+# on their own.
+$(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o $(BUILD)/ctl/watch_layout.o \
+                          $(BUILD)/ctl/watch_render.o
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)
