@@ -80,7 +80,9 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 # and regression input, so a crash once found stays fixed without clang.
 FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
-BENCH_SRC  := $(wildcard bench/*.c)
+# Each bench/*.c is a program, but bench/benchlib.c: what they share, linked into each.
+BENCH_LIB_OBJ := $(BUILD)/bench/benchlib.o
+BENCH_SRC  := $(filter-out bench/benchlib.c,$(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # One manual page per program: man/PROG.1.in filled from the program's --help (scripts/mkman).
 MAN_PAGES  := $(PROGS:%=$(BUILD)/man/%.1)
@@ -157,8 +159,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
-# The live view's model (ctl/watch.c, no terminal code) is tested on its own.
-$(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o
+# The live view's model and screen (ctl/watch*.c but watch_tui.c: no terminal code) are tested
+# on their own.
+$(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o $(BUILD)/ctl/watch_layout.o \
+                          $(BUILD)/ctl/watch_render.o
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)
@@ -170,10 +174,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(NNGFIX) $(LIBSLUICE)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(NNGFIX) $(LIBSLUICE)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 # --version prints how the program was built: common/opt.c gets the build options as macros,
 # and is rebuilt when they change ($(BUILD)/buildflags holds the last ones).
@@ -304,7 +308,7 @@ cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Iworker -Irouter \
 	    -Ifuzz \
-	    common broker ctl worker router fuzz
+	    common broker ctl worker router fuzz bench
 
 clean:
 	rm -rf build bin

@@ -12,6 +12,7 @@
  * The workers are threads of this process using the worker API (common/wapi.h), prefetch 1 so
  * no job waits in a worker's hands; alice's payload is her push time (CLOCK_MONOTONIC, this
  * process), so her wait is read off without clock skew. */
+#include "benchlib.h"
 #include "client.h"
 #include "err.h"
 #include "log.h"
@@ -60,22 +61,6 @@ struct bench {
     char url_buf[RUNDIR_MAX + 32];
 };
 
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void
-sleep_us(uint64_t us)
-{
-    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 struct worker_arg {
     struct bench *b;
     int n;
@@ -97,7 +82,7 @@ worker_main(void *p)
         return NULL;
     }
     while (wapi_next(w, &job) == 0) {
-        uint64_t start = mono_us();
+        uint64_t start = benchlib_mono_us();
         pthread_mutex_lock(&b->lock);
         if (sl_str_eq(job.group, "alice") && job.len == sizeof(uint64_t)) {
             uint64_t pushed;
@@ -111,79 +96,11 @@ worker_main(void *p)
             b->bob_last_us = start;
         }
         pthread_mutex_unlock(&b->lock);
-        sleep_us(b->handler_us);
+        benchlib_sleep_us(b->handler_us);
         wapi_ack(w, job.id);
     }
     wapi_close(w);
     return NULL;
-}
-
-/* One push of n copies of payload for group. */
-static int
-push(struct client *c, const char *group, const void *payload, size_t len, uint32_t n)
-{
-    struct sl_str *pl = malloc(n * sizeof(*pl));
-    struct wire_msg req, rep;
-    struct sl_str msg;
-    int rv;
-
-    if (pl == NULL) {
-        return SL_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        pl[i] = (struct sl_str){ payload, (uint32_t)len };
-    }
-    wire_msg_init(&req);
-    wire_msg_init(&rep);
-    wire_set_cstr(&req, WK_OP, "push");
-    wire_set_cstr(&req, WK_GROUP, group);
-    wire_set_strs(&req, WK_PAYLOADS, pl, n);
-    if ((rv = client_call(c, &req, &rep, 30000)) == 0) {
-        rv = client_reply_err(&rep, &msg);
-    }
-    wire_msg_fini(&rep);
-    free(pl);
-    return rv;
-}
-
-/* Waits up to 5 s until the broker lists n workers (each registers with its first request). */
-static bool
-workers_registered(struct client *c, uint64_t n)
-{
-    struct wire_msg req, rep;
-    bool up = false;
-
-    wire_msg_init(&rep);
-    for (int i = 0; i < 500 && !up; i++) {
-        wire_msg_init(&req);
-        wire_set_cstr(&req, WK_OP, "stats");
-        up = client_call(c, &req, &rep, 2000) == 0 && WIRE_HAS(&rep, WK_WORKERS) &&
-             rep.v[WK_WORKERS].any->type == MSGPACK_OBJECT_ARRAY &&
-             rep.v[WK_WORKERS].any->via.array.size >= n;
-        if (!up) {
-            sleep_us(10000);
-        }
-    }
-    wire_msg_fini(&rep);
-    return up;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest rank: the smallest value with at least q of the values at or below it. */
-static double
-pct_ms(const uint64_t *v, uint64_t n, double q)
-{
-    uint64_t rank = (uint64_t)(q * (double)n + 0.999999);
-    if (rank == 0) {
-        rank = 1;
-    }
-    return (double)v[rank - 1] / 1e3;
 }
 
 static int
@@ -218,15 +135,8 @@ run(struct bench *b, int argc, char **argv)
         fprintf(stderr, "fairness: --for / --every exceeds %d jobs\n", FAIR_ALICE_MAX);
         return 2;
     }
-    b->url = v.v[OPT_URL];
-    if (b->url == NULL) {
-        char why[RUNDIR_MAX * 2 + 256];
-        if (rundir_default_url(b->url_buf, sizeof(b->url_buf), "broker.ipc", why,
-                               sizeof(why)) != 0) {
-            fprintf(stderr, "fairness: %s\n", why);
-            return 2;
-        }
-        b->url = b->url_buf;
+    if (benchlib_url("fairness", v.v[OPT_URL], b->url_buf, sizeof(b->url_buf), &b->url) != 0) {
+        return 2;
     }
     if (client_open(&c, b->url, 5000) != 0) {
         fprintf(stderr, "fairness: cannot reach the broker at %s\n", b->url);
@@ -236,25 +146,25 @@ run(struct bench *b, int argc, char **argv)
         wa[i] = (struct worker_arg){ b, (int)i };
         pthread_create(&th[i], NULL, worker_main, &wa[i]);
     }
-    if (!workers_registered(c, nworkers)) {
+    if (!benchlib_workers_registered(c, nworkers, 5000)) {
         fprintf(stderr, "fairness: the workers did not register within 5 s\n");
         rv = SL_ETIMEDOUT;
         goto stop;
     }
 
-    uint64_t t0 = mono_us();
+    uint64_t t0 = benchlib_mono_us();
     uint64_t nalice = for_ms / every_ms;
-    if ((rv = push(c, "bob", "b", 1, (uint32_t)flood)) != 0) {
+    if ((rv = benchlib_push(c, "bob", "b", 1, (uint32_t)flood, 30000)) != 0) {
         fprintf(stderr, "fairness: bob's push failed: %s\n", sl_err_code(rv));
         goto stop;
     }
     for (uint64_t k = 0; k < nalice; k++) {
-        uint64_t due = t0 + k * every_ms * 1000, now = mono_us();
+        uint64_t due = t0 + k * every_ms * 1000, now = benchlib_mono_us();
         if (due > now) {
-            sleep_us(due - now);
+            benchlib_sleep_us(due - now);
         }
-        uint64_t pushed = mono_us();
-        if ((rv = push(c, "alice", &pushed, sizeof(pushed), 1)) != 0) {
+        uint64_t pushed = benchlib_mono_us();
+        if ((rv = benchlib_push(c, "alice", &pushed, sizeof(pushed), 1, 30000)) != 0) {
             fprintf(stderr, "fairness: alice's push failed: %s\n", sl_err_code(rv));
             goto stop;
         }
@@ -267,7 +177,7 @@ run(struct bench *b, int argc, char **argv)
         if (all) {
             break;
         }
-        sleep_us(10000);
+        benchlib_sleep_us(10000);
     }
 stop:
     b->stop = 1;
@@ -288,10 +198,11 @@ stop:
         fprintf(stderr, "fairness: none of alice's jobs ran\n");
         return 1;
     }
-    qsort(b->alice_wait_us, n, sizeof(b->alice_wait_us[0]), cmp_u64);
+    benchlib_sort_u64(b->alice_wait_us, n);
     printf("alice_jobs=%" PRIu64 " p50_ms=%.2f p99_ms=%.2f max_ms=%.2f bob_done=%" PRIu64
            " bob_drain_s=%.2f\n",
-           n, pct_ms(b->alice_wait_us, n, 0.50), pct_ms(b->alice_wait_us, n, 0.99),
+           n, benchlib_pct_ms(b->alice_wait_us, n, 0.50),
+           benchlib_pct_ms(b->alice_wait_us, n, 0.99),
            (double)b->alice_wait_us[n - 1] / 1e3, bob_done,
            b->bob_last_us > t0 ? (double)(b->bob_last_us - t0) / 1e6 : 0.0);
     return alice_done >= nalice && bob_done >= flood ? 0 : 1;

@@ -122,7 +122,7 @@ struct broker {
         uint64_t dropped;            /* since start: closed for not reading their replies */
         uint64_t refused;            /* since start: closed at once, too many were open */
     } connc;
-    struct decisions decisions;      /* the last route changes (ops.c records them) */
+    struct decisions decisions;      /* the last route changes (ops_admin.c records them) */
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */

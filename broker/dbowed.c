@@ -354,6 +354,7 @@ chan_add(struct dbowed *o, struct sl_str id)
     }
     memcpy(c->id, id.p, id.n);
     c->id_len = id.n;
+    c->weight = GROUP_WEIGHT_ONE;
     if (hmap_put(&o->chans, c->id, c->id_len, c) != 0) {
         free(c);
         return NULL;
@@ -363,16 +364,17 @@ chan_add(struct dbowed *o, struct sl_str id)
 
 static void
 chan_set(struct dbowed_chan *c, const char *route, uint32_t route_len, uint64_t count,
-         uint64_t done, uint64_t failed)
+         uint64_t done, uint64_t failed, uint32_t weight)
 {
     if (c->route_len != route_len || memcmp(c->route, route, route_len) != 0 ||
-        c->count != count || c->done != done || c->failed != failed) {
+        c->count != count || c->done != done || c->failed != failed || c->weight != weight) {
         memcpy(c->route, route, route_len);
         c->route[route_len] = '\0';
         c->route_len = route_len;
         c->count = count;
         c->done = done;
         c->failed = failed;
+        c->weight = weight;
         c->dirty = true;
     }
 }
@@ -499,20 +501,21 @@ dbowed_snapshot(struct dbowed *o, const struct broker *b, int64_t now_ms)
             }
         }
         if (g->route != NULL) {
-            chan_set(c, g->route->name, g->route->name_len, group_count(g), g->done, g->failed);
+            chan_set(c, g->route->name, g->route->name_len, group_count(g), g->done, g->failed,
+                     g->weight);
         } else {
-            chan_set(c, "", 0, group_count(g), g->done, g->failed);
+            chan_set(c, "", 0, group_count(g), g->done, g->failed, g->weight);
         }
     }
 
-    /* Rows of groups the broker no longer has: count 0, route NULL, once. */
+    /* Rows of groups the broker no longer has: count 0, route NULL, weight 1, once. */
     size_t pos = 0;
     struct dbowed_chan *c;
     while ((c = hmap_next(&o->chans, &pos)) != NULL) {
         if (c->seen != o->gen && !c->gone) {
             c->gone = true;
             c->pushed_all = c->done_all = c->failed_all = c->run_ns = 0;
-            chan_set(c, "", 0, 0, 0, 0);
+            chan_set(c, "", 0, 0, 0, 0, GROUP_WEIGHT_ONE);
             if (!c->in_db) {
                 c->dirty = false; /* never written: nothing to take back */
             }
@@ -560,7 +563,7 @@ dbowed_snapshot(struct dbowed *o, const struct broker *b, int64_t now_ms)
 
 int
 dbowed_load_chan(struct dbowed *o, struct sl_str id, struct sl_str route, uint64_t count,
-                 uint64_t done, uint64_t failed)
+                 uint64_t done, uint64_t failed, uint32_t weight)
 {
     if (id.n == 0 || id.n > WIRE_NAME_MAX || route.n > WIRE_NAME_MAX) {
         return SL_EBADREQ;
@@ -569,7 +572,8 @@ dbowed_load_chan(struct dbowed *o, struct sl_str id, struct sl_str route, uint64
     if (c != NULL) {
         /* Known already: owed only if the database holds something else. */
         c->dirty = c->route_len != route.n || memcmp(c->route, route.p, route.n) != 0 ||
-                   c->count != count || c->done != done || c->failed != failed;
+                   c->count != count || c->done != done || c->failed != failed ||
+                   c->weight != weight;
         c->in_db = true;
         return 0;
     }
@@ -582,6 +586,7 @@ dbowed_load_chan(struct dbowed *o, struct sl_str id, struct sl_str route, uint64
     c->count = count;
     c->done = done;
     c->failed = failed;
+    c->weight = weight;
     c->in_db = true;
     return 0;
 }

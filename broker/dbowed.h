@@ -33,12 +33,16 @@ struct dbowed_chan {
     char route[WIRE_NAME_MAX + 1];
     uint32_t route_len;              /* 0: no route (NULL) */
     uint64_t count, done, failed;    /* as `stats` shows the group */
+    uint32_t weight;                 /* thousandths, as struct group's; GROUP_WEIGHT_ONE when
+                                        the group is gone; 0 for a value read from the
+                                        database that no group can have */
     uint64_t pushed_all, done_all, failed_all, run_ns; /* the group's counters then */
     uint64_t seen;                   /* the snapshot that last found the group */
     bool dirty;                      /* differs from what the database was last sent */
     bool in_db;                      /* the database has a row for it (read or written) */
     bool gone;                       /* the broker has no such group any more: the row says
-                                        count 0, route NULL, and is forgotten once written */
+                                        count 0, route NULL, weight 1, and is forgotten once
+                                        written */
 };
 
 /* One row of usage_minute (the broker column is dbsync's). */
@@ -95,11 +99,12 @@ uint64_t dbowed_inbox_n(const struct dbowed *o);
  * not be made (that group's change is taken at the next snapshot). */
 int dbowed_snapshot(struct dbowed *o, const struct broker *b, int64_t now_ms);
 
-/* A row the database already has (read at the first connection): route_len 0 for NULL.
- * The next snapshot compares the broker with it, so only differences are written. Returns
- * 0 or SL_ENOMEM. */
+/* A row the database already has (read at the first connection): route_len 0 for NULL;
+ * weight in thousandths (0 for one out of GROUP_WEIGHT_MIN..GROUP_WEIGHT_MAX). The next
+ * snapshot compares the broker with it, so only differences are written. Returns 0,
+ * SL_EBADREQ (a name too long) or SL_ENOMEM. */
 int dbowed_load_chan(struct dbowed *o, struct sl_str id, struct sl_str route, uint64_t count,
-                     uint64_t done, uint64_t failed);
+                     uint64_t done, uint64_t failed, uint32_t weight);
 
 /* The dirty channels rows: sets *rows to an array owned by o (valid until the next call of
  * dbowed_snapshot or dbowed_dirty_*) and returns its length. */

@@ -1,6 +1,7 @@
 #include "dbsync.h"
 
 #include "clock.h"
+#include "dbload.h"
 #include "dbowed.h"
 #include "err.h"
 #include "log.h"
@@ -22,12 +23,14 @@ static const struct table {
     const char *head, *row, *tail;
     unsigned cols;
 } tables[T_COUNT] = {
-    [T_CHANNELS] = { "INSERT INTO channels (id, route, count, done, failed, updated_at) VALUES ",
-                     "(?, ?, ?, ?, ?, NOW(3))",
+    /* weight: thousandths bound as an integer, divided exactly into the DECIMAL(7,3). */
+    [T_CHANNELS] = { "INSERT INTO channels (id, route, count, done, failed, weight, updated_at) "
+                     "VALUES ",
+                     "(?, ?, ?, ?, ?, ? / 1000, NOW(3))",
                      " ON DUPLICATE KEY UPDATE route = VALUES(route), count = VALUES(count),"
-                     " done = VALUES(done), failed = VALUES(failed),"
+                     " done = VALUES(done), failed = VALUES(failed), weight = VALUES(weight),"
                      " updated_at = VALUES(updated_at)",
-                     5 },
+                     6 },
     [T_USAGE] = { "INSERT INTO usage_minute (group_id, minute, broker, pushed, done, failed, "
                   "run_ms) VALUES ",
                   "(?, ?, ?, ?, ?, ?, ?)",
@@ -165,6 +168,16 @@ bind_u64(struct dbsync *d, unsigned k, const uint64_t *v)
     bd->is_unsigned = 1;
 }
 
+static void
+bind_u32(struct dbsync *d, unsigned k, const uint32_t *v)
+{
+    MYSQL_BIND *bd = &d->bind[k];
+    memset(bd, 0, sizeof(*bd));
+    bd->buffer_type = MYSQL_TYPE_LONG;
+    bd->buffer = (void *)(uintptr_t)v;
+    bd->is_unsigned = 1;
+}
+
 /* Binds the UTC date and time of ms (since the epoch) kept in d->tm[row]. */
 static void
 bind_time(struct dbsync *d, unsigned k, uint32_t row, int64_t ms)
@@ -232,6 +245,7 @@ write_chans(struct dbsync *d, uint32_t *written, char *why, size_t cap)
             bind_u64(d, col + 2, &c->count);
             bind_u64(d, col + 3, &c->done);
             bind_u64(d, col + 4, &c->failed);
+            bind_u32(d, col + 5, &c->weight);
         }
         if (execute(d, T_CHANNELS, k, why, cap) != 0) {
             return -1;
@@ -323,152 +337,15 @@ fail(struct dbsync *d, const char *why)
                                                             : DBSYNC_RETRY_MAX_MS;
 }
 
-struct route_row {
-    char group[WIRE_NAME_MAX + 1], queue[WIRE_NAME_MAX + 1];
-    uint32_t group_len, queue_len;
-};
-
-/* Routes each group of rows[0..n) that has none, creating missing queues. b->lock held. */
-static void
-apply_routes(struct dbsync *d, const struct route_row *rows, uint32_t n)
-{
-    struct broker *b = d->b;
-    uint32_t applied = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        struct sl_str g = { rows[i].group, rows[i].group_len };
-        struct sl_str q = { rows[i].queue, rows[i].queue_len };
-        const struct group *have = broker_group_find(b, g);
-        if (have != NULL && have->route != NULL) {
-            continue; /* routed since start: the broker's choice stands */
-        }
-        if (!wire_name_ok(g.p, g.n) || !wire_name_ok(q.p, q.n)) {
-            char qg[300], qq[300];
-            LOG(LOG_WARN, "db.route_skipped", "group=%s queue=%s reason=\"not a valid name\"",
-                log_quote(qg, sizeof(qg), g.p, g.n), log_quote(qq, sizeof(qq), q.p, q.n));
-            continue;
-        }
-        if (broker_queue_find(b, q) == NULL) {
-            struct queue_settings s = { 0 };
-            if (broker_queue_create(b, q, &s) != 0) {
-                LOG(LOG_WARN, "db.route_skipped", "group=%s queue=%s reason=\"no memory\"",
-                    rows[i].group, rows[i].queue);
-                continue;
-            }
-            LOG(LOG_INFO, "db.queue_created", "queue=%s group=%s reason=\"a route in channels "
-                "names it\"", rows[i].queue, rows[i].group);
-        }
-        uint64_t moved;
-        if (broker_route_set(b, g, &q, &moved) != 0) {
-            LOG(LOG_WARN, "db.route_skipped", "group=%s queue=%s reason=\"no memory\"",
-                rows[i].group, rows[i].queue);
-            continue;
-        }
-        applied++;
-    }
-    LOG(LOG_INFO, "db.routes_loaded", "routes=%u", applied);
-}
-
-/* Reads channels into the ledger and, with load_routes, routes its groups. 0 or -1. */
+/* Reads channels once, at the first connection (dbload.h). */
 static int
 load_channels(struct dbsync *d, char *why, size_t cap)
 {
-    static const char sql[] = "SELECT id, route, count, done, failed FROM channels";
-    char id[WIRE_NAME_MAX + 1], route[WIRE_NAME_MAX + 1];
-    unsigned long id_len = 0, route_len = 0;
-    my_bool route_null = 0, id_err = 0, route_err = 0;
-    uint64_t count = 0, done = 0, failed = 0;
-    MYSQL_BIND res[5];
-    struct route_row *routes = NULL;
-    uint32_t nroutes = 0, caproutes = 0;
-    int rv = -1;
-
-    MYSQL_STMT *st = mysql_stmt_init(d->m);
-    if (st == NULL) {
-        snprintf(why, cap, "out of memory for a statement");
+    if (dbload_channels(d->m, d->b, d->owed, d->load_routes, why, cap) != 0) {
         return -1;
     }
-    memset(res, 0, sizeof(res));
-    res[0].buffer_type = MYSQL_TYPE_STRING;
-    res[0].buffer = id;
-    res[0].buffer_length = sizeof(id);
-    res[0].length = &id_len;
-    res[0].error = &id_err;
-    res[1].buffer_type = MYSQL_TYPE_STRING;
-    res[1].buffer = route;
-    res[1].buffer_length = sizeof(route);
-    res[1].length = &route_len;
-    res[1].is_null = &route_null;
-    res[1].error = &route_err;
-    res[2].buffer = &count;
-    res[3].buffer = &done;
-    res[4].buffer = &failed;
-    for (int i = 2; i < 5; i++) {
-        res[i].buffer_type = MYSQL_TYPE_LONGLONG;
-        res[i].is_unsigned = 1;
-    }
-    if (mysql_stmt_prepare(st, sql, sizeof(sql) - 1) != 0 || mysql_stmt_execute(st) != 0 ||
-        mysql_stmt_bind_result(st, res) != 0) {
-        snprintf(why, cap, "reading channels: %s", mysql_stmt_error(st));
-        goto out;
-    }
-    uint64_t rows = 0, skipped = 0;
-    for (;;) {
-        int f = mysql_stmt_fetch(st);
-        if (f == MYSQL_NO_DATA) {
-            break;
-        }
-        if (f == 1) {
-            snprintf(why, cap, "reading channels: %s", mysql_stmt_error(st));
-            goto out;
-        }
-        if (f == MYSQL_DATA_TRUNCATED || id_len > WIRE_NAME_MAX ||
-            (!route_null && route_len > WIRE_NAME_MAX)) {
-            skipped++;
-            continue;
-        }
-        uint32_t rl = route_null ? 0 : (uint32_t)route_len;
-        struct sl_str sid = { id, (uint32_t)id_len }, sroute = { route, rl };
-        if (dbowed_load_chan(d->owed, sid, sroute, count, done, failed) != 0) {
-            skipped++;
-            continue;
-        }
-        rows++;
-        if (d->load_routes && rl > 0) {
-            if (nroutes == caproutes) {
-                uint32_t c = caproutes != 0 ? caproutes * 2 : 64;
-                struct route_row *p = realloc(routes, c * sizeof(*p));
-                if (p == NULL) {
-                    snprintf(why, cap, "out of memory reading channels");
-                    goto out;
-                }
-                routes = p;
-                caproutes = c;
-            }
-            struct route_row *r = &routes[nroutes++];
-            memcpy(r->group, id, id_len);
-            r->group[id_len] = '\0';
-            r->group_len = (uint32_t)id_len;
-            memcpy(r->queue, route, rl);
-            r->queue[rl] = '\0';
-            r->queue_len = rl;
-        }
-    }
-    if (skipped > 0) {
-        LOG(LOG_WARN, "db.channels_skipped", "rows=%llu reason=\"not a group name, or no "
-            "memory\"", (unsigned long long)skipped);
-    }
-    if (d->load_routes) {
-        pthread_mutex_lock(&d->b->lock);
-        apply_routes(d, routes, nroutes);
-        pthread_mutex_unlock(&d->b->lock);
-    }
-    LOG(LOG_DEBUG, "db.channels_read", "rows=%llu", (unsigned long long)rows);
     d->loaded = true;
-    rv = 0;
-out:
-    free(routes);
-    mysql_stmt_close(st);
-    return rv;
+    return 0;
 }
 
 /* Connects, sets the session up and checks the schema. Returns 0 (d->m set), -1 (why) when

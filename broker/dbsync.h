@@ -29,9 +29,9 @@ struct dbsync;
 /* Attaches a database to b (b->db), which must not serve requests yet. Connects: when the
  * database cannot be reached, logs event=db.down once and returns 0 (the thread will retry).
  * Once connected, checks the schema (a schema other than this sluice's: -1, why says what to
- * do), reads channels, and with load_routes (no journal: channels holds the routes) routes
- * each group of channels that has a route, creating a missing queue with default settings
- * (logged). Other errors: -1 with why. b->lock not held. */
+ * do), reads channels, and with load_routes (no journal: channels holds the routes and
+ * weights) routes and weights each group of channels that has them (broker/dbload.h). Other
+ * errors: -1 with why. b->lock not held. */
 int dbsync_new(struct dbsync **dp, struct broker *b, const struct db_cfg *cfg, bool load_routes,
                char *why, size_t cap);
 

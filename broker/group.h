@@ -20,21 +20,23 @@ struct lane;
 #define GROUP_WEIGHT_MAX 1000000u
 
 struct group {
-    char name[WIRE_NAME_MAX + 1];  /* NUL-terminated copy; the group map's key */
-    uint32_t name_len;
-    struct queue *route;           /* NULL: no route (pushes go to default) */
+    /* What a push, a dispatch and an ack change come first, in two cache lines: with many
+     * groups taking turns each dispatch reaches a group no recent one touched. */
     uint64_t jobs[JOB_STATES];     /* jobs of this group in each state, all queues */
+    uint32_t weight;               /* thousandths (GROUP_WEIGHT_*) */
+    uint32_t name_len;
+    uint64_t dispatched;           /* jobs handed out by reserve since start; never reset */
+    uint64_t run_ns;               /* summed time from reservation to ack or nack */
     uint64_t done, failed, pushed; /* since start or the last flush */
     /* Since start, never reset (flush leaves them): what a group used, for the database's
      * usage table, which takes differences between readings. Changed where the counters
      * above are. */
     uint64_t pushed_all, done_all, failed_all;
-    uint64_t run_ns;               /* summed time from reservation to ack or nack */
-    uint64_t dispatched;           /* jobs handed out by reserve since start; never reset */
+    struct queue *route;           /* NULL: no route (pushes go to default) */
+    struct lane *lanes;            /* one per queue holding its jobs (queue.c) */
     struct wait_window wait;       /* waits of the jobs dispatched in the last 30-60 s */
     struct group *next, *prev;     /* the broker's list of groups, in first-seen order */
-    uint32_t weight;               /* thousandths (GROUP_WEIGHT_*) */
-    struct lane *lanes;            /* one per queue holding its jobs (queue.c) */
+    char name[WIRE_NAME_MAX + 1];  /* NUL-terminated copy; the group map's key */
 };
 
 /* A new group named name (valid name), with no route, weight 1 and zero counters. NULL on

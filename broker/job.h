@@ -29,11 +29,13 @@ struct job {
     struct queue *queue;       /* the queue it belongs to; never NULL once linked */
     struct group *group;       /* never NULL once linked */
     struct lane *lane;         /* its group's lane in its queue; never NULL once linked */
-    uint64_t rseq;             /* JOB_READY: its arrival number in its queue (queue.c) */
     struct jobblock *block;    /* the allocation it lives in */
     uint64_t id;               /* broker-assigned, unique, increasing */
     int64_t enq_ns;            /* wall-clock time of the push, ns since the epoch */
-    int64_t due_ns;            /* JOB_DELAYED: when ready; JOB_RESERVED: TTR deadline */
+    union {                    /* one slot: a job is in one state at a time */
+        int64_t due_ns;        /* JOB_DELAYED: when ready; JOB_RESERVED: TTR deadline */
+        uint64_t rseq;         /* JOB_READY: its arrival number in its queue (queue.c) */
+    };
     union {                    /* one slot: a job is in one state at a time */
         int64_t ready_ns;      /* JOB_READY: when it last became ready, monotonic (its wait) */
         int64_t rsv_ns;        /* JOB_RESERVED: when reserved, monotonic (its run time) */

@@ -54,16 +54,17 @@ struct joblist {
 /* The jobs of one group in one queue. Exists while the group holds a job there, in any
  * state; only its ready jobs are linked in it. */
 struct lane {
-    struct queue *q;
+    /* What a turn reads, first, in one cache line. */
+    struct lane *rnext, *rprev;    /* groups order: the turn, while it has ready jobs */
     struct group *g;
     struct joblist ready;
+    uint64_t credit;               /* groups order: thousandths of a job */
+    bool active;                   /* in the turn or the heap */
+    uint32_t heap_idx;             /* fifo order: place in q->heap, or UINT32_MAX */
+    struct queue *q;
     uint64_t jobs;                 /* the group's jobs in q, every state */
     struct lane *gnext;            /* the group's lanes (group.lanes) */
     struct lane *qnext, *qprev;    /* the queue's lanes */
-    struct lane *rnext, *rprev;    /* groups order: the turn, while it has ready jobs */
-    uint32_t heap_idx;             /* fifo order: place in q->heap, or UINT32_MAX */
-    bool active;                   /* in the turn or the heap */
-    uint64_t credit;               /* groups order: thousandths of a job */
 };
 
 struct queue {

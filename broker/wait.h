@@ -29,9 +29,9 @@ struct wait_hist {
 };
 
 struct wait_window {
-    uint32_t n[2][WAIT_WINDOW_BUCKETS]; /* n[cur]: this window, n[!cur]: the one before */
     int64_t epoch;                      /* which window n[cur] is: monotonic ns / WAIT_WINDOW_NS */
     uint8_t cur;
+    uint32_t n[2][WAIT_WINDOW_BUCKETS]; /* n[cur]: this window, n[!cur]: the one before */
 };
 
 /* Counts one wait of wait_us. */

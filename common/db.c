@@ -324,7 +324,14 @@ static const char *const migration_1[] = {
     NULL,
 };
 
-static const char *const *const migrations[DB_SCHEMA_VERSION] = { migration_1 };
+/* A group's weight: what the broker's group.weight sets, to the thousandth it keeps. */
+static const char *const migration_2[] = {
+    "ALTER TABLE channels ADD COLUMN IF NOT EXISTS"
+    " weight DECIMAL(7,3) NOT NULL DEFAULT 1.000 AFTER failed",
+    NULL,
+};
+
+static const char *const *const migrations[DB_SCHEMA_VERSION] = { migration_1, migration_2 };
 
 int
 db_schema_version(MYSQL *m, int *version, char *why, size_t cap)

@@ -18,6 +18,7 @@ enum conv {
     CONV_BOOL,    /* true: 1, false: 0 */
     CONV_BUSY,    /* a worker's state: 0 for idle, 1 for any other */
     CONV_MS_S,    /* a float or integer of ms, as seconds; nil: no sample */
+    CONV_NUM,     /* a float or integer as it is; nil: no sample */
 };
 
 struct metric {
@@ -102,6 +103,8 @@ static const struct metric metrics[] = {
       "Failed attempts of the queue's jobs (reset by flush)." },
     { "sluice_queue_jobs_dispatched_total", "counter", SRC_QUEUE, "dispatched", CONV_U64,
       "Jobs of the queue handed to workers." },
+    { "sluice_queue_groups_ready", "gauge", SRC_QUEUE, "groups_ready", CONV_U64,
+      "Groups with ready jobs in the queue: those taking turns when its order is groups." },
 
     { "sluice_group_backlog", "gauge", SRC_GROUP, "count", CONV_U64,
       "The group's jobs ready, reserved or delayed: what the router balances on." },
@@ -123,6 +126,14 @@ static const struct metric metrics[] = {
       "Median wait from ready to dispatch of the group's jobs dispatched in the last 30-60 s." },
     { "sluice_group_wait_p99_seconds", "gauge", SRC_GROUP, "wait_p99_ms", CONV_MS_S,
       "99th percentile wait of the group's jobs dispatched in the last 30-60 s." },
+    { "sluice_group_weight", "gauge", SRC_GROUP, "weight", CONV_NUM,
+      "The group's weight: its share of turns in its queue, relative to the other groups (1 "
+      "unless set)." },
+    { "sluice_group_share", "gauge", SRC_GROUP, "share", CONV_NUM,
+      "Fraction (0 to 1) of the jobs dispatched in the last 30-60 s that were the group's; no "
+      "sample when none were dispatched." },
+    { "sluice_group_oldest_ready_seconds", "gauge", SRC_GROUP, "oldest_ready_ms", CONV_MS_S,
+      "How long the group's oldest ready job has waited; no sample when it has none ready." },
 
     { "sluice_worker_busy", "gauge", SRC_WORKER, "state", CONV_BUSY,
       "1 while the worker is not idle (busy or draining), 0 when idle." },
@@ -221,13 +232,15 @@ value(const msgpack_object *o, enum conv conv, double *v, uint64_t *u, bool *is_
         *is_u = true;
         return true;
     case CONV_MS_S:
+    case CONV_NUM:
         if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) {
-            *v = o->via.f64 / 1000.0;
+            *v = o->via.f64;
         } else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            *v = (double)o->via.u64 / 1000.0;
+            *v = (double)o->via.u64;
         } else {
             return false;
         }
+        *v = conv == CONV_MS_S ? *v / 1000.0 : *v;
         return true;
     }
     return false;
@@ -406,20 +419,63 @@ write_worker_states(FILE *out, const msgpack_object *stats)
     }
 }
 
-/* One sample per possible value of a string field, 1 for the current one. */
-static void
-write_db_state(FILE *out, const msgpack_object *stats)
-{
-    static const char *const states[] = { "off", "up", "down" };
-    const msgpack_object *db = get_type(get(stats, "broker"), "db", MSGPACK_OBJECT_STR);
+/* A string field with a known set of values, as one sample per value: 1 for the current
+ * one, 0 for the others (a value outside the set: every sample 0). */
+struct state_set {
+    const char *name;
+    enum src src;
+    const char *field;
+    const char *label;                  /* the label holding the value */
+    const char *const *values;          /* NULL-terminated */
+    const char *help;
+};
 
-    header(out, "sluice_db_state", "gauge",
-           "1 for the state of the MySQL database link: off (no --db), up, down.");
-    if (db == NULL) {
+static const char *const db_states[] = { "off", "up", "down", NULL };
+static const char *const queue_orders[] = { "groups", "fifo", NULL };
+
+static const struct state_set state_sets[] = {
+    { "sluice_db_state", SRC_BROKER, "db", "state", db_states,
+      "1 for the state of the MySQL database link: off (no --db), up, down." },
+    { "sluice_queue_order", SRC_QUEUE, "order", "order", queue_orders,
+      "1 for the order the queue serves its ready jobs in: groups (each group in turn, by "
+      "weight) or fifo (arrival order)." },
+};
+
+/* The samples of set ss for one entity: lv is its name (NULL for the broker). */
+static void
+write_states(FILE *out, const struct state_set *ss, const msgpack_object *lv,
+             const msgpack_object *v)
+{
+    for (const char *const *s = ss->values; *s != NULL; s++) {
+        fprintf(out, "%s{", ss->name);
+        if (lv != NULL) {
+            fprintf(out, "%s=\"", src_label[ss->src]);
+            prom_label_value(out, lv->via.str.ptr, lv->via.str.size);
+            fputs("\",", out);
+        }
+        fprintf(out, "%s=\"%s\"} %d\n", ss->label, *s, str_is(v, *s));
+    }
+}
+
+static void
+write_state_set(FILE *out, const msgpack_object *stats, const struct state_set *ss)
+{
+    header(out, ss->name, "gauge", ss->help);
+    if (ss->src == SRC_BROKER) {
+        const msgpack_object *v = get_type(get(stats, "broker"), ss->field, MSGPACK_OBJECT_STR);
+        if (v != NULL) {
+            write_states(out, ss, NULL, v);
+        }
         return;
     }
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        fprintf(out, "sluice_db_state{state=\"%s\"} %d\n", states[i], str_is(db, states[i]));
+    const msgpack_object *a = get_type(stats, src_array[ss->src], MSGPACK_OBJECT_ARRAY);
+    for (uint32_t i = 0; a != NULL && i < a->via.array.size; i++) {
+        const msgpack_object *e = &a->via.array.ptr[i];
+        const msgpack_object *lv = get_type(e, src_name[ss->src], MSGPACK_OBJECT_STR);
+        const msgpack_object *v = get_type(e, ss->field, MSGPACK_OBJECT_STR);
+        if (lv != NULL && v != NULL) {
+            write_states(out, ss, lv, v);
+        }
     }
 }
 
@@ -481,7 +537,9 @@ prom_format(const msgpack_object *stats, FILE *out)
         return SL_EBADREQ;
     }
     write_info(out, stats);
-    write_db_state(out, stats);
+    for (size_t i = 0; i < sizeof(state_sets) / sizeof(state_sets[0]); i++) {
+        write_state_set(out, stats, &state_sets[i]);
+    }
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         write_metric(out, stats, &metrics[i]);
     }

@@ -1,5 +1,6 @@
-/* ctl's administrative commands: queues, routes, flush, purge, ping. Each checks its arguments
- * before anything is sent, makes one request and prints one line (or a table) from the reply. */
+/* ctl's administrative commands: queues, routes, group weights, flush, purge, ping. Each checks
+ * its arguments before anything is sent, makes one request and prints one line (or a table)
+ * from the reply. */
 #include "ctl.h"
 
 #include "clock.h"
@@ -7,7 +8,9 @@
 #include "table.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,15 +19,42 @@
 #define QUEUE_WEIGHT_MAX 1000
 #define QUEUE_INFLIGHT_MAX 1000000
 
+/* PROTOCOL.md, group.weight: a decimal number; 1 is every group's weight until set. */
+#define GROUP_WEIGHT_MIN 0.01
+#define GROUP_WEIGHT_MAX 1000.0
+
+/* The orders a queue serves its ready jobs in (PROTOCOL.md, queue.create). */
+static const char *const queue_orders[] = { "groups", "fifo" };
+
 static const char *
 plural(uint64_t n)
 {
     return n == 1 ? "" : "s";
 }
 
-/* --priority, --weight, --max-inflight into req; *nset counts those given. */
+/* --order into req when given; *nset counts it. */
 static int
-queue_settings(const struct opt_vals *ov, struct wire_msg *req, int *nset)
+queue_order(struct ctl *ctl, const struct opt_vals *ov, struct wire_msg *req, int *nset)
+{
+    const char *arg = ov->v[CTL_OPT_ORDER];
+
+    if (arg == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(queue_orders) / sizeof(queue_orders[0]); i++) {
+        if (strcmp(arg, queue_orders[i]) == 0) {
+            wire_set_cstr(req, WK_ORDER, queue_orders[i]);
+            (*nset)++;
+            return 0;
+        }
+    }
+    return ctl_usage(ctl, "--order '%s': the order is groups (each group in turn) or fifo "
+                          "(arrival order)", arg);
+}
+
+/* --priority, --weight, --max-inflight, --order into req; *nset counts those given. */
+static int
+queue_settings(struct ctl *ctl, const struct opt_vals *ov, struct wire_msg *req, int *nset)
 {
     static const struct {
         int opt;
@@ -51,7 +81,7 @@ queue_settings(const struct opt_vals *ov, struct wire_msg *req, int *nset)
         wire_set_u64(req, settings[i].key, u);
         (*nset)++;
     }
-    return 0;
+    return queue_order(ctl, ov, req, nset);
 }
 
 /* A request naming one queue (argv[0]), checked. */
@@ -95,7 +125,8 @@ cmd_queue_create(struct ctl *ctl, int argc, char **argv, const struct opt_vals *
     int rv, nset;
 
     (void)argc;
-    if ((rv = queue_req(ctl, argv, &req)) != 0 || (rv = queue_settings(ov, &req, &nset)) != 0 ||
+    if ((rv = queue_req(ctl, argv, &req)) != 0 ||
+        (rv = queue_settings(ctl, ov, &req, &nset)) != 0 ||
         (rv = ctl_call(ctl, "queue.create", &req)) != 0) {
         return rv;
     }
@@ -110,11 +141,13 @@ cmd_queue_update(struct ctl *ctl, int argc, char **argv, const struct opt_vals *
     int rv, nset;
 
     (void)argc;
-    if ((rv = queue_req(ctl, argv, &req)) != 0 || (rv = queue_settings(ov, &req, &nset)) != 0) {
+    if ((rv = queue_req(ctl, argv, &req)) != 0 ||
+        (rv = queue_settings(ctl, ov, &req, &nset)) != 0) {
         return rv;
     }
     if (nset == 0) {
-        return ctl_usage(ctl, "nothing to change: give --priority, --weight or --max-inflight");
+        return ctl_usage(ctl, "nothing to change: give --priority, --weight, --max-inflight or "
+                              "--order");
     }
     if ((rv = ctl_call(ctl, "queue.update", &req)) != 0) {
         return rv;
@@ -302,6 +335,48 @@ cmd_route_unset(struct ctl *ctl, int argc, char **argv, const struct opt_vals *o
     }
     printf("routed group %s back to default (moved %" PRIu64 " ready job%s)\n", argv[0], moved,
            plural(moved));
+    return 0;
+}
+
+/* A group's weight as typed: digits, maybe a point and more digits (no sign, exponent or
+ * blank), from GROUP_WEIGHT_MIN to GROUP_WEIGHT_MAX. Returns 0 or CTL_EXIT_USAGE (printed). */
+static int
+parse_group_weight(const struct ctl *ctl, const char *arg, double *out)
+{
+    size_t i = strspn(arg, "0123456789");
+    bool shape = i > 0 && (arg[i] == '\0' ||
+                           (arg[i] == '.' && arg[i + 1] != '\0' &&
+                            arg[i + 1 + strspn(arg + i + 1, "0123456789")] == '\0'));
+    double w = shape ? strtod(arg, NULL) : NAN;
+
+    if (!(w >= GROUP_WEIGHT_MIN && w <= GROUP_WEIGHT_MAX)) {
+        return ctl_usage(ctl, "weight '%s' is not a number from 0.01 to 1000 (a group's share of "
+                              "turns in its queue; 1 is the default)", arg);
+    }
+    *out = w;
+    return 0;
+}
+
+int
+cmd_group_weight(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    double w = 1;
+    int rv;
+
+    (void)argc;
+    (void)ov;
+    wire_msg_init(&req);
+    if ((rv = ctl_check_name(ctl, "group", argv[0])) != 0 ||
+        (rv = parse_group_weight(ctl, argv[1], &w)) != 0) {
+        return rv;
+    }
+    wire_set_cstr(&req, WK_GROUP, argv[0]);
+    wire_set_num(&req, WK_WEIGHT, w);
+    if ((rv = ctl_call(ctl, "group.weight", &req)) != 0) {
+        return rv;
+    }
+    printf("set group %s's weight to %.6g\n", argv[0], w);
     return 0;
 }
 

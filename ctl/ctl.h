@@ -1,8 +1,8 @@
 /* ctl: what its files share. main.c holds the command table, option parsing and dispatch; each
- * command lives in the file of its concern (push.c; stats.c; admin.c: queues, routes, flush,
- * purge, ping; setup.c: migrate, configure) behind cmd_fn; this module (ctl.c) owns one run's
- * connection to the broker, the last reply, and the messages and exit codes of failures that
- * every command shares.
+ * command lives in the file of its concern (push.c; stats.c; admin.c: queues, routes, group
+ * weights, flush, purge, ping; setup.c: migrate, configure) behind cmd_fn; this module (ctl.c)
+ * owns one run's connection to the broker, the last reply, and the messages and exit codes of
+ * failures that every command shares.
  *
  * Single-threaded: one struct ctl per run, passed to every function. */
 #ifndef SLUICE_CTL_H
@@ -53,6 +53,7 @@ enum {
     CTL_OPT_PLAIN,
     CTL_OPT_CLIENT,
     CTL_OPT_SEQ,
+    CTL_OPT_ORDER,
     CTL_OPT_END
 };
 
@@ -163,6 +164,7 @@ cmd_fn cmd_queue_resume;
 cmd_fn cmd_route_list;
 cmd_fn cmd_route_set;
 cmd_fn cmd_route_unset;
+cmd_fn cmd_group_weight;
 cmd_fn cmd_flush;
 cmd_fn cmd_purge;
 cmd_fn cmd_ping;
@@ -196,6 +198,9 @@ enum stats_show {
     STATS_SHOW_ANY,    /* any value: nil as "-", strings and numbers as they are, the rest as JSON */
     STATS_SHOW_SECS,   /* non-negative integer of seconds, as 42s or 3m 04s */
     STATS_SHOW_MS,     /* non-negative integer of milliseconds, as 1.234 s; 0 as "-" */
+    STATS_SHOW_NUM,    /* non-negative number, integer or float: 4, 0.25 */
+    STATS_SHOW_SHARE,  /* float 0..1 (or integer 0 or 1) as a percentage, 12.5%; nil as "-" */
+    STATS_SHOW_AGE,    /* non-negative integer of milliseconds, as 1.234 s (0 too); nil as "-" */
 };
 
 /* A column of a table printed from an array of maps. */

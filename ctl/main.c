@@ -74,6 +74,9 @@ static const struct opt queue_opts[] = {
       "1-1000, share among queues of equal priority (default 1)" },
     { CTL_OPT_MAX_INFLIGHT, "max-inflight", 'k', "K", NULL,
       "0-1000000 jobs reserved at once, 0 = no cap (default 0)" },
+    { CTL_OPT_ORDER, "order", 0, "ORDER", NULL,
+      "groups: serve the groups with ready jobs in turn, by their weights (the default); "
+      "fifo: strict arrival order across groups" },
     OPT_END,
 };
 
@@ -147,9 +150,11 @@ static const struct cmd cmds[] = {
       cmd_metrics, no_opts, 0, 0 },
     { "queues", "list", "[--json]", "list queues (also: ctl queues)", cmd_queue_list, json_opts,
       0, 0 },
-    { "queues", "create", "NAME [--priority P] [--weight W] [--max-inflight K]",
+    { "queues", "create",
+      "NAME [--priority P] [--weight W] [--max-inflight K] [--order groups|fifo]",
       "create a queue", cmd_queue_create, queue_opts, 1, 1 },
-    { "queues", "update", "NAME [--priority P] [--weight W] [--max-inflight K]",
+    { "queues", "update",
+      "NAME [--priority P] [--weight W] [--max-inflight K] [--order groups|fifo]",
       "change a queue's settings", cmd_queue_update, queue_opts, 1, 1 },
     { "queues", "destroy", "NAME [--force]", "destroy a queue; routes to it return to default",
       cmd_queue_destroy, destroy_opts, 1, 1 },
@@ -163,6 +168,10 @@ static const struct cmd cmds[] = {
       cmd_route_set, no_opts, 2, 2 },
     { "routes", "unset", "GROUP", "send a group's jobs to default again", cmd_route_unset,
       no_opts, 1, 1 },
+    { "groups", "weight", "GROUP WEIGHT",
+      "set a group's share of turns in its queue, 0.01-1000 (default 1; 4: four jobs to a "
+      "weight-1 group's one)",
+      cmd_group_weight, no_opts, 2, 2 },
     { "flush", NULL, "", "reset every route to default and the statistics; keeps every job",
       cmd_flush, no_opts, 0, 0 },
     { "purge", NULL, "[--queue Q] [--group G]", "delete ready jobs of a queue, a group or both",

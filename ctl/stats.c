@@ -11,6 +11,7 @@
 #include "table.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ static const struct stats_col worker_cols[] = {
 static const struct stats_col queue_cols[] = {
     { "name", "QUEUE", STATS_SHOW_TEXT, true },
     { "priority", "PRIO", STATS_SHOW_U64, true },
-    { "weight", "WEIGHT", STATS_SHOW_U64, true },
+    { "weight", "WEIGHT", STATS_SHOW_NUM, true },
     { "max_inflight", "MAX_INFLIGHT", STATS_SHOW_CAP, true },
     { "paused", "STATE", STATS_SHOW_PAUSED, true },
     { "ready", "READY", STATS_SHOW_U64, true },
@@ -38,6 +39,9 @@ static const struct stats_col queue_cols[] = {
     { "failed", "FAILED", STATS_SHOW_U64, true },
     { "dead", "DEAD", STATS_SHOW_U64, true },
     { "pushed", "PUSHED", STATS_SHOW_U64, false },
+    /* Added columns go last: scripts reading the columns before them keep working. */
+    { "order", "ORDER", STATS_SHOW_TEXT, false },
+    { "groups_ready", "GROUPS_READY", STATS_SHOW_U64, false },
 };
 
 static const struct stats_col group_cols[] = {
@@ -51,6 +55,10 @@ static const struct stats_col group_cols[] = {
     { "failed", "FAILED", STATS_SHOW_U64, true },
     { "dead", "DEAD", STATS_SHOW_U64, false },
     { "pushed", "PUSHED", STATS_SHOW_U64, false },
+    /* Added columns go last, as in queue_cols. */
+    { "weight", "WEIGHT", STATS_SHOW_NUM, false },
+    { "share", "SHARE", STATS_SHOW_SHARE, false },
+    { "oldest_ready_ms", "OLDEST_READY", STATS_SHOW_AGE, false },
 };
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
@@ -60,15 +68,122 @@ static const struct stats_col group_cols[] = {
 #define STATS_INTERVAL_MS_MIN 100
 #define STATS_INTERVAL_MS_MAX 3600000
 
-static const char *
-expected(enum stats_show s)
+static bool
+is_u64(const msgpack_object *o)
 {
-    switch (s) {
-    case STATS_SHOW_TEXT: return "a string";
-    case STATS_SHOW_PAUSED: return "a boolean";
-    case STATS_SHOW_ROUTE: return "a string or nil";
-    case STATS_SHOW_ANY: return "any value";
-    default: return "a non-negative integer";
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+}
+
+static bool
+is_str(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_STR;
+}
+
+static bool
+is_bool(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_BOOLEAN;
+}
+
+static bool
+is_str_or_nil(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_NIL;
+}
+
+static bool
+is_any(const msgpack_object *o)
+{
+    (void)o;
+    return true;
+}
+
+/* A non-negative finite number, integer or float, into *v. */
+static bool
+num_of(const msgpack_object *o, double *v)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        *v = (double)o->via.u64;
+        return true;
+    }
+    if ((o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64) &&
+        isfinite(o->via.f64) && o->via.f64 >= 0) {
+        *v = o->via.f64;
+        return true;
+    }
+    return false;
+}
+
+static bool
+is_num(const msgpack_object *o)
+{
+    double v;
+    return num_of(o, &v);
+}
+
+static bool
+is_share(const msgpack_object *o)
+{
+    double v;
+    return o->type == MSGPACK_OBJECT_NIL || (num_of(o, &v) && v <= 1);
+}
+
+static bool
+is_u64_or_nil(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NIL;
+}
+
+static uint64_t
+ms_to_us(uint64_t ms)
+{
+    return ms < UINT64_MAX / 1000 ? ms * 1000 : UINT64_MAX;
+}
+
+static void
+cell_text(struct table *t, const msgpack_object *o)
+{
+    table_cell(t, o->via.str.ptr, o->via.str.size);
+}
+
+static void
+cell_u64(struct table *t, const msgpack_object *o)
+{
+    table_cellf(t, "%" PRIu64, o->via.u64);
+}
+
+static void
+cell_cap(struct table *t, const msgpack_object *o)
+{
+    if (o->via.u64 == 0) {
+        table_cell(t, "-", 1);
+    } else {
+        cell_u64(t, o);
+    }
+}
+
+static void
+cell_bytes(struct table *t, const msgpack_object *o)
+{
+    char buf[64];
+    ctl_fmt_bytes(buf, sizeof(buf), o->via.u64);
+    table_cell(t, buf, strlen(buf));
+}
+
+static void
+cell_paused(struct table *t, const msgpack_object *o)
+{
+    table_cellf(t, "%s", o->via.boolean ? "paused" : "active");
+}
+
+static void
+cell_route(struct table *t, const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        table_cell(t, "-", 1);
+    } else {
+        cell_text(t, o);
     }
 }
 
@@ -105,18 +220,97 @@ cell_any(struct table *t, const msgpack_object *o)
     free(text);
 }
 
+static void
+cell_secs(struct table *t, const msgpack_object *o)
+{
+    char buf[64];
+    if (o->via.u64 < 60) {
+        table_cellf(t, "%" PRIu64 "s", o->via.u64);
+        return;
+    }
+    ctl_fmt_duration_us(buf, sizeof(buf),
+                        o->via.u64 < UINT64_MAX / 1000000 ? o->via.u64 * 1000000 : UINT64_MAX);
+    table_cell(t, buf, strlen(buf));
+}
+
+static void
+cell_age(struct table *t, const msgpack_object *o)
+{
+    char buf[64];
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        table_cell(t, "-", 1);
+        return;
+    }
+    ctl_fmt_duration_us(buf, sizeof(buf), ms_to_us(o->via.u64));
+    table_cell(t, buf, strlen(buf));
+}
+
+static void
+cell_ms(struct table *t, const msgpack_object *o)
+{
+    if (o->via.u64 == 0) {
+        table_cell(t, "-", 1);
+    } else {
+        cell_age(t, o);
+    }
+}
+
+/* Weights are decimal numbers: 4, 0.25, 0.01; never more digits than a person typed. */
+static void
+cell_num(struct table *t, const msgpack_object *o)
+{
+    double v = 0;
+    num_of(o, &v);
+    table_cellf(t, "%.6g", v);
+}
+
+static void
+cell_share(struct table *t, const msgpack_object *o)
+{
+    double v = 0;
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        table_cell(t, "-", 1);
+        return;
+    }
+    num_of(o, &v);
+    table_cellf(t, "%.1f%%", v * 100);
+}
+
+/* How each kind of column is checked and shown. */
+static const struct show {
+    bool (*ok)(const msgpack_object *o);        /* the value has a type this kind shows */
+    void (*cell)(struct table *t, const msgpack_object *o);
+    const char *expected;                       /* for the message when it does not */
+    bool text;                                  /* left-aligned (else numbers, right) */
+} shows[] = {
+    [STATS_SHOW_TEXT] = { is_str, cell_text, "a string", true },
+    [STATS_SHOW_U64] = { is_u64, cell_u64, "a non-negative integer", false },
+    [STATS_SHOW_CAP] = { is_u64, cell_cap, "a non-negative integer", false },
+    [STATS_SHOW_BYTES] = { is_u64, cell_bytes, "a non-negative integer", false },
+    [STATS_SHOW_PAUSED] = { is_bool, cell_paused, "a boolean", true },
+    [STATS_SHOW_ROUTE] = { is_str_or_nil, cell_route, "a string or nil", true },
+    [STATS_SHOW_ANY] = { is_any, cell_any, "any value", true },
+    [STATS_SHOW_SECS] = { is_u64, cell_secs, "a non-negative integer", false },
+    [STATS_SHOW_MS] = { is_u64, cell_ms, "a non-negative integer", false },
+    [STATS_SHOW_NUM] = { is_num, cell_num, "a non-negative number", false },
+    [STATS_SHOW_SHARE] = { is_share, cell_share, "a number from 0 to 1 or nil", false },
+    [STATS_SHOW_AGE] = { is_u64_or_nil, cell_age, "a non-negative integer or nil", false },
+};
+
+_Static_assert(sizeof(shows) / sizeof(shows[0]) == STATS_SHOW_AGE + 1,
+               "every kind of column has a row in shows");
+
 /* Adds the cells of item (element idx of the array where) to t. Returns 0 or CTL_EXIT_FAILED
  * (printed) when item is not a map, lacks a required field or has one of the wrong type. */
 static int
 add_row(const struct ctl *ctl, struct table *t, const struct stats_col *cols, size_t ncols,
         const char *where, uint32_t idx, const msgpack_object *item)
 {
-    char buf[64];
-
     if (item->type != MSGPACK_OBJECT_MAP) {
         return ctl_bad_reply(ctl, "%s[%" PRIu32 "] is not a map", where, idx);
     }
     for (size_t c = 0; c < ncols; c++) {
+        const struct show *sh = &shows[cols[c].show];
         const msgpack_object *o = ctl_map_get(item, cols[c].key);
         if (o == NULL) {
             if (cols[c].required) {
@@ -126,70 +320,11 @@ add_row(const struct ctl *ctl, struct table *t, const struct stats_col *cols, si
             table_cell(t, "-", 1);
             continue;
         }
-        bool ok;
-        switch (cols[c].show) {
-        case STATS_SHOW_TEXT: ok = o->type == MSGPACK_OBJECT_STR; break;
-        case STATS_SHOW_PAUSED: ok = o->type == MSGPACK_OBJECT_BOOLEAN; break;
-        case STATS_SHOW_ROUTE: ok = o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_NIL; break;
-        case STATS_SHOW_ANY: ok = true; break;
-        default: ok = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER; break;
-        }
-        if (!ok) {
+        if (!sh->ok(o)) {
             return ctl_bad_reply(ctl, "%s[%" PRIu32 "].%s is not %s", where, idx, cols[c].key,
-                                 expected(cols[c].show));
+                                 sh->expected);
         }
-        switch (cols[c].show) {
-        case STATS_SHOW_TEXT:
-            table_cell(t, o->via.str.ptr, o->via.str.size);
-            break;
-        case STATS_SHOW_U64:
-            table_cellf(t, "%" PRIu64, o->via.u64);
-            break;
-        case STATS_SHOW_CAP:
-            if (o->via.u64 == 0) {
-                table_cell(t, "-", 1);
-            } else {
-                table_cellf(t, "%" PRIu64, o->via.u64);
-            }
-            break;
-        case STATS_SHOW_BYTES:
-            ctl_fmt_bytes(buf, sizeof(buf), o->via.u64);
-            table_cell(t, buf, strlen(buf));
-            break;
-        case STATS_SHOW_PAUSED:
-            table_cellf(t, "%s", o->via.boolean ? "paused" : "active");
-            break;
-        case STATS_SHOW_ROUTE:
-            if (o->type == MSGPACK_OBJECT_NIL) {
-                table_cell(t, "-", 1);
-            } else {
-                table_cell(t, o->via.str.ptr, o->via.str.size);
-            }
-            break;
-        case STATS_SHOW_ANY:
-            cell_any(t, o);
-            break;
-        case STATS_SHOW_SECS:
-            if (o->via.u64 < 60) {
-                table_cellf(t, "%" PRIu64 "s", o->via.u64);
-            } else {
-                ctl_fmt_duration_us(buf, sizeof(buf),
-                                    o->via.u64 < UINT64_MAX / 1000000 ? o->via.u64 * 1000000
-                                                                      : UINT64_MAX);
-                table_cell(t, buf, strlen(buf));
-            }
-            break;
-        case STATS_SHOW_MS:
-            if (o->via.u64 == 0) {
-                table_cell(t, "-", 1);
-            } else {
-                ctl_fmt_duration_us(buf, sizeof(buf),
-                                    o->via.u64 < UINT64_MAX / 1000 ? o->via.u64 * 1000
-                                                                   : UINT64_MAX);
-                table_cell(t, buf, strlen(buf));
-            }
-            break;
-        }
+        sh->cell(t, o);
     }
     return 0;
 }
@@ -200,9 +335,7 @@ table_for(struct table *t, const struct stats_col *cols, size_t ncols)
     table_init(t);
     for (size_t c = 0; c < ncols; c++) {
         /* Text columns read left to right; numbers line up on the right. */
-        bool text = cols[c].show == STATS_SHOW_TEXT || cols[c].show == STATS_SHOW_PAUSED ||
-                    cols[c].show == STATS_SHOW_ROUTE || cols[c].show == STATS_SHOW_ANY;
-        table_col(t, cols[c].title, !text);
+        table_col(t, cols[c].title, !shows[cols[c].show].text);
     }
 }
 

@@ -1,6 +1,6 @@
 /* ctl stats --watch, the data model: the broker's stats replies parsed into structs, rates and
- * the per-group sparkline computed from successive snapshots, the groups' sort order, and the
- * screen laid out as lines of text for a given width and height. No terminal I/O here (that is
+ * the per-group sparkline computed from successive snapshots, and the groups' sort order. The
+ * screen is laid out from it by watch_render.h; no terminal I/O in either (that is
  * watch_tui.c), so every part can be unit tested.
  *
  * A stats reply is external input: every field may be missing or of another type. A number
@@ -29,6 +29,7 @@
 #define WATCH_NA UINT64_MAX         /* a number the reply lacked (or sent with a wrong type) */
 #define WATCH_NAME_CAP 129          /* a name (at most 128 bytes) and its NUL */
 #define WATCH_TEXT_CAP 161          /* other text (state, version, reason, leader): cut here */
+#define WATCH_ORDER_CAP 16          /* a queue's order: cut here */
 #define WATCH_SPARK_N 60            /* seconds of history in a sparkline */
 #define WATCH_DECISIONS_MAX 16      /* router decisions kept from a reply */
 #define WATCH_WINDOW_NS 950000000LL /* a rate's shortest window (one second, less some jitter) */
@@ -61,7 +62,9 @@ struct watch_worker {
 
 struct watch_queue {
     char name[WATCH_NAME_CAP];
+    char order[WATCH_ORDER_CAP]; /* "groups" or "fifo"; "" when not sent */
     uint64_t priority, weight, max_inflight, ready, reserved, dead, done, dispatched;
+    uint64_t groups_ready;       /* groups with ready jobs in it */
     int paused;   /* 1 paused, 0 active, -1 unknown */
     double rate;  /* jobs/s, NaN unknown */
 };
@@ -72,6 +75,9 @@ struct watch_group {
     uint64_t count, reserved, done, dispatched;
     uint64_t cap;               /* its queue's max_inflight (0 none), WATCH_NA unknown */
     double p50_ms, p99_ms;      /* wait from push to start, NaN unknown */
+    double weight;              /* its share of turns in its queue, NaN unknown */
+    double share;               /* of the jobs dispatched lately, 0..1; NaN unknown or none */
+    double oldest_ready_ms;     /* its oldest ready job's wait, NaN unknown or none ready */
     double rate;                /* jobs/s, NaN unknown */
     const struct watch_series *series; /* its history, NULL when none (no memory) */
 };
@@ -152,46 +158,5 @@ bool watch_sort_key(int key, enum watch_sort *out);
 
 /* The series' samples, oldest first, into out (cap at least WATCH_SPARK_N); returns how many. */
 size_t watch_series_samples(const struct watch_series *s, double *out);
-
-/* Draws the last width samples of v[0..n) (oldest first, jobs/s) as a sparkline into out
- * (NUL-terminated, cut to cap), scaled to the largest of them: 0 is a blank, the largest the
- * full block. utf8: eight block glyphs (3 bytes each), else the ASCII ramp "._-~=+*#". Fewer
- * samples than width leave blanks on the left. */
-void watch_spark(const double *v, size_t n, unsigned width, bool utf8, char *out, size_t cap);
-
-enum watch_line_kind {
-    WATCH_LINE_TEXT,   /* a table row, a broker line */
-    WATCH_LINE_TITLE,  /* a section's title */
-    WATCH_LINE_HEADER, /* a table's column titles */
-    WATCH_LINE_NOTICE, /* the broker is unreachable */
-    WATCH_LINE_FOOTER, /* the keys */
-};
-
-struct watch_line {
-    enum watch_line_kind kind;
-    char *text;        /* NUL-terminated; at most the render's width in terminal columns */
-};
-
-struct watch_lines {
-    struct watch_line *v;
-    size_t n, cap;
-};
-
-void watch_lines_init(struct watch_lines *l);
-/* Frees every line (keeps nothing). */
-void watch_lines_fini(struct watch_lines *l);
-
-/* Lays the view out into out (emptied first): the broker's lines, the notice when stale, the
- * workers, queues and groups tables, the router and its decisions, and (footer) the keys as
- * the last line. width 0: lines are not cut; height 0: every row is shown. Otherwise no line
- * is wider than width columns and there are at most height lines: tables that do not fit lose
- * rows (their last visible row says how many are hidden), then the columns that do not fit
- * are dropped, right to left. now_ns (monotonic) ages the stale mark. Returns 0 or
- * SL_ENOMEM. */
-int watch_render(const struct watch *w, unsigned width, unsigned height, bool footer,
-                 int64_t now_ns, struct watch_lines *out);
-
-/* The number of terminal columns of UTF-8 text s (every byte but continuation bytes is one). */
-size_t watch_text_cols(const char *s);
 
 #endif

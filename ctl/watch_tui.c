@@ -14,7 +14,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
-#include "watch.h"
+#include "watch_render.h"
 
 #include <curses.h>
 #include <errno.h>

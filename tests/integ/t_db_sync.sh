@@ -9,8 +9,9 @@
 # - MariaDB killed mid-run: pushes and processing go on, stats say db "down", one db.down
 #   line; once it is back, everything owed is written and the usage sums equal what was pushed
 #   and done; flush forgets groups (written once as count 0) and leaves usage alone;
-# - without a journal the broker loads routes from channels at start (creating the queue);
-#   with one, it does not; a database down at start does not stop the start.
+# - without a journal the broker loads routes and weights from channels at start (creating the
+#   queue; a weight out of range is skipped with a warning and put back to 1); with one, it
+#   does not; a database down at start does not stop the start.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_db.sh"
 
@@ -25,15 +26,15 @@ ok "ctl migrate creates the schema" ctl migrate --db "$DB_ADMIN_URL"
 stats() { ctl stats --json; }
 broker_field() { json "$(stats)" "d['broker']['$1']"; }
 
-# The groups as stats shows them and as channels holds them: "id route count done failed"
-# per line, sorted; route "-" for none.
+# The groups as stats shows them and as channels holds them: "id route count done failed
+# weight" per line, sorted; route "-" for none, weight to the thousandth.
 stats_groups() {
-    json "$(stats)" '"\n".join(sorted("%s %s %d %d %d" % (g["name"], g["route"] or "-",
-        g["count"], g["done"], g["failed"]) for g in d["groups"]))'
+    json "$(stats)" '"\n".join(sorted("%s %s %d %d %d %.3f" % (g["name"], g["route"] or "-",
+        g["count"], g["done"], g["failed"], g["weight"]) for g in d["groups"]))'
 }
 channel_rows() {
-    db_sql "SELECT id, IFNULL(route, '-'), count, done, failed FROM channels ORDER BY id" |
-        tr '\t' ' ' | LC_ALL=C sort
+    db_sql "SELECT id, IFNULL(route, '-'), count, done, failed, weight FROM channels
+        ORDER BY id" | tr '\t' ' ' | LC_ALL=C sort
 }
 channels_match() {
     local s c
@@ -76,7 +77,7 @@ db_sql "CREATE DATABASE bare; GRANT SELECT ON bare.* TO 'sluice'@'localhost'" ||
     bail_out "cannot create the database bare"
 run "$SLUICE_BIN/broker" --no-journal --db "${DB_URL/\/sluice\?/\/bare\?}"
 is "$RC" 1 "a database without the schema refuses the start (exit 1)"
-like "$ERR" "schema version 0, this sluice needs 1: run \`ctl migrate\`" "... saying to migrate"
+like "$ERR" "schema version 0, this sluice needs 2: run \`ctl migrate\`" "... saying to migrate"
 like "$ERR" "sluice:\*\*\*@localhost" "... with the password hidden"
 
 start_broker --db "$DB_URL"
@@ -193,6 +194,27 @@ is "$(json "$(ctl routes --json)" '[(r["group"], r["queue"]) for r in d["routes"
     '[["frank", "qr"]]' "--no-journal --db: the route comes back from channels"
 like "$(grep 'event=db.queue_created' "$SLUICE_DIR/broker.log")" "queue=qr group=frank" \
     "... its queue made again, and logged"
+
+# --- weights from channels at start ---------------------------------------------------------
+
+ok "ctl groups weight frank 2.5" ctl groups weight frank 2.5
+ok "ctl groups weight heidi 0.25 (a group of no job and no route)" ctl groups weight heidi 0.25
+weight_of() { db_sql "SELECT weight FROM channels WHERE id = '$1'"; }
+weights_written() { [ "$(weight_of frank) $(weight_of heidi)" = "2.500 0.250" ]; }
+ok "the weights are in channels.weight" wait_for 1.5 weights_written
+db_sql "INSERT INTO channels (id, route, count, done, failed, weight, updated_at)
+    VALUES ('ivan', NULL, 0, 0, 0, 5000, NOW(3)), ('judy', NULL, 0, 0, 0, 0, NOW(3))"
+restart_broker --db "$DB_URL"
+is "$(json "$(stats)" 'sorted((g["name"], g["weight"]) for g in d["groups"])')" \
+    '[["frank", 2.5], ["heidi", 0.25]]' "--no-journal --db: the weights come back from channels"
+like "$(grep 'event=db.routes_loaded' "$SLUICE_DIR/broker.log")" "routes=1 weights=2" \
+    "... logged with the routes"
+like "$(grep 'event=db.weight_skipped' "$SLUICE_DIR/broker.log")" \
+    'group="ivan" weight=5000.000 reason="not 0.01 to 1000"' "a weight of 5000 is skipped, said"
+like "$(grep 'event=db.weight_skipped' "$SLUICE_DIR/broker.log")" \
+    'group="judy" weight=0.000 reason="not 0.01 to 1000"' "... and one of 0"
+bad_weights_reset() { [ "$(weight_of ivan) $(weight_of judy)" = "1.000 1.000" ]; }
+ok "... and put back to 1 in channels" wait_for 1.5 bad_weights_reset
 stop_broker
 cat "$SLUICE_DIR/broker.log" >>"$SLUICE_DIR/brokers.log"
 
@@ -201,8 +223,14 @@ JB=$SPAWNED_PID
 wait_for 10 ctl --timeout 250 ping
 is "$(json "$(ctl routes --json)" 'd["routes"]')" "[]" \
     "with a journal, routes are not loaded from channels"
-frank_reset() { [ "$(db_sql "SELECT IFNULL(route, '-') FROM channels WHERE id = 'frank'")" = - ]; }
-ok "... the journal is the truth: channels forgets frank's route" wait_for 1.5 frank_reset
+frank_reset() {
+    [ "$(db_sql "SELECT IFNULL(route, '-'), weight FROM channels WHERE id = 'frank'")" = \
+        "-	1.000" ]
+}
+ok "... the journal is the truth: channels forgets frank's route and weight" \
+    wait_for 1.5 frank_reset
+is "$(json "$(stats)" '[g["weight"] for g in d["groups"] if g["name"] == "heidi"]')" "[]" \
+    "... and heidi's weight is not loaded"
 stop_pgrp "$JB"
 
 # --- a database down at start -------------------------------------------------------------

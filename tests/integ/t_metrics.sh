@@ -206,6 +206,11 @@ for q in d["queues"]:
                     ("jobs_dispatched_total", "dispatched")]:
         put("sluice_queue_" + name, L, q[f])
     put("sluice_queue_paused", L, 1 if q["paused"] else 0)
+    if "groups_ready" in q:
+        put("sluice_queue_groups_ready", L, q["groups_ready"])
+    if "order" in q:
+        for o in ("groups", "fifo"):
+            put("sluice_queue_order", dict(L, order=o), 1 if q["order"] == o else 0)
     cum = 0
     for i, n in enumerate(q["wait_buckets"]):
         cum += n
@@ -224,6 +229,10 @@ for g in d["groups"]:
     for p in ("p50", "p99"):
         if g["wait_%s_ms" % p] is not None:
             put("sluice_group_wait_%s_seconds" % p, L, g["wait_%s_ms" % p] / 1000.0)
+    for name, f, scale in [("weight", "weight", 1), ("share", "share", 1),
+                           ("oldest_ready_seconds", "oldest_ready_ms", 1000.0)]:
+        if g.get(f) is not None:
+            put("sluice_group_" + name, L, g[f] / scale)
 states = {"idle": 0, "busy": 0, "draining": 0}
 for w in d["workers"]:
     L = {"worker": w["id"]}
@@ -281,6 +290,12 @@ like "$(cat "$SLUICE_DIR/quiet.ctl")" \
     "bob's 1200 jobs are in default's wait histogram"
 like "$(cat "$SLUICE_DIR/quiet.ctl")" \
     $'\nsluice_group_jobs_done_total\\{group="alice"\\} 60\n' "alice's 60 jobs are done"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" \
+    $'\nsluice_queue_order\\{queue="default",order="groups"\\} 1\n' "default serves groups in turn"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" $'\nsluice_group_weight\\{group="bob"\\} 1\n' \
+    "bob's weight is the default, 1"
+like "$(cat "$SLUICE_DIR/quiet.ctl")" $'\nsluice_queue_groups_ready\\{queue="q1"\\} 0\n' \
+    "no group has jobs ready in q1"
 
 # Without workers nothing moves: exact agreement, and the same text from both.
 stop_pgrp "$POOL_PID" 10

@@ -111,12 +111,12 @@ fi
 
 ok "the workers table's header" wait_for 20 shows "workers (3)" "PID" "STATE" "JOBS" "MEMORY" \
     "CURRENT" "UPTIME"
-ok "the queues table's header" shows "queues (" "QUEUE" "PRIO" "WEIGHT" "CAP" "READY" \
-    "RESERVED" "DEAD" "JOBS/S"
+ok "the queues table's header" shows "queues (" "QUEUE" "PRIO" "WEIGHT" "CAP" "ORDER" \
+    "READY" "GROUPS" "RESERVED" "DEAD" "JOBS/S"
 ok "the groups table's header" shows "groups (3), by backlog" "GROUP" "ROUTE" "COUNT" \
-    "INFLIGHT" "P50" "P99" "LAST 60S"
+    "INFLIGHT" "SHARE" "WEIGHT" "OLDEST" "P50" "P99" "LAST 60S"
 ok "a worker's row" shows_re $'\n *[0-9]+ +(busy|idle) +[0-9]+ +[0-9.]+ [KMG]?i?B '
-ok "the default queue's row" shows_re $'\ndefault +10 +1 +none +active +[0-9]+ +[0-9]+ '
+ok "the default queue's row" shows_re $'\ndefault +10 +1 +none +active +[a-z-]+ +[0-9]+ +[-0-9]+ +[0-9]+ '
 ok "carol's row: in flight against its queue's cap of 2" \
     shows_re $'\ncarol +capped +[0-9]+ +[0-2]/2 '
 ok "bob's row" shows_re $'\nbob +[^ ]+ +[0-9]+ +[0-9]+/'
@@ -264,11 +264,11 @@ has_re() {
 
 fake_view full
 ok "every field: rates from the dispatched counters" \
-    wait_for 20 has_re full '^bob +group\.bob +904 +4/4 +[0-9.]+ +12ms +2\.5s'
+    wait_for 20 has_re full '^bob +group\.bob +904 +4/4 +[0-9.]+ +80\.0% +0\.5 +3\.2s +12ms +2\.5s'
 ok "the broker's dispatch rate, reserves and jobs without a free worker" \
     has_re full '^dispatch [0-9.]+ jobs/s, reserves 777 \(77 empty\), no free worker 7'
 ok "the queue's rate from dispatched, though done was reset" \
-    has_re full '^group\.bob +100 +1 +4 +active +900 +4 +1 +[0-9.]+$'
+    has_re full '^group\.bob +100 +1 +4 +active +groups +900 +1 +4 +1 +[0-9.]+$'
 ok "the worker's uptime" has_re full '^5151 +busy +[0-9]+ +3\.0 MiB +99 +2m 05s +fake:1:0$'
 ok "the router that leads" has_re full '^router: router:fake:1 leads \(lease 31337'
 ok "its decisions, newest first" \
@@ -283,6 +283,7 @@ odd_twice() {
 }
 ok "fields of the wrong types: the view goes on" wait_for 20 odd_twice
 ok "showing - for what it cannot use" has_re odd '^ +- +\?\[2Jbusy +- +- +- +- +-$'
+ok "a group's row of wrong types: every cell -" has_re odd '^-( +-){9}$'
 if grep -q $'\e' "$SLUICE_DIR/view-odd.log"; then
     fail "the broker's escapes never reach the terminal"
 else

@@ -4,7 +4,8 @@
  *   sl-fakestats URL MODE
  *
  * MODE full: every field the live view reads, including the ones a broker may lack
- *            (dispatched counters growing by 50 per request, waits, reserves, decisions);
+ *            (dispatched counters growing by 50 per request, waits, reserves, decisions, a
+ *            queue's order, a group's weight, share and oldest ready job);
  * MODE odd:  the same keys with wrong types (strings for numbers, negative numbers, maps for
  *            arrays, entries that are not maps, text with terminal escapes);
  * MODE junk: a reply that is not msgpack at all.
@@ -75,8 +76,10 @@ full(msgpack_packer *pk, uint64_t n)
     ku(pk, "uptime_s", 125);
     wire_pack_cstr(pk, "queues");
     msgpack_pack_array(pk, 1);
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 12);
     ks(pk, "name", "group.bob");
+    ks(pk, "order", "groups");
+    ku(pk, "groups_ready", 1);
     ku(pk, "priority", 100);
     ku(pk, "weight", 1);
     ku(pk, "max_inflight", 4);
@@ -89,9 +92,12 @@ full(msgpack_packer *pk, uint64_t n)
     ku(pk, "dispatched", 500 + 50 * n);
     wire_pack_cstr(pk, "groups");
     msgpack_pack_array(pk, 1);
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 11);
     ks(pk, "name", "bob");
     ks(pk, "route", "group.bob");
+    kf(pk, "weight", 0.5);
+    kf(pk, "share", 0.8);
+    ku(pk, "oldest_ready_ms", 3200);
     ku(pk, "count", 904);
     ku(pk, "reserved", 4);
     ku(pk, "done", 0);
@@ -144,10 +150,14 @@ odd(msgpack_packer *pk)
     msgpack_pack_map(pk, 0);
     wire_pack_cstr(pk, "groups");
     msgpack_pack_array(pk, 1);
-    msgpack_pack_map(pk, 4);
+    msgpack_pack_map(pk, 7);
     wire_pack_cstr(pk, "name");
     msgpack_pack_nil(pk);
     ks(pk, "count", "many");
+    ks(pk, "weight", "heavy");
+    wire_pack_cstr(pk, "share");
+    msgpack_pack_int64(pk, -1);
+    ks(pk, "oldest_ready_ms", "\x1b[2Jold");
     wire_pack_cstr(pk, "wait_p99_ms");
     msgpack_pack_double(pk, -1);
     ks(pk, "dispatched", "lots");

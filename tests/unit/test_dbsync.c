@@ -280,10 +280,10 @@ test_rows_read_from_the_database_are_owed_only_if_different(void **state)
     struct sl_str q1 = S("q1");
     assert_int_equal(broker_route_set(b, S("same"), &q1, &moved), 0);
     push(b, "differs", 1);
-    assert_int_equal(dbowed_load_chan(o, S("same"), S("q1"), 0, 0, 0), 0);
-    assert_int_equal(dbowed_load_chan(o, S("differs"), S(""), 7, 0, 0), 0);
-    assert_int_equal(dbowed_load_chan(o, S("old"), S("q1"), 5, 1, 1), 0);
-    assert_int_equal(dbowed_load_chan(o, S("zero"), S(""), 0, 0, 0), 0);
+    assert_int_equal(dbowed_load_chan(o, S("same"), S("q1"), 0, 0, 0, GROUP_WEIGHT_ONE), 0);
+    assert_int_equal(dbowed_load_chan(o, S("differs"), S(""), 7, 0, 0, GROUP_WEIGHT_ONE), 0);
+    assert_int_equal(dbowed_load_chan(o, S("old"), S("q1"), 5, 1, 1, GROUP_WEIGHT_ONE), 0);
+    assert_int_equal(dbowed_load_chan(o, S("zero"), S(""), 0, 0, 0, GROUP_WEIGHT_ONE), 0);
     assert_int_equal(dbowed_snapshot(o, b, T0_MS), 0);
     struct dbowed_chan **rows;
     assert_int_equal(dbowed_dirty_chans(o, &rows), 2); /* differs, old */
@@ -295,6 +295,73 @@ test_rows_read_from_the_database_are_owed_only_if_different(void **state)
     assert_null(dbowed_chan_find(o, S("old")));
     assert_null(dbowed_chan_find(o, S("zero")));
     assert_non_null(dbowed_chan_find(o, S("same")));
+    dbowed_free(o);
+}
+
+static void
+test_channels_weight_follows_the_group(void **state)
+{
+    struct broker *b = *state;
+    struct dbowed *o = dbowed_new(100, 100);
+    uint64_t x, y;
+
+    push(b, "bob", 1);
+    assert_int_equal(dbowed_snapshot(o, b, T0_MS), 0);
+    assert_int_equal(dbowed_chan_find(o, S("bob"))->weight, GROUP_WEIGHT_ONE);
+    write_all(o);
+
+    /* A weight set is owed, as a route change is; set again to the same, nothing is. */
+    assert_int_equal(broker_group_weight(b, S("bob"), 250), 0);
+    assert_int_equal(dbowed_snapshot(o, b, T0_MS + 1000), 0);
+    assert_int_equal(dirty_chans(o, "bob"), 1);
+    assert_int_equal(dbowed_chan_find(o, S("bob"))->weight, 250);
+    write_all(o);
+    assert_int_equal(broker_group_weight(b, S("bob"), 250), 0);
+    assert_int_equal(dbowed_snapshot(o, b, T0_MS + 2000), 0);
+    assert_int_equal(dirty_chans(o, NULL), 0);
+
+    /* A group made by its weight alone has a row. */
+    assert_int_equal(broker_group_weight(b, S("amy"), 4000), 0);
+    assert_int_equal(dbowed_snapshot(o, b, T0_MS + 3000), 0);
+    assert_int_equal(dirty_chans(o, "amy"), 1);
+    assert_int_equal(dbowed_chan_find(o, S("amy"))->weight, 4000);
+    write_all(o);
+
+    /* flush resets weights; a group it forgets goes as weight 1 too. */
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        if (group_jobs(g) == 0) {
+            dbowed_group_gone(o, g);
+        }
+    }
+    broker_flush(b, &x, &y);
+    assert_int_equal(dbowed_snapshot(o, b, T0_MS + 4000), 0);
+    assert_int_equal(dirty_chans(o, NULL), 2);
+    assert_int_equal(dbowed_chan_find(o, S("bob"))->weight, GROUP_WEIGHT_ONE);
+    if (broker_group_find(b, S("amy")) == NULL) {
+        assert_true(dbowed_chan_find(o, S("amy"))->gone);
+    }
+    assert_int_equal(dbowed_chan_find(o, S("amy"))->weight, GROUP_WEIGHT_ONE);
+    dbowed_free(o);
+}
+
+static void
+test_weights_read_from_the_database_are_owed_only_if_different(void **state)
+{
+    struct broker *b = *state;
+    struct dbowed *o = dbowed_new(100, 100);
+
+    assert_int_equal(broker_group_weight(b, S("same"), 500), 0);
+    assert_int_equal(broker_group_weight(b, S("differs"), 500), 0);
+    assert_int_equal(broker_group_weight(b, S("bad"), 500), 0);
+    assert_int_equal(dbowed_load_chan(o, S("same"), S(""), 0, 0, 0, 500), 0);
+    assert_int_equal(dbowed_load_chan(o, S("differs"), S(""), 0, 0, 0, 2000), 0);
+    assert_int_equal(dbowed_load_chan(o, S("bad"), S(""), 0, 0, 0, 0), 0); /* out of range */
+    assert_int_equal(dbowed_snapshot(o, b, T0_MS), 0);
+    assert_false(dbowed_chan_find(o, S("same"))->dirty);
+    assert_true(dbowed_chan_find(o, S("differs"))->dirty);
+    assert_int_equal(dbowed_chan_find(o, S("differs"))->weight, 500);
+    assert_true(dbowed_chan_find(o, S("bad"))->dirty); /* the broker's weight replaces it */
+    assert_int_equal(dbowed_chan_find(o, S("bad"))->weight, 500);
     dbowed_free(o);
 }
 
@@ -533,6 +600,8 @@ main(void)
         T(test_channels_rows_are_owed_only_when_changed),
         T(test_forgotten_group_is_written_once_as_empty),
         T(test_rows_read_from_the_database_are_owed_only_if_different),
+        T(test_channels_weight_follows_the_group),
+        T(test_weights_read_from_the_database_are_owed_only_if_different),
         T(test_route_log_keeps_the_newest_up_to_its_cap),
         T(test_reason_is_cut_and_made_valid_utf8),
         T(test_usage_rows_beyond_the_cap_drop_the_oldest),

@@ -555,6 +555,176 @@ test_prom_text_of_a_snapshot(void **state)
     free(t);
 }
 
+static void no_line_starting(const char *text, const char *prefix);
+
+static void
+test_prom_fair_fields_from_the_broker(void **state)
+{
+    struct broker *b = *state;
+    struct wire_msg req;
+    uint64_t ids[4];
+
+    push(b, "bob", 3);
+    push(b, "eve", 1);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight");
+    wire_set_cstr(&req, WK_GROUP, "eve");
+    wire_set_num(&req, WK_WEIGHT, 0.25);
+    op(b, &req, 0);
+    char *t = metrics_text(b);
+    /* Nothing dispatched yet: no share at all. */
+    no_line_starting(t, "sluice_group_share{");
+    has_line(t, "sluice_queue_groups_ready{queue=\"default\"} 2");
+    free(t);
+
+    fake_now += 1500 * MS;
+    assert_int_equal(reserve(b, "w1", 1, ids), 1); /* bob's first: his lane came first */
+    t = metrics_text(b);
+    has_line(t, "sluice_queue_order{queue=\"default\",order=\"groups\"} 1");
+    has_line(t, "sluice_queue_order{queue=\"default\",order=\"fifo\"} 0");
+    has_line(t, "sluice_group_weight{group=\"bob\"} 1");
+    has_line(t, "sluice_group_weight{group=\"eve\"} 0.25");
+    has_line(t, "sluice_group_share{group=\"bob\"} 1");
+    has_line(t, "sluice_group_share{group=\"eve\"} 0");
+    has_line(t, "sluice_group_oldest_ready_seconds{group=\"bob\"} 1.5");
+    has_line(t, "sluice_group_oldest_ready_seconds{group=\"eve\"} 1.5");
+    free(t);
+
+    /* Every job dispatched: none ready, no sample. */
+    assert_int_equal(reserve(b, "w2", 4, ids), 3);
+    t = metrics_text(b);
+    has_line(t, "sluice_group_share{group=\"bob\"} 0.75");
+    has_line(t, "sluice_group_share{group=\"eve\"} 0.25");
+    no_line_starting(t, "sluice_group_oldest_ready_seconds{");
+    has_line(t, "sluice_queue_groups_ready{queue=\"default\"} 0");
+    free(t);
+}
+
+/* The text of a stats reply packed by fill (a broker with nothing but a version). */
+static char *
+metrics_of(void (*fill)(msgpack_packer *pk))
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    char *text = NULL;
+    size_t len = 0, off = 0;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    fill(&pk);
+    msgpack_unpacked_init(&up);
+    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(prom_format(&up.data, f), 0);
+    fclose(f);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    return text;
+}
+
+static void
+pk_key(msgpack_packer *pk, const char *k)
+{
+    wire_pack_cstr(pk, k);
+}
+
+/* Two queues (groups, fifo) and three groups: weighted 4 with a share and a ready job 1.5 s
+ * old, fractional 0.25 with neither, and one of an older broker without the fields. */
+static void
+fill_fair(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 3);
+    pk_key(pk, "broker");
+    msgpack_pack_map(pk, 1);
+    pk_key(pk, "version");
+    wire_pack_cstr(pk, "0.1.0");
+    pk_key(pk, "queues");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_map(pk, 3);
+    pk_key(pk, "name");
+    wire_pack_cstr(pk, "default");
+    pk_key(pk, "order");
+    wire_pack_cstr(pk, "groups");
+    pk_key(pk, "groups_ready");
+    msgpack_pack_uint64(pk, 2);
+    msgpack_pack_map(pk, 3);
+    pk_key(pk, "name");
+    wire_pack_cstr(pk, "bulk");
+    pk_key(pk, "order");
+    wire_pack_cstr(pk, "fifo");
+    pk_key(pk, "groups_ready");
+    msgpack_pack_uint64(pk, 0);
+    pk_key(pk, "groups");
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_map(pk, 4);
+    pk_key(pk, "name");
+    wire_pack_cstr(pk, "bob");
+    pk_key(pk, "weight");
+    msgpack_pack_uint64(pk, 4);
+    pk_key(pk, "share");
+    msgpack_pack_double(pk, 0.75);
+    pk_key(pk, "oldest_ready_ms");
+    msgpack_pack_uint64(pk, 1500);
+    msgpack_pack_map(pk, 4);
+    pk_key(pk, "name");
+    wire_pack_cstr(pk, "eve");
+    pk_key(pk, "weight");
+    msgpack_pack_double(pk, 0.25);
+    pk_key(pk, "share");
+    msgpack_pack_nil(pk);
+    pk_key(pk, "oldest_ready_ms");
+    msgpack_pack_nil(pk);
+    msgpack_pack_map(pk, 1);
+    pk_key(pk, "name");
+    wire_pack_cstr(pk, "old");
+}
+
+static void
+no_line_starting(const char *text, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *p = text; *p != '\0';) {
+        if (strncmp(p, prefix, n) == 0) {
+            fail_msg("a line starts with '%s' in:\n%s", prefix, text);
+        }
+        const char *nl = strchr(p, '\n');
+        if (nl == NULL) {
+            break;
+        }
+        p = nl + 1;
+    }
+}
+
+static void
+test_prom_weight_share_oldest_ready_and_order(void **state)
+{
+    (void)state;
+    char *t = metrics_of(fill_fair);
+
+    has_line(t, "# TYPE sluice_group_weight gauge");
+    has_line(t, "sluice_group_weight{group=\"bob\"} 4");
+    has_line(t, "sluice_group_weight{group=\"eve\"} 0.25");
+    has_line(t, "sluice_group_share{group=\"bob\"} 0.75");
+    has_line(t, "sluice_group_oldest_ready_seconds{group=\"bob\"} 1.5");
+    /* nil (nothing dispatched, nothing ready) and absent (an older broker): no sample. */
+    no_line_starting(t, "sluice_group_share{group=\"eve\"}");
+    no_line_starting(t, "sluice_group_oldest_ready_seconds{group=\"eve\"}");
+    no_line_starting(t, "sluice_group_weight{group=\"old\"}");
+    has_line(t, "# TYPE sluice_queue_groups_ready gauge");
+    has_line(t, "sluice_queue_groups_ready{queue=\"default\"} 2");
+    has_line(t, "sluice_queue_groups_ready{queue=\"bulk\"} 0");
+    has_line(t, "# TYPE sluice_queue_order gauge");
+    has_line(t, "sluice_queue_order{queue=\"default\",order=\"groups\"} 1");
+    has_line(t, "sluice_queue_order{queue=\"default\",order=\"fifo\"} 0");
+    has_line(t, "sluice_queue_order{queue=\"bulk\",order=\"groups\"} 0");
+    has_line(t, "sluice_queue_order{queue=\"bulk\",order=\"fifo\"} 1");
+    /* A broker without a database link says nothing of one. */
+    no_line_starting(t, "sluice_db_state{");
+    free(t);
+}
+
 static void
 test_prom_refuses_a_reply_without_broker(void **state)
 {
@@ -635,6 +805,8 @@ main(void)
         T(test_decisions_in_stats),
         T(test_prom_text_of_a_snapshot),
         cmocka_unit_test(test_prom_refuses_a_reply_without_broker),
+        cmocka_unit_test(test_prom_weight_share_oldest_ready_and_order),
+        T(test_prom_fair_fields_from_the_broker),
         cmocka_unit_test(test_prom_label_escapes),
         cmocka_unit_test(test_listen_values),
     };

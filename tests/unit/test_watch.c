@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "err.h"
-#include "watch.h"
+#include "watch_render.h"
 #include "wire.h"
 
 #include <math.h>
@@ -593,15 +593,16 @@ test_render_fits_the_width(void **state)
     assert_true(has_line(&l, "workers (2)"));
     assert_true(has_line(&l, "PID  STATE  JOBS   MEMORY  CURRENT  UPTIME"));
     assert_false(has_line(&l, "WORKER")); /* did not fit: dropped whole */
-    /* The queues' last column (JOBS/S) did not fit in 60. */
-    assert_true(is_line(&l, "QUEUE    PRIO  WEIGHT   CAP  STATE   READY  RESERVED  DEAD"));
+    /* The queues' last columns (RESERVED, DEAD, JOBS/S) did not fit in 60. */
+    assert_true(is_line(&l, "QUEUE    PRIO  WEIGHT   CAP  STATE   ORDER  READY  GROUPS"));
     assert_true(has_line(&l, "groups (3), by backlog"));
     assert_true(has_line(&l, "router: router:vm:12 leads (lease 99, expires in 1500 ms)"));
     assert_true(has_line(&l, "decisions: - (not reported by this broker)"));
     assert_false(has_line(&l, "q quit")); /* no footer asked for */
     /* Unlimited width: every column, the sparkline last. */
     assert_int_equal(watch_render(&w, 0, 0, false, 0, &l), 0);
-    assert_true(has_line(&l, "GROUP      ROUTE  COUNT  INFLIGHT  JOBS/S  P50    P99  LAST 60S"));
+    assert_true(has_line(&l, "GROUP      ROUTE  COUNT  INFLIGHT  JOBS/S  SHARE  WEIGHT  OLDEST  "
+                             "P50    P99  LAST 60S"));
     assert_true(has_line(&l, "UPTIME  WORKER"));
     assert_true(has_line(&l, "  a-rather-long-worker-name-on-a-~")); /* cut at 32 columns */
     watch_lines_fini(&l);
@@ -686,6 +687,72 @@ test_unreachable_is_said_and_the_data_kept(void **state)
     rfree(&r);
 }
 
+/* A queue serving groups in turn, and two groups: one weighted 4 with most of the dispatches
+ * and a ready job 1.5 s old, one of weight 0.25 with neither (nil). */
+static const msgpack_object *
+fair(struct reply *r)
+{
+    rbegin(r);
+    msgpack_pack_map(&r->pk, 2);
+    wire_pack_cstr(&r->pk, "queues");
+    msgpack_pack_array(&r->pk, 1);
+    msgpack_pack_map(&r->pk, 4);
+    ks(&r->pk, "name", "default");
+    ks(&r->pk, "order", "groups");
+    ku(&r->pk, "ready", 7);
+    ku(&r->pk, "groups_ready", 2);
+    wire_pack_cstr(&r->pk, "groups");
+    msgpack_pack_array(&r->pk, 2);
+    msgpack_pack_map(&r->pk, 5);
+    ks(&r->pk, "name", "bob");
+    ku(&r->pk, "count", 6);
+    ku(&r->pk, "weight", 4);
+    wire_pack_cstr(&r->pk, "share");
+    msgpack_pack_double(&r->pk, 0.75);
+    ku(&r->pk, "oldest_ready_ms", 1500);
+    msgpack_pack_map(&r->pk, 5);
+    ks(&r->pk, "name", "eve");
+    ku(&r->pk, "count", 1);
+    wire_pack_cstr(&r->pk, "weight");
+    msgpack_pack_double(&r->pk, 0.25);
+    wire_pack_cstr(&r->pk, "share");
+    msgpack_pack_nil(&r->pk);
+    wire_pack_cstr(&r->pk, "oldest_ready_ms");
+    msgpack_pack_nil(&r->pk);
+    return rend(r);
+}
+
+static void
+test_weight_share_oldest_ready_and_order_are_shown(void **state)
+{
+    struct reply r;
+    struct watch w;
+    struct watch_lines l;
+    (void)state;
+
+    watch_init(&w, "u", 1000, false);
+    assert_int_equal(watch_update(&w, fair(&r), 0), 0);
+    assert_string_equal(w.snap.queues[0].order, "groups");
+    assert_int_equal(w.snap.queues[0].groups_ready, 2);
+    const struct watch_group *bob = find_group(&w, "bob"), *eve = find_group(&w, "eve");
+    assert_true(bob->weight == 4 && bob->share == 0.75 && bob->oldest_ready_ms == 1500);
+    assert_true(eve->weight == 0.25 && isnan(eve->share) && isnan(eve->oldest_ready_ms));
+
+    watch_lines_init(&l);
+    assert_int_equal(watch_render(&w, 0, 0, false, 0, &l), 0);
+    assert_true(is_line(&l, "QUEUE    PRIO  WEIGHT  CAP  STATE  ORDER   READY  GROUPS  RESERVED  "
+                            "DEAD  JOBS/S"));
+    assert_true(is_line(&l, "default     -       -    -  -      groups      7       2         -  "
+                            "   -       -"));
+    assert_true(is_line(&l, "GROUP  ROUTE  COUNT  INFLIGHT  JOBS/S  SHARE  WEIGHT  OLDEST  P50  "
+                            "P99  LAST 60S (JOBS/S)"));
+    assert_true(is_line(&l, "bob    -          6         -       -  75.0%       4    1.5s    -    -"));
+    assert_true(is_line(&l, "eve    -          1         -       -      -    0.25       -    -    -"));
+    watch_lines_fini(&l);
+    watch_fini(&w);
+    rfree(&r);
+}
+
 int
 main(void)
 {
@@ -703,6 +770,7 @@ main(void)
         cmocka_unit_test(test_render_fits_the_width),
         cmocka_unit_test(test_render_fits_the_height_and_says_what_is_hidden),
         cmocka_unit_test(test_unreachable_is_said_and_the_data_kept),
+        cmocka_unit_test(test_weight_share_oldest_ready_and_order_are_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
