@@ -216,6 +216,28 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
     }
 }
 
+/* Fetches ahead what settling ids[i + 1] and ids[i + 2] will reach: the job two ahead, and
+ * the group, lane and block of the one after this. A worker acks jobs of many groups in one
+ * request once groups take turns, and each ack would otherwise wait for memory three or four
+ * times. A prefetch never faults, and lookups only read. */
+static void
+settle_ahead(struct broker *b, const struct wire_list *ids, uint32_t i)
+{
+    if (i + 2 < ids->n) {
+        uint64_t id = wire_list_u64(ids, i + 2);
+        __builtin_prefetch(hmap_get(&b->byid, &id, sizeof(id)));
+    }
+    if (i + 1 < ids->n) {
+        uint64_t id = wire_list_u64(ids, i + 1);
+        const struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+        if (j != NULL) {
+            __builtin_prefetch(j->group);
+            __builtin_prefetch(j->lane);
+            __builtin_prefetch(j->block);
+        }
+    }
+}
+
 int
 flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             const struct wire_list *ids, uint64_t ms, uint64_t *done, uint64_t *missing)
@@ -224,6 +246,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
     *done = *missing = 0;
 
     for (uint32_t i = 0; i < ids->n; i++) {
+        settle_ahead(b, ids, i);
         uint64_t id = wire_list_u64(ids, i);
         struct job *j = hmap_get(&b->byid, &id, sizeof(id));
         if (j == NULL || j->state != JOB_RESERVED || (w != NULL && j->owner != w)) {

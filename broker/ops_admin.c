@@ -344,6 +344,38 @@ op_route_unset(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
     return route(b, req, pk, why, NULL);
 }
 
+/* group.weight's `expect`: the weight the caller saw ("0.25"; "1" for a group the broker
+ * does not know), so that a router deciding on a snapshot never undoes a weight a person set
+ * since. Returns 0 when there is none or it holds. */
+static int
+weight_expected(struct broker *b, const struct wire_msg *req, char *why)
+{
+    if (!WIRE_HAS(req, WK_EXPECT)) {
+        return 0;
+    }
+    struct sl_str group = req->v[WK_GROUP].s, expect = req->v[WK_EXPECT].s;
+    char text[32] = "", *end = text;
+    double seen = 0;
+    if (expect.n > 0 && expect.n < sizeof(text)) {
+        memcpy(text, expect.p, expect.n);
+        text[expect.n] = '\0';
+        seen = strtod(text, &end) * GROUP_WEIGHT_ONE;
+    }
+    if (expect.n == 0 || expect.n >= sizeof(text) || *end != '\0' || text[0] == ' ' ||
+        !(seen >= GROUP_WEIGHT_MIN - 0.5 && seen < GROUP_WEIGHT_MAX + 0.5)) {
+        snprintf(why, WHY_MAX, "expect must be a weight from 0.01 to 1000");
+        return SL_EBADREQ;
+    }
+    const struct group *g = broker_group_find(b, group);
+    uint32_t now = g != NULL ? g->weight : GROUP_WEIGHT_ONE;
+    if (now != (uint32_t)(seen + 0.5)) {
+        snprintf(why, WHY_MAX, "group %.*s has weight %.3f, not %s: changed meanwhile",
+                 (int)group.n, group.p, now / (double)GROUP_WEIGHT_ONE, text);
+        return SL_ECONFLICT;
+    }
+    return 0;
+}
+
 int
 op_group_weight(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
                 struct op_ctx *c)
@@ -356,8 +388,8 @@ op_group_weight(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
         return SL_EBADREQ;
     }
     uint32_t milli = (uint32_t)(w + 0.5);
-    int rv = broker_group_weight(b, group, milli);
-    if (rv != 0) {
+    int rv = weight_expected(b, req, c->why);
+    if (rv != 0 || (rv = broker_group_weight(b, group, milli)) != 0) {
         return rv;
     }
     char reason[160] = "\"\"";

@@ -96,6 +96,9 @@ action_request(const struct action *a, uint64_t lease, struct wire_msg *req)
     case ACT_GROUP_WEIGHT:
         wire_set_cstr(req, WK_GROUP, a->group);
         wire_set_num(req, WK_WEIGHT, a->weight);
+        if (a->expect[0] != '\0') {
+            wire_set_cstr(req, WK_EXPECT, a->expect);
+        }
         break;
     }
     /* The reason travels with the change: the broker logs it and publishes it. */

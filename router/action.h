@@ -38,8 +38,9 @@ struct action {
     double weight;                  /* ACT_GROUP_WEIGHT: the group's new weight (0.01..1000) */
     char reason[ACTION_REASON_MAX]; /* why, for the log and the broker ("count 1530 > high 100") */
     char expect[WIRE_NAME_MAX + 1]; /* route actions: the group's route when the policy decided
-                                       ("" for none); the broker refuses the change with
-                                       `conflict` if the route is another one by then */
+                                       ("" for none); weight actions: its weight then ("0.250");
+                                       the broker refuses the change with `conflict` if the
+                                       route or weight is another one by then */
 };
 
 /* Actions in the order they are to be applied: a queue's creation before the route to it. */

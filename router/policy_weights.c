@@ -30,9 +30,11 @@ weights_check(const struct policy_cfg *cfg)
                : SL_EBADREQ;
 }
 
-/* Appends "set group's weight to weight"; the reason is the caller's to write. */
+/* Appends "set group's weight to weight", made only while it is still `seen` (the weight the
+ * policy decided on); the reason is the caller's to write. */
 static struct action *
-add_weight(struct action_list *out, struct sl_str group, uint64_t count, double weight)
+add_weight(struct action_list *out, struct sl_str group, uint64_t count, double seen,
+           double weight)
 {
     struct action *a = action_list_add(out, ACT_GROUP_WEIGHT);
     if (a != NULL) {
@@ -40,6 +42,7 @@ add_weight(struct action_list *out, struct sl_str group, uint64_t count, double 
         a->group[group.n] = '\0';
         a->count = count;
         a->weight = weight;
+        snprintf(a->expect, sizeof(a->expect), "%.3f", seen);
     }
     return a;
 }
@@ -48,7 +51,7 @@ static int
 lower(const struct policy_cfg *cfg, struct sl_str group, uint64_t count,
       struct action_list *out)
 {
-    struct action *a = add_weight(out, group, count, cfg->heavy_weight);
+    struct action *a = add_weight(out, group, count, POLICY_GROUP_WEIGHT, cfg->heavy_weight);
     if (a == NULL) {
         return SL_ENOMEM;
     }
@@ -73,13 +76,13 @@ decide_group(struct policy *p, const struct snap_group *g, uint64_t now_ms,
         return 0;
     }
     if (g->count < cfg->low && policy_weight_dwell_left(p, g->name, now_ms) == 0) {
-        if ((a = add_weight(out, g->name, g->count, POLICY_GROUP_WEIGHT)) == NULL) {
+        if ((a = add_weight(out, g->name, g->count, g->weight, POLICY_GROUP_WEIGHT)) == NULL) {
             return SL_ENOMEM;
         }
         snprintf(a->reason, sizeof(a->reason), "count %" PRIu64 " < low %" PRIu64, g->count,
                  cfg->low);
     } else if (!policy_weight_eq(g->weight, cfg->heavy_weight)) {
-        if ((a = add_weight(out, g->name, g->count, cfg->heavy_weight)) == NULL) {
+        if ((a = add_weight(out, g->name, g->count, g->weight, cfg->heavy_weight)) == NULL) {
             return SL_ENOMEM;
         }
         snprintf(a->reason, sizeof(a->reason), "weight %g -> %g (weights)", g->weight,

@@ -551,6 +551,50 @@ test_weights_slows_a_flood_in_place(void **state)
     policy_free(p);
 }
 
+/* A weight a person sets after the router's snapshot stays: the router's change carries the
+ * weight it saw (`expect`) and is refused with `conflict`. */
+static void
+test_weights_leaves_a_weight_set_meanwhile(void **state)
+{
+    struct broker *b = *state;
+    struct policy *p = NULL;
+    struct action_list acts;
+    struct wire_msg req, rep;
+    nng_msg *keep;
+    int rvs[4];
+
+    assert_int_equal(policy_new(&p, "weights", &cfg_weights), 0);
+    action_list_init(&acts);
+    push(b, "bob", 3000);
+    decide_at(b, p, 1000, &acts);
+    assert_int_equal(acts.n, 1);
+    assert_string_equal(acts.v[0].expect, "1.000");
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight"); /* as ctl groups weight sends it */
+    wire_set_cstr(&req, WK_GROUP, "bob");
+    wire_set_num(&req, WK_WEIGHT, 4);
+    assert_int_equal(request(b, &req, &rep, &keep), 0);
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+    assert_int_equal(apply_acts(b, &acts, 0, rvs), 1);
+    assert_int_equal(rvs[0], SL_ECONFLICT);
+    assert_int_equal(find_group(b, "bob")->weight, 4 * GROUP_WEIGHT_ONE);
+    /* An expect that is not a weight is a bad request. */
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight");
+    wire_set_cstr(&req, WK_GROUP, "bob");
+    wire_set_num(&req, WK_WEIGHT, 1);
+    wire_set_cstr(&req, WK_EXPECT, "four");
+    assert_int_equal(request(b, &req, &rep, &keep), SL_EBADREQ);
+    wire_msg_fini(&rep);
+    nng_msg_free(keep);
+    /* The next round sees 4, a person's weight, and leaves it. */
+    decide_at(b, p, 2000, &acts);
+    assert_int_equal(acts.n, 0);
+    action_list_fini(&acts);
+    policy_free(p);
+}
+
 int
 main(void)
 {
@@ -568,6 +612,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_router_reaction_keeps_a_newer_route, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_weights_slows_a_flood_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weights_leaves_a_weight_set_meanwhile, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

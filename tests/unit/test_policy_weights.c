@@ -59,7 +59,7 @@ test_weights_lowers_heavy_groups_and_raises_them_back(void **state)
     assert_true(req.v[WK_WEIGHT].d == 0.25);
     assert_int_equal(req.v[WK_LEASE].u, 7);
     assert_true(sl_str_eq(req.v[WK_REASON].s, "count 1530 > high 100"));
-    assert_false(WIRE_HAS(&req, WK_EXPECT));
+    assert_true(sl_str_eq(req.v[WK_EXPECT].s, "1.000")); /* the weight it decided on */
     assert_false(WIRE_HAS(&req, WK_QUEUE));
     assert_int_equal(policy_note(p, &out.v[0], 1000), 0);
     assert_int_equal(policy_seen_weight(p, S("bob")), PW_LOWERED);
