@@ -82,12 +82,16 @@ cmp_num "$react_ms" -le 100 "carol is lowered within 100 ms of the push"
 
 # Two workers record the order they take the jobs in. alice (weight 1) takes four turns to
 # bob's one and carol's one (0.25 each): about 5 of each of theirs while alice's 20 run
-# (at weight 1 for all, about 20 each).
-spawn pool "$SLUICE_BIN/worker-pool" -n 2 --handler "exec:echo \$SLUICE_GROUP >>'$SLUICE_DIR/order'"
+# (at weight 1 for all, about 20 each). Each job takes 20 ms, so that bob's and carol's 1,500
+# cannot all be done (and their weights return to 1) before alice's last is seen, however
+# slowly this machine polls: that would take 15 s.
+spawn pool "$SLUICE_BIN/worker-pool" -n 2 \
+    --handler "exec:echo \$SLUICE_GROUP >>'$SLUICE_DIR/order'; sleep 0.02"
 alice_done() {
     [ "$(group_field alice done)" = 20 ]
 }
 ok "all of alice's 20 jobs are done" wait_for 20 alice_done
+ok "bob is still at 0.25 while heavy" weight_is bob 0.25
 stop_pgrp "$SPAWNED_PID"
 read -r bob_before carol_before < <(python3 - "$SLUICE_DIR/order" <<'PY'
 import sys
@@ -99,7 +103,6 @@ PY
 diag "bob had $bob_before and carol $carol_before jobs done before alice's last"
 cmp_num "${bob_before:-99}" -le 10 "bob took at most 10 turns to alice's 20"
 cmp_num "${carol_before:-99}" -le 10 "carol took at most 10 turns to alice's 20"
-ok "bob is still at 0.25 while heavy" weight_is bob 0.25
 
 # Drained below --low (10): back to 1 once the dwell (1 s) is over.
 ctl purge --group bob >/dev/null
