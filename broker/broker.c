@@ -289,12 +289,52 @@ group_remove(struct broker *b, struct group *g)
     group_free(g);
 }
 
+/* The leader reacts to a flood at once rather than at its next tick: tells it when a push
+ * took g's count (before: the count before it) over the lease's high mark. Only a group with
+ * no route is the router's to move: a route someone set stays as it is. */
+static void
+tell_high(struct broker *b, const struct group *g, uint64_t before, int64_t now)
+{
+    uint64_t high = b->lease.high;
+    if (high > 0 && g->route == NULL && before <= high && group_count(g) > high &&
+        lease_held(&b->lease, broker_mono_ns(b))) {
+        struct wire_msg ev;
+        wire_msg_init(&ev);
+        wire_set_str(&ev, WK_GROUP, g->name, g->name_len);
+        wire_set_u64(&ev, WK_N, group_count(g));
+        wire_set_u64(&ev, WK_HIGH, high);
+        events_emit(b->events, "group.high", &ev, (uint64_t)(now / 1000000));
+    }
+}
+
+/* The limits a push must fit: its payloads' sizes, the broker's jobs and bytes. *bytes:
+ * the payloads' total. */
+static int
+push_fits(const struct broker *b, const struct wire_list *payloads, uint64_t *bytes)
+{
+    uint32_t n = payloads->n;
+    *bytes = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = wire_list_str(payloads, i).n;
+        if (len > b->cfg.max_payload) {
+            return SL_ETOOLARGE;
+        }
+        *bytes += len;
+    }
+    if (n > b->cfg.max_jobs - b->jobs || b->jobs > b->cfg.max_jobs ||
+        *bytes > b->cfg.max_bytes - b->bytes || b->bytes > b->cfg.max_bytes) {
+        return SL_EQUEUEFULL;
+    }
+    return 0;
+}
+
 int
 broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
 {
     uint32_t n = req->payloads->n;
     uint64_t bytes = 0;
     struct queue *q;
+    int rv;
 
     if (n == 0 || n > BROKER_PUSH_MAX || req->ttr_ms > BROKER_TTR_MAX_MS) {
         return SL_EBADREQ;
@@ -309,16 +349,8 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
             return 0;
         }
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t len = wire_list_str(req->payloads, i).n;
-        if (len > b->cfg.max_payload) {
-            return SL_ETOOLARGE;
-        }
-        bytes += len;
-    }
-    if (n > b->cfg.max_jobs - b->jobs || b->jobs > b->cfg.max_jobs ||
-        bytes > b->cfg.max_bytes - b->bytes || b->bytes > b->cfg.max_bytes) {
-        return SL_EQUEUEFULL;
+    if ((rv = push_fits(b, req->payloads, &bytes)) != 0) {
+        return rv;
     }
     struct group *g = broker_group_find(b, req->group);
     if (req->queue != NULL) {
@@ -373,18 +405,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
     }
     *res = (struct push_res){ first_id, n, q, false, false, 0 };
-    /* The leader reacts to a flood at once rather than at its next tick. Only a group with no
-     * route is the router's to move: a route someone set stays as it is. */
-    uint64_t high = b->lease.high;
-    if (high > 0 && g->route == NULL && before <= high && group_count(g) > high &&
-        lease_held(&b->lease, broker_mono_ns(b))) {
-        struct wire_msg ev;
-        wire_msg_init(&ev);
-        wire_set_str(&ev, WK_GROUP, g->name, g->name_len);
-        wire_set_u64(&ev, WK_N, group_count(g));
-        wire_set_u64(&ev, WK_HIGH, high);
-        events_emit(b->events, "group.high", &ev, (uint64_t)(now / 1000000));
-    }
+    tell_high(b, g, before, now);
     return 0;
 }
 

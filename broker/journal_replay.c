@@ -339,7 +339,8 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         return 0;
     case R_QUEUE: {
         struct sl_str name = r_name(&d);
-        struct queue_settings s = { .has_priority = true, .has_weight = true, .has_max_inflight = true };
+        struct queue_settings s = { .has_priority = true, .has_weight = true,
+                                    .has_max_inflight = true };
         s.priority = (uint32_t)r_le(&d, 4);
         s.weight = (uint32_t)r_le(&d, 4);
         s.max_inflight = (uint32_t)r_le(&d, 4);

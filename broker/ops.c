@@ -50,90 +50,91 @@ static const struct op {
     [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
 };
 
-int
-ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
-           struct waiter *wt)
+/* Decodes a request and checks its token, op and required fields; outside the lock, as the
+ * only costly part of most requests. *op: the op's index (-1 when unknown). */
+static int
+decode_request(struct broker *b, struct wire_msg *m, const void *req, size_t len, char *why,
+               int *op)
 {
-    struct wire_msg m;
-    msgpack_packer pk;
-    char why[WHY_MAX] = "";
-    struct op_ctx c = { why, pipe, wt, rep, 0, 0 };
-    struct waiter *out = NULL;
-    int rv, op = -1;
-
-    wire_msg_init(&m);
-    msgpack_packer_init(&pk, rep, wire_pack_into_msg);
-    /* Decode outside the lock: the only costly part of most requests. */
-    rv = wire_decode(&m, req, len, why, sizeof(why));
+    int rv = wire_decode(m, req, len, why, WHY_MAX);
+    *op = -1;
     /* Before anything else is looked at: a request without the token learns nothing more. */
-    if (rv == 0 && !token_check(&b->token, WIRE_HAS(&m, WK_TOKEN) ? m.v[WK_TOKEN].s.p : NULL,
-                                WIRE_HAS(&m, WK_TOKEN) ? m.v[WK_TOKEN].s.n : 0)) {
+    if (rv == 0 && !token_check(&b->token, WIRE_HAS(m, WK_TOKEN) ? m->v[WK_TOKEN].s.p : NULL,
+                                WIRE_HAS(m, WK_TOKEN) ? m->v[WK_TOKEN].s.n : 0)) {
         rv = SL_EUNAUTH;
-        snprintf(why, sizeof(why), "%s", WIRE_HAS(&m, WK_TOKEN)
-                                             ? "wrong token"
-                                             : "this broker requires a token (--token-file)");
+        snprintf(why, WHY_MAX, "%s", WIRE_HAS(m, WK_TOKEN)
+                                         ? "wrong token"
+                                         : "this broker requires a token (--token-file)");
     }
-    if (rv == 0 && !WIRE_HAS(&m, WK_OP)) {
+    if (rv == 0 && !WIRE_HAS(m, WK_OP)) {
         rv = SL_EBADREQ;
-        snprintf(why, sizeof(why), "missing required field 'op'");
+        snprintf(why, WHY_MAX, "missing required field 'op'");
     }
-    if (rv == 0 && (op = wire_op_find(m.v[WK_OP].s)) < 0) {
+    if (rv == 0 && (*op = wire_op_find(m->v[WK_OP].s)) < 0) {
         char q[160];
         rv = SL_EUNKNOWNOP;
-        snprintf(why, sizeof(why), "unknown op %s",
-                 log_quote(q, sizeof(q), m.v[WK_OP].s.p, m.v[WK_OP].s.n));
+        snprintf(why, WHY_MAX, "unknown op %s",
+                 log_quote(q, sizeof(q), m->v[WK_OP].s.p, m->v[WK_OP].s.n));
     }
     if (rv == 0) {
-        rv = wire_check_required(&m, (enum wire_op)op, why, sizeof(why));
+        rv = wire_check_required(m, (enum wire_op)*op, why, WHY_MAX);
     }
-    if (wt != NULL) {
-        wt->parked = false;
-        wt->took_rep = false;
-        wt->commit_lsn = 0;
-        wt->jr = NULL;
-    }
-    bool parked = false;
-    uint64_t commit = 0;
-    struct journal *jr = NULL;
+    return rv;
+}
+
+/* What the locked part of a request leaves for its reply. */
+struct outcome {
+    bool parked;            /* a reserve parked: answered later */
+    uint64_t commit;        /* the journal position the reply waits for (0: none) */
+    struct journal *jr;
+    struct waiter *out;     /* parked reserves the op served, to be answered */
+};
+
+/* Runs op (decoded into m, rv its decoding's result) under the broker's lock. */
+static int
+run_locked(struct broker *b, const struct wire_msg *m, int op, int rv, msgpack_packer *pk,
+           struct op_ctx *c, struct outcome *o)
+{
+    struct waiter *wt = c->wt;
     pthread_mutex_lock(&b->lock);
     if (rv == 0) {
-        jr = b->jr;
-        uint64_t before = jr != NULL ? journal_confirm_lsn(jr) : 0;
+        o->jr = b->jr;
+        uint64_t before = o->jr != NULL ? journal_confirm_lsn(o->jr) : 0;
         b->opc.calls[op]++;
-        if ((ops[op].flags & OP_CHANGE) && WIRE_HAS(&m, WK_LEASE) &&
-            !lease_valid(&b->lease, m.v[WK_LEASE].u, broker_mono_ns(b))) {
-            snprintf(why, sizeof(why), "lease %llu is not the current router lease",
-                     (unsigned long long)m.v[WK_LEASE].u);
+        if ((ops[op].flags & OP_CHANGE) && WIRE_HAS(m, WK_LEASE) &&
+            !lease_valid(&b->lease, m->v[WK_LEASE].u, broker_mono_ns(b))) {
+            snprintf(c->why, WHY_MAX, "lease %llu is not the current router lease",
+                     (unsigned long long)m->v[WK_LEASE].u);
             rv = SL_ENOTLEADER;
         } else {
-            rv = ops[op].fn(b, &m, &pk, &c);
+            rv = ops[op].fn(b, m, pk, c);
         }
         /* Read under the lock: once it is released another thread may answer the waiter. */
-        parked = rv == 0 && wt != NULL && wt->parked;
+        o->parked = rv == 0 && wt != NULL && wt->parked;
         uint64_t dispatched = b->flowc.dispatched;
         if (rv != 0) {
             b->opc.errors[op]++;
         } else if ((ops[op].flags & OP_WAKES) && b->nwaiters > 0) {
-            park_serve(b, &out);
+            park_serve(b, &o->out);
         }
-        if (c.pushed > 0) {
+        if (c->pushed > 0) {
             /* Parked reserves take the new jobs (they had found nothing else ready); the
              * rest wait for a worker to come back. */
             uint64_t taken = b->flowc.dispatched - dispatched;
-            b->flowc.no_worker += c.pushed > taken ? c.pushed - taken : 0;
+            b->flowc.no_worker += c->pushed > taken ? c->pushed - taken : 0;
         }
-        if (jr != NULL) {
+        if (o->jr != NULL) {
             journal_op_end(b);
-            if (journal_confirm_lsn(jr) != before) {
-                commit = journal_confirm_lsn(jr);
+            if (journal_confirm_lsn(o->jr) != before) {
+                o->commit = journal_confirm_lsn(o->jr);
             }
-            if (c.wait_lsn > commit) {
-                commit = c.wait_lsn;
+            if (c->wait_lsn > o->commit) {
+                o->commit = c->wait_lsn;
             }
-            if (parked && commit != 0) {
+            if (o->parked && o->commit != 0) {
                 /* A parked reserve whose acks must be durable before it is answered. */
-                wt->commit_lsn = commit;
-                wt->jr = jr;
+                wt->commit_lsn = o->commit;
+                wt->jr = o->jr;
             }
         }
     } else if (rv == SL_EUNAUTH) {
@@ -142,32 +143,61 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
         b->opc.bad_requests++;
     }
     pthread_mutex_unlock(&b->lock);
-    park_send_all(out);
-    if (parked) {
+    return rv;
+}
+
+/* The reply (success or error alike: a failed op may have changed nothing, but an op that
+ * changed something is answered only once that is on disk) waits for o->commit: handed to
+ * the journal when the connection's waiter can carry it (true: parked), else waited for. */
+static bool
+hold_reply(const struct outcome *o, struct waiter *wt, nng_msg *rep, msgpack_packer *pk, int rv,
+           const char *why)
+{
+    if (wt == NULL) {
+        journal_wait(o->jr, o->commit);
+        return false;
+    }
+    if (rv != 0) {
+        nng_msg_clear(rep);
+        wire_pack_err(pk, rv, why[0] != '\0' ? why : NULL);
+    }
+    wt->rep = rep;
+    wt->took_rep = true;
+    wt->jr = o->jr;
+    if (journal_hold(o->jr, wt, o->commit)) {
+        return true;
+    }
+    wt->took_rep = false;
+    wt->rep = NULL;
+    wt->jr = NULL;
+    return false;
+}
+
+int
+ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
+           struct waiter *wt)
+{
+    struct wire_msg m;
+    msgpack_packer pk;
+    char why[WHY_MAX] = "";
+    struct op_ctx c = { why, pipe, wt, rep, 0, 0 };
+    struct outcome o = { 0 };
+    int op;
+
+    wire_msg_init(&m);
+    msgpack_packer_init(&pk, rep, wire_pack_into_msg);
+    int rv = decode_request(b, &m, req, len, why, &op);
+    if (wt != NULL) {
+        wt->parked = false;
+        wt->took_rep = false;
+        wt->commit_lsn = 0;
+        wt->jr = NULL;
+    }
+    rv = run_locked(b, &m, op, rv, &pk, &c, &o);
+    park_send_all(o.out);
+    if (o.parked || (o.commit != 0 && hold_reply(&o, wt, rep, &pk, rv, why))) {
         wire_msg_fini(&m);
         return OPS_PARKED;
-    }
-    if (commit != 0) {
-        /* The reply (success or error alike: a failed op may have changed nothing, but an
-         * op that changed something is answered only once that is on disk) waits. */
-        if (wt != NULL) {
-            if (rv != 0) {
-                nng_msg_clear(rep);
-                wire_pack_err(&pk, rv, why[0] != '\0' ? why : NULL);
-            }
-            wt->rep = rep;
-            wt->took_rep = true;
-            wt->jr = jr;
-            if (journal_hold(jr, wt, commit)) {
-                wire_msg_fini(&m);
-                return OPS_PARKED;
-            }
-            wt->took_rep = false;
-            wt->rep = NULL;
-            wt->jr = NULL;
-        } else {
-            journal_wait(jr, commit);
-        }
     }
     if (rv != 0) {
         /* A handler packs only after it has succeeded, but clear in case it did not. */

@@ -9,17 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-int
-op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+/* The push request's fields into pr, checked. */
+static int
+push_args(const struct wire_msg *req, struct push_req *pr, char *why)
 {
-    char *why = c->why;
-    struct push_req pr = { 0 };
-    struct push_res res;
-    int rv;
-
-    pr.group = req->v[WK_GROUP].s;
-    pr.queue = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
-    pr.payloads = &req->v[WK_PAYLOADS].l;
+    pr->group = req->v[WK_GROUP].s;
+    pr->queue = WIRE_HAS(req, WK_QUEUE) ? &req->v[WK_QUEUE].s : NULL;
+    pr->payloads = &req->v[WK_PAYLOADS].l;
     if (WIRE_HAS(req, WK_CLIENT) != WIRE_HAS(req, WK_SEQ)) {
         snprintf(why, WHY_MAX, "push: 'client' and 'seq' go together");
         return SL_EBADREQ;
@@ -28,10 +24,7 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
         snprintf(why, WHY_MAX, "push: 'delay_ms' is not supported yet");
         return SL_EBADREQ;
     }
-    if (b->jr != NULL && journal_broken(b->jr, why, WHY_MAX)) {
-        return SL_EIO;
-    }
-    if (pr.payloads->n == 0 || pr.payloads->n > BROKER_PUSH_MAX) {
+    if (pr->payloads->n == 0 || pr->payloads->n > BROKER_PUSH_MAX) {
         snprintf(why, WHY_MAX, "push: 'payloads' must hold 1 to %u payloads", BROKER_PUSH_MAX);
         return SL_EBADREQ;
     }
@@ -41,7 +34,7 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
             snprintf(why, WHY_MAX, "push: 'ttr_ms' must be 1 to %u", BROKER_TTR_MAX_MS);
             return SL_EBADREQ;
         }
-        pr.ttr_ms = (uint32_t)t;
+        pr->ttr_ms = (uint32_t)t;
     }
     if (WIRE_HAS(req, WK_MAX_ATTEMPTS)) {
         uint64_t a = req->v[WK_MAX_ATTEMPTS].u;
@@ -49,30 +42,47 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
             snprintf(why, WHY_MAX, "push: 'max_attempts' must be 1 to 65535");
             return SL_EBADREQ;
         }
-        pr.max_attempts = (uint16_t)a;
+        pr->max_attempts = (uint16_t)a;
     }
     if (WIRE_HAS(req, WK_CLIENT)) {
-        pr.keyed = true;
-        pr.client = req->v[WK_CLIENT].s;
-        pr.seq = req->v[WK_SEQ].u;
+        pr->keyed = true;
+        pr->client = req->v[WK_CLIENT].s;
+        pr->seq = req->v[WK_SEQ].u;
+    }
+    return 0;
+}
+
+/* Why broker_push refused pr with rv, into why. */
+static void
+push_refused(const struct broker *b, const struct push_req *pr, int rv, char *why)
+{
+    if (rv == SL_ENOTFOUND) {
+        snprintf(why, WHY_MAX, "queue '%.*s' does not exist", (int)pr->queue->n, pr->queue->p);
+    } else if (rv == SL_ETOOLARGE) {
+        snprintf(why, WHY_MAX, "a payload exceeds the limit of %u bytes", b->cfg.max_payload);
+    } else if (rv == SL_EQUEUEFULL) {
+        snprintf(why, WHY_MAX,
+                 "the broker holds %llu jobs, %llu bytes; limits %llu jobs, %llu bytes",
+                 (unsigned long long)b->jobs, (unsigned long long)b->bytes,
+                 (unsigned long long)b->cfg.max_jobs, (unsigned long long)b->cfg.max_bytes);
+    }
+}
+
+int
+op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    struct push_req pr = { 0 };
+    struct push_res res;
+    int rv;
+
+    if ((rv = push_args(req, &pr, c->why)) != 0) {
+        return rv;
+    }
+    if (b->jr != NULL && journal_broken(b->jr, c->why, WHY_MAX)) {
+        return SL_EIO;
     }
     if ((rv = broker_push(b, &pr, &res)) != 0) {
-        switch (rv) {
-        case SL_ENOTFOUND:
-            snprintf(why, WHY_MAX, "queue '%.*s' does not exist", (int)pr.queue->n, pr.queue->p);
-            break;
-        case SL_ETOOLARGE:
-            snprintf(why, WHY_MAX, "a payload exceeds the limit of %u bytes", b->cfg.max_payload);
-            break;
-        case SL_EQUEUEFULL:
-            snprintf(why, WHY_MAX,
-                     "the broker holds %llu jobs, %llu bytes; limits %llu jobs, %llu bytes",
-                     (unsigned long long)b->jobs, (unsigned long long)b->bytes,
-                     (unsigned long long)b->cfg.max_jobs, (unsigned long long)b->cfg.max_bytes);
-            break;
-        default:
-            break;
-        }
+        push_refused(b, &pr, rv, c->why);
         return rv;
     }
     if (res.stale) {

@@ -162,19 +162,10 @@ pack_decisions(struct broker *b, msgpack_packer *pk)
     }
 }
 
-int
-op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+/* "broker": the broker's own figures. */
+static void
+pack_broker(struct broker *b, msgpack_packer *pk)
 {
-    char *why = c->why;
-    uint32_t ngroups = 0;
-    (void)req;
-    (void)why;
-    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
-        ngroups++;
-    }
-    wire_pack_ok(pk, 6);
-    pack_leader(b, pk);
-
     struct journal_stats js = { "off", 0, 0, 0, 0, false };
     if (b->jr != NULL) {
         journal_stats(b->jr, &js);
@@ -216,53 +207,54 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     for (uint32_t i = 0; i < WAIT_NBOUNDS; i++) {
         msgpack_pack_uint64(pk, wait_bounds_ms[i]);
     }
+}
 
-    pack_queues(b, pk);
-
-    int64_t now = broker_mono_ns(b);
-    wire_pack_key(pk, WK_GROUPS);
-    msgpack_pack_array(pk, ngroups);
-    uint64_t all = wait_window_count(&b->dispatch_win, now);
-    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
-        msgpack_pack_map(pk, 19);
-        kv_str(pk, "name", g->name, g->name_len);
-        wire_pack_cstr(pk, "weight");
-        msgpack_pack_double(pk, g->weight / (double)GROUP_WEIGHT_ONE);
-        wire_pack_cstr(pk, "share");
-        if (all > 0) {
-            msgpack_pack_double(pk, (double)wait_window_count(&g->wait, now) / (double)all);
-        } else {
-            msgpack_pack_nil(pk);
-        }
-        int64_t since = queue_group_ready_since(g);
-        wire_pack_cstr(pk, "oldest_ready_ms");
-        if (since != INT64_MAX) {
-            msgpack_pack_uint64(pk, now > since ? (uint64_t)(now - since) / 1000000u : 0);
-        } else {
-            msgpack_pack_nil(pk);
-        }
-        wire_pack_cstr(pk, "route");
-        if (g->route != NULL) {
-            wire_pack_str(pk, g->route->name, g->route->name_len);
-        } else {
-            msgpack_pack_nil(pk);
-        }
-        kv_u64(pk, "count", group_count(g));
-        kv_u64(pk, "ready", g->jobs[JOB_READY]);
-        kv_u64(pk, "reserved", g->jobs[JOB_RESERVED]);
-        kv_u64(pk, "delayed", g->jobs[JOB_DELAYED]);
-        kv_u64(pk, "done", g->done);
-        kv_u64(pk, "failed", g->failed);
-        kv_u64(pk, "dead", g->jobs[JOB_DEAD]);
-        kv_u64(pk, "pushed", g->pushed);
-        kv_u64(pk, "pushed_all", g->pushed_all);
-        kv_u64(pk, "done_all", g->done_all);
-        kv_u64(pk, "failed_all", g->failed_all);
-        kv_u64(pk, "dispatched", g->dispatched);
-        kv_wait(pk, "wait_p50_ms", &g->wait, now, 0.50);
-        kv_wait(pk, "wait_p99_ms", &g->wait, now, 0.99);
+/* One entry of "groups"; all: the jobs the broker dispatched in the window (share's base). */
+static void
+pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all)
+{
+    msgpack_pack_map(pk, 19);
+    kv_str(pk, "name", g->name, g->name_len);
+    wire_pack_cstr(pk, "weight");
+    msgpack_pack_double(pk, g->weight / (double)GROUP_WEIGHT_ONE);
+    wire_pack_cstr(pk, "share");
+    if (all > 0) {
+        msgpack_pack_double(pk, (double)wait_window_count(&g->wait, now) / (double)all);
+    } else {
+        msgpack_pack_nil(pk);
     }
+    int64_t since = queue_group_ready_since(g);
+    wire_pack_cstr(pk, "oldest_ready_ms");
+    if (since != INT64_MAX) {
+        msgpack_pack_uint64(pk, now > since ? (uint64_t)(now - since) / 1000000u : 0);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    wire_pack_cstr(pk, "route");
+    if (g->route != NULL) {
+        wire_pack_str(pk, g->route->name, g->route->name_len);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    kv_u64(pk, "count", group_count(g));
+    kv_u64(pk, "ready", g->jobs[JOB_READY]);
+    kv_u64(pk, "reserved", g->jobs[JOB_RESERVED]);
+    kv_u64(pk, "delayed", g->jobs[JOB_DELAYED]);
+    kv_u64(pk, "done", g->done);
+    kv_u64(pk, "failed", g->failed);
+    kv_u64(pk, "dead", g->jobs[JOB_DEAD]);
+    kv_u64(pk, "pushed", g->pushed);
+    kv_u64(pk, "pushed_all", g->pushed_all);
+    kv_u64(pk, "done_all", g->done_all);
+    kv_u64(pk, "failed_all", g->failed_all);
+    kv_u64(pk, "dispatched", g->dispatched);
+    kv_wait(pk, "wait_p50_ms", &g->wait, now, 0.50);
+    kv_wait(pk, "wait_p99_ms", &g->wait, now, 0.99);
+}
 
+static void
+pack_workers(struct broker *b, msgpack_packer *pk, int64_t now)
+{
     wire_pack_key(pk, WK_WORKERS);
     msgpack_pack_array(pk, b->nworkers);
     for (const struct worker *w = b->workers_head; w != NULL; w = w->next) {
@@ -282,6 +274,29 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         kv_u64(pk, "uptime_s", (uint64_t)(now - w->started_ns) / 1000000000);
         kv_u64(pk, "idle_ms", (uint64_t)(now - w->seen_ns) / 1000000);
     }
+}
+
+int
+op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
+{
+    uint32_t ngroups = 0;
+    (void)req;
+    (void)c;
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        ngroups++;
+    }
+    wire_pack_ok(pk, 6);
+    pack_leader(b, pk);
+    pack_broker(b, pk);
+    pack_queues(b, pk);
+    int64_t now = broker_mono_ns(b);
+    wire_pack_key(pk, WK_GROUPS);
+    msgpack_pack_array(pk, ngroups);
+    uint64_t all = wait_window_count(&b->dispatch_win, now);
+    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+        pack_group(pk, g, now, all);
+    }
+    pack_workers(b, pk, now);
     pack_decisions(b, pk);
     return 0;
 }
