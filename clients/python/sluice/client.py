@@ -1,0 +1,319 @@
+"""sluice.Client: requests to a broker over its native protocol (IPC or TCP)."""
+
+import os
+import random
+import socket
+import struct
+import threading
+import time
+
+import msgpack
+
+from . import config
+from .errors import ConnectionError, Error
+from .wire import BadPeer, Conn, bad_reply, timeout_error
+
+MIN_MAX_MESSAGE = 1024         # the smallest --max-message a broker takes: no need to ask
+BATCH_BYTES = 4 << 20          # payload bytes per push: one request never holds the broker long
+BATCH_MAX = 1000000            # payloads per push (PROTOCOL.md, push)
+RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the pause between tries, as the programs' dialer
+_BLOB_HEAD = 5                 # the widest msgpack bin header
+
+
+class Pushed(tuple):
+    """(first_id, count) of a push, with .batches: one (first_id, n) per request the push was
+    split into (ids first_id .. first_id + n - 1; first_id None for a resend the broker
+    answered "stale"), and .dup: jobs an earlier send of the same request had stored."""
+
+    def __new__(cls, batches, dup):
+        first = batches[0][0] if batches else None
+        self = tuple.__new__(cls, (first, sum(n for _, n in batches)))
+        self.batches = batches
+        self.dup = dup
+        return self
+
+    @property
+    def first_id(self):
+        return self[0]
+
+    @property
+    def count(self):
+        return self[1]
+
+
+def _blob(p):
+    if isinstance(p, bytes):
+        return p
+    if isinstance(p, str):
+        return p.encode("utf-8")
+    if isinstance(p, (bytearray, memoryview)):
+        return bytes(p)
+    raise TypeError("a payload is bytes or str, not %s" % type(p).__name__)
+
+
+class Client:
+    """A connection to a sluice broker.
+
+    url: ipc://PATH or tcp://HOST:PORT; default $SLUICE_URL, else the broker's socket in the
+    runtime directory (checked as the programs check it). token_file: default
+    $SLUICE_TOKEN_FILE; its token goes with every request. timeout: seconds each request
+    may take, reconnecting included. The connection is made at the first request; a Client
+    may be shared by threads (their requests take turns) and survives fork (the child
+    connects anew, under its own idempotency client name).
+    """
+
+    def __init__(self, url=None, token_file=None, timeout=10.0, client_name=None):
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise Error("bad_request", "timeout must be a positive number of seconds")
+        self.url = config.resolve_url(url)
+        self._kind, self._addr = config.parse_url(self.url)
+        self.timeout = float(timeout)
+        tf = config.resolve_token_file(token_file)
+        self._token = b""
+        if tf is not None:
+            token = config.load_token(tf)
+            n = len(token)
+            head = bytes([0xA0 | n]) if n <= 31 else (
+                b"\xd9" + bytes([n]) if n <= 0xFF else b"\xda" + struct.pack(">H", n))
+            self._token = b"\xa5token" + head + token  # "token": str, bytes as the file has them
+        self._fixed_name = client_name
+        self._lock = threading.Lock()
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._conn = None
+        self._max_message = None
+        self._rid = random.getrandbits(31)
+        self._fork_reset()
+
+    # --- connection -------------------------------------------------------------------------
+
+    def _fork_reset(self):
+        self._pid = os.getpid()
+        self.client_name = self._fixed_name or "py-%d-%016x" % (self._pid, random.getrandbits(64))
+        self._seq = 0
+
+    def _drop(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self):
+        with self._lock:
+            self._drop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
+    def _connect(self, deadline, sent):
+        """Connects, or returns False to try again later; raises when there is no point."""
+        try:
+            self._conn = Conn(self._kind, self._addr, deadline)
+            return True
+        except socket.timeout:
+            raise timeout_error(self.url, self.timeout) from None
+        except BadPeer as e:
+            raise bad_reply(self.url, str(e)) from None
+        except (OSError, EOFError) as e:
+            why = getattr(e, "strerror", None) or str(e)
+            if not sent:
+                # Nothing was sent: no request of ours can be waiting there. A broker that is
+                # not running is said at once, not after the timeout.
+                hint = ""
+                if isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+                    hint = " (is the broker running? start it with: broker)" if self._kind == \
+                        "ipc" else " (is the broker running and listening there?)"
+                raise ConnectionError("cannot connect to the broker at %s: %s%s"
+                                      % (self.url, why, hint)) from None
+            return False
+
+    def _roundtrip(self, payload, deadline):
+        """Sends one request map (payload: its msgpack bytes) and returns the reply's bytes.
+        A request sent on a connection that then dropped is sent again on a new one until the
+        deadline (REQ's rule; pushes carry their idempotency key for this)."""
+        sent = False  # the request may have reached a broker
+        pause = RECONNECT_MIN
+        while True:
+            if self._conn is None and not self._connect(deadline, sent):
+                left = deadline - time.monotonic()
+                if left <= pause:
+                    raise ConnectionError("lost the connection to the broker at %s and could "
+                                          "not reconnect within %.3g s" % (self.url,
+                                                                            self.timeout))
+                time.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
+                continue
+            self._rid = (self._rid + 1) & 0x7FFFFFFF
+            rid = struct.pack(">I", 0x80000000 | self._rid)
+            try:
+                self._conn.send(rid + payload, deadline)
+                sent = True
+                while True:
+                    body = self._conn.recv(deadline)
+                    if body[:4] == rid:
+                        return memoryview(body)[4:]
+                    # The late answer to a request given up on: not ours.
+            except socket.timeout:
+                # The connection may be held by a broker that stopped reading it: the next
+                # request goes on a new one, where no late reply can be taken for its own.
+                self._drop()
+                raise timeout_error(self.url, self.timeout) from None
+            except BadPeer as e:
+                self._drop()
+                raise bad_reply(self.url, str(e)) from None
+            except (OSError, EOFError):
+                self._drop()  # reconnect and send it again
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _encode(self, op, fields):
+        pk = self._packer
+        items = [(k, v) for k, v in fields.items() if v is not None]
+        parts = [pk.pack_map_header(len(items) + 1 + (1 if self._token else 0)),
+                 pk.pack("op"), pk.pack(op)]
+        for k, v in items:
+            parts.append(pk.pack(k))
+            parts.append(pk.pack(v))
+        parts.append(self._token)
+        return b"".join(parts)
+
+    def _decode(self, body):
+        try:
+            rep = msgpack.unpackb(body, raw=False, unicode_errors="surrogateescape")
+        except Exception as e:  # msgpack raises several kinds for bad input
+            self._drop()
+            raise bad_reply(self.url, "a reply that is not msgpack (%s)" % e) from None
+        if not isinstance(rep, dict) or not isinstance(rep.get("ok"), bool):
+            self._drop()
+            raise bad_reply(self.url, "a reply that is not a map with 'ok'")
+        return rep
+
+    def _call(self, op, fields, extra_s=0.0):
+        """Locked by the caller. The reply map of a successful request; Error otherwise."""
+        if os.getpid() != self._pid:
+            self._conn = None  # the parent's: leave it to the parent
+            self._fork_reset()
+        payload = self._encode(op, fields)
+        if self._max_message is not None and len(payload) + 4 > self._max_message:
+            raise Error("too_large", "a request of %d bytes is over the broker's max_message "
+                        "(%d)" % (len(payload) + 4, self._max_message))
+        deadline = time.monotonic() + self.timeout + extra_s
+        rep = self._decode(self._roundtrip(payload, deadline))
+        if not rep["ok"]:
+            code = rep.get("err") if isinstance(rep.get("err"), str) else "internal"
+            msg = rep.get("msg") if isinstance(rep.get("msg"), str) else ""
+            raise Error(code, msg)
+        if op == "ping" and isinstance(rep.get("max_message"), int):
+            self._max_message = rep["max_message"]
+        return rep
+
+    def request(self, op, fields=None, **kw):
+        """Any operation of PROTOCOL.md: request("queue.create", name="bulk", priority=20).
+        Fields whose names are Python keywords go in the dict: request("reserve", {"from":
+        ["bulk"]}, worker="w1"). Returns the reply map without "ok"; a failure raises
+        sluice.Error with the broker's code."""
+        f = dict(fields or {})
+        f.update(kw)
+        wait = f.get("wait_ms")
+        extra = wait / 1000.0 if isinstance(wait, int) and wait > 0 else 0.0
+        with self._lock:
+            rep = self._call(op, f, extra)
+        del rep["ok"]
+        return rep
+
+    def ping(self):
+        return self.request("ping")
+
+    def stats(self):
+        """The broker's stats document (PROTOCOL.md, stats): as `ctl stats --json`."""
+        return self.request("stats")
+
+    @property
+    def max_message(self):
+        """The largest request the broker takes (asked once, with a ping)."""
+        with self._lock:
+            if self._max_message is None:
+                self._call("ping", {})
+            return self._max_message
+
+    # --- push -------------------------------------------------------------------------------
+
+    def push(self, group, payloads, queue=None, ttr_ms=None, max_attempts=None):
+        """Pushes jobs of one group: payloads is a list of bytes or str (UTF-8), or one of
+        them. Returns (first_id, count), a Pushed whose .batches tell the ids of each request
+        when the list was split to fit the broker's max_message. Every request carries an
+        idempotency key (client_name, seq): one the broker already stored is not stored
+        again, so a request resent after a lost connection never doubles its jobs.
+
+        A failure raises sluice.Error; requests of the list sent before it are stored (their
+        jobs are in .pushed of the exception, a Pushed)."""
+        if isinstance(payloads, (bytes, str, bytearray, memoryview)):
+            payloads = [payloads]
+        blobs = [_blob(p) for p in payloads]
+        if not blobs:
+            raise Error("bad_request", "push needs at least one payload")
+        fields = {"group": group, "queue": queue, "ttr_ms": ttr_ms,
+                  "max_attempts": max_attempts}
+        batches, dup = [], 0
+        with self._lock:
+            try:
+                for chunk in self._split(fields, blobs):
+                    first, n, was_dup = self._push_one(fields, chunk)
+                    batches.append((first, n))
+                    dup += n if was_dup else 0
+            except Error as e:
+                e.pushed = Pushed(batches, dup)
+                raise
+        return Pushed(batches, dup)
+
+    def _push_one(self, fields, chunk):
+        if os.getpid() != self._pid:
+            self._conn = None
+            self._fork_reset()
+        self._seq += 1
+        f = dict(fields)
+        f["payloads"] = chunk
+        f["client"] = self.client_name
+        f["seq"] = self._seq
+        rep = self._call("push", f)
+        if rep.get("stale"):
+            return None, len(chunk), True
+        if not isinstance(rep.get("first_id"), int) or not isinstance(rep.get("n"), int):
+            raise bad_reply(self.url, "a push reply without first_id and n")
+        return rep["first_id"], rep["n"], bool(rep.get("dup"))
+
+    def _split(self, fields, blobs):
+        """The payloads in requests that each fit the broker's max_message."""
+        # Everything but the payloads: the request without them, a wider array header, the id.
+        base = len(self._encode("push", dict(fields, payloads=[], client=self.client_name,
+                                             seq=(1 << 64) - 1))) + 4 + 4
+        total = sum(map(len, blobs))
+        if base + total + _BLOB_HEAD * len(blobs) <= MIN_MAX_MESSAGE:
+            yield blobs  # fits any broker: no need to ask
+            return
+        if self._max_message is None:
+            self._call("ping", {})
+        limit = (self._max_message or MIN_MAX_MESSAGE) - base
+        if total <= BATCH_BYTES and len(blobs) <= BATCH_MAX and \
+                total + _BLOB_HEAD * len(blobs) <= limit:
+            yield blobs
+            return
+        start, size, nbytes = 0, 0, 0
+        for i, p in enumerate(blobs):
+            n = len(p)
+            if n + _BLOB_HEAD > limit:
+                raise Error("too_large", "payload %d has %d bytes: over what a request to this "
+                            "broker can carry (max_message %d)" % (i, n, self._max_message))
+            if i > start and (i - start == BATCH_MAX or nbytes + n > BATCH_BYTES or
+                              size + n + _BLOB_HEAD > limit):
+                yield blobs[start:i]
+                start, size, nbytes = i, 0, 0
+            size += n + _BLOB_HEAD
+            nbytes += n
+        yield blobs[start:]
