@@ -1,0 +1,279 @@
+"""Checks of the Python client (clients/python) against a real broker, run one at a time by
+tests/integ/t_client_python.sh:  client_checks.py CHECK [ARG...]. Exit 0: the check passed;
+anything else, with the reason on stderr, failed. The broker is the environment's
+(SLUICE_DIR, SLUICE_URL, SLUICE_TOKEN_FILE), as a user's program would find it."""
+
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+import sluice
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(fn, cls, code, within=None):
+    t = time.monotonic()
+    try:
+        fn()
+    except sluice.Error as e:
+        took = time.monotonic() - t
+        expect(isinstance(e, cls), "raised %s (%s), want %s" % (type(e).__name__, e,
+                                                                  cls.__name__))
+        expect(e.code == code, "code %r (%s), want %r" % (e.code, e, code))
+        if within is not None:
+            expect(took <= within, "raised after %.2f s, want within %.2f s" % (took, within))
+        print("raised %s: %s (%.3f s)" % (type(e).__name__, e, took))
+        return e
+    raise AssertionError("no error raised, want %s %s" % (cls.__name__, code))
+
+
+def group_stats(c, group):
+    for g in c.stats()["groups"]:
+        if g["name"] == group:
+            return g
+    return None
+
+
+def reserve_all(c, group, want):
+    """The payloads of group's ready jobs, in the order the broker hands them out."""
+    got = []
+    while len(got) < want:
+        jobs = c.request("reserve", worker="checker", max=10000)["jobs"]
+        expect(jobs, "only %d of %d jobs could be reserved" % (len(got), want))
+        got += [(j["id"], j["payload"]) for j in jobs if j["group"] == group]
+    c.request("ack", ids=[i for i, _ in got], worker="checker")
+    return got
+
+
+# --- push ------------------------------------------------------------------------------------
+
+def check_push():
+    c = sluice.Client(timeout=5)
+    first, n = c.push("py-one", "hello")
+    expect(n == 1 and isinstance(first, int) and first > 0, "push gave %r" % ((first, n),))
+    r = c.push("py-one", [b"\x00bin\xff", "caf\u00e9"], ttr_ms=5000, max_attempts=2)
+    expect(r == (r.first_id, 2) and r.first_id == first + 1, "second push gave %r" % (r,))
+    expect(r.batches == [(first + 1, 2)] and r.dup == 0, "batches %r dup %r" % (r.batches,
+                                                                                 r.dup))
+    g = group_stats(c, "py-one")
+    expect(g is not None and g["count"] == 3, "stats shows %r" % g)
+    got = [p for _, p in reserve_all(c, "py-one", 3)]
+    expect(got == [b"hello", b"\x00bin\xff", "caf\u00e9".encode()], "payloads %r" % got)
+
+
+def check_batch(n, size):
+    n, size = int(n), int(size)
+    c = sluice.Client(timeout=30)
+    payloads = [b"%0*d" % (size, i) for i in range(n)]
+    r = c.push("py-batch", payloads)
+    print("max_message %d: %d payloads of %d bytes in %d request(s)" % (
+        c.max_message, n, size, len(r.batches)))
+    expect(r.count == n, "count %d, want %d" % (r.count, n))
+    if n * (size + 2) > c.max_message:
+        expect(len(r.batches) > 1, "a list over max_message went in one request")
+    for first, k in r.batches:
+        expect(isinstance(first, int) and k > 0, "batch %r" % ((first, k),))
+    expect(sum(k for _, k in r.batches) == n, "batches %r" % r.batches)
+    got = reserve_all(c, "py-batch", n)
+    expect([p for _, p in got] == payloads, "payloads out of order or changed")
+    ids = [i for first, k in r.batches for i in range(first, first + k)]
+    expect([i for i, _ in got] == ids, "ids are not the batches' ranges")
+
+
+def check_too_large():
+    c = sluice.Client(timeout=5)
+    expect_error(lambda: c.push("py-big", b"x" * (c.max_message + 1)), sluice.Error,
+                 "too_large", within=5)
+    c.ping()  # the connection is still good: nothing was sent
+
+
+def check_dup_key():
+    """The same client and seq, sent twice: the second answer is the first one's ids."""
+    c = sluice.Client(timeout=5)
+    f = {"group": "py-dup", "payloads": [b"a", b"b"], "client": "py-dup-key", "seq": 7}
+    a = c.request("push", f)
+    b = c.request("push", f)
+    expect(not a["dup"] and b["dup"], "dup flags %r %r" % (a, b))
+    expect((a["first_id"], a["n"]) == (b["first_id"], b["n"]), "%r vs %r" % (a, b))
+    expect(group_stats(c, "py-dup")["count"] == 2, "the resend was stored again")
+
+
+class LosingProxy:
+    """A Unix socket in front of the broker that forwards everything, except that on its
+    first connection it swallows the broker's first reply and closes: a reply lost with its
+    connection, after the broker stored the request."""
+
+    def __init__(self, path, broker_path):
+        self.path, self.broker_path = path, broker_path
+        self.conns = 0
+        self.lost = None
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(4)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    @staticmethod
+    def read(s, n):
+        b = b""
+        while len(b) < n:
+            x = s.recv(n - len(b))
+            if not x:
+                raise EOFError
+            b += x
+        return b
+
+    def pump(self, a, b):
+        try:
+            while True:
+                x = a.recv(65536)
+                if not x:
+                    break
+                b.sendall(x)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def serve(self):
+        while True:
+            cl, _ = self.srv.accept()
+            self.conns += 1
+            br = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            br.connect(self.broker_path)
+            if self.conns == 1:
+                # One request forwarded, its reply read and never delivered; no threads, so
+                # no reader is left behind on a closed descriptor.
+                br.sendall(self.read(cl, 8))          # the client's handshake
+                cl.sendall(self.read(br, 8))          # the broker's
+                head = self.read(cl, 9)
+                br.sendall(head + self.read(cl, struct.unpack(">Q", head[1:])[0]))
+                head = self.read(br, 9)
+                self.lost = self.read(br, struct.unpack(">Q", head[1:])[0])
+                cl.close()
+                br.close()
+            else:
+                threading.Thread(target=self.pump, args=(cl, br), daemon=True).start()
+                threading.Thread(target=self.pump, args=(br, cl), daemon=True).start()
+
+
+def check_lost_reply():
+    import msgpack
+    d = os.environ["SLUICE_DIR"]
+    proxy = LosingProxy(d + "/lossy.ipc", d + "/broker.ipc")
+    c = sluice.Client("ipc://" + d + "/lossy.ipc", timeout=10)
+    r = c.push("py-lost", ["one", "two", "three"])
+    lost = msgpack.unpackb(proxy.lost[4:], raw=False)
+    print("reply lost with the first connection: %r; after the resend: %r, dup %d, "
+          "connections %d" % (lost, tuple(r), r.dup, proxy.conns))
+    expect(proxy.conns == 2, "%d connections, want 2 (one lost, one resend)" % proxy.conns)
+    expect(lost["ok"] and not lost["dup"], "the lost reply was %r" % lost)
+    expect(tuple(r) == (lost["first_id"], 3) and r.dup == 3,
+           "resend answered %r dup %d, want the lost reply's ids" % (tuple(r), r.dup))
+    expect(group_stats(c, "py-lost")["count"] == 3, "jobs stored twice")
+    r2 = c.push("py-lost", "four")  # the next push has a key of its own
+    expect(r2.dup == 0 and r2.first_id > lost["first_id"] + 2, "next push %r" % (r2,))
+
+
+# --- token -----------------------------------------------------------------------------------
+
+def check_token(path):
+    c = sluice.Client(token_file=path, timeout=5)
+    expect(c.push("py-token", "x").count == 1, "push with the token")
+
+
+def check_wrong_token(path, good_path):
+    c = sluice.Client(token_file=path or None, timeout=5)
+    e = expect_error(lambda: c.push("py-token-wrong", "x"), sluice.Error, "unauthorized",
+                     within=5)
+    expect("token" in str(e), "the message does not speak of the token: %s" % e)
+    good = sluice.Client(token_file=good_path, timeout=5)
+    expect(group_stats(good, "py-token-wrong") is None, "a refused push stored something")
+
+
+def check_token_file_refused(path):
+    e = expect_error(lambda: sluice.Client(token_file=path), sluice.Error, "forbidden")
+    expect("chmod 600" in str(e), "no hint: %s" % e)
+
+
+# --- broker down -----------------------------------------------------------------------------
+
+def check_down(url, within):
+    c = sluice.Client(url or None, timeout=5)
+    expect_error(c.ping, sluice.ConnectionError, "unreachable", within=float(within))
+    expect_error(lambda: c.push("g", "x"), sluice.ConnectionError, "unreachable",
+                 within=float(within))
+
+
+def check_silent(path):
+    """A socket that accepts and never answers: Timeout after the client's timeout."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    c = sluice.Client("ipc://" + path, timeout=1)
+    e = expect_error(c.ping, sluice.Timeout, "timeout", within=3)
+    expect(isinstance(e, TimeoutError), "sluice.Timeout is not a TimeoutError")
+
+
+def check_dies(pid):
+    """A client connected to a broker that then stops: the next request fails at once."""
+    c = sluice.Client(timeout=10)
+    c.push("py-dies", "x")
+    os.kill(int(pid), 15)
+    deadline = time.monotonic() + 10
+    while os.path.exists("/proc/%d" % int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    expect_error(lambda: c.push("py-dies", "y"), sluice.ConnectionError, "unreachable",
+                 within=2)
+
+
+# --- tcp -------------------------------------------------------------------------------------
+
+def check_tcp(url):
+    c = sluice.Client(url, timeout=5)
+    expect(c.url == url, "url %r" % c.url)
+    r = c.push("py-tcp", [b"t%d" % i for i in range(5000)])
+    expect(r.count == 5000, "count %r" % (r,))
+    g = group_stats(c, "py-tcp")
+    expect(g["count"] == 5000, "stats %r" % g)
+
+
+def check_default_dir():
+    """The default address: a runtime directory open to others is refused, not used."""
+    d = os.environ["SLUICE_DIR"] + "/opendir"
+    os.mkdir(d, 0o700)
+    os.chmod(d, 0o755)
+    os.environ["SLUICE_DIR"] = d
+    e = expect_error(sluice.Client, sluice.Error, "forbidden")
+    expect("chmod 700" in str(e), "no hint: %s" % e)
+    os.environ.pop("SLUICE_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = d
+    os.chmod(d, 0o700)
+    c = sluice.Client()
+    expect(c.url == "ipc://%s/sluice/broker.ipc" % d, "url %r" % c.url)
+    expect(os.stat(d + "/sluice").st_mode & 0o777 == 0o700, "runtime directory not made 0700")
+    os.environ["SLUICE_URL"] = "tcp://127.0.0.1:1"
+    expect(sluice.Client().url == "tcp://127.0.0.1:1", "SLUICE_URL not used")
+    expect_error(lambda: sluice.Client("http://x"), sluice.Error, "bad_request")
+
+
+def main(argv):
+    fn = globals().get("check_" + argv[1]) if len(argv) > 1 else None
+    if fn is None:
+        print("usage: client_checks.py CHECK [ARG...]", file=sys.stderr)
+        return 2
+    fn(*argv[2:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
