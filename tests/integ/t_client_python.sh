@@ -67,6 +67,20 @@ run ctl --token-file "$tok" stats --json
 is "$(json "$OUT" '[g["failed"] for g in d["groups"] if g["name"] == "py-work"][0]')" 2 \
     "stats: two failed attempts (one nack, one crash)"
 stop_pgrp "$pool_pid" 5
+
+# examples/python/producer.py: one job per HTTP request.
+hport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+spawn producer "$PY" "$root/examples/python/producer.py" "$hport"
+post() {
+    "$PY" -c 'import sys, urllib.request as u
+print(u.urlopen(u.Request(sys.argv[1], data=sys.argv[2].encode())).read().decode())' "$@"
+}
+ok "producer.py listens" wait_for 10 post "http://127.0.0.1:$hport/jobs/py-web" "first"
+run post "http://127.0.0.1:$hport/jobs/py-web" "second"
+like "$OUT" '"count": 1' "producer.py: a POST pushes one job and answers its id"
+run ctl --token-file "$tok" stats --json
+is "$(json "$OUT" '[g["pushed"] for g in d["groups"] if g["name"] == "py-web"][0]')" 2 \
+    "... both jobs are in the broker"
 stop_broker
 unset SLUICE_TOKEN_FILE
 
