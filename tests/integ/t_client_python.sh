@@ -3,6 +3,7 @@
 # split under max_message, the idempotency key across a lost reply, the token, the broker
 # down, tcp://, and examples/python/worker.py under worker-pool acking, failing and crashing.
 # Each check is one run of tests/integ/py/client_checks.py (the reason on failure).
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
@@ -42,6 +43,9 @@ ok "a token file others can read is refused" "$PY" "$checks" token_file_refused 
     "$SLUICE_DIR/open"
 ok "the default address: checks on the runtime directory, SLUICE_URL" \
     "$PY" "$checks" default_dir
+
+ok "sluice.Worker: frames in and out, ack, fail, an unanswered job acked" \
+    "$PY" "$checks" worker_frames
 
 # --- examples/python/worker.py under worker-pool --------------------------------------------
 

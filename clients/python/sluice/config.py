@@ -8,7 +8,6 @@ answer in the broker's place. An address given explicitly (url=, $SLUICE_URL) is
 choice and used as given.
 """
 
-import errno
 import os
 import stat
 

@@ -184,6 +184,41 @@ def check_lost_reply():
     expect(r2.dup == 0 and r2.first_id > lost["first_id"] + 2, "next push %r" % (r2,))
 
 
+# --- sluice.Worker's frames ------------------------------------------------------------------
+
+def check_worker_frames():
+    """The pipe: frames both ways, through pipes: ack, fail with its delay capped, a job left
+    unanswered acked when the next is asked for, a second answer refused, end of file."""
+    import io
+    import msgpack
+    jobs = b""
+    for i in (1, 2, 3):
+        body = msgpack.packb({"id": i, "group": "g", "queue": "q", "attempt": i,
+                              "payload": b"p%d" % i, "future": [1]}, use_bin_type=True)
+        jobs += struct.pack(">I", len(body)) + body
+    out = io.BytesIO()
+    w = sluice.Worker(stdin=io.BytesIO(jobs), stdout=out)
+    seen = []
+    for job in w:
+        seen.append((job.id, job.group, job.queue, job.attempt, job.payload))
+        if job.id == 1:
+            job.ack()
+            expect_error(job.ack, sluice.Error, "bad_request")
+        elif job.id == 2:
+            job.fail(delay_ms=10 ** 9, msg="x" * 5000)
+    expect(seen == [(i, "g", "q", i, b"p%d" % i) for i in (1, 2, 3)], "jobs %r" % seen)
+    answers, b = [], out.getvalue()
+    while b:
+        (n,) = struct.unpack(">I", b[:4])
+        answers.append(msgpack.unpackb(b[4:4 + n], raw=False))
+        b = b[4 + n:]
+    expect(answers[0] == {"id": 1, "ok": True}, "ack %r" % answers[0])
+    expect(answers[1]["ok"] is False and answers[1]["delay_ms"] == 86400000 and
+           len(answers[1]["msg"]) == 4096, "fail %r" % answers[1])
+    expect(answers[2] == {"id": 3, "ok": True} and len(answers) == 3,
+           "the unanswered job: %r" % answers[2:])
+
+
 # --- token -----------------------------------------------------------------------------------
 
 def check_token(path):
