@@ -35,6 +35,8 @@ ok "a payload over max_message: too_large before anything is sent" "$PY" "$check
 ok "the same client and seq twice: duplicate with the first ids" "$PY" "$checks" dup_key
 ok "a lost reply: the push is resent on a new connection and answered duplicate" \
     "$PY" "$checks" lost_reply
+ok "a push that timed out, pushed again: each job stored once, with the first ids" \
+    "$PY" "$checks" timeout_retry
 ok "token: a push with the token file" "$PY" "$checks" token "$tok"
 ok "wrong token: unauthorized, nothing stored" "$PY" "$checks" wrong_token "$wrong" "$tok"
 ok "no token: unauthorized, nothing stored" env -u SLUICE_TOKEN_FILE "$PY" "$checks" \

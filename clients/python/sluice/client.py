@@ -62,7 +62,7 @@ class Client:
     connects anew, under its own idempotency client name).
     """
 
-    def __init__(self, url=None, token_file=None, timeout=10.0, client_name=None):
+    def __init__(self, url=None, token_file=None, timeout=10.0):
         if not isinstance(timeout, (int, float)) or not timeout > 0:
             raise Error("bad_request", "timeout must be a positive number of seconds")
         self.url = config.resolve_url(url)
@@ -76,7 +76,6 @@ class Client:
             head = bytes([0xA0 | n]) if n <= 31 else (
                 b"\xd9" + bytes([n]) if n <= 0xFF else b"\xda" + struct.pack(">H", n))
             self._token = b"\xa5token" + head + token  # "token": str, bytes as the file has them
-        self._fixed_name = client_name
         self._lock = threading.Lock()
         self._packer = msgpack.Packer(use_bin_type=True)
         self._conn = None
@@ -88,8 +87,11 @@ class Client:
 
     def _fork_reset(self):
         self._pid = os.getpid()
-        self.client_name = self._fixed_name or "py-%d-%016x" % (self._pid, random.getrandbits(64))
+        # The idempotency client name: unique to this process (a pid alone repeats across hosts
+        # and restarts, and the broker remembers keys for 10 minutes), its seq from 1.
+        self.client_name = "py-%d-%016x" % (self._pid, random.getrandbits(64))
         self._seq = 0
+        self._unconfirmed = None  # (push, its seqs) of a push that failed unconfirmed
 
     def _drop(self):
         if self._conn is not None:
@@ -252,7 +254,10 @@ class Client:
         again, so a request resent after a lost connection never doubles its jobs.
 
         A failure raises sluice.Error; requests of the list sent before it are stored (their
-        jobs are in .pushed of the exception, a Pushed)."""
+        jobs are in .pushed of the exception, a Pushed). After Timeout, ConnectionError or
+        "io" the jobs may or may not be stored: push the same list again (same group and
+        options) and it goes under the same keys, so the broker stores each job at most once
+        and answers with its ids."""
         if isinstance(payloads, (bytes, str, bytearray, memoryview)):
             payloads = [payloads]
         blobs = [_blob(p) for p in payloads]
@@ -262,25 +267,38 @@ class Client:
                   "max_attempts": max_attempts}
         batches, dup = [], 0
         with self._lock:
+            if os.getpid() != self._pid:
+                self._conn = None  # the parent's: leave it to the parent
+                self._fork_reset()
+            # The same push as one that failed unconfirmed goes again under the same keys, so
+            # a caller that retries it cannot store its jobs twice.
+            sig = (group, queue, ttr_ms, max_attempts, blobs)
+            old = self._unconfirmed[1] if self._unconfirmed and self._unconfirmed[0] == sig \
+                else []
+            self._unconfirmed = None
+            seqs = []
             try:
-                for chunk in self._split(fields, blobs):
-                    first, n, was_dup = self._push_one(fields, chunk)
+                for i, chunk in enumerate(self._split(fields, blobs)):
+                    if i < len(old):
+                        seqs.append(old[i])
+                    else:
+                        self._seq += 1
+                        seqs.append(self._seq)
+                    first, n, was_dup = self._push_one(fields, chunk, seqs[-1])
                     batches.append((first, n))
                     dup += n if was_dup else 0
             except Error as e:
+                if e.code in ("timeout", "unreachable", "io"):
+                    self._unconfirmed = (sig, seqs)
                 e.pushed = Pushed(batches, dup)
                 raise
         return Pushed(batches, dup)
 
-    def _push_one(self, fields, chunk):
-        if os.getpid() != self._pid:
-            self._conn = None
-            self._fork_reset()
-        self._seq += 1
+    def _push_one(self, fields, chunk, seq):
         f = dict(fields)
         f["payloads"] = chunk
         f["client"] = self.client_name
-        f["seq"] = self._seq
+        f["seq"] = seq
         rep = self._call("push", f)
         if rep.get("stale"):
             return None, len(chunk), True

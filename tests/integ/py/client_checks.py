@@ -107,13 +107,15 @@ def check_dup_key():
 
 class LosingProxy:
     """A Unix socket in front of the broker that forwards everything, except that on its
-    first connection it swallows the broker's first reply and closes: a reply lost with its
-    connection, after the broker stored the request."""
+    first connection it reads the broker's reply to the request number `lose` and never
+    delivers it: a reply lost after the broker stored the request. Then it closes that
+    connection, or with hold=True keeps it open and silent (the client times out)."""
 
-    def __init__(self, path, broker_path):
-        self.path, self.broker_path = path, broker_path
+    def __init__(self, path, broker_path, lose=1, hold=False):
+        self.path, self.broker_path, self.lose, self.hold = path, broker_path, lose, hold
         self.conns = 0
         self.lost = None
+        self.held = []
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
         self.srv.listen(4)
@@ -128,6 +130,10 @@ class LosingProxy:
                 raise EOFError
             b += x
         return b
+
+    def frame(self, s):
+        head = self.read(s, 9)
+        return head + self.read(s, struct.unpack(">Q", head[1:])[0])
 
     def pump(self, a, b):
         try:
@@ -151,16 +157,21 @@ class LosingProxy:
             br = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             br.connect(self.broker_path)
             if self.conns == 1:
-                # One request forwarded, its reply read and never delivered; no threads, so
-                # no reader is left behind on a closed descriptor.
+                # One request at a time, as the client sends them; no threads, so no reader
+                # is left behind on a closed descriptor.
                 br.sendall(self.read(cl, 8))          # the client's handshake
                 cl.sendall(self.read(br, 8))          # the broker's
-                head = self.read(cl, 9)
-                br.sendall(head + self.read(cl, struct.unpack(">Q", head[1:])[0]))
-                head = self.read(br, 9)
-                self.lost = self.read(br, struct.unpack(">Q", head[1:])[0])
-                cl.close()
-                br.close()
+                for i in range(1, self.lose + 1):
+                    br.sendall(self.frame(cl))
+                    reply = self.frame(br)
+                    if i < self.lose:
+                        cl.sendall(reply)
+                self.lost = reply[9:]
+                if self.hold:
+                    self.held += [cl, br]
+                else:
+                    cl.close()
+                    br.close()
             else:
                 threading.Thread(target=self.pump, args=(cl, br), daemon=True).start()
                 threading.Thread(target=self.pump, args=(br, cl), daemon=True).start()
@@ -182,6 +193,34 @@ def check_lost_reply():
     expect(group_stats(c, "py-lost")["count"] == 3, "jobs stored twice")
     r2 = c.push("py-lost", "four")  # the next push has a key of its own
     expect(r2.dup == 0 and r2.first_id > lost["first_id"] + 2, "next push %r" % (r2,))
+
+
+def check_timeout_retry():
+    """A split push whose second request's reply never comes: Timeout, with the first
+    request's jobs in .pushed; pushing the same list again stores each job once, answering
+    the first two requests with their original ids."""
+    import msgpack
+    d = os.environ["SLUICE_DIR"]
+    # Requests on the first connection: the ping that learns max_message, then the pushes.
+    proxy = LosingProxy(d + "/silent-reply.ipc", d + "/broker.ipc", lose=3, hold=True)
+    c = sluice.Client("ipc://" + d + "/silent-reply.ipc", timeout=1)
+    payloads = [b"%0100d" % i for i in range(1500)]
+    e = expect_error(lambda: c.push("py-retry", payloads), sluice.Timeout, "timeout", within=3)
+    lost = msgpack.unpackb(proxy.lost[4:], raw=False)
+    expect(lost["ok"] and len(e.pushed.batches) == 1, "pushed before the timeout: %r, lost "
+           "reply %r" % (e.pushed.batches, lost))
+    r = c.push("py-retry", payloads)
+    print("before the timeout %r, lost %r; the retry: %r dup %d" % (
+        e.pushed.batches, lost, r.batches, r.dup))
+    expect(len(r.batches) >= 3, "batches %r" % r.batches)
+    expect(r.batches[0] == e.pushed.batches[0], "first request: %r, was %r" % (
+        r.batches[0], e.pushed.batches[0]))
+    expect(r.batches[1] == (lost["first_id"], lost["n"]), "second request: %r, was %r" % (
+        r.batches[1], lost))
+    expect(r.dup == e.pushed.count + lost["n"] and r.count == 1500, "dup %d count %d" % (
+        r.dup, r.count))
+    expect(group_stats(c, "py-retry")["count"] == 1500, "jobs stored twice")
+    expect(c.push("py-retry", payloads[:1]).dup == 0, "another push was taken for a retry")
 
 
 # --- sluice.Worker's frames ------------------------------------------------------------------
