@@ -92,18 +92,23 @@ unset SLUICE_TOKEN_FILE
 
 # --- the broker down ------------------------------------------------------------------------
 
-ok "no broker (no socket file): ConnectionError at once" "$PY" "$checks" down "" 0.5
+ok "no broker (no socket file): ConnectionError at once" "$PY" "$checks" down "" 2
 ok "a socket nobody serves: Timeout after the client's timeout" \
     "$PY" "$checks" silent "$SLUICE_DIR/silent.ipc"
 start_broker
 ok "a broker that stops under a connected client: ConnectionError at once" \
     "$PY" "$checks" dies "$BROKER_PID"
 
+stop_broker
+start_broker --max-connections 1
+ok "a broker at its connection limit: tried again until the timeout" "$PY" "$checks" full
+stop_broker
+
 # --- tcp:// ---------------------------------------------------------------------------------
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ok "tcp: no broker listening: ConnectionError at once" "$PY" "$checks" down \
-    "tcp://127.0.0.1:$port" 0.5
+    "tcp://127.0.0.1:$port" 2
 start_broker --url "tcp://127.0.0.1:$port" --max-message 32K --max-payload 8K
 ok "tcp: 5,000 payloads split under a 32K max_message" "$PY" "$checks" tcp \
     "tcp://127.0.0.1:$port"

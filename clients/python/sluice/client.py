@@ -114,63 +114,67 @@ class Client:
             conn.close()
 
     def _connect(self, deadline, sent):
-        """Connects, or returns False to try again later; raises when there is no point."""
+        """Connects and returns None, or returns why not when trying again may help; raises
+        when there is no point."""
         try:
             self._conn = Conn(self._kind, self._addr, deadline)
-            return True
+            return None
         except socket.timeout:
             raise timeout_error(self.url, self.timeout) from None
         except BadPeer as e:
             raise bad_reply(self.url, str(e)) from None
         except (OSError, EOFError) as e:
             why = getattr(e, "strerror", None) or str(e)
-            if not sent:
-                # Nothing was sent: no request of ours can be waiting there. A broker that is
-                # not running is said at once, not after the timeout.
+            if not sent and isinstance(e, (FileNotFoundError, ConnectionRefusedError,
+                                           PermissionError, socket.gaierror)):
+                # Nobody listens there, and no request of ours can be waiting there: said at
+                # once, not after the timeout. (A connection accepted and then closed, as a
+                # broker at its --max-connections does, is tried again.)
                 hint = ""
-                if isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+                if not isinstance(e, (PermissionError, socket.gaierror)):
                     hint = " (is the broker running? start it with: broker)" if self._kind == \
                         "ipc" else " (is the broker running and listening there?)"
                 raise ConnectionError("cannot connect to the broker at %s: %s%s"
                                       % (self.url, why, hint)) from None
-            return False
+            return why
 
     def _roundtrip(self, payload, deadline):
         """Sends one request map (payload: its msgpack bytes) and returns the reply's bytes.
         A request sent on a connection that then dropped is sent again on a new one until the
         deadline (REQ's rule; pushes carry their idempotency key for this)."""
         sent = False  # the request may have reached a broker
-        pause = RECONNECT_MIN
+        pause = 0.0   # the first retry at once: a connection found closed after a long idle
         while True:
-            if self._conn is None and not self._connect(deadline, sent):
-                left = deadline - time.monotonic()
-                if left <= pause:
-                    raise ConnectionError("lost the connection to the broker at %s and could "
-                                          "not reconnect within %.3g s" % (self.url,
-                                                                            self.timeout))
-                time.sleep(pause)
-                pause = min(pause * 2, RECONNECT_MAX)
-                continue
-            self._rid = (self._rid + 1) & 0x7FFFFFFF
-            rid = struct.pack(">I", 0x80000000 | self._rid)
-            try:
-                self._conn.send(rid + payload, deadline)
-                sent = True
-                while True:
-                    body = self._conn.recv(deadline)
-                    if body[:4] == rid:
-                        return memoryview(body)[4:]
-                    # The late answer to a request given up on: not ours.
-            except socket.timeout:
-                # The connection may be held by a broker that stopped reading it: the next
-                # request goes on a new one, where no late reply can be taken for its own.
-                self._drop()
-                raise timeout_error(self.url, self.timeout) from None
-            except BadPeer as e:
-                self._drop()
-                raise bad_reply(self.url, str(e)) from None
-            except (OSError, EOFError):
-                self._drop()  # reconnect and send it again
+            why = self._connect(deadline, sent) if self._conn is None else None
+            if why is None:
+                self._rid = (self._rid + 1) & 0x7FFFFFFF
+                rid = struct.pack(">I", 0x80000000 | self._rid)
+                try:
+                    self._conn.send(rid + payload, deadline)
+                    sent = True
+                    while True:
+                        body = self._conn.recv(deadline)
+                        if body[:4] == rid:
+                            return memoryview(body)[4:]
+                        # The late answer to a request given up on: not ours.
+                except socket.timeout:
+                    # The connection may be held by a broker that stopped reading it: the next
+                    # request goes on a new one, where no late reply can be taken for its own.
+                    self._drop()
+                    raise timeout_error(self.url, self.timeout) from None
+                except BadPeer as e:
+                    self._drop()
+                    raise bad_reply(self.url, str(e)) from None
+                except (OSError, EOFError) as e:
+                    self._drop()  # connect again and send it again
+                    why = getattr(e, "strerror", None) or str(e)
+            if deadline - time.monotonic() <= pause:
+                what = "lost the connection to the broker at %s and could not get an answer" \
+                    if sent else "could not connect to the broker at %s"
+                raise ConnectionError("%s within %.3g s (%s)" % (what % self.url, self.timeout,
+                                                                 why))
+            time.sleep(pause)
+            pause = min(max(pause * 2, RECONNECT_MIN), RECONNECT_MAX)
 
     # --- requests ---------------------------------------------------------------------------
 

@@ -310,6 +310,24 @@ def check_dies(pid):
                  within=2)
 
 
+def check_full():
+    """A broker at its --max-connections (1) closes a new connection as it comes: the client
+    tries again within its timeout, and gets in once the connection ahead of it closes."""
+    path = os.environ["SLUICE_DIR"] + "/broker.ipc"
+    hog = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    hog.connect(path)
+    hog.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+    LosingProxy.read(hog, 8)
+    e = expect_error(sluice.Client(timeout=1).ping, sluice.ConnectionError, "unreachable",
+                     within=3)
+    expect("within 1 s" in str(e), "not tried for the whole timeout: %s" % e)
+    threading.Timer(0.5, hog.close).start()
+    t = time.monotonic()
+    sluice.Client(timeout=10).ping()
+    print("served %.2f s after asking, once the first connection closed"
+          % (time.monotonic() - t))
+
+
 # --- tcp -------------------------------------------------------------------------------------
 
 def check_tcp(url):
