@@ -15,10 +15,14 @@ class Exception extends \RuntimeException
     /** @var array{first_id: ?int, count: int, batches: list<array{?int, int}>, dup: int}|null */
     public ?array $pushed = null;
 
+    /** The message without the code in front: for people, and may change. */
+    public readonly string $msg;
+
     public function __construct(string $errCode, string $message, ?\Throwable $previous = null)
     {
         parent::__construct($errCode . ': ' . $message, 0, $previous);
         $this->code = $errCode;
+        $this->msg = $message;
     }
 
     /** The error code alone, as getCode() gives it. */
