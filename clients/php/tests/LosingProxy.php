@@ -21,20 +21,26 @@ final class LosingProxy
         }
         $pid = pcntl_fork();
         if ($pid === 0) {
+            $this->pid = 0; // the child: stop() is the parent's
             try {
                 $this->serve($srv);
             } finally {
-                exit(0);
+                posix_kill(posix_getpid(), SIGKILL); // no shutdown functions of the parent's
             }
         }
         fclose($srv);
         $this->pid = $pid;
+        // A check that fails throws past stop(): the child must not outlive the check.
+        register_shutdown_function([$this, 'stop']);
     }
 
     public function stop(): void
     {
-        posix_kill($this->pid, SIGKILL);
-        pcntl_waitpid($this->pid, $status);
+        if ($this->pid > 0 && posix_getpid() !== $this->pid) {
+            posix_kill($this->pid, SIGKILL);
+            pcntl_waitpid($this->pid, $status);
+            $this->pid = 0;
+        }
     }
 
     private function get(string $key): ?string
