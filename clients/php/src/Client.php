@@ -40,8 +40,11 @@ class Client
     /** @var array{0: string, 1: list<int>}|null the signature and seqs of an unconfirmed push */
     private ?array $unconfirmed = null;
 
-    public function __construct(?string $url = null, ?string $tokenFile = null, float $timeout = 10.0)
-    {
+    public function __construct(
+        ?string $url = null,
+        ?string $tokenFile = null,
+        float $timeout = 10.0
+    ) {
         if (!($timeout > 0) || is_nan($timeout) || is_infinite($timeout)) {
             throw new Exception('bad_request', 'timeout must be a positive number of seconds');
         }
@@ -124,7 +127,8 @@ class Client
                 // broker at its --max-connections does, is tried again.)
                 $hint = '';
                 if ($errno === 2 || $errno === 111) {
-                    $hint = $this->kind === 'ipc' ? ' (is the broker running? start it with: broker)'
+                    $hint = $this->kind === 'ipc'
+                        ? ' (is the broker running? start it with: broker)'
                         : ' (is the broker running and listening there?)';
                 }
                 throw new ConnectionException(sprintf(
@@ -176,9 +180,9 @@ class Client
             }
             if (($deadline - hrtime(true)) / 1e9 <= $pause) {
                 throw new ConnectionException(sprintf(
-                    '%s %s within %g s (%s)',
-                    $sent ? 'lost the connection to the broker at' : 'could not connect to the broker at',
-                    $this->url . ($sent ? ' and could not get an answer' : ''),
+                    $sent ? 'lost the connection to the broker at %s and could not get an answer'
+                        . ' within %g s (%s)' : 'could not connect to the broker at %s within %g s (%s)',
+                    $this->url,
                     $this->timeout,
                     $why
                 ));
@@ -374,8 +378,9 @@ class Client
     private function split(array $fields, array $payloads): \Generator
     {
         // Everything but the payloads: the request without them, a wider array header, the id.
-        $base = strlen($this->encode('push', $fields, "\xa8payloads\x90\xa6client"
-            . Msgpack::str($this->clientName) . "\xa3seq" . Msgpack::int(PHP_INT_MAX), 3)) + 5 + 4 + 4;
+        $rest = "\xa8payloads\x90\xa6client" . Msgpack::str($this->clientName) . "\xa3seq"
+            . Msgpack::int(PHP_INT_MAX);
+        $base = strlen($this->encode('push', $fields, $rest, 3)) + 5 + 4 + 4;
         $total = 0;
         foreach ($payloads as $p) {
             $total += strlen($p);
