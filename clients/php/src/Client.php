@@ -37,7 +37,8 @@ class Client
     private int $rid;
     private int $pid = 0;
     private int $seq = 0;
-    /** @var array{0: string, 1: list<int>}|null the signature and seqs of an unconfirmed push */
+    /** @var array{0: array, 1: list<string>, 2: list<int>}|null fields, payloads and seqs of a
+     * push that failed unconfirmed */
     private ?array $unconfirmed = null;
 
     public function __construct(
@@ -321,9 +322,9 @@ class Client
         }
         // The same push as one that failed unconfirmed goes again under the same keys, so a
         // caller that retries it cannot store its jobs twice.
-        $sig = hash('sha256', serialize([$fields, $payloads]), true);
-        $old = $this->unconfirmed !== null && $this->unconfirmed[0] === $sig
-            ? $this->unconfirmed[1] : [];
+        // Compared only after such a failure: a push that follows a confirmed one pays nothing.
+        $u = $this->unconfirmed;
+        $old = $u !== null && $u[0] === $fields && $u[1] === $payloads ? $u[2] : [];
         $this->unconfirmed = null;
         $seqs = [];
         $batches = [];
@@ -339,7 +340,7 @@ class Client
             }
         } catch (Exception $e) {
             if (in_array($e->getCode(), ['timeout', 'unreachable', 'io'], true)) {
-                $this->unconfirmed = [$sig, $seqs];
+                $this->unconfirmed = [$fields, $payloads, $seqs];
             }
             $e->pushed = self::result($batches, $dup, $queue);
             throw $e;
