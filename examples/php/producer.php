@@ -35,7 +35,8 @@ if (($_SERVER['REQUEST_METHOD'] ?? '') !== 'POST') {
 }
 try {
     // One connection per request: PHP keeps nothing between requests.
-    $r = (new Sluice\Client(null, null, 5.0))->push(urldecode($m[1]), [file_get_contents('php://input')]);
+    $client = new Sluice\Client(null, null, 5.0);
+    $r = $client->push(urldecode($m[1]), [file_get_contents('php://input')]);
 } catch (Sluice\Exception $e) {
     $status = ['bad_request' => 400, 'unauthorized' => 401, 'too_large' => 413,
         'queue_full' => 429][$e->getCode()] ?? 503;

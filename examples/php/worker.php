@@ -34,6 +34,7 @@ foreach ((new Sluice\Worker())->jobs() as $job) {
         continue;
     }
     usleep(random_int($lo, $hi) * 1000);
-    echo "job {$job->id} ({$job->group}, attempt {$job->attempt}): ", strtoupper($job->payload), "\n";
+    echo "job {$job->id} ({$job->group}, attempt {$job->attempt}): ",
+        strtoupper($job->payload), "\n";
     $job->ack();
 }

@@ -12,8 +12,12 @@ final class LosingProxy
     private int $pid;
     private string $state;
 
-    public function __construct(string $path, private string $broker, private int $lose, private bool $hold)
-    {
+    public function __construct(
+        string $path,
+        private string $broker,
+        private int $lose,
+        private bool $hold
+    ) {
         $this->state = "$path.state";
         $srv = stream_socket_server("unix://$path", $errno, $errstr);
         if ($srv === false) {

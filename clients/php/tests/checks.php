@@ -11,6 +11,9 @@ require __DIR__ . '/../autoload.php';
 require __DIR__ . '/LosingProxy.php';
 
 use Sluice\Client;
+use Sluice\ConnectionException as Unreachable;
+use Sluice\Exception as SluiceError;
+use Sluice\TimeoutException as Timeout;
 
 function expect(bool $cond, string $what): void
 {
@@ -19,17 +22,20 @@ function expect(bool $cond, string $what): void
     }
 }
 
-function expect_error(callable $fn, string $class, string $code, ?float $within = null): Sluice\Exception
+function expect_error(callable $fn, string $class, string $code, ?float $within = null): SluiceError
 {
     $t = hrtime(true);
     try {
         $fn();
     } catch (Sluice\Exception $e) {
         $took = (hrtime(true) - $t) / 1e9;
-        expect($e instanceof $class, sprintf('threw %s (%s), want %s', get_class($e), $e->getMessage(), $class));
-        expect($e->getCode() === $code, sprintf('code %s (%s), want %s', $e->getCode(), $e->getMessage(), $code));
+        expect($e instanceof $class, sprintf('threw %s (%s), want %s', get_class($e),
+            $e->getMessage(), $class));
+        expect($e->getCode() === $code, sprintf('code %s (%s), want %s', $e->getCode(),
+            $e->getMessage(), $code));
         if ($within !== null) {
-            expect($took <= $within, sprintf('thrown after %.2f s, want within %.2f s', $took, $within));
+            expect($took <= $within, sprintf('thrown after %.2f s, want within %.2f s', $took,
+                $within));
         }
         printf("threw %s: %s (%.3f s)\n", get_class($e), $e->getMessage(), $took);
         return $e;
@@ -83,26 +89,33 @@ function check_push(): void
     expect($r['count'] === 1 && is_int($first) && $first > 0 && $r['queue'] === 'default',
         'push gave ' . json_encode($r));
     // Bytes that are no UTF-8: sent as bin, taken and handed back unchanged.
-    $r = $c->push('php-one', ["\x00bin\xff", "caf\xc3\xa9"], ['ttr_ms' => 5000, 'max_attempts' => 2]);
+    $r = $c->push('php-one', ["\x00bin\xff", "caf\xc3\xa9"], ['ttr_ms' => 5000,
+        'max_attempts' => 2]);
     expect($r['first_id'] === $first + 1 && $r['count'] === 2 && $r['batches'] === [[$first + 1, 2]]
         && $r['dup'] === 0, 'second push gave ' . json_encode($r));
     $g = group_stats($c, 'php-one');
     expect($g !== null && $g['count'] === 3, 'stats shows ' . json_encode($g));
     $got = array_column(reserve_all($c, 'php-one', 3), 1);
-    expect($got === ['hello', "\x00bin\xff", "caf\xc3\xa9"], 'payloads ' . bin2hex(implode('|', $got)));
-    expect_error(fn () => $c->push('php-one', ['x'], ['queue' => 'nope']), Sluice\Exception::class, 'not_found', 5);
-    expect_error(fn () => $c->push('bad name!', ['x']), Sluice\Exception::class, 'bad_request', 5);
-    expect_error(fn () => $c->push('php-one', ['x'], ['ttl' => 1]), Sluice\Exception::class, 'bad_request');
-    expect_error(fn () => $c->push('php-one', []), Sluice\Exception::class, 'bad_request');
+    expect($got === ['hello', "\x00bin\xff", "caf\xc3\xa9"], 'payloads ' . bin2hex(implode('|',
+        $got)));
+    expect_error(fn () => $c->push('php-one', ['x'], ['queue' => 'nope']), SluiceError::class,
+        'not_found', 5);
+    expect_error(fn () => $c->push('bad name!', ['x']), SluiceError::class, 'bad_request', 5);
+    expect_error(fn () => $c->push('php-one', ['x'], ['ttl' => 1]), SluiceError::class,
+        'bad_request');
+    expect_error(fn () => $c->push('php-one', []), SluiceError::class, 'bad_request');
 }
 
 function check_encoding(): void
 {
     // Payloads are msgpack bin, names and the other strings str, as PROTOCOL.md's example.
-    $m = Sluice\Msgpack::map(['op' => 'push', 'group' => 'bob', 'payloads' => ['hello'], 'seq' => 1]);
-    expect(bin2hex($m) === '84a26f70a470757368a567726f7570a3626f62a87061796c6f61647391c40568656c6c6fa373657101',
+    $m = Sluice\Msgpack::map(['op' => 'push', 'group' => 'bob', 'payloads' => ['hello'],
+        'seq' => 1]);
+    expect(bin2hex($m) === '84a26f70a470757368a567726f7570a3626f62'
+        . 'a87061796c6f61647391c40568656c6c6fa373657101',
         'encoded ' . bin2hex($m));
-    foreach ([0, 127, 128, 255, 256, 65535, 65536, 0xffffffff, 0x100000000, PHP_INT_MAX, -1, -32, -33] as $v) {
+    foreach ([0, 127, 128, 255, 256, 65535, 65536, 0xffffffff, 0x100000000, PHP_INT_MAX, -1, -32,
+        -33] as $v) {
         expect(msgpack_unpack(Sluice\Msgpack::int($v)) === $v, "int $v");
     }
     foreach ([0, 31, 32, 255, 256, 65535, 65536] as $n) {
@@ -119,7 +132,8 @@ function check_batch(string $n, string $size): void
     $c = new Client(null, null, 30);
     $p = payloads((int) $n, (int) $size);
     $r = $c->push('php-batch', $p);
-    printf("max_message %d: %d payloads of %d bytes in %d request(s)\n", $c->maxMessage(), $n, $size, count($r['batches']));
+    printf("max_message %d: %d payloads of %d bytes in %d request(s)\n", $c->maxMessage(), $n,
+        $size, count($r['batches']));
     expect($r['count'] === (int) $n, "count {$r['count']}, want $n");
     if ((int) $n * ((int) $size + 2) > $c->maxMessage()) {
         expect(count($r['batches']) > 1, 'a list over max_message went in one request');
@@ -138,7 +152,7 @@ function check_too_large(): void
 {
     $c = new Client(null, null, 5);
     expect_error(fn () => $c->push('php-big', [str_repeat('x', $c->maxMessage() + 1)]),
-        Sluice\Exception::class, 'too_large', 5);
+        SluiceError::class, 'too_large', 5);
     $c->ping(); // the connection is still good: nothing was sent
 }
 
@@ -169,7 +183,8 @@ function check_lost_reply(): void
         "the resend's answer is not the lost reply's ids: " . json_encode($r));
     expect(group_stats($c, 'php-lost')['count'] === 3, 'jobs stored twice');
     $r2 = $c->push('php-lost', ['four']); // the next push has a key of its own
-    expect($r2['dup'] === 0 && $r2['first_id'] > $lost['first_id'] + 2, 'next push ' . json_encode($r2));
+    expect($r2['dup'] === 0 && $r2['first_id'] > $lost['first_id'] + 2,
+        'next push ' . json_encode($r2));
     $proxy->stop();
 }
 
@@ -183,7 +198,7 @@ function check_timeout_retry(): void
     $proxy = new LosingProxy("$d/silent-reply.ipc", "$d/broker.ipc", 3, true);
     $c = new Client("ipc://$d/silent-reply.ipc", null, 1);
     $p = payloads(1500, 100);
-    $e = expect_error(fn () => $c->push('php-retry', $p), Sluice\TimeoutException::class, 'timeout', 3);
+    $e = expect_error(fn () => $c->push('php-retry', $p), Timeout::class, 'timeout', 3);
     $lost = msgpack_unpack(substr($proxy->lost(), 4));
     expect($lost['ok'] && count($e->pushed['batches']) === 1, 'pushed before the timeout: '
         . json_encode($e->pushed) . ', lost reply ' . json_encode($lost));
@@ -191,9 +206,12 @@ function check_timeout_retry(): void
     printf("before the timeout %s, lost %s; the retry: %s\n", json_encode($e->pushed['batches']),
         json_encode($lost), json_encode($r['batches']));
     expect(count($r['batches']) >= 3, 'batches ' . json_encode($r['batches']));
-    expect($r['batches'][0] === $e->pushed['batches'][0], 'first request: ' . json_encode($r['batches'][0]));
-    expect($r['batches'][1] === [$lost['first_id'], $lost['n']], 'second request: ' . json_encode($r['batches'][1]));
-    expect($r['dup'] === $e->pushed['count'] + $lost['n'] && $r['count'] === 1500, "dup {$r['dup']} count {$r['count']}");
+    expect($r['batches'][0] === $e->pushed['batches'][0],
+        'first request: ' . json_encode($r['batches'][0]));
+    expect($r['batches'][1] === [$lost['first_id'], $lost['n']],
+        'second request: ' . json_encode($r['batches'][1]));
+    expect($r['dup'] === $e->pushed['count'] + $lost['n'] && $r['count'] === 1500,
+        "dup {$r['dup']} count {$r['count']}");
     expect(group_stats($c, 'php-retry')['count'] === 1500, 'jobs stored twice');
     expect($c->push('php-retry', [$p[0]])['dup'] === 0, 'another push was taken for a retry');
     $proxy->stop();
@@ -219,7 +237,7 @@ function check_worker_frames(): void
         $seen[] = [$job->id, $job->group, $job->queue, $job->attempt, $job->payload];
         if ($job->id === 1) {
             $job->ack();
-            expect_error(fn () => $job->ack(), Sluice\Exception::class, 'bad_request');
+            expect_error(fn () => $job->ack(), SluiceError::class, 'bad_request');
         } elseif ($job->id === 2) {
             $job->fail(10 ** 9, str_repeat('x', 5000));
         }
@@ -255,14 +273,17 @@ function check_token(string $path): void
 function check_wrong_token(string $path, string $good): void
 {
     $c = new Client(null, $path === '' ? null : $path, 5);
-    $e = expect_error(fn () => $c->push('php-token-wrong', ['x']), Sluice\Exception::class, 'unauthorized', 5);
-    expect(str_contains($e->getMessage(), 'token'), 'the message does not speak of the token: ' . $e->getMessage());
-    expect(group_stats(new Client(null, $good, 5), 'php-token-wrong') === null, 'a refused push stored something');
+    $e = expect_error(fn () => $c->push('php-token-wrong', ['x']), SluiceError::class,
+        'unauthorized', 5);
+    expect(str_contains($e->getMessage(), 'token'),
+        'the message does not speak of the token: ' . $e->getMessage());
+    expect(group_stats(new Client(null, $good, 5), 'php-token-wrong') === null,
+        'a refused push stored something');
 }
 
 function check_token_file_refused(string $path): void
 {
-    $e = expect_error(fn () => new Client(null, $path), Sluice\Exception::class, 'forbidden');
+    $e = expect_error(fn () => new Client(null, $path), SluiceError::class, 'forbidden');
     expect(str_contains($e->getMessage(), 'chmod 600'), 'no hint: ' . $e->getMessage());
 }
 
@@ -276,7 +297,7 @@ function check_default_dir(): void
     mkdir($d, 0700);
     chmod($d, 0755);
     putenv("SLUICE_DIR=$d");
-    $e = expect_error(fn () => new Client(), Sluice\Exception::class, 'forbidden');
+    $e = expect_error(fn () => new Client(), SluiceError::class, 'forbidden');
     expect(str_contains($e->getMessage(), 'chmod 700'), 'no hint: ' . $e->getMessage());
     putenv('SLUICE_DIR');
     putenv("XDG_RUNTIME_DIR=$d");
@@ -287,12 +308,12 @@ function check_default_dir(): void
     expect((fileperms("$d/sluice") & 0777) === 0700, 'runtime directory not made 0700');
     symlink("$d/sluice", "$d/link");
     putenv("SLUICE_DIR=$d/link");
-    $e = expect_error(fn () => new Client(), Sluice\Exception::class, 'forbidden');
+    $e = expect_error(fn () => new Client(), SluiceError::class, 'forbidden');
     expect(str_contains($e->getMessage(), 'symbolic link'), 'not said: ' . $e->getMessage());
     putenv('SLUICE_URL=tcp://127.0.0.1:1');
     expect((new Client())->url === 'tcp://127.0.0.1:1', 'SLUICE_URL not used');
-    expect_error(fn () => new Client('http://x'), Sluice\Exception::class, 'bad_request');
-    expect_error(fn () => new Client('tcp://host'), Sluice\Exception::class, 'bad_request');
+    expect_error(fn () => new Client('http://x'), SluiceError::class, 'bad_request');
+    expect_error(fn () => new Client('tcp://host'), SluiceError::class, 'bad_request');
     expect((new Client('tcp://[::1]:7450'))->url === 'tcp://[::1]:7450', 'IPv6 address refused');
 }
 
@@ -301,8 +322,9 @@ function check_default_dir(): void
 function check_down(string $url, string $within): void
 {
     $c = new Client($url === '' ? null : $url, null, 5);
-    expect_error(fn () => $c->ping(), Sluice\ConnectionException::class, 'unreachable', (float) $within);
-    $e = expect_error(fn () => $c->push('g', ['x']), Sluice\ConnectionException::class, 'unreachable', (float) $within);
+    expect_error(fn () => $c->ping(), Unreachable::class, 'unreachable', (float) $within);
+    $e = expect_error(fn () => $c->push('g', ['x']), Unreachable::class, 'unreachable',
+        (float) $within);
     expect(str_contains($e->getMessage(), 'is the broker running'), 'no hint: ' . $e->getMessage());
 }
 
@@ -311,7 +333,7 @@ function check_silent(string $path): void
     // A socket that accepts and never answers: TimeoutException after the client's timeout.
     $srv = stream_socket_server("unix://$path");
     $c = new Client("ipc://$path", null, 1);
-    expect_error(fn () => $c->ping(), Sluice\TimeoutException::class, 'timeout', 3);
+    expect_error(fn () => $c->ping(), Timeout::class, 'timeout', 3);
     fclose($srv);
 }
 
@@ -325,7 +347,7 @@ function check_dies(string $pid): void
     while (file_exists("/proc/$pid") && hrtime(true) < $deadline) {
         usleep(20000);
     }
-    expect_error(fn () => $c->push('php-dies', ['y']), Sluice\ConnectionException::class, 'unreachable', 2);
+    expect_error(fn () => $c->push('php-dies', ['y']), Unreachable::class, 'unreachable', 2);
 }
 
 function check_full(): void
@@ -336,8 +358,10 @@ function check_full(): void
     $hog = stream_socket_client("unix://$path");
     fwrite($hog, Sluice\Conn::HELLO_REQ);
     expect(fread($hog, 8) === Sluice\Conn::HELLO_REP, 'no handshake from the broker');
-    $e = expect_error(fn () => (new Client(null, null, 1))->ping(), Sluice\ConnectionException::class, 'unreachable', 3);
-    expect(str_contains($e->getMessage(), 'within 1 s'), 'not tried for the whole timeout: ' . $e->getMessage());
+    $e = expect_error(fn () => (new Client(null, null, 1))->ping(), Unreachable::class,
+        'unreachable', 3);
+    expect(str_contains($e->getMessage(), 'within 1 s'),
+        'not tried for the whole timeout: ' . $e->getMessage());
     $pid = pcntl_fork();
     if ($pid === 0) {
         fclose($hog); // the parent's to close
@@ -351,7 +375,8 @@ function check_full(): void
     });
     $t = hrtime(true);
     (new Client(null, null, 10))->ping();
-    printf("served %.2f s after asking, once the first connection closed\n", (hrtime(true) - $t) / 1e9);
+    printf("served %.2f s after asking, once the first connection closed\n",
+        (hrtime(true) - $t) / 1e9);
     pcntl_waitpid($pid, $status);
 }
 
