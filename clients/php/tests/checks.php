@@ -196,9 +196,10 @@ function check_timeout_retry(): void
     $d = getenv('SLUICE_DIR');
     // Requests on the first connection: the ping that learns max_message, then the pushes.
     $proxy = new LosingProxy("$d/silent-reply.ipc", "$d/broker.ipc", 3, true);
-    $c = new Client("ipc://$d/silent-reply.ipc", null, 1);
+    // 2 s: the requests before the lost reply must not time out on a loaded machine.
+    $c = new Client("ipc://$d/silent-reply.ipc", null, 2);
     $p = payloads(1500, 100);
-    $e = expect_error(fn () => $c->push('php-retry', $p), Timeout::class, 'timeout', 3);
+    $e = expect_error(fn () => $c->push('php-retry', $p), Timeout::class, 'timeout', 5);
     $lost = msgpack_unpack(substr($proxy->lost(), 4));
     expect($lost['ok'] && count($e->pushed['batches']) === 1, 'pushed before the timeout: '
         . json_encode($e->pushed) . ', lost reply ' . json_encode($lost));
