@@ -32,14 +32,16 @@ MYSQL_CFLAGS    = $(shell pkg-config --cflags mysqlclient 2>/dev/null)
 MYSQL_LIBS      = $(shell pkg-config --libs mysqlclient 2>/dev/null)
 CMOCKA_CFLAGS   = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+JANSSON_CFLAGS  = $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS    = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 NCURSES_CFLAGS  = $(shell pkg-config --cflags ncursesw 2>/dev/null)
 NCURSES_LIBS    = $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
 CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
-             -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+             -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(JANSSON_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) -lpthread
+LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) $(JANSSON_LIBS) -lpthread
 
 PROGS     := broker ctl worker worker-pool router
 

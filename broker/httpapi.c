@@ -1,0 +1,366 @@
+#include "httpapi.h"
+
+#include "err.h"
+#include "httpjson.h"
+#include "log.h"
+#include "ops.h"
+#include "park.h"
+#include "token.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PATH_MAX_LEN 512
+
+/* One accepted request, from its headers to its answer. */
+struct hreq {
+    struct waiter wt;            /* for ops_handle; send() answers */
+    struct httpapi *api;
+    struct hreq *next, *prev;    /* in api->live */
+    nng_aio *aio;                /* the handler's: finished once, by answer() */
+    nng_http_req *req;
+    const struct hj_endpoint *e;
+    struct sl_str arg;           /* into path */
+    char path[PATH_MAX_LEN];
+    const char *body;            /* in req (nng read it: collect_body) */
+    size_t blen;
+    struct hreq *drop_next;      /* in httpapi_quiesce's list */
+    bool in_ops;                 /* ops_handle has not returned yet */
+    bool early;                  /* send() came before it returned */
+};
+
+int
+httpapi_init(struct httpapi *api, struct broker *b)
+{
+    memset(api, 0, sizeof(*api));
+    api->b = b;
+    if (pthread_mutex_init(&api->lock, NULL) != 0) {
+        return SL_EIO;
+    }
+    if (pthread_cond_init(&api->idle, NULL) != 0) {
+        pthread_mutex_destroy(&api->lock);
+        return SL_EIO;
+    }
+    return 0;
+}
+
+/* Answers aio with status and a JSON body (NULL: none); hdr, val: one more header or NULL.
+ * close: the connection is closed after it (a body left unread). */
+static void
+respond(nng_aio *aio, uint16_t status, const char *json, size_t len, const char *hdr,
+        const char *val, bool close)
+{
+    nng_http_res *res;
+    int rv;
+    if ((rv = nng_http_res_alloc(&res)) != 0) {
+        nng_aio_finish(aio, rv); /* nng drops the connection */
+        return;
+    }
+    if ((rv = nng_http_res_set_status(res, status)) != 0 ||
+        (json != NULL &&
+         ((rv = nng_http_res_set_header(res, "Content-Type", "application/json")) != 0 ||
+          (rv = nng_http_res_copy_data(res, json, len)) != 0)) ||
+        (hdr != NULL && (rv = nng_http_res_set_header(res, hdr, val)) != 0) ||
+        (close && (rv = nng_http_res_set_header(res, "Connection", "close")) != 0)) {
+        nng_http_res_free(res);
+        nng_aio_finish(aio, rv);
+        return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
+/* Answers with the error document {"err", "msg"}. */
+static void
+respond_err(nng_aio *aio, int err, const char *msg, const char *hdr, const char *val,
+            bool close)
+{
+    size_t len;
+    char *doc = hj_error(err, msg, &len);
+    respond(aio, doc != NULL ? hj_status(err) : 500, doc, len, hdr, val, close);
+    free(doc);
+}
+
+/* Takes r off the live list and frees it; the one that answers r calls it once. */
+static void
+retire(struct hreq *r)
+{
+    struct httpapi *api = r->api;
+    pthread_mutex_lock(&api->lock);
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        api->live = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    if (--api->nlive == 0) {
+        pthread_cond_broadcast(&api->idle);
+    }
+    pthread_mutex_unlock(&api->lock);
+    free(r);
+}
+
+/* Answers r with the wire reply rep (freed; NULL: the broker had no memory). */
+static void
+answer(struct hreq *r, nng_msg *rep)
+{
+    nng_aio *aio = r->aio;
+    uint16_t status = 500;
+    size_t len = 0;
+    char *doc = rep != NULL ? hj_reply(r->e, nng_msg_body(rep), nng_msg_len(rep), &status, &len)
+                            : NULL;
+    if (rep != NULL) {
+        nng_msg_free(rep);
+    }
+    retire(r);
+    if (doc == NULL) {
+        respond_err(aio, SL_ENOMEM, "the broker could not build the reply", NULL, NULL, false);
+    } else {
+        respond(aio, status, doc, len, NULL, NULL, false);
+        free(doc);
+    }
+}
+
+/* The waiter's reply is ready: from the thread that served, expired or confirmed it. */
+static void
+hreq_send(struct waiter *wt)
+{
+    struct hreq *r = (struct hreq *)((char *)wt - offsetof(struct hreq, wt));
+    pthread_mutex_lock(&r->api->lock);
+    if (r->in_ops) {
+        r->early = true; /* dispatch() answers once ops_handle has returned */
+        pthread_mutex_unlock(&r->api->lock);
+        return;
+    }
+    pthread_mutex_unlock(&r->api->lock);
+    nng_msg *rep = wt->rep;
+    wt->rep = NULL;
+    answer(r, rep);
+}
+
+/* The body is in: builds the wire request and hands it to ops_handle. */
+static void
+dispatch(struct hreq *r)
+{
+    struct httpapi *api = r->api;
+    struct broker *b = api->b;
+    char why[HJ_WHY_MAX] = "";
+    nng_msg *req = NULL, *rep = NULL;
+    int rv = nng_msg_alloc(&req, 0) == 0 && nng_msg_alloc(&rep, 0) == 0 ? 0 : SL_ENOMEM;
+
+    if (rv == 0) {
+        rv = hj_build(r->e, r->body, r->blen, r->arg, b->token.s, b->token.n,
+                      nng_http_req_get_header(r->req, "Idempotency-Key"), req, why, sizeof(why));
+    }
+    pthread_mutex_lock(&api->lock);
+    if (rv == 0 && api->stopping) {
+        rv = SL_EUNREACHABLE;
+        snprintf(why, sizeof(why), "the broker is stopping");
+    }
+    api->busy += rv == 0;
+    r->in_ops = rv == 0;
+    pthread_mutex_unlock(&api->lock);
+    if (rv != 0) {
+        nng_msg_free(req);
+        nng_msg_free(rep);
+        nng_aio *aio = r->aio;
+        retire(r);
+        respond_err(aio, rv, why, NULL, NULL, false);
+        return;
+    }
+    int got = ops_handle(b, nng_msg_body(req), nng_msg_len(req), 0, rep, &r->wt);
+    nng_msg_free(req);
+    pthread_mutex_lock(&api->lock);
+    r->in_ops = false;
+    bool early = r->early;
+    if (--api->busy == 0) {
+        pthread_cond_broadcast(&api->idle);
+    }
+    pthread_mutex_unlock(&api->lock);
+    if (got != OPS_PARKED) {
+        answer(r, rep);
+        return;
+    }
+    if (!r->wt.took_rep) {
+        nng_msg_free(rep); /* else the waiter holds it until the journal has it */
+    }
+    if (early) {
+        nng_msg *m = r->wt.rep;
+        r->wt.rep = NULL;
+        answer(r, m);
+    }
+}
+
+/* With a broker token, every request must carry "Authorization: Bearer TOKEN". The token
+ * never changes after start: read unlocked. */
+static bool
+authorized(struct broker *b, nng_http_req *req)
+{
+    static const char scheme[] = "Bearer ";
+    if (b->token.n == 0) {
+        return true;
+    }
+    const char *a = nng_http_req_get_header(req, "Authorization");
+    if (a != NULL && strncasecmp(a, scheme, sizeof(scheme) - 1) == 0 &&
+        token_check(&b->token, a + sizeof(scheme) - 1, strlen(a + sizeof(scheme) - 1))) {
+        return true;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->opc.unauthorized++;
+    pthread_mutex_unlock(&b->lock);
+    return false;
+}
+
+/* Is the request's body one nng has read (Content-Length, or none)? A chunked body has no
+ * length to check before reading it, and nng 1.5 does not read it: refused. */
+static bool
+body_ok(nng_http_req *req)
+{
+    return nng_http_req_get_header(req, "Transfer-Encoding") == NULL;
+}
+
+/* Checks what can be checked from the headers; on refusal answers aio and returns NULL. */
+static struct hreq *
+accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
+{
+    char path[PATH_MAX_LEN], allow[64];
+    struct sl_str arg = { NULL, 0 };
+    bool known;
+    const char *uri = nng_http_req_get_uri(req);
+    size_t n = strcspn(uri, "?");
+
+    if (n >= sizeof(path)) {
+        respond_err(aio, SL_ENOTFOUND, "no such endpoint", NULL, NULL, false);
+        return NULL;
+    }
+    memcpy(path, uri, n);
+    path[n] = '\0';
+    const struct hj_endpoint *e = hj_match(nng_http_req_get_method(req), path, &arg, &known);
+    if (e == NULL) {
+        hj_allow(path, allow, sizeof(allow));
+        if (known) {
+            size_t len;
+            char *doc = hj_error(SL_EBADREQ, "method not allowed on this path", &len);
+            respond(aio, 405, doc, len, "Allow", allow, false);
+            free(doc);
+        } else {
+            respond_err(aio, SL_ENOTFOUND, "no such endpoint", NULL, NULL, false);
+        }
+        return NULL;
+    }
+    if (!authorized(api->b, req)) {
+        respond_err(aio, SL_EUNAUTH, "this broker requires 'Authorization: Bearer TOKEN'",
+                    "WWW-Authenticate", "Bearer realm=\"sluice\"", false);
+        return NULL;
+    }
+    if (!body_ok(req)) {
+        respond_err(aio, SL_EBADREQ, "the body must come with a Content-Length (no chunked "
+                    "bodies)", NULL, NULL, true);
+        return NULL;
+    }
+    struct hreq *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        respond_err(aio, SL_ENOMEM, "out of memory", NULL, NULL, true);
+        return NULL;
+    }
+    void *body;
+    nng_http_req_get_data(req, &body, &r->blen);
+    r->body = body;
+    memcpy(r->path, path, n + 1);
+    r->arg.p = arg.p != NULL ? r->path + (arg.p - path) : NULL;
+    r->arg.n = arg.n;
+    r->e = e;
+    r->req = req;
+    r->aio = aio;
+    r->api = api;
+    r->wt.send = hreq_send;
+    return r;
+}
+
+/* On an nng thread, for every request under /v1. */
+static void
+handle(nng_aio *aio)
+{
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    struct httpapi *api = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+    struct hreq *r = accept_req(api, aio, req);
+
+    if (r == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&api->lock);
+    if (api->stopping) {
+        pthread_mutex_unlock(&api->lock);
+        free(r);
+        respond_err(aio, SL_EUNREACHABLE, "the broker is stopping", NULL, NULL, false);
+        return;
+    }
+    r->next = api->live;
+    if (api->live != NULL) {
+        api->live->prev = r;
+    }
+    api->live = r;
+    api->nlive++;
+    pthread_mutex_unlock(&api->lock);
+    dispatch(r);
+}
+
+int
+httpapi_register(struct httpapi *api, nng_http_server *srv)
+{
+    nng_http_handler *hd;
+    int rv;
+    if ((rv = nng_http_handler_alloc(&hd, "/v1", handle)) != 0) {
+        return rv;
+    }
+    /* Every method and path under /v1 comes here: 404 and 405 are answered in JSON. nng reads
+     * the body before the handler runs, and refuses one whose Content-Length is over
+     * --max-message without reading it (its 400 page, JSON: httpapi_register). */
+    if ((rv = nng_http_handler_set_method(hd, NULL)) != 0 ||
+        (rv = nng_http_handler_collect_body(hd, true, api->b->cfg.max_message)) != 0 ||
+        (rv = nng_http_handler_set_tree(hd)) != 0 ||
+        (rv = nng_http_handler_set_data(hd, api, NULL)) != 0 ||
+        (rv = nng_http_server_add_handler(srv, hd)) != 0) {
+        nng_http_handler_free(hd);
+    }
+    return rv;
+}
+
+void
+httpapi_quiesce(struct httpapi *api)
+{
+    struct hreq *drop = NULL;
+    pthread_mutex_lock(&api->lock);
+    api->stopping = true;
+    while (api->busy > 0) {
+        pthread_cond_wait(&api->idle, &api->lock);
+    }
+    /* No request enters ops_handle any more: the parked ones are answered here. */
+    pthread_mutex_lock(&api->b->lock);
+    for (struct hreq *r = api->live; r != NULL; r = r->next) {
+        if (park_take(api->b, &r->wt)) {
+            r->drop_next = drop;
+            drop = r;
+        }
+    }
+    pthread_mutex_unlock(&api->b->lock);
+    pthread_mutex_unlock(&api->lock);
+    while (drop != NULL) {
+        struct hreq *next = drop->drop_next;
+        nng_aio *aio = drop->aio;
+        retire(drop);
+        respond_err(aio, SL_EUNREACHABLE, "the broker is stopping", NULL, NULL, true);
+        drop = next;
+    }
+    /* The rest wait for the journal (or are being answered): it still runs. */
+    pthread_mutex_lock(&api->lock);
+    while (api->nlive > 0) {
+        pthread_cond_wait(&api->idle, &api->lock);
+    }
+    pthread_mutex_unlock(&api->lock);
+}
