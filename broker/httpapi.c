@@ -5,6 +5,7 @@
 #include "log.h"
 #include "ops.h"
 #include "park.h"
+#include "sse.h"
 #include "token.h"
 
 #include <stddef.h>
@@ -33,7 +34,7 @@ struct hreq {
 };
 
 int
-httpapi_init(struct httpapi *api, struct broker *b)
+httpapi_init(struct httpapi *api, struct broker *b, const char *events_url)
 {
     memset(api, 0, sizeof(*api));
     api->b = b;
@@ -41,6 +42,11 @@ httpapi_init(struct httpapi *api, struct broker *b)
         return SL_EIO;
     }
     if (pthread_cond_init(&api->idle, NULL) != 0) {
+        pthread_mutex_destroy(&api->lock);
+        return SL_EIO;
+    }
+    if (events_url != NULL && sse_start(&api->sse, events_url) != 0) {
+        pthread_cond_destroy(&api->idle);
         pthread_mutex_destroy(&api->lock);
         return SL_EIO;
     }
@@ -240,6 +246,20 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
     }
     memcpy(path, uri, n);
     path[n] = '\0';
+    if (strcmp(path, "/v1/events") == 0 && api->sse != NULL) {
+        if (strcmp(nng_http_req_get_method(req), "GET") != 0) {
+            size_t len;
+            char *doc = hj_error(SL_EBADREQ, "method not allowed on this path", &len);
+            respond(aio, 405, doc, len, "Allow", "GET", false);
+            free(doc);
+        } else if (!authorized(api->b, req)) {
+            respond_err(aio, SL_EUNAUTH, "this broker requires 'Authorization: Bearer TOKEN'",
+                        "WWW-Authenticate", "Bearer realm=\"sluice\"", false);
+        } else {
+            sse_serve(api->sse, aio);
+        }
+        return NULL;
+    }
     const struct hj_endpoint *e = hj_match(nng_http_req_get_method(req), path, &arg, &known);
     if (e == NULL) {
         hj_allow(path, allow, sizeof(allow));
@@ -363,4 +383,6 @@ httpapi_quiesce(struct httpapi *api)
         pthread_cond_wait(&api->idle, &api->lock);
     }
     pthread_mutex_unlock(&api->lock);
+    sse_stop(api->sse);
+    api->sse = NULL;
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 struct hreq;
+struct sse;
 
 /* Lives as long as struct promhttp (static storage): see promhttp.h. */
 struct httpapi {
@@ -29,17 +30,20 @@ struct httpapi {
     unsigned nlive;
     unsigned busy;         /* requests inside ops_handle now */
     bool stopping;
+    struct sse *sse;       /* GET /v1/events; NULL: not served */
 };
 
-/* Sets api up for b; returns 0 or SL_EIO (no memory). */
-int httpapi_init(struct httpapi *api, struct broker *b);
+/* Sets api up for b, with /v1/events fed from events_url (NULL: no event stream); returns 0
+ * or SL_EIO. */
+int httpapi_init(struct httpapi *api, struct broker *b, const char *events_url);
 
 /* Adds the /v1 handler to srv (not started). Returns 0 or an nng error. */
 int httpapi_register(struct httpapi *api, nng_http_server *srv);
 
 /* Makes every later request answer 503, answers the parked reserves made over HTTP (503:
  * the broker stops), and waits until every accepted request was answered (the journal must
- * still run: replies waiting for it are answered by it). After it b may be freed. */
+ * still run: replies waiting for it are answered by it), and closes the event streams.
+ * After it b may be freed. */
 void httpapi_quiesce(struct httpapi *api);
 
 #endif

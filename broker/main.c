@@ -351,7 +351,7 @@ main(int argc, char **argv)
     }
     if (metrics_url[0] != '\0') {
         char why[256];
-        if (promhttp_start(&metrics, b, metrics_url, why, sizeof(why)) != 0) {
+        if (promhttp_start(&metrics, b, metrics_url, events_url, why, sizeof(why)) != 0) {
             fprintf(stderr, "broker: %s: %s\n",
                     v.v[OPT_HTTP_LISTEN] != NULL ? "--http-listen" : "--metrics-listen", why);
             goto fail_metrics;

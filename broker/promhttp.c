@@ -194,7 +194,8 @@ handle(nng_aio *aio)
 }
 
 int
-promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why, size_t why_cap)
+promhttp_start(struct promhttp *h, struct broker *b, const char *url, const char *events_url,
+               char *why, size_t why_cap)
 {
     nng_http_handler *hd;
     nng_url *u = NULL;
@@ -211,7 +212,7 @@ promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why,
         snprintf(why, why_cap, "out of memory");
         return SL_EIO;
     }
-    if (httpapi_init(&h->api, b) != 0) {
+    if (httpapi_init(&h->api, b, events_url) != 0) {
         pthread_cond_destroy(&h->idle);
         pthread_mutex_destroy(&h->lock);
         snprintf(why, why_cap, "out of memory");
@@ -250,6 +251,7 @@ fail:
     snprintf(why, why_cap, "cannot serve %s: %s", url, nng_strerror(rv));
     LOG(LOG_ERROR, "metrics.listen_failed", "url=\"%s\" reason=\"%s\"", url, nng_strerror(rv));
     /* Nothing was started: no handler can run, so these can go. */
+    httpapi_quiesce(&h->api);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->lock);
     return SL_EIO;

@@ -41,10 +41,11 @@ int promhttp_url(const char *arg, char *out, size_t cap, char *why, size_t why_c
 /* Is url (from promhttp_url) on a loopback address (127.0.0.0/8 or [::1])? */
 bool promhttp_loopback(const char *url);
 
-/* Starts serving url (from promhttp_url) for b in h. Returns 0, or SL_EIO (logged, and why
+/* Starts serving url (from promhttp_url) for b in h; /v1/events relays the event stream at
+ * events_url (NULL: not served). Returns 0, or SL_EIO (logged, and why
  * says what failed: the address in use, ...) with nothing left running. */
-int promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why,
-                   size_t why_cap);
+int promhttp_start(struct promhttp *h, struct broker *b, const char *url,
+                   const char *events_url, char *why, size_t why_cap);
 
 /* Makes every later request answer 503, answers the API's parked requests and waits until no
  * handler uses the broker any more;

@@ -212,12 +212,46 @@ is "$(json "$(cat "$SLUICE_DIR/poll.body")" '[j["payload"] for j in d["jobs"]]')
     "a push wakes the long-polling reserve"
 cmp_num "$(((REPLY - t0) / 1000))" -lt 10000 "well before its wait_ms"
 
+# --- events as Server-Sent Events ----------------------------------------------------------------
+
+curl -s -N --max-time 30 -o "$SLUICE_DIR/events.out" "http://127.0.0.1:$PORT/v1/events" &
+sse=$!
+sse_open() {
+    grep -q "^: sluice events" "$SLUICE_DIR/events.out" 2>/dev/null
+}
+ok "GET /v1/events opens a stream" wait_for 10 sse_open
+# The stream subscribes on its own socket: create queues until one is seen (the first may
+# come before the subscription is in place, as for any subscriber).
+sse_got() {
+    api POST /v1/queues "{\"name\":\"ev$RANDOM\"}"
+    grep -q "^event: queue.create" "$SLUICE_DIR/events.out"
+}
+ok "a queue.create event arrives on it" wait_for 10 sse_got
+like "$(grep -A1 '^event: queue.create' "$SLUICE_DIR/events.out" | head -2 | tail -1)" \
+    '^data: \{"name":"ev[0-9]+","event":"queue.create","ts_ms":[0-9]+\}$' "as one JSON data line"
+api POST /v1/events
+is "$ST" 405 "POST /v1/events: 405"
+
+# Stopping with an event stream and a parked reserve open: both are answered, exit 0.
+curl -s --max-time 30 -o "$SLUICE_DIR/stop.body" -w '%{http_code}' -X POST \
+    --data-binary '{"worker":"hw2","wait_ms":25000}' "http://127.0.0.1:$PORT/v1/reserve" \
+    >"$SLUICE_DIR/stop.status" &
+poll=$!
+ok "the reserve is parked" wait_for 10 parked
+
 # --- /metrics as before --------------------------------------------------------------------------
 
 api GET /metrics
 is "$ST" 200 "GET /metrics: 200"
 like "$BODY" "sluice_broker_info" "Prometheus text"
-ok "the broker stops cleanly" stop_broker
+_now_us
+t0=$REPLY
+ok "the broker stops cleanly with a stream and a parked reserve open" stop_broker
+_now_us
+cmp_num "$(((REPLY - t0) / 1000))" -lt 5000 "promptly"
+wait "$poll"
+is "$(cat "$SLUICE_DIR/stop.status")" 503 "the parked reserve is answered 503"
+wait "$sse"
 
 # --- a token -------------------------------------------------------------------------------------
 
