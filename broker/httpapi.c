@@ -234,7 +234,7 @@ body_ok(nng_http_req *req)
 static struct hreq *
 accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
 {
-    char path[PATH_MAX_LEN], allow[64];
+    char path[PATH_MAX_LEN];
     struct sl_str arg = { NULL, 0 };
     bool known;
     const char *uri = nng_http_req_get_uri(req);
@@ -262,6 +262,7 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
     }
     const struct hj_endpoint *e = hj_match(nng_http_req_get_method(req), path, &arg, &known);
     if (e == NULL) {
+        char allow[64];
         hj_allow(path, allow, sizeof(allow));
         if (known) {
             size_t len;

@@ -161,9 +161,9 @@ hj_b64_decode(const char *in, size_t n, unsigned char *out)
         }
         uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
                      (uint32_t)v[3];
-        unsigned char b[3] = { (unsigned char)(w >> 16), (unsigned char)(w >> 8),
-                               (unsigned char)w };
         if (out != NULL) {
+            unsigned char b[3] = { (unsigned char)(w >> 16), (unsigned char)(w >> 8),
+                                   (unsigned char)w };
             memcpy(out + o, b, 3 - pad);
         }
         o += (long)(3 - pad);
