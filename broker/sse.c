@@ -23,6 +23,7 @@ struct client {
     struct client *next, *prev;
     struct sse *s;
     nng_http_conn *conn;
+    nng_http_req *req;          /* the request: the server left both to us */
     nng_aio *aio;               /* the write in flight */
     struct chunk *head, *tail;  /* waiting; head is being written while busy */
     unsigned nq;
@@ -76,6 +77,7 @@ client_free_locked(struct client *c)
         free(k);
     }
     nng_http_conn_close(c->conn);
+    nng_http_req_free(c->req);
     nng_aio_reap(c->aio); /* this may be its own callback */
     free(c);
     if (--s->n == 0) {
@@ -294,6 +296,7 @@ sse_serve(struct sse *s, nng_aio *aio)
     nng_http_hijack(conn);
     c->s = s;
     c->conn = conn;
+    c->req = nng_aio_get_input(aio, 0);
     c->next = s->clients;
     if (s->clients != NULL) {
         s->clients->prev = c;
