@@ -80,7 +80,8 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 # Fuzz targets (fuzz/): built with clang and libFuzzer into build/fuzz by `make fuzz`; and
 # with $(CC) as replay programs (fuzz/replay.c's main) that `make test` runs over every seed
 # and regression input, so a crash once found stays fixed without clang.
-FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token
+FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token \
+                fuzz_httpjson
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
 # Each bench/*.c is a program, but bench/benchlib.c: what they share, linked into each.
 BENCH_LIB_OBJ := $(BUILD)/bench/benchlib.o
