@@ -164,11 +164,6 @@ dispatch(struct hreq *r)
                       nng_http_req_get_header(r->req, "Idempotency-Key"), req, why, sizeof(why));
     }
     pthread_mutex_lock(&api->lock);
-    if (rv == 0 && api->stopping) {
-        rv = SL_EUNREACHABLE;
-        snprintf(why, sizeof(why), "the broker is stopping");
-    }
-    api->busy += rv == 0;
     r->in_ops = rv == 0;
     pthread_mutex_unlock(&api->lock);
     if (rv != 0) {
@@ -184,9 +179,6 @@ dispatch(struct hreq *r)
     pthread_mutex_lock(&api->lock);
     r->in_ops = false;
     bool early = r->early;
-    if (--api->busy == 0) {
-        pthread_cond_broadcast(&api->idle);
-    }
     pthread_mutex_unlock(&api->lock);
     if (got != OPS_PARKED) {
         answer(r, rep);
@@ -309,26 +301,34 @@ handle(nng_aio *aio)
 {
     nng_http_req *req = nng_aio_get_input(aio, 0);
     struct httpapi *api = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
-    struct hreq *r = accept_req(api, aio, req);
 
-    if (r == NULL) {
-        return;
-    }
+    /* busy from here: httpapi_quiesce waits for it before b may go (nng may still call a
+     * handler after the server was stopped; then it only answers 503). */
     pthread_mutex_lock(&api->lock);
     if (api->stopping) {
         pthread_mutex_unlock(&api->lock);
-        free(r);
         respond_err(aio, SL_EUNREACHABLE, "the broker is stopping", NULL, NULL, false);
         return;
     }
-    r->next = api->live;
-    if (api->live != NULL) {
-        api->live->prev = r;
-    }
-    api->live = r;
-    api->nlive++;
+    api->busy++;
     pthread_mutex_unlock(&api->lock);
-    dispatch(r);
+    struct hreq *r = accept_req(api, aio, req);
+    if (r != NULL) {
+        pthread_mutex_lock(&api->lock);
+        r->next = api->live;
+        if (api->live != NULL) {
+            api->live->prev = r;
+        }
+        api->live = r;
+        api->nlive++;
+        pthread_mutex_unlock(&api->lock);
+        dispatch(r);
+    }
+    pthread_mutex_lock(&api->lock);
+    if (--api->busy == 0) {
+        pthread_cond_broadcast(&api->idle);
+    }
+    pthread_mutex_unlock(&api->lock);
 }
 
 int

@@ -28,7 +28,7 @@ struct httpapi {
     pthread_cond_t idle;
     struct hreq *live;     /* requests accepted and not answered yet */
     unsigned nlive;
-    unsigned busy;         /* requests inside ops_handle now */
+    unsigned busy;         /* handlers running (they may use b) */
     bool stopping;
     struct sse *sse;       /* GET /v1/events; NULL: not served */
 };
