@@ -542,7 +542,7 @@ static json_t *
 bytes_json(const char *p, size_t n, bool *b64)
 {
     json_t *s = json_stringn(p, n);
-    if (s != NULL || b64 == NULL) {
+    if (s != NULL) {
         return s;
     }
     size_t bl;
@@ -600,7 +600,11 @@ to_json(const msgpack_object *o, bool *b64)
     case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
         for (uint32_t i = 0; a != NULL && i < o->via.array.size; i++) {
-            json_t *v = to_json(&o->via.array.ptr[i], NULL);
+            bool item_b64 = false;
+            json_t *v = to_json(&o->via.array.ptr[i], &item_b64);
+            if (v != NULL && item_b64) {
+                v = json_pack("{s:o}", "_b64", v); /* no key to mark: an object says it */
+            }
             if (v == NULL || json_array_append_new(a, v) != 0) {
                 json_decref(a);
                 a = NULL;

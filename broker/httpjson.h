@@ -7,7 +7,8 @@
  * (PROTOCOL.md), each endpoint accepting only its op's; payloads come as UTF-8 strings
  * ("payload", "payloads") or base64 ("payload_b64", "payloads_b64"). A reply's bin and str
  * values become JSON strings when they are valid UTF-8, else the key gains "_b64" and the
- * value is base64 (standard alphabet, padded). */
+ * value is base64 (standard alphabet, padded); an array item that is not UTF-8 becomes
+ * {"_b64": BASE64}. */
 #ifndef SLUICE_HTTPJSON_H
 #define SLUICE_HTTPJSON_H
 

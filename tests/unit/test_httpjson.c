@@ -204,6 +204,16 @@ pack_jobs(msgpack_packer *pk)
 }
 
 static void
+pack_bins(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "list", 4);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_bin_with_body(pk, "ok", 2);
+    msgpack_pack_bin_with_body(pk, "\xff", 1);
+}
+
+static void
 pack_err(msgpack_packer *pk)
 {
     wire_pack_err(pk, SL_EQUEUEFULL, "full up");
@@ -222,6 +232,9 @@ test_replies_become_json(void **state)
     free(doc);
     doc = reply_of(NULL, pack_jobs, &status);
     assert_string_equal(doc, "{\"jobs\":[{\"payload\":\"h\xc3\xa9\"},{\"payload_b64\":\"/wAB\"}]}");
+    free(doc);
+    doc = reply_of(NULL, pack_bins, &status);
+    assert_string_equal(doc, "{\"list\":[\"ok\",{\"_b64\":\"/w==\"}]}");
     free(doc);
     doc = reply_of(NULL, pack_err, &status);
     assert_int_equal(status, 429);
