@@ -159,10 +159,24 @@ dispatch(struct hreq *r)
     nng_msg *req = NULL, *rep = NULL;
     int rv = nng_msg_alloc(&req, 0) == 0 && nng_msg_alloc(&rep, 0) == 0 ? 0 : SL_ENOMEM;
 
+    /* Fields may come as a query string instead (GET /v1/dead?queue=q). */
+    const char *q = strchr(nng_http_req_get_uri(r->req), '?');
+    char *qbody = NULL;
+    size_t qlen = 0;
+    if (rv == 0 && q != NULL && q[1] != '\0') {
+        if (r->blen > 0) {
+            rv = SL_EBADREQ;
+            snprintf(why, sizeof(why), "give the fields in the query or in the body, not both");
+        } else if ((qbody = hj_query_body(r->e, q + 1, &qlen, why, sizeof(why))) == NULL) {
+            rv = SL_EBADREQ;
+        }
+    }
     if (rv == 0) {
-        rv = hj_build(r->e, r->body, r->blen, r->arg, b->token.s, b->token.n,
+        rv = hj_build(r->e, qbody != NULL ? qbody : r->body, qbody != NULL ? qlen : r->blen,
+                      r->arg, b->token.s, b->token.n,
                       nng_http_req_get_header(r->req, "Idempotency-Key"), req, why, sizeof(why));
     }
+    free(qbody);
     pthread_mutex_lock(&api->lock);
     r->in_ops = rv == 0;
     pthread_mutex_unlock(&api->lock);

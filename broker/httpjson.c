@@ -18,6 +18,7 @@ static const enum wire_key f_destroy[] = { WK_FORCE, WK_OP };
 static const enum wire_key f_route[] = { WK_QUEUE, WK_EXPECT, WK_OP };
 static const enum wire_key f_unroute[] = { WK_EXPECT, WK_OP };
 static const enum wire_key f_dead[] = { WK_IDS, WK_QUEUE, WK_GROUP, WK_OP };
+static const enum wire_key f_deadlist[] = { WK_QUEUE, WK_GROUP, WK_MAX, WK_OP };
 static const enum wire_key f_purge[] = { WK_QUEUE, WK_GROUP, WK_OP };
 static const enum wire_key f_reserve[] = { WK_WORKER, WK_MAX, WK_WAIT_MS, WK_FROM, WK_ACK, WK_OP };
 static const enum wire_key f_ack[] = { WK_IDS, WK_WORKER, WK_OP };
@@ -37,7 +38,7 @@ static const struct hj_endpoint endpoints[] = {
     { "GET", "/v1/routes", WOP_ROUTE_LIST, WK_OP, f_none, 0 },
     { "PUT", "/v1/routes/*", WOP_ROUTE_SET, WK_GROUP, f_route, HJ_BODY },
     { "DELETE", "/v1/routes/*", WOP_ROUTE_UNSET, WK_GROUP, f_unroute, 0 },
-    { "GET", "/v1/dead", WOP_DEAD_LIST, WK_OP, f_none, 0 },
+    { "GET", "/v1/dead", WOP_DEAD_LIST, WK_OP, f_deadlist, 0 },
     { "POST", "/v1/dead/retry", WOP_DEAD_RETRY, WK_OP, f_dead, 0 },
     { "POST", "/v1/dead/purge", WOP_DEAD_PURGE, WK_OP, f_dead, 0 },
     { "POST", "/v1/flush", WOP_FLUSH, WK_OP, f_none, 0 },
@@ -531,6 +532,85 @@ hj_build(const struct hj_endpoint *e, const char *body, size_t len, struct sl_st
     }
     json_decref(root);
     return rv;
+}
+
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes in[0..n) into out (n + 1 bytes); false for a bad escape or a NUL. */
+static bool
+url_decode(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)in[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hexval(in[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(in[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                return false;
+            }
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0) {
+            return false;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+char *
+hj_query_body(const struct hj_endpoint *e, const char *query, size_t *len, char *why,
+              size_t cap)
+{
+    json_t *obj = json_object();
+    size_t qn = strlen(query);
+    char *buf = malloc(qn + 1);
+    char *out = NULL;
+    for (const char *p = query; obj != NULL && buf != NULL && *p != '\0';) {
+        size_t n = strcspn(p, "&"), kn = strcspn(p, "=");
+        enum wire_key k;
+        if (kn > n) {
+            kn = n;
+        }
+        if (!url_decode(p, kn, buf) || !field_allowed(e, buf, &k)) {
+            snprintf(why, cap, "unknown query parameter '%.*s'", (int)(kn < 64 ? kn : 64), p);
+            goto done;
+        }
+        const char *name = wire_key_name(k);
+        if (kn == n || !url_decode(p + kn + 1, n - kn - 1, buf)) {
+            snprintf(why, cap, "query parameter '%s' needs a value", name);
+            goto done;
+        }
+        char *end;
+        unsigned long long v = strtoull(buf, &end, 10);
+        json_t *val = wire_key_type(k) == WT_U64 && buf[0] >= '0' && buf[0] <= '9' && *end == '\0'
+                          ? json_integer((json_int_t)v)
+                          : json_string(buf);
+        if (val == NULL || json_object_set_new(obj, name, val) != 0) {
+            snprintf(why, cap, "query parameter '%s' is not UTF-8", name);
+            goto done;
+        }
+        p += n + (p[n] == '&');
+    }
+    out = obj != NULL && buf != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (out == NULL) {
+        snprintf(why, cap, "out of memory");
+    }
+done:
+    free(buf);
+    json_decref(obj);
+    *len = out != NULL ? strlen(out) : 0;
+    return out;
 }
 
 /* ---- msgpack reply -> JSON ---- */

@@ -51,6 +51,12 @@ int hj_build(const struct hj_endpoint *e, const char *body, size_t len, struct s
              const char *token, size_t token_n, const char *idem, nng_msg *msg, char *why,
              size_t why_cap);
 
+/* The JSON body equivalent to the query string query ("queue=a&max=10", without '?') of a
+ * GET endpoint e: each parameter one of e's fields, percent-decoded, a number for an integer
+ * field. Returns it malloc'ed (*len its length), or NULL with why naming the parameter. */
+char *hj_query_body(const struct hj_endpoint *e, const char *query, size_t *len, char *why,
+                    size_t cap);
+
 /* The JSON document of a msgpack reply rep[0..len) of endpoint e (NULL: generic): an error
  * reply becomes {"err": CODE, "msg": ...} and *status its HTTP status; a success drops "ok"
  * (and push's "n" is "count"), *status 200. Returns a malloc'ed NUL-terminated string (*jlen

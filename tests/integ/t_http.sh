@@ -165,6 +165,16 @@ api DELETE /v1/queues/q1
 is "$ST" 200 "DELETE /v1/queues/q1"
 api GET /v1/dead
 is "$(json "$BODY" 'd["total"]')" 0 "GET /v1/dead"
+api GET '/v1/dead?queue=default&max=5'
+is "$(json "$BODY" '[d["total"], d["more"]]')" "[0, false]" "GET /v1/dead?queue=default&max=5"
+api GET '/v1/dead?queue=nope'
+is "$ST" 404 "GET /v1/dead?queue=nope: 404"
+api GET '/v1/dead?colour=red'
+is "$ST" 400 "an unknown query parameter: 400"
+like "$BODY" "'colour'" "naming it"
+api GET '/v1/dead?max=many'
+is "$ST" 400 "a query parameter of the wrong type: 400"
+like "$BODY" "'max'" "naming it"
 api POST /v1/dead/retry '{"queue":"default"}'
 is "$(json "$BODY" 'd["n"]')" 0 "POST /v1/dead/retry"
 api POST /v1/dead/purge '{"queue":"default"}'

@@ -247,6 +247,30 @@ test_replies_become_json(void **state)
 }
 
 static void
+test_query_strings_become_bodies(void **state)
+{
+    (void)state;
+    struct sl_str arg;
+    bool known;
+    const struct hj_endpoint *e = hj_match("GET", "/v1/dead", &arg, &known);
+    char why[HJ_WHY_MAX] = "";
+    size_t len;
+    char *body = hj_query_body(e, "queue=a%3Ab&max=10&group=x+y", &len, why, sizeof(why));
+    assert_non_null(body);
+    assert_string_equal(body, "{\"queue\":\"a:b\",\"max\":10,\"group\":\"x y\"}");
+    free(body);
+    /* max=ten stays a string: hj_build then names the field. */
+    body = hj_query_body(e, "max=ten", &len, why, sizeof(why));
+    assert_string_equal(body, "{\"max\":\"ten\"}");
+    free(body);
+    assert_null(hj_query_body(e, "colour=red", &len, why, sizeof(why)));
+    assert_non_null(strstr(why, "'colour'"));
+    assert_null(hj_query_body(e, "queue", &len, why, sizeof(why)));
+    assert_null(hj_query_body(e, "queue=%4", &len, why, sizeof(why)));
+    assert_null(hj_query_body(e, "queue=%00", &len, why, sizeof(why)));
+}
+
+static void
 test_base64(void **state)
 {
     (void)state;
@@ -271,6 +295,7 @@ main(void)
         cmocka_unit_test(test_push_body_maps_onto_the_wire),
         cmocka_unit_test(test_bad_bodies_name_the_field),
         cmocka_unit_test(test_replies_become_json),
+        cmocka_unit_test(test_query_strings_become_bodies),
         cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
