@@ -26,8 +26,10 @@ struct hreq {
     const struct hj_endpoint *e;
     struct sl_str arg;           /* into path */
     char path[PATH_MAX_LEN];
-    const char *body;            /* in req (nng read it: collect_body) */
+    const char *body;            /* buf, once read */
     size_t blen;
+    char *buf;                   /* the body, blen bytes (malloc'ed; NULL: none) */
+    nng_aio *rdaio;              /* reads the body; NULL once read */
     struct hreq *drop_next;      /* in httpapi_quiesce's list */
     bool in_ops;                 /* ops_handle has not returned yet */
     bool early;                  /* send() came before it returned */
@@ -65,7 +67,9 @@ respond(nng_aio *aio, uint16_t status, const char *json, size_t len, const char 
         nng_aio_finish(aio, rv); /* nng drops the connection */
         return;
     }
+    /* nng 1.5 knows no reason phrase for 413. */
     if ((rv = nng_http_res_set_status(res, status)) != 0 ||
+        (status == 413 && (rv = nng_http_res_set_reason(res, "Payload Too Large")) != 0) ||
         (json != NULL &&
          ((rv = nng_http_res_set_header(res, "Content-Type", "application/json")) != 0 ||
           (rv = nng_http_res_copy_data(res, json, len)) != 0)) ||
@@ -108,6 +112,10 @@ retire(struct hreq *r)
         pthread_cond_broadcast(&api->idle);
     }
     pthread_mutex_unlock(&api->lock);
+    if (r->rdaio != NULL) {
+        nng_aio_reap(r->rdaio); /* may be called from its own callback */
+    }
+    free(r->buf);
     free(r);
 }
 
@@ -228,12 +236,24 @@ authorized(struct broker *b, nng_http_req *req)
     return false;
 }
 
-/* Is the request's body one nng has read (Content-Length, or none)? A chunked body has no
- * length to check before reading it, and nng 1.5 does not read it: refused. */
+/* The request's body length from its Content-Length (none: 0), in *len. False for a chunked
+ * body (no length to check before reading it) or a length that is not a number. */
 static bool
-body_ok(nng_http_req *req)
+body_len(nng_http_req *req, uint64_t *len)
 {
-    return nng_http_req_get_header(req, "Transfer-Encoding") == NULL;
+    const char *cl = nng_http_req_get_header(req, "Content-Length");
+    *len = 0;
+    if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
+        return false;
+    }
+    if (cl == NULL) {
+        return true;
+    }
+    size_t i = 0;
+    for (; cl[i] >= '0' && cl[i] <= '9' && i < 20; i++) {
+        *len = *len * 10u + (uint64_t)(cl[i] - '0');
+    }
+    return i > 0 && i < 20 && cl[i] == '\0';
 }
 
 /* Checks what can be checked from the headers; on refusal answers aio and returns NULL. */
@@ -285,19 +305,28 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
                     "WWW-Authenticate", "Bearer realm=\"sluice\"", false);
         return NULL;
     }
-    if (!body_ok(req)) {
+    uint64_t blen;
+    if (!body_len(req, &blen)) {
         respond_err(aio, SL_EBADREQ, "the body must come with a Content-Length (no chunked "
                     "bodies)", NULL, NULL, true);
         return NULL;
     }
+    if (blen > api->b->cfg.max_message) {
+        /* Refused unread: the connection closes, so its body is never taken in. */
+        char why[96];
+        snprintf(why, sizeof(why), "the body is over --max-message (%zu bytes)",
+                 (size_t)api->b->cfg.max_message);
+        respond_err(aio, SL_ETOOLARGE, why, NULL, NULL, true);
+        return NULL;
+    }
     struct hreq *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
+    if (r == NULL || (blen > 0 && (r->buf = malloc((size_t)blen)) == NULL)) {
+        free(r);
         respond_err(aio, SL_ENOMEM, "out of memory", NULL, NULL, true);
         return NULL;
     }
-    void *body;
-    nng_http_req_get_data(req, &body, &r->blen);
-    r->body = body;
+    r->blen = (size_t)blen;
+    r->body = r->buf;
     memcpy(r->path, path, n + 1);
     r->arg.p = arg.p != NULL ? r->path + (arg.p - path) : NULL;
     r->arg.n = arg.n;
@@ -307,6 +336,51 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
     r->api = api;
     r->wt.send = hreq_send;
     return r;
+}
+
+/* r's body has been read (or not: the read failed, was cancelled by httpapi_quiesce). */
+static void
+body_read(void *arg)
+{
+    struct hreq *r = arg;
+    struct httpapi *api = r->api;
+    int rv = nng_aio_result(r->rdaio);
+    pthread_mutex_lock(&api->lock);
+    bool go = rv == 0 && !api->stopping;
+    api->busy += go;
+    pthread_mutex_unlock(&api->lock);
+    if (!go) {
+        nng_aio *aio = r->aio;
+        retire(r);
+        if (rv != 0) {
+            nng_aio_finish(aio, rv); /* the client went away: nng drops the connection */
+        } else {
+            respond_err(aio, SL_EUNREACHABLE, "the broker is stopping", NULL, NULL, true);
+        }
+        return;
+    }
+    dispatch(r);
+    pthread_mutex_lock(&api->lock);
+    if (--api->busy == 0) {
+        pthread_cond_broadcast(&api->idle);
+    }
+    pthread_mutex_unlock(&api->lock);
+}
+
+/* Starts reading r's body (r->blen bytes, checked against --max-message) from conn: the
+ * handler reads it itself rather than nng, so that a body over the limit is answered 413
+ * without being read. body_read goes on, or r is answered here. */
+static void
+read_body(struct hreq *r, nng_http_conn *conn)
+{
+    nng_iov iov = { .iov_buf = r->buf, .iov_len = r->blen };
+    if (nng_aio_alloc(&r->rdaio, body_read, r) != 0 || nng_aio_set_iov(r->rdaio, 1, &iov) != 0) {
+        nng_aio *aio = r->aio;
+        retire(r);
+        respond_err(aio, SL_ENOMEM, "out of memory", NULL, NULL, true);
+        return;
+    }
+    nng_http_conn_read_all(conn, r->rdaio);
 }
 
 /* On an nng thread, for every request under /v1. */
@@ -336,7 +410,11 @@ handle(nng_aio *aio)
         api->live = r;
         api->nlive++;
         pthread_mutex_unlock(&api->lock);
-        dispatch(r);
+        if (r->blen == 0) {
+            dispatch(r);
+        } else {
+            read_body(r, nng_aio_get_input(aio, 2));
+        }
     }
     pthread_mutex_lock(&api->lock);
     if (--api->busy == 0) {
@@ -353,11 +431,10 @@ httpapi_register(struct httpapi *api, nng_http_server *srv)
     if ((rv = nng_http_handler_alloc(&hd, "/v1", handle)) != 0) {
         return rv;
     }
-    /* Every method and path under /v1 comes here: 404 and 405 are answered in JSON. nng reads
-     * the body before the handler runs, and refuses one whose Content-Length is over
-     * --max-message without reading it (its 400 page, JSON: httpapi_register). */
+    /* Every method and path under /v1 comes here: 404 and 405 are answered in JSON. The
+     * handler reads the body itself (read_body), after checking its Content-Length. */
     if ((rv = nng_http_handler_set_method(hd, NULL)) != 0 ||
-        (rv = nng_http_handler_collect_body(hd, true, api->b->cfg.max_message)) != 0 ||
+        (rv = nng_http_handler_collect_body(hd, false, 0)) != 0 ||
         (rv = nng_http_handler_set_tree(hd)) != 0 ||
         (rv = nng_http_handler_set_data(hd, api, NULL)) != 0 ||
         (rv = nng_http_server_add_handler(srv, hd)) != 0) {
@@ -374,6 +451,13 @@ httpapi_quiesce(struct httpapi *api)
     api->stopping = true;
     while (api->busy > 0) {
         pthread_cond_wait(&api->idle, &api->lock);
+    }
+    /* A body still being read never gets to ops_handle: its read ends now (body_read answers;
+     * the cancel's callback runs on nng's threads, never inside nng_aio_cancel). */
+    for (struct hreq *r = api->live; r != NULL; r = r->next) {
+        if (r->rdaio != NULL) {
+            nng_aio_cancel(r->rdaio);
+        }
     }
     /* No request enters ops_handle any more: the parked ones are answered here. */
     pthread_mutex_lock(&api->b->lock);

@@ -4,7 +4,7 @@
 # a worker's reserve/ack/nack/touch); a long-poll reserve is woken by a push; an
 # Idempotency-Key resend answers the original ids; malformed JSON, a wrong type, an unknown
 # field or a bad name is 400 naming the field and stores nothing; a body over --max-message is
-# refused unread; 404 and 405 are JSON; with a token every /v1 endpoint wants "Authorization:
+# answered 413 unread; 404 and 405 are JSON; with a token every /v1 endpoint wants "Authorization:
 # Bearer TOKEN" (401 without or wrong); /metrics is served as before; start errors: a
 # non-loopback address without a token (unless --http-insecure), --http-listen and
 # --metrics-listen differing, a bad address.
@@ -114,8 +114,24 @@ is "$(jobs_held)" 3 "no refused push stored anything"
 
 big=$(head -c 5000 /dev/zero | tr '\0' a)
 api POST /v1/groups/alice/jobs "{\"payload\":\"$big\"}"
-like "$ST" "^4(00|13)$" "a body over --max-message is refused"
+is "$ST" 413 "a body over --max-message: 413"
+is "$(json "$BODY" 'd["err"]')" too_large "err too_large, in JSON"
 is "$(jobs_held)" 3 "and stores nothing"
+# Refused from its Content-Length alone: the connection closes without the body being read.
+python3 - "$PORT" >"$SLUICE_DIR/big.out" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /v1/groups/alice/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n", 1)[0].decode())
+PY
+like "$(cat "$SLUICE_DIR/big.out")" "^HTTP/1.1 413" \
+    "a 1 GB Content-Length is answered 413 and closed before any of it is sent"
 api POST /v1/groups/alice/jobs '{"payload":"a"}' -H "Transfer-Encoding: chunked"
 is "$ST" 400 "a chunked body: 400 (no length to check)"
 
@@ -248,6 +264,19 @@ curl -s --max-time 30 -o "$SLUICE_DIR/stop.body" -w '%{http_code}' -X POST \
     >"$SLUICE_DIR/stop.status" &
 poll=$!
 ok "the reserve is parked" wait_for 10 parked
+# And a request whose body never comes: its read ends when the broker stops.
+python3 - "$PORT" >"$SLUICE_DIR/half.out" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /v1/groups/alice/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+print("sent", flush=True)
+try:
+    s.recv(4096)
+except OSError:
+    pass
+PY
+halfbody=$!
+ok "a request waits for the rest of its body" wait_for 10 grep -q sent "$SLUICE_DIR/half.out"
 
 # --- /metrics as before --------------------------------------------------------------------------
 
@@ -261,6 +290,7 @@ _now_us
 cmp_num "$(((REPLY - t0) / 1000))" -lt 5000 "promptly"
 wait "$poll"
 is "$(cat "$SLUICE_DIR/stop.status")" 503 "the parked reserve is answered 503"
+wait "$halfbody"
 wait "$sse"
 
 # --- a token -------------------------------------------------------------------------------------
