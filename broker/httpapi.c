@@ -30,6 +30,12 @@ struct hreq {
     size_t blen;
     char *buf;                   /* the body, blen bytes (malloc'ed; NULL: none) */
     nng_aio *rdaio;              /* reads the body; NULL once read */
+    nng_http_conn *conn;
+    nng_aio *watch;              /* reads the connection while the reserve is parked */
+    char peek;                   /* its one byte */
+    unsigned refs;               /* 1, 2 while watch runs: freed at 0 (api->lock) */
+    bool answered;               /* retired: watch's end only frees (api->lock) */
+    bool close;                  /* watch took a byte of the next request: close after */
     struct hreq *drop_next;      /* in httpapi_quiesce's list */
     bool in_ops;                 /* ops_handle has not returned yet */
     bool early;                  /* send() came before it returned */
@@ -94,12 +100,28 @@ respond_err(nng_aio *aio, int err, const char *msg, const char *hdr, const char 
     free(doc);
 }
 
-/* Takes r off the live list and frees it; the one that answers r calls it once. */
+static void
+hreq_free(struct hreq *r)
+{
+    if (r->rdaio != NULL) {
+        nng_aio_reap(r->rdaio); /* may be called from its own callback */
+    }
+    if (r->watch != NULL) {
+        nng_aio_reap(r->watch);
+    }
+    free(r->buf);
+    free(r);
+}
+
+/* Takes r off the live list and frees it (or leaves that to the end of its watch, which comes
+ * when the connection closes after the answer); the one that answers r calls it once. */
 static void
 retire(struct hreq *r)
 {
     struct httpapi *api = r->api;
     pthread_mutex_lock(&api->lock);
+    r->answered = true;
+    bool gone = --r->refs == 0;
     if (r->prev != NULL) {
         r->prev->next = r->next;
     } else {
@@ -112,11 +134,9 @@ retire(struct hreq *r)
         pthread_cond_broadcast(&api->idle);
     }
     pthread_mutex_unlock(&api->lock);
-    if (r->rdaio != NULL) {
-        nng_aio_reap(r->rdaio); /* may be called from its own callback */
+    if (gone) {
+        hreq_free(r);
     }
-    free(r->buf);
-    free(r);
 }
 
 /* Answers r with the wire reply rep (freed; NULL: the broker had no memory). */
@@ -131,11 +151,14 @@ answer(struct hreq *r, nng_msg *rep)
     if (rep != NULL) {
         nng_msg_free(rep);
     }
+    /* A watched connection closes after the answer: nng 1.5 closes a connection whose read is
+     * cancelled, and a watch left reading would take the next request's first byte. */
+    bool close = r->close || r->watch != NULL;
     retire(r);
     if (doc == NULL) {
-        respond_err(aio, SL_ENOMEM, "the broker could not build the reply", NULL, NULL, false);
+        respond_err(aio, SL_ENOMEM, "the broker could not build the reply", NULL, NULL, close);
     } else {
-        respond(aio, status, doc, len, NULL, NULL, false);
+        respond(aio, status, doc, len, NULL, NULL, close);
         free(doc);
     }
 }
@@ -155,6 +178,55 @@ hreq_send(struct waiter *wt)
     nng_msg *rep = wt->rep;
     wt->rep = NULL;
     answer(r, rep);
+}
+
+/* The watch's read ended: the client went away (or sent a byte of another request). */
+static void
+watch_end(void *arg)
+{
+    struct hreq *r = arg;
+    struct httpapi *api = r->api;
+    int rv = nng_aio_result(r->watch);
+    pthread_mutex_lock(&api->lock);
+    bool answered = r->answered;
+    bool gone = --r->refs == 0;
+    if (!answered && rv == 0) {
+        r->close = true; /* a pipelined request lost its first byte: end with the reply */
+    }
+    pthread_mutex_unlock(&api->lock);
+    if (gone) {
+        hreq_free(r);
+        return;
+    }
+    if (answered || rv == 0) {
+        return;
+    }
+    /* Gone while parked: the reserve leaves the park before it can take a job, unless it is
+     * being answered already (then that answer finds a closed connection, as on the wire). */
+    struct broker *b = api->b;
+    pthread_mutex_lock(&b->lock);
+    bool took = park_take(b, &r->wt);
+    pthread_mutex_unlock(&b->lock);
+    if (took) {
+        nng_aio *aio = r->aio;
+        retire(r);
+        nng_aio_finish(aio, NNG_ECLOSED); /* nng drops the connection */
+    }
+}
+
+/* r's reserve is parked: watches its connection, so a client that goes away does not leave
+ * behind a reserve that takes jobs nobody will run (they would wait for their TTR). The
+ * answer then closes the connection (answer). Called with api->lock held, before anyone may
+ * answer r. */
+static void
+watch_start(struct hreq *r)
+{
+    nng_iov iov = { .iov_buf = &r->peek, .iov_len = 1 };
+    if (nng_aio_alloc(&r->watch, watch_end, r) != 0 || nng_aio_set_iov(r->watch, 1, &iov) != 0) {
+        return; /* without memory: not watched, as before */
+    }
+    r->refs++;
+    nng_http_conn_read(r->conn, r->watch);
 }
 
 /* The body is in: builds the wire request and hands it to ops_handle. */
@@ -201,6 +273,9 @@ dispatch(struct hreq *r)
     pthread_mutex_lock(&api->lock);
     r->in_ops = false;
     bool early = r->early;
+    if (got == OPS_PARKED && !early && !r->wt.took_rep) {
+        watch_start(r);
+    }
     pthread_mutex_unlock(&api->lock);
     if (got != OPS_PARKED) {
         answer(r, rep);
@@ -333,6 +408,8 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
     r->e = e;
     r->req = req;
     r->aio = aio;
+    r->conn = nng_aio_get_input(aio, 2);
+    r->refs = 1;
     r->api = api;
     r->wt.send = hreq_send;
     return r;
@@ -413,7 +490,7 @@ handle(nng_aio *aio)
         if (r->blen == 0) {
             dispatch(r);
         } else {
-            read_body(r, nng_aio_get_input(aio, 2));
+            read_body(r, r->conn);
         }
     }
     pthread_mutex_lock(&api->lock);

@@ -238,6 +238,24 @@ is "$(json "$(cat "$SLUICE_DIR/poll.body")" '[j["payload"] for j in d["jobs"]]')
     "a push wakes the long-polling reserve"
 cmp_num "$(((REPLY - t0) / 1000))" -lt 10000 "well before its wait_ms"
 
+# A client that goes away while its reserve is parked leaves no reserve behind to take jobs.
+curl -s --max-time 30 -o /dev/null -X POST \
+    --data-binary '{"worker":"hgone","wait_ms":20000}' "http://127.0.0.1:$PORT/v1/reserve" &
+poll=$!
+ok "a second reserve is parked" wait_for 10 parked
+kill "$poll"
+wait "$poll" 2>/dev/null || true
+no_waiter() {
+    [ "$(json "$(ctl stats --json)" 'd["broker"]["waiters"]')" = 0 ]
+}
+ok "its client gone, the reserve leaves the park" wait_for 10 no_waiter
+api POST /v1/groups/dave/jobs '{"payload":"left"}'
+is "$(json "$(ctl stats --json)" '[q["ready"] for q in d["queues"] if q["name"] == "default"]')" \
+    "[1]" "and a job pushed then stays ready"
+api POST /v1/reserve '{"worker":"hw"}'
+is "$(json "$BODY" '[j["payload"] for j in d["jobs"]]')" '["left"]' "for the next worker"
+api POST /v1/ack "{\"ids\":[$(json "$BODY" 'd["jobs"][0]["id"]')]}"
+
 # --- events as Server-Sent Events ----------------------------------------------------------------
 
 curl -s -N --max-time 30 -o "$SLUICE_DIR/events.out" "http://127.0.0.1:$PORT/v1/events" &
