@@ -8,11 +8,11 @@
 
 #define RUNDIR_MAX 256
 
-/* The mode bits a runtime directory must not have: any for others, write for its group. A
- * group may search it (a broker given --socket-group makes it 0710 and that group its
- * group), which lets the group reach a socket whose mode lets it in and nothing more: only
- * who may write the directory could replace a socket in it. */
-#define RUNDIR_DENIED 0027
+/* The mode bits a runtime directory must not have: any for others, read or write for its
+ * group. A group may search it (a broker given --socket-group makes it 0710 and that group
+ * its group), which lets the group reach a socket whose mode lets it in and nothing more:
+ * only who may write the directory could replace a socket in it. */
+#define RUNDIR_DENIED 0067
 
 /* Writes the runtime directory's path into out. Pure: reads the environment (the caller's
  * main passes getenv results), creates nothing. Returns 0 or SL_EBADREQ if the path is too long. */
@@ -31,7 +31,7 @@ int rundir_share(const char *dir, gid_t gid);
 
 /* Whether dir may hold this user's sockets: it must be a directory, not a symbolic link (lstat:
  * a link another user planted is never followed), owned by the effective user, with no access
- * for others and none but search and read for its group (RUNDIR_DENIED). Anyone who can write there (or who owns it) can put a broker of theirs
+ * for others and none but search for its group (RUNDIR_DENIED: 0700 or 0710). Anyone who can write there (or who owns it) can put a broker of theirs
  * in its place: a client would hand that broker its payloads, a worker run its jobs. Returns
  * 0; SL_ENOTFOUND when nothing is at dir; SL_EFORBIDDEN when something is there that fails the
  * rule; SL_EIO when lstat fails otherwise. On any failure why (cap bytes) says what is wrong,
