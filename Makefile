@@ -32,14 +32,16 @@ MYSQL_CFLAGS    = $(shell pkg-config --cflags mysqlclient 2>/dev/null)
 MYSQL_LIBS      = $(shell pkg-config --libs mysqlclient 2>/dev/null)
 CMOCKA_CFLAGS   = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+JANSSON_CFLAGS  = $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS    = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 NCURSES_CFLAGS  = $(shell pkg-config --cflags ncursesw 2>/dev/null)
 NCURSES_LIBS    = $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
 CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
-             -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+             -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(JANSSON_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) -lpthread
+LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) $(JANSSON_LIBS) -lpthread
 
 PROGS     := broker ctl worker worker-pool router
 
@@ -78,7 +80,8 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 # Fuzz targets (fuzz/): built with clang and libFuzzer into build/fuzz by `make fuzz`; and
 # with $(CC) as replay programs (fuzz/replay.c's main) that `make test` runs over every seed
 # and regression input, so a crash once found stays fixed without clang.
-FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token
+FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_request_token \
+                fuzz_httpjson
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
 # Each bench/*.c is a program, but bench/benchlib.c: what they share, linked into each.
 BENCH_LIB_OBJ := $(BUILD)/bench/benchlib.o

@@ -46,6 +46,8 @@ enum {
     OPT_DB,
     OPT_METRICS_LISTEN,
     OPT_MAX_CONNS,
+    OPT_HTTP_LISTEN,
+    OPT_HTTP_INSECURE,
     OPT_LISTEN,
     OPT_SOCKET_MODE,
     OPT_SOCKET_GROUP,
@@ -69,7 +71,9 @@ static const struct opt broker_opts[] = {
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
     { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
     { OPT_DB, "db", 0, "URL", "SLUICE_DB", "MySQL database to keep in step: mysql://USER:PASS@HOST[:PORT]/DB[?socket=PATH] (or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD)" },
-    { OPT_METRICS_LISTEN, "metrics-listen", 0, "ADDR:PORT", "SLUICE_METRICS_LISTEN", "serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR an IPv4 address or [IPv6] (default: off)" },
+    { OPT_HTTP_LISTEN, "http-listen", 0, "ADDR:PORT", "SLUICE_HTTP_LISTEN", "serve the HTTP/JSON API (/v1/...) and Prometheus metrics (/metrics) at http://ADDR:PORT; ADDR an IPv4 address or [IPv6] (default: off)" },
+    { OPT_HTTP_INSECURE, "http-insecure", 0, NULL, NULL, "allow --http-listen on an address other than loopback without --token-file" },
+    { OPT_METRICS_LISTEN, "metrics-listen", 0, "ADDR:PORT", "SLUICE_METRICS_LISTEN", "the same as --http-listen (one listener serves both)" },
     { OPT_LISTEN, "listen", 0, "URL", "SLUICE_LISTEN", "serve requests at URL; repeat for several, e.g. --listen ipc --listen tcp://0.0.0.0:7450 (ipc: the default socket; default --url)" },
     { OPT_SOCKET_MODE, "socket-mode", 0, "MODE", "SLUICE_SOCKET_MODE", "the ipc:// sockets' mode: 0600 (default), or 0660 for --socket-group" },
     { OPT_SOCKET_GROUP, "socket-group", 0, "GROUP", "SLUICE_SOCKET_GROUP", "let GROUP (name or gid) reach the ipc:// sockets: the runtime directory becomes 0710 and GROUP's, the sockets 0660" },
@@ -79,6 +83,27 @@ static const struct opt broker_opts[] = {
 
 static const struct opt *const tables[] = { opt_common, opt_token, broker_opts, NULL };
 static const char usage[] = "broker [options]";
+
+/* The URL of --http-listen or its synonym --metrics-listen in out ("" when neither); both
+ * with different values is an error. Returns 0, or 2 having said why. */
+static int
+http_listen(const struct opt_vals *v, char *out, size_t cap)
+{
+    const char *h = v->v[OPT_HTTP_LISTEN], *m = v->v[OPT_METRICS_LISTEN];
+    const char *name = h != NULL ? "--http-listen" : "--metrics-listen";
+    char why[256];
+    if (h != NULL && m != NULL && strcmp(h, m) != 0) {
+        fprintf(stderr, "broker: --http-listen %s and --metrics-listen %s differ: they name the "
+                "one listener that serves both; give one\n", h, m);
+        return 2;
+    }
+    if ((h != NULL || m != NULL) &&
+        promhttp_url(h != NULL ? h : m, out, cap, why, sizeof(why)) != 0) {
+        fprintf(stderr, "broker: %s: %s\n", name, why);
+        return 2;
+    }
+    return 0;
+}
 
 /* Raises the soft limit of open files to the hard one (connections and the journal share
  * it) and returns the limit now in force. */
@@ -224,13 +249,8 @@ main(int argc, char **argv)
         return rv;
     }
     cfg.max_message = max_message;
-    if (v.v[OPT_METRICS_LISTEN] != NULL) {
-        char why[256];
-        if (promhttp_url(v.v[OPT_METRICS_LISTEN], metrics_url, sizeof(metrics_url), why,
-                         sizeof(why)) != 0) {
-            fprintf(stderr, "broker: --metrics-listen: %s\n", why);
-            return 2;
-        }
+    if (http_listen(&v, metrics_url, sizeof(metrics_url)) != 0) {
+        return 2;
     }
     if (rundir_path(dir, sizeof(dir), v.v[OPT_DIR], getenv("XDG_RUNTIME_DIR")) != 0) {
         fprintf(stderr, "broker: runtime directory path too long\n");
@@ -278,6 +298,13 @@ main(int argc, char **argv)
             fprintf(stderr, "broker: --token-file: %s\n", why);
             return 1;
         }
+    }
+    if (metrics_url[0] != '\0' && token.n == 0 && v.v[OPT_HTTP_INSECURE] == NULL &&
+        !promhttp_loopback(metrics_url)) {
+        fprintf(stderr, "broker: --http-listen: %s is not a loopback address and the broker "
+                "has no --token-file: anyone who reaches it could use the broker; give "
+                "--token-file, or --http-insecure to allow it\n", metrics_url);
+        return 2;
     }
     static const int handled[] = { SIGTERM, SIGINT };
     if (sigpipe_install(handled, 2) != 0) {
@@ -337,8 +364,9 @@ main(int argc, char **argv)
     }
     if (metrics_url[0] != '\0') {
         char why[256];
-        if (promhttp_start(&metrics, b, metrics_url, why, sizeof(why)) != 0) {
-            fprintf(stderr, "broker: --metrics-listen: %s\n", why);
+        if (promhttp_start(&metrics, b, metrics_url, events_url, why, sizeof(why)) != 0) {
+            fprintf(stderr, "broker: %s: %s\n",
+                    v.v[OPT_HTTP_LISTEN] != NULL ? "--http-listen" : "--metrics-listen", why);
             goto fail_metrics;
         }
     }

@@ -51,6 +51,16 @@ unpark(struct broker *b, struct waiter *wt)
     b->nwaiters--;
 }
 
+bool
+park_take(struct broker *b, struct waiter *wt)
+{
+    if (!wt->parked) {
+        return false;
+    }
+    unpark(b, wt);
+    return true;
+}
+
 /* Packs wt's reply with jobs[0..n) into a new message; without memory the waiter is answered
  * by an error. */
 static void

@@ -39,6 +39,11 @@ struct waiter {
 /* Parks wt (filled in by the reserve handler) at the tail. */
 void park_add(struct broker *b, struct waiter *wt);
 
+/* Takes wt off the waiter list if it is parked there (its reply will never be sent by the
+ * broker) and returns true; false when it is not parked (answered, or being answered). Lock
+ * held. */
+bool park_take(struct broker *b, struct waiter *wt);
+
 /* Serves parked waiters that can get jobs now, oldest first, prepending each served one to
  * *out. Lock held. */
 void park_serve(struct broker *b, struct waiter **out);

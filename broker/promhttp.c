@@ -62,6 +62,13 @@ promhttp_url(const char *arg, char *out, size_t cap, char *why, size_t why_cap)
     return 0;
 }
 
+bool
+promhttp_loopback(const char *url)
+{
+    static const char v4[] = "http://127.", v6[] = "http://[::1]:";
+    return strncmp(url, v4, sizeof(v4) - 1) == 0 || strncmp(url, v6, sizeof(v6) - 1) == 0;
+}
+
 /* The metrics text of a fresh snapshot, in *text (malloc'ed) and *len. Returns 0 or an
  * SL_E* code. */
 static int
@@ -187,7 +194,8 @@ handle(nng_aio *aio)
 }
 
 int
-promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why, size_t why_cap)
+promhttp_start(struct promhttp *h, struct broker *b, const char *url, const char *events_url,
+               char *why, size_t why_cap)
 {
     nng_http_handler *hd;
     nng_url *u = NULL;
@@ -200,6 +208,12 @@ promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why,
         return SL_EIO;
     }
     if (pthread_cond_init(&h->idle, NULL) != 0) {
+        pthread_mutex_destroy(&h->lock);
+        snprintf(why, why_cap, "out of memory");
+        return SL_EIO;
+    }
+    if (httpapi_init(&h->api, b, events_url) != 0) {
+        pthread_cond_destroy(&h->idle);
         pthread_mutex_destroy(&h->lock);
         snprintf(why, why_cap, "out of memory");
         return SL_EIO;
@@ -221,7 +235,8 @@ promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why,
         goto fail_srv;
     }
     /* From here the server owns the handler. */
-    if ((rv = nng_http_server_start(h->srv)) != 0) {
+    if ((rv = httpapi_register(&h->api, h->srv)) != 0 ||
+        (rv = nng_http_server_start(h->srv)) != 0) {
         goto fail_srv;
     }
     nng_url_free(u);
@@ -236,6 +251,7 @@ fail:
     snprintf(why, why_cap, "cannot serve %s: %s", url, nng_strerror(rv));
     LOG(LOG_ERROR, "metrics.listen_failed", "url=\"%s\" reason=\"%s\"", url, nng_strerror(rv));
     /* Nothing was started: no handler can run, so these can go. */
+    httpapi_quiesce(&h->api);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->lock);
     return SL_EIO;
@@ -253,6 +269,7 @@ promhttp_quiesce(struct promhttp *h)
         pthread_cond_wait(&h->idle, &h->lock);
     }
     pthread_mutex_unlock(&h->lock);
+    httpapi_quiesce(&h->api);
 }
 
 void

@@ -1,4 +1,5 @@
-/* The broker's metrics endpoint (--metrics-listen): an HTTP server, nng's, answering
+/* The broker's HTTP listener (--http-listen, or its synonym --metrics-listen): an HTTP
+ * server, nng's, serving the HTTP/JSON API under /v1 (httpapi.h) and answering
  * `GET /metrics` with the Prometheus text of a `stats` snapshot (common/prom.h); 404 for any
  * other path, 405 for another method on /metrics, 401 without "Authorization: Bearer TOKEN"
  * when the broker has a token. Handlers run on nng's threads, take the
@@ -7,6 +8,7 @@
 #define SLUICE_PROMHTTP_H
 
 #include "broker.h"
+#include "httpapi.h"
 
 #include <stddef.h>
 
@@ -28,6 +30,7 @@ struct promhttp {
     unsigned busy;         /* handlers using b now */
     bool stopping;         /* no handler may start using b */
     bool running;
+    struct httpapi api;    /* /v1/...: the HTTP/JSON API */
 };
 
 /* The URL to serve for a --metrics-listen value: "IPV4:PORT" or "[IPV6]:PORT", an address
@@ -35,12 +38,17 @@ struct promhttp {
  * Returns 0, or SL_EBADREQ (why says what is wrong, for the user) with out unchanged. */
 int promhttp_url(const char *arg, char *out, size_t cap, char *why, size_t why_cap);
 
-/* Starts serving url (from promhttp_url) for b in h. Returns 0, or SL_EIO (logged, and why
- * says what failed: the address in use, ...) with nothing left running. */
-int promhttp_start(struct promhttp *h, struct broker *b, const char *url, char *why,
-                   size_t why_cap);
+/* Is url (from promhttp_url) on a loopback address (127.0.0.0/8 or [::1])? */
+bool promhttp_loopback(const char *url);
 
-/* Makes every later request answer 503 and waits until no handler uses the broker any more;
+/* Starts serving url (from promhttp_url) for b in h; /v1/events relays the event stream at
+ * events_url (NULL: not served). Returns 0, or SL_EIO (logged, and why
+ * says what failed: the address in use, ...) with nothing left running. */
+int promhttp_start(struct promhttp *h, struct broker *b, const char *url,
+                   const char *events_url, char *why, size_t why_cap);
+
+/* Makes every later request answer 503, answers the API's parked requests and waits until no
+ * handler uses the broker any more;
  * after it b may be freed. Never waits on the network. Does nothing on an h never started. */
 void promhttp_quiesce(struct promhttp *h);
 
