@@ -110,8 +110,8 @@ ctl_connect(struct ctl *ctl)
         return CTL_EXIT_USAGE;
     case SL_EUNREACHABLE:
         if (client_no_server(ctl->url)) {
-            fprintf(stderr, "ctl: %s is not running: no socket at %s (start it: %s)\n",
-                    ctl->peer, ctl->url + 6,
+            fprintf(stderr, "ctl: %s is not running: no socket file for %s (start it: %s)\n",
+                    ctl->peer, ctl->url,
                     strcmp(ctl->peer, "worker-pool") == 0
                         ? "bin/worker-pool, or `make run` for broker, worker-pool and router"
                         : "bin/broker, or `make run` for broker, worker-pool and router");
