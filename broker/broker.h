@@ -54,6 +54,8 @@ struct broker_cfg {
     uint32_t max_conns;       /* connections open at once (server.c); 0: the descriptor
                                  limit less the descriptors kept for the journal */
     struct broker_clock clock; /* NULL functions: the system clocks */
+    const char *const *listen; /* the addresses served (stats), nlisten of them; borrowed */
+    unsigned nlisten;
 };
 
 /* Fills cfg with the defaults documented in the README. */

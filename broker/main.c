@@ -10,6 +10,7 @@
 #include "park.h"
 #include "promhttp.h"
 #include "rundir.h"
+#include "listen.h"
 #include "server.h"
 #include "sigpipe.h"
 #include "token.h"
@@ -47,6 +48,9 @@ enum {
     OPT_MAX_CONNS,
     OPT_HTTP_LISTEN,
     OPT_HTTP_INSECURE,
+    OPT_LISTEN,
+    OPT_SOCKET_MODE,
+    OPT_SOCKET_GROUP,
 };
 
 static const struct opt broker_opts[] = {
@@ -70,6 +74,9 @@ static const struct opt broker_opts[] = {
     { OPT_HTTP_LISTEN, "http-listen", 0, "ADDR:PORT", "SLUICE_HTTP_LISTEN", "serve the HTTP/JSON API (/v1/...) and Prometheus metrics (/metrics) at http://ADDR:PORT; ADDR an IPv4 address or [IPv6] (default: off)" },
     { OPT_HTTP_INSECURE, "http-insecure", 0, NULL, NULL, "allow --http-listen on an address other than loopback without --token-file" },
     { OPT_METRICS_LISTEN, "metrics-listen", 0, "ADDR:PORT", "SLUICE_METRICS_LISTEN", "the same as --http-listen (one listener serves both)" },
+    { OPT_LISTEN, "listen", 0, "URL", "SLUICE_LISTEN", "serve requests at URL; repeat for several, e.g. --listen ipc --listen tcp://0.0.0.0:7450 (ipc: the default socket; default --url)" },
+    { OPT_SOCKET_MODE, "socket-mode", 0, "MODE", "SLUICE_SOCKET_MODE", "the ipc:// sockets' mode: 0600 (default), or 0660 for --socket-group" },
+    { OPT_SOCKET_GROUP, "socket-group", 0, "GROUP", "SLUICE_SOCKET_GROUP", "let GROUP (name or gid) reach the ipc:// sockets: the runtime directory becomes 0710 and GROUP's, the sockets 0660" },
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL", "where to publish events (default ipc://$SLUICE_DIR/events.ipc)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
@@ -215,9 +222,9 @@ main(int argc, char **argv)
     struct broker_cfg cfg;
     struct broker *b = NULL;
     struct server *srv = NULL;
-    char dir[RUNDIR_MAX], urlbuf[RUNDIR_MAX + 16], evbuf[RUNDIR_MAX + 16];
+    char dir[RUNDIR_MAX], evbuf[RUNDIR_MAX + 16];
     uint64_t max_message, contexts;
-    const char *url;
+    static struct listen_cfg lc; /* its addresses are shown by stats for the broker's life */
     char metrics_url[96] = "";
     /* Static: nng may run the tail of an HTTP handler after the server is stopped (see
      * promhttp.h), so this outlives main's frame. */
@@ -249,17 +256,23 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: runtime directory path too long\n");
         return 2;
     }
-    if (rundir_ensure(dir) != 0) {
-        return 1;
-    }
-    url = v.v[OPT_URL];
-    if (url == NULL) {
-        if (rundir_ipc_url(urlbuf, sizeof(urlbuf), dir, "broker.ipc") != 0) {
-            fprintf(stderr, "broker: socket path %s/broker.ipc is too long for a Unix socket\n",
-                    dir);
+    {
+        char why[512];
+        if (v.v[OPT_LISTEN] != NULL && v.v[OPT_URL] != NULL && !v.from_env[OPT_URL]) {
+            fprintf(stderr, "broker: give --listen (repeatable) or --url, not both\n");
             return 2;
         }
-        url = urlbuf;
+        if (listen_configure(&lc, v.all[OPT_LISTEN], v.n[OPT_LISTEN], v.v[OPT_URL],
+                             v.v[OPT_SOCKET_MODE], v.v[OPT_SOCKET_GROUP], dir, why,
+                             sizeof(why)) != 0) {
+            fprintf(stderr, "broker: %s\n", why);
+            return 2;
+        }
+        cfg.listen = lc.sl.urls;
+        cfg.nlisten = lc.sl.n;
+    }
+    if (rundir_ensure(dir) != 0 || rundir_share(dir, lc.sl.ipc_gid) != 0) {
+        return 1;
     }
     const char *events_url = v.v[OPT_EVENTS_URL];
     if (events_url == NULL) {
@@ -346,7 +359,7 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: cannot start the timer thread\n");
         goto fail_timer;
     }
-    if (server_start(&srv, b, url, max_message, (unsigned)contexts) != 0) {
+    if (server_start_at(&srv, b, &lc.sl, max_message, (unsigned)contexts) != 0) {
         goto fail_server;
     }
     if (metrics_url[0] != '\0') {
@@ -364,13 +377,21 @@ main(int argc, char **argv)
     if (b->jr == NULL) {
         LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
     }
-    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu auth=%s max_connections=%u",
-        url, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
+    char urls[SERVER_LISTEN_MAX * (RUNDIR_MAX + 16)] = "";
+    for (unsigned i = 0, n = 0; i < lc.sl.n && n < sizeof(urls); i++) {
+        n += (unsigned)snprintf(urls + n, sizeof(urls) - n, "%s%s", i > 0 ? " " : "",
+                                lc.sl.urls[i]);
+    }
+    LOG(LOG_INFO, "start", "url=\"%s\" events=\"%s\" dir=\"%s\" pid=%d version=%s max_jobs=%llu max_bytes=%llu auth=%s max_connections=%u socket_mode=%04o socket_group=%d",
+        urls, events_url, dir, (int)getpid(), SLUICE_VERSION, (unsigned long long)cfg.max_jobs,
         (unsigned long long)cfg.max_bytes, b->token.n > 0 ? "token" : "none",
-        b->cfg.max_conns);
-    if (b->token.n == 0 && strncmp(url, "ipc://", 6) != 0) {
-        LOG(LOG_WARN, "auth.none", "url=\"%s\" reason=\"a listener other than ipc:// without "
-            "--token-file: anyone who can reach it can use the broker\"", url);
+        b->cfg.max_conns, lc.sl.ipc_mode, lc.shared ? (int)lc.sl.ipc_gid : -1);
+    for (unsigned i = 0; i < lc.sl.n; i++) {
+        if (b->token.n == 0 && strncmp(lc.sl.urls[i], "ipc://", 6) != 0) {
+            LOG(LOG_WARN, "auth.none", "url=\"%s\" reason=\"a listener other than ipc:// "
+                "without --token-file: anyone who can reach it can use the broker\"",
+                lc.sl.urls[i]);
+        }
     }
     if (strncmp(events_url, "ipc://", 6) != 0) {
         LOG(LOG_WARN, "events.open", "url=\"%s\" reason=\"the event stream is not "
@@ -387,12 +408,16 @@ main(int argc, char **argv)
     park_timer_stop(b, timer);
     dbsync_free(db);
     journal_close(b);
-    char sockpath[RUNDIR_MAX + 32] = "";
-    if (strncmp(url, "ipc://", 6) == 0) {
-        snprintf(sockpath, sizeof(sockpath), "%s", url + 6);
+    const char *files[SERVER_LISTEN_MAX + 2] = { NULL };
+    unsigned nfiles = 0;
+    for (unsigned i = 0; i < lc.sl.n; i++) {
+        if (strncmp(lc.sl.urls[i], "ipc://", 6) == 0) {
+            files[nfiles++] = lc.sl.urls[i] + 6;
+        }
     }
-    const char *files[] = { sockpath, strncmp(events_url, "ipc://", 6) == 0 ? events_url + 6 : "",
-                            NULL };
+    if (strncmp(events_url, "ipc://", 6) == 0) {
+        files[nfiles++] = events_url + 6;
+    }
     exit_deadline(2000, DEADLINE_EXIT_FORCED, files);
     promhttp_stop(&metrics);
     server_stop(srv);

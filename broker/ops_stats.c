@@ -171,7 +171,7 @@ pack_broker(struct broker *b, msgpack_packer *pk)
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 30);
+    msgpack_pack_map(pk, 31);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -194,6 +194,11 @@ pack_broker(struct broker *b, msgpack_packer *pk)
     kv_str(pk, "db", db, strlen(db));
     kv_u64(pk, "db_owed", dbsync_owed(b->db));
     kv_bool(pk, "auth", b->token.n > 0);
+    msgpack_pack_str_with_body(pk, "listen", 6);
+    msgpack_pack_array(pk, b->cfg.nlisten);
+    for (unsigned i = 0; i < b->cfg.nlisten; i++) {
+        msgpack_pack_str_with_body(pk, b->cfg.listen[i], strlen(b->cfg.listen[i]));
+    }
     kv_u64(pk, "unauthorized", b->opc.unauthorized);
     kv_u64(pk, "reserves", b->flowc.reserves);
     kv_u64(pk, "reserves_empty", b->flowc.reserves_empty);

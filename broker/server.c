@@ -57,7 +57,6 @@ struct sconn {
 struct server {
     struct broker *b;
     nng_socket sock;
-    nng_listener listener;
     unsigned base;           /* contexts that should be receiving */
     unsigned max_conns;      /* connections served at once; more are closed at once */
     nng_mtx *mtx;            /* guards the fields below */
@@ -527,6 +526,15 @@ int
 server_start(struct server **sp, struct broker *b, const char *url, size_t max_message,
              unsigned ncontexts)
 {
+    struct server_listen l = { .urls = { url }, .n = 1, .ipc_mode = 0600,
+                               .ipc_gid = (gid_t)-1 };
+    return server_start_at(sp, b, &l, max_message, ncontexts);
+}
+
+int
+server_start_at(struct server **sp, struct broker *b, const struct server_listen *l,
+                size_t max_message, unsigned ncontexts)
+{
     struct server *s = calloc(1, sizeof(*s));
     struct rlimit rl;
     int rv;
@@ -569,8 +577,13 @@ server_start(struct server **sp, struct broker *b, const char *url, size_t max_m
             goto fail;
         }
     }
-    if ((rv = net_listen(s->sock, url, max_message, &s->listener)) != 0) {
-        goto fail;
+    /* The listeners are closed with the socket (server_stop). */
+    for (unsigned i = 0; i < l->n; i++) {
+        nng_listener nl;
+        if ((rv = net_listen_shared(s->sock, l->urls[i], max_message, l->ipc_mode, l->ipc_gid,
+                                    &nl)) != 0) {
+            goto fail;
+        }
     }
     nng_mtx_lock(s->mtx);
     for (struct sctx *c = s->all; c != NULL; c = c->next_all) {

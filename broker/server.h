@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SERVER_REPLIES_WAITING 32u
 #define SERVER_UNAUTH_REPLIES_WAITING 2u
@@ -39,6 +40,23 @@ unsigned server_conns_for_fds(uint64_t nofile);
  * Returns 0 or an SL_E* code (logged). */
 int server_start(struct server **sp, struct broker *b, const char *url, size_t max_message,
                  unsigned ncontexts);
+
+#define SERVER_LISTEN_MAX 8
+
+/* Where one server listens: every url on the same socket (a request is answered on the
+ * connection it came on), ipc:// socket files with ipc_mode and, unless (gid_t)-1, group
+ * ipc_gid (net_listen_shared). */
+struct server_listen {
+    const char *urls[SERVER_LISTEN_MAX];
+    unsigned n;
+    unsigned ipc_mode;
+    gid_t ipc_gid;
+};
+
+/* As server_start, on every address of l; fails, listening nowhere, when one cannot be
+ * listened on. */
+int server_start_at(struct server **sp, struct broker *b, const struct server_listen *l,
+                    size_t max_message, unsigned ncontexts);
 
 /* Stops handling requests: requests in progress finish, parked ones and replies held for the
  * journal are dropped (their connections close). The socket stays open. Idempotent;

@@ -7,10 +7,12 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct client {
@@ -30,13 +32,28 @@ on_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
     atomic_store(&((struct client *)arg)->connected, true);
 }
 
+bool
+client_no_server(const char *url)
+{
+    struct stat st;
+
+    return strncmp(url, "ipc://", 6) == 0 && url[6] != '\0' && lstat(url + 6, &st) != 0 &&
+           errno == ENOENT;
+}
+
 int
 client_open(struct client **cp, const char *url, uint64_t connect_ms)
 {
-    struct client *c = calloc(1, sizeof(*c));
+    struct client *c;
     int rv;
 
-    if (c == NULL) {
+    /* A server makes its socket file before it accepts: with none there, no server is up,
+     * and waiting connect_ms for one would only keep the user waiting. */
+    if (client_no_server(url)) {
+        LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"no socket file\"", url);
+        return SL_EUNREACHABLE;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
         return SL_ENOMEM;
     }
     if (strlen(url) >= sizeof(c->url)) {

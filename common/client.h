@@ -8,16 +8,22 @@
 #include "token.h"
 #include "wire.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct client;
 
 /* Connects to url, retrying until connect_ms has passed; the connection's handshake must be
  * done by then too. connect_ms 0: one attempt, failing at once when nobody listens and else
- * waiting for the handshake (at most nng's 10 s). On success *cp is a new client (free with
+ * waiting for the handshake (at most nng's 10 s). An ipc:// url whose socket file does not
+ * exist fails at once (client_no_server), whatever connect_ms. On success *cp is a new client (free with
  * client_free) that reconnects on its own afterwards. Returns 0, SL_EUNREACHABLE or
  * SL_EBADREQ (an invalid URL). Blocks. */
 int client_open(struct client **cp, const char *url, uint64_t connect_ms);
+
+/* Whether url is an ipc:// address with no socket file at its path: no server has started
+ * there (or it has stopped and removed it). */
+bool client_no_server(const char *url);
 
 /* Makes every later request carry the token t (copied; NULL or an empty token: none). */
 void client_set_token(struct client *c, const struct token *t);

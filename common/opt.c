@@ -134,6 +134,10 @@ opt_parse(int argc, char **argv, const struct opt *const tables[], bool in_order
             break;
         }
         vals->v[o->id] = o->arg != NULL ? optarg : "1";
+        if (vals->n[o->id] < OPT_REPEAT_MAX) {
+            vals->all[o->id][vals->n[o->id]] = vals->v[o->id];
+        }
+        vals->n[o->id]++;
     }
     if (rv == 0) {
         /* The rest (after "--" or, in order, after the first argument) are arguments. */
@@ -151,6 +155,8 @@ opt_parse(int argc, char **argv, const struct opt *const tables[], bool in_order
                     const char *e = getenv(o->env);
                     if (e != NULL && e[0] != '\0') {
                         vals->v[o->id] = e;
+                        vals->all[o->id][0] = e;
+                        vals->n[o->id] = 1;
                         vals->from_env[o->id] = true;
                     }
                 }

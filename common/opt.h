@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #define OPT_MAX 48 /* ids are indexes into struct opt_vals, below this */
+#define OPT_REPEAT_MAX 8 /* values kept of an option given more than once */
 
 struct opt {
     int id;               /* index into opt_vals.v; several tables may be combined */
@@ -33,6 +34,12 @@ struct opt_vals {
     const char *v[OPT_MAX]; /* NULL: absent; "1" for a given flag; else the argument (borrowed
                                from argv or the environment) */
     bool from_env[OPT_MAX]; /* the value came from the environment */
+    /* Every value of an option given more than once, in order (v holds the last): for the
+     * options that may repeat, e.g. the broker's --listen. n counts every occurrence, also
+     * past OPT_REPEAT_MAX, of which only the first OPT_REPEAT_MAX are kept. An environment
+     * value counts as one. */
+    const char *all[OPT_MAX][OPT_REPEAT_MAX];
+    unsigned n[OPT_MAX];
 };
 
 /* Parses argv[1..] against tables (a NULL-terminated list of row arrays, each ended by a row

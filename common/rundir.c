@@ -82,9 +82,10 @@ rundir_check(const char *dir, char *why, size_t cap)
         snprintf(why, cap, "runtime directory %s is %s, not yours (uid %u): refused, its owner "
                  "could serve its sockets; remove it, or set SLUICE_DIR to a directory of your "
                  "own", dir, what, (unsigned)geteuid());
-    } else if ((st.st_mode & 077) != 0) {
+    } else if ((st.st_mode & RUNDIR_DENIED) != 0) {
         snprintf(why, cap, "runtime directory %s is %s: refused, others may reach or replace "
-                 "its sockets; chmod 700 %s", dir, what, dir);
+                 "its sockets; chmod 700 %s (or 710, for a group given --socket-group)", dir,
+                 what, dir);
     } else {
         return 0;
     }
@@ -149,14 +150,34 @@ rundir_ensure(const char *dir)
         LOG(LOG_ERROR, "rundir.mkdir", "dir=\"%s\" error=\"%s\"", path, strerror(errno));
         return SL_EIO;
     }
-    /* A directory of ours that is open to others is closed; anything else is refused. */
+    /* A directory of ours that is open to others is closed; anything else is refused. One a
+     * broker shared with a group (rundir_share) is kept as it is. */
     if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 07777) != 0700 && chmod(path, 0700) != 0) {
+        ((st.st_mode & 0700) != 0700 || (st.st_mode & (RUNDIR_DENIED | 07000)) != 0) &&
+        chmod(path, 0700) != 0) {
         LOG(LOG_ERROR, "rundir.chmod", "dir=\"%s\" error=\"%s\"", path, strerror(errno));
         return SL_EIO;
     }
     if (rundir_check(path, why, sizeof(why)) != 0) {
         LOG(LOG_ERROR, "rundir.invalid", "dir=\"%s\" reason=\"%s\"", path, why);
+        return SL_EIO;
+    }
+    return 0;
+}
+
+int
+rundir_share(const char *dir, gid_t gid)
+{
+    mode_t mode = gid == (gid_t)-1 ? 0700 : 0710;
+
+    /* The group first: a mode that lets it in applies only once it is the right group. */
+    if (gid != (gid_t)-1 && chown(dir, (uid_t)-1, gid) != 0) {
+        LOG(LOG_ERROR, "rundir.chown", "dir=\"%s\" gid=%u error=\"%s\"", dir, (unsigned)gid,
+            strerror(errno));
+        return SL_EIO;
+    }
+    if (chmod(dir, mode) != 0) {
+        LOG(LOG_ERROR, "rundir.chmod", "dir=\"%s\" error=\"%s\"", dir, strerror(errno));
         return SL_EIO;
     }
     return 0;

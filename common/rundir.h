@@ -4,20 +4,34 @@
 #define SLUICE_RUNDIR_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define RUNDIR_MAX 256
+
+/* The mode bits a runtime directory must not have: any for others, read or write for its
+ * group. A group may search it (a broker given --socket-group makes it 0710 and that group
+ * its group), which lets the group reach a socket whose mode lets it in and nothing more:
+ * only who may write the directory could replace a socket in it. */
+#define RUNDIR_DENIED 0067
 
 /* Writes the runtime directory's path into out. Pure: reads the environment (the caller's
  * main passes getenv results), creates nothing. Returns 0 or SL_EBADREQ if the path is too long. */
 int rundir_path(char *out, size_t cap, const char *sluice_dir, const char *xdg_runtime_dir);
 
 /* Creates dir (and missing parents) with mode 0700 if needed, tightens a directory of this
- * user's to 0700, then checks it with rundir_check. Returns 0 or SL_EIO, logged. */
+ * user's that rundir_check would refuse to 0700 (one shared with a group by rundir_share is
+ * kept), then checks it with rundir_check. Returns 0 or SL_EIO, logged. */
 int rundir_ensure(const char *dir);
+
+/* The broker's say on who else may reach its sockets, for dir (rundir_ensure's): with gid
+ * (gid_t)-1 nobody, mode 0700; else the members of group gid, which becomes dir's group, mode
+ * 0710 (search only: they cannot list, add, remove or replace anything). Returns 0 or SL_EIO
+ * (logged: e.g. the user is not a member of gid). */
+int rundir_share(const char *dir, gid_t gid);
 
 /* Whether dir may hold this user's sockets: it must be a directory, not a symbolic link (lstat:
  * a link another user planted is never followed), owned by the effective user, with no access
- * for group or others. Anyone who can write there (or who owns it) can put a broker of theirs
+ * for others and none but search for its group (RUNDIR_DENIED: 0700 or 0710). Anyone who can write there (or who owns it) can put a broker of theirs
  * in its place: a client would hand that broker its payloads, a worker run its jobs. Returns
  * 0; SL_ENOTFOUND when nothing is at dir; SL_EFORBIDDEN when something is there that fails the
  * rule; SL_EIO when lstat fails otherwise. On any failure why (cap bytes) says what is wrong,

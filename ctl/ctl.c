@@ -109,6 +109,14 @@ ctl_connect(struct ctl *ctl)
                         "tcp://host:port)\n", ctl->url, ctl->peer);
         return CTL_EXIT_USAGE;
     case SL_EUNREACHABLE:
+        if (client_no_server(ctl->url)) {
+            fprintf(stderr, "ctl: %s is not running: no socket file for %s (start it: %s)\n",
+                    ctl->peer, ctl->url,
+                    strcmp(ctl->peer, "worker-pool") == 0
+                        ? "bin/worker-pool, or `make run` for broker, worker-pool and router"
+                        : "bin/broker, or `make run` for broker, worker-pool and router");
+            return CTL_EXIT_UNREACHABLE;
+        }
         fprintf(stderr, "ctl: cannot reach %s at %s\n", ctl->peer, ctl->url);
         return CTL_EXIT_UNREACHABLE;
     default:

@@ -16,7 +16,11 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 /* --- an in-process server ------------------------------------------------------------------ */
 
@@ -100,18 +104,51 @@ ms_since(nng_time t0)
 
 /* --- connecting ---------------------------------------------------------------------------- */
 
+/* A socket file left by a server that is gone: something is there, nobody listens. */
+static void
+stale_socket(char *dir, char *url, size_t cap)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    strcpy(dir, "/tmp/sl-client.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stale.ipc", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    snprintf(url, cap, "ipc://%s", sa.sun_path);
+}
+
 static void
 test_open_with_nobody_listening_is_unreachable_after_connect_ms(void **state)
 {
     (void)state;
     struct client *c = NULL;
+    char dir[64], url[128];
+    stale_socket(dir, url, sizeof(url));
     nng_time t0 = nng_clock();
-    assert_int_equal(client_open(&c, "ipc:///nonexistent-dir/sluice-test.ipc", 200),
-                     SL_EUNREACHABLE);
+    assert_int_equal(client_open(&c, url, 200), SL_EUNREACHABLE);
     uint64_t took = ms_since(t0);
     assert_null(c);
     assert_true(took >= 150);
     assert_true(took < 2000);
+    assert_int_equal(unlink(url + 6), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* No socket file at all: no server has started there, and waiting would not bring one. */
+static void
+test_open_with_no_socket_file_fails_at_once(void **state)
+{
+    (void)state;
+    struct client *c = NULL;
+    assert_true(client_no_server("ipc:///nonexistent-dir/sluice-test.ipc"));
+    assert_false(client_no_server("tcp://127.0.0.1:1"));
+    nng_time t0 = nng_clock();
+    assert_int_equal(client_open(&c, "ipc:///nonexistent-dir/sluice-test.ipc", 30000),
+                     SL_EUNREACHABLE);
+    assert_null(c);
+    assert_true(ms_since(t0) < 10000); /* far below the 30 s it would have waited */
 }
 
 static void
@@ -272,6 +309,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_with_nobody_listening_is_unreachable_after_connect_ms),
+        cmocka_unit_test(test_open_with_no_socket_file_fails_at_once),
         cmocka_unit_test(test_open_with_a_bad_url_is_bad_request),
         cmocka_unit_test(test_free_null_does_nothing),
         S(test_call_returns_the_decoded_reply),

@@ -151,6 +151,39 @@ test_parse_long_option_with_separate_argument(void **state)
     expect_args(&a, argi, 1, (const char *[]){ "x" });
 }
 
+/* An option given more than once keeps every value in order (the broker's --listen); v
+ * holds the last; past OPT_REPEAT_MAX the count goes on, the values are not kept. */
+static void
+test_parse_keeps_every_value_of_a_repeated_option(void **state)
+{
+    (void)state;
+    struct args a;
+    struct opt_vals v;
+    int argi = -1;
+    mkargs(&a, "prog", "-q", "a", "x", "--queue", "b", "--queue=c", NULL);
+    assert_int_equal(parse(&a, false, &v, &argi), 0);
+    assert_int_equal(v.n[T_QUEUE], 3);
+    assert_string_equal(v.all[T_QUEUE][0], "a");
+    assert_string_equal(v.all[T_QUEUE][1], "b");
+    assert_string_equal(v.all[T_QUEUE][2], "c");
+    assert_string_equal(v.v[T_QUEUE], "c");
+    assert_int_equal(v.n[T_COUNT], 0);
+    expect_args(&a, argi, 1, (const char *[]){ "x" });
+
+    mkargs(&a, "prog", "-q1", "-q2", "-q3", "-q4", "-q5", "-q6", "-q7", "-q8", "-q9", NULL);
+    assert_int_equal(parse(&a, false, &v, &argi), 0);
+    assert_int_equal(v.n[T_QUEUE], 9);
+    assert_string_equal(v.all[T_QUEUE][OPT_REPEAT_MAX - 1], "8");
+    assert_string_equal(v.v[T_QUEUE], "9");
+
+    setenv("SLT_COUNT", "7", 1);
+    mkargs(&a, "prog", NULL);
+    assert_int_equal(parse(&a, false, &v, &argi), 0);
+    assert_int_equal(v.n[T_COUNT], 1);
+    assert_string_equal(v.all[T_COUNT][0], "7");
+    unsetenv("SLT_COUNT");
+}
+
 static void
 test_parse_in_order_stops_at_the_first_argument(void **state)
 {
@@ -640,6 +673,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_parse_mixes_options_and_arguments_keeping_argument_order, setup),
         cmocka_unit_test_setup(test_parse_long_option_with_separate_argument, setup),
+        cmocka_unit_test_setup(test_parse_keeps_every_value_of_a_repeated_option, setup),
         cmocka_unit_test_setup(test_parse_in_order_stops_at_the_first_argument, setup),
         cmocka_unit_test_setup(test_double_dash_ends_options, setup),
         cmocka_unit_test_setup(test_lone_dash_is_an_argument, setup),

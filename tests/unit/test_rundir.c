@@ -312,6 +312,31 @@ test_check_refuses_a_dir_open_to_others(void **state)
     assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_EFORBIDDEN);
 }
 
+/* A broker given --socket-group makes its directory 0710: its group may search it (reach a
+ * socket whose mode lets it in) and do nothing else, which the clients accept; a group that
+ * may list or write it, or others that may search it, are refused; ensure keeps 0710. */
+static void
+test_check_accepts_a_dir_its_group_may_only_search(void **state)
+{
+    (void)state;
+    char dir[RUNDIR_MAX], why[512] = "";
+    snprintf(dir, sizeof(dir), "%s/shared", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0710), 0);
+    assert_int_equal(rundir_check(dir, why, sizeof(why)), 0);
+    assert_int_equal(rundir_ensure(dir), 0);
+    assert_int_equal(mode_of(dir), 0710);
+    static const mode_t refused[] = { 0730, 0750, 0770, 0711, 0701 };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_int_equal(chmod(dir, refused[i]), 0);
+        assert_int_equal(rundir_check(dir, why, sizeof(why)), SL_EFORBIDDEN);
+    }
+    assert_int_equal(rundir_share(dir, (gid_t)-1), 0);
+    assert_int_equal(mode_of(dir), 0700);
+    assert_int_equal(rundir_share(dir, getegid()), 0);
+    assert_int_equal(mode_of(dir), 0710);
+}
+
 static void
 test_check_refuses_a_dir_owned_by_another_user(void **state)
 {
@@ -540,6 +565,7 @@ main(void)
         T(test_check_accepts_a_private_dir_of_ours),
         T(test_check_reports_a_missing_dir),
         T(test_check_refuses_a_dir_open_to_others),
+        T(test_check_accepts_a_dir_its_group_may_only_search),
         T(test_check_refuses_a_dir_owned_by_another_user),
         T(test_check_refuses_a_symlink_and_a_file),
         T(test_check_socket),
