@@ -84,9 +84,10 @@ final class Config
             $why = "runtime directory $d is $what, not yours (uid $me): refused, its owner "
                 . 'could serve its sockets; remove it, or set SLUICE_DIR to a directory of '
                 . 'your own';
-        } elseif (($st['mode'] & 077) !== 0) {
+        } elseif (($st['mode'] & 067) !== 0) {
+            // A group given --socket-group may search it (0710), no more.
             $why = "runtime directory $d is $what: refused, others may reach or replace its "
-                . "sockets; chmod 700 $d";
+                . "sockets; chmod 700 $d (or 710, for a group given --socket-group)";
         } else {
             return true;
         }

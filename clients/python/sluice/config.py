@@ -52,9 +52,9 @@ def check_dir(d):
         why = ("runtime directory %s is %s, not yours (uid %d): refused, its owner could serve "
                "its sockets; remove it, or set SLUICE_DIR to a directory of your own"
                % (d, what, me))
-    elif st.st_mode & 0o077:
+    elif st.st_mode & 0o067:  # a group given --socket-group may search it (0710), no more
         why = ("runtime directory %s is %s: refused, others may reach or replace its sockets; "
-               "chmod 700 %s" % (d, what, d))
+               "chmod 700 %s (or 710, for a group given --socket-group)" % (d, what, d))
     else:
         return True
     raise Error("forbidden", why)
