@@ -5,14 +5,13 @@
 #include "log.h"
 #include "ops.h"
 #include "park.h"
+#include "promhttp.h"
 #include "sse.h"
-#include "token.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define PATH_MAX_LEN 512
 
@@ -291,26 +290,6 @@ dispatch(struct hreq *r)
     }
 }
 
-/* With a broker token, every request must carry "Authorization: Bearer TOKEN". The token
- * never changes after start: read unlocked. */
-static bool
-authorized(struct broker *b, nng_http_req *req)
-{
-    static const char scheme[] = "Bearer ";
-    if (b->token.n == 0) {
-        return true;
-    }
-    const char *a = nng_http_req_get_header(req, "Authorization");
-    if (a != NULL && strncasecmp(a, scheme, sizeof(scheme) - 1) == 0 &&
-        token_check(&b->token, a + sizeof(scheme) - 1, strlen(a + sizeof(scheme) - 1))) {
-        return true;
-    }
-    pthread_mutex_lock(&b->lock);
-    b->opc.unauthorized++;
-    pthread_mutex_unlock(&b->lock);
-    return false;
-}
-
 /* The request's body length from its Content-Length (none: 0), in *len. False for a chunked
  * body (no length to check before reading it) or a length that is not a number. */
 static bool
@@ -353,7 +332,7 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
             char *doc = hj_error(SL_EBADREQ, "method not allowed on this path", &len);
             respond(aio, 405, doc, len, "Allow", "GET", false);
             free(doc);
-        } else if (!authorized(api->b, req)) {
+        } else if (!promhttp_authorized(api->b, req)) {
             respond_err(aio, SL_EUNAUTH, "this broker requires 'Authorization: Bearer TOKEN'",
                         "WWW-Authenticate", "Bearer realm=\"sluice\"", false);
         } else {
@@ -375,7 +354,7 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
         }
         return NULL;
     }
-    if (!authorized(api->b, req)) {
+    if (!promhttp_authorized(api->b, req)) {
         respond_err(aio, SL_EUNAUTH, "this broker requires 'Authorization: Bearer TOKEN'",
                     "WWW-Authenticate", "Bearer realm=\"sluice\"", false);
         return NULL;

@@ -130,11 +130,9 @@ reply(nng_aio *aio, uint16_t status, const char *hdr, const char *val, const cha
     nng_aio_finish(aio, 0);
 }
 
-/* With a broker token, a scrape must carry "Authorization: Bearer TOKEN" (as Prometheus
- * sends with authorization.credentials_file); one that does not is counted as unauthorized,
- * like a request on the broker's socket. The token never changes after start: read unlocked. */
-static bool
-authorized(struct broker *b, nng_http_req *req)
+/* The token never changes after start: read unlocked. */
+bool
+promhttp_authorized(struct broker *b, nng_http_req *req)
 {
     static const char scheme[] = "Bearer ";
     if (b->token.n == 0) {
@@ -174,7 +172,7 @@ handle(nng_aio *aio)
 
     char *text = NULL;
     size_t len = 0;
-    int rv = authorized(h->b, req) ? render(h->b, &text, &len) : SL_EUNAUTH;
+    int rv = promhttp_authorized(h->b, req) ? render(h->b, &text, &len) : SL_EUNAUTH;
 
     pthread_mutex_lock(&h->lock);
     if (--h->busy == 0) {

@@ -41,6 +41,12 @@ int promhttp_url(const char *arg, char *out, size_t cap, char *why, size_t why_c
 /* Is url (from promhttp_url) on a loopback address (127.0.0.0/8 or [::1])? */
 bool promhttp_loopback(const char *url);
 
+/* With a broker token, every request on the listener (/metrics, as Prometheus sends with
+ * authorization.credentials_file, and /v1) must carry "Authorization: Bearer TOKEN"; one
+ * that does not is counted as unauthorized, like a request on the broker's socket. True
+ * when req may go on. Thread-safe. */
+bool promhttp_authorized(struct broker *b, nng_http_req *req);
+
 /* Starts serving url (from promhttp_url) for b in h; /v1/events relays the event stream at
  * events_url (NULL: not served). Returns 0, or SL_EIO (logged, and why
  * says what failed: the address in use, ...) with nothing left running. */
