@@ -31,6 +31,7 @@ static const struct hj_endpoint endpoints[] = {
     { "GET", "/v1/stats", WOP_STATS, WK_OP, f_none, 0 },
     { "GET", "/v1/queues", WOP_QUEUE_LIST, WK_OP, f_none, 0 },
     { "POST", "/v1/queues", WOP_QUEUE_CREATE, WK_OP, f_queue, HJ_BODY },
+    { "GET", "/v1/queues/*", WOP_QUEUE_LIST, WK_NAME, f_none, 0 },
     { "PATCH", "/v1/queues/*", WOP_QUEUE_UPDATE, WK_NAME, f_qset, HJ_BODY },
     { "DELETE", "/v1/queues/*", WOP_QUEUE_DESTROY, WK_NAME, f_destroy, 0 },
     { "POST", "/v1/queues/*/pause", WOP_QUEUE_PAUSE, WK_NAME, f_none, 0 },

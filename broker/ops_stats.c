@@ -1,8 +1,10 @@
 /* The ops that describe the broker: queue.list, route.list and stats, and their packing. */
 #include "dbsync.h"
 #include "journal.h"
+#include "err.h"
 #include "ops_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,9 +56,19 @@ pack_queues(struct broker *b, msgpack_packer *pk)
 int
 op_queue_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
-    char *why = c->why;
-    (void)req;
-    (void)why;
+    if (WIRE_HAS(req, WK_NAME)) {
+        const struct queue *q = broker_queue_find(b, req->v[WK_NAME].s);
+        if (q == NULL) {
+            snprintf(c->why, WHY_MAX, "no queue %.*s", (int)req->v[WK_NAME].s.n,
+                     req->v[WK_NAME].s.p);
+            return SL_ENOTFOUND;
+        }
+        wire_pack_ok(pk, 1);
+        wire_pack_key(pk, WK_QUEUES);
+        msgpack_pack_array(pk, 1);
+        pack_queue(pk, q);
+        return 0;
+    }
     wire_pack_ok(pk, 1);
     pack_queues(b, pk);
     return 0;

@@ -165,6 +165,11 @@ is "$ST" 200 "PATCH /v1/queues/q1"
 api GET /v1/queues
 is "$(json "$BODY" '[q["weight"] for q in d["queues"] if q["name"] == "q1"]')" "[3]" \
     "GET /v1/queues shows the change"
+api GET /v1/queues/q1
+is "$(json "$BODY" '[(q["name"], q["weight"], q["priority"]) for q in d["queues"]]')" \
+    '[["q1", 3, 5]]' "GET /v1/queues/q1: that queue alone"
+api GET /v1/queues/nope
+is "$ST" 404 "GET /v1/queues/nope: 404"
 api POST /v1/queues/q1/pause
 is "$ST" 200 "pause"
 api GET /v1/queues
