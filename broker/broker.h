@@ -73,6 +73,7 @@ struct broker {
     struct hmap workers;             /* name -> struct worker */
     struct worker *workers_head, *workers_tail; /* registration order */
     uint32_t nworkers;
+    int64_t idle_swept_ns;      /* monotonic: last look for idle connectionless workers */
     struct hmap byid;                /* reserved and dead jobs by id (key: &job->id) */
     struct theap timers;             /* delayed jobs and reservation deadlines */
     struct waiter *waiters_head, *waiters_tail; /* parked reserves, oldest first (park.c) */

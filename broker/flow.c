@@ -295,11 +295,48 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
     return 0;
 }
 
+/* A worker with no connection the broker follows (its requests came over HTTP: pipe 0) is
+ * never told apart from one that stopped for good by a close. Once it holds no job and has
+ * not been heard from for longer than any wait a reserve may ask for, it is forgotten, so that
+ * names used once (a process per request) do not pile up. Looked for once a minute. */
+#define FLOW_IDLE_FORGET_NS (15LL * 60 * 1000000000LL)
+#define FLOW_IDLE_SWEEP_NS (60LL * 1000000000LL)
+
+static bool
+has_waiter(const struct broker *b, const struct worker *w)
+{
+    for (const struct waiter *wt = b->waiters_head; wt != NULL; wt = wt->next) {
+        if (wt->w == w) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+forget_idle(struct broker *b, int64_t now_ns)
+{
+    if (now_ns - b->idle_swept_ns < FLOW_IDLE_SWEEP_NS) {
+        return;
+    }
+    b->idle_swept_ns = now_ns;
+    for (struct worker *w = b->workers_head, *next; w != NULL; w = next) {
+        next = w->next;
+        if (w->pipe == 0 && w->reserved == 0 && now_ns - w->seen_ns > FLOW_IDLE_FORGET_NS &&
+            !has_waiter(b, w)) {
+            LOG(LOG_INFO, "worker.leave", "worker=%s pipe=0 done=%llu reason=idle", w->name,
+                (unsigned long long)w->done);
+            worker_forget(b, w);
+        }
+    }
+}
+
 int64_t
 flow_tick(struct broker *b, int64_t now_ns)
 {
     struct job *j;
 
+    forget_idle(b, now_ns);
     while ((j = theap_top(&b->timers)) != NULL && j->due_ns <= now_ns) {
         if (j->state == JOB_DELAYED) {
             theap_del(&b->timers, j);

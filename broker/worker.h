@@ -1,7 +1,8 @@
 /* Workers as the broker sees them: a name the worker chose, the connection (nng pipe) it
  * speaks on, what it last reported, and how many jobs it holds. A worker is registered by
  * `hello` or by its first `reserve`, and forgotten when its connection closes (its jobs go
- * back to their queues then, see flow.h). */
+ * back to their queues then, see flow.h), or, without a connection (HTTP), once idle with no
+ * job for 15 minutes. */
 #ifndef SLUICE_WORKER_H
 #define SLUICE_WORKER_H
 

@@ -192,6 +192,30 @@ test_nack_with_delay_waits_then_is_ready(void **state)
     assert_int_equal(reserve(b, w, 1, jobs), 1);
 }
 
+/* Workers without a connection (HTTP: pipe 0) are forgotten once idle with no job for 15
+ * minutes; one holding a job, or one with a connection, is kept. */
+static void
+test_idle_connectionless_workers_are_forgotten(void **state)
+{
+    struct broker *b = *state;
+    struct job *jobs[1];
+    flow_worker(b, S("http-idle"), 0);
+    struct worker *busy = flow_worker(b, S("http-busy"), 0);
+    flow_worker(b, S("wired"), 7);
+    push(b, "bob", NULL, 1);
+    assert_int_equal(b->nworkers, 3);
+    fake_now += 14LL * 60 * 1000 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(b->nworkers, 3); /* not idle long enough */
+    fake_now += 2LL * 60 * 1000 * MS;
+    assert_int_equal(reserve(b, busy, 1, jobs), 1); /* holds a job, not heard from since */
+    flow_tick(b, fake_now);
+    assert_int_equal(b->nworkers, 2);
+    assert_null(hmap_get(&b->workers, "http-idle", 9));
+    assert_non_null(hmap_get(&b->workers, "http-busy", 9));
+    assert_non_null(hmap_get(&b->workers, "wired", 5));
+}
+
 static void
 test_ttr_expiry_returns_job_to_head(void **state)
 {
@@ -625,6 +649,7 @@ main(void)
         T(test_nack_retries_then_dead_after_max_attempts),
         T(test_nack_with_delay_waits_then_is_ready),
         T(test_ttr_expiry_returns_job_to_head),
+        T(test_idle_connectionless_workers_are_forgotten),
         T(test_release_puts_job_back_first),
         T(test_disconnect_charges_only_the_running_job),
         T(test_disconnect_with_no_known_job_charges_none),
