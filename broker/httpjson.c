@@ -211,109 +211,134 @@ field_allowed(const struct hj_endpoint *e, const char *name, enum wire_key *k)
 }
 
 static bool
+json_is_boolean_fn(const json_t *v)
+{
+    return json_is_boolean(v);
+}
+
+static bool
+is_str(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) <= WIRE_STR_MAX;
+}
+
+static bool
+is_name(const json_t *v)
+{
+    return json_is_string(v) && wire_name_ok(json_string_value(v), json_string_length(v));
+}
+
+static bool
 is_u64(const json_t *v)
 {
     return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+static bool
+is_num(const json_t *v)
+{
+    return is_u64(v) || (json_is_real(v) && json_real_value(v) >= 0);
+}
+
+static void
+pack_str(msgpack_packer *pk, const json_t *v)
+{
+    wire_pack_str(pk, json_string_value(v), json_string_length(v));
+}
+
+static void
+pack_u64(msgpack_packer *pk, const json_t *v)
+{
+    msgpack_pack_uint64(pk, (uint64_t)json_integer_value(v));
+}
+
+static void
+pack_num(msgpack_packer *pk, const json_t *v)
+{
+    if (json_is_integer(v)) {
+        pack_u64(pk, v);
+    } else {
+        msgpack_pack_double(pk, json_real_value(v));
+    }
+}
+
+static void
+pack_bool(msgpack_packer *pk, const json_t *v)
+{
+    json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+}
+
+/* How a JSON value of each wire type is checked and packed; an array type names the type of
+ * its items (scalar: itself). A type with no row (what NULL) cannot be set over HTTP. */
+static const struct jtype {
+    bool (*ok)(const json_t *v);
+    void (*pack)(msgpack_packer *pk, const json_t *v);
+    const char *what;
+    enum wire_type item;
+} jtypes[] = {
+    [WT_STR] = { is_str, pack_str, "a string", WT_STR },
+    [WT_NAME] = { is_name, pack_str, "a name (1-128 of A-Z a-z 0-9 . _ : -)", WT_NAME },
+    [WT_U64] = { is_u64, pack_u64, "a non-negative integer", WT_U64 },
+    [WT_NUM] = { is_num, pack_num, "a non-negative number", WT_NUM },
+    [WT_BOOL] = { json_is_boolean_fn, pack_bool, "true or false", WT_BOOL },
+    [WT_U64S] = { NULL, NULL, "an array", WT_U64 },
+    [WT_NAMES] = { NULL, NULL, "an array", WT_NAME },
+};
+#define NJTYPES (sizeof(jtypes) / sizeof(jtypes[0]))
+
+static bool
+is_array_type(enum wire_type t)
+{
+    return jtypes[t].item != t;
 }
 
 /* Checks v against the wire type of k; why names the field. */
 static int
 check_value(const char *name, enum wire_key k, const json_t *v, char *why, size_t cap)
 {
+    enum wire_type t = wire_key_type(k);
     size_t i;
     json_t *x;
-    switch (wire_key_type(k)) {
-    case WT_STR:
-        if (json_is_string(v) && json_string_length(v) <= WIRE_STR_MAX) {
-            return 0;
-        }
-        snprintf(why, cap, "field '%s' must be a string", name);
-        return SL_EBADREQ;
-    case WT_NAME:
-        if (json_is_string(v) && wire_name_ok(json_string_value(v), json_string_length(v))) {
-            return 0;
-        }
-        snprintf(why, cap, "field '%s' must be a name (1-128 of A-Z a-z 0-9 . _ : -)", name);
-        return SL_EBADREQ;
-    case WT_U64:
-        if (is_u64(v)) {
-            return 0;
-        }
-        snprintf(why, cap, "field '%s' must be a non-negative integer", name);
-        return SL_EBADREQ;
-    case WT_NUM:
-        if ((json_is_integer(v) && json_integer_value(v) >= 0) ||
-            (json_is_real(v) && json_real_value(v) >= 0)) {
-            return 0;
-        }
-        snprintf(why, cap, "field '%s' must be a non-negative number", name);
-        return SL_EBADREQ;
-    case WT_BOOL:
-        if (json_is_boolean(v)) {
-            return 0;
-        }
-        snprintf(why, cap, "field '%s' must be true or false", name);
-        return SL_EBADREQ;
-    case WT_U64S:
-    case WT_NAMES:
-        if (!json_is_array(v)) {
-            snprintf(why, cap, "field '%s' must be an array", name);
-            return SL_EBADREQ;
-        }
-        json_array_foreach (v, i, x) {
-            if (wire_key_type(k) == WT_U64S ? !is_u64(x)
-                                           : !json_is_string(x) ||
-                                                 !wire_name_ok(json_string_value(x),
-                                                               json_string_length(x))) {
-                snprintf(why, cap, "field '%s' item %zu must be %s", name, i,
-                         wire_key_type(k) == WT_U64S ? "a non-negative integer" : "a name");
-                return SL_EBADREQ;
-            }
-        }
-        return 0;
-    default:
+    if ((size_t)t >= NJTYPES || jtypes[t].what == NULL) {
         snprintf(why, cap, "field '%s' cannot be set over HTTP", name);
         return SL_EBADREQ;
     }
+    const struct jtype *it = &jtypes[jtypes[t].item];
+    if (!is_array_type(t)) {
+        if (it->ok(v)) {
+            return 0;
+        }
+        snprintf(why, cap, "field '%s' must be %s", name, it->what);
+        return SL_EBADREQ;
+    }
+    if (!json_is_array(v)) {
+        snprintf(why, cap, "field '%s' must be %s", name, jtypes[t].what);
+        return SL_EBADREQ;
+    }
+    json_array_foreach (v, i, x) {
+        if (!it->ok(x)) {
+            snprintf(why, cap, "field '%s' item %zu must be %s", name, i, it->what);
+            return SL_EBADREQ;
+        }
+    }
+    return 0;
 }
 
+/* Packs v, checked by check_value. */
 static void
 pack_value(msgpack_packer *pk, enum wire_key k, const json_t *v)
 {
+    enum wire_type t = wire_key_type(k);
+    const struct jtype *it = &jtypes[jtypes[t].item];
     size_t i;
     json_t *x;
-    switch (wire_key_type(k)) {
-    case WT_STR:
-    case WT_NAME:
-        wire_pack_str(pk, json_string_value(v), json_string_length(v));
-        break;
-    case WT_U64:
-        msgpack_pack_uint64(pk, (uint64_t)json_integer_value(v));
-        break;
-    case WT_NUM:
-        if (json_is_integer(v)) {
-            msgpack_pack_uint64(pk, (uint64_t)json_integer_value(v));
-        } else {
-            msgpack_pack_double(pk, json_real_value(v));
-        }
-        break;
-    case WT_BOOL:
-        if (json_is_true(v)) {
-            msgpack_pack_true(pk);
-        } else {
-            msgpack_pack_false(pk);
-        }
-        break;
-    default: /* WT_U64S, WT_NAMES, checked */
-        msgpack_pack_array(pk, json_array_size(v));
-        json_array_foreach (v, i, x) {
-            if (wire_key_type(k) == WT_U64S) {
-                msgpack_pack_uint64(pk, (uint64_t)json_integer_value(x));
-            } else {
-                wire_pack_str(pk, json_string_value(x), json_string_length(x));
-            }
-        }
-        break;
+    if (!is_array_type(t)) {
+        it->pack(pk, v);
+        return;
+    }
+    msgpack_pack_array(pk, json_array_size(v));
+    json_array_foreach (v, i, x) {
+        it->pack(pk, x);
     }
 }
 
