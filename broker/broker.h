@@ -32,6 +32,7 @@
 #define BROKER_CLOSED_PIPES 1024u
 
 struct journal;
+struct cluster;
 struct dbsync;
 
 struct broker_clock {
@@ -93,6 +94,8 @@ struct broker {
     struct lease lease;              /* the router's lease */
     struct events *events;           /* the event stream; NULL: none (set by main) */
     struct journal *jr;              /* the journal; NULL: memory only (journal.c) */
+    struct cluster *cluster;         /* set with --cluster (cluster.h) */
+    bool standby;                    /* a cluster standby: state comes from the stream only */
     struct dbsync *db;               /* the MySQL database kept in step; NULL: none (dbsync.c) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */

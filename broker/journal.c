@@ -532,6 +532,30 @@ relocate(struct broker *b, uint64_t seq)
         (unsigned long long)moved);
 }
 
+/* A cluster leader begins: its epoch, recorded (replayed, it is what the stream's later
+ * messages carry). */
+static void
+epoch_rec(struct broker *b)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_EPOCH);
+    w_u64(&w, b->jr->epoch);
+    w_str(&w, "", 0);
+    rec_end(&w, true);
+}
+
+/* The stream is empty and this journal becomes its beginning: every job is written again in
+ * the new segment, so that the segments before it, which the stream never held, can go. */
+static void
+relocate_all(struct broker *b)
+{
+    struct journal *jr = b->jr;
+    for (size_t i = 0; i + 1 < jr->nsegs; i++) {
+        relocate(b, jr->segs[i].seq);
+        jr->segs[i].copied = true;
+    }
+}
+
 /* Whether the current segment is closed now. A full one is; so is a large one when no job is
  * left anywhere, so that the journal shrinks back once the backlog is gone. With the disk
  * full, only a segment whose jobs are all gone, so that it can be deleted once the older ones
@@ -708,7 +732,7 @@ journal_stats(struct journal *jr, struct journal_stats *st)
 
 /* --- open / close ------------------------------------------------------------------------- */
 
-static void
+void
 jr_free(struct journal *jr)
 {
     if (jr->lock_fd >= 0) {
@@ -764,10 +788,11 @@ start_without_segment(struct journal *jr, uint64_t seq)
 }
 
 int
-journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t cap)
+jr_prepare(struct journal **jp, const struct journal_cfg *cfg, char *why, size_t cap)
 {
     struct journal *jr = calloc(1, sizeof(*jr));
     why[0] = '\0';
+    *jp = NULL;
     if (jr == NULL) {
         snprintf(why, cap, "out of memory");
         return SL_ENOMEM;
@@ -797,17 +822,36 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
         jr_free(jr);
         return SL_EIO;
     }
-    int rv = replay_all(b, jr, why, cap);
+    *jp = jr;
+    return 0;
+}
+
+int
+journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t cap)
+{
+    struct journal *jr;
+    int rv = jr_prepare(&jr, cfg, why, cap);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = replay_all(b, jr, why, cap);
     if (rv != 0) {
         replay_abandon(b);
         jr_free(jr);
         return rv;
     }
+    return journal_begin_writing(b, jr, why, cap);
+}
+
+int
+journal_begin_writing(struct broker *b, struct journal *jr, char *why, size_t cap)
+{
     /* The reserve a previous run left makes room for the new segment first; then it is
      * taken again, if the disk has room for it. */
     journal_reserve_drop(jr);
     /* Appends go to a new segment, which starts with the snapshot of what replay built. */
     uint64_t seq = jr->nsegs > 0 ? jr->segs[jr->nsegs - 1].seq + 1 : 1;
+    int rv;
     if ((rv = add_seg(jr, seq)) == 0 && (rv = open_segment(jr, seq)) != 0 &&
         (rv == ENOSPC || rv == EDQUOT)) {
         rv = start_without_segment(jr, seq);
@@ -819,11 +863,22 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
         return SL_EIO;
     }
     jr->active_bytes = JF_HEADER_SIZE;
+    jr->js = jr->cfg.js;
+    jr->epoch = jr->cfg.epoch;
+    jr->on_fenced = jr->cfg.on_fenced;
+    jr->fenced_arg = jr->cfg.fenced_arg;
+    jr->repl_seg = seq;
     journal_reserve_open(jr);
     b->jr = jr;
     pthread_mutex_lock(&b->lock);
     snapshot(b);
     jr->segs[jr->nsegs - 1].snap_lsn = appended_lsn(jr) + jr->op.n;
+    if (jr->js != NULL) {
+        epoch_rec(b);
+        if (jr->js_last == 0) {
+            relocate_all(b);
+        }
+    }
     replay_hand_back(b);
     if (jr->nsegs > 1) {
         /* The newest segment replayed may have lost the end of its snapshot to a crash: the

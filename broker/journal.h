@@ -32,6 +32,8 @@
 #include "broker.h"
 #include "park.h"
 
+struct jstream;
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +44,14 @@ struct journal_cfg {
     enum journal_fsync fsync;
     uint64_t segment_bytes;     /* a segment is closed once it grows past this */
     bool repair;                /* cut the journal at a corrupt record instead of stopping */
+    /* A cluster leader's (js NULL: a single broker): every write also goes to the shard's
+     * stream, and nothing is confirmed before the stream holds it (journal_repl.c). A
+     * journal opened with js on an empty stream writes every job again in its new segment,
+     * so that the stream holds all of the broker's state from its first message. */
+    struct jstream *js;
+    uint64_t epoch;                  /* this leader's */
+    void (*on_fenced)(void *arg);    /* once, from the writer: another leader appended */
+    void *fenced_arg;
 };
 
 struct journal;
