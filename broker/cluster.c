@@ -36,6 +36,7 @@ struct cluster {
     char leader_url[256];
     uint64_t rev_seen;             /* standby: the lease revision last seen, and when */
     int64_t rev_seen_ns;
+    int64_t started_ns;            /* when it began to stand by */
     bool tailing;
     struct jstream_info info;      /* refreshed once a second */
     int64_t info_ns;
@@ -159,7 +160,7 @@ cluster_open(struct cluster **cp, struct broker *b, const struct cluster_cfg *cf
     }
     b->standby = true;
     c->role = ROLE_STANDBY;
-    c->rev_seen_ns = clock_mono_ns();
+    c->rev_seen_ns = c->started_ns = clock_mono_ns();
     LOG(LOG_INFO, "cluster.standby", "shard=%s stream_last=%llu", c->shard,
         (unsigned long long)in.last_seq);
     *cp = c;
@@ -305,7 +306,11 @@ watch_lease(struct cluster *c)
     int rv = jstream_lease_get(c->js, &l);
     int64_t now = clock_mono_ns();
     if (rv == SL_ENOTFOUND || (rv == 0 && l.holder[0] == '\0')) {
-        try_take(c, rv == 0 ? l.rev : 0);
+        /* Released: taken by a standby that has stood by for a lease at least, so that the
+         * broker that stepped down, starting again, leaves it to the others. */
+        if (now - c->started_ns > 2 * half_lease_ns(c)) {
+            try_take(c, rv == 0 ? l.rev : 0);
+        }
         return;
     }
     if (rv != 0) {

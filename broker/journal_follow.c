@@ -304,6 +304,9 @@ journal_promote(struct follow **fp, uint64_t epoch, char *why, size_t cap)
     f->jr = NULL;
     jr->js_last = f->last_seq;
     jr->cfg.epoch = epoch;
+    /* The stream's positions go on from the last message: a standby checks that each message
+     * continues the one before it within an epoch. */
+    jr->buf_lsn = jr->durable_lsn = jr->confirm_lsn = jr->repl_lsn = f->next_lsn;
     journal_follow_close(f);
     *fp = NULL;
     LOG(LOG_INFO, "cluster.promoted", "epoch=%llu stream_seq=%llu jobs=%llu",

@@ -309,7 +309,8 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
      * a start that succeeded could leave a journal that the next start refuses. */
     bool check_only = r->in_snap && !r->first;
     if (r->in_snap && p[0] != R_SNAP_END && p[0] != R_NEXTID && p[0] != R_QUEUE &&
-        p[0] != R_ROUTE && p[0] != R_DEDUP && p[0] != R_DEDUP_SEQS) {
+        p[0] != R_ROUTE && p[0] != R_GWEIGHT && p[0] != R_DEDUP &&
+        p[0] != R_DEDUP_SEQS) {
         return SL_EBADREQ; /* a snapshot holds nothing else (snapshot()) */
     }
     switch (p[0]) {

@@ -54,7 +54,7 @@ setup(void **state)
     }
     broker_cfg_default(&f->cfg);
     log_level = LOG_WARN; /* a test of damage silences what it causes */
-    f->jc = (struct journal_cfg){ f->dir, JOURNAL_ALWAYS, SEG_BIG, false };
+    f->jc = (struct journal_cfg){ .dir = f->dir, .fsync = JOURNAL_ALWAYS, .segment_bytes = SEG_BIG };
     fake_now = T0;
     *state = f;
     return 0;
@@ -1033,6 +1033,11 @@ test_orders_and_weights_replay(void **state)
     b = f->b;
     assert_int_equal(Q(b, "q1")->order, QUEUE_ORDER_FIFO);
     assert_int_equal(b->dflt->order, QUEUE_ORDER_GROUPS);
+    assert_int_equal(G(b, "amy")->weight, 2500);
+    assert_int_equal(G(b, "nobody")->weight, 10);
+    /* Started again: the weights now come from the new segment's snapshot. */
+    restart_same(f);
+    b = f->b;
     assert_int_equal(G(b, "amy")->weight, 2500);
     assert_int_equal(G(b, "nobody")->weight, 10);
     /* default: bob's turn (he came first), then amy's 2.5 jobs a turn; q1: arrival order. */
