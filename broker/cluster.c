@@ -31,6 +31,7 @@ struct cluster {
     pthread_cond_t cond;
     atomic_llong serve_until;      /* mono ns: serving before it (leader) */
     atomic_bool restart, stop, step_down;
+    atomic_uint restart_delay_ms;
     enum role role;
     uint64_t epoch, rev;           /* the epoch led, the lease's revision last written */
     char leader_url[256];
@@ -62,6 +63,12 @@ cluster_restart_wanted(const struct cluster *c)
     return atomic_load(&c->restart);
 }
 
+unsigned
+cluster_restart_delay_ms(const struct cluster *c)
+{
+    return atomic_load(&c->restart_delay_ms);
+}
+
 void
 cluster_leader_url(struct cluster *c, char *out, size_t cap)
 {
@@ -75,6 +82,10 @@ static void
 want_restart(struct cluster *c, const char *why)
 {
     atomic_store(&c->serve_until, 0);
+    /* A stream that cannot be applied is not retried in a tight loop. */
+    if (strstr(why, "could not") != NULL) {
+        atomic_store(&c->restart_delay_ms, 1000);
+    }
     if (!atomic_exchange(&c->restart, true)) {
         LOG(LOG_WARN, "cluster.restart", "reason=\"%s\" then=standby", why);
         kill(getpid(), SIGUSR2);
@@ -498,7 +509,7 @@ kv_n(msgpack_packer *pk, const char *k, uint64_t v)
 unsigned
 cluster_status_pairs(void)
 {
-    return 14;
+    return 15;
 }
 
 void
@@ -524,5 +535,6 @@ cluster_status_pack(struct cluster *c, msgpack_packer *pk)
     kv_n(pk, "stream_last_seq", c->info.last_seq);
     kv_n(pk, "stream_bytes", c->info.bytes);
     kv_n(pk, "stream_replicas_current", c->info.current);
+    kv_s(pk, "stream_leader", c->info.leader);
     pthread_mutex_unlock(&c->mtx);
 }

@@ -54,6 +54,8 @@ bool cluster_serving(const struct cluster *c);
 void cluster_leader_url(struct cluster *c, char *out, size_t cap);
 /* Whether the process should start again as a standby (it stopped leading). */
 bool cluster_restart_wanted(const struct cluster *c);
+/* How long to wait before starting again (after a failure: not in a tight loop). */
+unsigned cluster_restart_delay_ms(const struct cluster *c);
 /* Hands the lease over on purpose: SL_ENOTLEADER when not leading. */
 int cluster_step_down(struct cluster *c);
 /* Packs the cluster's state as map entries (role, epoch, leader, stream, lag): n pairs,

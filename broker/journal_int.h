@@ -101,6 +101,8 @@ struct journal {
     uint64_t repl_lsn;         /* the stream holds the journal up to here */
     uint64_t repl_seg;         /* the segment of the byte at repl_lsn */
     bool fenced;               /* another leader appended: nothing is confirmed any more */
+    bool repl_stalled;         /* the stream is out of reach: replies wait, appends retried */
+    int64_t repl_retry_ns;     /* when to try again */
     void (*on_fenced)(void *arg);
     void *fenced_arg;
     struct jstream_msg *jm;    /* scratch for one append */

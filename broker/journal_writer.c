@@ -337,7 +337,8 @@ writer_main(void *arg)
         bool sync_due = jr->cfg.fsync == JOURNAL_EVERYSEC && jr->dirty &&
                         now - jr->last_sync_ns >= 1000000000LL;
         bool have = jr->buf.n > 0 || jr->wdone < jr->wbuf.n || jr->ndels > 0 ||
-                    repl_behind(jr) || (jr->broken && now >= retry_at);
+                    (repl_behind(jr) && now >= jr->repl_retry_ns) ||
+                    (jr->broken && now >= retry_at);
         if (jr->broken && now < retry_at && !jr->stop) {
             have = false; /* wait for the retry time */
         }
@@ -398,7 +399,15 @@ writer_main(void *arg)
         if (rrv == SL_ECONFLICT) {
             jr->fenced = true;
         }
-        if (rv == 0 && (rrv != 0 || jr->fenced)) {
+        if (rv == 0 && rrv != 0 && !jr->fenced && !stopping) {
+            /* The stream is out of reach (a NATS election takes seconds): the replies wait,
+             * and the append is tried again; the lease decides how long this may go on. */
+            if (!jr->repl_stalled) {
+                LOG(LOG_WARN, "cluster.append_stalled", "err=%s", sl_err_code(rrv));
+            }
+            jr->repl_stalled = true;
+            jr->repl_retry_ns = clock_mono_ns() + 200000000LL;
+        } else if (rv == 0 && (rrv != 0 || jr->fenced)) {
             if (!jr->broken) {
                 LOG(LOG_ERROR, "cluster.append_failed", "err=%s", sl_err_code(rrv));
             }
@@ -409,6 +418,11 @@ writer_main(void *arg)
             retry_at = jr->fenced ? INT64_MAX : clock_mono_ns() + 200000000LL;
             rv = -1;
         } else if (rv == 0) {
+            if (jr->repl_stalled) {
+                LOG(LOG_INFO, "cluster.append_resumed", "seq=%llu",
+                    (unsigned long long)jr->js_last);
+            }
+            jr->repl_stalled = false;
             if (jr->broken) {
                 LOG(LOG_INFO, "journal.recovered", "dir=\"%s\"", jr->dir);
             }

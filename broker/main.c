@@ -484,6 +484,7 @@ main(int argc, char **argv)
     while ((sig = sigpipe_wait(-1)) == SIGUSR2 && (cl == NULL || !cluster_restart_wanted(cl))) {
     }
     bool again = cl != NULL && cluster_restart_wanted(cl);
+    unsigned again_ms = cl != NULL ? cluster_restart_delay_ms(cl) : 0;
     LOG(LOG_INFO, "stop", "signal=%d%s", sig, again ? " then=standby" : "");
     /* No request is handled once quiesced; then the journal is written and closed, and only
      * then are the sockets closed, under a deadline (common/deadline.h). */
@@ -516,6 +517,9 @@ main(int argc, char **argv)
     }
     if (again) {
         /* Nothing of the deposed leader's state survives: the standby is a new process. */
+        if (again_ms > 0) {
+            usleep(again_ms * 1000);
+        }
         execv("/proc/self/exe", argv);
         fprintf(stderr, "broker: cannot start again as a standby: %s\n", strerror(errno));
         return 1;

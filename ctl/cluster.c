@@ -34,6 +34,7 @@ cmd_cluster_status(struct ctl *ctl, int argc, char **argv, const struct opt_vals
         { "stream first seq", "stream_first_seq" }, { "stream last seq", "stream_last_seq" },
         { "stream bytes", "stream_bytes" },
         { "replicas current", "stream_replicas_current" },
+        { "stream leader", "stream_leader" },
     };
     struct wire_msg req;
     int rv;

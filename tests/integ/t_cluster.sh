@@ -117,10 +117,27 @@ ok "and catches up with the new epoch" wait_for 20 caught_up "$A"
 bb=$(books "$B")
 ok "books equal after the fence" wait_for 10 eval '[ "$(books "$A")" = "$bb" ]'
 
-# --- one NATS node lost: service goes on ----------------------------------------------------
-nats_node_kill 2 KILL
-ok "pushes go on with a NATS node down" ctl --timeout 30000 push gn n1 n2 n3
-nats_node_start 2
+# --- NATS nodes lost: service goes on; NATS gone: nothing is confirmed --------------------------
+# (the leader is B now)
+doc=$("$SLUICE_BIN/ctl" --url "$B" cluster status --json)
+sl=$(json "$doc" 'd["stream_leader"]')
+like "$sl" '^n[123]$' "the status names the stream's leader node"
+other=1
+[ "$sl" = n1 ] && other=2
+nats_node_kill "$other" KILL
+ok "a push goes on with a NATS node down" ctl --url "$B" --timeout 30000 push gn n1
+nats_node_start "$other"
+nats_node_kill "${sl#n}" KILL
+ok "a push goes on once the stream's leader node is killed" \
+    ctl --url "$B" --timeout 60000 push gn n2
+nats_node_start "${sl#n}"
+ok "the standby follows after the NATS nodes return" wait_for 60 caught_up "$A"
+for i in 1 2 3; do nats_node_kill "$i" KILL; done
+run ctl --url "$B" --timeout 5000 push gn n3
+isnt "$RC" 0 "with every NATS node gone a push is not confirmed"
+like "$ERR" 'io|not_leader|no reply' "and the error says so"
+for i in 1 2 3; do nats_node_start "$i"; done
+ok "NATS back: the cluster has a leader again" wait_for 60 eval 'is_role "$A" leader || is_role "$B" leader'
 
 # --- no NATS at start: a clear error, non-zero exit ------------------------------------------
 run "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/c" --cluster nats://127.0.0.1:1 --listen "tcp://127.0.0.1:$(free_port)"
