@@ -442,7 +442,12 @@ cluster_start(struct cluster *c)
 void
 cluster_stop(struct cluster *c)
 {
-    if (c == NULL || !c->started) {
+    if (c == NULL) {
+        return;
+    }
+    /* Stopping with NATS out of reach must not outlast the stop's deadline. */
+    jstream_set_timeout(c->js, 700);
+    if (!c->started) {
         return;
     }
     pthread_mutex_lock(&c->mtx);
@@ -460,7 +465,7 @@ cluster_free(struct cluster *c)
         return;
     }
     cluster_stop(c);
-    if (c->role == ROLE_LEADER && c->rev != 0 && c->js != NULL) {
+    if (c->role == ROLE_LEADER && c->rev != 0 && c->js != NULL && jstream_connected(c->js)) {
         uint64_t rev;
         if (jstream_lease_put(c->js, c->rev, "", "", &rev) == 0) {
             LOG(LOG_INFO, "cluster.lease_released", "epoch=%llu", (unsigned long long)c->epoch);

@@ -20,7 +20,7 @@ struct jstream {
     jsCtx *js;
     kvStore *kv;
     char stream[48], subject[64], shard[40];
-    uint64_t timeout_ms;
+    _Atomic uint64_t timeout_ms;
 
     /* One append at a time (the writer's); acks arrive on the client's threads. */
     pthread_mutex_t mtx;
@@ -270,6 +270,18 @@ jstream_open(struct jstream **sp, const struct jstream_cfg *cfg, char *why, size
 }
 
 void
+jstream_set_timeout(struct jstream *s, uint64_t timeout_ms)
+{
+    s->timeout_ms = timeout_ms;
+}
+
+bool
+jstream_connected(struct jstream *s)
+{
+    return natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void
 jstream_close(struct jstream *s)
 {
     if (s == NULL) {
@@ -444,7 +456,10 @@ jstream_info(struct jstream *s, struct jstream_info *out)
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     memset(out, 0, sizeof(*out));
-    natsStatus st = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = (int64_t)s->timeout_ms;
+    natsStatus st = js_GetStreamInfo(&si, s->js, s->stream, &jo, &jerr);
     if (st != NATS_OK) {
         return status_err(st);
     }

@@ -34,6 +34,10 @@ struct jstream_cfg {
  * reconnects on its own afterwards. Returns 0, SL_EBADREQ (bad cfg), SL_EUNREACHABLE,
  * SL_ENOMEM or SL_EIO, with why filled. */
 int jstream_open(struct jstream **sp, const struct jstream_cfg *cfg, char *why, size_t cap);
+/* Bounds each later call by timeout_ms instead (a broker stopping waits less). */
+void jstream_set_timeout(struct jstream *s, uint64_t timeout_ms);
+/* Whether the connection is up now (not reconnecting). */
+bool jstream_connected(struct jstream *s);
 /* Closes the connection. jstream_close(NULL) does nothing. */
 void jstream_close(struct jstream *s);
 

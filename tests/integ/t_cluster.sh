@@ -92,6 +92,7 @@ ok "producers finish" wait_for 60 eval '[ -e "$SLUICE_DIR/chaos/producer.p1" ] &
 confirmed=$(cat "$SLUICE_DIR"/chaos/ledger.p1 "$SLUICE_DIR"/chaos/ledger.p2 | wc -l)
 s=$("$SLUICE_BIN/ctl" --url "$B" stats --json)
 held=$(json "$s" 'sum(g["ready"] + g.get("reserved", 0) + g.get("delayed", 0) for g in d["groups"] if g["name"] in ("p1", "p2"))')
+cmp_num "$confirmed" -gt 300 "the producers confirmed jobs across the failover ($confirmed)"
 is "$held" "$confirmed" "every confirmed job of the producers is held by the new leader"
 
 # --- the old leader restarted rejoins as a standby and catches up --------------------------
@@ -138,6 +139,11 @@ isnt "$RC" 0 "with every NATS node gone a push is not confirmed"
 like "$ERR" 'io|not_leader|no reply' "and the error says so"
 for i in 1 2 3; do nats_node_start "$i"; done
 ok "NATS back: the cluster has a leader again" wait_for 60 eval 'is_role "$A" leader || is_role "$B" leader'
+
+stop_pgrp "$PID_a" 5
+is "$?" 0 "broker a stops cleanly"
+stop_pgrp "$PID_b" 5
+is "$?" 0 "broker b stops cleanly"
 
 # --- no NATS at start: a clear error, non-zero exit ------------------------------------------
 run "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/c" --cluster nats://127.0.0.1:1 --listen "tcp://127.0.0.1:$(free_port)"
