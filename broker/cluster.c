@@ -215,7 +215,7 @@ catch_up(struct cluster *c)
 {
     struct jstream_info in;
     int rv = jstream_info(c->js, &in);
-    for (int64_t until = clock_mono_ns() + 10000000000LL; rv == 0;) {
+    for (int64_t until = clock_mono_ns() + 10000000000LL; rv == 0 && !atomic_load(&c->stop);) {
         struct follow_state st;
         journal_follow_state(c->f, &st);
         if (st.last_seq >= in.last_seq) {
@@ -446,7 +446,9 @@ cluster_stop(struct cluster *c)
         return;
     }
     /* Stopping with NATS out of reach must not outlast the stop's deadline. */
-    jstream_set_timeout(c->js, 700);
+    if (c->js != NULL) {
+        jstream_set_timeout(c->js, 700);
+    }
     if (!c->started) {
         return;
     }

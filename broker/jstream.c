@@ -223,7 +223,9 @@ connect_nats(struct jstream *s, const struct jstream_cfg *cfg, char *why, size_t
     }
     jsOptions jo;
     jsOptions_Init(&jo);
-    jo.Wait = (int64_t)cfg->timeout_ms;
+    /* KV and stream calls: bounded tighter than appends, so that a lease check or a stop is
+     * not held up for long by a NATS node that went away. */
+    jo.Wait = cfg->timeout_ms < 2000 ? (int64_t)cfg->timeout_ms : 2000;
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.AckHandlerClosure = s;
     jo.PublishAsync.MaxPending = 4096;

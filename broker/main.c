@@ -456,7 +456,7 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: cannot start the cluster thread\n");
         goto fail_cluster;
     }
-    if (b->jr == NULL) {
+    if (b->jr == NULL && cl == NULL) {
         LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
     }
     char urls[SERVER_LISTEN_MAX * (RUNDIR_MAX + 16)] = "";

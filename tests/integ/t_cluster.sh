@@ -95,6 +95,13 @@ held=$(json "$s" 'sum(g["ready"] + g.get("reserved", 0) + g.get("delayed", 0) fo
 cmp_num "$confirmed" -gt 300 "the producers confirmed jobs across the failover ($confirmed)"
 is "$held" "$confirmed" "every confirmed job of the producers is held by the new leader"
 
+ok "a worker given both URLs (the first dead) works for the new leader" \
+    timeout 30 "$SLUICE_BIN/worker" --url "$A,$B" --handler noop --max-jobs 20
+jobs1=$(json "$s" 'd["broker"]["jobs"]')
+s2=$("$SLUICE_BIN/ctl" --url "$B" stats --json)
+jobs2=$(json "$s2" 'd["broker"]["jobs"]')
+is "$jobs2" "$((jobs1 - 20))" "and its 20 acks reached the new leader"
+
 # --- the old leader restarted rejoins as a standby and catches up --------------------------
 start_member a "$pa"
 ok "the restarted broker stands by" wait_for 20 is_role "$A" standby
