@@ -106,6 +106,8 @@ struct journal {
     void (*on_fenced)(void *arg);
     void *fenced_arg;
     struct jstream_msg *jm;    /* scratch for one append */
+    size_t pend_n;             /* messages repl_start published, awaiting repl_finish */
+    uint64_t pend_expect;
     size_t capjm;
     struct mark *segfirst;     /* (stream sequence, segment) where each live segment begins */
     size_t nsegfirst, capsegfirst;
@@ -149,6 +151,11 @@ void live_sub(struct journal *jr, uint32_t seq);
 /* Appends wbuf from repl_lsn to its end to the stream. 0; SL_ECONFLICT: another leader
  * appended (fenced, for good); another error: the stream is out of reach, try again. */
 int repl_publish(struct journal *jr);
+/* repl_publish in two halves around the local write: start publishes wbuf[repl_lsn..),
+ * finish waits for the stream (and sends what start could not); finish returns as
+ * repl_publish. */
+void repl_start(struct journal *jr);
+int repl_finish(struct journal *jr);
 /* Segments dels were deleted: the stream is purged below the oldest one still kept. */
 void repl_purge(struct journal *jr, const struct mark *dels, size_t ndels);
 /* Segment seg begins at stream sequence first_seq. 0 or SL_ENOMEM. */

@@ -160,6 +160,38 @@ repl_publish(struct journal *jr)
 }
 
 void
+repl_start(struct journal *jr)
+{
+    jr->pend_n = cut_messages(jr);
+    jr->pend_expect = jr->js_last;
+    if (jr->pend_n > 0) {
+        (void)jstream_append_start(jr->js, jr->jm, jr->pend_n, jr->pend_expect);
+    }
+}
+
+int
+repl_finish(struct journal *jr)
+{
+    if (jr->pend_n > 0) {
+        uint64_t last = jr->pend_expect;
+        int rv = jstream_append_wait(jr->js, jr->jm, jr->pend_n, jr->pend_expect, &last);
+        size_t n = jr->pend_n;
+        jr->pend_n = 0;
+        if (last > jr->pend_expect) {
+            took(jr, (size_t)(last - jr->pend_expect) <= n ? (size_t)(last - jr->pend_expect) : n,
+                 last);
+        }
+        if (rv == SL_ECONFLICT && (rv = adopt_own(jr)) != 0) {
+            return rv;
+        }
+        if (rv != 0 && rv != SL_ECONFLICT) {
+            return rv;
+        }
+    }
+    return repl_publish(jr); /* what is left, normally nothing */
+}
+
+void
 repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
 {
     if (jr->js == NULL || ndels == 0 || jr->nsegfirst == 0) {

@@ -381,6 +381,11 @@ writer_main(void *arg)
         bool stopping = jr->stop;
         pthread_mutex_unlock(&jr->mtx);
 
+        /* A cluster leader's stream stores while the segment file is written and synced. */
+        bool repl = jr->js != NULL && !jr->fenced;
+        if (repl) {
+            repl_start(jr);
+        }
         int rv = write_sync(jr, stopping);
         if (no_space(rv) && jr->reserve_held) {
             /* The reserve makes the room: what failed is written now, and so are the acks
@@ -389,7 +394,10 @@ writer_main(void *arg)
             rv = write_sync(jr, stopping);
         }
         /* A cluster leader's bytes count as durable once the stream holds them too. */
-        int rrv = rv == 0 && jr->js != NULL && !jr->fenced ? repl_publish(jr) : 0;
+        int rrv = repl ? repl_finish(jr) : 0;
+        if (rv != 0 && rrv != SL_ECONFLICT) {
+            rrv = 0; /* the local write decides first; the stream is tried again with it */
+        }
 
         pthread_mutex_lock(&jr->mtx);
         struct waiter *send = NULL, **tail = &send;

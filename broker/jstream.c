@@ -26,7 +26,8 @@ struct jstream {
     pthread_mutex_t mtx;
     pthread_cond_t cond;
     uint64_t gen;          /* the append in progress: acks of an earlier one are ignored */
-    size_t n, done;
+    size_t n, done, sent;
+    int start_rv;          /* why publishing stopped after sent messages (0: all sent) */
     uint64_t *seqs;        /* per message: its sequence (0: no ack yet) */
     int *errs;             /* per message: SL_E* of a refused one */
     size_t cap;
@@ -370,17 +371,13 @@ make_msg(natsMsg **out, const struct jstream *s, const struct jstream_msg *m, ui
 }
 
 int
-jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect,
-               uint64_t *last)
+jstream_append_start(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect)
 {
-    *last = expect;
-    if (n == 0) {
-        return 0;
-    }
     pthread_mutex_lock(&s->mtx);
     int rv = room(s, n);
     s->gen++;
     s->n = rv == 0 ? n : 0;
+    s->sent = 0;
     s->done = 0;
     for (size_t i = 0; rv == 0 && i < n; i++) {
         s->seqs[i] = 0;
@@ -402,14 +399,29 @@ jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expe
             natsMsg_Destroy(msg); /* NULL when the client took it */
         }
         rv = status_err(st);
+        if (rv != 0) {
+            break;
+        }
     }
-    if (rv == 0) {
+    if (sent > 0) {
         natsConnection_Flush(s->nc);
+    }
+    s->sent = sent;
+    s->start_rv = rv;
+    return rv;
+}
+
+int
+jstream_append_wait(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect,
+                    uint64_t *last)
+{
+    *last = expect;
+    if (n == 0) {
+        return 0;
     }
     int64_t deadline = clock_mono_ns() + (int64_t)s->timeout_ms * 1000000LL + 500000000LL;
     pthread_mutex_lock(&s->mtx);
-    size_t want = rv == 0 ? n : sent - 1;
-    while (s->done < want && clock_mono_ns() < deadline) {
+    while (s->done < s->sent && clock_mono_ns() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20000000;
@@ -420,15 +432,15 @@ jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expe
         pthread_cond_timedwait(&s->cond, &s->mtx, &ts);
     }
     size_t k = 0;
-    while (k < n && s->seqs[k] != 0 && s->seqs[k] == expect + k + 1) {
+    while (k < s->n && k < n && s->seqs[k] != 0 && s->seqs[k] == expect + k + 1) {
         k++;
     }
     int first_err = 0;
-    for (size_t i = k; i < n && first_err == 0; i++) {
+    for (size_t i = k; i < s->n && first_err == 0; i++) {
         first_err = s->errs[i];
     }
     if (k < n && first_err == 0) {
-        first_err = s->seqs[k] != 0 ? SL_ECONFLICT : SL_ETIMEDOUT;
+        first_err = k < s->n && s->seqs[k] != 0 ? SL_ECONFLICT : SL_ETIMEDOUT;
     }
     s->n = 0; /* later acks of this append are ignored */
     pthread_mutex_unlock(&s->mtx);
@@ -438,7 +450,25 @@ jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expe
             m[i].seq = expect + i + 1;
         }
     }
-    return rv != 0 ? rv : k == n ? 0 : first_err;
+    if (k == n) {
+        return 0;
+    }
+    return s->start_rv != 0 && k == s->sent ? s->start_rv : first_err;
+}
+
+int
+jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect,
+               uint64_t *last)
+{
+    *last = expect;
+    if (n == 0) {
+        return 0;
+    }
+    int rv = jstream_append_start(s, m, n, expect);
+    if (rv != 0 && s->sent == 0) {
+        return rv;
+    }
+    return jstream_append_wait(s, m, n, expect, last);
 }
 
 int
