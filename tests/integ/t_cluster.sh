@@ -74,6 +74,15 @@ run "$SLUICE_TESTBIN/sl-send" "$B" --hex "$(/usr/bin/python3 -c 'import msgpack;
 like "$OUT" '"err": "not_leader"' "a push to the standby is refused not_leader"
 like "$OUT" "\"leader_url\": \"$A\"" "and names the leader's URL"
 ok "ctl given both URLs pushes through the leader" ctl --url "$B,$A" push gx x1
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+run /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1] + "/clients/python"); import sluice
+c = sluice.Client(sys.argv[2], timeout=5)
+print(c.push("gp", [b"p1", b"p2"]).count, c.url)' "$ROOT" "$B,$A"
+is "$OUT" "2 $A" "the Python client given the standby first pushes through the leader"
+run /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1] + "/clients/python"); import sluice
+c = sluice.Client(sys.argv[2], timeout=5)
+print(c.push("gp", [b"p3"]).count, c.url)' "$ROOT" "$B"
+is "$OUT" "1 $A" "and so does one given only the standby's address"
 
 # --- kill -9 of the leader under load: the standby takes over, nothing confirmed lost ------
 mkdir -p "$SLUICE_DIR/chaos"
