@@ -83,6 +83,11 @@ run /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1] + "/clients/
 c = sluice.Client(sys.argv[2], timeout=5)
 print(c.push("gp", [b"p3"]).count, c.url)' "$ROOT" "$B"
 is "$OUT" "1 $A" "and so does one given only the standby's address"
+run php -r 'require $argv[1] . "/clients/php/autoload.php";
+$c = new Sluice\Client($argv[2], null, 5.0);
+$r = $c->push("gq", ["q1", "q2"]);
+echo $r["count"], " ", $c->url;' "$ROOT" "$B,$A"
+is "$OUT" "2 $A" "the PHP client given the standby first pushes through the leader"
 
 # --- kill -9 of the leader under load: the standby takes over, nothing confirmed lost ------
 mkdir -p "$SLUICE_DIR/chaos"
