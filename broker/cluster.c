@@ -257,7 +257,8 @@ take_over(struct cluster *c, uint64_t epoch)
         }
         struct follow_state st;
         journal_follow_state(c->f, &st);
-        struct jstream_msg m = { rec, epoch_record(rec, epoch), st.seg, st.next_lsn, epoch, 0 };
+        size_t n = epoch_record(rec, epoch);
+        struct jstream_msg m = { rec, n, st.seg, st.next_lsn, epoch, 0 };
         uint64_t last;
         rv = jstream_append(c->js, &m, 1, st.last_seq, &last);
         if (rv == 0) {

@@ -299,8 +299,9 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
     }
     *rep = nng_aio_get_msg(w->aio);
     nng_aio_set_msg(w->aio, NULL);
-    char leader[URLLIST_URL_MAX], cur[URL_MAX];
+    char leader[URLLIST_URL_MAX];
     if (urllist_redirect(nng_msg_body(*rep), nng_msg_len(*rep), leader, sizeof(leader))) {
+        char cur[URL_MAX];
         nng_msg_free(*rep);
         *rep = NULL;
         nng_mtx_lock(w->mtx);
