@@ -321,7 +321,9 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
         int rv = call_once(c, req, rep, send_ms, left);
         req = copy;
         char leader[URLLIST_URL_MAX];
-        bool more = req != NULL && clock_mono_ms() < deadline;
+        /* Another try needs time for a pause and a round trip; else the caller gets this
+         * reply. */
+        bool more = req != NULL && clock_mono_ms() + pause_ms + 100 < deadline;
         if (rv == 0 && urllist_redirect(nng_msg_body(c->last), nng_msg_len(c->last), leader,
                                         sizeof(leader))) {
             c->cluster = true;
