@@ -747,6 +747,8 @@ jr_free(struct journal *jr)
     free(jr->wbuf.p);
     free(jr->rolls);
     free(jr->dels);
+    free(jr->segfirst);
+    free(jr->jm);
     pthread_mutex_destroy(&jr->mtx);
     pthread_cond_destroy(&jr->cond);
     pthread_cond_destroy(&jr->durable);

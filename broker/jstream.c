@@ -84,6 +84,7 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
     (void)js;
     if (natsMsgHeader_Get(msg, "Sl-Gen", &gen) != NATS_OK ||
         natsMsgHeader_Get(msg, "Sl-Idx", &idx) != NATS_OK) {
+        natsMsg_Destroy(msg); /* the handler's to destroy (nats.h, jsPubAckHandler) */
         return;
     }
     uint64_t g = strtoull(gen, NULL, 10);
@@ -103,6 +104,7 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
         pthread_cond_broadcast(&s->cond);
     }
     pthread_mutex_unlock(&s->mtx);
+    natsMsg_Destroy(msg);
 }
 
 /* The stream exists (else is created) with the subject and storage sluice writes. */
