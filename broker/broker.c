@@ -1,5 +1,7 @@
 #include "broker.h"
 
+#include "change.h"
+
 #include "dbsync.h"
 #include "err.h"
 #include "journal.h"
@@ -185,9 +187,7 @@ broker_release_job(struct broker *b, struct job *j)
     if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
         hmap_del(&b->byid, &j->id, sizeof(j->id));
     }
-    if (b->jr != NULL) {
-        journal_del(b, j);
-    }
+    change_made(b, &(struct change){ .kind = CH_JOB_GONE, .job = j });
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
@@ -399,7 +399,9 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     b->jobs += n;
     b->bytes += bytes;
     b->mem_bytes += mem;
-    uint64_t lsn = b->jr != NULL ? journal_push(b, req, q, first_id, n, now) : 0;
+    uint64_t lsn = change_made(b, &(struct change){ .kind = CH_PUSH, .push = req, .queue = q,
+                                                    .first_id = first_id, .n = n,
+                                                    .wall_ns = now });
     if (req->keyed &&
         dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
@@ -443,9 +445,7 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
         queue_free(q);
         return rv;
     }
-    if (b->jr != NULL) {
-        journal_queue(b, q);
-    }
+    change_made(b, &(struct change){ .kind = CH_QUEUE, .queue = q });
     return 0;
 }
 
@@ -474,9 +474,7 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
         q->max_inflight = s->max_inflight;
     }
     qorder_sort(b);
-    if (b->jr != NULL) {
-        journal_queue(b, q);
-    }
+    change_made(b, &(struct change){ .kind = CH_QUEUE, .queue = q });
     return 0;
 }
 
@@ -506,9 +504,7 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
             (*routes_reset)++;
         }
     }
-    if (b->jr != NULL) {
-        journal_queue_destroy(b, name);
-    }
+    change_made(b, &(struct change){ .kind = CH_QUEUE_GONE, .name = name });
     queue_remove(b, q);
     queue_free(q);
     return 0;
@@ -522,9 +518,7 @@ broker_queue_pause(struct broker *b, struct sl_str name, bool paused)
         return SL_ENOTFOUND;
     }
     q->paused = paused;
-    if (b->jr != NULL) {
-        journal_queue(b, q);
-    }
+    change_made(b, &(struct change){ .kind = CH_QUEUE, .queue = q });
     return 0;
 }
 
@@ -584,9 +578,7 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
             "the old queue\"", (int)group.n, group.p);
     }
     queue_lane_trim(g);
-    if (b->jr != NULL) {
-        journal_route(b, group, q);
-    }
+    change_made(b, &(struct change){ .kind = CH_ROUTE, .name = group, .queue = q });
     return 0;
 }
 
@@ -601,9 +593,7 @@ broker_group_weight(struct broker *b, struct sl_str group, uint32_t weight)
         return SL_ENOMEM;
     }
     g->weight = weight;
-    if (b->jr != NULL) {
-        journal_group_weight(b, g);
-    }
+    change_made(b, &(struct change){ .kind = CH_GROUP_WEIGHT, .group = g });
     return 0;
 }
 
@@ -626,9 +616,7 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
 {
     *routes_reset = 0;
     *reset = 0;
-    if (b->jr != NULL) {
-        journal_flush(b);
-    }
+    change_made(b, &(struct change){ .kind = CH_FLUSH });
     for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
         next = g->next;
         uint64_t moved;

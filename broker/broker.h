@@ -33,6 +33,7 @@
 
 struct journal;
 struct cluster;
+struct change;
 struct dbsync;
 
 struct broker_clock {
@@ -96,6 +97,11 @@ struct broker {
     struct journal *jr;              /* the journal; NULL: memory only (journal.c) */
     struct cluster *cluster;         /* set with --cluster (cluster.h) */
     bool standby;                    /* a cluster standby: state comes from the stream only */
+    bool replaying;                  /* journal records are being applied (replay, a standby):
+                                        what changes is history, fed to no consumer */
+    /* A consumer of the change path (change.h) for embedding and tests; NULL: none. */
+    void (*change_hook)(const struct change *c, void *arg);
+    void *change_arg;
     struct dbsync *db;               /* the MySQL database kept in step; NULL: none (dbsync.c) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */

@@ -1,5 +1,7 @@
 #include "journal_int.h"
 
+#include "change.h"
+
 #include "clock.h"
 #include "err.h"
 #include "jfile.h"
@@ -242,7 +244,7 @@ wall_ms(int64_t ns)
     return ns / 1000000;
 }
 
-uint64_t
+static uint64_t
 journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
              uint64_t first_id, uint32_t n, int64_t wall_ns)
 {
@@ -297,7 +299,7 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
     rec_end(&w, true);
 }
 
-void
+static void
 journal_job(struct broker *b, const struct job *j, bool head)
 {
     if (j->state == JOB_RESERVED) {
@@ -308,20 +310,20 @@ journal_job(struct broker *b, const struct job *j, bool head)
     job_rec(b, j, head ? WHERE_HEAD : WHERE_TAIL);
 }
 
-void
+static void
 journal_job_fields(struct broker *b, const struct job *j)
 {
     job_rec(b, j, WHERE_STAY);
 }
 
-void
+static void
 journal_del(struct broker *b, const struct job *j)
 {
     rec_list_add(b->jr, R_DELS, j->id, true);
     live_sub(b->jr, j->seg);
 }
 
-void
+static void
 journal_queue(struct broker *b, const struct queue *q)
 {
     struct rec_w w;
@@ -335,7 +337,7 @@ journal_queue(struct broker *b, const struct queue *q)
     rec_end(&w, true);
 }
 
-void
+static void
 journal_queue_destroy(struct broker *b, struct sl_str name)
 {
     struct rec_w w;
@@ -344,7 +346,7 @@ journal_queue_destroy(struct broker *b, struct sl_str name)
     rec_end(&w, true);
 }
 
-void
+static void
 journal_route(struct broker *b, struct sl_str group, const struct queue *q)
 {
     struct rec_w w;
@@ -354,7 +356,7 @@ journal_route(struct broker *b, struct sl_str group, const struct queue *q)
     rec_end(&w, true);
 }
 
-void
+static void
 journal_group_weight(struct broker *b, const struct group *g)
 {
     struct rec_w w;
@@ -364,12 +366,97 @@ journal_group_weight(struct broker *b, const struct group *g)
     rec_end(&w, true);
 }
 
-void
+static void
 journal_flush(struct broker *b)
 {
     struct rec_w w;
     rec_begin(&w, b->jr, R_FLUSH);
     rec_end(&w, true);
+}
+
+/* --- the change path's consumer (change.h) ----------------------------------------------- */
+
+static uint64_t
+c_push(struct broker *b, const struct change *c)
+{
+    return journal_push(b, c->push, c->queue, c->first_id, c->n, c->wall_ns);
+}
+
+static uint64_t
+c_job(struct broker *b, const struct change *c)
+{
+    journal_job(b, c->job, c->head);
+    return 0;
+}
+
+static uint64_t
+c_job_fields(struct broker *b, const struct change *c)
+{
+    journal_job_fields(b, c->job);
+    return 0;
+}
+
+static uint64_t
+c_job_gone(struct broker *b, const struct change *c)
+{
+    journal_del(b, c->job);
+    return 0;
+}
+
+static uint64_t
+c_queue(struct broker *b, const struct change *c)
+{
+    journal_queue(b, c->queue);
+    return 0;
+}
+
+static uint64_t
+c_queue_gone(struct broker *b, const struct change *c)
+{
+    journal_queue_destroy(b, c->name);
+    return 0;
+}
+
+static uint64_t
+c_route(struct broker *b, const struct change *c)
+{
+    journal_route(b, c->name, c->queue);
+    return 0;
+}
+
+static uint64_t
+c_group_weight(struct broker *b, const struct change *c)
+{
+    journal_group_weight(b, c->group);
+    return 0;
+}
+
+static uint64_t
+c_flush(struct broker *b, const struct change *c)
+{
+    (void)c;
+    journal_flush(b);
+    return 0;
+}
+
+static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change *) = {
+    [CH_PUSH] = c_push,           [CH_JOB] = c_job,
+    [CH_JOB_FIELDS] = c_job_fields, [CH_JOB_GONE] = c_job_gone,
+    [CH_QUEUE] = c_queue,         [CH_QUEUE_GONE] = c_queue_gone,
+    [CH_ROUTE] = c_route,         [CH_GROUP_WEIGHT] = c_group_weight,
+    [CH_FLUSH] = c_flush,
+};
+
+bool
+journal_attached(const struct broker *b)
+{
+    return b->jr != NULL;
+}
+
+uint64_t
+journal_change(struct broker *b, const struct change *c)
+{
+    return by_kind[c->kind](b, c);
 }
 
 static void

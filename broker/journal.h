@@ -33,6 +33,7 @@
 #include "park.h"
 
 struct jstream;
+struct change;
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -72,22 +73,12 @@ void journal_close(struct broker *b);
 
 /* --- called by the broker's state changes, b->lock held ----------------------------------- */
 
-/* Returns the position up to which the journal must be durable for this push to be
- * confirmed (what a repeat of its idempotency key waits for). */
-uint64_t journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-                      uint64_t first_id, uint32_t n, int64_t wall_ns);
+/* The journal as a consumer of the change path (change.h): whether b has one, and the
+ * records of c appended; returns the position confirming c (a push's; 0 for the others). */
+bool journal_attached(const struct broker *b);
+uint64_t journal_change(struct broker *b, const struct change *c);
 /* The segment new full job records go to. */
 uint32_t journal_segment(const struct journal *jr);
-/* j's new state, at the head (else the tail) of its list. */
-void journal_job(struct broker *b, const struct job *j, bool head);
-/* j's attempts and crashes changed; it stays where it is. */
-void journal_job_fields(struct broker *b, const struct job *j);
-void journal_del(struct broker *b, const struct job *j);
-void journal_queue(struct broker *b, const struct queue *q);
-void journal_queue_destroy(struct broker *b, struct sl_str name);
-void journal_route(struct broker *b, struct sl_str group, const struct queue *q);
-void journal_flush(struct broker *b);
-void journal_group_weight(struct broker *b, const struct group *g);
 
 /* The end of a change made under the lock (a request, a timer round, a closed connection):
  * closes the segment if it is full, compacts, and wakes the writer. */

@@ -2,6 +2,8 @@
  * broker through the same functions requests use. */
 #include "journal_int.h"
 
+#include "change.h"
+
 #include "clock.h"
 #include "err.h"
 #include "jfile.h"
@@ -127,6 +129,7 @@ replay_enter(struct replay *r)
     r->max_bytes = b->cfg.max_bytes;
     r->max_payload = b->cfg.max_payload;
     b->cfg.clock = (struct broker_clock){ replay_mono, replay_wall, r };
+    b->replaying = true;
     b->cfg.max_jobs = UINT64_MAX / 2;
     b->cfg.max_bytes = UINT64_MAX / 2;
     b->cfg.max_payload = UINT32_MAX;
@@ -137,6 +140,7 @@ replay_leave(struct replay *r)
 {
     struct broker *b = r->b;
     b->cfg.clock = r->saved;
+    b->replaying = false;
     b->cfg.max_jobs = r->max_jobs;
     b->cfg.max_bytes = r->max_bytes;
     b->cfg.max_payload = r->max_payload;
@@ -519,7 +523,7 @@ replay_hand_back(struct broker *b)
             queue_job_set_head(q, j, JOB_READY);
             hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = now; /* waits count from this start */
-            journal_job(b, j, true);
+            change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = true });
         }
     }
 }
