@@ -1,6 +1,7 @@
-/* The journal's internals, shared by its modules and by nothing else: journal.c (appending
- * records, rolling segments, compaction, the group-commit API, open and close),
- * journal_writer.c (the writer thread) and journal_replay.c (replay at start). */
+/* The journal's internals, shared by its modules and by nothing else: journal.c (rolling
+ * segments, compaction, the group-commit API, open and close), journal_rec.c (the records of
+ * each change and snapshot), journal_writer.c (the writer thread), journal_replay.c (replay),
+ * journal_repl.c (a cluster leader's stream) and journal_follow.c (a standby's journal). */
 #ifndef SLUICE_JOURNAL_INT_H
 #define SLUICE_JOURNAL_INT_H
 
@@ -142,7 +143,18 @@ void jr_free(struct journal *jr);
  * the writer started, b->jr set. 0, or SL_EIO with why (jr freed). */
 int journal_begin_writing(struct broker *b, struct journal *jr, char *why, size_t cap);
 
-/* journal.c, b->lock held (buf_room: any buffer its owner holds). */
+/* journal_rec.c, b->lock held (buf_room: any buffer its owner holds). */
+/* Seals the records of the change in progress and hands them to the writer. */
+void rec_seal(struct journal *jr);
+/* A segment's snapshot: everything that is not a job (next id, queues, routes, weights,
+ * idempotency keys). */
+void snapshot(struct broker *b);
+/* Job j in full, as the segment it is written to holds it from then on. */
+void put_job(struct broker *b, const struct job *j);
+/* A cluster leader's epoch (jr->epoch). */
+void epoch_rec(struct broker *b);
+/* journal.c: the position after everything appended, the change in progress excluded. */
+uint64_t appended_lsn(struct journal *jr);
 int buf_room(struct buf *b, size_t extra);
 void live_add(struct journal *jr, uint32_t seq, uint64_t n);
 void live_sub(struct journal *jr, uint32_t seq);
