@@ -217,6 +217,7 @@ repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
         LOG(LOG_WARN, "cluster.purge_failed", "below=%llu err=%s",
             (unsigned long long)jr->segfirst[0].lsn, sl_err_code(rv));
     } else {
-        LOG(LOG_DEBUG, "cluster.purged", "below=%llu", (unsigned long long)jr->segfirst[0].lsn);
+        LOG(LOG_DEBUG, "cluster.purged", "below=%llu first_segment=%llu",
+            (unsigned long long)jr->segfirst[0].lsn, (unsigned long long)jr->segfirst[0].seq);
     }
 }
