@@ -120,6 +120,7 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
     int rv = SL_EUNREACHABLE;
     /* Each in turn, a slice of the time at most, until one answers or the time is up. */
     do {
+        bool absent = true; /* every URL an ipc:// one with no socket file: no server is up */
         for (unsigned i = 0; i < l.n; i++) {
             uint64_t now = clock_mono_ms(), left = deadline > now ? deadline - now : 0;
             uint64_t slice = l.n == 1 || left < 500 ? left : 500;
@@ -130,6 +131,10 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
             if (rv == SL_EBADREQ || rv == SL_ENOMEM) {
                 return rv;
             }
+            absent = absent && client_no_server(l.url[i]);
+        }
+        if (absent) {
+            break;
         }
     } while (l.n > 1 && clock_mono_ms() + 10 < deadline && (nng_msleep(10), true));
     return rv;
@@ -321,9 +326,9 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
         int rv = call_once(c, req, rep, send_ms, left);
         req = copy;
         char leader[URLLIST_URL_MAX];
-        /* Another try needs time for a pause and a round trip; else the caller gets this
-         * reply. */
-        bool more = req != NULL && clock_mono_ms() + pause_ms + 100 < deadline;
+        /* Another try needs time for a round trip (100 ms at least); else the caller gets
+         * this reply. */
+        bool more = req != NULL && clock_mono_ms() + 100 < deadline;
         if (rv == 0 && urllist_redirect(nng_msg_body(c->last), nng_msg_len(c->last), leader,
                                         sizeof(leader))) {
             c->cluster = true;
@@ -332,8 +337,10 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
             }
             const char *to = urllist_next(&c->list, c->url, leader);
             if (leader[0] == '\0' || strcmp(to, c->url) == 0) {
-                /* An election is going on: wait a little before asking again. */
-                nng_msleep((nng_duration)pause_ms);
+                /* An election is going on: wait a little before asking again, leaving
+                 * time for a last try before the deadline. */
+                uint64_t t = clock_mono_ms(), room = deadline > t + 100 ? deadline - t - 100 : 0;
+                nng_msleep((nng_duration)(pause_ms < room ? pause_ms : room));
                 pause_ms = pause_ms < 500 ? pause_ms * 2 : 500;
             }
             if (strcmp(to, c->url) != 0) {
