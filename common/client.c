@@ -113,11 +113,12 @@ int
 client_open(struct client **cp, const char *url, uint64_t connect_ms)
 {
     struct urllist l;
-    if (urllist_parse(&l, url) != 0) {
-        return SL_EBADREQ;
+    int rv = urllist_parse(&l, url);
+    if (rv != 0 || (l.n > 1 && (rv = urllist_check(&l)) != 0)) {
+        return rv;
     }
     uint64_t deadline = clock_mono_ms() + connect_ms;
-    int rv = SL_EUNREACHABLE;
+    rv = SL_EUNREACHABLE;
     /* Each in turn, a slice of the time at most, until one answers or the time is up. */
     do {
         bool absent = true; /* every URL an ipc:// one with no socket file: no server is up */

@@ -91,6 +91,11 @@ elapsed_ms ctl --url "ipc://$SLUICE_DIR/nobody.ipc,ipc://$SLUICE_DIR/none.ipc" -
 is "$RC" 3 "no broker at any URL (no socket files): unreachable"
 cmp_num "$ELAPSED_MS" -lt 2500 "... at once ($ELAPSED_MS ms)"
 
+elapsed_ms timeout 10 "$SLUICE_BIN/ctl" events --events-url "ipc://$SLUICE_DIR/nobody.ipc,tcp://127.0.0.1:$free_port" \
+    --timeout 500
+is "$RC" 3 "ctl events with no broker at any URL: unreachable"
+cmp_num "$ELAPSED_MS" -lt 3000 "... after its timeout ($ELAPSED_MS ms)"
+
 # --- bad lists: refused before anything is sent ---------------------------------------------
 
 for bad in "$REAL," ",$REAL" "$REAL,,$REAL" "$REAL, ,$REAL" \
@@ -99,6 +104,12 @@ for bad in "$REAL," ",$REAL" "$REAL,,$REAL" "$REAL, ,$REAL" \
     is "$RC" 2 "a bad list is a usage error: '$bad'"
 done
 like "$ERR" "URL,URL" "... the message says what a list is"
+run ctl --url "$REAL,nope://x" push follow h
+is "$RC" 2 "a bad URL late in a list is refused before the first is used"
+run timeout 10 "$SLUICE_BIN/worker" --url "$REAL,nope://x" --handler noop --max-jobs 1
+is "$RC" 2 "worker: the same"
+run timeout 10 "$SLUICE_BIN/ctl" events --events-url "$REAL_EV,nope://x" --count 1
+is "$RC" 2 "ctl events: the same"
 is "$(pushed follow)" 5 "... nothing stored"
 
 # --- a worker, the router and `ctl events` with a list ---------------------------------------
@@ -109,6 +120,12 @@ is "$RC" 0 "worker --url standby,leader: took and acked the 10 jobs pushed"
 run ctl stats --json
 is "$(json "$OUT" "sum(g['done'] for g in d['groups'])")" 10 "... the broker counts them done"
 cmp_num "$(ops "$SB_IPC_OPS" hello)" -ge 1 "... after the standby answered its hello"
+run ctl push work y -s 3
+run timeout 30 "$SLUICE_BIN/worker" --url "tcp://127.0.0.1:$free_port,$REAL" --handler noop \
+    --max-jobs 3
+is "$RC" 0 "worker --url nobody-on-tcp,leader: took and acked 3 jobs"
+run ctl stats --json
+is "$(json "$OUT" "sum(g['done'] for g in d['groups'])")" 13 "... the broker counts them done"
 
 spawn events "$SLUICE_BIN/ctl" events --events-url "ipc://$SLUICE_DIR/no-events.ipc,$REAL_EV"
 _events_probe_ok() {

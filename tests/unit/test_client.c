@@ -378,7 +378,8 @@ test_open_with_a_bad_list_opens_nothing(void **state)
     memcpy(big, "tcp://127.0.0.1:1,ipc:///", 25);
     big[sizeof(big) - 1] = '\0';
     const char *bad[] = { "", ",", " , ", "tcp://127.0.0.1:1,", ",tcp://127.0.0.1:1",
-                          "tcp://127.0.0.1:1,  ,tcp://127.0.0.1:2", many, big };
+                          "tcp://127.0.0.1:1,  ,tcp://127.0.0.1:2", many, big,
+                          "tcp://127.0.0.1:1,nope://x" /* a bad one after a good one */ };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct client *c = NULL;
         nng_time t0 = nng_clock();
