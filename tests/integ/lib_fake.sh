@@ -14,7 +14,8 @@
 #                             every request answered not_leader) on URL (ipc://PATH, or
 #                             tcp://127.0.0.1:0 for a free port) and waits until it listens.
 #                             MODE: leader=URL (leader_url URL), unknown (leader_url ""), lease
-#                             (no leader_url, as the router's lease). Sets FAKE_PID, FAKE_URL
+#                             (no leader_url, as the router's lease), vanish (a leader dying
+#                             with the first request unanswered). Sets FAKE_PID, FAKE_URL
 #                             (with the port taken) and FAKE_OPS (a file: the op of each
 #                             request received, one a line).
 #   stale_socket PATH         leaves a Unix socket file at PATH that nothing listens on

@@ -96,6 +96,16 @@ elapsed_ms timeout 10 "$SLUICE_BIN/ctl" events --events-url "ipc://$SLUICE_DIR/n
 is "$RC" 3 "ctl events with no broker at any URL: unreachable"
 cmp_num "$ELAPSED_MS" -lt 3000 "... after its timeout ($ELAPSED_MS ms)"
 
+# A leader that dies holding the request: sent again to the next broker, well within the
+# timeout, rather than waited for until the timeout.
+fake_standby vanish "ipc://$SLUICE_DIR/vanish.ipc" vanish
+VANISH_OPS=$FAKE_OPS
+elapsed_ms ctl --url "$FAKE_URL,$REAL" --timeout 8000 push follow v
+is "$RC" 0 "a broker that dies with the request sent: done at the next one"
+cmp_num "$ELAPSED_MS" -lt 6000 "... within the timeout, not at its end ($ELAPSED_MS ms)"
+is "$(ops "$VANISH_OPS" push)" 1 "... the dead broker had received it"
+is "$(pushed follow)" 6 "... stored once"
+
 # --- bad lists: refused before anything is sent ---------------------------------------------
 
 for bad in "$REAL," ",$REAL" "$REAL,,$REAL" "$REAL, ,$REAL" \
@@ -110,7 +120,7 @@ run timeout 10 "$SLUICE_BIN/worker" --url "$REAL,nope://x" --handler noop --max-
 is "$RC" 2 "worker: the same"
 run timeout 10 "$SLUICE_BIN/ctl" events --events-url "$REAL_EV,nope://x" --count 1
 is "$RC" 2 "ctl events: the same"
-is "$(pushed follow)" 5 "... nothing stored"
+is "$(pushed follow)" 6 "... nothing stored"
 
 # --- a worker, the router and `ctl events` with a list ---------------------------------------
 

@@ -8,6 +8,8 @@ URL: ipc://PATH or tcp://127.0.0.1:0 (the port taken is written to READY_FILE).
 MODE: leader=URL    not_leader with leader_url URL (a standby that knows the leader)
       unknown       not_leader with leader_url "" (an election)
       lease         not_leader without leader_url (the router's lease: final)
+      vanish        a leader that dies holding the first request: no answer, its
+                    connections and listener closed, its socket file removed; then exits
 READY_FILE is written once it listens (the port for tcp, else empty); LOG_FILE gets the op
 of each request received, one a line.
 """
@@ -24,7 +26,7 @@ if mode.startswith("leader="):
     reply_extra = {"leader_url": mode[len("leader="):]}
 elif mode == "unknown":
     reply_extra = {"leader_url": ""}
-elif mode == "lease":
+elif mode in ("lease", "vanish"):
     reply_extra = {}
 else:
     sys.exit("fake_standby: unknown mode %r" % mode)
@@ -57,6 +59,13 @@ def answer(c, body):
     except Exception:
         op = "?"
     log.write("%s\n" % op)
+    if mode == "vanish" and op != "ping":
+        for k in list(bufs):
+            k.close()
+        srv.close()
+        if ipc:
+            os.unlink(url[len("ipc://"):])
+        sys.exit(0)
     if op == "ping":  # answered by a standby too
         rep = {"ok": True, "pid": os.getpid(), "version": "fake", "uptime_ms": 1,
                "max_message": 1 << 20}
