@@ -137,6 +137,14 @@ is "$RC" 0 "worker --url nobody-on-tcp,leader: took and acked 3 jobs"
 run ctl stats --json
 is "$(json "$OUT" "sum(g['done'] for g in d['groups'])")" 13 "... the broker counts them done"
 
+fake_standby vanish2 "ipc://$SLUICE_DIR/vanish2.ipc" vanish
+run ctl push work z -s 2
+_t0=$SECONDS
+run timeout 30 "$SLUICE_BIN/worker" --url "$FAKE_URL,$REAL" --handler noop --max-jobs 2
+is "$RC" 0 "worker: a leader that dies holding its reserve: the jobs are taken at the next"
+cmp_num "$((SECONDS - _t0))" -lt 9 "... within seconds, not after the reserve's 11 s timeout"
+is "$(ops "$FAKE_OPS" reserve)" 1 "... the dead broker had received the reserve"
+
 spawn events "$SLUICE_BIN/ctl" events --events-url "ipc://$SLUICE_DIR/no-events.ipc,$REAL_EV"
 _events_probe_ok() {
     ctl queues create list-probe >/dev/null 2>&1

@@ -8,8 +8,9 @@ URL: ipc://PATH or tcp://127.0.0.1:0 (the port taken is written to READY_FILE).
 MODE: leader=URL    not_leader with leader_url URL (a standby that knows the leader)
       unknown       not_leader with leader_url "" (an election)
       lease         not_leader without leader_url (the router's lease: final)
-      vanish        a leader that dies holding the first request: no answer, its
-                    connections and listener closed, its socket file removed; then exits
+      vanish        a leader that dies holding the first request but ping and hello (which
+                    it answers): no answer, its connections and listener closed, its
+                    socket file removed; then exits
 READY_FILE is written once it listens (the port for tcp, else empty); LOG_FILE gets the op
 of each request received, one a line.
 """
@@ -59,6 +60,11 @@ def answer(c, body):
     except Exception:
         op = "?"
     log.write("%s\n" % op)
+    if mode == "vanish" and op == "hello":
+        rep = {"ok": True, "pid": os.getpid()}
+        out = body[:4] + msgpack.packb(rep, use_bin_type=True)
+        c.sendall((b"\x01" if ipc else b"") + struct.pack(">Q", len(out)) + out)
+        return
     if mode == "vanish" and op != "ping":
         for k in list(bufs):
             k.close()
