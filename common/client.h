@@ -48,7 +48,8 @@ void client_free(struct client *c);
  * knows the leader it asks again after 50 ms doubling to 500 ms. When the time is spent the
  * caller gets the last not_leader reply (return 0). A not_leader without leader_url (the
  * router's lease) is returned at once. With a list, a request that could not be sent within
- * 2 s (no connection) goes to the next URL. */
+ * 2 s (no connection), or whose connection was lost after it was sent and not back within
+ * 2 s (a leader failing over), goes to the next URL. */
 int client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
                 uint64_t timeout_ms);
 

@@ -138,6 +138,8 @@ if /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then
     lease=$FAKE_URL
     lease_ops=$FAKE_OPS
     fake_server "$SLUICE_DIR/silent2.ipc" silent
+    fake_standby vanish "ipc://$SLUICE_DIR/vanish.ipc" vanish
+    vanish=$FAKE_URL
     free=$("$PHP" -r '$s = stream_socket_server("tcp://127.0.0.1:0"); echo explode(":", stream_socket_get_name($s, false))[1];')
     ok "standby,leader: the standby's leader_url is followed, the push done there" \
         "$PHP" "$checks" follow "$sb" "$real"
@@ -146,8 +148,9 @@ if /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then
     ok "a not_leader without leader_url: thrown at once, not sent on" \
         "$PHP" "$checks" lease "$lease" "$real"
     is "$(grep -c '^push$' "$lease_ops")" 1 "... the lease's broker was asked once"
-    ok "a first broker with no socket file, nobody on tcp, or silent: the next one answers" \
-        "$PHP" "$checks" list_down "$real" "tcp://127.0.0.1:$free" "$SLUICE_DIR/silent2.ipc"
+    ok "a first broker with no socket file, nobody on tcp, silent, or dying with the request: the next one answers" \
+        "$PHP" "$checks" list_down "$real" "tcp://127.0.0.1:$free" "$SLUICE_DIR/silent2.ipc" \
+        "$vanish"
     stop_broker
 else
     diag "skipped the fake standbys' checks: /usr/bin/python3 has no msgpack"

@@ -121,6 +121,8 @@ fake_standby lease "ipc://$SLUICE_DIR/lease.ipc" lease
 lease=$FAKE_URL
 lease_ops=$FAKE_OPS
 fake_server "$SLUICE_DIR/silent2.ipc" silent
+fake_standby vanish "ipc://$SLUICE_DIR/vanish.ipc" vanish
+vanish=$FAKE_URL
 free=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ok "a list: spaces dropped; empty items, more than 8, a bad address refused" \
     "$PY" "$checks" list_parse
@@ -131,8 +133,9 @@ ok "leader_url \"\" at every broker: not_leader after the timeout" \
 ok "a not_leader without leader_url: raised at once, not sent on" \
     "$PY" "$checks" lease "$lease" "$real"
 is "$(grep -c '^push$' "$lease_ops")" 1 "... the lease's broker was asked once"
-ok "a first broker with no socket file, nobody on tcp, or silent: the next one answers" \
-    "$PY" "$checks" list_down "$real" "tcp://127.0.0.1:$free" "$SLUICE_DIR/silent2.ipc"
+ok "a first broker with no socket file, nobody on tcp, silent, or dying with the request: the next one answers" \
+    "$PY" "$checks" list_down "$real" "tcp://127.0.0.1:$free" "$SLUICE_DIR/silent2.ipc" \
+    "$vanish"
 stop_broker
 
 # --- tcp:// ---------------------------------------------------------------------------------

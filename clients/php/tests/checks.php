@@ -467,12 +467,12 @@ function check_lease(string $lease, string $leader): void
         'the push reached the next broker');
 }
 
-function check_list_down(string $leader, string $tcpFree, string $silent): void
+function check_list_down(string $leader, string $tcpFree, string $silent, string $vanish): void
 {
-    // Brokers of the list out of reach are passed over; none at all: ConnectionException at
-    // once when nobody listens anywhere.
+    // Brokers of the list out of reach are passed over, also one that dies holding the
+    // request ($vanish); none at all: ConnectionException at once when nobody listens anywhere.
     $d = getenv('SLUICE_DIR');
-    foreach (["ipc://$d/nobody.ipc", $tcpFree, "ipc://$silent"] as $first) {
+    foreach (["ipc://$d/nobody.ipc", $tcpFree, "ipc://$silent", $vanish] as $first) {
         $c = new Client("$first,$leader", null, 8);
         $t = hrtime(true);
         $r = $c->push('php-down', ['x']);

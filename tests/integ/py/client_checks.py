@@ -423,11 +423,11 @@ def check_lease(lease, leader):
            "the push reached the next broker")
 
 
-def check_list_down(leader, tcp_free, silent):
-    """Brokers of the list out of reach are passed over; none at all: ConnectionError at
-    once when nobody listens anywhere."""
+def check_list_down(leader, tcp_free, silent, vanish):
+    """Brokers of the list out of reach are passed over, also one that dies holding the
+    request (vanish); none at all: ConnectionError at once when nobody listens anywhere."""
     d = os.environ["SLUICE_DIR"]
-    for first in ("ipc://%s/nobody.ipc" % d, tcp_free, "ipc://" + silent):
+    for first in ("ipc://%s/nobody.ipc" % d, tcp_free, "ipc://" + silent, vanish):
         c = sluice.Client(first + "," + leader, timeout=8)
         t = time.monotonic()
         r = c.push("py-down", "x")
