@@ -387,11 +387,7 @@ standby_round(struct cluster *c, int64_t *next_watch)
 static void
 nap(struct cluster *c, int64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t t = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + ns;
-    ts.tv_sec = (time_t)(t / 1000000000LL);
-    ts.tv_nsec = (long)(t % 1000000000LL);
+    struct timespec ts = clock_real_after(ns);
     pthread_mutex_lock(&c->mtx);
     if (!atomic_load(&c->stop) && !atomic_load(&c->step_down)) {
         pthread_cond_timedwait(&c->cond, &c->mtx, &ts);

@@ -352,13 +352,7 @@ writer_main(void *arg)
                 pthread_mutex_lock(&jr->mtx);
                 continue;
             }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50000000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = clock_real_after(50000000LL);
             pthread_cond_timedwait(&jr->cond, &jr->mtx, &ts);
             continue;
         }

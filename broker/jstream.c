@@ -426,13 +426,7 @@ jstream_append_wait(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t
     int64_t deadline = clock_mono_ns() + (int64_t)s->timeout_ms * 1000000LL + 500000000LL;
     pthread_mutex_lock(&s->mtx);
     while (s->done < s->sent && clock_mono_ns() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_real_after(20000000LL);
         pthread_cond_timedwait(&s->cond, &s->mtx, &ts);
     }
     size_t k = 0;
