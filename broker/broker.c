@@ -200,6 +200,7 @@ broker_free(struct broker *b)
     if (b == NULL) {
         return;
     }
+    b->change_hook = NULL; /* freeing the memory changes no state: nothing is fed */
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
         struct job *j;
