@@ -185,9 +185,7 @@ broker_release_job(struct broker *b, struct job *j)
     if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
         hmap_del(&b->byid, &j->id, sizeof(j->id));
     }
-    if (b->jr != NULL) {
-        journal_del(b, j);
-    }
+    change_made(b, &(struct change){ .kind = CHANGE_JOB_DELETED, .u.job.job = j });
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
@@ -399,7 +397,9 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     b->jobs += n;
     b->bytes += bytes;
     b->mem_bytes += mem;
-    uint64_t lsn = b->jr != NULL ? journal_push(b, req, q, first_id, n, now) : 0;
+    change_made(b, &(struct change){ .kind = CHANGE_PUSH,
+                                     .u.push = { req, q, first_id, n, now } });
+    uint64_t lsn = b->jr != NULL ? journal_op_lsn(b->jr) : 0;
     if (req->keyed &&
         dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
@@ -407,6 +407,13 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     *res = (struct push_res){ first_id, n, q, false, false, 0 };
     tell_high(b, g, before, now);
     return 0;
+}
+
+static void
+queue_changed(struct broker *b, const struct queue *q)
+{
+    change_made(b, &(struct change){ .kind = CHANGE_QUEUE_SET, .origin = b->origin,
+                                     .u.queue = q });
 }
 
 int
@@ -443,9 +450,7 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
         queue_free(q);
         return rv;
     }
-    if (b->jr != NULL) {
-        journal_queue(b, q);
-    }
+    queue_changed(b, q);
     return 0;
 }
 
@@ -474,9 +479,31 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
         q->max_inflight = s->max_inflight;
     }
     qorder_sort(b);
-    if (b->jr != NULL) {
-        journal_queue(b, q);
+    queue_changed(b, q);
+    return 0;
+}
+
+/* The groups routed to q, first-seen order, each with its jobs in q: what a destruction of q
+ * resets and moves. *out is NULL when there are none; the caller frees it. */
+static int
+routed_to(const struct broker *b, const struct queue *q, struct change_reset **out,
+          uint32_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (q->routes == 0) {
+        return 0;
     }
+    struct change_reset *r = malloc(q->routes * sizeof(*r));
+    if (r == NULL) {
+        return SL_ENOMEM;
+    }
+    for (const struct group *g = b->groups_head; g != NULL && *n < q->routes; g = g->next) {
+        if (g->route == q) {
+            r[(*n)++] = (struct change_reset){ g, queue_group_jobs(q, g) };
+        }
+    }
+    *out = r;
     return 0;
 }
 
@@ -485,6 +512,8 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
                      uint64_t *routes_reset)
 {
     struct queue *q = broker_queue_find(b, name);
+    struct change_reset *resets;
+    uint32_t nresets;
 
     if (q == NULL) {
         return SL_ENOTFOUND;
@@ -495,7 +524,11 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
     if (queue_jobs(q) > 0 && !force) {
         return SL_ENOTEMPTY;
     }
+    if (routed_to(b, q, &resets, &nresets) != 0) {
+        return SL_ENOMEM;
+    }
     if (queue_move_all(q, b->dflt, moved) != 0) {
+        free(resets);
         return SL_ENOMEM;
     }
     *routes_reset = 0;
@@ -506,9 +539,10 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
             (*routes_reset)++;
         }
     }
-    if (b->jr != NULL) {
-        journal_queue_destroy(b, name);
-    }
+    change_made(b, &(struct change){ .kind = CHANGE_QUEUE_DESTROYED, .origin = b->origin,
+                                     .moved = *moved,
+                                     .u.queue_destroyed = { q, resets, nresets } });
+    free(resets);
     queue_remove(b, q);
     queue_free(q);
     return 0;
@@ -522,9 +556,7 @@ broker_queue_pause(struct broker *b, struct sl_str name, bool paused)
         return SL_ENOTFOUND;
     }
     q->paused = paused;
-    if (b->jr != NULL) {
-        journal_queue(b, q);
-    }
+    queue_changed(b, q);
     return 0;
 }
 
@@ -568,7 +600,9 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
     struct group *g = broker_group_find(b, group);
     if (g == NULL) {
         if (q == NULL) {
-            *moved = 0; /* no group, no route: nothing to undo */
+            *moved = 0; /* no group, no route: nothing to undo, but the request is told */
+            change_made(b, &(struct change){ .kind = CHANGE_ROUTE, .origin = b->origin,
+                                             .u.route = { group, NULL, NULL, NULL } });
             return 0;
         }
         if ((g = group_add(b, group)) == NULL) {
@@ -579,14 +613,14 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
         queue_lane_trim(g);
         return SL_ENOMEM; /* before anything changed */
     }
+    const struct queue *from = g->route;
     if (reroute(b, g, q, moved) != 0) {
         LOG(LOG_WARN, "route.nomem", "group=%.*s reason=\"out of memory: ready jobs stay in "
             "the old queue\"", (int)group.n, group.p);
     }
     queue_lane_trim(g);
-    if (b->jr != NULL) {
-        journal_route(b, group, q);
-    }
+    change_made(b, &(struct change){ .kind = CHANGE_ROUTE, .origin = b->origin,
+                                     .moved = *moved, .u.route = { group, g, from, q } });
     return 0;
 }
 
@@ -601,9 +635,8 @@ broker_group_weight(struct broker *b, struct sl_str group, uint32_t weight)
         return SL_ENOMEM;
     }
     g->weight = weight;
-    if (b->jr != NULL) {
-        journal_group_weight(b, g);
-    }
+    change_made(b, &(struct change){ .kind = CHANGE_GROUP_WEIGHT, .origin = b->origin,
+                                     .u.group = g });
     return 0;
 }
 
@@ -626,9 +659,7 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
 {
     *routes_reset = 0;
     *reset = 0;
-    if (b->jr != NULL) {
-        journal_flush(b);
-    }
+    change_made(b, &(struct change){ .kind = CHANGE_FLUSH, .origin = b->origin });
     for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
         next = g->next;
         uint64_t moved;
@@ -695,6 +726,8 @@ broker_purge(struct broker *b, const struct sl_str *queue, const struct sl_str *
             *purged += purge_queue(b, b->qorder[i], g);
         }
     }
+    change_made(b, &(struct change){ .kind = CHANGE_PURGE, .origin = b->origin,
+                                     .moved = *purged });
     return 0;
 }
 

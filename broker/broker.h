@@ -5,6 +5,7 @@
 #ifndef SLUICE_BROKER_H
 #define SLUICE_BROKER_H
 
+#include "change.h"
 #include "decisions.h"
 #include "dedup.h"
 #include "events.h"
@@ -125,7 +126,14 @@ struct broker {
         uint64_t dropped;            /* since start: closed for not reading their replies */
         uint64_t refused;            /* since start: closed at once, too many were open */
     } connc;
-    struct decisions decisions;      /* the last route changes (ops_admin.c records them) */
+    struct decisions decisions;      /* the last route changes (fed by change.c) */
+    const struct wire_msg *origin;   /* the request whose handler is changing the state now,
+                                        borrowed for the call (NULL: none); what change.c's
+                                        consumers report carries its op, reason and lease */
+    bool replaying;                  /* the journal is being replayed: no change is fed to
+                                        any consumer (change.h) */
+    change_tap_fn *tap;              /* fed every change after the consumers (NULL: none) */
+    void *tap_arg;
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */

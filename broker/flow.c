@@ -1,6 +1,6 @@
 #include "flow.h"
 
-#include "journal.h"
+#include "park.h"
 
 #include "err.h"
 #include "log.h"
@@ -9,6 +9,13 @@
 #include <string.h>
 
 static void hand_back(struct broker *b, struct worker *w, bool crashed);
+
+/* j's new state, at the head (else the tail) of its list. */
+static void
+job_changed(struct broker *b, const struct job *j, bool head)
+{
+    change_made(b, &(struct change){ .kind = CHANGE_JOB_STATE, .u.job = { j, head } });
+}
 
 struct worker *
 flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
@@ -133,9 +140,7 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         if (j->attempts < UINT16_MAX) {
             j->attempts++;
         }
-        if (b->jr != NULL) {
-            journal_job(b, j, false);
-        }
+        job_changed(b, j, false);
         j->due_ns = now + (int64_t)j->ttr_ms * 1000000;
         if (j->due_ns < first_due) {
             first_due = j->due_ns;
@@ -179,9 +184,7 @@ kill_job(struct broker *b, struct job *j, const char *why)
 {
     queue_job_set(j->queue, j, JOB_DEAD);
     hmap_put(&b->byid, &j->id, sizeof(j->id), j); /* room: the entry was just removed */
-    if (b->jr != NULL) {
-        journal_job(b, j, false);
-    }
+    job_changed(b, j, false);
     LOG(LOG_INFO, "job.dead", "id=%llu group=%s queue=%s attempts=%u crashes=%u reason=%s",
         (unsigned long long)j->id, j->group->name, j->queue->name, j->attempts, j->crashes, why);
 }
@@ -200,9 +203,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
         j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
         theap_add(&b->timers, j); /* room: the entry was just removed */
         wake_timer(b, j->due_ns);
-        if (b->jr != NULL) {
-            journal_job(b, j, false);
-        }
+        job_changed(b, j, false);
     } else {
         j->ready_ns = broker_mono_ns(b);
         if (head) {
@@ -210,9 +211,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
         } else {
             queue_job_set(j->queue, j, JOB_READY);
         }
-        if (b->jr != NULL) {
-            journal_job(b, j, head);
-        }
+        job_changed(b, j, head);
     }
 }
 
@@ -278,9 +277,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             unreserve(b, j);
             j->ready_ns = now;
             queue_job_set_head(j->queue, j, JOB_READY);
-            if (b->jr != NULL) {
-                journal_job(b, j, true);
-            }
+            job_changed(b, j, true);
             break;
         case FLOW_TOUCH:
             j->due_ns = now + (int64_t)(ms != 0 ? ms : j->ttr_ms) * 1000000;
@@ -342,9 +339,7 @@ flow_tick(struct broker *b, int64_t now_ns)
             theap_del(&b->timers, j);
             j->ready_ns = now_ns;
             queue_job_set(j->queue, j, JOB_READY);
-            if (b->jr != NULL) {
-                journal_job(b, j, false);
-            }
+            job_changed(b, j, false);
         } else if (j->state == JOB_RESERVED) {
             LOG(LOG_INFO, "job.expired", "id=%llu worker=%s ttr_ms=%u", (unsigned long long)j->id,
                 j->owner != NULL ? ((struct worker *)j->owner)->name : "-", j->ttr_ms);
@@ -374,8 +369,9 @@ charge_crash(struct broker *b, struct job *j)
         j->group->failed++;
         j->group->failed_all++;
         kill_job(b, j, "crashes");
-    } else if (b->jr != NULL) {
-        journal_job_fields(b, j); /* its charge; it stays where it is */
+    } else {
+        /* Its charge; it stays where it is. */
+        change_made(b, &(struct change){ .kind = CHANGE_JOB_FIELDS, .u.job.job = j });
     }
 }
 
@@ -409,9 +405,7 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             }
             j->ready_ns = now;
             queue_job_set_head(q, j, JOB_READY);
-            if (b->jr != NULL) {
-                journal_job(b, j, true);
-            }
+            job_changed(b, j, true);
             if (crashed && ran == NULL && w->rtok_seen != 0) {
                 j->suspect = 1;
             }
@@ -466,9 +460,7 @@ flow_reserve_begin(struct broker *b, struct worker *w, uint64_t rtok, uint64_t g
         }
         j->ready_ns = now;
         queue_job_set_head(j->queue, j, JOB_READY);
-        if (b->jr != NULL) {
-            journal_job(b, j, true);
-        }
+        job_changed(b, j, true);
         returned++;
     }
     LOG(LOG_INFO, "reserve.unreceived", "worker=%s rtok=%llu got=%llu returned=%u", w->name,
@@ -596,9 +588,7 @@ revive_or_purge(struct broker *b, struct job *j, bool purge)
     j->crashes = 0;
     j->ready_ns = broker_mono_ns(b);
     queue_job_set(j->queue, j, JOB_READY);
-    if (b->jr != NULL) {
-        journal_job(b, j, false);
-    }
+    job_changed(b, j, false);
 }
 
 int

@@ -242,18 +242,20 @@ wall_ms(int64_t ns)
     return ns / 1000000;
 }
 
-uint64_t
-journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-             uint64_t first_id, uint32_t n, int64_t wall_ns)
+static void
+enc_push(struct broker *b, const struct change *c)
 {
     struct journal *jr = b->jr;
+    const struct push_req *req = c->u.push.req;
+    const struct queue *q = c->u.push.queue;
+    uint32_t n = c->u.push.n;
     struct rec_w w;
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
 
     rec_begin(&w, jr, R_PUSH);
-    w_u64(&w, (uint64_t)wall_ms(wall_ns));
-    w_u64(&w, first_id);
+    w_u64(&w, (uint64_t)wall_ms(c->u.push.wall_ns));
+    w_u64(&w, c->u.push.first_id);
     w_u32(&w, n);
     w_u32(&w, ttr);
     w_u16(&w, att);
@@ -270,6 +272,11 @@ journal_push(struct broker *b, const struct push_req *req, const struct queue *q
     }
     rec_end(&w, true);
     live_add(jr, journal_segment(jr), n);
+}
+
+uint64_t
+journal_op_lsn(struct journal *jr)
+{
     /* The change's records go to the writer whole, right after what is appended now. */
     return appended_lsn(jr) + jr->op.n;
 }
@@ -297,32 +304,33 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
     rec_end(&w, true);
 }
 
-void
-journal_job(struct broker *b, const struct job *j, bool head)
+static void
+enc_job(struct broker *b, const struct change *c)
 {
+    const struct job *j = c->u.job.job;
     if (j->state == JOB_RESERVED) {
         /* A reservation needs no confirmation: losing it only loses an attempt's count. */
         rec_list_add(b->jr, R_RESV, j->id, false);
         return;
     }
-    job_rec(b, j, head ? WHERE_HEAD : WHERE_TAIL);
+    job_rec(b, j, c->u.job.head ? WHERE_HEAD : WHERE_TAIL);
 }
 
-void
-journal_job_fields(struct broker *b, const struct job *j)
+static void
+enc_job_fields(struct broker *b, const struct change *c)
 {
-    job_rec(b, j, WHERE_STAY);
+    job_rec(b, c->u.job.job, WHERE_STAY);
 }
 
-void
-journal_del(struct broker *b, const struct job *j)
+static void
+enc_job_deleted(struct broker *b, const struct change *c)
 {
-    rec_list_add(b->jr, R_DELS, j->id, true);
-    live_sub(b->jr, j->seg);
+    rec_list_add(b->jr, R_DELS, c->u.job.job->id, true);
+    live_sub(b->jr, c->u.job.job->seg);
 }
 
-void
-journal_queue(struct broker *b, const struct queue *q)
+static void
+queue_rec(struct broker *b, const struct queue *q)
 {
     struct rec_w w;
     rec_begin(&w, b->jr, R_QUEUE);
@@ -335,17 +343,24 @@ journal_queue(struct broker *b, const struct queue *q)
     rec_end(&w, true);
 }
 
-void
-journal_queue_destroy(struct broker *b, struct sl_str name)
+static void
+enc_queue(struct broker *b, const struct change *c)
 {
+    queue_rec(b, c->u.queue);
+}
+
+static void
+enc_queue_destroyed(struct broker *b, const struct change *c)
+{
+    const struct queue *q = c->u.queue_destroyed.queue;
     struct rec_w w;
     rec_begin(&w, b->jr, R_QDEL);
-    w_str(&w, name.p, name.n);
+    w_str(&w, q->name, q->name_len);
     rec_end(&w, true);
 }
 
-void
-journal_route(struct broker *b, struct sl_str group, const struct queue *q)
+static void
+route_rec(struct broker *b, struct sl_str group, const struct queue *q)
 {
     struct rec_w w;
     rec_begin(&w, b->jr, R_ROUTE);
@@ -354,8 +369,17 @@ journal_route(struct broker *b, struct sl_str group, const struct queue *q)
     rec_end(&w, true);
 }
 
-void
-journal_group_weight(struct broker *b, const struct group *g)
+/* A route asked for a group the broker does not know, to none, changes nothing: no record. */
+static void
+enc_route(struct broker *b, const struct change *c)
+{
+    if (c->u.route.group != NULL) {
+        route_rec(b, c->u.route.name, c->u.route.to);
+    }
+}
+
+static void
+weight_rec(struct broker *b, const struct group *g)
 {
     struct rec_w w;
     rec_begin(&w, b->jr, R_GWEIGHT);
@@ -364,12 +388,40 @@ journal_group_weight(struct broker *b, const struct group *g)
     rec_end(&w, true);
 }
 
-void
-journal_flush(struct broker *b)
+static void
+enc_group_weight(struct broker *b, const struct change *c)
 {
+    weight_rec(b, c->u.group);
+}
+
+static void
+enc_flush(struct broker *b, const struct change *c)
+{
+    (void)c;
     struct rec_w w;
     rec_begin(&w, b->jr, R_FLUSH);
     rec_end(&w, true);
+}
+
+/* Each change's records; NULL: none (a purge's deletions are recorded one by one). */
+static change_fn *const encoders[CHANGE_KINDS] = {
+    [CHANGE_PUSH] = enc_push,
+    [CHANGE_JOB_STATE] = enc_job,
+    [CHANGE_JOB_FIELDS] = enc_job_fields,
+    [CHANGE_JOB_DELETED] = enc_job_deleted,
+    [CHANGE_QUEUE_SET] = enc_queue,
+    [CHANGE_QUEUE_DESTROYED] = enc_queue_destroyed,
+    [CHANGE_ROUTE] = enc_route,
+    [CHANGE_GROUP_WEIGHT] = enc_group_weight,
+    [CHANGE_FLUSH] = enc_flush,
+};
+
+void
+journal_change(struct broker *b, const struct change *c)
+{
+    if (encoders[c->kind] != NULL) {
+        encoders[c->kind](b, c);
+    }
 }
 
 static void
@@ -433,14 +485,14 @@ snapshot(struct broker *b)
     w_u64(&w, b->next_id);
     rec_end(&w, false);
     for (uint32_t i = 0; i < b->nqueues; i++) {
-        journal_queue(b, b->qorder[i]);
+        queue_rec(b, b->qorder[i]);
     }
     for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
         if (g->route != NULL) {
-            journal_route(b, (struct sl_str){ g->name, g->name_len }, g->route);
+            route_rec(b, (struct sl_str){ g->name, g->name_len }, g->route);
         }
         if (g->weight != GROUP_WEIGHT_ONE) {
-            journal_group_weight(b, g);
+            weight_rec(b, g);
         }
     }
     dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);
@@ -797,7 +849,9 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
         jr_free(jr);
         return SL_EIO;
     }
+    b->replaying = true;
     int rv = replay_all(b, jr, why, cap);
+    b->replaying = false;
     if (rv != 0) {
         replay_abandon(b);
         jr_free(jr);

@@ -62,22 +62,15 @@ void journal_close(struct broker *b);
 
 /* --- called by the broker's state changes, b->lock held ----------------------------------- */
 
-/* Returns the position up to which the journal must be durable for this push to be
- * confirmed (what a repeat of its idempotency key waits for). */
-uint64_t journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-                      uint64_t first_id, uint32_t n, int64_t wall_ns);
+/* The journal's consumer of changes (change.h): appends c's records, in the order the
+ * changes are made. The reserves of one change (R_RESV) and its deletions (R_DELS) go into
+ * one record each, however many jobs they hold. */
+void journal_change(struct broker *b, const struct change *c);
+/* The position up to which the journal must be durable for the change in progress to be
+ * confirmed (what a repeat of a push's idempotency key waits for). */
+uint64_t journal_op_lsn(struct journal *jr);
 /* The segment new full job records go to. */
 uint32_t journal_segment(const struct journal *jr);
-/* j's new state, at the head (else the tail) of its list. */
-void journal_job(struct broker *b, const struct job *j, bool head);
-/* j's attempts and crashes changed; it stays where it is. */
-void journal_job_fields(struct broker *b, const struct job *j);
-void journal_del(struct broker *b, const struct job *j);
-void journal_queue(struct broker *b, const struct queue *q);
-void journal_queue_destroy(struct broker *b, struct sl_str name);
-void journal_route(struct broker *b, struct sl_str group, const struct queue *q);
-void journal_flush(struct broker *b);
-void journal_group_weight(struct broker *b, const struct group *g);
 
 /* The end of a change made under the lock (a request, a timer round, a closed connection):
  * closes the segment if it is full, compacts, and wakes the writer. */

@@ -476,7 +476,7 @@ replay_hand_back(struct broker *b)
             queue_job_set_head(q, j, JOB_READY);
             hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = now; /* waits count from this start */
-            journal_job(b, j, true);
+            change_made(b, &(struct change){ .kind = CHANGE_JOB_STATE, .u.job = { j, true } });
         }
     }
 }
