@@ -178,18 +178,25 @@ fail_scratch:
     return rv;
 }
 
-void
-broker_release_job(struct broker *b, struct job *j)
+/* Frees j, keeping the totals exact. */
+static void
+release(struct broker *b, struct job *j)
 {
     theap_del(&b->timers, j);
     if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
         hmap_del(&b->byid, &j->id, sizeof(j->id));
     }
-    change_made(b, &(struct change){ .kind = CHANGE_JOB_DELETED, .u.job.job = j });
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
     b->mem_bytes -= job_free(j);
+}
+
+void
+broker_release_job(struct broker *b, struct job *j)
+{
+    change_made(b, &(struct change){ .kind = CHANGE_JOB_DELETED, .u.job.job = j });
+    release(b, j);
 }
 
 void
@@ -202,11 +209,11 @@ broker_free(struct broker *b)
         struct queue *q = b->qorder[i];
         struct job *j;
         while ((j = queue_ready_first(q)) != NULL) {
-            broker_release_job(b, j);
+            release(b, j);
         }
         for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
             while ((j = q->lists[st].head) != NULL) {
-                broker_release_job(b, j);
+                release(b, j);
             }
         }
         queue_free(q);

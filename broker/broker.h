@@ -144,7 +144,8 @@ void broker_free(struct broker *b);
 int64_t broker_mono_ns(const struct broker *b);
 int64_t broker_wall_ns(const struct broker *b);
 
-/* Job totals kept exact when a job is freed. */
+/* Deletes j (acked, purged): made as a change (CHANGE_JOB_DELETED), then freed with the
+ * totals kept exact. */
 void broker_release_job(struct broker *b, struct job *j);
 
 struct queue *broker_queue_find(const struct broker *b, struct sl_str name);
