@@ -6,15 +6,19 @@
 
 #include <string.h>
 
-#define KIND(k) (1u << (k))
-
 /* --- events ------------------------------------------------------------------------------- */
 
-/* The kinds whose event says how many jobs the change moved (or deleted). */
-static const bool event_moves[CHANGE_KINDS] = {
-    [CHANGE_QUEUE_DESTROYED] = true,
-    [CHANGE_ROUTE] = true,
-    [CHANGE_PURGE] = true,
+/* The kinds published, and those whose event says how many jobs the change moved (or
+ * deleted). Jobs are not published: the stream tells of queues and routes (events.h). */
+static const struct {
+    bool emits, moves;
+} event_kinds[CHANGE_KINDS] = {
+    [CHANGE_QUEUE_SET] = { true, false },
+    [CHANGE_QUEUE_DESTROYED] = { true, true },
+    [CHANGE_ROUTE] = { true, true },
+    [CHANGE_GROUP_WEIGHT] = { true, false },
+    [CHANGE_FLUSH] = { true, false },
+    [CHANGE_PURGE] = { true, true },
 };
 
 /* Publishes the change under its request's op name: the request's group/queue/name, reason
@@ -30,7 +34,7 @@ feed_events(struct broker *b, const struct change *c)
     char event[WIRE_NAME_MAX + 1];
     struct wire_msg ev;
 
-    if (b->events == NULL || op.n >= sizeof(event)) {
+    if (!event_kinds[c->kind].emits || op.n >= sizeof(event)) {
         return;
     }
     memcpy(event, op.p, op.n);
@@ -43,7 +47,7 @@ feed_events(struct broker *b, const struct change *c)
             wire_keyset_add(&ev.has, k);
         }
     }
-    if (event_moves[c->kind]) {
+    if (event_kinds[c->kind].moves) {
         wire_set_u64(&ev, WK_MOVED, c->moved);
     }
     events_emit(b->events, event, &ev, (uint64_t)(broker_wall_ns(b) / 1000000));
@@ -102,14 +106,6 @@ static change_fn *const db_fns[CHANGE_KINDS] = {
     [CHANGE_QUEUE_DESTROYED] = db_queue_destroyed,
     [CHANGE_FLUSH] = db_flush,
 };
-
-static void
-feed_dbsync(struct broker *b, const struct change *c)
-{
-    if (b->db != NULL && db_fns[c->kind] != NULL) {
-        db_fns[c->kind](b, c);
-    }
-}
 
 /* --- decisions ---------------------------------------------------------------------------- */
 
@@ -174,36 +170,38 @@ static change_fn *const decide_fns[CHANGE_KINDS] = {
     [CHANGE_FLUSH] = decide_flush,
 };
 
-static void
-feed_decisions(struct broker *b, const struct change *c)
-{
-    if (decide_fns[c->kind] != NULL) {
-        decide_fns[c->kind](b, c);
-    }
-}
-
 /* --- the table ------------------------------------------------------------------------------ */
 
-static void
-feed_journal(struct broker *b, const struct change *c)
+static bool
+journal_on(const struct broker *b)
 {
-    if (b->jr != NULL) {
-        journal_change(b, c);
-    }
+    return b->jr != NULL;
 }
 
+static bool
+events_on(const struct broker *b)
+{
+    return b->events != NULL;
+}
+
+static bool
+dbsync_on(const struct broker *b)
+{
+    return b->db != NULL;
+}
+
+/* The consumers, in the order they are fed: what each does with a change, and when it is
+ * on. */
 static const struct consumer {
-    change_fn *fn;
-    uint32_t kinds;  /* KIND() of each kind it takes */
-    bool requests;   /* takes only changes a request made (c->origin set) */
+    change_fn *all;                        /* takes every kind (NULL: by kind, fns) */
+    change_fn *const *fns;                 /* by kind; NULL: nothing */
+    bool (*on)(const struct broker *b);    /* NULL: always */
+    bool requests;                         /* takes only changes a request made (origin set) */
 } consumers[] = {
-    { feed_journal, KIND(CHANGE_KINDS) - 1, false },
-    { feed_events, KIND(CHANGE_QUEUE_SET) | KIND(CHANGE_QUEUE_DESTROYED) | KIND(CHANGE_ROUTE) |
-                       KIND(CHANGE_GROUP_WEIGHT) | KIND(CHANGE_FLUSH) | KIND(CHANGE_PURGE),
-      true },
-    { feed_dbsync, KIND(CHANGE_ROUTE) | KIND(CHANGE_QUEUE_DESTROYED) | KIND(CHANGE_FLUSH), true },
-    { feed_decisions, KIND(CHANGE_ROUTE) | KIND(CHANGE_QUEUE_DESTROYED) | KIND(CHANGE_FLUSH),
-      true },
+    { journal_change, NULL, journal_on, false },
+    { feed_events, NULL, events_on, true },
+    { NULL, db_fns, dbsync_on, true },
+    { NULL, decide_fns, NULL, true },
 };
 
 void
@@ -214,8 +212,9 @@ change_made(struct broker *b, const struct change *c)
     }
     for (size_t i = 0; i < sizeof(consumers) / sizeof(consumers[0]); i++) {
         const struct consumer *k = &consumers[i];
-        if ((k->kinds & KIND(c->kind)) != 0 && (!k->requests || c->origin != NULL)) {
-            k->fn(b, c);
+        change_fn *fn = k->all != NULL ? k->all : k->fns[c->kind];
+        if (fn != NULL && (!k->requests || c->origin != NULL) && (k->on == NULL || k->on(b))) {
+            fn(b, c);
         }
     }
     if (b->tap != NULL) {

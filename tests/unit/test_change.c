@@ -267,13 +267,21 @@ setup(void **state)
     return 0;
 }
 
+/* Stops f's broker, if any: the journal (if open) written and closed, the broker freed. */
+static void
+stop(struct fix *f)
+{
+    journal_close(f->b);
+    broker_free(f->b);
+    f->b = NULL;
+}
+
 static int
 teardown(void **state)
 {
     struct fix *f = *state;
     if (f->b != NULL) {
-        journal_close(f->b);
-        broker_free(f->b);
+        stop(f);
     }
     int rv = tmpdir_remove(f->dir);
     free(f);
@@ -375,8 +383,7 @@ test_replay_feeds_no_consumer(void **state)
     drive(b, &f->seen);
     assert_int_equal(reserve(b, 1), 1); /* job 3, reserved when the broker stops */
     expect(&f->seen, (const char *const[]){ "job 3 reserved by=-" }, 1);
-    journal_close(b);
-    broker_free(b);
+    stop(f);
 
     f->b = b = tapped(f, true);
     /* Replay rebuilt queues, routes, weights and jobs without feeding anything; then the job
