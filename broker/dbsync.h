@@ -2,9 +2,9 @@
  * per-minute usage of each group (usage_minute) and the log of route changes (route_log),
  * written by a thread of its own once a second. MySQL is never on a request's path: the
  * change path (broker/change.h) only notes route changes in memory (broker/dbowed.h), and the
- * thread holds b->lock only to read the broker. When the database is down, the thread logs it once (event=db.down), keeps
- * counting, retries with backoff (1 s doubling to 30 s), and writes everything owed when it
- * is back (event=db.up owed=N).
+ * thread holds b->lock only to read the broker. When the database is down, the thread logs it
+ * once (event=db.down), keeps counting, retries with backoff (1 s doubling to 30 s), and
+ * writes everything owed when it is back (event=db.up owed=N).
  *
  * Times in the database are UTC (db_connect sets the session's time zone), NOW(3) included.
  * Every statement is a prepared statement; rows go in batches of DBSYNC_BATCH. */
