@@ -34,6 +34,8 @@ CMOCKA_CFLAGS   = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS     = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 JANSSON_CFLAGS  = $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS    = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+# libnats: the broker's cluster mode (broker/jstream.c) speaks NATS JetStream.
+NATS_LIBS       = $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 NCURSES_CFLAGS  = $(shell pkg-config --cflags ncursesw 2>/dev/null)
 NCURSES_LIBS    = $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
@@ -41,7 +43,7 @@ CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wforma
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
              -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(JANSSON_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) $(JANSSON_LIBS) -lpthread
+LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) $(JANSSON_LIBS) $(NATS_LIBS) -lpthread
 
 PROGS     := broker ctl worker worker-pool router
 

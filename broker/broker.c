@@ -1,5 +1,7 @@
 #include "broker.h"
 
+#include "change.h"
+
 #include "dbsync.h"
 #include "err.h"
 #include "journal.h"
@@ -195,7 +197,7 @@ release(struct broker *b, struct job *j)
 void
 broker_release_job(struct broker *b, struct job *j)
 {
-    change_made(b, &(struct change){ .kind = CHANGE_JOB_DELETED, .u.job.job = j });
+    change_made(b, &(struct change){ .kind = CH_JOB_GONE, .job = j });
     release(b, j);
 }
 
@@ -404,9 +406,9 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     b->jobs += n;
     b->bytes += bytes;
     b->mem_bytes += mem;
-    change_made(b, &(struct change){ .kind = CHANGE_PUSH,
-                                     .u.push = { req, q, first_id, n, now } });
-    uint64_t lsn = b->jr != NULL ? journal_op_lsn(b->jr) : 0;
+    uint64_t lsn = change_made(b, &(struct change){ .kind = CH_PUSH, .push = req, .queue = q,
+                                                    .first_id = first_id, .n = n,
+                                                    .wall_ns = now });
     if (req->keyed &&
         dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
@@ -419,8 +421,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
 static void
 queue_changed(struct broker *b, const struct queue *q)
 {
-    change_made(b, &(struct change){ .kind = CHANGE_QUEUE_SET, .origin = b->origin,
-                                     .u.queue = q });
+    change_made(b, &(struct change){ .kind = CH_QUEUE, .origin = b->origin, .queue = q });
 }
 
 int
@@ -546,9 +547,9 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
             (*routes_reset)++;
         }
     }
-    change_made(b, &(struct change){ .kind = CHANGE_QUEUE_DESTROYED, .origin = b->origin,
-                                     .moved = *moved,
-                                     .u.queue_destroyed = { q, resets, nresets } });
+    change_made(b, &(struct change){ .kind = CH_QUEUE_GONE, .origin = b->origin, .name = name,
+                                     .queue = q, .moved = *moved, .resets = resets,
+                                     .nresets = nresets });
     free(resets);
     queue_remove(b, q);
     queue_free(q);
@@ -608,8 +609,8 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
     if (g == NULL) {
         if (q == NULL) {
             *moved = 0; /* no group, no route: nothing to undo, but the request is told */
-            change_made(b, &(struct change){ .kind = CHANGE_ROUTE, .origin = b->origin,
-                                             .u.route = { group, NULL, NULL, NULL } });
+            change_made(b, &(struct change){ .kind = CH_ROUTE, .origin = b->origin,
+                                             .name = group });
             return 0;
         }
         if ((g = group_add(b, group)) == NULL) {
@@ -626,8 +627,8 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
             "the old queue\"", (int)group.n, group.p);
     }
     queue_lane_trim(g);
-    change_made(b, &(struct change){ .kind = CHANGE_ROUTE, .origin = b->origin,
-                                     .moved = *moved, .u.route = { group, g, from, q } });
+    change_made(b, &(struct change){ .kind = CH_ROUTE, .origin = b->origin, .name = group,
+                                     .group = g, .from = from, .queue = q, .moved = *moved });
     return 0;
 }
 
@@ -642,8 +643,8 @@ broker_group_weight(struct broker *b, struct sl_str group, uint32_t weight)
         return SL_ENOMEM;
     }
     g->weight = weight;
-    change_made(b, &(struct change){ .kind = CHANGE_GROUP_WEIGHT, .origin = b->origin,
-                                     .u.group = g });
+    change_made(b, &(struct change){ .kind = CH_GROUP_WEIGHT, .origin = b->origin,
+                                     .group = g });
     return 0;
 }
 
@@ -666,7 +667,7 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
 {
     *routes_reset = 0;
     *reset = 0;
-    change_made(b, &(struct change){ .kind = CHANGE_FLUSH, .origin = b->origin });
+    change_made(b, &(struct change){ .kind = CH_FLUSH, .origin = b->origin });
     for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
         next = g->next;
         uint64_t moved;
@@ -733,7 +734,7 @@ broker_purge(struct broker *b, const struct sl_str *queue, const struct sl_str *
             *purged += purge_queue(b, b->qorder[i], g);
         }
     }
-    change_made(b, &(struct change){ .kind = CHANGE_PURGE, .origin = b->origin,
+    change_made(b, &(struct change){ .kind = CH_PURGE, .origin = b->origin,
                                      .moved = *purged });
     return 0;
 }

@@ -5,7 +5,6 @@
 #ifndef SLUICE_BROKER_H
 #define SLUICE_BROKER_H
 
-#include "change.h"
 #include "decisions.h"
 #include "dedup.h"
 #include "events.h"
@@ -33,6 +32,8 @@
 #define BROKER_CLOSED_PIPES 1024u
 
 struct journal;
+struct cluster;
+struct change;
 struct dbsync;
 
 struct broker_clock {
@@ -94,6 +95,16 @@ struct broker {
     struct lease lease;              /* the router's lease */
     struct events *events;           /* the event stream; NULL: none (set by main) */
     struct journal *jr;              /* the journal; NULL: memory only (journal.c) */
+    struct cluster *cluster;         /* set with --cluster (cluster.h) */
+    bool standby;                    /* a cluster standby: state comes from the stream only */
+    bool replaying;                  /* journal records are being applied (replay, a standby):
+                                        what changes is history, fed to no consumer */
+    /* A consumer of the change path (change.h) for embedding and tests; NULL: none. */
+    void (*change_hook)(const struct change *c, void *arg);
+    void *change_arg;
+    const struct wire_msg *origin;   /* the request whose handler is changing the state now,
+                                        borrowed for the call (NULL: none); what the change
+                                        path's consumers report carries its op and reason */
     struct dbsync *db;               /* the MySQL database kept in step; NULL: none (dbsync.c) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
@@ -127,13 +138,6 @@ struct broker {
         uint64_t refused;            /* since start: closed at once, too many were open */
     } connc;
     struct decisions decisions;      /* the last route changes (fed by change.c) */
-    const struct wire_msg *origin;   /* the request whose handler is changing the state now,
-                                        borrowed for the call (NULL: none); what change.c's
-                                        consumers report carries its op, reason and lease */
-    bool replaying;                  /* the journal is being replayed: no change is fed to
-                                        any consumer (change.h) */
-    change_tap_fn *tap;              /* fed every change after the consumers (NULL: none) */
-    void *tap_arg;
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */
@@ -144,8 +148,8 @@ void broker_free(struct broker *b);
 int64_t broker_mono_ns(const struct broker *b);
 int64_t broker_wall_ns(const struct broker *b);
 
-/* Deletes j (acked, purged): made as a change (CHANGE_JOB_DELETED), then freed with the
- * totals kept exact. */
+/* Deletes j (acked, purged): made as a change (CH_JOB_GONE), then freed with the totals kept
+ * exact. */
 void broker_release_job(struct broker *b, struct job *j);
 
 struct queue *broker_queue_find(const struct broker *b, struct sl_str name);

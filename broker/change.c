@@ -1,10 +1,12 @@
 #include "change.h"
 
-#include "broker.h"
 #include "dbsync.h"
 #include "journal.h"
 
 #include <string.h>
+
+/* What a consumer does with one kind of change. */
+typedef void change_fn(struct broker *b, const struct change *c);
 
 /* --- events ------------------------------------------------------------------------------- */
 
@@ -12,13 +14,13 @@
  * deleted). Jobs are not published: the stream tells of queues and routes (events.h). */
 static const struct {
     bool emits, moves;
-} event_kinds[CHANGE_KINDS] = {
-    [CHANGE_QUEUE_SET] = { true, false },
-    [CHANGE_QUEUE_DESTROYED] = { true, true },
-    [CHANGE_ROUTE] = { true, true },
-    [CHANGE_GROUP_WEIGHT] = { true, false },
-    [CHANGE_FLUSH] = { true, false },
-    [CHANGE_PURGE] = { true, true },
+} event_kinds[CH_KINDS] = {
+    [CH_QUEUE] = { true, false },
+    [CH_QUEUE_GONE] = { true, true },
+    [CH_ROUTE] = { true, true },
+    [CH_GROUP_WEIGHT] = { true, false },
+    [CH_FLUSH] = { true, false },
+    [CH_PURGE] = { true, true },
 };
 
 /* Publishes the change under its request's op name: the request's group/queue/name, reason
@@ -76,18 +78,18 @@ db_route_log(struct broker *b, const struct wire_msg *req, const struct group *g
 static void
 db_route(struct broker *b, const struct change *c)
 {
-    const struct group *g = c->u.route.group;
-    if (g != NULL && c->u.route.from != c->u.route.to) {
-        db_route_log(b, c->origin, g, qname(c->u.route.from), qname(c->u.route.to));
+    const struct group *g = c->group;
+    if (g != NULL && c->from != c->queue) {
+        db_route_log(b, c->origin, g, qname(c->from), qname(c->queue));
     }
 }
 
 static void
 db_queue_destroyed(struct broker *b, const struct change *c)
 {
-    struct sl_str name = qname(c->u.queue_destroyed.queue);
-    for (uint32_t i = 0; i < c->u.queue_destroyed.nresets; i++) {
-        db_route_log(b, c->origin, c->u.queue_destroyed.resets[i].group, name, qname(NULL));
+    struct sl_str name = qname(c->queue);
+    for (uint32_t i = 0; i < c->nresets; i++) {
+        db_route_log(b, c->origin, c->resets[i].group, name, qname(NULL));
     }
 }
 
@@ -101,10 +103,10 @@ db_flush(struct broker *b, const struct change *c)
     }
 }
 
-static change_fn *const db_fns[CHANGE_KINDS] = {
-    [CHANGE_ROUTE] = db_route,
-    [CHANGE_QUEUE_DESTROYED] = db_queue_destroyed,
-    [CHANGE_FLUSH] = db_flush,
+static change_fn *const db_fns[CH_KINDS] = {
+    [CH_ROUTE] = db_route,
+    [CH_QUEUE_GONE] = db_queue_destroyed,
+    [CH_FLUSH] = db_flush,
 };
 
 /* --- decisions ---------------------------------------------------------------------------- */
@@ -148,8 +150,8 @@ decide_flush(struct broker *b, const struct change *c)
 static void
 decide_route(struct broker *b, const struct change *c)
 {
-    if (c->u.route.group != NULL && c->u.route.from != c->u.route.to) {
-        note_decision(b, c->origin, c->u.route.group, c->u.route.to, c->moved, NULL);
+    if (c->group != NULL && c->from != c->queue) {
+        note_decision(b, c->origin, c->group, c->queue, c->moved, NULL);
     }
 }
 
@@ -157,67 +159,100 @@ decide_route(struct broker *b, const struct change *c)
 static void
 decide_queue_destroyed(struct broker *b, const struct change *c)
 {
-    uint32_t n = c->u.queue_destroyed.nresets;
+    uint32_t n = c->nresets;
     for (uint32_t i = n > DECISIONS_MAX ? n - DECISIONS_MAX : 0; i < n; i++) {
-        const struct change_reset *r = &c->u.queue_destroyed.resets[i];
+        const struct change_reset *r = &c->resets[i];
         note_decision(b, c->origin, r->group, NULL, r->moved, "queue.destroy");
     }
 }
 
-static change_fn *const decide_fns[CHANGE_KINDS] = {
-    [CHANGE_ROUTE] = decide_route,
-    [CHANGE_QUEUE_DESTROYED] = decide_queue_destroyed,
-    [CHANGE_FLUSH] = decide_flush,
+static change_fn *const decide_fns[CH_KINDS] = {
+    [CH_ROUTE] = decide_route,
+    [CH_QUEUE_GONE] = decide_queue_destroyed,
+    [CH_FLUSH] = decide_flush,
 };
 
 /* --- the table ------------------------------------------------------------------------------ */
 
-static bool
-journal_on(const struct broker *b)
+static uint64_t
+events_take(struct broker *b, const struct change *c)
 {
-    return b->jr != NULL;
+    feed_events(b, c);
+    return 0;
+}
+
+static uint64_t
+dbsync_take(struct broker *b, const struct change *c)
+{
+    if (db_fns[c->kind] != NULL) {
+        db_fns[c->kind](b, c);
+    }
+    return 0;
+}
+
+static uint64_t
+decisions_take(struct broker *b, const struct change *c)
+{
+    if (decide_fns[c->kind] != NULL) {
+        decide_fns[c->kind](b, c);
+    }
+    return 0;
+}
+
+static uint64_t
+hook_take(struct broker *b, const struct change *c)
+{
+    b->change_hook(c, b->change_arg);
+    return 0;
 }
 
 static bool
 events_on(const struct broker *b)
 {
-    return b->events != NULL;
+    return b->events != NULL && !b->replaying;
 }
 
 static bool
 dbsync_on(const struct broker *b)
 {
-    return b->db != NULL;
+    return b->db != NULL && !b->replaying;
 }
 
-/* The consumers, in the order they are fed: what each does with a change, and when it is
- * on. */
+static bool
+decisions_on(const struct broker *b)
+{
+    return !b->replaying;
+}
+
+static bool
+hook_on(const struct broker *b)
+{
+    return b->change_hook != NULL && !b->replaying;
+}
+
+/* The consumers, in the order they are fed. */
 static const struct consumer {
-    change_fn *all;                        /* takes every kind (NULL: by kind, fns) */
-    change_fn *const *fns;                 /* by kind; NULL: nothing */
-    bool (*on)(const struct broker *b);    /* NULL: always */
-    bool requests;                         /* takes only changes a request made (origin set) */
+    bool (*on)(const struct broker *b);
+    uint64_t (*take)(struct broker *b, const struct change *c);
+    bool requests;  /* takes only the changes a request made (c->origin set) */
 } consumers[] = {
-    { journal_change, NULL, journal_on, false },
-    { feed_events, NULL, events_on, true },
-    { NULL, db_fns, dbsync_on, true },
-    { NULL, decide_fns, NULL, true },
+    { journal_attached, journal_change, false },
+    { events_on, events_take, true },
+    { dbsync_on, dbsync_take, true },
+    { decisions_on, decisions_take, true },
+    { hook_on, hook_take, false },
 };
 
-void
+uint64_t
 change_made(struct broker *b, const struct change *c)
 {
-    if (b->replaying) {
-        return;
-    }
+    uint64_t lsn = 0;
     for (size_t i = 0; i < sizeof(consumers) / sizeof(consumers[0]); i++) {
         const struct consumer *k = &consumers[i];
-        change_fn *fn = k->all != NULL ? k->all : k->fns[c->kind];
-        if (fn != NULL && (!k->requests || c->origin != NULL) && (k->on == NULL || k->on(b))) {
-            fn(b, c);
+        if ((!k->requests || c->origin != NULL) && k->on(b)) {
+            uint64_t l = k->take(b, c);
+            lsn = l > lsn ? l : lsn;
         }
     }
-    if (b->tap != NULL) {
-        b->tap(b->tap_arg, b, c);
-    }
+    return lsn;
 }

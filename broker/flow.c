@@ -1,6 +1,8 @@
 #include "flow.h"
 
-#include "park.h"
+#include "change.h"
+
+#include "journal.h"
 
 #include "err.h"
 #include "log.h"
@@ -9,13 +11,6 @@
 #include <string.h>
 
 static void hand_back(struct broker *b, struct worker *w, bool crashed);
-
-/* j's new state, at the head (else the tail) of its list. */
-static void
-job_changed(struct broker *b, const struct job *j, bool head)
-{
-    change_made(b, &(struct change){ .kind = CHANGE_JOB_STATE, .u.job = { j, head } });
-}
 
 struct worker *
 flow_worker(struct broker *b, struct sl_str name, uint32_t pipe)
@@ -140,7 +135,7 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
         if (j->attempts < UINT16_MAX) {
             j->attempts++;
         }
-        job_changed(b, j, false);
+        change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
         j->due_ns = now + (int64_t)j->ttr_ms * 1000000;
         if (j->due_ns < first_due) {
             first_due = j->due_ns;
@@ -184,7 +179,7 @@ kill_job(struct broker *b, struct job *j, const char *why)
 {
     queue_job_set(j->queue, j, JOB_DEAD);
     hmap_put(&b->byid, &j->id, sizeof(j->id), j); /* room: the entry was just removed */
-    job_changed(b, j, false);
+    change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
     LOG(LOG_INFO, "job.dead", "id=%llu group=%s queue=%s attempts=%u crashes=%u reason=%s",
         (unsigned long long)j->id, j->group->name, j->queue->name, j->attempts, j->crashes, why);
 }
@@ -203,7 +198,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
         j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
         theap_add(&b->timers, j); /* room: the entry was just removed */
         wake_timer(b, j->due_ns);
-        job_changed(b, j, false);
+        change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
     } else {
         j->ready_ns = broker_mono_ns(b);
         if (head) {
@@ -211,7 +206,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
         } else {
             queue_job_set(j->queue, j, JOB_READY);
         }
-        job_changed(b, j, head);
+        change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = head });
     }
 }
 
@@ -277,7 +272,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             unreserve(b, j);
             j->ready_ns = now;
             queue_job_set_head(j->queue, j, JOB_READY);
-            job_changed(b, j, true);
+            change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = true });
             break;
         case FLOW_TOUCH:
             j->due_ns = now + (int64_t)(ms != 0 ? ms : j->ttr_ms) * 1000000;
@@ -339,7 +334,7 @@ flow_tick(struct broker *b, int64_t now_ns)
             theap_del(&b->timers, j);
             j->ready_ns = now_ns;
             queue_job_set(j->queue, j, JOB_READY);
-            job_changed(b, j, false);
+            change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
         } else if (j->state == JOB_RESERVED) {
             LOG(LOG_INFO, "job.expired", "id=%llu worker=%s ttr_ms=%u", (unsigned long long)j->id,
                 j->owner != NULL ? ((struct worker *)j->owner)->name : "-", j->ttr_ms);
@@ -370,8 +365,8 @@ charge_crash(struct broker *b, struct job *j)
         j->group->failed_all++;
         kill_job(b, j, "crashes");
     } else {
-        /* Its charge; it stays where it is. */
-        change_made(b, &(struct change){ .kind = CHANGE_JOB_FIELDS, .u.job.job = j });
+        /* its charge; it stays where it is */
+        change_made(b, &(struct change){ .kind = CH_JOB_FIELDS, .job = j });
     }
 }
 
@@ -405,7 +400,7 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
             }
             j->ready_ns = now;
             queue_job_set_head(q, j, JOB_READY);
-            job_changed(b, j, true);
+            change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = true });
             if (crashed && ran == NULL && w->rtok_seen != 0) {
                 j->suspect = 1;
             }
@@ -460,7 +455,7 @@ flow_reserve_begin(struct broker *b, struct worker *w, uint64_t rtok, uint64_t g
         }
         j->ready_ns = now;
         queue_job_set_head(j->queue, j, JOB_READY);
-        job_changed(b, j, true);
+        change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = true });
         returned++;
     }
     LOG(LOG_INFO, "reserve.unreceived", "worker=%s rtok=%llu got=%llu returned=%u", w->name,
@@ -588,7 +583,7 @@ revive_or_purge(struct broker *b, struct job *j, bool purge)
     j->crashes = 0;
     j->ready_ns = broker_mono_ns(b);
     queue_job_set(j->queue, j, JOB_READY);
-    job_changed(b, j, false);
+    change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
 }
 
 int

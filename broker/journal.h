@@ -32,6 +32,9 @@
 #include "broker.h"
 #include "park.h"
 
+struct jstream;
+struct change;
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +45,14 @@ struct journal_cfg {
     enum journal_fsync fsync;
     uint64_t segment_bytes;     /* a segment is closed once it grows past this */
     bool repair;                /* cut the journal at a corrupt record instead of stopping */
+    /* A cluster leader's (js NULL: a single broker): every write also goes to the shard's
+     * stream, and nothing is confirmed before the stream holds it (journal_repl.c). A
+     * journal opened with js on an empty stream writes every job again in its new segment,
+     * so that the stream holds all of the broker's state from its first message. */
+    struct jstream *js;
+    uint64_t epoch;                  /* this leader's */
+    void (*on_fenced)(void *arg);    /* once, from the writer: another leader appended */
+    void *fenced_arg;
 };
 
 struct journal;
@@ -62,13 +73,10 @@ void journal_close(struct broker *b);
 
 /* --- called by the broker's state changes, b->lock held ----------------------------------- */
 
-/* The journal's consumer of changes (change.h): appends c's records, in the order the
- * changes are made. The reserves of one change (R_RESV) and its deletions (R_DELS) go into
- * one record each, however many jobs they hold. */
-void journal_change(struct broker *b, const struct change *c);
-/* The position up to which the journal must be durable for the change in progress to be
- * confirmed (what a repeat of a push's idempotency key waits for). */
-uint64_t journal_op_lsn(struct journal *jr);
+/* The journal as a consumer of the change path (change.h): whether b has one, and the
+ * records of c appended; returns the position confirming c (a push's; 0 for the others). */
+bool journal_attached(const struct broker *b);
+uint64_t journal_change(struct broker *b, const struct change *c);
 /* The segment new full job records go to. */
 uint32_t journal_segment(const struct journal *jr);
 

@@ -1,11 +1,11 @@
-/* The journal's internals, shared by its modules and by nothing else: journal_rec.c (the
- * records: encoding, the change consumer, the snapshot), journal_compact.c (segments:
- * rolling, compaction, deletion), journal.c (the group-commit API, open and close),
+/* The journal's internals, shared by its modules and by nothing else: journal.c (appending
+ * records, rolling segments, compaction, the group-commit API, open and close),
  * journal_writer.c (the writer thread) and journal_replay.c (replay at start). */
 #ifndef SLUICE_JOURNAL_INT_H
 #define SLUICE_JOURNAL_INT_H
 
 #include "journal.h"
+#include "jstream.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -37,6 +37,7 @@ enum rec {
     R_DEDUP_SEQS = 15, /* str client, u64 lo, u64 hi, i64 last_wall_ms: its keys lo..hi were
                           stored, their answers forgotten (snapshot only; before its R_DEDUP) */
     R_GWEIGHT = 16,   /* str group, u32 weight (thousandths) */
+    R_EPOCH = 17,     /* u64 epoch, str holder: a cluster leader began (journal_follow.c) */
 };
 
 struct buf {
@@ -91,6 +92,25 @@ struct journal {
     uint64_t fsyncs;
     uint64_t disk_bytes;       /* bytes in the segment files */
     uint64_t disk_segments;
+    uint64_t epoch;            /* the cluster leader epoch last recorded (0: none) */
+
+    /* Replication (a cluster leader: js set before the writer starts; the writer's). The
+     * writer counts bytes durable only once they are also in the stream. */
+    struct jstream *js;
+    uint64_t js_last;          /* the stream's last sequence: what the next append expects */
+    uint64_t repl_lsn;         /* the stream holds the journal up to here */
+    uint64_t repl_seg;         /* the segment of the byte at repl_lsn */
+    bool fenced;               /* another leader appended: nothing is confirmed any more */
+    bool repl_stalled;         /* the stream is out of reach: replies wait, appends retried */
+    int64_t repl_retry_ns;     /* when to try again */
+    void (*on_fenced)(void *arg);
+    void *fenced_arg;
+    struct jstream_msg *jm;    /* scratch for one append */
+    size_t pend_n;             /* messages repl_start published, awaiting repl_finish */
+    uint64_t pend_expect;
+    size_t capjm;
+    struct mark *segfirst;     /* (stream sequence, segment) where each live segment begins */
+    size_t nsegfirst, capsegfirst;
     bool full;                 /* the disk is full and the reserve is not held: pushes are
                                   refused, settles are written into the space it left */
 
@@ -113,26 +133,33 @@ struct journal {
 #define WHERE_HEAD 1
 #define WHERE_STAY 2
 
-/* journal_rec.c, b->lock held (buf_room: any buffer its owner holds). */
-/* Makes room for extra more bytes in b. 0 or SL_ENOMEM. */
-int buf_room(struct buf *b, size_t extra);
-/* Seals the records of the change in progress (jr->op) and hands them to the writer. */
-void journal_op_seal(struct journal *jr);
-/* Writes j in full (R_PUT), naming the job after it in its list. */
-void journal_put_job(struct broker *b, const struct job *j);
-/* Writes everything that is not a job, as a segment begins with it. */
-void journal_snapshot(struct broker *b);
+/* journal.c: a journal on cfg->dir (created 0700, locked against a second broker), with
+ * nothing read yet; 0 or SL_EIO / SL_ENOMEM with why. */
+int jr_prepare(struct journal **jp, const struct journal_cfg *cfg, char *why, size_t cap);
+/* Frees a journal whose writer is not running. */
+void jr_free(struct journal *jr);
+/* After replay: a new segment beginning with the snapshot of b, the reserved jobs handed back,
+ * the writer started, b->jr set. 0, or SL_EIO with why (jr freed). */
+int journal_begin_writing(struct broker *b, struct journal *jr, char *why, size_t cap);
 
-/* journal_compact.c, b->lock held */
-/* n more jobs have their full record in segment seq; one less has. */
+/* journal.c, b->lock held (buf_room: any buffer its owner holds). */
+int buf_room(struct buf *b, size_t extra);
 void live_add(struct journal *jr, uint32_t seq, uint64_t n);
 void live_sub(struct journal *jr, uint32_t seq);
-/* Appends (lsn, seq) to the marks *v (*n of *cap). 0 or SL_ENOMEM. */
-int push_mark(struct mark **v, size_t *n, size_t *cap, uint64_t lsn, uint64_t seq);
 
-/* journal.c */
-/* The end of what was handed to the writer so far. Takes jr->mtx. */
-uint64_t appended_lsn(struct journal *jr);
+/* journal_repl.c, the writer's thread (jr->js set) */
+/* Appends wbuf from repl_lsn to its end to the stream. 0; SL_ECONFLICT: another leader
+ * appended (fenced, for good); another error: the stream is out of reach, try again. */
+int repl_publish(struct journal *jr);
+/* repl_publish in two halves around the local write: start publishes wbuf[repl_lsn..),
+ * finish waits for the stream (and sends what start could not); finish returns as
+ * repl_publish. */
+void repl_start(struct journal *jr);
+int repl_finish(struct journal *jr);
+/* Segments dels were deleted: the stream is purged below the oldest one still kept. */
+void repl_purge(struct journal *jr, const struct mark *dels, size_t ndels);
+/* Segment seg begins at stream sequence first_seq. 0 or SL_ENOMEM. */
+int repl_segfirst_add(struct journal *jr, uint64_t seg, uint64_t first_seq);
 
 /* journal_writer.c */
 /* The space kept free for settle records (acks, nacks, dead jobs) once the disk is full: a
@@ -162,5 +189,16 @@ int replay_all(struct broker *b, struct journal *jr, char *why, size_t cap);
  * change or flush to a job it holds as reserved, which those leave where it is. Call once
  * replay succeeded, with b->jr set and b->lock held, after the new segment's snapshot. */
 void replay_hand_back(struct broker *b);
+
+/* Replay of records that arrive one at a time, as a standby receives the leader's stream:
+ * the same apply as replay_all. replay_segment: records of segment seq follow (the first one
+ * given is the segment whose snapshot applies). replay_records: one record (b->lock held).
+ * replay_end(r, true): what replay_all does after the last record (b->lock held); false:
+ * only frees. NULL from replay_new: out of memory. */
+struct replay;
+struct replay *replay_new(struct broker *b, struct journal *jr);
+int replay_segment(struct replay *r, uint64_t seq);
+int replay_records(struct replay *r, const uint8_t *p, uint32_t n);
+void replay_end(struct replay *r, bool finish);
 
 #endif

@@ -2,6 +2,8 @@
  * broker through the same functions requests use. */
 #include "journal_int.h"
 
+#include "change.h"
+
 #include "clock.h"
 #include "err.h"
 #include "jfile.h"
@@ -89,6 +91,9 @@ struct replay {
     uint64_t records, jobs_pushed;
     struct sl_str *pay;       /* scratch for a push's payloads */
     uint32_t npay;
+    struct broker_clock saved; /* the broker's clock and limits, while replay_enter holds */
+    uint64_t max_jobs, max_bytes;
+    uint32_t max_payload;
 };
 
 static int64_t
@@ -108,6 +113,37 @@ static int64_t
 mono_of_wall_ms(const struct replay *r, int64_t ms)
 {
     return r->now_mono_ns - (r->now_wall_ns - ms * 1000000);
+}
+
+/* Makes b run on the records' clock, without the limits of this start (what was accepted
+ * once is replayed whatever they are now), until replay_leave. */
+static void
+replay_enter(struct replay *r)
+{
+    struct broker *b = r->b;
+    r->now_wall_ns = broker_wall_ns(b);
+    r->now_mono_ns = broker_mono_ns(b);
+    r->rec_wall_ns = r->now_wall_ns;
+    r->saved = b->cfg.clock;
+    r->max_jobs = b->cfg.max_jobs;
+    r->max_bytes = b->cfg.max_bytes;
+    r->max_payload = b->cfg.max_payload;
+    b->cfg.clock = (struct broker_clock){ replay_mono, replay_wall, r };
+    b->replaying = true;
+    b->cfg.max_jobs = UINT64_MAX / 2;
+    b->cfg.max_bytes = UINT64_MAX / 2;
+    b->cfg.max_payload = UINT32_MAX;
+}
+
+static void
+replay_leave(struct replay *r)
+{
+    struct broker *b = r->b;
+    b->cfg.clock = r->saved;
+    b->replaying = false;
+    b->cfg.max_jobs = r->max_jobs;
+    b->cfg.max_bytes = r->max_bytes;
+    b->cfg.max_payload = r->max_payload;
 }
 
 static struct job *
@@ -277,7 +313,8 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
      * a start that succeeded could leave a journal that the next start refuses. */
     bool check_only = r->in_snap && !r->first;
     if (r->in_snap && p[0] != R_SNAP_END && p[0] != R_NEXTID && p[0] != R_QUEUE &&
-        p[0] != R_ROUTE && p[0] != R_DEDUP && p[0] != R_DEDUP_SEQS) {
+        p[0] != R_ROUTE && p[0] != R_GWEIGHT && p[0] != R_DEDUP &&
+        p[0] != R_DEDUP_SEQS) {
         return SL_EBADREQ; /* a snapshot holds nothing else (snapshot()) */
     }
     switch (p[0]) {
@@ -392,6 +429,16 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
     case R_FLUSH:
         broker_flush(b, &x, &y);
         return 0;
+    case R_EPOCH:
+        x = r_le(&d, 8);
+        (void)r_str(&d, 2);
+        if (d.bad || x == 0) {
+            return SL_EBADREQ;
+        }
+        if (x > r->jr->epoch) {
+            r->jr->epoch = x;
+        }
+        return 0;
     case R_NEXTID:
         /* Applied from a later snapshot too: in a real journal it equals the next id replay
          * has reached there, and pushes after it must not reuse ids below it either way. */
@@ -476,7 +523,7 @@ replay_hand_back(struct broker *b)
             queue_job_set_head(q, j, JOB_READY);
             hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = now; /* waits count from this start */
-            change_made(b, &(struct change){ .kind = CHANGE_JOB_STATE, .u.job = { j, true } });
+            change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = true });
         }
     }
 }
@@ -548,16 +595,7 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
     struct replay r = { 0 };
     r.b = b;
     r.jr = jr;
-    r.now_wall_ns = broker_wall_ns(b);
-    r.now_mono_ns = broker_mono_ns(b);
-    r.rec_wall_ns = r.now_wall_ns;
-    struct broker_clock saved = b->cfg.clock;
-    struct broker_cfg limits = b->cfg;
-    b->cfg.clock = (struct broker_clock){ replay_mono, replay_wall, &r };
-    /* What was accepted once is replayed whatever the limits of this start. */
-    b->cfg.max_jobs = UINT64_MAX / 2;
-    b->cfg.max_bytes = UINT64_MAX / 2;
-    b->cfg.max_payload = UINT32_MAX;
+    replay_enter(&r);
     uint64_t cut = 0;
     int64_t t0 = clock_mono_ns();
     rv = 0;
@@ -637,10 +675,7 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
     if (rv == 0) {
         replay_finish(&r);
     }
-    b->cfg.clock = saved;
-    b->cfg.max_jobs = limits.max_jobs;
-    b->cfg.max_bytes = limits.max_bytes;
-    b->cfg.max_payload = limits.max_payload;
+    replay_leave(&r);
     free(r.pay);
     free(seqs);
     if (rv == 0) {
@@ -650,4 +685,53 @@ replay_all(struct broker *b, struct journal *jr, char *why, size_t cap)
             (long long)((clock_mono_ns() - t0) / 1000000));
     }
     return rv;
+}
+
+/* --- records arriving one run at a time (a standby following the stream) ------------------ */
+
+struct replay *
+replay_new(struct broker *b, struct journal *jr)
+{
+    struct replay *r = calloc(1, sizeof(*r));
+    if (r != NULL) {
+        r->b = b;
+        r->jr = jr;
+    }
+    return r;
+}
+
+int
+replay_segment(struct replay *r, uint64_t seq)
+{
+    int rv = add_seg(r->jr, seq);
+    if (rv == 0) {
+        r->first = r->jr->nsegs == 1;
+        r->seg = (uint32_t)seq;
+        r->in_snap = false;
+    }
+    return rv;
+}
+
+int
+replay_records(struct replay *r, const uint8_t *p, uint32_t n)
+{
+    replay_enter(r);
+    int rv = apply(r, p, n);
+    replay_leave(r);
+    return rv;
+}
+
+void
+replay_end(struct replay *r, bool finish)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (finish) {
+        replay_enter(r);
+        replay_finish(r);
+        replay_leave(r);
+    }
+    free(r->pay);
+    free(r);
 }

@@ -21,20 +21,33 @@
 
 /* Replaces a held reply by an io error. */
 static void
-fail_reply(struct waiter *wt, const char *err)
+fail_reply(struct journal *jr, struct waiter *wt, const char *err)
 {
     char msg[512];
-    snprintf(msg, sizeof(msg),
-             "not confirmed: the journal cannot be written (%s); the change is kept in memory "
-             "and written when the journal recovers; a resend with the same client and seq "
-             "is not stored twice",
-             err);
+    if (jr->fenced) {
+        snprintf(msg, sizeof(msg), "not confirmed: this broker is no longer the cluster's "
+                 "leader; a resend with the same client and seq to the new leader is not "
+                 "stored twice");
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "not confirmed: the journal cannot be written (%s); the change is kept in "
+                 "memory and written when the journal recovers; a resend with the same client "
+                 "and seq is not stored twice",
+                 err);
+    }
     if (wt->rep != NULL) {
         msgpack_packer pk;
         nng_msg_clear(wt->rep);
         msgpack_packer_init(&pk, wt->rep, wire_pack_into_msg);
-        wire_pack_err(&pk, SL_EIO, msg);
+        wire_pack_err(&pk, jr->fenced ? SL_ENOTLEADER : SL_EIO, msg);
     }
+}
+
+/* Whether wbuf still has bytes the stream lacks (a cluster leader's). */
+static bool
+repl_behind(const struct journal *jr)
+{
+    return jr->js != NULL && !jr->fenced && jr->repl_lsn < jr->wbuf_lsn + jr->wbuf.n;
 }
 
 static int
@@ -324,6 +337,7 @@ writer_main(void *arg)
         bool sync_due = jr->cfg.fsync == JOURNAL_EVERYSEC && jr->dirty &&
                         now - jr->last_sync_ns >= 1000000000LL;
         bool have = jr->buf.n > 0 || jr->wdone < jr->wbuf.n || jr->ndels > 0 ||
+                    (repl_behind(jr) && now >= jr->repl_retry_ns) ||
                     (jr->broken && now >= retry_at);
         if (jr->broken && now < retry_at && !jr->stop) {
             have = false; /* wait for the retry time */
@@ -349,7 +363,7 @@ writer_main(void *arg)
             continue;
         }
         /* Take what was appended: after what is still unwritten, if anything is. */
-        if (jr->wdone == jr->wbuf.n) {
+        if (jr->wdone == jr->wbuf.n && !repl_behind(jr) && !jr->fenced) {
             struct buf t = jr->wbuf;
             jr->wbuf = jr->buf;
             jr->buf = t;
@@ -367,6 +381,11 @@ writer_main(void *arg)
         bool stopping = jr->stop;
         pthread_mutex_unlock(&jr->mtx);
 
+        /* A cluster leader's stream stores while the segment file is written and synced. */
+        bool repl = jr->js != NULL && !jr->fenced;
+        if (repl) {
+            repl_start(jr);
+        }
         int rv = write_sync(jr, stopping);
         if (no_space(rv) && jr->reserve_held) {
             /* The reserve makes the room: what failed is written now, and so are the acks
@@ -374,12 +393,44 @@ writer_main(void *arg)
             reserve_release(jr);
             rv = write_sync(jr, stopping);
         }
+        /* A cluster leader's bytes count as durable once the stream holds them too. */
+        int rrv = repl ? repl_finish(jr) : 0;
+        if (rv != 0 && rrv != SL_ECONFLICT) {
+            rrv = 0; /* the local write decides first; the stream is tried again with it */
+        }
 
         pthread_mutex_lock(&jr->mtx);
         struct waiter *send = NULL, **tail = &send;
         struct mark *dels = NULL;
         size_t ndels = 0;
-        if (rv == 0) {
+        bool fenced_now = rrv == SL_ECONFLICT && !jr->fenced;
+        if (rrv == SL_ECONFLICT) {
+            jr->fenced = true;
+        }
+        if (rv == 0 && rrv != 0 && !jr->fenced && !stopping) {
+            /* The stream is out of reach (a NATS election takes seconds): the replies wait,
+             * and the append is tried again; the lease decides how long this may go on. */
+            if (!jr->repl_stalled) {
+                LOG(LOG_WARN, "cluster.append_stalled", "err=%s", sl_err_code(rrv));
+            }
+            jr->repl_stalled = true;
+            jr->repl_retry_ns = clock_mono_ns() + 200000000LL;
+        } else if (rv == 0 && (rrv != 0 || jr->fenced)) {
+            if (!jr->broken) {
+                LOG(LOG_ERROR, "cluster.append_failed", "err=%s", sl_err_code(rrv));
+            }
+            jr->broken = true;
+            snprintf(jr->err, sizeof(jr->err), "%s", jr->fenced
+                     ? "another broker leads the cluster"
+                     : "the cluster's stream cannot be reached");
+            retry_at = jr->fenced ? INT64_MAX : clock_mono_ns() + 200000000LL;
+            rv = -1;
+        } else if (rv == 0) {
+            if (jr->repl_stalled) {
+                LOG(LOG_INFO, "cluster.append_resumed", "seq=%llu",
+                    (unsigned long long)jr->js_last);
+            }
+            jr->repl_stalled = false;
             if (jr->broken) {
                 LOG(LOG_INFO, "journal.recovered", "dir=\"%s\"", jr->dir);
             }
@@ -395,6 +446,9 @@ writer_main(void *arg)
             snprintf(jr->err, sizeof(jr->err), "%s", strerror(rv));
             retry_at = clock_mono_ns() + 1000000000LL;
         }
+        if (jr->fenced) {
+            rv = -1; /* nothing waiting is confirmed */
+        }
         pthread_cond_broadcast(&jr->durable);
         /* Replies whose records are durable go out; with a failure, those the failed write
          * covered go out as errors. */
@@ -404,7 +458,7 @@ writer_main(void *arg)
             struct waiter *wt = jr->wait_head;
             jr->wait_head = wt->next;
             if (wt->commit_lsn > jr->durable_lsn) {
-                fail_reply(wt, jr->err);
+                fail_reply(jr, wt, jr->err);
             }
             *tail = wt;
             tail = &wt->next;
@@ -425,7 +479,8 @@ writer_main(void *arg)
             jr->ndels -= k;
         }
         k = 0;
-        while (k < jr->nrolls && jr->rolls[k].seq <= jr->fd_seq) {
+        while (k < jr->nrolls && jr->rolls[k].seq <= jr->fd_seq &&
+               (jr->js == NULL || jr->rolls[k].lsn <= jr->repl_lsn)) {
             k++;
         }
         if (k > 0) { /* rolls is NULL until the first roll: memmove must not see it */
@@ -449,7 +504,11 @@ writer_main(void *arg)
             ndels = 0;
         }
         unlink_segments(jr, dels, ndels);
+        repl_purge(jr, dels, ndels);
         free(dels);
+        if (fenced_now && jr->on_fenced != NULL) {
+            jr->on_fenced(jr->fenced_arg);
+        }
         if (jr->full && ndels > 0) {
             jr->space_check_ns = 0; /* deleted segments may have made the room */
             reserve_retake(jr);
@@ -469,7 +528,7 @@ writer_main(void *arg)
     jr->sending++;
     pthread_mutex_unlock(&jr->mtx);
     for (struct waiter *wt = rest; wt != NULL; wt = wt->next) {
-        fail_reply(wt, "the broker is stopping");
+        fail_reply(jr, wt, "the broker is stopping");
     }
     send_list(rest);
     pthread_mutex_lock(&jr->mtx);

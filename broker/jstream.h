@@ -34,6 +34,10 @@ struct jstream_cfg {
  * reconnects on its own afterwards. Returns 0, SL_EBADREQ (bad cfg), SL_EUNREACHABLE,
  * SL_ENOMEM or SL_EIO, with why filled. */
 int jstream_open(struct jstream **sp, const struct jstream_cfg *cfg, char *why, size_t cap);
+/* Bounds each later call by timeout_ms instead (a broker stopping waits less). */
+void jstream_set_timeout(struct jstream *s, uint64_t timeout_ms);
+/* Whether the connection is up now (not reconnecting). */
+bool jstream_connected(struct jstream *s);
 /* Closes the connection. jstream_close(NULL) does nothing. */
 void jstream_close(struct jstream *s);
 
@@ -56,6 +60,13 @@ struct jstream_msg {
  * sequence acknowledged (expect if none). A message must not exceed jstream_max_msg. */
 int jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect,
                    uint64_t *last);
+/* jstream_append in two halves, so that the caller does other work (the local write and
+ * fsync) while the stream stores: start publishes (0, or why it stopped publishing), wait
+ * waits for the acks and returns as jstream_append. Always call wait after start, with the
+ * same m, n and expect, before anything else is appended. */
+int jstream_append_start(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect);
+int jstream_append_wait(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expect,
+                        uint64_t *last);
 /* The largest run of bytes one message may carry. */
 size_t jstream_max_msg(const struct jstream *s);
 

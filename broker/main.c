@@ -1,5 +1,6 @@
 /* broker: holds queues, groups and jobs, and answers requests on an nng REP socket. */
 #include "broker.h"
+#include "cluster.h"
 #include "db.h"
 #include "dbsync.h"
 #include "deadline.h"
@@ -51,6 +52,11 @@ enum {
     OPT_LISTEN,
     OPT_SOCKET_MODE,
     OPT_SOCKET_GROUP,
+    OPT_CLUSTER,
+    OPT_SHARD,
+    OPT_ADVERTISE,
+    OPT_REPLICAS,
+    OPT_LEASE,
 };
 
 static const struct opt broker_opts[] = {
@@ -78,6 +84,11 @@ static const struct opt broker_opts[] = {
     { OPT_SOCKET_MODE, "socket-mode", 0, "MODE", "SLUICE_SOCKET_MODE", "the ipc:// sockets' mode: 0600 (default), or 0660 for --socket-group" },
     { OPT_SOCKET_GROUP, "socket-group", 0, "GROUP", "SLUICE_SOCKET_GROUP", "let GROUP (name or gid) reach the ipc:// sockets: the runtime directory becomes 0710 and GROUP's, the sockets 0660" },
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL", "where to publish events (default ipc://$SLUICE_DIR/events.ipc)" },
+    { OPT_CLUSTER, "cluster", 0, "URLS", "SLUICE_CLUSTER", "replicate the journal through the NATS JetStream servers nats://HOST:PORT,... and lead or stand by (default: a single broker)" },
+    { OPT_SHARD, "shard", 0, "NAME", "SLUICE_SHARD", "with --cluster: the shard this broker serves (default main)" },
+    { OPT_ADVERTISE, "advertise", 0, "URL", "SLUICE_ADVERTISE", "with --cluster: the URL clients reach this broker at (default: the first --listen that is not ipc://)" },
+    { OPT_REPLICAS, "replicas", 0, "N", NULL, "with --cluster: the stream's replicas when it is created (default 3)" },
+    { OPT_LEASE, "lease", 0, "DURATION", NULL, "with --cluster: the leader lease (default 2s): a standby takes over after it" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
@@ -215,6 +226,70 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
     return 0;
 }
 
+/* The --cluster options into cc (cc->urls NULL: no cluster). 0, or 2 having said why. */
+static int
+cluster_configure(const struct opt_vals *v, const struct listen_cfg *lc,
+                  struct cluster_cfg *cc)
+{
+    uint64_t x;
+    int rv;
+    *cc = (struct cluster_cfg){ v->v[OPT_CLUSTER], "main", v->v[OPT_ADVERTISE], 3, 2000 };
+    if (cc->urls == NULL) {
+        if (v->v[OPT_SHARD] || v->v[OPT_ADVERTISE] || v->v[OPT_REPLICAS] || v->v[OPT_LEASE]) {
+            fprintf(stderr, "broker: --shard, --advertise, --replicas and --lease go with "
+                    "--cluster\n");
+            return 2;
+        }
+        return 0;
+    }
+    if (v->v[OPT_NO_JOURNAL]) {
+        fprintf(stderr, "broker: --cluster replicates the journal: it cannot go with "
+                "--no-journal\n");
+        return 2;
+    }
+    if (v->v[OPT_DB] != NULL || getenv("SLUICE_DB") != NULL) {
+        fprintf(stderr, "broker: --cluster does not keep a MySQL database in step yet: give "
+                "one of --cluster and --db\n");
+        return 2;
+    }
+    if (v->v[OPT_SHARD] != NULL) {
+        cc->shard = v->v[OPT_SHARD];
+    }
+    if (v->v[OPT_REPLICAS] && (rv = opt_u64("replicas", v->v[OPT_REPLICAS], 1, 5, &x))) {
+        return rv;
+    }
+    cc->replicas = v->v[OPT_REPLICAS] ? (unsigned)x : 3;
+    if (v->v[OPT_LEASE] && (rv = opt_ms("lease", v->v[OPT_LEASE], 200, 60000, &cc->lease_ms))) {
+        return rv;
+    }
+    for (unsigned i = 0; cc->advertise == NULL && i < lc->sl.n; i++) {
+        if (strncmp(lc->sl.urls[i], "ipc://", 6) != 0) {
+            cc->advertise = lc->sl.urls[i];
+        }
+    }
+    if (cc->advertise == NULL || strlen(cc->advertise) >= 256) {
+        fprintf(stderr, "broker: --cluster needs --advertise URL (or a --listen other than "
+                "ipc://): the address the other brokers send clients to\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* Opens the journal: the local one, or with --cluster the shard's (leading or standing by). */
+static int
+open_journal(struct broker *b, struct journal_cfg *jc, const struct cluster_cfg *cc,
+             struct cluster **cl)
+{
+    char why[512];
+    int rv = cc->urls != NULL ? cluster_open(cl, b, cc, jc, why, sizeof(why))
+                              : journal_open(b, jc, why, sizeof(why));
+    if (rv != 0) {
+        fprintf(stderr, "broker: %s: %s\n", cc->urls != NULL ? "cluster" : "journal", why);
+        LOG(LOG_ERROR, "journal.open_failed", "dir=\"%s\" reason=\"%s\"", jc->dir, why);
+    }
+    return rv;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -271,6 +346,11 @@ main(int argc, char **argv)
         cfg.listen = lc.sl.urls;
         cfg.nlisten = lc.sl.n;
     }
+    struct cluster_cfg cc;
+    struct cluster *cl = NULL;
+    if ((rv = cluster_configure(&v, &lc, &cc)) != 0) {
+        return rv;
+    }
     if (rundir_ensure(dir) != 0 || rundir_share(dir, lc.sl.ipc_gid) != 0) {
         return 1;
     }
@@ -306,8 +386,9 @@ main(int argc, char **argv)
                 "--token-file, or --http-insecure to allow it\n", metrics_url);
         return 2;
     }
-    static const int handled[] = { SIGTERM, SIGINT };
-    if (sigpipe_install(handled, 2) != 0) {
+    /* SIGUSR2: a cluster broker that stopped leading starts again as a standby. */
+    static const int handled[] = { SIGTERM, SIGINT, SIGUSR2 };
+    if (sigpipe_install(handled, 3) != 0) {
         fprintf(stderr, "broker: cannot set up signal handling\n");
         return 1;
     }
@@ -327,10 +408,7 @@ main(int argc, char **argv)
         jc.dir = datadir;
         /* A write past a file size limit fails with EFBIG instead of killing the broker. */
         signal(SIGXFSZ, SIG_IGN);
-        char why[512];
-        if (journal_open(b, &jc, why, sizeof(why)) != 0) {
-            fprintf(stderr, "broker: journal: %s\n", why);
-            LOG(LOG_ERROR, "journal.open_failed", "dir=\"%s\" reason=\"%s\"", datadir, why);
+        if (open_journal(b, &jc, &cc, &cl) != 0) {
             broker_free(b);
             return 1;
         }
@@ -374,7 +452,11 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: cannot start the database thread\n");
         goto fail_dbsync;
     }
-    if (b->jr == NULL) {
+    if (cl != NULL && cluster_start(cl) != 0) {
+        fprintf(stderr, "broker: cannot start the cluster thread\n");
+        goto fail_cluster;
+    }
+    if (b->jr == NULL && cl == NULL) {
         LOG(LOG_INFO, "journal.off", "reason=\"--no-journal: jobs are kept in memory only\"");
     }
     char urls[SERVER_LISTEN_MAX * (RUNDIR_MAX + 16)] = "";
@@ -398,8 +480,12 @@ main(int argc, char **argv)
             "authenticated: whoever reaches it reads queue, group and router names\"", events_url);
     }
 
-    int sig = sigpipe_wait(-1);
-    LOG(LOG_INFO, "stop", "signal=%d", sig);
+    int sig;
+    while ((sig = sigpipe_wait(-1)) == SIGUSR2 && (cl == NULL || !cluster_restart_wanted(cl))) {
+    }
+    bool again = cl != NULL && cluster_restart_wanted(cl);
+    unsigned again_ms = cl != NULL ? cluster_restart_delay_ms(cl) : 0;
+    LOG(LOG_INFO, "stop", "signal=%d%s", sig, again ? " then=standby" : "");
     /* No request is handled once quiesced; then the journal is written and closed, and only
      * then are the sockets closed, under a deadline (common/deadline.h). */
     promhttp_quiesce(&metrics);
@@ -407,7 +493,9 @@ main(int argc, char **argv)
     dbsync_stop(db);
     park_timer_stop(b, timer);
     dbsync_free(db);
+    cluster_stop(cl);
     journal_close(b);
+    cluster_free(cl);
     const char *files[SERVER_LISTEN_MAX + 2] = { NULL };
     unsigned nfiles = 0;
     for (unsigned i = 0; i < lc.sl.n; i++) {
@@ -427,10 +515,21 @@ main(int argc, char **argv)
     if (db != NULL) {
         mysql_library_end();
     }
+    if (again) {
+        /* Nothing of the deposed leader's state survives: the standby is a new process. */
+        if (again_ms > 0) {
+            usleep(again_ms * 1000);
+        }
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "broker: cannot start again as a standby: %s\n", strerror(errno));
+        return 1;
+    }
     /* No nng_fini(): nng 1.5.2 aborts in it while a closed socket is still being torn down
      * on its threads (see ctl/main.c). */
     return 0;
 
+fail_cluster:
+    dbsync_stop(db);
 fail_dbsync:
     promhttp_stop(&metrics);
 fail_metrics:
@@ -442,7 +541,9 @@ fail_timer:
 fail_db:
     events_close(b->events);
 fail_events:
+    cluster_stop(cl);
     journal_close(b);
+    cluster_free(cl);
     broker_free(b);
     if (has_db > 0) {
         mysql_library_end();

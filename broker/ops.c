@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include "cluster.h"
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -8,28 +9,29 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static op_fn op_ping, op_not_here;
+static op_fn op_ping, op_not_here, op_cluster_status, op_cluster_step_down;
 
 #define OP_WAKES 1u  /* may make jobs available: parked reserves are served after it */
 #define OP_CHANGE 2u /* changes queues or routes: refused when it carries a stale lease */
+#define OP_READ 4u   /* changes nothing and hands nothing out: a cluster standby answers it */
 
 /* One row per op of wire_ops, by index. */
 static const struct op {
     op_fn *fn;
     unsigned flags;
 } ops[WOP_COUNT] = {
-    [WOP_PING] = { op_ping, 0 },
+    [WOP_PING] = { op_ping, OP_READ },
     [WOP_PUSH] = { op_push, OP_WAKES },
     [WOP_QUEUE_CREATE] = { op_queue_create, OP_CHANGE },
     [WOP_QUEUE_UPDATE] = { op_queue_update, OP_WAKES | OP_CHANGE },
     [WOP_QUEUE_DESTROY] = { op_queue_destroy, OP_WAKES | OP_CHANGE },
     [WOP_QUEUE_PAUSE] = { op_queue_pause, OP_CHANGE },
     [WOP_QUEUE_RESUME] = { op_queue_resume, OP_WAKES | OP_CHANGE },
-    [WOP_QUEUE_LIST] = { op_queue_list, 0 },
+    [WOP_QUEUE_LIST] = { op_queue_list, OP_READ },
     [WOP_ROUTE_SET] = { op_route_set, OP_WAKES | OP_CHANGE },
     [WOP_ROUTE_UNSET] = { op_route_unset, OP_WAKES | OP_CHANGE },
-    [WOP_ROUTE_LIST] = { op_route_list, 0 },
-    [WOP_STATS] = { op_stats, 0 },
+    [WOP_ROUTE_LIST] = { op_route_list, OP_READ },
+    [WOP_STATS] = { op_stats, OP_READ },
     [WOP_FLUSH] = { op_flush, OP_WAKES | OP_CHANGE },
     [WOP_PURGE] = { op_purge, OP_CHANGE },
     [WOP_HELLO] = { op_hello, 0 },
@@ -39,15 +41,17 @@ static const struct op {
     [WOP_NACK] = { op_nack, OP_WAKES },
     [WOP_RELEASE] = { op_release, OP_WAKES },
     [WOP_TOUCH] = { op_touch, 0 },
-    [WOP_DEAD_LIST] = { op_dead_list, 0 },
+    [WOP_DEAD_LIST] = { op_dead_list, OP_READ },
     [WOP_DEAD_RETRY] = { op_dead_retry, OP_WAKES | OP_CHANGE },
     [WOP_DEAD_PURGE] = { op_dead_purge, OP_CHANGE },
-    [WOP_POOL_STATUS] = { op_not_here, 0 },
-    [WOP_POOL_SCALE] = { op_not_here, 0 },
+    [WOP_POOL_STATUS] = { op_not_here, OP_READ },
+    [WOP_POOL_SCALE] = { op_not_here, OP_READ },
     [WOP_GROUP_WEIGHT] = { op_group_weight, OP_WAKES | OP_CHANGE },
     [WOP_LEASE_ACQUIRE] = { op_lease_acquire, 0 },
     [WOP_LEASE_RENEW] = { op_lease_renew, 0 },
     [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
+    [WOP_CLUSTER_STATUS] = { op_cluster_status, OP_READ },
+    [WOP_CLUSTER_STEP_DOWN] = { op_cluster_step_down, OP_READ },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the
@@ -101,7 +105,13 @@ run_locked(struct broker *b, const struct wire_msg *m, int op, int rv, msgpack_p
         o->jr = b->jr;
         uint64_t before = o->jr != NULL ? journal_confirm_lsn(o->jr) : 0;
         b->opc.calls[op]++;
-        if ((ops[op].flags & OP_CHANGE) && WIRE_HAS(m, WK_LEASE) &&
+        if (!(ops[op].flags & OP_READ) && b->cluster != NULL && !cluster_serving(b->cluster)) {
+            snprintf(c->why, WHY_MAX, "%s", b->standby
+                     ? "this broker is a standby of its cluster: send to the leader"
+                     : "this broker is not serving: its cluster lease is not current");
+            c->standby = true;
+            rv = SL_ENOTLEADER;
+        } else if ((ops[op].flags & OP_CHANGE) && WIRE_HAS(m, WK_LEASE) &&
             !lease_valid(&b->lease, m->v[WK_LEASE].u, broker_mono_ns(b))) {
             snprintf(c->why, WHY_MAX, "lease %llu is not the current router lease",
                      (unsigned long long)m->v[WK_LEASE].u);
@@ -173,6 +183,26 @@ hold_reply(const struct outcome *o, struct waiter *wt, nng_msg *rep, msgpack_pac
     return false;
 }
 
+/* not_leader from a cluster broker that does not serve: where the leader is, so that the
+ * client moves there (PROTOCOL.md). */
+static void
+pack_not_leader(struct broker *b, msgpack_packer *pk, const char *why)
+{
+    char url[256] = "";
+    if (b->cluster != NULL) {
+        cluster_leader_url(b->cluster, url, sizeof(url));
+    }
+    msgpack_pack_map(pk, 4);
+    wire_pack_key(pk, WK_OK);
+    msgpack_pack_false(pk);
+    wire_pack_key(pk, WK_ERR);
+    wire_pack_cstr(pk, sl_err_code(SL_ENOTLEADER));
+    wire_pack_key(pk, WK_MSG);
+    wire_pack_cstr(pk, why);
+    wire_pack_key(pk, WK_LEADER_URL);
+    wire_pack_cstr(pk, url);
+}
+
 int
 ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
            struct waiter *wt)
@@ -180,7 +210,7 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     struct wire_msg m;
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, pipe, wt, rep, 0, 0 };
+    struct op_ctx c = { why, pipe, wt, rep, 0, 0, false };
     struct outcome o = { 0 };
     int op;
 
@@ -199,7 +229,10 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
         wire_msg_fini(&m);
         return OPS_PARKED;
     }
-    if (rv != 0) {
+    if (rv != 0 && c.standby) {
+        nng_msg_clear(rep);
+        pack_not_leader(b, &pk, why);
+    } else if (rv != 0) {
         /* A handler packs only after it has succeeded, but clear in case it did not. */
         nng_msg_clear(rep);
         wire_pack_err(&pk, rv, why[0] != '\0' ? why : NULL);
@@ -234,5 +267,36 @@ op_ping(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
     wire_pack_cstr(pk, SLUICE_VERSION);
     key_u64(pk, WK_UPTIME_MS, (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000);
     key_u64(pk, WK_MAX_MESSAGE, b->cfg.max_message);
+    return 0;
+}
+
+static int
+op_cluster_status(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
+                  struct op_ctx *c)
+{
+    (void)req;
+    if (b->cluster == NULL) {
+        snprintf(c->why, WHY_MAX, "this broker is not in a cluster (no --cluster)");
+        return SL_ENOTFOUND;
+    }
+    wire_pack_ok(pk, cluster_status_pairs());
+    cluster_status_pack(b->cluster, pk);
+    return 0;
+}
+
+static int
+op_cluster_step_down(struct broker *b, const struct wire_msg *req, msgpack_packer *pk,
+                     struct op_ctx *c)
+{
+    (void)req;
+    if (b->cluster == NULL) {
+        snprintf(c->why, WHY_MAX, "this broker is not in a cluster (no --cluster)");
+        return SL_ENOTFOUND;
+    }
+    if (cluster_step_down(b->cluster) != 0) {
+        snprintf(c->why, WHY_MAX, "this broker does not lead its cluster");
+        return SL_ENOTLEADER;
+    }
+    wire_pack_ok(pk, 0);
     return 0;
 }

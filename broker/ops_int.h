@@ -22,6 +22,7 @@ struct op_ctx {
     uint32_t pushed;  /* jobs a push stored (not a duplicate), for flowc.no_worker */
     uint64_t wait_lsn; /* journal position the reply waits for although the op appended
                           nothing: a duplicate's original must be durable first */
+    bool standby;     /* refused as not_leader by a cluster broker that does not serve */
 };
 
 /* A handler: checks req, changes the broker, packs the reply into pk only once it has

@@ -323,7 +323,7 @@ ops_stats(struct broker *b, nng_msg *rep)
 {
     msgpack_packer pk;
     char why[WHY_MAX] = "";
-    struct op_ctx c = { why, 0, NULL, rep, 0, 0 };
+    struct op_ctx c = { why, 0, NULL, rep, 0, 0, false };
     msgpack_packer_init(&pk, rep, wire_pack_into_msg);
     pthread_mutex_lock(&b->lock);
     int rv = op_stats(b, NULL, &pk, &c);

@@ -1,5 +1,7 @@
 #include "park.h"
 
+#include "cluster.h"
+
 #include "journal.h"
 
 #include "err.h"
@@ -147,7 +149,10 @@ timer_main(void *arg)
     while (!b->stopping) {
         int64_t now = broker_mono_ns(b);
         struct waiter *out = NULL;
-        int64_t next = flow_tick(b, now);
+        /* A standby's state changes only by the stream; a leader out of its lease changes
+         * nothing either (its timers resume, or its successor's run). */
+        bool idle = b->standby || (b->cluster != NULL && !cluster_serving(b->cluster));
+        int64_t next = idle ? now + 100000000LL : flow_tick(b, now);
         journal_op_end(b);
         park_expire(b, now, 0, &out);
         if (b->nwaiters > 0 && now >= b->serve_after_ns) {

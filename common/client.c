@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "urllist.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -20,7 +21,9 @@ struct client {
     _Atomic bool connected;  /* a connection has completed its handshake */
     nng_msg *last;  /* the last reply; decoded views point into it */
     bool stale;     /* a request timed out: the next one goes on a new connection */
-    char url[512];
+    char url[512];  /* the broker asked now */
+    struct urllist list; /* every broker given (a cluster's: README "Cluster") */
+    bool cluster;   /* a broker named its leader: requests are kept for a resend */
     struct token token; /* attached to every request; n == 0: none */
 };
 
@@ -41,8 +44,8 @@ client_no_server(const char *url)
            errno == ENOENT;
 }
 
-int
-client_open(struct client **cp, const char *url, uint64_t connect_ms)
+static int
+open_one(struct client **cp, const char *url, uint64_t connect_ms)
 {
     struct client *c;
     int rv;
@@ -104,6 +107,32 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
     }
     *cp = c;
     return 0;
+}
+
+int
+client_open(struct client **cp, const char *url, uint64_t connect_ms)
+{
+    struct urllist l;
+    if (urllist_parse(&l, url) != 0) {
+        return SL_EBADREQ;
+    }
+    uint64_t deadline = clock_mono_ms() + connect_ms;
+    int rv = SL_EUNREACHABLE;
+    /* Each in turn, a slice of the time at most, until one answers or the time is up. */
+    do {
+        for (unsigned i = 0; i < l.n; i++) {
+            uint64_t now = clock_mono_ms(), left = deadline > now ? deadline - now : 0;
+            uint64_t slice = l.n == 1 || left < 500 ? left : 500;
+            if ((rv = open_one(cp, l.url[i], connect_ms == 0 ? 0 : slice)) == 0) {
+                (*cp)->list = l;
+                return 0;
+            }
+            if (rv == SL_EBADREQ || rv == SL_ENOMEM) {
+                return rv;
+            }
+        }
+    } while (l.n > 1 && clock_mono_ms() + 10 < deadline && (nng_msleep(10), true));
+    return rv;
 }
 
 void
@@ -198,8 +227,38 @@ reconnect(struct client *c)
     LOG(LOG_DEBUG, "client.reconnect", "url=\"%s\"", c->url);
 }
 
-int
-client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t timeout_ms)
+/* Moves to the broker at url: a new socket dialing it in the background. */
+static void
+switch_url(struct client *c, const char *url)
+{
+    nng_socket s;
+    if (strlen(url) >= sizeof(c->url) || nng_req0_open(&s) != 0) {
+        return;
+    }
+    nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
+    if (nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+        nng_close(s);
+        return;
+    }
+    nng_close(c->sock);
+    c->sock = s;
+    c->stale = false;
+    LOG(LOG_INFO, "client.moved", "from=\"%s\" to=\"%s\"", c->url, url);
+    strcpy(c->url, url);
+}
+
+/* call_once's results for a request that was not sent (safe to send elsewhere). */
+#define NOT_SENT_TIMEOUT (-1)
+#define NOT_SENT (-2)
+
+/* One round trip on the current connection; send_ms bounds waiting for a connection to send
+ * on. NOT_SENT_TIMEOUT / NOT_SENT, SL_EIO for a connection lost after sending, or
+ * client_call_msg's results. */
+static int
+call_once(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t send_ms,
+          uint64_t timeout_ms)
 {
     int rv;
 
@@ -208,7 +267,8 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
         c->stale = false;
     }
     nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
-    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
+    nng_duration ts = send_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)send_ms;
+    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, ts);
     nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
     if (token_attach(req, &c->token) != 0) {
         nng_msg_free(req);
@@ -216,7 +276,7 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
     }
     if ((rv = nng_sendmsg(c->sock, req, 0)) != 0) {
         nng_msg_free(req); /* not sent: still ours */
-        return rv == NNG_ETIMEDOUT ? SL_ETIMEDOUT : SL_EUNREACHABLE;
+        return rv == NNG_ETIMEDOUT ? NOT_SENT_TIMEOUT : NOT_SENT;
     }
     /* The previous reply's views die here; the caller finished with them. */
     wire_msg_fini(rep);
@@ -229,13 +289,71 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
             c->stale = true;
             return SL_ETIMEDOUT;
         }
-        return SL_EUNREACHABLE;
+        return SL_EIO; /* sent: it may have been done */
     }
     char why[160] = "reply has no 'ok'";
     if (wire_decode(rep, nng_msg_body(c->last), nng_msg_len(c->last), why, sizeof(why)) != 0 ||
         !WIRE_HAS(rep, WK_OK)) {
         LOG(LOG_WARN, "client.bad_reply", "url=\"%s\" reason=\"%s\"", c->url, why);
         return SL_EBADREQ;
+    }
+    return 0;
+}
+
+/* Requests up to this size are kept for a resend even before a broker is known to be in a
+ * cluster, so that a client given one standby's address follows it to the leader. */
+#define KEEP_MAX (256u << 10)
+
+int
+client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t timeout_ms)
+{
+    uint64_t deadline = clock_mono_ms() + timeout_ms;
+    uint64_t pause_ms = 50;
+    for (;;) {
+        nng_msg *copy = NULL;
+        if ((c->list.n > 1 || c->cluster || nng_msg_len(req) <= KEEP_MAX) &&
+            nng_msg_dup(&copy, req) != 0) {
+            copy = NULL;
+        }
+        uint64_t now = clock_mono_ms(), left = deadline > now ? deadline - now : 1;
+        /* With other brokers to try, a connection is waited for 2 s at most. */
+        uint64_t send_ms = c->list.n > 1 && left > 2000 ? 2000 : left;
+        int rv = call_once(c, req, rep, send_ms, left);
+        req = copy;
+        char leader[URLLIST_URL_MAX];
+        /* Another try needs time for a pause and a round trip; else the caller gets this
+         * reply. */
+        bool more = req != NULL && clock_mono_ms() + pause_ms + 100 < deadline;
+        if (rv == 0 && urllist_redirect(nng_msg_body(c->last), nng_msg_len(c->last), leader,
+                                        sizeof(leader))) {
+            c->cluster = true;
+            if (!more) {
+                break; /* the caller gets the not_leader reply */
+            }
+            const char *to = urllist_next(&c->list, c->url, leader);
+            if (leader[0] == '\0' || strcmp(to, c->url) == 0) {
+                /* An election is going on: wait a little before asking again. */
+                nng_msleep((nng_duration)pause_ms);
+                pause_ms = pause_ms < 500 ? pause_ms * 2 : 500;
+            }
+            if (strcmp(to, c->url) != 0) {
+                switch_url(c, to);
+            }
+            continue;
+        }
+        if ((rv == NOT_SENT || rv == NOT_SENT_TIMEOUT) && c->list.n > 1 && more) {
+            switch_url(c, urllist_next(&c->list, c->url, NULL));
+            continue;
+        }
+        if (req != NULL) {
+            nng_msg_free(req);
+        }
+        return rv == NOT_SENT_TIMEOUT ? SL_ETIMEDOUT
+               : rv == NOT_SENT || rv == SL_EIO ? SL_EUNREACHABLE
+                                                 : rv;
+    }
+    if (req != NULL) {
+        nng_msg_free(req);
     }
     return 0;
 }

@@ -1,5 +1,7 @@
 #include "evsub.h"
 
+#include "urllist.h"
+
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -21,9 +23,13 @@ struct evsub {
 int
 evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
 {
-    struct evsub *s = calloc(1, sizeof(*s));
+    struct urllist l;
     int rv;
 
+    if (urllist_parse(&l, url) != 0) {
+        return SL_EBADREQ;
+    }
+    struct evsub *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         return SL_ENOMEM;
     }
@@ -40,6 +46,20 @@ evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
         nng_close(s->sock);
         free(s);
         return SL_EIO;
+    }
+    if (l.n > 1) {
+        /* A cluster's brokers: only the leader publishes, so one socket dialing them all
+         * hears the leader, whichever it is (each dial goes on in the background). */
+        for (unsigned i = 0; i < l.n; i++) {
+            rv = nng_dial(s->sock, l.url[i], NULL, NNG_FLAG_NONBLOCK);
+            if (rv != 0) {
+                nng_close(s->sock);
+                free(s);
+                return SL_EBADREQ;
+            }
+        }
+        *sp = s;
+        return 0;
     }
     uint64_t deadline = clock_mono_ms() + connect_ms;
     for (;;) {

@@ -1,5 +1,7 @@
 #include "wapi.h"
 
+#include "urllist.h"
+
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -60,7 +62,9 @@ struct wapi {
 
     char name[WIRE_NAME_MAX + 1];
     uint32_t name_len;
-    char url[URL_MAX];
+    char url[URL_MAX];          /* (mtx) the broker asked now */
+    struct urllist list;        /* every broker given (a cluster's) */
+    nng_dialer dialer;          /* (mtx) dialing url */
     uint64_t pid;
     uint32_t prefetch, wait_ms, ack_delay_ms;
     uint64_t max_jobs, taken;   /* taken: jobs handed out */
@@ -233,8 +237,30 @@ watch(struct wapi *w, uint64_t now)
     }
 }
 
+/* Moves to the broker at url (a cluster's leader, or the next of the list): the socket dials
+ * it instead, and the worker says hello there before it reserves again. */
+static void
+move_to(struct wapi *w, const char *url)
+{
+    nng_mtx_lock(w->mtx);
+    if (strcmp(url, w->url) != 0 && strlen(url) < sizeof(w->url)) {
+        nng_dialer d;
+        if (nng_dial(w->sock, url, &d, NNG_FLAG_NONBLOCK) == 0) {
+            nng_dialer_close(w->dialer);
+            w->dialer = d;
+            LOG(LOG_INFO, "broker.moved", "worker=%s from=\"%s\" to=\"%s\"", w->name, w->url,
+                url);
+            strcpy(w->url, url);
+            atomic_store(&w->need_hello, true);
+        }
+    }
+    nng_mtx_unlock(w->mtx);
+}
+
 /* Sends req (taken in every case) and waits up to timeout_ms for the reply, stored in *rep
- * (the caller's to free). Returns 0, or SL_EUNREACHABLE with *why set. */
+ * (the caller's to free). Returns 0, or SL_EUNREACHABLE with *why set. A cluster's standby
+ * answering (not_leader with leader_url) counts as unreachable: the worker moves to the
+ * leader it names, or to the next broker of its list, and the caller tries again. */
 static int
 call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_abandon,
      const char **why)
@@ -248,13 +274,22 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
         return SL_EUNREACHABLE;
     }
     nng_aio_set_msg(w->aio, req);
-    if ((rv = run_aio(w, true, timeout_ms, may_abandon)) != 0) {
+    /* With other brokers to try, a connection is waited for 2 s at most. */
+    uint64_t send_ms = w->list.n > 1 && timeout_ms > 2000 ? 2000 : timeout_ms;
+    if ((rv = run_aio(w, true, send_ms, may_abandon)) != 0) {
         nng_msg *m = nng_aio_get_msg(w->aio); /* not sent: still ours */
         nng_aio_set_msg(w->aio, NULL);
         if (m != NULL) {
             nng_msg_free(m);
         }
         *why = nng_strerror(rv);
+        if (w->list.n > 1 && !stopping(w)) {
+            char cur[URL_MAX];
+            nng_mtx_lock(w->mtx);
+            strcpy(cur, w->url);
+            nng_mtx_unlock(w->mtx);
+            move_to(w, urllist_next(&w->list, cur, NULL));
+        }
         return SL_EUNREACHABLE;
     }
     uint64_t now = clock_mono_ms();
@@ -264,6 +299,18 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
     }
     *rep = nng_aio_get_msg(w->aio);
     nng_aio_set_msg(w->aio, NULL);
+    char leader[URLLIST_URL_MAX];
+    if (urllist_redirect(nng_msg_body(*rep), nng_msg_len(*rep), leader, sizeof(leader))) {
+        char cur[URL_MAX];
+        nng_msg_free(*rep);
+        *rep = NULL;
+        nng_mtx_lock(w->mtx);
+        strcpy(cur, w->url);
+        nng_mtx_unlock(w->mtx);
+        move_to(w, urllist_next(&w->list, cur, leader));
+        *why = "the broker is a standby of its cluster";
+        return SL_EUNREACHABLE;
+    }
     return 0;
 }
 
@@ -777,11 +824,12 @@ configure(struct wapi *w, const struct wapi_cfg *cfg)
     }
     w->name_len = (uint32_t)strlen(w->name);
     if (cfg->url != NULL) {
-        if (strlen(cfg->url) >= sizeof(w->url)) {
-            LOG(LOG_ERROR, "wapi.bad_url", "reason=\"too long\"");
+        if (urllist_parse(&w->list, cfg->url) != 0 || strlen(w->list.url[0]) >= sizeof(w->url)) {
+            LOG(LOG_ERROR, "wapi.bad_url", "reason=\"not URL or URL,URL,... (at most %d, each "
+                "under %d bytes)\"", URLLIST_MAX, URL_MAX);
             return SL_EBADREQ;
         }
-        strcpy(w->url, cfg->url);
+        strcpy(w->url, w->list.url[0]);
     } else if ((rv = rundir_default_url(w->url, sizeof(w->url), "broker.ipc", why,
                                         sizeof(why))) != 0) {
         LOG(LOG_ERROR, "wapi.bad_url", "reason=\"%s\"", why);
@@ -956,7 +1004,11 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
         goto fail_aio;
     }
     nng_aio_set_timeout(w->hb_aio, HEARTBEAT_TIMEOUT_MS);
-    if ((rv = nng_dial(w->sock, w->url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    if (w->list.n == 0) {
+        w->list.n = 1;
+        strcpy(w->list.url[0], w->url);
+    }
+    if ((rv = nng_dial(w->sock, w->url, &w->dialer, NNG_FLAG_NONBLOCK)) != 0) {
         LOG(LOG_ERROR, "wapi.bad_url", "url=\"%s\" error=\"%s\"", w->url, nng_strerror(rv));
         rv = SL_EBADREQ;
         goto fail_hb_aio;

@@ -76,6 +76,7 @@ static const struct {
     [WK_RTOK] = { "rtok", WT_U64 },
     [WK_RTOK_GOT] = { "rtok_got", WT_U64 },
     [WK_ORDER] = { "order", WT_STR },
+    [WK_LEADER_URL] = { "leader_url", WT_STR },
 };
 
 
@@ -110,6 +111,8 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_LEASE_RENEW] = { "lease.renew", { WK_NAME, WK_LEASE, WK_TTL_MS } },
     [WOP_LEASE_RELEASE] = { "lease.release", { WK_NAME, WK_LEASE } },
     [WOP_GROUP_WEIGHT] = { "group.weight", { WK_GROUP, WK_WEIGHT } },
+    [WOP_CLUSTER_STATUS] = { "cluster.status", { 0 } },
+    [WOP_CLUSTER_STEP_DOWN] = { "cluster.step_down", { 0 } },
 };
 
 bool

@@ -62,6 +62,7 @@ enum wire_key {
     WK_STALE,
     WK_RTOK, WK_RTOK_GOT,
     WK_ORDER,
+    WK_LEADER_URL,
     WK_COUNT
 };
 
@@ -138,6 +139,7 @@ enum wire_op {
     WOP_POOL_STATUS, WOP_POOL_SCALE, /* worker-pool's control socket */
     WOP_LEASE_ACQUIRE, WOP_LEASE_RENEW, WOP_LEASE_RELEASE,
     WOP_GROUP_WEIGHT,
+    WOP_CLUSTER_STATUS, WOP_CLUSTER_STEP_DOWN,
     WOP_COUNT
 };
 

@@ -168,6 +168,8 @@ cmd_fn cmd_group_weight;
 cmd_fn cmd_flush;
 cmd_fn cmd_purge;
 cmd_fn cmd_ping;
+cmd_fn cmd_cluster_status;     /* cluster.c */
+cmd_fn cmd_cluster_step_down;
 cmd_fn cmd_workers;
 cmd_fn cmd_scale;
 cmd_fn cmd_dead_list;

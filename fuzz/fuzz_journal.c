@@ -201,7 +201,7 @@ start(bool repair, bool must, uint64_t *jobs)
     broker_cfg_default(&cfg);
     cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
     FUZZ_CHECK(broker_new(&b, &cfg) == 0);
-    struct journal_cfg jc = { base_dir, JOURNAL_NEVER, 1u << 20, repair };
+    struct journal_cfg jc = { .dir = base_dir, .fsync = JOURNAL_NEVER, .segment_bytes = 1u << 20, .repair = repair };
     int rv = journal_open(b, &jc, why, sizeof(why));
     if (rv == 0) {
         fuzz_check_broker(b);

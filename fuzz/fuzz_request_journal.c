@@ -269,7 +269,7 @@ open_broker(void)
     cfg.dedup_clients = 64;
     cfg.clock = (struct broker_clock){ fake_clock, fake_clock, NULL };
     FUZZ_CHECK(broker_new(&b, &cfg) == 0);
-    struct journal_cfg jc = { dir, JOURNAL_NEVER, SEGMENT_BYTES, false };
+    struct journal_cfg jc = { .dir = dir, .fsync = JOURNAL_NEVER, .segment_bytes = SEGMENT_BYTES };
     int rv = journal_open(b, &jc, why, sizeof(why));
     if (rv != 0) {
         fprintf(stderr, "fuzz_request_journal: the journal does not replay: %s\n", why);

@@ -490,7 +490,7 @@ journal_run(const char *dir, uint64_t segment_bytes, void (*more)(struct broker 
     cfg.clock = (struct broker_clock){ jclock, jclock, NULL };
     jclock_ns = FUZZ_BASE_START_NS;
     FUZZ_CHECK(broker_new(&b, &cfg) == 0);
-    struct journal_cfg jc = { dir, JOURNAL_NEVER, segment_bytes, false };
+    struct journal_cfg jc = { .dir = dir, .fsync = JOURNAL_NEVER, .segment_bytes = segment_bytes };
     if (journal_open(b, &jc, why, sizeof(why)) != 0) {
         fprintf(stderr, "mkcorpus: journal_open: %s\n", why);
         exit(1);

@@ -220,6 +220,7 @@ cleanup() {
             fi
         done
     fi
+    if [ -n "${SLUICE_KEEP_LOGS:-}" ]; then cp "$SLUICE_DIR"/*.log "$SLUICE_KEEP_LOGS"/ 2>/dev/null; fi
     rm -rf "$SLUICE_DIR"
     exit "$rc"
 }

@@ -1,7 +1,7 @@
 /* broker/change: every change of the broker's state reaches the consumers once, in the order
  * it is made, described by the function that made it, carrying the request that made it; and
- * replaying a journal feeds no consumer (only the state is rebuilt). A tap records what the
- * consumers are fed. */
+ * replaying a journal feeds no consumer (only the state is rebuilt). The change hook records
+ * what the consumers are fed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,23 +25,23 @@
 #define T0 (1700000000000LL * MS)
 #define SEEN_MAX 64
 
-/* What the tap saw of one change, as text: "kind detail... by=OP" (by=- without a request). */
+/* What the hook saw of one change, as text: "kind detail... by=OP" (by=- without a request). */
 struct seen {
     char line[SEEN_MAX][256];
     unsigned n;
 };
 
-static const char *const kind_names[CHANGE_KINDS] = {
-    [CHANGE_PUSH] = "push",
-    [CHANGE_JOB_STATE] = "job",
-    [CHANGE_JOB_FIELDS] = "fields",
-    [CHANGE_JOB_DELETED] = "deleted",
-    [CHANGE_QUEUE_SET] = "queue",
-    [CHANGE_QUEUE_DESTROYED] = "destroyed",
-    [CHANGE_ROUTE] = "route",
-    [CHANGE_GROUP_WEIGHT] = "weight",
-    [CHANGE_FLUSH] = "flush",
-    [CHANGE_PURGE] = "purge",
+static const char *const kind_names[CH_KINDS] = {
+    [CH_PUSH] = "push",
+    [CH_JOB] = "job",
+    [CH_JOB_FIELDS] = "fields",
+    [CH_JOB_GONE] = "deleted",
+    [CH_QUEUE] = "queue",
+    [CH_QUEUE_GONE] = "destroyed",
+    [CH_ROUTE] = "route",
+    [CH_GROUP_WEIGHT] = "weight",
+    [CH_FLUSH] = "flush",
+    [CH_PURGE] = "purge",
 };
 
 static const char *const state_names[] = { "none", "ready", "reserved", "delayed", "dead" };
@@ -55,41 +55,41 @@ qn(const struct queue *q)
 static void
 describe(char *p, size_t cap, const struct change *c)
 {
-    const struct job *j = c->u.job.job;
+    const struct job *j = c->job;
     switch (c->kind) {
-    case CHANGE_PUSH:
-        snprintf(p, cap, "%llu+%u in %.24s", (unsigned long long)c->u.push.first_id, c->u.push.n,
-                 qn(c->u.push.queue));
+    case CH_PUSH:
+        snprintf(p, cap, "%llu+%u in %.24s", (unsigned long long)c->first_id, c->n,
+                 qn(c->queue));
         break;
-    case CHANGE_JOB_STATE:
+    case CH_JOB:
         snprintf(p, cap, "%llu %s%s", (unsigned long long)j->id, state_names[j->state],
-                 c->u.job.head ? " head" : "");
+                 c->head ? " head" : "");
         break;
-    case CHANGE_JOB_FIELDS:
-    case CHANGE_JOB_DELETED:
+    case CH_JOB_FIELDS:
+    case CH_JOB_GONE:
         snprintf(p, cap, "%llu", (unsigned long long)j->id);
         break;
-    case CHANGE_QUEUE_SET:
-        snprintf(p, cap, "%.24s", qn(c->u.queue));
+    case CH_QUEUE:
+        snprintf(p, cap, "%.24s", qn(c->queue));
         break;
-    case CHANGE_QUEUE_DESTROYED: {
-        int k = snprintf(p, cap, "%.24s moved=%llu", qn(c->u.queue_destroyed.queue),
+    case CH_QUEUE_GONE: {
+        int k = snprintf(p, cap, "%.24s moved=%llu", qn(c->queue),
                          (unsigned long long)c->moved);
-        for (uint32_t i = 0; i < c->u.queue_destroyed.nresets; i++) {
-            const struct change_reset *r = &c->u.queue_destroyed.resets[i];
+        for (uint32_t i = 0; i < c->nresets; i++) {
+            const struct change_reset *r = &c->resets[i];
             k += snprintf(p + k, cap - (size_t)k, " %.24s:%llu", r->group->name,
                           (unsigned long long)r->moved);
         }
         break;
     }
-    case CHANGE_ROUTE:
-        snprintf(p, cap, "%.*s %.24s>%.24s moved=%llu", (int)c->u.route.name.n, c->u.route.name.p,
-                 qn(c->u.route.from), qn(c->u.route.to), (unsigned long long)c->moved);
+    case CH_ROUTE:
+        snprintf(p, cap, "%.*s %.24s>%.24s moved=%llu", (int)c->name.n, c->name.p,
+                 qn(c->from), qn(c->queue), (unsigned long long)c->moved);
         break;
-    case CHANGE_GROUP_WEIGHT:
-        snprintf(p, cap, "%.24s %u", c->u.group->name, c->u.group->weight);
+    case CH_GROUP_WEIGHT:
+        snprintf(p, cap, "%.24s %u", c->group->name, c->group->weight);
         break;
-    case CHANGE_PURGE:
+    case CH_PURGE:
         snprintf(p, cap, "%llu", (unsigned long long)c->moved);
         break;
     default:
@@ -99,11 +99,10 @@ describe(char *p, size_t cap, const struct change *c)
 }
 
 static void
-tap(void *arg, struct broker *b, const struct change *c)
+tap(const struct change *c, void *arg)
 {
     struct seen *s = arg;
     char what[200], by[40] = "-";
-    (void)b;
     assert_true(s->n < SEEN_MAX);
     describe(what, sizeof(what), c);
     if (c->origin != NULL) {
@@ -262,7 +261,8 @@ setup(void **state)
     }
     broker_cfg_default(&f->cfg);
     log_level = LOG_WARN;
-    f->jc = (struct journal_cfg){ f->dir, JOURNAL_ALWAYS, 64u << 20, false };
+    f->jc = (struct journal_cfg){ .dir = f->dir, .fsync = JOURNAL_ALWAYS,
+                                  .segment_bytes = 64u << 20 };
     *state = f;
     return 0;
 }
@@ -288,14 +288,14 @@ teardown(void **state)
     return rv;
 }
 
-/* A broker with the tap set before its journal (if any) is opened. */
+/* A broker with the hook set before its journal (if any) is opened. */
 static struct broker *
 tapped(struct fix *f, bool journal)
 {
     char why[512] = "";
     struct broker *b = fake_broker(&f->cfg, T0);
-    b->tap = tap;
-    b->tap_arg = &f->seen;
+    b->change_hook = tap;
+    b->change_arg = &f->seen;
     if (journal) {
         int rv = journal_open(b, &f->jc, why, sizeof(why));
         if (rv != 0) {

@@ -10,6 +10,7 @@
 #include "client.h"
 #include "err.h"
 #include "log.h"
+#include "urllist.h"
 #include "wire.h"
 
 #include <nng/nng.h>
@@ -24,13 +25,14 @@
 
 /* --- an in-process server ------------------------------------------------------------------ */
 
-enum mode { M_OK, M_SILENT, M_GARBAGE, M_NO_OK };
+enum mode { M_OK, M_SILENT, M_GARBAGE, M_NO_OK, M_STANDBY, M_LEASE };
 
 struct server {
     nng_socket sock;
     nng_thread *thr;
     char url[64];
     volatile enum mode mode;
+    char leader[64];  /* M_STANDBY: the leader_url it answers */
 };
 
 static void
@@ -62,6 +64,20 @@ serve(void *arg)
             msgpack_pack_map(&pk, 1);
             wire_pack_key(&pk, WK_N);
             msgpack_pack_uint64(&pk, 1);
+            break;
+        case M_STANDBY: /* a cluster standby */
+        case M_LEASE:   /* the router's lease: not_leader without leader_url */
+            msgpack_pack_map(&pk, s->mode == M_STANDBY ? 4 : 3);
+            wire_pack_key(&pk, WK_OK);
+            msgpack_pack_false(&pk);
+            wire_pack_key(&pk, WK_ERR);
+            wire_pack_cstr(&pk, "not_leader");
+            wire_pack_key(&pk, WK_MSG);
+            wire_pack_cstr(&pk, "no");
+            if (s->mode == M_STANDBY) {
+                wire_pack_key(&pk, WK_LEADER_URL);
+                wire_pack_cstr(&pk, s->leader);
+            }
             break;
         case M_SILENT:
             break;
@@ -302,6 +318,111 @@ test_reply_err_of_a_failed_reply_is_never_zero(void **state)
     assert_int_not_equal(client_reply_err(&rep, &msg), 0);
 }
 
+/* --- a cluster: lists of URLs, and a standby's not_leader --------------------------------- */
+
+static void
+test_urllist_parse(void **state)
+{
+    (void)state;
+    struct urllist l;
+    assert_int_equal(urllist_parse(&l, "tcp://a:1"), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(urllist_parse(&l, " tcp://a:1 , tcp://b:2"), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.url[0], "tcp://a:1");
+    assert_string_equal(l.url[1], "tcp://b:2");
+    assert_int_equal(urllist_parse(&l, ""), SL_EBADREQ);
+    assert_int_equal(urllist_parse(&l, "tcp://a:1,,tcp://b:2"), SL_EBADREQ);
+    assert_int_equal(urllist_parse(&l, "tcp://a:1,"), SL_EBADREQ);
+    assert_int_equal(urllist_parse(&l, "a,b,c,d,e,f,g,h,i"), SL_EBADREQ);
+    assert_int_equal(l.n, 0);
+    char big[URLLIST_URL_MAX + 8];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(urllist_parse(&l, big), SL_EBADREQ);
+    struct client *c = NULL;
+    assert_int_equal(client_open(&c, "tcp://127.0.0.1:1,,", 0), SL_EBADREQ);
+    assert_null(c);
+    assert_string_equal(urllist_next(&(struct urllist){ 2, { "a", "b" } }, "a", ""), "b");
+    assert_string_equal(urllist_next(&(struct urllist){ 2, { "a", "b" } }, "b", ""), "a");
+    assert_string_equal(urllist_next(&(struct urllist){ 2, { "a", "b" } }, "a", "z"), "z");
+}
+
+static void
+test_redirect_only_with_leader_url(void **state)
+{
+    (void)state;
+    char url[64];
+    /* {"ok": false, "err": "not_leader", "leader_url": "tcp://h:1"} */
+    static const uint8_t standby[] = "\x83\xa2ok\xc2\xa3" "err\xaanot_leader\xaaleader_url"
+                                     "\xa9tcp://h:1";
+    assert_true(urllist_redirect(standby, sizeof(standby) - 1, url, sizeof(url)));
+    assert_string_equal(url, "tcp://h:1");
+    static const uint8_t lease[] = "\x82\xa2ok\xc2\xa3" "err\xaanot_leader";
+    assert_false(urllist_redirect(lease, sizeof(lease) - 1, url, sizeof(url)));
+    static const uint8_t okrep[] = "\x82\xa2ok\xc3\xaaleader_url\xa0";
+    assert_false(urllist_redirect(okrep, sizeof(okrep) - 1, url, sizeof(url)));
+    assert_false(urllist_redirect("\xc1", 1, url, sizeof(url)));
+}
+
+/* A standby (s) names the leader (t): the request is answered by t, and the client stays
+ * there; a router-lease not_leader is the caller's at once. */
+static void
+test_call_follows_a_standby_to_the_leader(void **state)
+{
+    struct server *s = *state, t;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.url, sizeof(t.url), "inproc://test_client.leader");
+    assert_int_equal(nng_rep0_open(&t.sock), 0);
+    assert_int_equal(nng_listen(t.sock, t.url, NULL, 0), 0);
+    assert_int_equal(nng_thread_create(&t.thr, serve, &t), 0);
+    t.mode = M_OK;
+    s->mode = M_STANDBY;
+    snprintf(s->leader, sizeof(s->leader), "%s", t.url);
+    struct client *c = NULL;
+    struct wire_msg req, rep;
+    assert_int_equal(client_open(&c, s->url, 1000), 0);
+    ping_req(&req);
+    wire_msg_init(&rep);
+    assert_int_equal(client_call(c, &req, &rep, 2000), 0);
+    assert_true(rep.v[WK_OK].b);
+    assert_string_equal(client_url(c), t.url);
+    /* The leader's lease error is final: no resend, no move. */
+    t.mode = M_LEASE;
+    nng_time t0 = nng_clock();
+    assert_int_equal(client_call(c, &req, &rep, 2000), 0);
+    assert_false(rep.v[WK_OK].b);
+    assert_true(ms_since(t0) < 1000);
+    assert_string_equal(client_url(c), t.url);
+    wire_msg_fini(&rep);
+    client_free(c);
+    nng_close(t.sock);
+    nng_thread_destroy(t.thr);
+}
+
+/* Every broker a standby that knows no leader: the call gives up at its timeout, with the
+ * not_leader reply. */
+static void
+test_call_with_no_leader_known_ends_at_its_timeout(void **state)
+{
+    struct server *s = *state;
+    s->mode = M_STANDBY;
+    s->leader[0] = '\0';
+    struct client *c = NULL;
+    struct wire_msg req, rep;
+    assert_int_equal(client_open(&c, s->url, 1000), 0);
+    ping_req(&req);
+    wire_msg_init(&rep);
+    nng_time t0 = nng_clock();
+    assert_int_equal(client_call(c, &req, &rep, 400), 0);
+    uint64_t took = ms_since(t0);
+    assert_false(rep.v[WK_OK].b);
+    assert_true(took >= 150);
+    assert_true(took < 3000);
+    wire_msg_fini(&rep);
+    client_free(c);
+}
+
 #define S(f) cmocka_unit_test_setup_teardown(f, server_setup, server_teardown)
 
 int
@@ -313,6 +434,10 @@ main(void)
         cmocka_unit_test(test_open_with_a_bad_url_is_bad_request),
         cmocka_unit_test(test_free_null_does_nothing),
         S(test_call_returns_the_decoded_reply),
+        cmocka_unit_test(test_urllist_parse),
+        cmocka_unit_test(test_redirect_only_with_leader_url),
+        S(test_call_follows_a_standby_to_the_leader),
+        S(test_call_with_no_leader_known_ends_at_its_timeout),
         S(test_call_without_reply_times_out),
         S(test_call_with_undecodable_reply_is_bad_request),
         cmocka_unit_test(test_reply_err_of_a_success_is_zero),

@@ -312,7 +312,7 @@ jsetup(void **state)
     }
     broker_cfg_default(&f->cfg);
     log_level = LOG_ERROR + 1; /* the failures these tests cause are not news */
-    f->jc = (struct journal_cfg){ f->dir, JOURNAL_ALWAYS, 64u << 20, false };
+    f->jc = (struct journal_cfg){ .dir = f->dir, .fsync = JOURNAL_ALWAYS, .segment_bytes = 64u << 20 };
     disk_set(false, 0);
     *state = f;
     return 0;

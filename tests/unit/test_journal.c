@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "broker.h"
+#include "change.h"
 #include "err.h"
 #include "flow.h"
 #include "jfile.h"
@@ -54,7 +55,7 @@ setup(void **state)
     }
     broker_cfg_default(&f->cfg);
     log_level = LOG_WARN; /* a test of damage silences what it causes */
-    f->jc = (struct journal_cfg){ f->dir, JOURNAL_ALWAYS, SEG_BIG, false };
+    f->jc = (struct journal_cfg){ .dir = f->dir, .fsync = JOURNAL_ALWAYS, .segment_bytes = SEG_BIG };
     fake_now = T0;
     *state = f;
     return 0;
@@ -1035,6 +1036,11 @@ test_orders_and_weights_replay(void **state)
     assert_int_equal(b->dflt->order, QUEUE_ORDER_GROUPS);
     assert_int_equal(G(b, "amy")->weight, 2500);
     assert_int_equal(G(b, "nobody")->weight, 10);
+    /* Started again: the weights now come from the new segment's snapshot. */
+    restart_same(f);
+    b = f->b;
+    assert_int_equal(G(b, "amy")->weight, 2500);
+    assert_int_equal(G(b, "nobody")->weight, 10);
     /* default: bob's turn (he came first), then amy's 2.5 jobs a turn; q1: arrival order. */
     struct worker *w = flow_worker(b, S("w1"), 7);
     struct job *got[12];
@@ -1801,6 +1807,76 @@ test_second_open_of_a_directory_fails(void **state)
     assert_int_equal(f->b->jobs, 2);
 }
 
+
+/* --- the change path ------------------------------------------------------------------------ */
+
+struct seen {
+    char kinds[64];
+    size_t n;
+};
+
+static void
+note_change(const struct change *c, void *arg)
+{
+    static const char letter[CH_KINDS] = { [CH_PUSH] = 'P', [CH_JOB] = 'J', [CH_JOB_FIELDS] = 'F',
+                                           [CH_JOB_GONE] = 'G', [CH_QUEUE] = 'Q',
+                                           [CH_QUEUE_GONE] = 'D', [CH_ROUTE] = 'R',
+                                           [CH_GROUP_WEIGHT] = 'W', [CH_FLUSH] = 'X' };
+    struct seen *s = arg;
+    if (s->n + 1 < sizeof(s->kinds)) {
+        s->kinds[s->n++] = letter[c->kind];
+        s->kinds[s->n] = '\0';
+    }
+}
+
+/* Every state change reaches a consumer once, in order; replay reaches none. */
+static void
+test_changes_feed_each_consumer_once(void **state)
+{
+    struct fix *f = *state;
+    struct seen seen = { "", 0 };
+    start(f);
+    struct broker *b = f->b;
+    b->change_hook = note_change;
+    b->change_arg = &seen;
+    queue_create(b, "q1", -1, -1, -1);                 /* Q */
+    push1(b, "g", NULL, "a");                           /* P */
+    struct wire_msg req;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "route.set");
+    wire_set_cstr(&req, WK_GROUP, "g");
+    wire_set_cstr(&req, WK_QUEUE, "q1");
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);    /* R */
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.weight");
+    wire_set_cstr(&req, WK_GROUP, "g");
+    wire_set_num(&req, WK_WEIGHT, 2);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);    /* W */
+    uint64_t id = reserve1(b, "w1", 7);                 /* J */
+    assert_int_equal(by_id(b, "ack", id, 0), 1);        /* G */
+    push1(b, "g", NULL, "b");                           /* P */
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "flush");
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);    /* X */
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "queue.destroy");
+    wire_set_cstr(&req, WK_NAME, "q1");
+    wire_set_bool(&req, WK_FORCE, true);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);    /* D */
+    assert_string_equal(seen.kinds, "QPRWJGPXD");
+    /* Replayed, the same history feeds nothing: only the new segment's upkeep is new. */
+    stop(f);
+    seen.n = 0;
+    seen.kinds[0] = '\0';
+    f->b = fake_broker(&f->cfg, fake_now);
+    f->b->change_hook = note_change;
+    f->b->change_arg = &seen;
+    char why[256];
+    assert_int_equal(journal_open(f->b, &f->jc, why, sizeof(why)), 0);
+    assert_string_equal(seen.kinds, "");
+    assert_int_equal(f->b->jobs, 1);
+}
+
 int
 main(void)
 {
@@ -1819,6 +1895,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_settings_and_routes_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orders_and_weights_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes_feed_each_consumer_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_and_purge_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyed_push_is_a_dup_after_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_roll_and_go_once_empty, setup, teardown),

@@ -24,7 +24,10 @@ class Client
     private const PUSH_OPTS = ['queue' => 'is_string', 'ttr_ms' => 'is_int',
         'max_attempts' => 'is_int'];
 
-    public readonly string $url;
+    /** the broker asked now (one of $urls, or the leader a standby named) */
+    public string $url;
+    /** @var list<string> every broker given */
+    public readonly array $urls;
     public readonly float $timeout;
     /** The idempotency key's client name: unique to this process. */
     public string $clientName = '';
@@ -49,8 +52,8 @@ class Client
         if (!($timeout > 0) || is_nan($timeout) || is_infinite($timeout)) {
             throw new Exception('bad_request', 'timeout must be a positive number of seconds');
         }
-        $this->url = Config::resolveUrl($url);
-        [$this->kind, $this->addr] = Config::parseUrl($this->url);
+        $this->urls = Config::splitUrls(Config::resolveUrl($url));
+        $this->useUrl($this->urls[0]);
         $this->timeout = $timeout;
         $tf = Config::resolveTokenFile($tokenFile);
         if ($tf !== null) {
@@ -110,6 +113,28 @@ class Client
      * Connects and returns null, or returns why not when trying again may help; throws when
      * there is no point.
      */
+    /** Talks to the broker at $url from now on (a new connection at the next request). */
+    private function useUrl(string $url): void
+    {
+        [$this->kind, $this->addr] = Config::parseUrl($url);
+        $this->url = $url;
+        $this->conn?->close();
+        $this->conn = null;
+    }
+
+    /**
+     * Where to go after a standby's answer ($leader: the one it named, '' unknown) or a broker
+     * out of reach: the named leader, else the next address of the list.
+     */
+    private function nextUrl(string $leader = ''): string
+    {
+        if ($leader !== '' && $leader !== $this->url) {
+            return $leader;
+        }
+        $i = array_search($this->url, $this->urls, true);
+        return $i === false ? $this->urls[0] : $this->urls[($i + 1) % count($this->urls)];
+    }
+
     private function connect(int $deadline, bool $sent): ?string
     {
         try {
@@ -122,6 +147,10 @@ class Client
         } catch (ConnLost $e) {
             $errno = $e->getCode();
             $resolve = $errno === 0 && stripos($e->getMessage(), 'getaddrinfo') !== false;
+            if (!$sent && count($this->urls) > 1) {
+                $this->useUrl($this->nextUrl()); // the others may answer
+                return $e->getMessage();
+            }
             if (!$sent && (in_array($errno, [2, 111, 13], true) || $resolve)) {
                 // Nobody listens there, and no request of ours can be waiting there: said at
                 // once, not after the timeout. (A connection accepted and then closed, as a
@@ -229,7 +258,27 @@ class Client
             ));
         }
         $deadline = hrtime(true) + (int) (($this->timeout + $extraS) * 1e9);
-        $rep = $this->decode($this->roundtrip($req, $deadline));
+        $pause = 0.05;
+        for (;;) {
+            $rep = $this->decode($this->roundtrip($req, $deadline));
+            // A cluster's standby: the same request goes to the leader it names (a not_leader
+            // without leader_url is the router's lease, and final).
+            $leader = $rep['leader_url'] ?? null;
+            if ($rep['ok'] || ($rep['err'] ?? null) !== 'not_leader' || !is_string($leader) ||
+                hrtime(true) >= $deadline) {
+                break;
+            }
+            $to = $this->nextUrl($leader);
+            if ($leader === '' || $to === $this->url) {
+                usleep((int) (min($pause, max(($deadline - hrtime(true)) / 1e9, 0)) * 1e6));
+                $pause = min($pause * 2, 0.5);
+            }
+            try {
+                $this->useUrl($to);
+            } catch (Exception $e) {
+                break;
+            }
+        }
         if (!$rep['ok']) {
             $code = is_string($rep['err'] ?? null) ? $rep['err'] : 'internal';
             $msg = is_string($rep['msg'] ?? null) ? $rep['msg'] : '';

@@ -145,8 +145,25 @@ final class Config
         if ($url === '') {
             return self::defaultUrl();
         }
-        self::parseUrl($url); // a bad address is refused now, not at the first request
+        self::splitUrls($url); // a bad address is refused now, not at the first request
         return $url;
+    }
+
+    /**
+     * The addresses of "URL" or "URL,URL,..." (a cluster's brokers, README "Cluster"), each
+     * checked by parseUrl; bad_request for an empty item or more than 8.
+     * @return list<string>
+     */
+    public static function splitUrls(string $url): array
+    {
+        $urls = array_map('trim', explode(',', $url));
+        if (count($urls) > 8 || in_array('', $urls, true)) {
+            throw new Exception('bad_request', "'$url': give URL or URL,URL,... (at most 8)");
+        }
+        foreach ($urls as $u) {
+            self::parseUrl($u);
+        }
+        return $urls;
     }
 
     /**

@@ -54,8 +54,10 @@ def _blob(p):
 class Client:
     """A connection to a sluice broker.
 
-    url: ipc://PATH or tcp://HOST:PORT; default $SLUICE_URL, else the broker's socket in the
-    runtime directory (checked as the programs check it). token_file: default
+    url: ipc://PATH or tcp://HOST:PORT, or a cluster's brokers "URL,URL,..." (a standby's
+    not_leader sends the request on to the leader it names, PROTOCOL.md "Clusters"); default
+    $SLUICE_URL, else the broker's socket in the runtime directory (checked as the programs
+    check it). token_file: default
     $SLUICE_TOKEN_FILE; its token goes with every request. timeout: seconds each request
     may take, reconnecting included. The connection is made at the first request; a Client
     may be shared by threads (their requests take turns) and survives fork (the child
@@ -65,8 +67,8 @@ class Client:
     def __init__(self, url=None, token_file=None, timeout=10.0):
         if not isinstance(timeout, (int, float)) or not timeout > 0:
             raise Error("bad_request", "timeout must be a positive number of seconds")
-        self.url = config.resolve_url(url)
-        self._kind, self._addr = config.parse_url(self.url)
+        self.urls = config.split_urls(config.resolve_url(url))
+        self._use(self.urls[0])
         self.timeout = float(timeout)
         tf = config.resolve_token_file(token_file)
         self._token = b""
@@ -84,6 +86,22 @@ class Client:
         self._fork_reset()
 
     # --- connection -------------------------------------------------------------------------
+
+    def _use(self, url):
+        """Talks to the broker at url from now on (a new connection at the next request)."""
+        self._kind, self._addr = config.parse_url(url)
+        self.url = url
+        if getattr(self, "_conn", None) is not None:
+            self._drop()
+
+    def _next_url(self, leader=""):
+        """Where to go after a standby's answer (leader: the one it named, "" unknown) or a
+        broker out of reach: the named leader, else the next address of the list."""
+        if leader and leader != self.url:
+            return leader
+        if self.url in self.urls:
+            return self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
+        return self.urls[0]
 
     def _fork_reset(self):
         self._pid = os.getpid()
@@ -125,6 +143,9 @@ class Client:
             raise bad_reply(self.url, str(e)) from None
         except (OSError, EOFError) as e:
             why = getattr(e, "strerror", None) or str(e)
+            if not sent and len(self.urls) > 1:
+                self._use(self._next_url())  # the others may answer
+                return why
             if not sent and isinstance(e, (FileNotFoundError, ConnectionRefusedError,
                                            PermissionError, socket.gaierror)):
                 # Nobody listens there, and no request of ours can be waiting there: said at
@@ -210,7 +231,24 @@ class Client:
             raise Error("too_large", "a request of %d bytes is over the broker's max_message "
                         "(%d)" % (len(payload) + 4, self._max_message))
         deadline = time.monotonic() + self.timeout + extra_s
-        rep = self._decode(self._roundtrip(payload, deadline))
+        pause = 0.05
+        while True:
+            rep = self._decode(self._roundtrip(payload, deadline))
+            # A cluster's standby: the same request goes to the leader it names (a not_leader
+            # without leader_url is the router's lease, and final).
+            leader = rep.get("leader_url")
+            if rep["ok"] or rep.get("err") != "not_leader" or not isinstance(leader, str):
+                break
+            if time.monotonic() >= deadline:
+                break
+            to = self._next_url(leader)
+            if not leader or to == self.url:
+                time.sleep(min(pause, max(deadline - time.monotonic(), 0)))  # an election
+                pause = min(pause * 2, 0.5)
+            try:
+                self._use(to)
+            except Error:
+                break
         if not rep["ok"]:
             code = rep.get("err") if isinstance(rep.get("err"), str) else "internal"
             msg = rep.get("msg") if isinstance(rep.get("msg"), str) else ""

@@ -105,8 +105,24 @@ def resolve_url(url=None, env=None):
         url = env.get("SLUICE_URL") or ""
     if url == "":
         return default_url(env=env)
-    parse_url(url)  # a bad address is refused now, not at the first request
+    split_urls(url)  # a bad address is refused now, not at the first request
     return url
+
+
+URLS_MAX = 8
+
+
+def split_urls(url):
+    """The addresses of "URL" or "URL,URL,..." (a cluster's brokers, README "Cluster"), each
+    checked by parse_url; Error("bad_request") for an empty item or more than 8."""
+    if not isinstance(url, str):
+        parse_url(url)
+    urls = [u.strip() for u in url.split(",")]
+    if len(urls) > URLS_MAX or any(u == "" for u in urls):
+        raise Error("bad_request", "%r: give URL or URL,URL,... (at most %d)" % (url, URLS_MAX))
+    for u in urls:
+        parse_url(u)
+    return urls
 
 
 def parse_url(url):
