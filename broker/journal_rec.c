@@ -204,38 +204,6 @@ wall_ms(int64_t ns)
     return ns / 1000000;
 }
 
-static uint64_t
-journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-             uint64_t first_id, uint32_t n, int64_t wall_ns)
-{
-    struct journal *jr = b->jr;
-    struct rec_w w;
-    uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
-    uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
-
-    rec_begin(&w, jr, R_PUSH);
-    w_u64(&w, (uint64_t)wall_ms(wall_ns));
-    w_u64(&w, first_id);
-    w_u32(&w, n);
-    w_u32(&w, ttr);
-    w_u16(&w, att);
-    w_str(&w, req->group.p, req->group.n);
-    w_str(&w, q->name, q->name_len);
-    w_u8(&w, req->keyed);
-    if (req->keyed) {
-        w_str(&w, req->client.p, req->client.n);
-        w_u64(&w, req->seq);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        struct sl_str p = wire_list_str(req->payloads, i);
-        w_blob(&w, p.p, p.n);
-    }
-    rec_end(&w, true);
-    live_add(jr, journal_segment(jr), n);
-    /* The change's records go to the writer whole, right after what is appended now. */
-    return appended_lsn(jr) + jr->op.n;
-}
-
 static int64_t
 due_wall_ms(const struct broker *b, const struct job *j)
 {
@@ -260,30 +228,6 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
 }
 
 static void
-journal_job(struct broker *b, const struct job *j, bool head)
-{
-    if (j->state == JOB_RESERVED) {
-        /* A reservation needs no confirmation: losing it only loses an attempt's count. */
-        rec_list_add(b->jr, R_RESV, j->id, false);
-        return;
-    }
-    job_rec(b, j, head ? WHERE_HEAD : WHERE_TAIL);
-}
-
-static void
-journal_job_fields(struct broker *b, const struct job *j)
-{
-    job_rec(b, j, WHERE_STAY);
-}
-
-static void
-journal_del(struct broker *b, const struct job *j)
-{
-    rec_list_add(b->jr, R_DELS, j->id, true);
-    live_sub(b->jr, j->seg);
-}
-
-static void
 journal_queue(struct broker *b, const struct queue *q)
 {
     struct rec_w w;
@@ -294,15 +238,6 @@ journal_queue(struct broker *b, const struct queue *q)
     w_u32(&w, q->max_inflight);
     w_u8(&w, q->paused);
     w_u8(&w, (uint8_t)q->order);
-    rec_end(&w, true);
-}
-
-static void
-journal_queue_destroy(struct broker *b, struct sl_str name)
-{
-    struct rec_w w;
-    rec_begin(&w, b->jr, R_QDEL);
-    w_str(&w, name.p, name.n);
     rec_end(&w, true);
 }
 
@@ -326,40 +261,86 @@ journal_group_weight(struct broker *b, const struct group *g)
     rec_end(&w, true);
 }
 
-static void
-journal_flush(struct broker *b)
-{
-    struct rec_w w;
-    rec_begin(&w, b->jr, R_FLUSH);
-    rec_end(&w, true);
-}
-
 /* --- the change path's consumer (change.h) ----------------------------------------------- */
 
 static uint64_t
 c_push(struct broker *b, const struct change *c)
 {
-    return journal_push(b, c->push, c->queue, c->first_id, c->n, c->wall_ns);
+    struct journal *jr = b->jr;
+    const struct push_req *req = c->push;
+    struct rec_w w;
+    uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
+    uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
+
+    rec_begin(&w, jr, R_PUSH);
+    w_u64(&w, (uint64_t)wall_ms(c->wall_ns));
+    w_u64(&w, c->first_id);
+    w_u32(&w, c->n);
+    w_u32(&w, ttr);
+    w_u16(&w, att);
+    w_str(&w, req->group.p, req->group.n);
+    w_str(&w, c->queue->name, c->queue->name_len);
+    w_u8(&w, req->keyed);
+    if (req->keyed) {
+        w_str(&w, req->client.p, req->client.n);
+        w_u64(&w, req->seq);
+    }
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct sl_str p = wire_list_str(req->payloads, i);
+        w_blob(&w, p.p, p.n);
+    }
+    rec_end(&w, true);
+    live_add(jr, journal_segment(jr), c->n);
+    /* The change's records go to the writer whole, right after what is appended now. */
+    return appended_lsn(jr) + jr->op.n;
 }
 
+/* A job's new state, at the head (else the tail) of its list. */
 static uint64_t
 c_job(struct broker *b, const struct change *c)
 {
-    journal_job(b, c->job, c->head);
+    if (c->job->state == JOB_RESERVED) {
+        /* A reservation needs no confirmation: losing it only loses an attempt's count. */
+        rec_list_add(b->jr, R_RESV, c->job->id, false);
+        return 0;
+    }
+    job_rec(b, c->job, c->head ? WHERE_HEAD : WHERE_TAIL);
     return 0;
 }
 
+/* A job's attempts and crashes changed; it stays where it is. */
 static uint64_t
 c_job_fields(struct broker *b, const struct change *c)
 {
-    journal_job_fields(b, c->job);
+    job_rec(b, c->job, WHERE_STAY);
     return 0;
 }
 
 static uint64_t
 c_job_gone(struct broker *b, const struct change *c)
 {
-    journal_del(b, c->job);
+    rec_list_add(b->jr, R_DELS, c->job->id, true);
+    live_sub(b->jr, c->job->seg);
+    return 0;
+}
+
+static uint64_t
+c_queue_gone(struct broker *b, const struct change *c)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_QDEL);
+    w_str(&w, c->name.p, c->name.n);
+    rec_end(&w, true);
+    return 0;
+}
+
+static uint64_t
+c_flush(struct broker *b, const struct change *c)
+{
+    (void)c;
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_FLUSH);
+    rec_end(&w, true);
     return 0;
 }
 
@@ -367,13 +348,6 @@ static uint64_t
 c_queue(struct broker *b, const struct change *c)
 {
     journal_queue(b, c->queue);
-    return 0;
-}
-
-static uint64_t
-c_queue_gone(struct broker *b, const struct change *c)
-{
-    journal_queue_destroy(b, c->name);
     return 0;
 }
 
@@ -391,14 +365,6 @@ static uint64_t
 c_group_weight(struct broker *b, const struct change *c)
 {
     journal_group_weight(b, c->group);
-    return 0;
-}
-
-static uint64_t
-c_flush(struct broker *b, const struct change *c)
-{
-    (void)c;
-    journal_flush(b);
     return 0;
 }
 
