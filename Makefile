@@ -5,6 +5,7 @@
 #   make bench        run the benchmarks in bench/
 #   make chaos        kill -9 the programs at random under load, then check nothing was lost
 #                     (CHAOS_SECONDS=60, CHAOS_SEED=...; tests/chaos/run)
+#   make chaos-cluster  the same with two brokers in a cluster and NATS nodes killed too
 #   make fuzz         build the libFuzzer targets of fuzz/ with clang and run each FUZZ_SECONDS
 #   make valgrind     run every unit test binary under valgrind memcheck
 #   make install PREFIX=/usr/local   programs and manual pages (DESTDIR=... for staging)
@@ -100,7 +101,7 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all test unit bench chaos install uninstall clean deps cppcheck run FORCE fuzz fuzz-build \
+.PHONY: all test unit bench chaos chaos-cluster install uninstall clean deps cppcheck run FORCE fuzz fuzz-build \
         fuzz-corpus valgrind
 all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN) $(MAN_PAGES)
 
@@ -294,6 +295,12 @@ run: all
 chaos: all $(TOOL_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
+	    bash tests/chaos/run
+
+# The same with two brokers in a cluster over a private 3-node NATS cluster (README "Cluster").
+chaos-cluster: all $(TOOL_BIN)
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
+	@CHAOS_CLUSTER=1 SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    bash tests/chaos/run
 
 bench: all $(BENCH_BIN)

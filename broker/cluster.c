@@ -39,6 +39,7 @@ struct cluster {
     int64_t rev_seen_ns;
     int64_t started_ns;            /* when it began to stand by */
     bool tailing;
+    uint64_t tail_from;            /* the first sequence the tail may apply */
     struct jstream_info info;      /* refreshed once a second */
     int64_t info_ns;
     uint64_t applied_seq;
@@ -187,14 +188,43 @@ follow_next(struct cluster *c, uint64_t wait_ms)
     if (!c->tailing) {
         struct follow_state st;
         journal_follow_state(c->f, &st);
-        if ((rv = jstream_tail_start(c->js, st.last_seq + 1)) != 0) {
+        uint64_t from = st.last_seq + 1;
+        if (st.last_seq == 0) {
+            /* From the stream's first message, as its leader reports it: a consumer served
+             * by a replica that has not applied a purge yet still delivers what is below. */
+            struct jstream_info in;
+            if ((rv = jstream_info(c->js, &in)) != 0) {
+                return rv == SL_EUNREACHABLE ? SL_ETIMEDOUT : rv;
+            }
+            from = in.first_seq > 0 ? in.first_seq : 1;
+        }
+        if ((rv = jstream_tail_start(c->js, from)) != 0) {
             return rv == SL_EUNREACHABLE ? SL_ETIMEDOUT : rv;
         }
+        c->tail_from = from;
         c->tailing = true;
     }
     struct jstream_msg m;
     if ((rv = jstream_tail_next(c->js, &m, wait_ms)) != 0) {
         return rv == SL_EUNREACHABLE ? SL_ETIMEDOUT : rv;
+    }
+    /* Exactly the next message, or the tail starts again: a consumer served by a replica
+     * that is still catching up (a NATS node just restarted) can skip messages, or deliver
+     * some a purge already removed. */
+    struct follow_state st;
+    journal_follow_state(c->f, &st);
+    uint64_t want = st.last_seq != 0 ? st.last_seq + 1 : c->tail_from;
+    if (m.seq < want) {
+        return 0;
+    }
+    if (m.seq > want) {
+        LOG(LOG_WARN, "cluster.tail_gap", "expected=%llu got=%llu reason=\"the stream's "
+            "consumer skipped messages: reading again\"", (unsigned long long)want,
+            (unsigned long long)m.seq);
+        jstream_tail_stop(c->js);
+        c->tailing = false;
+        usleep(100000);
+        return SL_ETIMEDOUT;
     }
     char why[256];
     if ((rv = journal_follow_msg(c->f, &m, why, sizeof(why))) != 0) {

@@ -256,7 +256,11 @@ journal_follow_msg(struct follow *f, const struct jstream_msg *m, char *why, siz
     f->part.n += m->n;
     if (f->last_seq == 0 && f->records == 0 && f->part.n > JF_FRAME_SIZE &&
         f->part.p[JF_FRAME_SIZE] != R_SNAP_BEGIN) {
-        snprintf(why, cap, "the stream does not begin with a segment's snapshot");
+        snprintf(why, cap, "the stream does not begin with a segment's snapshot (message %llu: "
+                 "segment %llu, position %llu, epoch %llu, record type %u)",
+                 (unsigned long long)m->seq, (unsigned long long)m->seg,
+                 (unsigned long long)m->lsn, (unsigned long long)m->epoch,
+                 f->part.p[JF_FRAME_SIZE]);
         return SL_EBADREQ;
     }
     if ((rv = apply_part(f, why, cap)) != 0) {

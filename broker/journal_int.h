@@ -1,8 +1,7 @@
-/* The journal's internals, shared by its modules and by nothing else: journal_rec.c (the
- * records: encoding, the change consumer, the snapshot), journal_compact.c (segments:
- * rolling, compaction, deletion), journal.c (the group-commit API, open and close),
- * journal_writer.c (the writer thread), journal_repl.c (the cluster stream) and
- * journal_replay.c (replay at start, and a standby's). */
+/* The journal's internals, shared by its modules and by nothing else: journal.c (rolling
+ * segments, compaction, the group-commit API, open and close), journal_rec.c (the records of
+ * each change and snapshot), journal_writer.c (the writer thread), journal_replay.c (replay),
+ * journal_repl.c (a cluster leader's stream) and journal_follow.c (a standby's journal). */
 #ifndef SLUICE_JOURNAL_INT_H
 #define SLUICE_JOURNAL_INT_H
 
@@ -145,29 +144,20 @@ void jr_free(struct journal *jr);
 int journal_begin_writing(struct broker *b, struct journal *jr, char *why, size_t cap);
 
 /* journal_rec.c, b->lock held (buf_room: any buffer its owner holds). */
-/* Makes room for extra more bytes in b. 0 or SL_ENOMEM. */
+/* Seals the records of the change in progress and hands them to the writer. */
+void rec_seal(struct journal *jr);
+/* A segment's snapshot: everything that is not a job (next id, queues, routes, weights,
+ * idempotency keys). */
+void snapshot(struct broker *b);
+/* Job j in full, as the segment it is written to holds it from then on. */
+void put_job(struct broker *b, const struct job *j);
+/* A cluster leader's epoch (jr->epoch). */
+void epoch_rec(struct broker *b);
+/* journal.c: the position after everything appended, the change in progress excluded. */
+uint64_t appended_lsn(struct journal *jr);
 int buf_room(struct buf *b, size_t extra);
-/* Seals the records of the change in progress (jr->op) and hands them to the writer. */
-void journal_op_seal(struct journal *jr);
-/* Writes j in full (R_PUT), naming the job after it in its list. */
-void journal_put_job(struct broker *b, const struct job *j);
-/* Writes everything that is not a job, as a segment begins with it. */
-void journal_snapshot(struct broker *b);
-/* Records that a cluster leader began, with jr->epoch (R_EPOCH). */
-void journal_epoch_rec(struct broker *b);
-
-/* journal_compact.c, b->lock held */
-/* n more jobs have their full record in segment seq; one less has. */
 void live_add(struct journal *jr, uint32_t seq, uint64_t n);
 void live_sub(struct journal *jr, uint32_t seq);
-/* Appends (lsn, seq) to the marks *v (*n of *cap). 0 or SL_ENOMEM. */
-int push_mark(struct mark **v, size_t *n, size_t *cap, uint64_t lsn, uint64_t seq);
-/* Writes every job again in the current segment (the stream begins with it). */
-void relocate_all(struct broker *b);
-
-/* journal.c */
-/* The end of what was handed to the writer so far. Takes jr->mtx. */
-uint64_t appended_lsn(struct journal *jr);
 
 /* journal_repl.c, the writer's thread (jr->js set) */
 /* Appends wbuf from repl_lsn to its end to the stream. 0; SL_ECONFLICT: another leader

@@ -1,11 +1,9 @@
-/* The journal's records: their encoding into the change in progress (jr->op), the journal as
- * a consumer of the change path (journal_change), the full job record and the snapshot that
- * compaction and a new segment write, and the sealing of a change's records for the writer.
- * Under b->lock. */
+/* The journal's records: how each change (change.h) and each snapshot is encoded, framed and
+ * handed to the writer (journal_int.h's record types). */
 #include "journal_int.h"
 
 #include "change.h"
-
+#include "clock.h"
 #include "err.h"
 #include "jfile.h"
 #include "log.h"
@@ -169,7 +167,7 @@ rec_list_add(struct journal *jr, enum rec type, uint64_t id, bool confirm)
 
 /* Seals the op's records and hands them to the writer. */
 void
-journal_op_seal(struct journal *jr)
+rec_seal(struct journal *jr)
 {
     if (jr->op.n == 0) {
         return;
@@ -198,10 +196,79 @@ journal_op_seal(struct journal *jr)
     jr->op_confirm = false;
 }
 
+static struct seg *
+seg_of(struct journal *jr, uint32_t seq)
+{
+    if (jr->nsegs == 0 || seq < jr->segs[0].seq || seq - jr->segs[0].seq >= jr->nsegs) {
+        return NULL;
+    }
+    return &jr->segs[seq - jr->segs[0].seq];
+}
+
+uint32_t
+journal_segment(const struct journal *jr)
+{
+    return (uint32_t)jr->segs[jr->nsegs - 1].seq;
+}
+
+void
+live_add(struct journal *jr, uint32_t seq, uint64_t n)
+{
+    struct seg *s = seg_of(jr, seq);
+    if (s != NULL) {
+        s->live += n;
+        s->total += n;
+        jr->live_total += n;
+    }
+}
+
+void
+live_sub(struct journal *jr, uint32_t seq)
+{
+    struct seg *s = seg_of(jr, seq);
+    if (s != NULL && s->live > 0) {
+        s->live--;
+        jr->live_total--;
+    }
+}
+
+
 static int64_t
 wall_ms(int64_t ns)
 {
     return ns / 1000000;
+}
+
+static uint64_t
+journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
+             uint64_t first_id, uint32_t n, int64_t wall_ns)
+{
+    struct journal *jr = b->jr;
+    struct rec_w w;
+    uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
+    uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
+
+    rec_begin(&w, jr, R_PUSH);
+    w_u64(&w, (uint64_t)wall_ms(wall_ns));
+    w_u64(&w, first_id);
+    w_u32(&w, n);
+    w_u32(&w, ttr);
+    w_u16(&w, att);
+    w_str(&w, req->group.p, req->group.n);
+    w_str(&w, q->name, q->name_len);
+    w_u8(&w, req->keyed);
+    if (req->keyed) {
+        w_str(&w, req->client.p, req->client.n);
+        w_u64(&w, req->seq);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct sl_str p = wire_list_str(req->payloads, i);
+        w_blob(&w, p.p, p.n);
+    }
+    rec_end(&w, true);
+    live_add(jr, journal_segment(jr), n);
+    /* The change's records go to the writer whole, right after what is appended now. */
+    return appended_lsn(jr) + jr->op.n;
 }
 
 static int64_t
@@ -228,6 +295,30 @@ job_rec(struct broker *b, const struct job *j, uint8_t where)
 }
 
 static void
+journal_job(struct broker *b, const struct job *j, bool head)
+{
+    if (j->state == JOB_RESERVED) {
+        /* A reservation needs no confirmation: losing it only loses an attempt's count. */
+        rec_list_add(b->jr, R_RESV, j->id, false);
+        return;
+    }
+    job_rec(b, j, head ? WHERE_HEAD : WHERE_TAIL);
+}
+
+static void
+journal_job_fields(struct broker *b, const struct job *j)
+{
+    job_rec(b, j, WHERE_STAY);
+}
+
+static void
+journal_del(struct broker *b, const struct job *j)
+{
+    rec_list_add(b->jr, R_DELS, j->id, true);
+    live_sub(b->jr, j->seg);
+}
+
+static void
 journal_queue(struct broker *b, const struct queue *q)
 {
     struct rec_w w;
@@ -238,6 +329,15 @@ journal_queue(struct broker *b, const struct queue *q)
     w_u32(&w, q->max_inflight);
     w_u8(&w, q->paused);
     w_u8(&w, (uint8_t)q->order);
+    rec_end(&w, true);
+}
+
+static void
+journal_queue_destroy(struct broker *b, struct sl_str name)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_QDEL);
+    w_str(&w, name.p, name.n);
     rec_end(&w, true);
 }
 
@@ -261,86 +361,40 @@ journal_group_weight(struct broker *b, const struct group *g)
     rec_end(&w, true);
 }
 
+static void
+journal_flush(struct broker *b)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_FLUSH);
+    rec_end(&w, true);
+}
+
 /* --- the change path's consumer (change.h) ----------------------------------------------- */
 
 static uint64_t
 c_push(struct broker *b, const struct change *c)
 {
-    struct journal *jr = b->jr;
-    const struct push_req *req = c->push;
-    struct rec_w w;
-    uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
-    uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
-
-    rec_begin(&w, jr, R_PUSH);
-    w_u64(&w, (uint64_t)wall_ms(c->wall_ns));
-    w_u64(&w, c->first_id);
-    w_u32(&w, c->n);
-    w_u32(&w, ttr);
-    w_u16(&w, att);
-    w_str(&w, req->group.p, req->group.n);
-    w_str(&w, c->queue->name, c->queue->name_len);
-    w_u8(&w, req->keyed);
-    if (req->keyed) {
-        w_str(&w, req->client.p, req->client.n);
-        w_u64(&w, req->seq);
-    }
-    for (uint32_t i = 0; i < c->n; i++) {
-        struct sl_str p = wire_list_str(req->payloads, i);
-        w_blob(&w, p.p, p.n);
-    }
-    rec_end(&w, true);
-    live_add(jr, journal_segment(jr), c->n);
-    /* The change's records go to the writer whole, right after what is appended now. */
-    return appended_lsn(jr) + jr->op.n;
+    return journal_push(b, c->push, c->queue, c->first_id, c->n, c->wall_ns);
 }
 
-/* A job's new state, at the head (else the tail) of its list. */
 static uint64_t
 c_job(struct broker *b, const struct change *c)
 {
-    if (c->job->state == JOB_RESERVED) {
-        /* A reservation needs no confirmation: losing it only loses an attempt's count. */
-        rec_list_add(b->jr, R_RESV, c->job->id, false);
-        return 0;
-    }
-    job_rec(b, c->job, c->head ? WHERE_HEAD : WHERE_TAIL);
+    journal_job(b, c->job, c->head);
     return 0;
 }
 
-/* A job's attempts and crashes changed; it stays where it is. */
 static uint64_t
 c_job_fields(struct broker *b, const struct change *c)
 {
-    job_rec(b, c->job, WHERE_STAY);
+    journal_job_fields(b, c->job);
     return 0;
 }
 
 static uint64_t
 c_job_gone(struct broker *b, const struct change *c)
 {
-    rec_list_add(b->jr, R_DELS, c->job->id, true);
-    live_sub(b->jr, c->job->seg);
-    return 0;
-}
-
-static uint64_t
-c_queue_gone(struct broker *b, const struct change *c)
-{
-    struct rec_w w;
-    rec_begin(&w, b->jr, R_QDEL);
-    w_str(&w, c->name.p, c->name.n);
-    rec_end(&w, true);
-    return 0;
-}
-
-static uint64_t
-c_flush(struct broker *b, const struct change *c)
-{
-    (void)c;
-    struct rec_w w;
-    rec_begin(&w, b->jr, R_FLUSH);
-    rec_end(&w, true);
+    journal_del(b, c->job);
     return 0;
 }
 
@@ -348,6 +402,13 @@ static uint64_t
 c_queue(struct broker *b, const struct change *c)
 {
     journal_queue(b, c->queue);
+    return 0;
+}
+
+static uint64_t
+c_queue_gone(struct broker *b, const struct change *c)
+{
+    journal_queue_destroy(b, c->name);
     return 0;
 }
 
@@ -365,6 +426,14 @@ static uint64_t
 c_group_weight(struct broker *b, const struct change *c)
 {
     journal_group_weight(b, c->group);
+    return 0;
+}
+
+static uint64_t
+c_flush(struct broker *b, const struct change *c)
+{
+    (void)c;
+    journal_flush(b);
     return 0;
 }
 
@@ -390,7 +459,7 @@ journal_change(struct broker *b, const struct change *c)
 }
 
 void
-journal_put_job(struct broker *b, const struct job *j)
+put_job(struct broker *b, const struct job *j)
 {
     struct rec_w w;
     rec_begin(&w, b->jr, R_PUT);
@@ -439,7 +508,7 @@ snap_dedup_seqs(void *arg, struct sl_str client, uint64_t lo, uint64_t hi, int64
 
 /* Everything that is not a job, at the start of a segment. */
 void
-journal_snapshot(struct broker *b)
+snapshot(struct broker *b)
 {
     struct journal *jr = b->jr;
     struct rec_w w;
@@ -468,7 +537,7 @@ journal_snapshot(struct broker *b)
 /* A cluster leader begins: its epoch, recorded (replayed, it is what the stream's later
  * messages carry). */
 void
-journal_epoch_rec(struct broker *b)
+epoch_rec(struct broker *b)
 {
     struct rec_w w;
     rec_begin(&w, b->jr, R_EPOCH);

@@ -191,10 +191,16 @@ repl_finish(struct journal *jr)
     return repl_publish(jr); /* what is left, normally nothing */
 }
 
+/* The stream is not purged for now: under repeated failovers with NATS nodes restarting
+ * (make chaos-cluster), a purge was seen to cut the stream inside a segment, after which no
+ * standby could rebuild from it. Until that is understood, the stream keeps the whole
+ * history (a standby replays all of it; the leader's local journal is still compacted). */
+static const bool purge_enabled = false;
+
 void
 repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
 {
-    if (jr->js == NULL || ndels == 0 || jr->nsegfirst == 0) {
+    if (!purge_enabled || jr->js == NULL || ndels == 0 || jr->nsegfirst == 0) {
         return;
     }
     uint64_t old_first = jr->segfirst[0].lsn;
@@ -217,6 +223,7 @@ repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
         LOG(LOG_WARN, "cluster.purge_failed", "below=%llu err=%s",
             (unsigned long long)jr->segfirst[0].lsn, sl_err_code(rv));
     } else {
-        LOG(LOG_DEBUG, "cluster.purged", "below=%llu", (unsigned long long)jr->segfirst[0].lsn);
+        LOG(LOG_DEBUG, "cluster.purged", "below=%llu first_segment=%llu",
+            (unsigned long long)jr->segfirst[0].lsn, (unsigned long long)jr->segfirst[0].seq);
     }
 }

@@ -480,7 +480,7 @@ writer_main(void *arg)
         }
         k = 0;
         while (k < jr->nrolls && jr->rolls[k].seq <= jr->fd_seq &&
-               (jr->js == NULL || jr->rolls[k].lsn <= jr->repl_lsn)) {
+               (jr->js == NULL || jr->rolls[k].lsn < jr->repl_lsn)) {
             k++;
         }
         if (k > 0) { /* rolls is NULL until the first roll: memmove must not see it */

@@ -216,6 +216,11 @@ connect_nats(struct jstream *s, const struct jstream_cfg *cfg, char *why, size_t
     if (st == NATS_OK) {
         st = natsOptions_SetNoRandomize(o, false);
     }
+    /* Appends are few and large: each goes out at once (a flush would cost a round trip to
+     * the server on top of the ack's). */
+    if (st == NATS_OK) {
+        st = natsOptions_SetSendAsap(o, true);
+    }
     if (st == NATS_OK) {
         st = natsConnection_Connect(&s->nc, o);
     }
@@ -404,9 +409,6 @@ jstream_append_start(struct jstream *s, struct jstream_msg *m, size_t n, uint64_
         if (rv != 0) {
             break;
         }
-    }
-    if (sent > 0) {
-        natsConnection_Flush(s->nc);
     }
     s->sent = sent;
     s->start_rv = rv;

@@ -9,6 +9,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/supplemental/util/platform.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -17,8 +18,47 @@
 
 struct evsub {
     nng_socket sock;
+    atomic_bool connected; /* a connection has completed its handshake */
     nng_msg *last; /* the last event received; decoded views point into it */
 };
+
+static void
+on_connected(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    atomic_store(&((struct evsub *)arg)->connected, true);
+}
+
+/* Dials every broker of a cluster's list on the one socket (each dial goes on in the
+ * background): only the leader publishes, so the socket hears the leader, whichever it is.
+ * With connect_ms, waits that long for one of them to connect. */
+static int
+dial_all(struct evsub *s, const struct urllist *l, uint64_t connect_ms)
+{
+    int rv;
+    if ((rv = urllist_check(l)) != 0) {
+        return rv;
+    }
+    nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, on_connected, s);
+    for (unsigned i = 0; i < l->n; i++) {
+        if ((rv = nng_dial(s->sock, l->url[i], NULL, NNG_FLAG_NONBLOCK)) != 0) {
+            LOG(LOG_ERROR, "evsub.dial", "url=\"%s\" error=\"%s\"", l->url[i],
+                nng_strerror(rv));
+            return SL_EIO;
+        }
+    }
+    uint64_t deadline = clock_mono_ms() + connect_ms;
+    while (connect_ms > 0 && !atomic_load(&s->connected)) {
+        if (clock_mono_ms() >= deadline) {
+            LOG(LOG_DEBUG, "evsub.unreachable", "url=\"%s\" error=\"no connection within the "
+                "time allowed\"", l->url[0]);
+            return SL_EUNREACHABLE;
+        }
+        nng_msleep(5);
+    }
+    return 0;
+}
 
 int
 evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
@@ -48,15 +88,10 @@ evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms)
         return SL_EIO;
     }
     if (l.n > 1) {
-        /* A cluster's brokers: only the leader publishes, so one socket dialing them all
-         * hears the leader, whichever it is (each dial goes on in the background). */
-        for (unsigned i = 0; i < l.n; i++) {
-            rv = nng_dial(s->sock, l.url[i], NULL, NNG_FLAG_NONBLOCK);
-            if (rv != 0) {
-                nng_close(s->sock);
-                free(s);
-                return SL_EBADREQ;
-            }
+        if ((rv = dial_all(s, &l, connect_ms)) != 0) {
+            nng_close(s->sock);
+            free(s);
+            return rv;
         }
         *sp = s;
         return 0;

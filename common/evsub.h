@@ -11,9 +11,12 @@
 struct evsub;
 
 /* Subscribes to url. connect_ms 0 dials in the background (events flow once the broker is
- * there); otherwise waits up to connect_ms for the first connection. Returns 0 with *sp set;
- * SL_EBADREQ (invalid URL), SL_EUNREACHABLE (nobody listening within connect_ms), SL_EIO,
- * SL_ENOMEM. Blocks up to connect_ms. */
+ * there); otherwise waits up to connect_ms for the first connection. url may be a cluster's
+ * list "URL,URL,..." (urllist_parse): every broker of it is dialed on the one socket, and
+ * kept dialed, since only the leader publishes (a standby's events never come); connect_ms
+ * then waits for any one of them. Returns 0 with *sp set; SL_EBADREQ (an invalid URL or
+ * list), SL_EUNREACHABLE (nobody listening within connect_ms), SL_EIO, SL_ENOMEM. Blocks up
+ * to connect_ms. */
 int evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms);
 
 /* Closes the socket. evsub_free(NULL) does nothing. */

@@ -33,7 +33,7 @@
 #define STR(x) STR_(x)
 
 const struct opt opt_common[] = {
-    { OPT_URL, "url", 'u', "URL", "SLUICE_URL", "broker address (default ipc://$SLUICE_DIR/broker.ipc)" },
+    { OPT_URL, "url", 'u', "URL", "SLUICE_URL", "broker address, or a cluster's URL,URL,... (default ipc://$SLUICE_DIR/broker.ipc)" },
     { OPT_LOG_LEVEL, "log-level", 0, "LEVEL", "SLUICE_LOG_LEVEL", "debug, info, warn, error or off" },
     { OPT_HELP, "help", 'h', NULL, NULL, "print this help and exit" },
     { OPT_VERSION, "version", 'V', NULL, NULL, "print the version and exit" },

@@ -1,8 +1,11 @@
 #include "urllist.h"
 
 #include "err.h"
+#include "log.h"
 
 #include <msgpack.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <string.h>
 
 int
@@ -31,6 +34,30 @@ urllist_parse(struct urllist *l, const char *s)
         }
         p = end + 1;
     }
+}
+
+int
+urllist_check(const struct urllist *l)
+{
+    nng_socket s;
+    int rv;
+    if ((rv = nng_req0_open(&s)) != 0) {
+        LOG(LOG_ERROR, "urllist.check", "error=\"%s\"", nng_strerror(rv));
+        return SL_EIO;
+    }
+    for (unsigned i = 0; i < l->n; i++) {
+        nng_dialer d;
+        /* A dialer made and not started: nng parses the address and finds its transport. */
+        if ((rv = nng_dialer_create(&d, s, l->url[i])) != 0) {
+            LOG(LOG_DEBUG, "urllist.bad_url", "url=\"%s\" error=\"%s\"", l->url[i],
+                nng_strerror(rv));
+            nng_close(s);
+            return SL_EBADREQ;
+        }
+        nng_dialer_close(d);
+    }
+    nng_close(s);
+    return 0;
 }
 
 static bool

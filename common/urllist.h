@@ -19,6 +19,11 @@ struct urllist {
  * (l is then empty). */
 int urllist_parse(struct urllist *l, const char *s);
 
+/* 0 if nng can dial every URL of l (a known transport, a valid address), else SL_EBADREQ
+ * (logged at debug with the URL), or SL_EIO when no socket could be made to check with.
+ * Dials nothing, so a bad address late in a list is refused before the first is used. */
+int urllist_check(const struct urllist *l);
+
 /* Whether the reply rep[0..len) is a cluster broker's not_leader, which names where to go:
  * its leader_url into url ("" when the broker does not know the leader). A not_leader
  * without leader_url (the router's lease) is not one. */

@@ -242,19 +242,29 @@ watch(struct wapi *w, uint64_t now)
 static void
 move_to(struct wapi *w, const char *url)
 {
+    nng_dialer d, old;
     nng_mtx_lock(w->mtx);
-    if (strcmp(url, w->url) != 0 && strlen(url) < sizeof(w->url)) {
-        nng_dialer d;
-        if (nng_dial(w->sock, url, &d, NNG_FLAG_NONBLOCK) == 0) {
-            nng_dialer_close(w->dialer);
-            w->dialer = d;
-            LOG(LOG_INFO, "broker.moved", "worker=%s from=\"%s\" to=\"%s\"", w->name, w->url,
-                url);
-            strcpy(w->url, url);
-            atomic_store(&w->need_hello, true);
-        }
-    }
+    bool same = strcmp(url, w->url) == 0;
     nng_mtx_unlock(w->mtx);
+    if (same || strlen(url) >= sizeof(w->url)) {
+        return;
+    }
+    int rv = nng_dial(w->sock, url, &d, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        /* Only a leader_url can be bad here (the list was checked at wapi_open). */
+        LOG(LOG_WARN, "broker.bad_leader_url", "worker=%s url=\"%s\" error=\"%s\"", w->name,
+            url, nng_strerror(rv));
+        return;
+    }
+    nng_mtx_lock(w->mtx);
+    old = w->dialer;
+    w->dialer = d;
+    LOG(LOG_INFO, "broker.moved", "worker=%s from=\"%s\" to=\"%s\"", w->name, w->url, url);
+    strcpy(w->url, url);
+    nng_mtx_unlock(w->mtx);
+    atomic_store(&w->need_hello, true);
+    /* Closed outside the lock: the callbacks of its pipes closing (on_pipe) take it. */
+    nng_dialer_close(old);
 }
 
 /* Sends req (taken in every case) and waits up to timeout_ms for the reply, stored in *rep
@@ -824,9 +834,10 @@ configure(struct wapi *w, const struct wapi_cfg *cfg)
     }
     w->name_len = (uint32_t)strlen(w->name);
     if (cfg->url != NULL) {
-        if (urllist_parse(&w->list, cfg->url) != 0 || strlen(w->list.url[0]) >= sizeof(w->url)) {
-            LOG(LOG_ERROR, "wapi.bad_url", "reason=\"not URL or URL,URL,... (at most %d, each "
-                "under %d bytes)\"", URLLIST_MAX, URL_MAX);
+        if (urllist_parse(&w->list, cfg->url) != 0 || strlen(w->list.url[0]) >= sizeof(w->url) ||
+            urllist_check(&w->list) != 0) {
+            LOG(LOG_ERROR, "wapi.bad_url", "url=\"%s\" reason=\"not a valid URL or URL,URL,... "
+                "(at most %d, each under %d bytes)\"", cfg->url, URLLIST_MAX, URL_MAX);
             return SL_EBADREQ;
         }
         strcpy(w->url, w->list.url[0]);

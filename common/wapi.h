@@ -32,6 +32,11 @@
  *   (`hello`). One warning is logged per outage and one line when it ends. Jobs prefetched over
  *   a connection that has closed are no longer this worker's (the broker handed them back when
  *   it saw the connection close), so they are dropped unstarted.
+ * - A cluster (cfg.url a list, PROTOCOL.md "Clusters"): a standby's not_leader with
+ *   leader_url moves the worker to that broker (or to the next of the list when it names none)
+ *   and a request that finds no connection within 2 s moves it to the next of the list; one
+ *   line is logged per move (info "broker.moved"), and the worker registers again there as
+ *   after an outage. Prefetched jobs of the broker left are dropped unstarted, as above.
  * - Stopping: once *cfg.stop is non-zero, or cfg.max_jobs jobs were handed out, wapi_next
  *   hands out nothing more; wapi_close then sends what is pending and gives back (`release`)
  *   every prefetched job not started, in an order that keeps their queue's FIFO order.
@@ -59,7 +64,8 @@ struct wapi;
 typedef void wapi_tick_fn(void *arg);
 
 struct wapi_cfg {
-    const char *url;            /* broker address; NULL: ipc://$SLUICE_DIR/broker.ipc */
+    const char *url;            /* broker address, or a cluster's "URL,URL,..." (see below);
+                                   NULL: ipc://$SLUICE_DIR/broker.ipc */
     const char *name;           /* worker name (1-128 of [A-Za-z0-9._:-]); NULL: "HOST:PID" */
     uint32_t prefetch;          /* jobs per reserve, 1 to WAPI_PREFETCH_MAX; 0: 1 */
     const char *const *queues;  /* take only from these queues; NULL: from any */

@@ -2,6 +2,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "urllist.h"
 
 #include <inttypes.h>
 #include <nng/nng.h>
@@ -106,9 +107,14 @@ ctl_connect(struct ctl *ctl)
         return 0;
     case SL_EBADREQ:
         fprintf(stderr, "ctl: '%s' is not a valid address for %s (e.g. ipc:///path/broker.ipc, "
-                        "tcp://host:port)\n", ctl->url, ctl->peer);
+                        "tcp://host:port, or a cluster's URL,URL,... of at most %d)\n",
+                ctl->url, ctl->peer, URLLIST_MAX);
         return CTL_EXIT_USAGE;
     case SL_EUNREACHABLE:
+        if (strchr(ctl->url, ',') != NULL) {
+            fprintf(stderr, "ctl: cannot reach %s at any of %s\n", ctl->peer, ctl->url);
+            return CTL_EXIT_UNREACHABLE;
+        }
         if (client_no_server(ctl->url)) {
             fprintf(stderr, "ctl: %s is not running: no socket file for %s (start it: %s)\n",
                     ctl->peer, ctl->url,

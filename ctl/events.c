@@ -30,7 +30,8 @@ const struct opt events_opts[] = {
     { CTL_OPT_JSON, "json", 0, NULL, NULL, "one JSON object per event and line" },
     { CTL_OPT_COUNT, "count", 'n', "N", NULL, "exit after N events (default: until Ctrl-C)" },
     { CTL_OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL",
-      "the broker's event socket (default ipc://$SLUICE_DIR/events.ipc)" },
+      "the broker's event socket, or a cluster's URL,URL,... (default "
+      "ipc://$SLUICE_DIR/events.ipc)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 

@@ -49,7 +49,8 @@ enum {
 
 static const struct opt router_opts[] = {
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL",
-      "the broker's event socket (default ipc://$SLUICE_DIR/events.ipc)" },
+      "the broker's event socket, or a cluster's URL,URL,... (default "
+      "ipc://$SLUICE_DIR/events.ipc)" },
     { OPT_POLICY, "policy", 'p', "NAME", "SLUICE_ROUTER_POLICY",
       "threshold (heavy groups to an own queue at --priority), fair (at default's priority "
       "and weight) or weights (heavy groups' weight lowered in place); default threshold" },

@@ -10,6 +10,14 @@
 #                                          and reads requests without ever replying
 #                               close      accepts and closes each connection at once
 #                             Sets FAKE_PID.
+#   fake_standby NAME URL MODE  starts a fake cluster standby (tests/integ/py/fake_standby.py:
+#                             every request answered not_leader) on URL (ipc://PATH, or
+#                             tcp://127.0.0.1:0 for a free port) and waits until it listens.
+#                             MODE: leader=URL (leader_url URL), unknown (leader_url ""), lease
+#                             (no leader_url, as the router's lease), vanish (a leader dying
+#                             with the first request unanswered). Sets FAKE_PID, FAKE_URL
+#                             (with the port taken) and FAKE_OPS (a file: the op of each
+#                             request received, one a line).
 #   stale_socket PATH         leaves a Unix socket file at PATH that nothing listens on
 #   sp_poke PATH MODE         one connection to the Unix socket PATH that misbehaves, then
 #                             closes; MODE: close (at once), half (4 of the 8 bytes of the SP
@@ -51,6 +59,19 @@ fake_server() {
     spawn "fake-$mode" python3 -c "$_fake_py" "$path" "$mode"
     FAKE_PID=$SPAWNED_PID
     wait_for 10 test -e "$path.ready" || bail_out "the fake server ($mode) did not start"
+}
+
+fake_standby() {
+    local name=$1 url=$2 mode=$3 ready=$SLUICE_DIR/$1.ready
+    FAKE_OPS=$SLUICE_DIR/$name.ops
+    rm -f "$ready"
+    : >"$FAKE_OPS"
+    spawn "$name" /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/py/fake_standby.py" \
+        "$url" "$mode" "$ready" "$FAKE_OPS"
+    FAKE_PID=$SPAWNED_PID
+    wait_for 10 test -e "$ready" || bail_out "the fake standby $name did not start"
+    FAKE_URL=$url
+    case $url in tcp://*) FAKE_URL=tcp://127.0.0.1:$(cat "$ready") ;; esac
 }
 
 stale_socket() {

@@ -6,6 +6,7 @@
 #                            NATS_URLS (nats://127.0.0.1:P1,...).
 #   nats_node_kill I [SIG]   SIG (default KILL) to node I (1-based), and waits for it to go
 #   nats_node_start I        starts node I again with its store
+#   nats_node_start_if_down I  the same, unless it runs
 # The nodes are spawned like any process of the test, so the teardown stops them.
 
 _nats_ports=()   # client port of each node
@@ -46,6 +47,11 @@ nats_node_kill() {
     local i=$1 sig=${2:-KILL}
     kill "-$sig" -- "-${_nats_pids[i]}" 2>/dev/null
     [ "$sig" = STOP ] || [ "$sig" = CONT ] || wait_for 10 _pgrp_dead "${_nats_pids[i]}"
+}
+
+# nats_node_start_if_down I: starts node I unless it runs.
+nats_node_start_if_down() {
+    _pgrp_alive "${_nats_pids[$1]}" || nats_node_start "$1"
 }
 
 # Succeeds once node I's JetStream is up with a meta leader (monitoring /jsz).

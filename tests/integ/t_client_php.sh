@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The PHP client (clients/php) and its examples against real brokers: push, payloads as bin,
 # batches split under max_message, the idempotency key across a lost reply, the token, the
-# broker down, tcp://, examples/php/worker.php under worker-pool acking, failing and crashing,
+# broker down, tcp://, lists of brokers (fake cluster standbys, lib_fake.sh),
+# examples/php/worker.php under worker-pool acking, failing and crashing,
 # and examples/php/producer.php served by `php -S`. Each check is one run of
 # clients/php/tests/checks.php (the reason on failure).
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/lib_fake.sh
+. "$(dirname "$0")/lib_fake.sh"
 
 PHP=php
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -117,6 +120,41 @@ stop_broker
 start_broker --max-connections 1
 ok "a broker at its connection limit: tried again until the timeout" "$PHP" "$checks" full
 stop_broker
+
+# --- a list of brokers: fake cluster standbys in front of a real broker ----------------------
+
+ok "a list: spaces dropped; empty items, more than 8, a bad address refused" \
+    "$PHP" "$checks" list_parse
+if /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then
+    start_broker
+    real=ipc://$SLUICE_DIR/broker.ipc
+    fake_standby sb "ipc://$SLUICE_DIR/standby.ipc" "leader=$real"
+    sb=$FAKE_URL
+    fake_standby el1 "ipc://$SLUICE_DIR/el1.ipc" unknown
+    el1=$FAKE_URL
+    fake_standby el2 "tcp://127.0.0.1:0" unknown
+    el2=$FAKE_URL
+    fake_standby lease "ipc://$SLUICE_DIR/lease.ipc" lease
+    lease=$FAKE_URL
+    lease_ops=$FAKE_OPS
+    fake_server "$SLUICE_DIR/silent2.ipc" silent
+    fake_standby vanish "ipc://$SLUICE_DIR/vanish.ipc" vanish
+    vanish=$FAKE_URL
+    free=$("$PHP" -r '$s = stream_socket_server("tcp://127.0.0.1:0"); echo explode(":", stream_socket_get_name($s, false))[1];')
+    ok "standby,leader: the standby's leader_url is followed, the push done there" \
+        "$PHP" "$checks" follow "$sb" "$real"
+    ok "leader_url \"\" at every broker: not_leader after the timeout" \
+        "$PHP" "$checks" no_leader "$el1" "$el2"
+    ok "a not_leader without leader_url: thrown at once, not sent on" \
+        "$PHP" "$checks" lease "$lease" "$real"
+    is "$(grep -c '^push$' "$lease_ops")" 1 "... the lease's broker was asked once"
+    ok "a first broker with no socket file, nobody on tcp, silent, or dying with the request: the next one answers" \
+        "$PHP" "$checks" list_down "$real" "tcp://127.0.0.1:$free" "$SLUICE_DIR/silent2.ipc" \
+        "$vanish"
+    stop_broker
+else
+    diag "skipped the fake standbys' checks: /usr/bin/python3 has no msgpack"
+fi
 
 # --- tcp:// ---------------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The Python client (clients/python) and its examples against real brokers: push, batches
 # split under max_message, the idempotency key across a lost reply, the token, the broker
-# down, tcp://, and examples/python/worker.py under worker-pool acking, failing and crashing.
+# down, tcp://, lists of brokers (fake cluster standbys, lib_fake.sh), and
+# examples/python/worker.py under worker-pool acking, failing and crashing.
 # Each check is one run of tests/integ/py/client_checks.py (the reason on failure).
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/lib_fake.sh
+. "$(dirname "$0")/lib_fake.sh"
 
 PY=/usr/bin/python3
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,6 +105,37 @@ ok "a broker that stops under a connected client: ConnectionError at once" \
 stop_broker
 start_broker --max-connections 1
 ok "a broker at its connection limit: tried again until the timeout" "$PY" "$checks" full
+stop_broker
+
+# --- a list of brokers: fake cluster standbys in front of a real broker ----------------------
+
+start_broker
+real=ipc://$SLUICE_DIR/broker.ipc
+fake_standby sb "ipc://$SLUICE_DIR/standby.ipc" "leader=$real"
+sb=$FAKE_URL
+fake_standby el1 "ipc://$SLUICE_DIR/el1.ipc" unknown
+el1=$FAKE_URL
+fake_standby el2 "tcp://127.0.0.1:0" unknown
+el2=$FAKE_URL
+fake_standby lease "ipc://$SLUICE_DIR/lease.ipc" lease
+lease=$FAKE_URL
+lease_ops=$FAKE_OPS
+fake_server "$SLUICE_DIR/silent2.ipc" silent
+fake_standby vanish "ipc://$SLUICE_DIR/vanish.ipc" vanish
+vanish=$FAKE_URL
+free=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ok "a list: spaces dropped; empty items, more than 8, a bad address refused" \
+    "$PY" "$checks" list_parse
+ok "standby,leader: the standby's leader_url is followed, the push done there" \
+    "$PY" "$checks" follow "$sb" "$real"
+ok "leader_url \"\" at every broker: not_leader after the timeout" \
+    "$PY" "$checks" no_leader "$el1" "$el2"
+ok "a not_leader without leader_url: raised at once, not sent on" \
+    "$PY" "$checks" lease "$lease" "$real"
+is "$(grep -c '^push$' "$lease_ops")" 1 "... the lease's broker was asked once"
+ok "a first broker with no socket file, nobody on tcp, silent, or dying with the request: the next one answers" \
+    "$PY" "$checks" list_down "$real" "tcp://127.0.0.1:$free" "$SLUICE_DIR/silent2.ipc" \
+    "$vanish"
 stop_broker
 
 # --- tcp:// ---------------------------------------------------------------------------------

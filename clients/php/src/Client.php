@@ -20,6 +20,7 @@ class Client
     public const BATCH_MAX = 1000000;    // payloads per push (PROTOCOL.md, push)
     private const RECONNECT_MIN = 0.05;  // the pause between tries, as the programs' dialer
     private const RECONNECT_MAX = 1.0;
+    private const LIST_CONNECT_S = 2.0;  // with other brokers to try, one is given this long
     private const BLOB_HEAD = 5;         // the widest msgpack bin header
     private const PUSH_OPTS = ['queue' => 'is_string', 'ttr_ms' => 'is_int',
         'max_attempts' => 'is_int'];
@@ -43,6 +44,8 @@ class Client
     /** @var array{0: array, 1: list<string>, 2: list<int>}|null fields, payloads and seqs of a
      * push that failed unconfirmed */
     private ?array $unconfirmed = null;
+    /** brokers of the list found with nobody listening, in a row */
+    private int $absent = 0;
 
     public function __construct(
         ?string $url = null,
@@ -109,10 +112,6 @@ class Client
         return new Exception('internal', "the broker at {$this->url} broke the protocol: $why");
     }
 
-    /**
-     * Connects and returns null, or returns why not when trying again may help; throws when
-     * there is no point.
-     */
     /** Talks to the broker at $url from now on (a new connection at the next request). */
     private function useUrl(string $url): void
     {
@@ -135,23 +134,48 @@ class Client
         return $i === false ? $this->urls[0] : $this->urls[($i + 1) % count($this->urls)];
     }
 
+    /**
+     * Connects and returns null, or returns why not when trying again may help; throws when
+     * there is no point. With a list, a broker out of reach sends the client on to the next
+     * (a failover: the request, sent or not, goes to whichever answers).
+     */
     private function connect(int $deadline, bool $sent): ?string
     {
+        $many = count($this->urls) > 1;
+        $until = $many ? min($deadline, hrtime(true) + (int) (self::LIST_CONNECT_S * 1e9))
+            : $deadline;
         try {
-            $this->conn = new Conn($this->kind, $this->addr, $deadline);
+            $this->conn = new Conn($this->kind, $this->addr, $until);
+            $this->absent = 0;
             return null;
         } catch (ConnTimeout $e) {
+            if ($many && hrtime(true) < $deadline) {
+                $this->useUrl($this->nextUrl());
+                return sprintf('no connection within %g s', self::LIST_CONNECT_S);
+            }
             throw $this->timeoutError();
         } catch (BadPeer $e) {
             throw $this->badReply($e->getMessage());
         } catch (ConnLost $e) {
             $errno = $e->getCode();
             $resolve = $errno === 0 && stripos($e->getMessage(), 'getaddrinfo') !== false;
-            if (!$sent && count($this->urls) > 1) {
+            $nobody = !$sent && (in_array($errno, [2, 111, 13], true) || $resolve);
+            if ($many) {
+                // Nobody listening at any broker of the list, in a row, and no request of ours
+                // waiting at one: said at once, as for one address.
+                $this->absent = $nobody ? $this->absent + 1 : 0;
+                if ($this->absent >= count($this->urls)) {
+                    $this->absent = 0;
+                    throw new ConnectionException(sprintf(
+                        'cannot connect to any broker of %s: %s',
+                        implode(',', $this->urls),
+                        $e->getMessage()
+                    ));
+                }
                 $this->useUrl($this->nextUrl()); // the others may answer
                 return $e->getMessage();
             }
-            if (!$sent && (in_array($errno, [2, 111, 13], true) || $resolve)) {
+            if ($nobody) {
                 // Nobody listens there, and no request of ours can be waiting there: said at
                 // once, not after the timeout. (A connection accepted and then closed, as a
                 // broker at its --max-connections does, is tried again.)
@@ -264,13 +288,18 @@ class Client
             // A cluster's standby: the same request goes to the leader it names (a not_leader
             // without leader_url is the router's lease, and final).
             $leader = $rep['leader_url'] ?? null;
-            if ($rep['ok'] || ($rep['err'] ?? null) !== 'not_leader' || !is_string($leader) ||
-                hrtime(true) >= $deadline) {
+            if ($rep['ok'] || ($rep['err'] ?? null) !== 'not_leader' || !is_string($leader)) {
+                break;
+            }
+            // Another try needs time for a round trip (0.1 s at least); else this reply is the
+            // caller's.
+            $room = ($deadline - hrtime(true)) / 1e9 - 0.1;
+            if ($room <= 0) {
                 break;
             }
             $to = $this->nextUrl($leader);
             if ($leader === '' || $to === $this->url) {
-                usleep((int) (min($pause, max(($deadline - hrtime(true)) / 1e9, 0)) * 1e6));
+                usleep((int) (min($pause, $room) * 1e6)); // an election: ask again a little later
                 $pause = min($pause * 2, 0.5);
             }
             try {

@@ -415,6 +415,75 @@ function check_tcp(string $url): void
     expect($g['count'] === 5000, 'stats ' . json_encode($g));
 }
 
+// --- lists of brokers (a cluster), against fake standbys (tests/integ/py/fake_standby.py) ------
+
+function check_list_parse(): void
+{
+    // A list: spaces around items dropped; an empty item, more than 8 or a bad address
+    // refused before anything is sent.
+    $c = new Client(' ipc:///x/a.ipc , tcp://127.0.0.1:1 ', null, 1);
+    expect($c->urls === ['ipc:///x/a.ipc', 'tcp://127.0.0.1:1'], 'urls ' . json_encode($c->urls));
+    expect($c->url === 'ipc:///x/a.ipc', "url {$c->url}");
+    $bad = [',', 'ipc:///x/a.ipc,', ',ipc:///x/a.ipc', 'ipc:///x/a.ipc,,ipc:///x/b.ipc',
+        'ipc:///x/a.ipc, ,ipc:///x/b.ipc', implode(',', array_fill(0, 9, 'ipc:///x/a.ipc')),
+        'ipc:///x/a.ipc,http://y'];
+    foreach ($bad as $b) {
+        expect_error(fn () => new Client($b), SluiceError::class, 'bad_request');
+    }
+}
+
+function check_follow(string $standby, string $leader): void
+{
+    // A standby first in the list names the leader: the push is done there.
+    $c = new Client("$standby,$leader", null, 5);
+    $r = $c->push('php-follow', ['a']);
+    expect($r['count'] === 1, 'push ' . json_encode($r));
+    expect($c->url === $leader, "url {$c->url}, want $leader");
+    $c = new Client($standby, null, 5); // the leader it names need not be in the list
+    $r = $c->push('php-follow', ['b']);
+    expect($r['count'] === 1 && $c->url === $leader, "push, url {$c->url}");
+    $g = group_stats(new Client($leader, null, 5), 'php-follow');
+    expect($g !== null && $g['pushed'] === 2, 'stats ' . json_encode($g));
+}
+
+function check_no_leader(string $u1, string $u2): void
+{
+    // Every broker answers leader_url "": not_leader once the timeout is spent.
+    $c = new Client("$u1,$u2", null, 1.5);
+    $t = hrtime(true);
+    expect_error(fn () => $c->push('php-follow', ['x']), SluiceError::class, 'not_leader', 4);
+    $took = (hrtime(true) - $t) / 1e9;
+    expect($took >= 1.0, sprintf('gave up after %.2f s of 1.5', $took));
+}
+
+function check_lease(string $lease, string $leader): void
+{
+    // A not_leader without leader_url (the router's lease) is final: thrown at once, no other
+    // broker asked.
+    $c = new Client("$lease,$leader", null, 5);
+    expect_error(fn () => $c->push('php-lease', ['x']), SluiceError::class, 'not_leader', 1);
+    expect($c->url === $lease, "moved to {$c->url}");
+    expect(group_stats(new Client($leader, null, 5), 'php-lease') === null,
+        'the push reached the next broker');
+}
+
+function check_list_down(string $leader, string $tcpFree, string $silent, string $vanish): void
+{
+    // Brokers of the list out of reach are passed over, also one that dies holding the
+    // request ($vanish); none at all: ConnectionException at once when nobody listens anywhere.
+    $d = getenv('SLUICE_DIR');
+    foreach (["ipc://$d/nobody.ipc", $tcpFree, "ipc://$silent", $vanish] as $first) {
+        $c = new Client("$first,$leader", null, 8);
+        $t = hrtime(true);
+        $r = $c->push('php-down', ['x']);
+        $took = (hrtime(true) - $t) / 1e9;
+        expect($r['count'] === 1 && $c->url === $leader, "$first first: url {$c->url}");
+        expect($took < 5, sprintf('%s first: took %.2f s', $first, $took));
+    }
+    $c = new Client("ipc://$d/nobody.ipc,$tcpFree", null, 5);
+    expect_error(fn () => $c->ping(), Unreachable::class, 'unreachable', 1);
+}
+
 $fn = 'check_' . ($argv[1] ?? '');
 if (!isset($argv[1]) || !function_exists($fn)) {
     fwrite(STDERR, "usage: checks.php CHECK [ARG...]\n");

@@ -17,6 +17,7 @@ MIN_MAX_MESSAGE = 1024         # the smallest --max-message a broker takes: no n
 BATCH_BYTES = 4 << 20          # payload bytes per push: one request never holds the broker long
 BATCH_MAX = 1000000            # payloads per push (PROTOCOL.md, push)
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 1.0  # the pause between tries, as the programs' dialer
+LIST_CONNECT_S = 2.0  # with other brokers to try, one is given this long to connect
 _BLOB_HEAD = 5                 # the widest msgpack bin header
 
 
@@ -67,6 +68,7 @@ class Client:
     def __init__(self, url=None, token_file=None, timeout=10.0):
         if not isinstance(timeout, (int, float)) or not timeout > 0:
             raise Error("bad_request", "timeout must be a positive number of seconds")
+        self._absent = 0  # brokers of the list found with nobody listening, in a row
         self.urls = config.split_urls(config.resolve_url(url))
         self._use(self.urls[0])
         self.timeout = float(timeout)
@@ -133,21 +135,36 @@ class Client:
 
     def _connect(self, deadline, sent):
         """Connects and returns None, or returns why not when trying again may help; raises
-        when there is no point."""
+        when there is no point. With a list, a broker out of reach sends the client on to the
+        next (a failover: the request, sent or not, goes to whichever answers)."""
+        many = len(self.urls) > 1
+        until = min(deadline, time.monotonic() + LIST_CONNECT_S) if many else deadline
         try:
-            self._conn = Conn(self._kind, self._addr, deadline)
+            self._conn = Conn(self._kind, self._addr, until)
+            self._absent = 0
             return None
         except socket.timeout:
+            if many and time.monotonic() < deadline:
+                self._use(self._next_url())
+                return "no connection within %g s" % LIST_CONNECT_S
             raise timeout_error(self.url, self.timeout) from None
         except BadPeer as e:
             raise bad_reply(self.url, str(e)) from None
         except (OSError, EOFError) as e:
             why = getattr(e, "strerror", None) or str(e)
-            if not sent and len(self.urls) > 1:
+            nobody = not sent and isinstance(e, (FileNotFoundError, ConnectionRefusedError,
+                                                 PermissionError, socket.gaierror))
+            if many:
+                # Nobody listening at any broker of the list, in a row, and no request of ours
+                # waiting at one: said at once, as for one address.
+                self._absent = self._absent + 1 if nobody else 0
+                if self._absent >= len(self.urls):
+                    self._absent = 0
+                    raise ConnectionError("cannot connect to any broker of %s: %s"
+                                          % (",".join(self.urls), why)) from None
                 self._use(self._next_url())  # the others may answer
                 return why
-            if not sent and isinstance(e, (FileNotFoundError, ConnectionRefusedError,
-                                           PermissionError, socket.gaierror)):
+            if nobody:
                 # Nobody listens there, and no request of ours can be waiting there: said at
                 # once, not after the timeout. (A connection accepted and then closed, as a
                 # broker at its --max-connections does, is tried again.)
@@ -239,11 +256,14 @@ class Client:
             leader = rep.get("leader_url")
             if rep["ok"] or rep.get("err") != "not_leader" or not isinstance(leader, str):
                 break
-            if time.monotonic() >= deadline:
+            # Another try needs time for a round trip (0.1 s at least); else this reply is
+            # the caller's.
+            room = deadline - time.monotonic() - 0.1
+            if room <= 0:
                 break
             to = self._next_url(leader)
             if not leader or to == self.url:
-                time.sleep(min(pause, max(deadline - time.monotonic(), 0)))  # an election
+                time.sleep(min(pause, room))  # an election: ask again a little later
                 pause = min(pause * 2, 0.5)
             try:
                 self._use(to)

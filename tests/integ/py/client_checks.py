@@ -378,6 +378,66 @@ def check_default_dir():
     expect_error(lambda: sluice.Client("http://x"), sluice.Error, "bad_request")
 
 
+# --- lists of brokers (a cluster), against fake standbys (tests/integ/py/fake_standby.py) ------
+
+def check_list_parse():
+    """A list: spaces around items dropped; an empty item, more than 8 or a bad address
+    refused before anything is sent."""
+    c = sluice.Client(" ipc:///x/a.ipc , tcp://127.0.0.1:1 ", timeout=1)
+    expect(c.urls == ["ipc:///x/a.ipc", "tcp://127.0.0.1:1"], "urls %r" % c.urls)
+    expect(c.url == "ipc:///x/a.ipc", "url %r" % c.url)
+    for bad in (",", "ipc:///x/a.ipc,", ",ipc:///x/a.ipc", "ipc:///x/a.ipc,,ipc:///x/b.ipc",
+                "ipc:///x/a.ipc, ,ipc:///x/b.ipc", ",".join(["ipc:///x/a.ipc"] * 9),
+                "ipc:///x/a.ipc,http://y"):
+        expect_error(lambda: sluice.Client(bad), sluice.Error, "bad_request")
+
+
+def check_follow(standby, leader):
+    """A standby first in the list names the leader: the push is done there."""
+    c = sluice.Client(standby + "," + leader, timeout=5)
+    r = c.push("py-follow", "a")
+    expect(r.count == 1, "count %r" % (r,))
+    expect(c.url == leader, "url %r, want %r" % (c.url, leader))
+    c = sluice.Client(standby, timeout=5)  # the leader it names need not be in the list
+    r = c.push("py-follow", "b")
+    expect(r.count == 1 and c.url == leader, "count %r url %r" % (r, c.url))
+    g = group_stats(sluice.Client(leader, timeout=5), "py-follow")
+    expect(g is not None and g["pushed"] == 2, "stats %r" % g)
+
+
+def check_no_leader(u1, u2):
+    """Every broker answers leader_url "": not_leader once the timeout is spent."""
+    c = sluice.Client(u1 + "," + u2, timeout=1.5)
+    t = time.monotonic()
+    expect_error(lambda: c.push("py-follow", "x"), sluice.Error, "not_leader", within=4)
+    expect(time.monotonic() - t >= 1.0, "gave up after %.2f s of 1.5" % (time.monotonic() - t))
+
+
+def check_lease(lease, leader):
+    """A not_leader without leader_url (the router's lease) is final: raised at once, no
+    other broker asked."""
+    c = sluice.Client(lease + "," + leader, timeout=5)
+    expect_error(lambda: c.push("py-lease", "x"), sluice.Error, "not_leader", within=1)
+    expect(c.url == lease, "moved to %r" % c.url)
+    expect(group_stats(sluice.Client(leader, timeout=5), "py-lease") is None,
+           "the push reached the next broker")
+
+
+def check_list_down(leader, tcp_free, silent, vanish):
+    """Brokers of the list out of reach are passed over, also one that dies holding the
+    request (vanish); none at all: ConnectionError at once when nobody listens anywhere."""
+    d = os.environ["SLUICE_DIR"]
+    for first in ("ipc://%s/nobody.ipc" % d, tcp_free, "ipc://" + silent, vanish):
+        c = sluice.Client(first + "," + leader, timeout=8)
+        t = time.monotonic()
+        r = c.push("py-down", "x")
+        expect(r.count == 1 and c.url == leader, "%s first: %r %r" % (first, r, c.url))
+        expect(time.monotonic() - t < 5, "%s first: took %.2f s" % (first,
+                                                                   time.monotonic() - t))
+    c = sluice.Client("ipc://%s/nobody.ipc,%s" % (d, tcp_free), timeout=5)
+    expect_error(c.ping, sluice.ConnectionError, "unreachable", within=1)
+
+
 def main(argv):
     fn = globals().get("check_" + argv[1]) if len(argv) > 1 else None
     if fn is None:
