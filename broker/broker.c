@@ -180,18 +180,25 @@ fail_scratch:
     return rv;
 }
 
-void
-broker_release_job(struct broker *b, struct job *j)
+/* Frees j, keeping the totals exact. */
+static void
+release(struct broker *b, struct job *j)
 {
     theap_del(&b->timers, j);
     if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
         hmap_del(&b->byid, &j->id, sizeof(j->id));
     }
-    change_made(b, &(struct change){ .kind = CH_JOB_GONE, .job = j });
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
     b->mem_bytes -= job_free(j);
+}
+
+void
+broker_release_job(struct broker *b, struct job *j)
+{
+    change_made(b, &(struct change){ .kind = CH_JOB_GONE, .job = j });
+    release(b, j);
 }
 
 void
@@ -200,16 +207,15 @@ broker_free(struct broker *b)
     if (b == NULL) {
         return;
     }
-    b->change_hook = NULL; /* freeing the memory changes no state: nothing is fed */
     for (uint32_t i = 0; i < b->nqueues; i++) {
         struct queue *q = b->qorder[i];
         struct job *j;
         while ((j = queue_ready_first(q)) != NULL) {
-            broker_release_job(b, j);
+            release(b, j);
         }
         for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
             while ((j = q->lists[st].head) != NULL) {
-                broker_release_job(b, j);
+                release(b, j);
             }
         }
         queue_free(q);
@@ -412,6 +418,12 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     return 0;
 }
 
+static void
+queue_changed(struct broker *b, const struct queue *q)
+{
+    change_made(b, &(struct change){ .kind = CH_QUEUE, .origin = b->origin, .queue = q });
+}
+
 int
 broker_queue_settings_check(const struct queue_settings *s)
 {
@@ -446,7 +458,7 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
         queue_free(q);
         return rv;
     }
-    change_made(b, &(struct change){ .kind = CH_QUEUE, .queue = q });
+    queue_changed(b, q);
     return 0;
 }
 
@@ -475,7 +487,31 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
         q->max_inflight = s->max_inflight;
     }
     qorder_sort(b);
-    change_made(b, &(struct change){ .kind = CH_QUEUE, .queue = q });
+    queue_changed(b, q);
+    return 0;
+}
+
+/* The groups routed to q, first-seen order, each with its jobs in q: what a destruction of q
+ * resets and moves. *out is NULL when there are none; the caller frees it. */
+static int
+routed_to(const struct broker *b, const struct queue *q, struct change_reset **out,
+          uint32_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (q->routes == 0) {
+        return 0;
+    }
+    struct change_reset *r = malloc(q->routes * sizeof(*r));
+    if (r == NULL) {
+        return SL_ENOMEM;
+    }
+    for (const struct group *g = b->groups_head; g != NULL && *n < q->routes; g = g->next) {
+        if (g->route == q) {
+            r[(*n)++] = (struct change_reset){ g, queue_group_jobs(q, g) };
+        }
+    }
+    *out = r;
     return 0;
 }
 
@@ -484,6 +520,8 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
                      uint64_t *routes_reset)
 {
     struct queue *q = broker_queue_find(b, name);
+    struct change_reset *resets;
+    uint32_t nresets;
 
     if (q == NULL) {
         return SL_ENOTFOUND;
@@ -494,7 +532,11 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
     if (queue_jobs(q) > 0 && !force) {
         return SL_ENOTEMPTY;
     }
+    if (routed_to(b, q, &resets, &nresets) != 0) {
+        return SL_ENOMEM;
+    }
     if (queue_move_all(q, b->dflt, moved) != 0) {
+        free(resets);
         return SL_ENOMEM;
     }
     *routes_reset = 0;
@@ -505,7 +547,10 @@ broker_queue_destroy(struct broker *b, struct sl_str name, bool force, uint64_t 
             (*routes_reset)++;
         }
     }
-    change_made(b, &(struct change){ .kind = CH_QUEUE_GONE, .name = name });
+    change_made(b, &(struct change){ .kind = CH_QUEUE_GONE, .origin = b->origin, .name = name,
+                                     .queue = q, .moved = *moved, .resets = resets,
+                                     .nresets = nresets });
+    free(resets);
     queue_remove(b, q);
     queue_free(q);
     return 0;
@@ -519,7 +564,7 @@ broker_queue_pause(struct broker *b, struct sl_str name, bool paused)
         return SL_ENOTFOUND;
     }
     q->paused = paused;
-    change_made(b, &(struct change){ .kind = CH_QUEUE, .queue = q });
+    queue_changed(b, q);
     return 0;
 }
 
@@ -563,7 +608,9 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
     struct group *g = broker_group_find(b, group);
     if (g == NULL) {
         if (q == NULL) {
-            *moved = 0; /* no group, no route: nothing to undo */
+            *moved = 0; /* no group, no route: nothing to undo, but the request is told */
+            change_made(b, &(struct change){ .kind = CH_ROUTE, .origin = b->origin,
+                                             .name = group });
             return 0;
         }
         if ((g = group_add(b, group)) == NULL) {
@@ -574,12 +621,14 @@ broker_route_set(struct broker *b, struct sl_str group, const struct sl_str *que
         queue_lane_trim(g);
         return SL_ENOMEM; /* before anything changed */
     }
+    const struct queue *from = g->route;
     if (reroute(b, g, q, moved) != 0) {
         LOG(LOG_WARN, "route.nomem", "group=%.*s reason=\"out of memory: ready jobs stay in "
             "the old queue\"", (int)group.n, group.p);
     }
     queue_lane_trim(g);
-    change_made(b, &(struct change){ .kind = CH_ROUTE, .name = group, .queue = q });
+    change_made(b, &(struct change){ .kind = CH_ROUTE, .origin = b->origin, .name = group,
+                                     .group = g, .from = from, .queue = q, .moved = *moved });
     return 0;
 }
 
@@ -594,7 +643,8 @@ broker_group_weight(struct broker *b, struct sl_str group, uint32_t weight)
         return SL_ENOMEM;
     }
     g->weight = weight;
-    change_made(b, &(struct change){ .kind = CH_GROUP_WEIGHT, .group = g });
+    change_made(b, &(struct change){ .kind = CH_GROUP_WEIGHT, .origin = b->origin,
+                                     .group = g });
     return 0;
 }
 
@@ -617,7 +667,7 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
 {
     *routes_reset = 0;
     *reset = 0;
-    change_made(b, &(struct change){ .kind = CH_FLUSH });
+    change_made(b, &(struct change){ .kind = CH_FLUSH, .origin = b->origin });
     for (struct group *g = b->groups_head, *next; g != NULL; g = next) {
         next = g->next;
         uint64_t moved;
@@ -684,6 +734,8 @@ broker_purge(struct broker *b, const struct sl_str *queue, const struct sl_str *
             *purged += purge_queue(b, b->qorder[i], g);
         }
     }
+    change_made(b, &(struct change){ .kind = CH_PURGE, .origin = b->origin,
+                                     .moved = *purged });
     return 0;
 }
 

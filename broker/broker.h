@@ -102,6 +102,9 @@ struct broker {
     /* A consumer of the change path (change.h) for embedding and tests; NULL: none. */
     void (*change_hook)(const struct change *c, void *arg);
     void *change_arg;
+    const struct wire_msg *origin;   /* the request whose handler is changing the state now,
+                                        borrowed for the call (NULL: none); what the change
+                                        path's consumers report carries its op and reason */
     struct dbsync *db;               /* the MySQL database kept in step; NULL: none (dbsync.c) */
     struct queue *dflt;              /* the default queue; always exists */
     struct hmap groups;              /* name -> struct group */
@@ -134,7 +137,7 @@ struct broker {
         uint64_t dropped;            /* since start: closed for not reading their replies */
         uint64_t refused;            /* since start: closed at once, too many were open */
     } connc;
-    struct decisions decisions;      /* the last route changes (ops_admin.c records them) */
+    struct decisions decisions;      /* the last route changes (fed by change.c) */
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */
@@ -145,7 +148,8 @@ void broker_free(struct broker *b);
 int64_t broker_mono_ns(const struct broker *b);
 int64_t broker_wall_ns(const struct broker *b);
 
-/* Job totals kept exact when a job is freed. */
+/* Deletes j (acked, purged): made as a change (CH_JOB_GONE), then freed with the totals kept
+ * exact. */
 void broker_release_job(struct broker *b, struct job *j);
 
 struct queue *broker_queue_find(const struct broker *b, struct sl_str name);

@@ -1,10 +1,10 @@
 /* Keeping MySQL in step with the broker (--db): the channels table (one row per group), the
  * per-minute usage of each group (usage_minute) and the log of route changes (route_log),
- * written by a thread of its own once a second. MySQL is never on a request's path: handlers
- * only note route changes in memory (broker/dbowed.h), and the thread holds b->lock only to
- * read the broker. When the database is down, the thread logs it once (event=db.down), keeps
- * counting, retries with backoff (1 s doubling to 30 s), and writes everything owed when it
- * is back (event=db.up owed=N).
+ * written by a thread of its own once a second. MySQL is never on a request's path: the
+ * change path (broker/change.h) only notes route changes in memory (broker/dbowed.h), and the
+ * thread holds b->lock only to read the broker. When the database is down, the thread logs it
+ * once (event=db.down), keeps counting, retries with backoff (1 s doubling to 30 s), and
+ * writes everything owed when it is back (event=db.up owed=N).
  *
  * Times in the database are UTC (db_connect sets the session's time zone), NOW(3) included.
  * Every statement is a prepared statement; rows go in batches of DBSYNC_BATCH. */
@@ -46,7 +46,7 @@ void dbsync_stop(struct dbsync *d);
  * thread must be stopped. b->lock not held. */
 void dbsync_free(struct dbsync *d);
 
-/* --- for request handlers: b->lock held; d may be NULL (no database) ------------------- */
+/* --- for the broker (change.c, broker.c): b->lock held; d may be NULL (no database) ----- */
 
 /* A route change of group g (see dbowed_route_changed), with g's count now: from queue
  * old_q to new_q ("": default), why (the request's reason, or the op's name), lease (0:

@@ -412,10 +412,13 @@ c_queue_gone(struct broker *b, const struct change *c)
     return 0;
 }
 
+/* A route asked for a group the broker does not know, to none, changes nothing: no record. */
 static uint64_t
 c_route(struct broker *b, const struct change *c)
 {
-    journal_route(b, c->name, c->queue);
+    if (c->group != NULL) {
+        journal_route(b, c->name, c->queue);
+    }
     return 0;
 }
 
@@ -440,6 +443,7 @@ static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change 
     [CH_QUEUE] = c_queue,         [CH_QUEUE_GONE] = c_queue_gone,
     [CH_ROUTE] = c_route,         [CH_GROUP_WEIGHT] = c_group_weight,
     [CH_FLUSH] = c_flush,
+    /* CH_PURGE: none; its deletions were recorded one by one (CH_JOB_GONE). */
 };
 
 bool
@@ -451,7 +455,7 @@ journal_attached(const struct broker *b)
 uint64_t
 journal_change(struct broker *b, const struct change *c)
 {
-    return by_kind[c->kind](b, c);
+    return by_kind[c->kind] != NULL ? by_kind[c->kind](b, c) : 0;
 }
 
 void

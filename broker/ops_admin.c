@@ -1,6 +1,5 @@
 /* The ops that change queues and routes: queue.*, route.set/unset, group.weight, flush,
  * purge and dead.*; each handler runs under b->lock, called by ops_handle. */
-#include "dbsync.h"
 #include "err.h"
 #include "flow.h"
 #include "log.h"
@@ -11,70 +10,11 @@
 #include <string.h>
 
 
-/* Publishes a change: the request's group/queue/name, reason and lease travel with it. */
-static void
-emit_change(struct broker *b, const char *event, const struct wire_msg *req, bool moves,
-            uint64_t moved)
-{
-    static const enum wire_key carried[] = { WK_GROUP, WK_QUEUE, WK_NAME, WK_REASON, WK_LEASE,
-                                             WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT,
-                                             WK_ORDER };
-    struct wire_msg ev;
-
-    if (b->events == NULL) {
-        return;
-    }
-    wire_msg_init(&ev);
-    for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
-        enum wire_key k = carried[i];
-        if (WIRE_HAS(req, k)) {
-            ev.v[k] = req->v[k];
-            wire_keyset_add(&ev.has, k);
-        }
-    }
-    if (moves) {
-        wire_set_u64(&ev, WK_MOVED, moved);
-    }
-    events_emit(b->events, event, &ev, (uint64_t)(broker_wall_ns(b) / 1000000));
-}
-
 /* A queue's name; "" (default) for none. */
 static struct sl_str
 qname(const struct queue *q)
 {
     return q != NULL ? (struct sl_str){ q->name, q->name_len } : (struct sl_str){ "", 0 };
-}
-
-/* Notes a route change of g for the database: the request's reason, else its op's name, and
- * the request's lease (0: none). from, to: queue names, "" for default. */
-static void
-db_route_log(struct broker *b, const struct wire_msg *req, const struct group *g,
-             struct sl_str from, struct sl_str to)
-{
-    if (b->db == NULL) {
-        return;
-    }
-    struct sl_str why = WIRE_HAS(req, WK_REASON) ? req->v[WK_REASON].s : req->v[WK_OP].s;
-    uint64_t lease = WIRE_HAS(req, WK_LEASE) ? req->v[WK_LEASE].u : 0;
-    dbsync_route_changed(b->db, broker_wall_ns(b) / 1000000, g, from, to, why, lease);
-}
-
-/* Records a route change of group for stats' decisions: to queue (NULL: unset), with the
- * request's reason (else dflt_reason, which may be NULL) and lease. */
-static void
-note_decision(struct broker *b, const struct wire_msg *req, struct sl_str group,
-              const struct sl_str *queue, uint64_t moved, const char *dflt_reason)
-{
-    struct sl_str dr = { dflt_reason, dflt_reason != NULL ? (uint32_t)strlen(dflt_reason) : 0 };
-    const struct sl_str *reason = WIRE_HAS(req, WK_REASON) ? &req->v[WK_REASON].s
-                                  : dflt_reason != NULL     ? &dr
-                                                            : NULL;
-    const uint64_t *lease = WIRE_HAS(req, WK_LEASE) ? &req->v[WK_LEASE].u : NULL;
-    if (queue != NULL && sl_str_eq(*queue, BROKER_DEFAULT_QUEUE)) {
-        queue = NULL; /* routing to default is unsetting */
-    }
-    decisions_add(&b->decisions, broker_wall_ns(b) / 1000000, group, queue, moved, reason,
-                  lease);
 }
 
 
@@ -135,13 +75,17 @@ op_queue_create(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     struct sl_str name = req->v[WK_NAME].s;
     int rv = settings(req, &s, why);
 
-    if (rv == 0 && (rv = broker_queue_create(b, name, &s)) == SL_EEXISTS) {
+    if (rv == 0) {
+        b->origin = req;
+        rv = broker_queue_create(b, name, &s);
+        b->origin = NULL;
+    }
+    if (rv == SL_EEXISTS) {
         snprintf(why, WHY_MAX, "queue '%.*s' exists", (int)name.n, name.p);
     }
     if (rv == 0) {
         wire_pack_ok(pk, 0);
         LOG(LOG_INFO, "queue.create", "queue=%.*s", (int)name.n, name.p);
-        emit_change(b, "queue.create", req, false, 0);
     }
     return rv;
 }
@@ -154,12 +98,16 @@ op_queue_update(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     struct sl_str name = req->v[WK_NAME].s;
     int rv = settings(req, &s, why);
 
-    if (rv == 0 && (rv = broker_queue_update(b, name, &s)) == SL_ENOTFOUND) {
+    if (rv == 0) {
+        b->origin = req;
+        rv = broker_queue_update(b, name, &s);
+        b->origin = NULL;
+    }
+    if (rv == SL_ENOTFOUND) {
         return not_found(why, "queue", name);
     }
     if (rv == 0) {
         wire_pack_ok(pk, 0);
-        emit_change(b, "queue.update", req, false, 0);
     }
     return rv;
 }
@@ -171,46 +119,9 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
     struct sl_str name = req->v[WK_NAME].s;
     bool force = WIRE_HAS(req, WK_FORCE) && req->v[WK_FORCE].b;
     uint64_t moved = 0, reset = 0;
-    /* The groups whose route the destroy resets, for the database's route log. */
-    const struct queue *q = broker_queue_find(b, name);
-    const struct group **routed = NULL;
-    uint32_t nrouted = 0;
-    if (b->db != NULL && q != NULL && q->routes > 0 &&
-        (routed = malloc(q->routes * sizeof(*routed))) != NULL) {
-        for (const struct group *g = b->groups_head; g != NULL && nrouted < q->routes;
-             g = g->next) {
-            if (g->route == q) {
-                routed[nrouted++] = g;
-            }
-        }
-    }
-    /* The groups whose route it resets (the newest DECISIONS_MAX are kept) and how many of
-     * their jobs move with the queue's, counted before they move. */
-    const struct group *last[DECISIONS_MAX];
-    uint64_t last_moved[DECISIONS_MAX] = { 0 };
-    uint32_t nlast = 0;
-    bool will_go = q != NULL && q != b->dflt && (force || queue_jobs(q) == 0);
-    for (const struct group *g = b->groups_tail; will_go && q->routes > 0 && g != NULL &&
-                                                 nlast < DECISIONS_MAX;
-         g = g->prev) {
-        if (g->route == q) {
-            last[nlast++] = g;
-        }
-    }
-    for (uint32_t i = 0; i < nlast; i++) {
-        last_moved[i] = queue_group_jobs(q, last[i]);
-    }
+    b->origin = req;
     int rv = broker_queue_destroy(b, name, force, &moved, &reset);
-    for (uint32_t i = 0; rv == 0 && i < nrouted; i++) {
-        db_route_log(b, req, routed[i], name, qname(NULL));
-    }
-    free(routed);
-    while (rv == 0 && nlast > 0) {
-        nlast--;
-        note_decision(b, req, (struct sl_str){ last[nlast]->name, last[nlast]->name_len }, NULL,
-                      last_moved[nlast], "queue.destroy");
-    }
-
+    b->origin = NULL;
     switch (rv) {
     case 0:
         wire_pack_ok(pk, 2);
@@ -218,7 +129,6 @@ op_queue_destroy(struct broker *b, const struct wire_msg *req, msgpack_packer *p
         key_u64(pk, WK_ROUTES_RESET, reset);
         LOG(LOG_INFO, "queue.destroy", "queue=%.*s moved=%llu routes_reset=%llu", (int)name.n,
             name.p, (unsigned long long)moved, (unsigned long long)reset);
-        emit_change(b, "queue.destroy", req, true, moved);
         return 0;
     case SL_ENOTFOUND:
         return not_found(why, "queue", name);
@@ -239,11 +149,13 @@ pause_resume(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, c
              bool paused)
 {
     struct sl_str name = req->v[WK_NAME].s;
-    if (broker_queue_pause(b, name, paused) != 0) {
+    b->origin = req;
+    int rv = broker_queue_pause(b, name, paused);
+    b->origin = NULL;
+    if (rv != 0) {
         return not_found(why, "queue", name);
     }
     wire_pack_ok(pk, 0);
-    emit_change(b, paused ? "queue.pause" : "queue.resume", req, false, 0);
     return 0;
 }
 
@@ -295,22 +207,13 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
 {
     struct sl_str group = req->v[WK_GROUP].s;
     uint64_t moved = 0;
-    const struct group *g = broker_group_find(b, group);
-    const struct queue *from = g != NULL ? g->route : NULL;
     int rv = route_expected(b, req, why);
     if (rv != 0) {
         return rv;
     }
+    b->origin = req;
     rv = broker_route_set(b, group, queue, &moved);
-    if (rv == 0 && b->db != NULL && (g = broker_group_find(b, group)) != NULL &&
-        g->route != from) {
-        db_route_log(b, req, g, qname(from), qname(g->route));
-    }
-
-    if (rv == 0 && (g = broker_group_find(b, group)) != NULL && g->route != from) {
-        note_decision(b, req, group, queue, moved, NULL);
-    }
-
+    b->origin = NULL;
     if (rv == SL_ENOTFOUND) {
         return not_found(why, "queue", *queue);
     }
@@ -325,7 +228,6 @@ route(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, char *wh
             (int)group.n, group.p, queue != NULL ? (int)queue->n : 7,
             queue != NULL ? queue->p : "default", (unsigned long long)moved,
             WIRE_HAS(req, WK_LEASE) ? (unsigned long long)req->v[WK_LEASE].u : 0ULL, reason);
-        emit_change(b, queue != NULL ? "route.set" : "route.unset", req, true, moved);
     }
     return rv;
 }
@@ -389,7 +291,13 @@ op_group_weight(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     }
     uint32_t milli = (uint32_t)(w + 0.5);
     int rv = weight_expected(b, req, c->why);
-    if (rv != 0 || (rv = broker_group_weight(b, group, milli)) != 0) {
+    if (rv != 0) {
+        return rv;
+    }
+    b->origin = req;
+    rv = broker_group_weight(b, group, milli);
+    b->origin = NULL;
+    if (rv != 0) {
         return rv;
     }
     char reason[160] = "\"\"";
@@ -400,7 +308,6 @@ op_group_weight(struct broker *b, const struct wire_msg *req, msgpack_packer *pk
     LOG(LOG_INFO, "group.weight", "group=%.*s weight=%.3f lease=%llu reason=%s", (int)group.n,
         group.p, milli / (double)GROUP_WEIGHT_ONE,
         WIRE_HAS(req, WK_LEASE) ? (unsigned long long)req->v[WK_LEASE].u : 0ULL, reason);
-    emit_change(b, "group.weight", req, false, 0);
     return 0;
 }
 
@@ -410,35 +317,15 @@ op_flush(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
 {
     char *why = c->why;
     uint64_t routes_reset, reset;
-    (void)req;
     (void)why;
-    for (const struct group *g = b->groups_head; g != NULL && b->db != NULL; g = g->next) {
-        if (g->route != NULL) {
-            db_route_log(b, req, g, qname(g->route), qname(NULL));
-        }
-    }
-    /* Only the newest DECISIONS_MAX would be kept: note those, oldest first, before the
-     * flush forgets groups. Each moves its ready jobs in its route's queue. */
-    const struct group *last[DECISIONS_MAX];
-    uint32_t nlast = 0;
-    for (const struct group *g = b->groups_tail; g != NULL && nlast < DECISIONS_MAX;
-         g = g->prev) {
-        if (g->route != NULL) {
-            last[nlast++] = g;
-        }
-    }
-    while (nlast > 0) {
-        const struct group *g = last[--nlast];
-        uint64_t moved = queue_group_ready(g->route, g);
-        note_decision(b, req, (struct sl_str){ g->name, g->name_len }, NULL, moved, "flush");
-    }
+    b->origin = req;
     broker_flush(b, &routes_reset, &reset);
+    b->origin = NULL;
     wire_pack_ok(pk, 2);
     key_u64(pk, WK_ROUTES_RESET, routes_reset);
     key_u64(pk, WK_RESET, reset);
     LOG(LOG_INFO, "flush", "routes_reset=%llu groups_reset=%llu",
         (unsigned long long)routes_reset, (unsigned long long)reset);
-    emit_change(b, "flush", req, false, 0);
     return 0;
 }
 
@@ -455,7 +342,9 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         snprintf(why, WHY_MAX, "purge: give 'queue', 'group' or both");
         return SL_EBADREQ;
     }
+    b->origin = req;
     rv = broker_purge(b, q, g, &purged);
+    b->origin = NULL;
     if (rv == SL_ENOTFOUND) {
         if (q != NULL && broker_queue_find(b, *q) == NULL) {
             return not_found(why, "queue", *q);
@@ -466,7 +355,6 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
         wire_pack_ok(pk, 1);
         key_u64(pk, WK_PURGED, purged);
         LOG(LOG_INFO, "purge", "purged=%llu", (unsigned long long)purged);
-        emit_change(b, "purge", req, true, purged);
     }
     return rv;
 }
