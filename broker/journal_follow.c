@@ -221,6 +221,24 @@ write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* m begins a new epoch: what the old one left unfinished (its leader died between two
+ * messages of one run of records) is never finished. A record cut in two is dropped (it was
+ * never confirmed: a reply waits for all of its run) and a snapshot cut short ends, so that
+ * the new leader's records apply. */
+static void
+cut_epoch(struct follow *f, const struct jstream_msg *m)
+{
+    if (f->part.n != 0) {
+        LOG(LOG_WARN, "cluster.epoch_cut", "seq=%llu epoch=%llu dropped_bytes=%zu "
+            "reason=\"the previous epoch ended inside a record\"", (unsigned long long)m->seq,
+            (unsigned long long)m->epoch, f->part.n);
+        f->part.n = 0;
+    }
+    pthread_mutex_lock(&f->b->lock);
+    replay_cut(f->r);
+    pthread_mutex_unlock(&f->b->lock);
+}
+
 int
 journal_follow_msg(struct follow *f, const struct jstream_msg *m, char *why, size_t cap)
 {
@@ -232,6 +250,9 @@ journal_follow_msg(struct follow *f, const struct jstream_msg *m, char *why, siz
                  (unsigned long long)m->epoch, (unsigned long long)m->lsn,
                  (unsigned long long)f->epoch, (unsigned long long)f->next_lsn);
         return SL_EBADREQ;
+    }
+    if (m->epoch > f->epoch && f->last_seq != 0) {
+        cut_epoch(f, m);
     }
     int rv;
     if (m->seg != f->seg && (rv = next_segment(f, m->seg, why, cap)) != 0) {

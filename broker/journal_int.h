@@ -211,6 +211,10 @@ struct replay;
 struct replay *replay_new(struct broker *b, struct journal *jr);
 int replay_segment(struct replay *r, uint64_t seq);
 int replay_records(struct replay *r, const uint8_t *p, uint32_t n);
+/* The epoch whose records were arriving ended here (its leader died inside a snapshot): an
+ * unfinished snapshot ends, and if it was the one that applies, the next segment's applies
+ * instead (it is complete: a new leader starts a segment with its snapshot). */
+void replay_cut(struct replay *r);
 void replay_end(struct replay *r, bool finish);
 
 #endif

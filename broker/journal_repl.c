@@ -191,16 +191,50 @@ repl_finish(struct journal *jr)
     return repl_publish(jr); /* what is left, normally nothing */
 }
 
-/* The stream is not purged for now: under repeated failovers with NATS nodes restarting
- * (make chaos-cluster), a purge was seen to cut the stream inside a segment, after which no
- * standby could rebuild from it. Until that is understood, the stream keeps the whole
- * history (a standby replays all of it; the leader's local journal is still compacted). */
-static const bool purge_enabled = false;
+/* Whether seq is where segment seg begins in the stream: its message is segment seg's first
+ * (the one before it is of an older segment, or gone) and starts with the segment's snapshot.
+ * The stream is purged below seq only then, so that a standby can always start at its first
+ * message; what was found otherwise is said in why. */
+static bool
+purge_point_sure(struct journal *jr, uint64_t seq, uint64_t seg, char *why, size_t cap)
+{
+    struct jstream_msg m, before;
+    uint8_t type = 0, ptype = 0;
+    int rv = jstream_get(jr->js, seq, &m, &type);
+    if (rv != 0) {
+        snprintf(why, cap, "message %llu cannot be read: %s", (unsigned long long)seq,
+                 sl_err_code(rv));
+        return false;
+    }
+    if (m.seg != seg || type != R_SNAP_BEGIN) {
+        snprintf(why, cap, "message %llu is of segment %llu, position %llu, epoch %llu, "
+                 "first record type %u: not the start of segment %llu",
+                 (unsigned long long)seq, (unsigned long long)m.seg, (unsigned long long)m.lsn,
+                 (unsigned long long)m.epoch, type, (unsigned long long)seg);
+        return false;
+    }
+    rv = seq > 1 ? jstream_get(jr->js, seq - 1, &before, &ptype) : SL_ENOTFOUND;
+    if (rv != 0 && rv != SL_ENOTFOUND) {
+        snprintf(why, cap, "message %llu cannot be read: %s", (unsigned long long)seq - 1,
+                 sl_err_code(rv));
+        return false;
+    }
+    if (rv == 0 && before.seg >= seg) {
+        snprintf(why, cap, "message %llu, before it, is of segment %llu, position %llu, "
+                 "epoch %llu: segment %llu begins earlier", (unsigned long long)seq - 1,
+                 (unsigned long long)before.seg, (unsigned long long)before.lsn,
+                 (unsigned long long)before.epoch, (unsigned long long)seg);
+        return false;
+    }
+    return true;
+}
 
+/* Once the local segments dels are deleted, the stream is purged below the first message of
+ * the oldest segment left, after checking that this message is that segment's start. */
 void
 repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
 {
-    if (!purge_enabled || jr->js == NULL || ndels == 0 || jr->nsegfirst == 0) {
+    if (jr->js == NULL || ndels == 0 || jr->nsegfirst == 0) {
         return;
     }
     uint64_t old_first = jr->segfirst[0].lsn;
@@ -218,12 +252,19 @@ repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
     if (k == 0 || jr->segfirst[0].lsn <= old_first) {
         return;
     }
-    int rv = jstream_purge_below(jr->js, jr->segfirst[0].lsn);
+    uint64_t below = jr->segfirst[0].lsn, seg = jr->segfirst[0].seq;
+    char why[256];
+    if (!purge_point_sure(jr, below, seg, why, sizeof(why))) {
+        LOG(LOG_ERROR, "cluster.purge_refused", "below=%llu segment=%llu reason=\"%s\"",
+            (unsigned long long)below, (unsigned long long)seg, why);
+        return;
+    }
+    int rv = jstream_purge_below(jr->js, below);
     if (rv != 0) {
-        LOG(LOG_WARN, "cluster.purge_failed", "below=%llu err=%s",
-            (unsigned long long)jr->segfirst[0].lsn, sl_err_code(rv));
+        LOG(LOG_WARN, "cluster.purge_failed", "below=%llu err=%s", (unsigned long long)below,
+            sl_err_code(rv));
     } else {
-        LOG(LOG_DEBUG, "cluster.purged", "below=%llu first_segment=%llu",
-            (unsigned long long)jr->segfirst[0].lsn, (unsigned long long)jr->segfirst[0].seq);
+        LOG(LOG_INFO, "cluster.purged", "below=%llu first_segment=%llu",
+            (unsigned long long)below, (unsigned long long)seg);
     }
 }

@@ -88,6 +88,7 @@ struct replay {
     uint32_t seg;             /* the segment being read */
     bool first;               /* reading the first segment: its snapshot applies */
     bool in_snap;
+    bool snap_cut;            /* the snapshot that applies was cut: the next segment's does */
     uint64_t records, jobs_pushed;
     struct sl_str *pay;       /* scratch for a push's payloads */
     uint32_t npay;
@@ -705,11 +706,21 @@ replay_segment(struct replay *r, uint64_t seq)
 {
     int rv = add_seg(r->jr, seq);
     if (rv == 0) {
-        r->first = r->jr->nsegs == 1;
+        r->first = r->jr->nsegs == 1 || r->snap_cut;
+        r->snap_cut = false;
         r->seg = (uint32_t)seq;
         r->in_snap = false;
     }
     return rv;
+}
+
+void
+replay_cut(struct replay *r)
+{
+    if (r->in_snap) {
+        r->in_snap = false;
+        r->snap_cut = r->first;
+    }
 }
 
 int

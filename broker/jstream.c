@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "jfile.h"
 #include "log.h"
 
 #include <nats/nats.h>
@@ -627,4 +628,34 @@ jstream_lease_put(struct jstream *s, uint64_t expect_rev, const char *holder, co
         return SL_ECONFLICT;
     }
     return status_err(st);
+}
+
+int
+jstream_get(struct jstream *s, uint64_t seq, struct jstream_msg *m, uint8_t *first_type)
+{
+    natsMsg *msg = NULL;
+    jsErrCode jerr = 0;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = (int64_t)s->timeout_ms;
+    memset(m, 0, sizeof(*m));
+    *first_type = 0;
+    natsStatus st = js_GetMsg(&msg, s->js, s->stream, seq, &jo, &jerr);
+    if (st != NATS_OK) {
+        return st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr ? SL_ENOTFOUND
+                                                                    : status_err(st);
+    }
+    size_t n = (size_t)natsMsg_GetDataLength(msg);
+    const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
+    int rv = 0;
+    m->seq = seq;
+    m->n = n;
+    if (n <= JF_FRAME_SIZE || !header_u64(msg, "Sl-Seg", &m->seg) ||
+        !header_u64(msg, "Sl-Lsn", &m->lsn) || !header_u64(msg, "Sl-Epoch", &m->epoch)) {
+        rv = SL_EBADREQ;
+    } else {
+        *first_type = p[JF_FRAME_SIZE];
+    }
+    natsMsg_Destroy(msg);
+    return rv;
 }

@@ -73,6 +73,11 @@ size_t jstream_max_msg(const struct jstream *s);
 /* Removes the messages below seq (compaction). 0 or an error as above. */
 int jstream_purge_below(struct jstream *s, uint64_t seq);
 
+/* What the message at seq is, read from the stream's leader: its headers in m (m->p NULL)
+ * and the type of its first record in *first_type. 0; SL_ENOTFOUND when no message has that
+ * sequence; SL_EBADREQ when it is not one of a journal's; an error as above. */
+int jstream_get(struct jstream *s, uint64_t seq, struct jstream_msg *m, uint8_t *first_type);
+
 struct jstream_info {
     uint64_t first_seq, last_seq; /* last_seq 0: empty */
     uint64_t msgs, bytes;
