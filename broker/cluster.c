@@ -147,7 +147,7 @@ cluster_open(struct cluster **cp, struct broker *b, const struct cluster_cfg *cf
     if ((rv = jstream_info(c->js, &in)) != 0) {
         snprintf(why, cap, "cannot read the stream of shard %s: %s", c->shard, sl_err_code(rv));
         cluster_free(c);
-        return rv;
+        return rv == SL_ENOMEM ? rv : SL_ETIMEDOUT;
     }
     int lrv = jstream_lease_get(c->js, &l);
     uint64_t rev;

@@ -37,7 +37,10 @@ struct cluster;
 /* Connects to NATS (failing clearly when it cannot be reached), then either seeds an empty
  * stream from the local journal and leads (when nobody holds the lease), or prepares to
  * follow it as a standby (b stays empty until cluster_start). b must be new; jc is the local
- * journal's configuration. 0, or an error with why. */
+ * journal's configuration. 0, or an error with why: SL_EUNREACHABLE when no NATS server
+ * could be reached, SL_ETIMEDOUT when one was but JetStream could not serve the shard yet
+ * (both may pass: b is still new, and cluster_open may be called again), another when it
+ * never will as configured. */
 int cluster_open(struct cluster **cp, struct broker *b, const struct cluster_cfg *cfg,
                  const struct journal_cfg *jc, char *why, size_t cap);
 /* Starts the thread that follows the stream, keeps the lease and takes it over. */

@@ -108,6 +108,15 @@ on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
     natsMsg_Destroy(msg);
 }
 
+/* What the client said of the last failure, else what st means (the client's text is empty
+ * for some failures, e.g. no responders while JetStream is not enabled or not ready). */
+static const char *
+err_text(natsStatus st)
+{
+    const char *e = nats_GetLastError(NULL);
+    return e != NULL && e[0] != '\0' ? e : natsStatus_GetText(st);
+}
+
 /* The stream exists (else is created) with the subject and storage sluice writes. */
 static int
 ensure_stream(struct jstream *s, unsigned replicas, char *why, size_t cap)
@@ -127,12 +136,12 @@ ensure_stream(struct jstream *s, unsigned replicas, char *why, size_t cap)
         cfg.Duplicates = 120LL * 1000000000LL;
         st = js_AddStream(&si, s->js, &cfg, NULL, &jerr);
         if (st != NATS_OK) {
-            snprintf(why, cap, "cannot create stream %s: %s (%d)", s->stream,
-                     nats_GetLastError(NULL), (int)jerr);
+            snprintf(why, cap, "cannot create stream %s: %s (%d)", s->stream, err_text(st),
+                     (int)jerr);
             return status_err(st) == SL_EIO ? SL_EIO : status_err(st);
         }
     } else if (st != NATS_OK) {
-        snprintf(why, cap, "cannot read stream %s: %s", s->stream, nats_GetLastError(NULL));
+        snprintf(why, cap, "cannot read stream %s: %s", s->stream, err_text(st));
         return status_err(st);
     }
     bool good = si->Config != NULL && si->Config->Storage == js_FileStorage &&
@@ -161,8 +170,7 @@ ensure_bucket(struct jstream *s, unsigned replicas, char *why, size_t cap)
         st = js_CreateKeyValue(&s->kv, s->js, &kc);
     }
     if (st != NATS_OK) {
-        snprintf(why, cap, "cannot open the lease bucket %s: %s", LEASE_BUCKET,
-                 nats_GetLastError(NULL));
+        snprintf(why, cap, "cannot open the lease bucket %s: %s", LEASE_BUCKET, err_text(st));
         return status_err(st);
     }
     return 0;
@@ -271,6 +279,9 @@ jstream_open(struct jstream **sp, const struct jstream_cfg *cfg, char *why, size
     }
     if (rv == 0) {
         rv = ensure_bucket(s, cfg->replicas, why, cap);
+    }
+    if (rv != 0 && s->nc != NULL && rv != SL_EBADREQ && rv != SL_ENOMEM) {
+        rv = SL_ETIMEDOUT; /* a server answered, JetStream did not (yet) */
     }
     if (rv != 0) {
         jstream_close(s);

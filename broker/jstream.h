@@ -31,8 +31,10 @@ struct jstream_cfg {
 /* Connects (failing within cfg->timeout_ms, with why naming the URLs, when no server
  * answers), then creates the stream and the lease bucket if they do not exist (an existing
  * stream must have the subject and storage above, else SL_EBADREQ with why). The connection
- * reconnects on its own afterwards. Returns 0, SL_EBADREQ (bad cfg), SL_EUNREACHABLE,
- * SL_ENOMEM or SL_EIO, with why filled. */
+ * reconnects on its own afterwards. Returns 0, or with why filled: SL_EBADREQ (bad cfg, a
+ * foreign stream), SL_EUNREACHABLE (no server could be reached), SL_ETIMEDOUT (a server was
+ * reached but JetStream did not serve the stream or the bucket: not ready yet, no quorum),
+ * SL_ENOMEM. */
 int jstream_open(struct jstream **sp, const struct jstream_cfg *cfg, char *why, size_t cap);
 /* Bounds each later call by timeout_ms instead (a broker stopping waits less). */
 void jstream_set_timeout(struct jstream *s, uint64_t timeout_ms);

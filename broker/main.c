@@ -1,5 +1,6 @@
 /* broker: holds queues, groups and jobs, and answers requests on an nng REP socket. */
 #include "broker.h"
+#include "clock.h"
 #include "cluster.h"
 #include "db.h"
 #include "dbsync.h"
@@ -275,14 +276,68 @@ cluster_configure(const struct opt_vals *v, const struct listen_cfg *lc,
     return 0;
 }
 
-/* Opens the journal: the local one, or with --cluster the shard's (leading or standing by). */
+/* The environment variable that marks a cluster broker started again by itself, as a
+ * standby, after it stopped leading ("1"). */
+#define RESTART_ENV "SLUICE_BROKER_RESTARTED"
+
+/* Waits up to ms for a signal that stops the broker (SIGTERM, SIGINT; a SIGUSR2 is not one).
+ * Returns that signal, or 0. */
+static int
+stop_signal_within(unsigned ms)
+{
+    int64_t until = clock_mono_ns() + (int64_t)ms * 1000000;
+    for (;;) {
+        int64_t left = (until - clock_mono_ns()) / 1000000;
+        int sig = sigpipe_wait(left > 0 ? (int)left : 0);
+        if (sig == SIGTERM || sig == SIGINT) {
+            return sig;
+        }
+        if (sig == 0 && left <= 0) {
+            return 0;
+        }
+    }
+}
+
+/* cluster_open, again every second while JetStream cannot serve the shard yet (NATS nodes
+ * starting, electing), and while no NATS server can be reached when this broker started
+ * itself again as a standby (a first start says at once that NATS cannot be reached).
+ * Returns cluster_open's result, or 1 when a stop signal came first. */
+static int
+open_cluster(struct cluster **cl, struct broker *b, const struct cluster_cfg *cc,
+             struct journal_cfg *jc, char *why, size_t cap)
+{
+    const char *re = getenv(RESTART_ENV);
+    bool restarted = re != NULL && strcmp(re, "1") == 0;
+    for (unsigned tries = 0;; tries++) {
+        int rv = cluster_open(cl, b, cc, jc, why, cap);
+        if (rv != SL_ETIMEDOUT && (rv != SL_EUNREACHABLE || !restarted)) {
+            return rv;
+        }
+        if (tries % 10 == 0) {
+            LOG(LOG_WARN, "cluster.waiting", "tries=%u reason=\"%s\" retry_ms=1000", tries + 1,
+                why);
+        }
+        int sig = stop_signal_within(1000);
+        if (sig != 0) {
+            LOG(LOG_INFO, "stop", "signal=%d reason=\"before the cluster could be joined\"",
+                sig);
+            return 1;
+        }
+    }
+}
+
+/* Opens the journal: the local one, or with --cluster the shard's (leading or standing by).
+ * 0; 1: stopped by a signal before it was open; else an error, said. */
 static int
 open_journal(struct broker *b, struct journal_cfg *jc, const struct cluster_cfg *cc,
              struct cluster **cl)
 {
     char why[512];
-    int rv = cc->urls != NULL ? cluster_open(cl, b, cc, jc, why, sizeof(why))
+    int rv = cc->urls != NULL ? open_cluster(cl, b, cc, jc, why, sizeof(why))
                               : journal_open(b, jc, why, sizeof(why));
+    if (rv == 1) {
+        return 1;
+    }
     if (rv != 0) {
         fprintf(stderr, "broker: %s: %s\n", cc->urls != NULL ? "cluster" : "journal", why);
         LOG(LOG_ERROR, "journal.open_failed", "dir=\"%s\" reason=\"%s\"", jc->dir, why);
@@ -408,9 +463,9 @@ main(int argc, char **argv)
         jc.dir = datadir;
         /* A write past a file size limit fails with EFBIG instead of killing the broker. */
         signal(SIGXFSZ, SIG_IGN);
-        if (open_journal(b, &jc, &cc, &cl) != 0) {
+        if ((rv = open_journal(b, &jc, &cc, &cl)) != 0) {
             broker_free(b);
-            return 1;
+            return rv == 1 ? 0 : 1;
         }
     }
     /* Whatever fails from here undoes what was set up before it, in reverse (fail_*). */
@@ -483,7 +538,7 @@ main(int argc, char **argv)
     int sig;
     while ((sig = sigpipe_wait(-1)) == SIGUSR2 && (cl == NULL || !cluster_restart_wanted(cl))) {
     }
-    bool again = cl != NULL && cluster_restart_wanted(cl);
+    bool again = sig == SIGUSR2; /* the loop ends on SIGUSR2 only when a restart is wanted */
     unsigned again_ms = cl != NULL ? cluster_restart_delay_ms(cl) : 0;
     LOG(LOG_INFO, "stop", "signal=%d%s", sig, again ? " then=standby" : "");
     /* No request is handled once quiesced; then the journal is written and closed, and only
@@ -516,9 +571,18 @@ main(int argc, char **argv)
         mysql_library_end();
     }
     if (again) {
-        /* Nothing of the deposed leader's state survives: the standby is a new process. */
-        if (again_ms > 0) {
-            usleep(again_ms * 1000);
+        /* Nothing of the deposed leader's state survives: the standby is a new process. A
+         * stop asked for meanwhile is a stop (the new process would not hear of it). */
+        exit_deadline(again_ms + 2000, DEADLINE_EXIT_FORCED, files);
+        int stop_sig = stop_signal_within(again_ms);
+        if (stop_sig != 0) {
+            LOG(LOG_INFO, "stop", "signal=%d reason=\"before starting again as a standby\"",
+                stop_sig);
+            return 0;
+        }
+        if (setenv(RESTART_ENV, "1", 1) != 0) {
+            fprintf(stderr, "broker: cannot start again as a standby: %s\n", strerror(errno));
+            return 1;
         }
         execv("/proc/self/exe", argv);
         fprintf(stderr, "broker: cannot start again as a standby: %s\n", strerror(errno));

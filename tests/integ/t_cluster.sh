@@ -175,6 +175,9 @@ isnt "$RC" 0 "with every NATS node gone a push is not confirmed"
 like "$ERR" 'io|not_leader|no reply|unreachable|reach' "and the error says so"
 for i in 1 2 3; do nats_node_start "$i"; done
 ok "NATS back: the cluster has a leader again" wait_for 60 who_leads
+# The broker that stopped leading started itself again and waited for NATS: both serve.
+both_answer() { [ -n "$(role "$A")" ] && [ -n "$(role "$B")" ]; }
+ok "NATS back: both brokers answer again" wait_for 60 both_answer
 
 stop_pgrp "$PID_a" 5
 is "$?" 0 "broker a stops cleanly"
@@ -185,5 +188,20 @@ is "$?" 0 "broker b stops cleanly"
 run "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/c" --cluster nats://127.0.0.1:1 --listen "tcp://127.0.0.1:$(free_port)"
 isnt "$RC" 0 "a broker whose NATS is unreachable exits non-zero"
 like "$ERR" "cannot reach NATS" "and says it cannot reach NATS"
+
+# --- NATS without JetStream (not ready): the broker waits, and a stop during the wait is one -
+pj=$(free_port)
+spawn nojs nats-server -a 127.0.0.1 -p "$pj"
+ok "a NATS server without JetStream listens" wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$pj"
+mkdir -p "$SLUICE_DIR/d"
+spawn d "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/d" --cluster "nats://127.0.0.1:$pj" --shard t \
+    --listen "tcp://127.0.0.1:$(free_port)"
+PID_d=$SPAWNED_PID
+ok "a broker whose NATS cannot serve the shard yet waits" \
+    wait_for 20 grep -q 'event=cluster.waiting' "$SLUICE_DIR/d.log"
+ok "and is still running" kill -0 "$PID_d"
+stop_pgrp "$PID_d" 5
+is "$?" 0 "a stop while it waits is a clean one"
+ok "it says it stopped before joining" grep -q 'before the cluster could be joined' "$SLUICE_DIR/d.log"
 
 done_testing
