@@ -134,7 +134,7 @@ cluster_open(struct cluster **cp, struct broker *b, const struct cluster_cfg *cf
     (void)gethostname(host, sizeof(host) - 1);
     snprintf(c->holder, sizeof(c->holder), "%.31s:%d:%llx", host, (int)getpid(),
              (unsigned long long)(clock_mono_ns() & 0xffffff));
-    struct jstream_cfg jsc = { c->urls, c->shard, cfg->replicas, 5000 };
+    struct jstream_cfg jsc = { c->urls, c->shard, cfg->replicas, 2000 };
     int rv = jstream_open(&c->js, &jsc, why, cap);
     if (rv != 0) {
         cluster_free(c);
@@ -218,11 +218,20 @@ follow_next(struct cluster *c, uint64_t wait_ms)
         return 0;
     }
     if (m.seq > want) {
+        jstream_tail_stop(c->js);
+        c->tailing = false;
+        /* Either the leader compacted the stream past this standby (which must then start
+         * again from the stream's beginning), or the consumer skipped (read again). */
+        struct jstream_info in;
+        if (st.last_seq != 0 && jstream_info(c->js, &in) == 0 && in.first_seq > want) {
+            LOG(LOG_WARN, "cluster.compacted_past", "expected=%llu first=%llu reason=\"the "
+                "stream was compacted past this standby: starting again\"",
+                (unsigned long long)want, (unsigned long long)in.first_seq);
+            return SL_ECONFLICT;
+        }
         LOG(LOG_WARN, "cluster.tail_gap", "expected=%llu got=%llu reason=\"the stream's "
             "consumer skipped messages: reading again\"", (unsigned long long)want,
             (unsigned long long)m.seq);
-        jstream_tail_stop(c->js);
-        c->tailing = false;
         usleep(100000);
         return SL_ETIMEDOUT;
     }
@@ -287,6 +296,15 @@ take_over(struct cluster *c, uint64_t epoch)
         }
         struct follow_state st;
         journal_follow_state(c->f, &st);
+        if (st.epoch > epoch) {
+            /* A broker that took the lease after this one appended its epoch first: this
+             * one lost its lease meanwhile and must not append after it. */
+            LOG(LOG_WARN, "cluster.take_over_lost", "epoch=%llu stream_epoch=%llu "
+                "reason=\"a newer leader appended first\"", (unsigned long long)epoch,
+                (unsigned long long)st.epoch);
+            rv = SL_ECONFLICT;
+            break;
+        }
         size_t n = epoch_record(rec, epoch);
         struct jstream_msg m = { rec, n, st.seg, st.next_lsn, epoch, 0 };
         uint64_t last;
@@ -482,6 +500,10 @@ cluster_stop(struct cluster *c)
     pthread_mutex_lock(&c->mtx);
     atomic_store(&c->stop, true);
     pthread_cond_broadcast(&c->cond);
+    /* A standby needs NATS for nothing more: what its thread waits for ends at once. */
+    if (c->role == ROLE_STANDBY) {
+        jstream_abort(c->js);
+    }
     pthread_mutex_unlock(&c->mtx);
     pthread_join(c->thr, NULL);
     c->started = false;

@@ -453,6 +453,10 @@ journal_begin_writing(struct broker *b, struct journal *jr, char *why, size_t ca
         jr_free(jr);
         return SL_EIO;
     }
+    if (jr->js != NULL && compactor_start(jr) != 0) {
+        LOG(LOG_WARN, "cluster.nomem", "reason=\"no compaction thread: the stream keeps "
+            "everything\"");
+    }
     return 0;
 }
 
@@ -471,6 +475,7 @@ journal_close(struct broker *b)
     pthread_cond_signal(&jr->cond);
     pthread_mutex_unlock(&jr->mtx);
     pthread_join(jr->thr, NULL);
+    compactor_stop(jr);
     pthread_mutex_lock(&b->lock);
     b->jr = NULL;
     pthread_mutex_unlock(&b->lock);

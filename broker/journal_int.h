@@ -112,6 +112,7 @@ struct journal {
     size_t capjm;
     struct mark *segfirst;     /* (stream sequence, segment) where each live segment begins */
     size_t nsegfirst, capsegfirst;
+    struct compactor *compactor; /* deletes what the stream holds below them (NULL: none) */
     bool full;                 /* the disk is full and the reserve is not held: pushes are
                                   refused, settles are written into the space it left */
 
@@ -168,8 +169,16 @@ int repl_publish(struct journal *jr);
  * repl_publish. */
 void repl_start(struct journal *jr);
 int repl_finish(struct journal *jr);
-/* Segments dels were deleted: the stream is purged below the oldest one still kept. */
+/* Segments dels were deleted: the stream is compacted below the oldest one still kept. */
 void repl_purge(struct journal *jr, const struct mark *dels, size_t ndels);
+
+/* journal_compact.c: a thread deleting the stream's messages below a segment's first one.
+ * start: 0 or SL_ENOMEM (jr->compactor set); want: the writer's, compact below below, where
+ * segment seg begins (c NULL: nothing); stop: before jr is freed (nothing without one). */
+struct compactor;
+int compactor_start(struct journal *jr);
+void compactor_want(struct compactor *c, uint64_t below, uint64_t seg);
+void compactor_stop(struct journal *jr);
 /* Segment seg begins at stream sequence first_seq. 0 or SL_ENOMEM. */
 int repl_segfirst_add(struct journal *jr, uint64_t seg, uint64_t first_seq);
 

@@ -1,6 +1,7 @@
 /* A cluster leader's journal, replicated: the writer appends what it wrote to the segment
- * files to the shard's stream (jstream.h) before anything it covers is confirmed, and purges
- * the stream below the oldest segment still kept, so the stream is as long as the journal. */
+ * files to the shard's stream (jstream.h) before anything it covers is confirmed, and has the
+ * stream compacted below the oldest segment still kept (journal_compact.c), so the stream is
+ * as long as the journal. */
 #include "journal_int.h"
 
 #include "err.h"
@@ -191,46 +192,8 @@ repl_finish(struct journal *jr)
     return repl_publish(jr); /* what is left, normally nothing */
 }
 
-/* Whether seq is where segment seg begins in the stream: its message is segment seg's first
- * (the one before it is of an older segment, or gone) and starts with the segment's snapshot.
- * The stream is purged below seq only then, so that a standby can always start at its first
- * message; what was found otherwise is said in why. */
-static bool
-purge_point_sure(struct journal *jr, uint64_t seq, uint64_t seg, char *why, size_t cap)
-{
-    struct jstream_msg m, before;
-    uint8_t type = 0, ptype = 0;
-    int rv = jstream_get(jr->js, seq, &m, &type);
-    if (rv != 0) {
-        snprintf(why, cap, "message %llu cannot be read: %s", (unsigned long long)seq,
-                 sl_err_code(rv));
-        return false;
-    }
-    if (m.seg != seg || type != R_SNAP_BEGIN) {
-        snprintf(why, cap, "message %llu is of segment %llu, position %llu, epoch %llu, "
-                 "first record type %u: not the start of segment %llu",
-                 (unsigned long long)seq, (unsigned long long)m.seg, (unsigned long long)m.lsn,
-                 (unsigned long long)m.epoch, type, (unsigned long long)seg);
-        return false;
-    }
-    rv = seq > 1 ? jstream_get(jr->js, seq - 1, &before, &ptype) : SL_ENOTFOUND;
-    if (rv != 0 && rv != SL_ENOTFOUND) {
-        snprintf(why, cap, "message %llu cannot be read: %s", (unsigned long long)seq - 1,
-                 sl_err_code(rv));
-        return false;
-    }
-    if (rv == 0 && before.seg >= seg) {
-        snprintf(why, cap, "message %llu, before it, is of segment %llu, position %llu, "
-                 "epoch %llu: segment %llu begins earlier", (unsigned long long)seq - 1,
-                 (unsigned long long)before.seg, (unsigned long long)before.lsn,
-                 (unsigned long long)before.epoch, (unsigned long long)seg);
-        return false;
-    }
-    return true;
-}
-
-/* Once the local segments dels are deleted, the stream is purged below the first message of
- * the oldest segment left, after checking that this message is that segment's start. */
+/* Once the local segments dels are deleted, the stream's messages below the first message of
+ * the oldest segment left go too (journal_compact.c). */
 void
 repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
 {
@@ -252,19 +215,5 @@ repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
     if (k == 0 || jr->segfirst[0].lsn <= old_first) {
         return;
     }
-    uint64_t below = jr->segfirst[0].lsn, seg = jr->segfirst[0].seq;
-    char why[256];
-    if (!purge_point_sure(jr, below, seg, why, sizeof(why))) {
-        LOG(LOG_ERROR, "cluster.purge_refused", "below=%llu segment=%llu reason=\"%s\"",
-            (unsigned long long)below, (unsigned long long)seg, why);
-        return;
-    }
-    int rv = jstream_purge_below(jr->js, below);
-    if (rv != 0) {
-        LOG(LOG_WARN, "cluster.purge_failed", "below=%llu err=%s", (unsigned long long)below,
-            sl_err_code(rv));
-    } else {
-        LOG(LOG_INFO, "cluster.purged", "below=%llu first_segment=%llu",
-            (unsigned long long)below, (unsigned long long)seg);
-    }
+    compactor_want(jr->compactor, jr->segfirst[0].lsn, jr->segfirst[0].seq);
 }

@@ -304,6 +304,14 @@ jstream_connected(struct jstream *s)
 }
 
 void
+jstream_abort(struct jstream *s)
+{
+    if (s != NULL && s->nc != NULL) {
+        natsConnection_Close(s->nc);
+    }
+}
+
+void
 jstream_close(struct jstream *s)
 {
     if (s == NULL) {
@@ -479,17 +487,6 @@ jstream_append(struct jstream *s, struct jstream_msg *m, size_t n, uint64_t expe
         return rv;
     }
     return jstream_append_wait(s, m, n, expect, last);
-}
-
-int
-jstream_purge_below(struct jstream *s, uint64_t seq)
-{
-    jsOptions jo;
-    jsErrCode jerr = 0;
-    jsOptions_Init(&jo);
-    jo.Wait = (int64_t)s->timeout_ms;
-    jo.Stream.Purge.Sequence = seq;
-    return status_err(js_PurgeStream(s->js, s->stream, &jo, &jerr));
 }
 
 int
@@ -669,4 +666,20 @@ jstream_get(struct jstream *s, uint64_t seq, struct jstream_msg *m, uint8_t *fir
     }
     natsMsg_Destroy(msg);
     return rv;
+}
+
+int
+jstream_delete(struct jstream *s, uint64_t seq)
+{
+    jsErrCode jerr = 0;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = s->timeout_ms < 500 ? (int64_t)s->timeout_ms : 500; /* tried again if need be */
+    natsStatus st = js_DeleteMsg(s->js, s->stream, seq, &jo, &jerr);
+    if (st == NATS_OK) {
+        return 0;
+    }
+    return st == NATS_NOT_FOUND || jerr == JSSequenceNotFoundErr || jerr == JSNoMessageFoundErr
+               ? SL_ENOTFOUND
+               : status_err(st);
 }

@@ -41,6 +41,9 @@ void jstream_set_timeout(struct jstream *s, uint64_t timeout_ms);
 /* Whether the connection is up now (not reconnecting). */
 bool jstream_connected(struct jstream *s);
 /* Closes the connection. jstream_close(NULL) does nothing. */
+/* Closes the connection at once, from any thread: calls waiting on it (and later ones) fail
+ * as unreachable. jstream_close still frees s. */
+void jstream_abort(struct jstream *s);
 void jstream_close(struct jstream *s);
 
 /* A run of journal bytes; seq is the stream sequence (set by append and by the tail). */
@@ -72,8 +75,9 @@ int jstream_append_wait(struct jstream *s, struct jstream_msg *m, size_t n, uint
 /* The largest run of bytes one message may carry. */
 size_t jstream_max_msg(const struct jstream *s);
 
-/* Removes the messages below seq (compaction). 0 or an error as above. */
-int jstream_purge_below(struct jstream *s, uint64_t seq);
+/* Deletes the message at seq (compaction: see journal_compact.c for why not a purge). 0;
+ * SL_ENOTFOUND when no message has that sequence (deleted already); an error as above. */
+int jstream_delete(struct jstream *s, uint64_t seq);
 
 /* What the message at seq is, read from the stream's leader: its headers in m (m->p NULL)
  * and the type of its first record in *first_type. 0; SL_ENOTFOUND when no message has that
