@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Two brokers in a cluster over a private 3-node NATS JetStream cluster: the standby holds the
 # leader's state; kill -9 of the leader under load loses no confirmed job; a paused leader is
-# fenced and rejoins as a standby; step-down hands over; one NATS node lost is survived; a
-# broker without NATS says so and exits.
+# fenced and rejoins as a standby; step-down hands over; one NATS node lost is survived; the
+# stream is compacted and a new standby rebuilds from it; a broker without NATS says so and
+# exits; one whose NATS has no JetStream yet waits, and stops cleanly while it waits.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nats.sh"
 
