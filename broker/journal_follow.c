@@ -125,6 +125,38 @@ journal_follow_close(struct follow *f)
     free(f);
 }
 
+/* The local copies of mirrored segments whose jobs are all gone go, as a leader's do: the
+ * oldest while no job lives in it, once the one after it is closed (synced, its snapshot
+ * whole), so that what is left is a journal that replays. */
+static void
+drop_dead_segments(struct follow *f)
+{
+    struct journal *jr = f->jr;
+    for (;;) {
+        pthread_mutex_lock(&f->b->lock);
+        uint64_t seq = 0;
+        if (jr->nsegs >= 3 && jr->segs[0].live == 0) {
+            seq = jr->segs[0].seq;
+            memmove(&jr->segs[0], &jr->segs[1], (jr->nsegs - 1) * sizeof(jr->segs[0]));
+            jr->nsegs--;
+        }
+        pthread_mutex_unlock(&f->b->lock);
+        char path[PATH_MAX];
+        struct stat st;
+        if (seq == 0 || jf_path(path, sizeof(path), jr->dir, seq) != 0) {
+            return;
+        }
+        off_t size = stat(path, &st) == 0 ? st.st_size : 0;
+        if (unlink(path) != 0) {
+            LOG(LOG_WARN, "journal.unlink_failed", "segment=%s error=\"%s\"", path,
+                strerror(errno));
+            continue;
+        }
+        jr->disk_bytes -= (uint64_t)size <= jr->disk_bytes ? (uint64_t)size : jr->disk_bytes;
+        jr->disk_segments--;
+    }
+}
+
 /* Records of segment seq follow: the local file changes with it. */
 static int
 next_segment(struct follow *f, uint64_t seq, char *why, size_t cap)
@@ -155,6 +187,7 @@ next_segment(struct follow *f, uint64_t seq, char *why, size_t cap)
         return rv;
     }
     f->seg = seq;
+    drop_dead_segments(f);
     return 0;
 }
 

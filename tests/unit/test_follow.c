@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "err.h"
+#include "flow.h"
 #include "jfile.h"
 #include "journal.h"
 #include "journal_follow.h"
@@ -314,6 +315,65 @@ test_snapshot_cut_by_a_new_epoch_gives_way_to_the_next(void **state)
     free(s2.p);
 }
 
+/* Reserves and acks every job b holds (worker w). */
+static void
+ack_all(struct broker *b)
+{
+    struct job *out[16];
+    uint32_t n = 0;
+    uint64_t ids[16];
+    pthread_mutex_lock(&b->lock);
+    struct worker *w = flow_worker(b, (struct sl_str){ "w", 1 }, 1);
+    assert_non_null(w);
+    assert_int_equal(flow_reserve(b, w, 16, NULL, out, &n), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        ids[i] = out[i]->id;
+    }
+    journal_op_end(b);
+    pthread_mutex_unlock(&b->lock);
+    struct wire_msg req;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "ack");
+    wire_set_u64s(&req, WK_IDS, ids, n);
+    assert_int_equal(op(b, &req), 0);
+    assert_int_equal(b->jobs, 0);
+}
+
+/* A standby keeps no copy of a mirrored segment whose jobs are all gone, once two newer ones
+ * exist (the next one's snapshot is then whole on disk). Segment 1 holds three jobs, all
+ * acked; segments 2 and 3 are the leader's next starts. */
+static void
+test_standby_drops_segments_whose_jobs_are_gone(void **state)
+{
+    struct fix *f = *state;
+    struct segbytes seg[3];
+    for (int i = 0; i < 3; i++) {
+        struct broker *b = journal_broker(&f->cfg, &f->lc, fake_now);
+        if (i == 0) {
+            push(b, "g", "a");
+            push(b, "g", "b");
+            push(b, "g", "c");
+            ack_all(b);
+        }
+        journal_close(b);
+        broker_free(b);
+        seg[i] = segment(f, (uint64_t)i + 1); /* before the next start deletes it */
+    }
+    standby(f);
+    assert_int_equal(feed(f, 1, 1, seg[0].p, seg[0].n, 100), 0);
+    assert_int_equal(feed(f, 2, 1, seg[1].p, seg[1].n, 100), 0);
+    assert_true(has_segment(f->stand, 1));
+    assert_int_equal(feed(f, 3, 1, seg[2].p, seg[2].n, 100), 0);
+    assert_false(has_segment(f->stand, 1));
+    assert_true(has_segment(f->stand, 2));
+    assert_true(has_segment(f->stand, 3));
+    promote(f, 2);
+    assert_int_equal(f->b->jobs, 0);
+    for (int i = 0; i < 3; i++) {
+        free(seg[i].p);
+    }
+}
+
 /* Within one epoch a message must continue the one before it: a gap is refused. */
 static void
 test_gap_within_an_epoch_is_refused(void **state)
@@ -340,6 +400,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_cut_by_a_new_epoch_gives_way_to_the_next,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_within_an_epoch_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_standby_drops_segments_whose_jobs_are_gone, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
