@@ -456,6 +456,9 @@ journal_begin_writing(struct broker *b, struct journal *jr, char *why, size_t ca
     if (jr->js != NULL && compactor_start(jr) != 0) {
         LOG(LOG_WARN, "cluster.nomem", "reason=\"no compaction thread: the stream keeps "
             "everything\"");
+    } else if (jr->nsegfirst > 0) {
+        /* What the previous leader left half compacted (it died deleting) is finished. */
+        compactor_want(jr->compactor, jr->segfirst[0].lsn, jr->segfirst[0].seq);
     }
     return 0;
 }

@@ -139,6 +139,12 @@ drop_dead_segments(struct follow *f)
             seq = jr->segs[0].seq;
             memmove(&jr->segs[0], &jr->segs[1], (jr->nsegs - 1) * sizeof(jr->segs[0]));
             jr->nsegs--;
+            /* Nor is it where the stream must begin once this standby leads. */
+            while (jr->nsegfirst > 0 && jr->segfirst[0].seq <= seq) {
+                memmove(&jr->segfirst[0], &jr->segfirst[1],
+                        (jr->nsegfirst - 1) * sizeof(jr->segfirst[0]));
+                jr->nsegfirst--;
+            }
         }
         pthread_mutex_unlock(&f->b->lock);
         char path[PATH_MAX];
