@@ -40,7 +40,6 @@ struct fix {
 
 /* One segment's records, framed, as the stream carries them. */
 struct segbytes {
-    uint64_t seq;
     uint8_t *p;
     size_t n;
     size_t first_rec;    /* bytes of its first record, frame included */
@@ -149,7 +148,7 @@ segment(struct fix *f, uint64_t seq)
 {
     char path[512], why[256];
     struct jf_reader r;
-    struct segbytes s = { seq, NULL, 0, 0 };
+    struct segbytes s = { NULL, 0, 0 };
     assert_int_equal(jf_path(path, sizeof(path), f->lead, seq), 0);
     assert_int_equal(jf_open(&r, path, seq, why, sizeof(why)), 0);
     s.n = r.size - JF_HEADER_SIZE;
