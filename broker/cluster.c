@@ -190,13 +190,17 @@ follow_next(struct cluster *c, uint64_t wait_ms)
         journal_follow_state(c->f, &st);
         uint64_t from = st.last_seq + 1;
         if (st.last_seq == 0) {
-            /* From the stream's first message, as its leader reports it: a consumer served
-             * by a replica that has not applied a purge yet still delivers what is below. */
+            /* From the stream's first message, as its leader reports it (a consumer served
+             * by a replica behind it may still deliver what is below), or from the start
+             * the leader recorded, if later (journal_compact.c). */
             struct jstream_info in;
-            if ((rv = jstream_info(c->js, &in)) != 0) {
+            uint64_t start = 0;
+            if ((rv = jstream_info(c->js, &in)) != 0 ||
+                (rv = jstream_start_get(c->js, &start)) != 0) {
                 return rv == SL_EUNREACHABLE ? SL_ETIMEDOUT : rv;
             }
             from = in.first_seq > 0 ? in.first_seq : 1;
+            from = start > from ? start : from;
         }
         if ((rv = jstream_tail_start(c->js, from)) != 0) {
             return rv == SL_EUNREACHABLE ? SL_ETIMEDOUT : rv;
@@ -223,10 +227,13 @@ follow_next(struct cluster *c, uint64_t wait_ms)
         /* Either the leader compacted the stream past this standby (which must then start
          * again from the stream's beginning), or the consumer skipped (read again). */
         struct jstream_info in;
-        if (st.last_seq != 0 && jstream_info(c->js, &in) == 0 && in.first_seq > want) {
-            LOG(LOG_WARN, "cluster.compacted_past", "expected=%llu first=%llu reason=\"the "
-                "stream was compacted past this standby: starting again\"",
-                (unsigned long long)want, (unsigned long long)in.first_seq);
+        uint64_t start = 0;
+        if (st.last_seq != 0 && jstream_info(c->js, &in) == 0 &&
+            jstream_start_get(c->js, &start) == 0 && (in.first_seq > want || start > want)) {
+            LOG(LOG_WARN, "cluster.compacted_past", "expected=%llu first=%llu start=%llu "
+                "reason=\"the stream was compacted past this standby: starting again\"",
+                (unsigned long long)want, (unsigned long long)in.first_seq,
+                (unsigned long long)start);
             return SL_ECONFLICT;
         }
         LOG(LOG_WARN, "cluster.tail_gap", "expected=%llu got=%llu reason=\"the stream's "

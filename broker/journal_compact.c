@@ -9,12 +9,15 @@
  * rebuild from it (make chaos-cluster showed it within minutes with NATS nodes killed). A
  * deleted message is deleted the same way on every node, whenever it replays the deletion.
  *
- * So the messages are deleted one at a time, oldest first (the stream's first message is then
- * always in the oldest segment still in the stream; a standby that starts while a segment is
- * half deleted finds no snapshot at the start and tries again), on a thread of its own, so
- * that neither the writer nor the lease wait for it. Before deleting below a point, the
- * message there is read back: it must be the first of the segment expected and begin with its
- * snapshot. A deposed leader deletes nothing more. */
+ * So the messages are deleted one at a time, oldest first, on a thread of its own, so that
+ * neither the writer nor the lease wait for it. Before deleting below a point, the message
+ * there is read back (it must be the first of the segment expected and begin with its
+ * snapshot) and the point is recorded as the stream's start (jstream_start_raise): a standby
+ * that starts from nothing begins there, never inside what is being deleted. That also
+ * covers a second fault of nats-server 2.9: a node killed and restarted can bring deleted
+ * messages back (its record of the deletions was not on disk) while keeping later deletions,
+ * leaving a hole; all of it lies below the recorded start. A deposed leader deletes nothing
+ * more. */
 #include "journal_int.h"
 
 #include "clock.h"
@@ -93,9 +96,15 @@ compact(struct compactor *c, uint64_t below, uint64_t seg)
             (unsigned long long)below, (unsigned long long)seg, why);
         return 0;
     }
-    struct jstream_info in;
-    int rv = jstream_info(jr->js, &in);
+    /* A standby starting from nothing begins there from now on, not inside what goes. */
+    int rv = jstream_start_raise(jr->js, below);
     if (rv != 0) {
+        LOG(LOG_WARN, "cluster.compact_stalled", "below=%llu err=%s reason=\"the start "
+            "cannot be recorded\"", (unsigned long long)below, sl_err_code(rv));
+        return rv;
+    }
+    struct jstream_info in;
+    if ((rv = jstream_info(jr->js, &in)) != 0) {
         return rv;
     }
     int64_t t0 = clock_mono_ns();

@@ -683,3 +683,69 @@ jstream_delete(struct jstream *s, uint64_t seq)
                ? SL_ENOTFOUND
                : status_err(st);
 }
+
+/* The start key's entry: its sequence and revision (both 0: none). */
+static int
+start_read(struct jstream *s, uint64_t *seq, uint64_t *rev)
+{
+    char key[64];
+    kvEntry *e = NULL;
+    *seq = *rev = 0;
+    snprintf(key, sizeof(key), "%s.start", s->shard);
+    natsStatus st = kvStore_Get(&e, s->kv, key);
+    if (st == NATS_NOT_FOUND) {
+        return 0;
+    }
+    if (st != NATS_OK) {
+        return status_err(st);
+    }
+    char v[24] = "";
+    int n = kvEntry_ValueLen(e);
+    if (n > 0 && n < (int)sizeof(v)) {
+        memcpy(v, kvEntry_ValueString(e), (size_t)n);
+    }
+    char *end = NULL;
+    unsigned long long x = strtoull(v, &end, 10);
+    int rv = v[0] >= '0' && v[0] <= '9' && end != NULL && *end == '\0' ? 0 : SL_EBADREQ;
+    *seq = rv == 0 ? (uint64_t)x : 0;
+    *rev = kvEntry_Revision(e); /* a bad value is replaced */
+    kvEntry_Destroy(e);
+    return rv;
+}
+
+int
+jstream_start_get(struct jstream *s, uint64_t *seq)
+{
+    uint64_t rev;
+    return start_read(s, seq, &rev);
+}
+
+int
+jstream_start_raise(struct jstream *s, uint64_t seq)
+{
+    char key[64], v[24];
+    snprintf(key, sizeof(key), "%s.start", s->shard);
+    int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
+    for (int tries = 0; tries < 5; tries++) {
+        uint64_t cur, rev, nrev;
+        int rv = start_read(s, &cur, &rev);
+        if (rv != 0 && rv != SL_EBADREQ) {
+            return rv;
+        }
+        if (rv == 0 && cur >= seq) {
+            return 0;
+        }
+        natsStatus st = rev == 0 ? kvStore_Create(&nrev, s->kv, key, v, n)
+                                 : kvStore_Update(&nrev, s->kv, key, v, n, rev);
+        if (st == NATS_OK) {
+            return 0;
+        }
+        const char *e = nats_GetLastError(NULL);
+        if (st != NATS_ERR || e == NULL ||
+            (strstr(e, "wrong last sequence") == NULL && strstr(e, "key exists") == NULL)) {
+            return status_err(st);
+        }
+        /* Changed meanwhile (another leader raised it, or a read was stale): again. */
+    }
+    return SL_ECONFLICT;
+}

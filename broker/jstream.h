@@ -116,4 +116,12 @@ int jstream_lease_get(struct jstream *s, struct jstream_lease *l);
 int jstream_lease_put(struct jstream *s, uint64_t expect_rev, const char *holder,
                       const char *url, uint64_t *rev);
 
+/* Where a standby that starts from nothing begins: the sequence of the oldest live segment's
+ * first message, kept in the lease bucket (key "<shard>.start") and only ever raised. Below
+ * it the stream may hold anything (a compaction under way, or messages a NATS node that
+ * restarted brought back), never what a standby needs. get: 0 with *seq (0: never set);
+ * raise: sets it to seq unless it is already as high. 0 or an error as above. */
+int jstream_start_get(struct jstream *s, uint64_t *seq);
+int jstream_start_raise(struct jstream *s, uint64_t seq);
+
 #endif
