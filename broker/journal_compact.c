@@ -38,41 +38,52 @@ struct compactor {
     uint64_t done_below;           /* the stream holds nothing below this (or refused it) */
 };
 
+/* What the message at a compaction point turned out to be. */
+enum point {
+    POINT_OK,     /* the first of the segment expected, beginning with its snapshot */
+    POINT_GONE,   /* deleted already: a leader before this one compacted further */
+    POINT_WRONG,  /* something else (said in why): never compacted below */
+    POINT_AGAIN,  /* it could not be read now (why): tried again later */
+};
+
 /* Whether seq is where segment seg begins in the stream: its message is segment seg's first
  * (the one before it is of an older segment, or gone) and starts with the segment's
- * snapshot. What was found otherwise is said in why. */
-static bool
-point_sure(struct journal *jr, uint64_t seq, uint64_t seg, char *why, size_t cap)
+ * snapshot. */
+static enum point
+point_check(struct journal *jr, uint64_t seq, uint64_t seg, char *why, size_t cap)
 {
     struct jstream_msg m, before;
     uint8_t type = 0, ptype = 0;
     int rv = jstream_get(jr->js, seq, &m, &type);
+    if (rv == SL_ENOTFOUND) {
+        return POINT_GONE;
+    }
     if (rv != 0) {
         snprintf(why, cap, "message %llu cannot be read: %s", (unsigned long long)seq,
                  sl_err_code(rv));
-        return false;
+        return rv == SL_EBADREQ ? POINT_WRONG : POINT_AGAIN;
     }
     if (m.seg != seg || type != R_SNAP_BEGIN) {
         snprintf(why, cap, "message %llu is of segment %llu, position %llu, epoch %llu, "
                  "first record type %u: not the start of segment %llu",
                  (unsigned long long)seq, (unsigned long long)m.seg, (unsigned long long)m.lsn,
                  (unsigned long long)m.epoch, type, (unsigned long long)seg);
-        return false;
+        return POINT_WRONG;
     }
     rv = seq > 1 ? jstream_get(jr->js, seq - 1, &before, &ptype) : SL_ENOTFOUND;
     if (rv != 0 && rv != SL_ENOTFOUND) {
         snprintf(why, cap, "message %llu cannot be read: %s", (unsigned long long)seq - 1,
                  sl_err_code(rv));
-        return false;
+        return rv == SL_EBADREQ ? POINT_WRONG : POINT_AGAIN;
     }
     if (rv == 0 && before.seg >= seg) {
         snprintf(why, cap, "message %llu, before it, is of segment %llu, position %llu, "
                  "epoch %llu: segment %llu begins earlier", (unsigned long long)seq - 1,
                  (unsigned long long)before.seg, (unsigned long long)before.lsn,
                  (unsigned long long)before.epoch, (unsigned long long)seg);
-        return false;
+        return POINT_WRONG;
     }
-    return true;
+    return POINT_OK;
 }
 
 static bool
@@ -90,11 +101,20 @@ static int
 compact(struct compactor *c, uint64_t below, uint64_t seg)
 {
     struct journal *jr = c->jr;
-    char why[256];
-    if (!point_sure(jr, below, seg, why, sizeof(why))) {
+    char why[256] = "";
+    switch (point_check(jr, below, seg, why, sizeof(why))) {
+    case POINT_OK:
+        break;
+    case POINT_GONE:
+        return 0;
+    case POINT_WRONG:
         LOG(LOG_ERROR, "cluster.compact_refused", "below=%llu segment=%llu reason=\"%s\"",
             (unsigned long long)below, (unsigned long long)seg, why);
         return 0;
+    case POINT_AGAIN:
+        LOG(LOG_WARN, "cluster.compact_stalled", "below=%llu segment=%llu reason=\"%s\"",
+            (unsigned long long)below, (unsigned long long)seg, why);
+        return SL_EUNREACHABLE;
     }
     /* A standby starting from nothing begins there from now on, not inside what goes. */
     int rv = jstream_start_raise(jr->js, below);
