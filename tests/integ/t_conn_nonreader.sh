@@ -93,6 +93,8 @@ check_nonreader() {
     # Closed once it has gone quiet; on TCP the peer may not see it (its window is shut, so
     # the FIN waits), but the broker's side is gone: only the stats connection is left.
     ok "$label: ... and closed it" wait_for 10 conns_left "$tok" "$url" "$open_max"
+    # The IPC non-reader says when it saw its connection closed: it is stopped after that.
+    [ "$label" = ipc ] && wait_for 10 hog_closed
     stop_pgrp "$hpid" 3
 }
 

@@ -461,7 +461,7 @@ test_call_with_no_leader_known_ends_at_its_timeout(void **state)
     assert_int_equal(client_call(c, &req, &rep, 400), 0);
     uint64_t took = ms_since(t0);
     assert_false(rep.v[WK_OK].b);
-    assert_true(took >= 300); /* the timeout is spent, but a round trip */
+    assert_true(took >= 250); /* the timeout is spent, but the room left for a round trip */
     assert_true(took < 3000);
     wire_msg_fini(&rep);
     client_free(c);
