@@ -69,6 +69,14 @@ ba=$(books "$A")
 ok "standby's books equal the leader's" wait_for 10 eval '[ "$(books "$B")" = "$ba" ]'
 diag "leader: $ba"
 diag "standby: $(books "$B")"
+# ids URL: the next job id and the idempotency clients a broker holds.
+ids() {
+    "$SLUICE_BIN/ctl" --url "$1" --timeout 1000 stats --json 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin)["broker"]; print(d["next_id"], d["dedup_clients"])'
+}
+ia=$(ids "$A")
+like "$ia" '^[0-9]+ [1-9]' "the leader holds ids and idempotency clients"
+is "$(ids "$B")" "$ia" "the standby's next id and idempotency clients equal the leader's"
 
 # --- a standby refuses changes and names the leader ----------------------------------------
 run "$SLUICE_TESTBIN/sl-send" "$B" --hex "$(/usr/bin/python3 -c 'import msgpack; print(msgpack.packb({"op":"push","group":"x","payloads":[b"p"]}).hex())')"
@@ -116,6 +124,15 @@ jobs1=$(json "$s" 'd["broker"]["jobs"]')
 s2=$("$SLUICE_BIN/ctl" --url "$B" stats --json)
 jobs2=$(json "$s2" 'd["broker"]["jobs"]')
 is "$jobs2" "$((jobs1 - 20))" "and its 20 acks reached the new leader"
+# The idempotency keys came over: g1's first push sent again with its key stores nothing.
+g1_jobs() {
+    json "$("$SLUICE_BIN/ctl" --url "$B" stats --json)" \
+        'sum(g["ready"] + g.get("reserved", 0) + g.get("dead", 0) for g in d["groups"] if g["name"] == "g1")'
+}
+g1a=$(g1_jobs)
+ok "g1's first push sent again with its key after the failover" \
+    ctl --url "$B" push g1 --file "$SLUICE_DIR/pay.g1" --client t-g1 --seq 1
+is "$(g1_jobs)" "$g1a" "stores nothing twice: the new leader holds the keys"
 
 # --- the old leader restarted rejoins as a standby and catches up --------------------------
 start_member a "$pa"
