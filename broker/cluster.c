@@ -214,7 +214,7 @@ follow_next(struct cluster *c, uint64_t wait_ms)
     }
     /* Exactly the next message, or the tail starts again: a consumer served by a replica
      * that is still catching up (a NATS node just restarted) can skip messages, or deliver
-     * some a purge already removed. */
+     * some a compaction already deleted. */
     struct follow_state st;
     journal_follow_state(c->f, &st);
     uint64_t want = st.last_seq != 0 ? st.last_seq + 1 : c->tail_from;

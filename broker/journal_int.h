@@ -170,7 +170,7 @@ int repl_publish(struct journal *jr);
 void repl_start(struct journal *jr);
 int repl_finish(struct journal *jr);
 /* Segments dels were deleted: the stream is compacted below the oldest one still kept. */
-void repl_purge(struct journal *jr, const struct mark *dels, size_t ndels);
+void repl_compact(struct journal *jr, const struct mark *dels, size_t ndels);
 
 /* journal_compact.c: a thread deleting the stream's messages below a segment's first one.
  * start: 0 or SL_ENOMEM (jr->compactor set); want: the writer's, compact below below, where

@@ -90,7 +90,7 @@ took(struct journal *jr, size_t k, uint64_t last)
         uint64_t seq = last - (k - 1 - i);
         if (repl_segfirst_add(jr, jr->jm[i].seg, seq) != 0) {
             LOG(LOG_WARN, "cluster.nomem", "reason=\"a segment's first sequence is not "
-                "kept: the stream is not purged below it\"");
+                "kept: the stream is not compacted below it\"");
         }
         jr->repl_lsn = jr->jm[i].lsn + jr->jm[i].n;
         jr->repl_seg = jr->jm[i].seg;
@@ -195,7 +195,7 @@ repl_finish(struct journal *jr)
 /* Once the local segments dels are deleted, the stream's messages below the first message of
  * the oldest segment left go too (journal_compact.c). */
 void
-repl_purge(struct journal *jr, const struct mark *dels, size_t ndels)
+repl_compact(struct journal *jr, const struct mark *dels, size_t ndels)
 {
     if (jr->js == NULL || ndels == 0 || jr->nsegfirst == 0) {
         return;

@@ -498,7 +498,7 @@ writer_main(void *arg)
             ndels = 0;
         }
         unlink_segments(jr, dels, ndels);
-        repl_purge(jr, dels, ndels);
+        repl_compact(jr, dels, ndels);
         free(dels);
         if (fenced_now && jr->on_fenced != NULL) {
             jr->on_fenced(jr->fenced_arg);
