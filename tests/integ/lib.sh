@@ -49,6 +49,7 @@ export SLUICE_DIR
 
 _tap_n=0
 _tap_fail=0
+_tap_t0=${EPOCHREALTIME//[.,]/}
 _tap_done=0
 _pgids=()        # process groups started here (each leader's pid is its pgid)
 _pg_names=()     # the name given to each, for its log file $SLUICE_DIR/NAME.log
@@ -281,16 +282,23 @@ fail() {
     echo "not ok $_tap_n - $1"
     shift
     [ "$#" -gt 0 ] && diag "$@"
+    _now_us
+    diag "at $(((REPLY - _tap_t0) / 1000000)) s into the script"
     return 1
 }
 
 # ok NAME CMD [ARGS...]: passes when CMD exits 0; on failure shows its status and the last
 # lines of its output.
 ok() {
-    local name=$1 rc
+    local name=$1 rc t
     shift
+    _now_us
+    t=$REPLY
     "$@" >"$SLUICE_DIR/.ok.out" 2>&1
     rc=$?
+    _now_us
+    # A slow check is named, so a script that ran out of time says where the time went.
+    [ $((REPLY - t)) -ge 5000000 ] && diag "slow: \"$name\" took $(((REPLY - t) / 1000000)) s"
     if [ "$rc" -eq 0 ]; then
         pass "$name"
     else

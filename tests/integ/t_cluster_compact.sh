@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A cluster's stream is compacted below the oldest live segment and a new standby rebuilds
+# from it; a broker without NATS says so and exits; one whose NATS has no JetStream yet waits,
+# and stops cleanly while it waits. Over a private 3-node NATS JetStream cluster of its own.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nats.sh"
+. "$(dirname "$0")/lib_cluster.sh"
+
+nats_cluster_start 3
+
+# --- compaction: the stream is cut below the oldest live segment; a new standby rebuilds -----
+pk1=$(free_port)
+pk2=$(free_port)
+K1=tcp://127.0.0.1:$pk1
+K2=tcp://127.0.0.1:$pk2
+# start_k NAME PORT: a broker of shard k, with the smallest segments.
+start_k() {
+    mkdir -p "$SLUICE_DIR/$1"
+    spawn "$1" "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/$1" --cluster "$NATS_URLS" --shard k \
+        --listen "tcp://127.0.0.1:$2" --lease 1s --replicas 3 --segment-size 64K
+    eval "PID_$1=$SPAWNED_PID"
+}
+start_k k1 "$pk1"
+ok "shard k: the first broker leads" wait_for 30 is_role "$K1" leader
+seq 1 3000 | sed 's/^/payload-of-some-length-/' >"$SLUICE_DIR/pay.k"
+ok "shard k: 3000 jobs pushed" ctl --url "$K1" push gk --file "$SLUICE_DIR/pay.k"
+ok "shard k: a worker acks them all" timeout 60 "$SLUICE_BIN/worker" --url "$K1" --handler noop --max-jobs 3000
+printf 'k1\nk2\nk3\nk4\nk5\n' >"$SLUICE_DIR/pay.k5"
+ok "shard k: 5 jobs pushed and kept" ctl --url "$K1" push gk --file "$SLUICE_DIR/pay.k5"
+ok "shard k: the leader says what it deleted" wait_for 20 grep -qE \
+    'event=cluster.compacted below=[0-9]+ segment=[0-9]+ deleted=[1-9]' "$SLUICE_DIR/k1.log"
+cmp_num "$(stream_first "$K1")" -gt 1 "shard k: the stream's first message moved on"
+is "$(grep -c compact_refused "$SLUICE_DIR/k1.log")" 0 "shard k: no compaction point was refused"
+start_k k2 "$pk2"
+ok "shard k: a new standby stands by" wait_for 15 is_role "$K2" standby
+ok "shard k: it rebuilds from the compacted stream" wait_for 20 caught_up "$K2"
+bk=$(books "$K1")
+ok "shard k: its books equal the leader's" wait_for 10 eval '[ "$(books "$K2")" = "$bk" ]'
+like "$bk" '"gk"' "shard k: the leader holds gk's 5 jobs"
+diag "shard k leader: $bk"
+stop_pgrp "$PID_k2" 5
+is "$?" 0 "shard k: the standby stops cleanly"
+stop_pgrp "$PID_k1" 5
+is "$?" 0 "shard k: the leader stops cleanly"
+
+# --- no NATS at start: a clear error, non-zero exit ------------------------------------------
+run "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/c" --cluster nats://127.0.0.1:1 --listen "tcp://127.0.0.1:$(free_port)"
+isnt "$RC" 0 "a broker whose NATS is unreachable exits non-zero"
+like "$ERR" "cannot reach NATS" "and says it cannot reach NATS"
+
+# --- NATS without JetStream (not ready): the broker waits, and a stop during the wait is one -
+pj=$(free_port)
+spawn nojs nats-server -a 127.0.0.1 -p "$pj"
+ok "a NATS server without JetStream listens" wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$pj"
+mkdir -p "$SLUICE_DIR/d"
+spawn d "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/d" --cluster "nats://127.0.0.1:$pj" --shard t \
+    --listen "tcp://127.0.0.1:$(free_port)"
+PID_d=$SPAWNED_PID
+ok "a broker whose NATS cannot serve the shard yet waits" \
+    wait_for 20 grep -q 'event=cluster.waiting' "$SLUICE_DIR/d.log"
+ok "and is still running" kill -0 "$PID_d"
+stop_pgrp "$PID_d" 5
+is "$?" 0 "a stop while it waits is a clean one"
+ok "it says it stopped before joining" grep -q 'before the cluster could be joined' "$SLUICE_DIR/d.log"
+
+done_testing
