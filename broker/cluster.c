@@ -312,6 +312,13 @@ take_over(struct cluster *c, uint64_t epoch)
             rv = SL_ECONFLICT;
             break;
         }
+        if (st.last_seq == 0) {
+            /* The stream is empty (catch_up reached its end): there is nothing to fence and
+             * no segment to append to. The promoted writer begins the stream with a segment's
+             * snapshot, expecting it empty, as a broker that seeds it does. */
+            rv = 0;
+            break;
+        }
         size_t n = epoch_record(rec, epoch);
         struct jstream_msg m = { rec, n, st.seg, st.next_lsn, epoch, 0 };
         uint64_t last;
@@ -399,6 +406,7 @@ standby_round(struct cluster *c, int64_t *next_watch)
 {
     int rv = follow_next(c, 50);
     if (rv != 0 && rv != SL_ETIMEDOUT) {
+        LOG(LOG_WARN, "cluster.follow_stopped", "err=%s", sl_err_code(rv));
         want_restart(c, "the stream could not be applied");
         return;
     }

@@ -7,6 +7,8 @@
 #   nats_node_kill I [SIG]   SIG (default KILL) to node I (1-based), and waits for it to go
 #   nats_node_start I        starts node I again with its store
 #   nats_node_start_if_down I  the same, unless it runs
+#   nats_pub SUBJECT DATA    publishes DATA (one line) to SUBJECT through node 1, and waits for
+#                            the server's PONG, so the message is routed before it returns
 # The nodes are spawned like any process of the test, so the teardown stops them.
 
 _nats_ports=()   # client port of each node
@@ -52,6 +54,20 @@ nats_node_kill() {
 # nats_node_start_if_down I: starts node I unless it runs.
 nats_node_start_if_down() {
     _pgrp_alive "${_nats_pids[$1]}" || nats_node_start "$1"
+}
+
+nats_pub() {
+    local subj=$1 data=$2 line
+    exec 7<>"/dev/tcp/127.0.0.1/${_nats_ports[1]}" || return 1
+    read -r -t 5 line <&7
+    printf 'CONNECT {"verbose":false,"pedantic":false}\r\nPUB %s %d\r\n%s\r\nPING\r\n' \
+        "$subj" "${#data}" "$data" >&7
+    while read -r -t 5 line <&7; do
+        [[ "$line" == PONG* ]] && break
+        [[ "$line" == -ERR* ]] && break
+    done
+    exec 7<&-
+    [[ "$line" == PONG* ]]
 }
 
 # Succeeds once node I's JetStream is up with a meta leader (monitoring /jsz).

@@ -43,6 +43,39 @@ is "$?" 0 "shard k: the standby stops cleanly"
 stop_pgrp "$PID_k1" 5
 is "$?" 0 "shard k: the leader stops cleanly"
 
+# --- a standby of an empty stream takes it over and begins it -------------------------------
+# The lease of shard e is held by a broker that never renews it (a KV entry written by hand),
+# so the first broker stands by on an empty stream until the lease has been still for a whole
+# lease, then leads; a second one rebuilds from what it wrote.
+pe1=$(free_port)
+pe2=$(free_port)
+E1=tcp://127.0.0.1:$pe1
+E2=tcp://127.0.0.1:$pe2
+start_e() {
+    mkdir -p "$SLUICE_DIR/$1"
+    spawn "$1" "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/$1" --cluster "$NATS_URLS" --shard e \
+        --listen "tcp://127.0.0.1:$2" --lease 1s --replicas 3
+    eval "PID_$1=$SPAWNED_PID"
+}
+ok "a lease of shard e held by nobody alive" nats_pub '$KV.sluice_lease.e' 'gone:1:1'$'\n''tcp://127.0.0.1:1'
+start_e e1 "$pe1"
+ok "shard e: the first broker stands by on the empty stream" \
+    wait_for 20 grep -q 'event=cluster.standby shard=e stream_last=0' "$SLUICE_DIR/e1.log"
+ok "shard e: it takes the lease over and leads" wait_for 30 is_role "$E1" leader
+printf 'e1\ne2\ne3\n' >"$SLUICE_DIR/pay.e"
+ok "shard e: it takes pushes" ctl --url "$E1" push ge --file "$SLUICE_DIR/pay.e"
+start_e e2 "$pe2"
+ok "shard e: a second broker stands by" wait_for 20 is_role "$E2" standby
+ok "shard e: and applies the stream the first began" wait_for 20 caught_up "$E2"
+be=$(books "$E1")
+ok "shard e: their books are equal" wait_for 10 eval '[ "$(books "$E2")" = "$be" ]'
+like "$be" '^\[3, .*"ge"' "shard e: the leader holds ge's 3 jobs"
+is "$(grep -c 'cluster.restart' "$SLUICE_DIR/e1.log")" 0 "shard e: the first broker never started again"
+stop_pgrp "$PID_e2" 5
+is "$?" 0 "shard e: the standby stops cleanly"
+stop_pgrp "$PID_e1" 5
+is "$?" 0 "shard e: the leader stops cleanly"
+
 # --- no NATS at start: a clear error, non-zero exit ------------------------------------------
 run "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/c" --cluster nats://127.0.0.1:1 --listen "tcp://127.0.0.1:$(free_port)"
 isnt "$RC" 0 "a broker whose NATS is unreachable exits non-zero"
