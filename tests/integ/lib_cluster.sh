@@ -6,6 +6,9 @@
 #   caught_up URL        succeeds when the standby has applied everything the stream holds
 #   books URL            the jobs a broker holds, per queue and state, and its routes, as one line
 #   stream_first URL     the first sequence the shard's stream holds, as the broker reads it
+#   start_shard SHARD NAME PORT [OPTION...]
+#                        a cluster broker of SHARD (lease 1 s, 3 replicas) named NAME, with its
+#                        own directories, listening on PORT; sets PID_NAME
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -33,4 +36,13 @@ books() {
 stream_first() {
     "$SLUICE_BIN/ctl" --url "$1" --timeout 1000 cluster status --json 2>/dev/null |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_first_seq"])' 2>/dev/null
+}
+
+start_shard() {
+    local shard=$1 name=$2 port=$3
+    shift 3
+    mkdir -p "$SLUICE_DIR/$name"
+    spawn "$name" "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/$name" --cluster "$NATS_URLS" \
+        --shard "$shard" --listen "tcp://127.0.0.1:$port" --lease 1s --replicas 3 "$@"
+    eval "PID_$name=$SPAWNED_PID"
 }

@@ -14,18 +14,11 @@ A=tcp://127.0.0.1:$pa
 B=tcp://127.0.0.1:$pb
 export SLUICE_URL="$A,$B"
 
-# start_member NAME PORT: a cluster broker with its own runtime and data directories.
-start_member() {
-    mkdir -p "$SLUICE_DIR/$1"
-    spawn "$1" "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/$1" --cluster "$NATS_URLS" --shard t \
-        --listen "tcp://127.0.0.1:$2" --lease 1s --replicas 3
-    eval "PID_$1=$SPAWNED_PID"
-}
 
 # --- start: the first broker seeds the empty stream and leads ----------------------------
-start_member a "$pa"
+start_shard t a "$pa"
 ok "the first broker leads" wait_for 15 is_role "$A" leader
-start_member b "$pb"
+start_shard t b "$pb"
 ok "the second stands by" wait_for 15 is_role "$B" standby
 
 # --- a mixed workload; the standby's state equals the leader's -----------------------------
@@ -109,7 +102,7 @@ ok "g1's first push sent again with its key after the failover" \
 is "$(g1_jobs)" "$g1a" "stores nothing twice: the new leader holds the keys"
 
 # --- the old leader restarted rejoins as a standby and catches up --------------------------
-start_member a "$pa"
+start_shard t a "$pa"
 ok "the restarted broker stands by" wait_for 20 is_role "$A" standby
 ok "and catches up" wait_for 20 caught_up "$A"
 bb=$(books "$B")

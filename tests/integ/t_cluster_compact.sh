@@ -13,14 +13,8 @@ pk1=$(free_port)
 pk2=$(free_port)
 K1=tcp://127.0.0.1:$pk1
 K2=tcp://127.0.0.1:$pk2
-# start_k NAME PORT: a broker of shard k, with the smallest segments.
-start_k() {
-    mkdir -p "$SLUICE_DIR/$1"
-    spawn "$1" "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/$1" --cluster "$NATS_URLS" --shard k \
-        --listen "tcp://127.0.0.1:$2" --lease 1s --replicas 3 --segment-size 64K
-    eval "PID_$1=$SPAWNED_PID"
-}
-start_k k1 "$pk1"
+# Shard k's brokers have the smallest segments, so that compaction comes soon.
+start_shard k k1 "$pk1" --segment-size 64K
 ok "shard k: the first broker leads" wait_for 30 is_role "$K1" leader
 seq 1 3000 | sed 's/^/payload-of-some-length-/' >"$SLUICE_DIR/pay.k"
 ok "shard k: 3000 jobs pushed" ctl --url "$K1" push gk --file "$SLUICE_DIR/pay.k"
@@ -31,7 +25,7 @@ ok "shard k: the leader says what it deleted" wait_for 20 grep -qE \
     'event=cluster.compacted below=[0-9]+ segment=[0-9]+ deleted=[1-9]' "$SLUICE_DIR/k1.log"
 cmp_num "$(stream_first "$K1")" -gt 1 "shard k: the stream's first message moved on"
 is "$(grep -c compact_refused "$SLUICE_DIR/k1.log")" 0 "shard k: no compaction point was refused"
-start_k k2 "$pk2"
+start_shard k k2 "$pk2" --segment-size 64K
 ok "shard k: a new standby stands by" wait_for 15 is_role "$K2" standby
 ok "shard k: it rebuilds from the compacted stream" wait_for 20 caught_up "$K2"
 bk=$(books "$K1")
@@ -51,20 +45,14 @@ pe1=$(free_port)
 pe2=$(free_port)
 E1=tcp://127.0.0.1:$pe1
 E2=tcp://127.0.0.1:$pe2
-start_e() {
-    mkdir -p "$SLUICE_DIR/$1"
-    spawn "$1" "$SLUICE_BIN/broker" --dir "$SLUICE_DIR/$1" --cluster "$NATS_URLS" --shard e \
-        --listen "tcp://127.0.0.1:$2" --lease 1s --replicas 3
-    eval "PID_$1=$SPAWNED_PID"
-}
 ok "a lease of shard e held by nobody alive" nats_pub '$KV.sluice_lease.e' 'gone:1:1'$'\n''tcp://127.0.0.1:1'
-start_e e1 "$pe1"
+start_shard e e1 "$pe1"
 ok "shard e: the first broker stands by on the empty stream" \
     wait_for 20 grep -q 'event=cluster.standby shard=e stream_last=0' "$SLUICE_DIR/e1.log"
 ok "shard e: it takes the lease over and leads" wait_for 30 is_role "$E1" leader
 printf 'e1\ne2\ne3\n' >"$SLUICE_DIR/pay.e"
 ok "shard e: it takes pushes" ctl --url "$E1" push ge --file "$SLUICE_DIR/pay.e"
-start_e e2 "$pe2"
+start_shard e e2 "$pe2"
 ok "shard e: a second broker stands by" wait_for 20 is_role "$E2" standby
 ok "shard e: and applies the stream the first began" wait_for 20 caught_up "$E2"
 be=$(books "$E1")
