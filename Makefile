@@ -37,6 +37,8 @@ JANSSON_CFLAGS  = $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS    = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 # libnats: the broker's cluster mode (broker/jstream.c) speaks NATS JetStream.
 NATS_LIBS       = $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
+# libzstd: a cluster leader compresses what it appends to the stream (broker/jzip.c).
+ZSTD_LIBS       = $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
 NCURSES_CFLAGS  = $(shell pkg-config --cflags ncursesw 2>/dev/null)
 NCURSES_LIBS    = $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
@@ -44,7 +46,7 @@ CFLAGS     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wforma
              $(OPT) -g -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' \
              -Icommon $(MSGPACK_CFLAGS) $(MYSQL_CFLAGS) $(JANSSON_CFLAGS) $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS    = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) $(JANSSON_LIBS) $(NATS_LIBS) -lpthread
+LIBS       = -lnng $(MSGPACK_LIBS) $(MYSQL_LIBS) $(JANSSON_LIBS) $(NATS_LIBS) $(ZSTD_LIBS) -lpthread
 
 PROGS     := broker ctl worker worker-pool router
 

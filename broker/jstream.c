@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "err.h"
 #include "jfile.h"
+#include "jzip.h"
 #include "log.h"
 
 #include <nats/nats.h>
@@ -35,6 +36,9 @@ struct jstream {
 
     natsSubscription *tail;
     natsMsg *tail_msg;
+
+    struct jzip zapp;      /* the appender's */
+    struct jzip ztail;     /* the tail's current message, decompressed */
 };
 
 static int
@@ -329,6 +333,8 @@ jstream_close(struct jstream *s)
     }
     free(s->seqs);
     free(s->errs);
+    jzip_free(&s->zapp);
+    jzip_free(&s->ztail);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mtx);
     free(s);
@@ -362,14 +368,33 @@ room(struct jstream *s, size_t n)
     return 0;
 }
 
-/* One message of an append: the bytes and the headers that fence and name it. */
+/* A message's journal bytes, decompressed if they came compressed (jzip.h). */
+static int
+msg_bytes(natsMsg *msg, struct jzip *z, const uint8_t **p, size_t *n)
+{
+    const char *enc = NULL;
+    if (natsMsgHeader_Get(msg, "Sl-Enc", &enc) != NATS_OK) {
+        enc = NULL;
+    }
+    return jzip_unpack(z, enc, (const uint8_t *)natsMsg_GetData(msg),
+                       (size_t)natsMsg_GetDataLength(msg), p, n);
+}
+
+/* One message of an append: the bytes, compressed when that pays, and the headers that fence
+ * and name it. */
 static natsStatus
-make_msg(natsMsg **out, const struct jstream *s, const struct jstream_msg *m, uint64_t expect,
+make_msg(natsMsg **out, struct jstream *s, const struct jstream_msg *m, uint64_t expect,
          size_t idx)
 {
     char v[5][48];
     natsMsg *msg = NULL;
-    natsStatus st = natsMsg_Create(&msg, s->subject, NULL, (const char *)m->p, (int)m->n);
+    size_t z = jzip_pack(&s->zapp, m->p, m->n);
+    natsStatus st = z > 0
+        ? natsMsg_Create(&msg, s->subject, NULL, (const char *)s->zapp.out, (int)z)
+        : natsMsg_Create(&msg, s->subject, NULL, (const char *)m->p, (int)m->n);
+    if (st == NATS_OK && z > 0) {
+        st = natsMsgHeader_Set(msg, "Sl-Enc", JZIP_ENC);
+    }
     snprintf(v[0], sizeof(v[0]), "%" PRIu64, expect);
     snprintf(v[1], sizeof(v[1]), "%" PRIu64 ".%" PRIu64 ".%zu", m->epoch, m->lsn, m->n);
     snprintf(v[2], sizeof(v[2]), "%" PRIu64, m->seg);
@@ -567,8 +592,10 @@ jstream_tail_next(struct jstream *s, struct jstream_msg *m, uint64_t timeout_ms)
         m->seq = meta->Sequence.Stream;
         jsMsgMetaData_Destroy(meta);
     }
-    m->p = (const uint8_t *)natsMsg_GetData(msg);
-    m->n = (size_t)natsMsg_GetDataLength(msg);
+    int rv = msg_bytes(msg, &s->ztail, &m->p, &m->n);
+    if (rv != 0) {
+        return rv;
+    }
     if (m->seq == 0 || m->n == 0 || !header_u64(msg, "Sl-Seg", &m->seg) ||
         !header_u64(msg, "Sl-Lsn", &m->lsn) || !header_u64(msg, "Sl-Epoch", &m->epoch) ||
         m->seg == 0) {
@@ -653,17 +680,20 @@ jstream_get(struct jstream *s, uint64_t seq, struct jstream_msg *m, uint8_t *fir
         return st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr ? SL_ENOTFOUND
                                                                     : status_err(st);
     }
-    size_t n = (size_t)natsMsg_GetDataLength(msg);
-    const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
-    int rv = 0;
+    struct jzip z = { 0 }; /* this may run beside the tail: a codec of its own */
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    int rv = msg_bytes(msg, &z, &p, &n);
     m->seq = seq;
     m->n = n;
-    if (n <= JF_FRAME_SIZE || !header_u64(msg, "Sl-Seg", &m->seg) ||
-        !header_u64(msg, "Sl-Lsn", &m->lsn) || !header_u64(msg, "Sl-Epoch", &m->epoch)) {
+    if (rv == 0 && (n <= JF_FRAME_SIZE || !header_u64(msg, "Sl-Seg", &m->seg) ||
+                    !header_u64(msg, "Sl-Lsn", &m->lsn) ||
+                    !header_u64(msg, "Sl-Epoch", &m->epoch))) {
         rv = SL_EBADREQ;
-    } else {
+    } else if (rv == 0) {
         *first_type = p[JF_FRAME_SIZE];
     }
+    jzip_free(&z);
     natsMsg_Destroy(msg);
     return rv;
 }

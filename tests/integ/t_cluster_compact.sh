@@ -18,6 +18,25 @@ start_shard k k1 "$pk1" --segment-size 64K
 ok "shard k: the first broker leads" wait_for 30 is_role "$K1" leader
 seq 1 3000 | sed 's/^/payload-of-some-length-/' >"$SLUICE_DIR/pay.k"
 ok "shard k: 3000 jobs pushed" ctl --url "$K1" push gk --file "$SLUICE_DIR/pay.k"
+# What goes into the stream is compressed: it holds fewer bytes than half of the payloads
+# alone, headers and all (broker/jzip.h). The pushes were confirmed, so a quorum of the NATS
+# nodes holds every message: the most any node reports is the stream's size.
+stream_bytes() {
+    local i b max=0
+    for i in 1 2 3; do
+        b=$(curl -s "http://127.0.0.1:${_nats_mports[i]}/jsz?streams=true" | python3 -c '
+import json, sys
+for a in json.load(sys.stdin).get("account_details", []):
+    for s in a.get("stream_detail", []):
+        if s["name"] == sys.argv[1]:
+            print(s["state"]["bytes"])' "$1")
+        [ "${b:-0}" -gt "$max" ] && max=$b
+    done
+    echo "$max"
+}
+sb=$(stream_bytes SLJ_k)
+cmp_num "${sb:-0}" -gt 0 "shard k: the stream holds the jobs"
+cmp_num "${sb:-0}" -lt $(($(wc -c <"$SLUICE_DIR/pay.k") / 2)) "shard k: compressed ($sb bytes)"
 ok "shard k: a worker acks them all" timeout 60 "$SLUICE_BIN/worker" --url "$K1" --handler noop --max-jobs 3000
 printf 'k1\nk2\nk3\nk4\nk5\n' >"$SLUICE_DIR/pay.k5"
 ok "shard k: 5 jobs pushed and kept" ctl --url "$K1" push gk --file "$SLUICE_DIR/pay.k5"
