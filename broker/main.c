@@ -543,12 +543,15 @@ main(int argc, char **argv)
     LOG(LOG_INFO, "stop", "signal=%d%s", sig, again ? " then=standby" : "");
     /* No request is handled once quiesced; then the journal is written and closed, and only
      * then are the sockets closed, under a deadline (common/deadline.h). */
+    exit_deadline_step("quiesce");
     promhttp_quiesce(&metrics);
     server_quiesce(srv);
     dbsync_stop(db);
     park_timer_stop(b, timer);
     dbsync_free(db);
+    exit_deadline_step("cluster_stop");
     cluster_stop(cl);
+    exit_deadline_step("journal_close");
     journal_close(b);
     cluster_free(cl);
     const char *files[SERVER_LISTEN_MAX + 2] = { NULL };
@@ -561,12 +564,20 @@ main(int argc, char **argv)
     if (strncmp(events_url, "ipc://", 6) == 0) {
         files[nfiles++] = events_url + 6;
     }
+    if (again && setenv(RESTART_ENV, "1", 1) == 0) {
+        exit_deadline_exec(argv); /* a close that hangs does not also cost the restart */
+    }
     exit_deadline(2000, DEADLINE_EXIT_FORCED, files);
+    exit_deadline_step("metrics_stop");
     promhttp_stop(&metrics);
+    exit_deadline_step("server_stop");
     server_stop(srv);
+    exit_deadline_step("events_close");
     events_close(b->events);
     b->events = NULL;
+    exit_deadline_step("broker_free");
     broker_free(b);
+    exit_deadline_step("exit");
     if (db != NULL) {
         mysql_library_end();
     }

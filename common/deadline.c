@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ static struct {
     int64_t at_ms;           /* CLOCK_MONOTONIC */
     unsigned ms;             /* as last armed, for the log */
     int code;
+    const char *step;        /* what the program was doing when last told */
+    char *const *argv;       /* non-NULL: execute this instead of exiting */
     char paths[DEADLINE_PATHS][DEADLINE_PATH_MAX];
 } deadline = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
@@ -49,12 +52,20 @@ deadline_main(void *arg)
     }
     /* The process ends here: the fields are not changed any more that matters. */
     pthread_mutex_lock(&deadline.mtx);
-    LOG(LOG_WARN, "stop.forced", "after_ms=%u reason=\"closing the sockets did not finish\"",
-        deadline.ms);
     for (int i = 0; i < DEADLINE_PATHS; i++) {
         if (deadline.paths[i][0] != '\0') {
             unlink(deadline.paths[i]);
         }
+    }
+    const char *step = deadline.step != NULL ? deadline.step : "";
+    if (deadline.argv != NULL) {
+        LOG(LOG_WARN, "restart.forced", "after_ms=%u at=\"%s\" reason=\"closing the sockets "
+            "did not finish\"", deadline.ms, step);
+        execv("/proc/self/exe", deadline.argv);
+        LOG(LOG_ERROR, "restart.failed", "error=\"%s\"", strerror(errno));
+    } else {
+        LOG(LOG_WARN, "stop.forced", "after_ms=%u at=\"%s\" reason=\"closing the sockets did "
+            "not finish\"", deadline.ms, step);
     }
     _exit(deadline.code);
 }
@@ -90,4 +101,20 @@ exit_deadline(unsigned ms, int code, const char *const *paths)
         return -1;
     }
     return 0;
+}
+
+void
+exit_deadline_step(const char *what)
+{
+    pthread_mutex_lock(&deadline.mtx);
+    deadline.step = what;
+    pthread_mutex_unlock(&deadline.mtx);
+}
+
+void
+exit_deadline_exec(char *const *argv)
+{
+    pthread_mutex_lock(&deadline.mtx);
+    deadline.argv = argv;
+    pthread_mutex_unlock(&deadline.mtx);
 }

@@ -24,4 +24,14 @@
  * started (the stop goes on without the deadline). */
 int exit_deadline(unsigned ms, int code, const char *const *paths);
 
+/* Names the step of the stop the program is in (a string that lives as long as the program):
+ * a forced stop logs it (at="..."), so a hang says where it was. */
+void exit_deadline_step(const char *what);
+
+/* For a program that closes everything to execute itself anew (the broker's restart as a
+ * standby): the deadline, when it ends, executes /proc/self/exe with argv (logging
+ * event=restart.forced) rather than exiting, so a close that hangs does not also cost the
+ * restart. The environment is the process's at that moment. */
+void exit_deadline_exec(char *const *argv);
+
 #endif

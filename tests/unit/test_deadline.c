@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,14 +130,55 @@ test_arming_again_puts_it_off(void **state)
     assert_int_equal(st, -1); /* still running (now killed) */
 }
 
-int
-main(void)
+/* A program that restarts itself (the broker as a standby) has the deadline execute it
+ * anew: the child here is this test program again, which exits 42 when started so. The
+ * forced restart is logged with the step the program was in. */
+static void
+test_a_restart_executes_anew_with_the_step_logged(void **state)
 {
+    (void)state;
+    char path[] = "/tmp/sl-deadline-log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        static char *const argv[] = { "test_deadline", "--exec-probe", NULL };
+        dup2(fd, STDERR_FILENO);
+        log_level = LOG_WARN;
+        exit_deadline_step("closing the probe");
+        exit_deadline_exec(argv);
+        if (exit_deadline(50, DEADLINE_EXIT_FORCED, NULL) != 0) {
+            _exit(90);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    int st = reap_within(pid, 5000);
+    assert_true(st != -1);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 42);
+    char buf[1024] = { 0 };
+    assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    assert_non_null(strstr(buf, "event=restart.forced"));
+    assert_non_null(strstr(buf, "at=\"closing the probe\""));
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--exec-probe") == 0) {
+        return 42;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ends_a_hung_process_with_the_code),
         cmocka_unit_test(test_a_forced_daemon_exits_70),
         cmocka_unit_test(test_arming_again_brings_it_forward),
         cmocka_unit_test(test_arming_again_puts_it_off),
+        cmocka_unit_test(test_a_restart_executes_anew_with_the_step_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
