@@ -5,11 +5,10 @@
 #include "log.h"
 #include "urllist.h"
 
+#include "spconn.h"
+
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <nng/supplemental/util/platform.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,164 +16,30 @@
 #include <time.h>
 
 struct client {
-    nng_socket sock;
-    _Atomic bool connected;  /* a connection has completed its handshake */
+    struct spconn *conn; /* NULL: none now; the next request dials */
     nng_msg *last;  /* the last reply; decoded views point into it */
     bool stale;     /* a request timed out: the next one goes on a new connection */
     char url[512];  /* the broker asked now */
     struct urllist list; /* every broker given (a cluster's: README "Cluster") */
     bool cluster;   /* a broker named its leader: requests are kept for a resend */
     struct token token; /* attached to every request; n == 0: none */
-    struct watch *w;    /* a list's client only (set before its first dial, then fixed) */
 };
 
-/* A list's client waits for a reply with an eye on its connection: when the broker it sent
- * to goes away (a leader failing over) and does not come back within WATCH_LOST_MS, the
- * request is given up there and sent to the next broker, within the call's timeout, rather
- * than waiting the whole timeout for a broker that is gone. */
+/* A list's client whose connection is lost with a request outstanding tries to connect to
+ * the same broker again for WATCH_LOST_MS; a broker not back by then (a leader failing over)
+ * is given up, and the request goes to the next one, within the call's timeout. */
 #define WATCH_LOST_MS 2000
 
-struct watch {
-    nng_mtx *mtx;
-    nng_cv *cv;
-    nng_aio *aio;     /* receives the reply */
-    bool done;        /* (mtx) aio finished */
-    bool up;          /* (mtx) the current socket has a connection */
-    uint32_t removed; /* (mtx) connections of the current socket lost so far */
-    int sock_id;      /* (mtx) the current socket; other sockets' events are ignored */
-};
+/* A connection lost with a request outstanding is dialed again after a pause growing from
+ * RETRY_MIN_MS to RETRY_MAX_MS (PROTOCOL.md "Timeouts, reconnecting and resending"). */
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 1000
 
 static void
-on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+drop_conn(struct client *c)
 {
-    struct client *c = arg;
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        atomic_store(&c->connected, true);
-    }
-    if (c->w == NULL) {
-        return;
-    }
-    nng_mtx_lock(c->w->mtx);
-    if (nng_socket_id(nng_pipe_socket(p)) == c->w->sock_id) {
-        c->w->up = ev == NNG_PIPE_EV_ADD_POST;
-        c->w->removed += ev == NNG_PIPE_EV_REM_POST;
-        nng_cv_wake(c->w->cv);
-    }
-    nng_mtx_unlock(c->w->mtx);
-}
-
-static void
-on_reply(void *arg)
-{
-    struct watch *w = arg;
-    nng_mtx_lock(w->mtx);
-    w->done = true;
-    nng_cv_wake(w->cv);
-    nng_mtx_unlock(w->mtx);
-}
-
-static void
-watch_free(struct watch *w)
-{
-    if (w == NULL) {
-        return;
-    }
-    if (w->aio != NULL) {
-        nng_aio_stop(w->aio);
-        nng_aio_free(w->aio);
-    }
-    if (w->cv != NULL) {
-        nng_cv_free(w->cv);
-    }
-    if (w->mtx != NULL) {
-        nng_mtx_free(w->mtx);
-    }
-    free(w);
-}
-
-static int
-watch_new(struct watch **wp)
-{
-    struct watch *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        return SL_ENOMEM;
-    }
-    if (nng_mtx_alloc(&w->mtx) != 0 || nng_cv_alloc(&w->cv, w->mtx) != 0 ||
-        nng_aio_alloc(&w->aio, on_reply, w) != 0) {
-        watch_free(w);
-        return SL_ENOMEM;
-    }
-    *wp = w;
-    return 0;
-}
-
-/* A new REQ socket for c, its connections reported to on_pipe; it becomes the one watched
- * (call before dialing it, between requests). */
-static int
-sock_open(struct client *c, nng_socket *sp)
-{
-    int rv;
-    if ((rv = nng_req0_open(sp)) != 0) {
-        LOG(LOG_ERROR, "client.open", "error=\"%s\"", nng_strerror(rv));
-        return SL_EIO;
-    }
-    nng_socket_set_ms(*sp, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(*sp, NNG_OPT_RECONNMAXT, 1000);
-    nng_socket_set_size(*sp, NNG_OPT_RECVMAXSZ, 0);
-    nng_pipe_notify(*sp, NNG_PIPE_EV_ADD_POST, on_pipe, c);
-    nng_pipe_notify(*sp, NNG_PIPE_EV_REM_POST, on_pipe, c);
-    if (c->w != NULL) {
-        nng_mtx_lock(c->w->mtx);
-        c->w->sock_id = nng_socket_id(*sp);
-        c->w->up = false;
-        nng_mtx_unlock(c->w->mtx);
-    }
-    return 0;
-}
-
-/* Receives the reply to the request just sent into *mp, as nng_recvmsg with a timeout of
- * timeout_ms would; but once the connection it went on is lost and none is back within
- * WATCH_LOST_MS, the request is given up: NNG_ECONNSHUT. */
-static int
-watch_recv(struct client *c, uint64_t timeout_ms, nng_msg **mp)
-{
-    struct watch *w = c->w;
-    nng_aio_set_timeout(w->aio, timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE
-                                                        : (nng_duration)timeout_ms);
-    nng_mtx_lock(w->mtx);
-    w->done = false;
-    uint32_t removed = w->removed; /* the request went on a connection up at the send */
-    nng_mtx_unlock(w->mtx);
-    nng_recv_aio(c->sock, w->aio);
-    bool lost = false;
-    nng_time down_since = 0;
-    nng_mtx_lock(w->mtx);
-    while (!w->done) {
-        if (w->up || w->removed == removed) {
-            down_since = 0;
-            nng_cv_wait(w->cv);
-            continue;
-        }
-        nng_time now = nng_clock();
-        down_since = down_since != 0 ? down_since : now;
-        if (now >= down_since + WATCH_LOST_MS) {
-            lost = true;
-            break;
-        }
-        nng_cv_until(w->cv, down_since + WATCH_LOST_MS);
-    }
-    nng_mtx_unlock(w->mtx);
-    if (lost) {
-        nng_aio_cancel(w->aio);
-    }
-    nng_aio_wait(w->aio);
-    int rv = nng_aio_result(w->aio);
-    if (rv == 0) {
-        *mp = nng_aio_get_msg(w->aio);
-        nng_aio_set_msg(w->aio, NULL);
-        return 0;
-    }
-    return lost ? NNG_ECONNSHUT : rv;
+    spconn_close(c->conn);
+    c->conn = NULL;
 }
 
 bool
@@ -186,17 +51,55 @@ client_no_server(const char *url)
            errno == ENOENT;
 }
 
+static void
+pause_ms(uint64_t ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Dials c->url until it answers or deadline passes; connect_once: one attempt only. At open
+ * (absent_fails), an ipc:// URL with no socket file fails at once; later it is a broker
+ * starting again, and waited for. */
 static int
-open_one(struct client **cp, const char *url, uint64_t connect_ms, bool watch)
+dial_until(struct client *c, uint64_t deadline, bool connect_once, bool absent_fails)
+{
+    uint64_t wait = 5;
+    for (;;) {
+        if (absent_fails && client_no_server(c->url)) {
+            LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"no socket file\"", c->url);
+            return SL_EUNREACHABLE;
+        }
+        uint64_t now = clock_mono_ms(), left = deadline > now ? deadline - now : 0;
+        /* One attempt waits for the handshake as long as nng's dialer would (10 s). */
+        int rv = spconn_dial(&c->conn, c->url, connect_once ? 10000 : left);
+        if (rv == 0 || rv == SL_EBADREQ || rv == SL_ENOMEM || connect_once) {
+            return rv;
+        }
+        now = clock_mono_ms();
+        if (now + wait >= deadline) {
+            LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"no connection within "
+                "the time allowed\"", c->url);
+            return SL_EUNREACHABLE;
+        }
+        pause_ms(wait);
+        wait = wait < 100 ? wait * 2 : 100;
+    }
+}
+
+static int
+open_one(struct client **cp, const char *url, uint64_t connect_ms)
 {
     struct client *c;
-    int rv;
 
     /* A server makes its socket file before it accepts: with none there, no server is up,
      * and waiting connect_ms for one would only keep the user waiting. */
     if (client_no_server(url)) {
         LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"no socket file\"", url);
         return SL_EUNREACHABLE;
+    }
+    if (!spconn_handles(url)) {
+        return SL_EBADREQ;
     }
     if ((c = calloc(1, sizeof(*c))) == NULL) {
         return SL_ENOMEM;
@@ -206,45 +109,10 @@ open_one(struct client **cp, const char *url, uint64_t connect_ms, bool watch)
         return SL_EBADREQ;
     }
     strcpy(c->url, url);
-    if ((watch && (rv = watch_new(&c->w)) != 0) || (rv = sock_open(c, &c->sock)) != 0) {
-        watch_free(c->w);
+    int rv = dial_until(c, clock_mono_ms() + connect_ms, connect_ms == 0, true);
+    if (rv != 0) {
         free(c);
         return rv;
-    }
-
-    if (connect_ms == 0) {
-        /* One attempt: fails at once when nobody listens, else waits for the handshake. */
-        rv = nng_dial(c->sock, url, NULL, 0);
-        if (rv != 0) {
-            nng_close(c->sock);
-            watch_free(c->w);
-            free(c);
-            return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? SL_EBADREQ
-                                                                                : SL_EUNREACHABLE;
-        }
-        *cp = c;
-        return 0;
-    }
-    /* A non-blocking dial keeps trying in the background; the connection counts once its
-     * handshake is done (the pipe is added), so connect_ms bounds the handshake too. */
-    rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-    if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
-        nng_close(c->sock);
-        watch_free(c->w);
-        free(c);
-        return SL_EBADREQ;
-    }
-    uint64_t deadline = clock_mono_ms() + connect_ms;
-    while (rv == 0 && !atomic_load(&c->connected) && clock_mono_ms() < deadline) {
-        nng_msleep(5);
-    }
-    if (rv != 0 || !atomic_load(&c->connected)) {
-        LOG(LOG_DEBUG, "client.unreachable", "url=\"%s\" error=\"%s\"", url,
-            rv != 0 ? nng_strerror(rv) : "no connection within the time allowed");
-        nng_close(c->sock);
-        watch_free(c->w);
-        free(c);
-        return SL_EUNREACHABLE;
     }
     *cp = c;
     return 0;
@@ -266,7 +134,7 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
         for (unsigned i = 0; i < l.n; i++) {
             uint64_t now = clock_mono_ms(), left = deadline > now ? deadline - now : 0;
             uint64_t slice = l.n == 1 || left < 500 ? left : 500;
-            if ((rv = open_one(cp, l.url[i], connect_ms == 0 ? 0 : slice, l.n > 1)) == 0) {
+            if ((rv = open_one(cp, l.url[i], connect_ms == 0 ? 0 : slice)) == 0) {
                 (*cp)->list = l;
                 return 0;
             }
@@ -278,7 +146,7 @@ client_open(struct client **cp, const char *url, uint64_t connect_ms)
         if (absent) {
             break;
         }
-    } while (l.n > 1 && clock_mono_ms() + 10 < deadline && (nng_msleep(10), true));
+    } while (l.n > 1 && clock_mono_ms() + 10 < deadline && (pause_ms(10), true));
     return rv;
 }
 
@@ -299,8 +167,7 @@ client_free(struct client *c)
         return;
     }
     token_clear(&c->token);
-    nng_close(c->sock);
-    watch_free(c->w);
+    drop_conn(c);
     if (c->last != NULL) {
         nng_msg_free(c->last);
     }
@@ -351,41 +218,14 @@ client_reply_err(const struct wire_msg *rep, struct sl_str *msg)
     return e != SL_OK ? e : SL_EINTERNAL;
 }
 
-/* After a request timed out, the next one goes on a new connection: the old one may be stuck
- * (a server that took the connection and stopped reading it). A new socket dials in the
- * background; the request waits for it within its own timeout. The new dial starts only when
- * a next request comes: a program that gives up after a timeout exits with no dial in
- * flight, which nng 1.5.2's nng_fini() does not survive. */
-static void
-reconnect(struct client *c)
-{
-    nng_socket s;
-    if (sock_open(c, &s) != 0) {
-        return; /* keep the old socket */
-    }
-    if (nng_dial(s, c->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
-        nng_close(s);
-        return;
-    }
-    nng_close(c->sock);
-    c->sock = s;
-    LOG(LOG_DEBUG, "client.reconnect", "url=\"%s\"", c->url);
-}
-
-/* Moves to the broker at url: a new socket dialing it in the background. */
+/* Moves to the broker at url: its connection is dialed by the next request. */
 static void
 switch_url(struct client *c, const char *url)
 {
-    nng_socket s;
-    if (strlen(url) >= sizeof(c->url) || sock_open(c, &s) != 0) {
+    if (strlen(url) >= sizeof(c->url)) {
         return;
     }
-    if (nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0) {
-        nng_close(s);
-        return;
-    }
-    nng_close(c->sock);
-    c->sock = s;
+    drop_conn(c);
     c->stale = false;
     LOG(LOG_INFO, "client.moved", "from=\"%s\" to=\"%s\"", c->url, url);
     strcpy(c->url, url);
@@ -398,30 +238,83 @@ switch_url(struct client *c, const char *url)
 #define NOT_SENT (-2)
 #define LOST (-3)
 
-/* One round trip on the current connection; send_ms bounds waiting for a connection to send
- * on. NOT_SENT_TIMEOUT / NOT_SENT / LOST, SL_EIO for a connection lost after sending, or
- * client_call_msg's results. */
+/* Sends req (kept) and waits for its reply into c->last. A connection lost on the way is
+ * dialed again, with a growing pause, and the request sent again, until deadline; a list's
+ * client gives a broker that does not come back within WATCH_LOST_MS up (LOST). Before
+ * anything was sent, the connection is waited for until send_deadline (NOT_SENT_TIMEOUT /
+ * NOT_SENT). */
+static int
+round_trip(struct client *c, nng_msg *req, uint64_t send_deadline, uint64_t deadline)
+{
+    bool sent = false;
+    uint64_t lost_at = 0, wait = RETRY_MIN_MS;
+    for (;;) {
+        uint64_t now = clock_mono_ms();
+        if (c->conn == NULL) {
+            uint64_t until = sent ? deadline : send_deadline;
+            if (sent && c->list.n > 1 && lost_at + WATCH_LOST_MS < until) {
+                until = lost_at + WATCH_LOST_MS;
+            }
+            int rv = now < until ? dial_until(c, until, false, false) : SL_EUNREACHABLE;
+            if (rv != 0) {
+                if (!sent) {
+                    return rv == SL_EUNREACHABLE ? NOT_SENT_TIMEOUT : NOT_SENT;
+                }
+                return c->list.n > 1 ? LOST : clock_mono_ms() >= deadline ? SL_ETIMEDOUT
+                                                                           : SL_EIO;
+            }
+            now = clock_mono_ms();
+        }
+        int rv = spconn_send(c->conn, nng_msg_body(req), nng_msg_len(req),
+                             (sent ? deadline : send_deadline) > now
+                                 ? (sent ? deadline : send_deadline) - now : 0);
+        if (rv == 0) {
+            sent = true;
+            now = clock_mono_ms();
+            rv = spconn_recv(c->conn, &c->last, deadline > now ? deadline - now : 0);
+            if (rv == 0) {
+                return 0;
+            }
+            if (rv == SL_ETIMEDOUT) {
+                c->stale = true;
+                return SL_ETIMEDOUT;
+            }
+        } else if (rv == SL_ETIMEDOUT && !sent) {
+            drop_conn(c);
+            return NOT_SENT_TIMEOUT;
+        }
+        /* The connection is lost (or unusable): again on a new one, after a pause. */
+        drop_conn(c);
+        if (rv == SL_ENOMEM) {
+            return sent ? SL_EIO : NOT_SENT;
+        }
+        lost_at = lost_at != 0 ? lost_at : clock_mono_ms();
+        sent = true; /* it may have been, and is sent again: resends are safe */
+        now = clock_mono_ms();
+        if (now + wait >= deadline) {
+            return c->list.n > 1 ? LOST : SL_EIO;
+        }
+        pause_ms(wait);
+        wait = wait * 2 < RETRY_MAX_MS ? wait * 2 : RETRY_MAX_MS;
+    }
+}
+
+/* One request on the current broker; send_ms bounds waiting for a connection to send on.
+ * NOT_SENT_TIMEOUT / NOT_SENT / LOST, SL_EIO for a connection lost after sending, or
+ * client_call_msg's results. Takes req. */
 static int
 call_once(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t send_ms,
           uint64_t timeout_ms)
 {
-    int rv;
-
     if (c->stale) {
-        reconnect(c);
+        /* After a timeout the old connection may be stuck (a server that took it and stopped
+         * reading), and a late reply on it must not answer the next request. */
+        drop_conn(c);
         c->stale = false;
     }
-    nng_duration t = timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms;
-    nng_duration ts = send_ms > INT32_MAX ? NNG_DURATION_INFINITE : (nng_duration)send_ms;
-    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, ts);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
     if (token_attach(req, &c->token) != 0) {
         nng_msg_free(req);
         return SL_ENOMEM;
-    }
-    if ((rv = nng_sendmsg(c->sock, req, 0)) != 0) {
-        nng_msg_free(req); /* not sent: still ours */
-        return rv == NNG_ETIMEDOUT ? NOT_SENT_TIMEOUT : NOT_SENT;
     }
     /* The previous reply's views die here; the caller finished with them. */
     wire_msg_fini(rep);
@@ -429,13 +322,11 @@ call_once(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t send_ms
         nng_msg_free(c->last);
         c->last = NULL;
     }
-    rv = c->w != NULL ? watch_recv(c, timeout_ms, &c->last) : nng_recvmsg(c->sock, &c->last, 0);
+    uint64_t now = clock_mono_ms();
+    int rv = round_trip(c, req, now + send_ms, now + timeout_ms);
+    nng_msg_free(req);
     if (rv != 0) {
-        if (rv == NNG_ETIMEDOUT) {
-            c->stale = true;
-            return SL_ETIMEDOUT;
-        }
-        return rv == NNG_ECONNSHUT ? LOST : SL_EIO; /* sent: it may have been done */
+        return rv;
     }
     char why[160] = "reply has no 'ok'";
     if (wire_decode(rep, nng_msg_body(c->last), nng_msg_len(c->last), why, sizeof(why)) != 0 ||
@@ -454,7 +345,7 @@ int
 client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t timeout_ms)
 {
     uint64_t deadline = clock_mono_ms() + timeout_ms;
-    uint64_t pause_ms = 50;
+    uint64_t pause = 50;
     for (;;) {
         nng_msg *copy = NULL;
         if ((c->list.n > 1 || c->cluster || nng_msg_len(req) <= KEEP_MAX) &&
@@ -481,8 +372,8 @@ client_call_msg(struct client *c, nng_msg *req, struct wire_msg *rep, uint64_t t
                 /* An election is going on: wait a little before asking again, leaving
                  * time for a last try before the deadline. */
                 uint64_t t = clock_mono_ms(), room = deadline > t + 100 ? deadline - t - 100 : 0;
-                nng_msleep((nng_duration)(pause_ms < room ? pause_ms : room));
-                pause_ms = pause_ms < 500 ? pause_ms * 2 : 500;
+                pause_ms(pause < room ? pause : room);
+                pause = pause < 500 ? pause * 2 : 500;
             }
             if (strcmp(to, c->url) != 0) {
                 switch_url(c, to);

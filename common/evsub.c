@@ -133,6 +133,18 @@ evsub_free(struct evsub *s)
     free(s);
 }
 
+void
+evsub_leave(struct evsub *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->last != NULL) {
+        nng_msg_free(s->last);
+    }
+    free(s);
+}
+
 int
 evsub_fd(struct evsub *s, int *fd)
 {

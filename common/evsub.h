@@ -22,6 +22,12 @@ int evsub_open(struct evsub **sp, const char *url, uint64_t connect_ms);
 /* Closes the socket. evsub_free(NULL) does nothing. */
 void evsub_free(struct evsub *s);
 
+/* At a program's exit: frees what is ours and leaves the socket to the end of the process,
+ * which closes its connection. nng 1.5.2's close of a socket can wait for ever on a task of
+ * its own (nng issue #1543); a subscriber has nothing to flush, so its close is not worth
+ * that risk. */
+void evsub_leave(struct evsub *s);
+
 /* A descriptor that polls readable while an event may be waiting (nng's NNG_OPT_RECVFD; not
  * to be read or closed by the caller). Returns 0 with *fd, or SL_EIO. */
 int evsub_fd(struct evsub *s, int *fd);

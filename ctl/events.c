@@ -188,6 +188,6 @@ cmd_events(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
         }
     }
     wire_msg_fini(&ev);
-    evsub_free(sub);
+    evsub_leave(sub); /* ctl ends now: its close is not worth nng's risk (evsub.h) */
     return rv;
 }

@@ -1,5 +1,7 @@
 #include "router.h"
 
+#include "deadline.h"
+
 #include "clock.h"
 #include "client.h"
 #include "err.h"
@@ -81,12 +83,16 @@ router_free(struct router *r)
     if (r == NULL) {
         return;
     }
+    exit_deadline_step("leader_release");
     if (r->cl != NULL && !r->cfg.dry_run) {
         leader_release(&r->leader, r->cl);
     }
     wire_msg_fini(&r->rep);
+    exit_deadline_step("client_free");
     client_free(r->cl);
-    evsub_free(r->ev);
+    exit_deadline_step("evsub_leave");
+    evsub_leave(r->ev); /* router_free ends the program */
+    exit_deadline_step("free");
     snapshot_buf_fini(&r->snap);
     action_list_fini(&r->acts);
     policy_free(r->policy);

@@ -37,7 +37,9 @@ struct router;
  * policy settings or URL), SL_ENOMEM or SL_EIO (logged). */
 int router_new(struct router **rp, const struct router_cfg *cfg);
 
-/* Releases the lease if held, closes the sockets. router_free(NULL) does nothing. */
+/* Releases the lease if held, closes the connection to the broker; the events socket is left
+ * to the end of the process (evsub_leave): call it only as the program ends. router_free(NULL)
+ * does nothing. */
 void router_free(struct router *r);
 
 /* Runs until stop_fd (a self-pipe written by the signal handlers) is readable, or after one

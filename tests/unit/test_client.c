@@ -1,5 +1,6 @@
-/* common/client: connecting (unreachable, bad URL), a call against an in-process REP server
- * (reply, timeout, undecodable reply), and reading a reply's error. */
+/* common/client: connecting (unreachable, bad URL), a call against an nng REP server in this
+ * process over IPC and TCP (reply, timeout, undecodable reply, a server that drops the
+ * connection and comes back: the request is sent again), and reading a reply's error. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/transport/tcp/tcp.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@
 
 /* --- an in-process server ------------------------------------------------------------------ */
 
-enum mode { M_OK, M_SILENT, M_GARBAGE, M_NO_OK, M_STANDBY, M_LEASE };
+enum mode { M_OK, M_SILENT, M_GARBAGE, M_NO_OK, M_STANDBY, M_LEASE, M_RESTART };
 
 struct server {
     nng_socket sock;
@@ -33,6 +35,7 @@ struct server {
     char url[64];
     volatile enum mode mode;
     char leader[64];  /* M_STANDBY: the leader_url it answers */
+    volatile int restarts; /* M_RESTART: requests dropped with their connection */
 };
 
 static void
@@ -45,7 +48,16 @@ serve(void *arg)
             return; /* closed */
         }
         size_t n = nng_msg_len(req);
+        nng_pipe p = nng_msg_get_pipe(req);
         nng_msg_free(req);
+        if (s->mode == M_RESTART) {
+            /* A broker that goes away with the request: its connection closes unanswered;
+             * the next request (the client's resend, on a new connection) is answered. */
+            s->restarts++;
+            s->mode = M_OK;
+            nng_pipe_close(p);
+            continue;
+        }
         if (s->mode == M_SILENT || nng_msg_alloc(&rep, 0) != 0) {
             continue;
         }
@@ -80,6 +92,7 @@ serve(void *arg)
             }
             break;
         case M_SILENT:
+        case M_RESTART:
             break;
         }
         if (nng_sendmsg(s->sock, rep, 0) != 0) {
@@ -94,7 +107,7 @@ server_setup(void **state)
     static int seq;
     static struct server s;
     memset(&s, 0, sizeof(s));
-    snprintf(s.url, sizeof(s.url), "inproc://test_client.%d", seq++);
+    snprintf(s.url, sizeof(s.url), "ipc:///tmp/sl-test_client.%d.%d.ipc", (int)getpid(), seq++);
     if (nng_rep0_open(&s.sock) != 0 || nng_listen(s.sock, s.url, NULL, 0) != 0 ||
         nng_thread_create(&s.thr, serve, &s) != 0) {
         return -1;
@@ -234,6 +247,64 @@ test_call_without_reply_times_out(void **state)
     assert_true(ms_since(t0) < 2000);
     wire_msg_fini(&rep);
     client_free(c);
+}
+
+static void
+test_call_is_sent_again_after_the_connection_drops(void **state)
+{
+    struct server *s = *state;
+    struct client *c = NULL;
+    struct wire_msg req, rep;
+    s->mode = M_RESTART;
+    assert_int_equal(client_open(&c, s->url, 1000), 0);
+    ping_req(&req);
+    wire_msg_init(&rep);
+    assert_int_equal(client_call(c, &req, &rep, 5000), 0);
+    assert_int_equal(s->restarts, 1);
+    assert_true(rep.v[WK_OK].b);
+    assert_int_equal(rep.v[WK_N].u, 9);
+    /* And the new connection serves the next one. */
+    assert_int_equal(client_call(c, &req, &rep, 1000), 0);
+    assert_int_equal(rep.v[WK_N].u, 9);
+    wire_msg_fini(&rep);
+    client_free(c);
+}
+
+/* The same round trip over TCP (host names and IPv6 brackets are read by the URL's parser). */
+static void
+test_call_over_tcp(void **state)
+{
+    (void)state;
+    struct server t;
+    memset(&t, 0, sizeof(t));
+    nng_listener l;
+    assert_int_equal(nng_rep0_open(&t.sock), 0);
+    assert_int_equal(nng_listen(t.sock, "tcp://127.0.0.1:0", &l, 0), 0);
+    int port = 0;
+    assert_int_equal(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    assert_int_equal(nng_thread_create(&t.thr, serve, &t), 0);
+    t.mode = M_OK;
+    const char *hosts[] = { "127.0.0.1", "localhost" };
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        char url[64];
+        snprintf(url, sizeof(url), "tcp://%s:%d", hosts[i], port);
+        struct client *c = NULL;
+        struct wire_msg req, rep;
+        assert_int_equal(client_open(&c, url, 1000), 0);
+        ping_req(&req);
+        wire_msg_init(&rep);
+        assert_int_equal(client_call(c, &req, &rep, 1000), 0);
+        assert_int_equal(rep.v[WK_N].u, 9);
+        wire_msg_fini(&rep);
+        client_free(c);
+    }
+    struct client *c = NULL;
+    assert_int_equal(client_open(&c, "tcp://127.0.0.1", 100), SL_EBADREQ);
+    assert_int_equal(client_open(&c, "tcp://[::1:7450", 100), SL_EBADREQ);
+    assert_int_equal(client_open(&c, "tcp://127.0.0.1:port", 100), SL_EBADREQ);
+    assert_int_equal(client_open(&c, "ws://127.0.0.1:80", 100), SL_EBADREQ);
+    nng_close(t.sock);
+    nng_thread_destroy(t.thr);
 }
 
 static void
@@ -416,7 +487,7 @@ test_call_follows_a_standby_to_the_leader(void **state)
 {
     struct server *s = *state, t;
     memset(&t, 0, sizeof(t));
-    snprintf(t.url, sizeof(t.url), "inproc://test_client.leader");
+    snprintf(t.url, sizeof(t.url), "ipc:///tmp/sl-test_client.%d.leader.ipc", (int)getpid());
     assert_int_equal(nng_rep0_open(&t.sock), 0);
     assert_int_equal(nng_listen(t.sock, t.url, NULL, 0), 0);
     assert_int_equal(nng_thread_create(&t.thr, serve, &t), 0);
@@ -486,6 +557,8 @@ main(void)
         S(test_call_with_no_leader_known_ends_at_its_timeout),
         S(test_call_without_reply_times_out),
         S(test_call_with_undecodable_reply_is_bad_request),
+        S(test_call_is_sent_again_after_the_connection_drops),
+        cmocka_unit_test(test_call_over_tcp),
         cmocka_unit_test(test_reply_err_of_a_success_is_zero),
         cmocka_unit_test(test_reply_err_gives_the_code_and_message),
         cmocka_unit_test(test_reply_err_without_err_or_with_unknown_err_is_internal),
