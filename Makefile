@@ -3,6 +3,8 @@
 #   make test         build and run every test; ends with "N passed, N failed"
 #   make SANITIZE=1 test   the same under ASan + UBSan (separate build tree)
 #   make bench        run the benchmarks in bench/
+#   make bench-peers  sluice beside Redis and beanstalkd, measured on this machine (bench/peers;
+#                     installs them: scripts/deps --bench)
 #   make chaos        kill -9 the programs at random under load, then check nothing was lost
 #                     (CHAOS_SECONDS=60, CHAOS_SEED=...; tests/chaos/run)
 #   make chaos-cluster  the same with two brokers in a cluster and NATS nodes killed too
@@ -103,7 +105,7 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all test unit bench chaos chaos-cluster install uninstall clean deps cppcheck run FORCE fuzz fuzz-build \
+.PHONY: all test unit bench bench-peers chaos chaos-cluster install uninstall clean deps cppcheck run FORCE fuzz fuzz-build \
         fuzz-corpus valgrind
 all: $(addprefix $(BIN)/,$(PROGS)) $(EXAMPLE_BIN) $(MAN_PAGES)
 
@@ -307,6 +309,13 @@ chaos-cluster: all $(TOOL_BIN)
 
 bench: all $(BENCH_BIN)
 	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) bench/run
+
+# One set of loads against Redis, Redis with appendfsync always, beanstalkd and sluice (both
+# journal modes), each server fresh on a private Unix socket: push, end to end, latency and the
+# servers' CPU per job; RUNS=3 rounds, about 5 minutes (bench/peers says what each line is).
+bench-peers: all $(BENCH_BIN)
+	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --bench
+	@SLUICE_BIN=$(abspath $(BIN)) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) bench/peers
 
 # Programs to $(PREFIX)/bin, manual pages to $(MANDIR)/man1; DESTDIR is prepended to both.
 install: all
