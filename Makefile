@@ -92,7 +92,8 @@ FUZZ_TARGETS := fuzz_request fuzz_journal fuzz_frame fuzz_request_journal fuzz_r
 REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
 # Each bench/*.c is a program, but bench/benchlib.c: what they share, linked into each.
 BENCH_LIB_OBJ := $(BUILD)/bench/benchlib.o
-BENCH_SRC  := $(filter-out bench/benchlib.c,$(wildcard bench/*.c))
+# bench/peers_sys.c is a part of bench/peers, not a program of its own.
+BENCH_SRC  := $(filter-out bench/benchlib.c bench/peers_sys.c,$(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # One manual page per program: man/PROG.1.in filled from the program's --help (scripts/mkman).
 MAN_PAGES  := $(PROGS:%=$(BUILD)/man/%.1)
@@ -184,10 +185,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(NNGFIX) $(LIBSLUICE)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/bench/peers: $(BUILD)/bench/peers_sys.o
+# Objects first, then the archives they draw on (peers_sys.o comes last in $^).
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB_OBJ) $(NNGFIX) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter-out %.o,$^) $(LIBS) -lm
 
 # --version prints how the program was built: common/opt.c gets the build options as macros,
 # and is rebuilt when they change ($(BUILD)/buildflags holds the last ones).

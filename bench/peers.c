@@ -33,6 +33,7 @@
  * ended by benchlib's watchdog (exit 1). Payloads are 16 hex digits of a number no other job of
  * the run carries, so that LREM removes the job taken and no other. */
 #include "benchlib.h"
+#include "peers_sys.h"
 #include "err.h"
 #include "log.h"
 #include "opt.h"
@@ -57,614 +58,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAYLOAD_LEN 16          /* bytes of every job: 16 hex digits */
-#define THREADS_MAX 256         /* producers, and consumers, of one run */
-#define BATCH_MAX 100000
-#define RBUF_CAP 65536          /* a connection's read buffer: the longest reply line */
-#define PUSH_TIMEOUT_MS 30000   /* sluice: a push not answered by then fails the run */
-#define WARMUP_RT 100           /* rt, sockrt: round trips before the measured ones */
-/* A take waits at most this long, so that a consumer sees a run's end even when nothing wakes
- * it (a run that failed elsewhere). */
-#define TAKE_WAIT_MS 1000
-/* sluice's: a worker's long poll. Shorter, as nothing wakes a worker at a run's end (no
- * system.wake): it sees *stop once its reserve returns. */
-#define SLUICE_WAIT_MS 200
-#define LATENCY_DRAIN_US 5000000 /* latency: how long the last jobs may take to arrive */
-
-struct conn {
-    int fd;                     /* redis, beanstalkd: the Unix socket; -1: none */
-    char *rbuf;                 /* bytes read: rbuf[roff, rlen) not yet consumed */
-    size_t roff, rlen;
-    char *wbuf;                 /* a request being built: wlen bytes of wcap */
-    size_t wlen, wcap;
-    struct client *cl;          /* sluice producer */
-    struct wapi *w;             /* sluice consumer */
-    struct sl_str *views;       /* sluice producer: one view per payload of a push */
-    uint64_t id;                /* the job taken last (beanstalkd, sluice) */
-    char payload[PAYLOAD_LEN];  /* ...and its payload */
-    const char *sys;            /* the system's name, for messages */
-    /* Consumers: set once the run is over, when the socket may be shut down under a waiting
-     * take; a failed read or write is then the end, not an error. */
-    const volatile sig_atomic_t *stop;
-};
-
-/* One system under test. Every function prints what went wrong and returns -1, else 0. */
-struct system {
-    const char *name;
-    /* Connects a producer that pushes at most batch jobs per request. */
-    int (*open_producer)(struct conn *c, const char *addr, uint32_t batch);
-    /* Connects a consumer; take gives up once *stop is set. name: unique within the run. */
-    int (*open_consumer)(struct conn *c, const char *addr, const char *name,
-                         const volatile sig_atomic_t *stop);
-    /* Pushes the n payloads (PAYLOAD_LEN bytes each, back to back) and waits for the answer. */
-    int (*push)(struct conn *c, const char *payloads, uint32_t n);
-    /* Takes one job into c->payload (and c->id): 0; 1 when none came within about
-     * TAKE_WAIT_MS (or the run is stopping); -1 on error. */
-    int (*take)(struct conn *c);
-    /* Acknowledges the job taken last: it is gone from the system. */
-    int (*ack)(struct conn *c);
-    /* NULL, or sends what ack left pending: after it every ack has reached the server. */
-    void (*settle)(struct conn *c);
-    /* NULL, or makes a take that waits in another thread return at once (once *stop is set).
-     * Without it a take sees the end when its wait is over. */
-    void (*wake)(struct conn *c);
-    /* NULL, or waits until n consumers are known to the server (producer connection p). */
-    int (*wait_consumers)(struct conn *p, uint32_t n);
-    void (*close)(struct conn *c);
-};
-
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Writes v as PAYLOAD_LEN hex digits at dst (no NUL). */
-static void
-payload_put(char *dst, uint64_t v)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = PAYLOAD_LEN - 1; i >= 0; i--) {
-        dst[i] = hex[v & 0xf];
-        v >>= 4;
-    }
-}
-
-/* The number payload_put wrote at src; false if src is not PAYLOAD_LEN hex digits. */
-static bool
-payload_get(const char *src, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < PAYLOAD_LEN; i++) {
-        char ch = src[i];
-        unsigned d;
-        if (ch >= '0' && ch <= '9') {
-            d = (unsigned)(ch - '0');
-        } else if (ch >= 'a' && ch <= 'f') {
-            d = (unsigned)(ch - 'a' + 10);
-        } else {
-            return false;
-        }
-        x = x << 4 | d;
-    }
-    *v = x;
-    return true;
-}
-
-/* ---- A byte stream over a Unix socket, for the text protocols ---- */
-
-static void
-conn_init(struct conn *c, const char *sys)
-{
-    memset(c, 0, sizeof(*c));
-    c->fd = -1;
-    c->sys = sys;
-}
-
-static int
-stream_open(struct conn *c, const char *path)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        fprintf(stderr, "peers: %s: socket path too long: %s\n", c->sys, path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    c->rbuf = malloc(RBUF_CAP);
-    c->wcap = 4096;
-    c->wbuf = malloc(c->wcap);
-    if (c->rbuf == NULL || c->wbuf == NULL) {
-        fprintf(stderr, "peers: %s: out of memory\n", c->sys);
-        goto fail_mem;
-    }
-    if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-        fprintf(stderr, "peers: %s: socket: %s\n", c->sys, strerror(errno));
-        goto fail_mem;
-    }
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        fprintf(stderr, "peers: %s: cannot connect to %s: %s\n", c->sys, path, strerror(errno));
-        goto fail_sock;
-    }
-    return 0;
-fail_sock:
-    close(c->fd);
-    c->fd = -1;
-fail_mem:
-    free(c->wbuf);
-    free(c->rbuf);
-    c->wbuf = c->rbuf = NULL;
-    return -1;
-}
-
-static int
-stream_open_producer(struct conn *c, const char *addr, uint32_t batch)
-{
-    (void)batch;
-    return stream_open(c, addr);
-}
-
-static int
-stream_open_consumer(struct conn *c, const char *addr, const char *name,
-                     const volatile sig_atomic_t *stop)
-{
-    (void)name;
-    c->stop = stop;
-    return stream_open(c, addr);
-}
-
-static void
-stream_wake(struct conn *c)
-{
-    if (c->fd >= 0) {
-        shutdown(c->fd, SHUT_RDWR);
-    }
-}
-
-/* Whether a failed read or write is only the run's end (stream_wake). */
-static bool
-stream_ending(const struct conn *c)
-{
-    return c->stop != NULL && *c->stop;
-}
-
-static void
-stream_close(struct conn *c)
-{
-    if (c->fd >= 0) {
-        close(c->fd);
-    }
-    free(c->rbuf);
-    free(c->wbuf);
-    conn_init(c, c->sys);
-}
-
-/* Appends n bytes to the request being built. */
-static int
-wb_add(struct conn *c, const void *p, size_t n)
-{
-    if (c->wlen + n > c->wcap) {
-        size_t cap = c->wcap;
-        while (cap < c->wlen + n) {
-            cap *= 2;
-        }
-        char *b = realloc(c->wbuf, cap);
-        if (b == NULL) {
-            fprintf(stderr, "peers: %s: out of memory building a request\n", c->sys);
-            return -1;
-        }
-        c->wbuf = b;
-        c->wcap = cap;
-    }
-    memcpy(c->wbuf + c->wlen, p, n);
-    c->wlen += n;
-    return 0;
-}
-
-static int __attribute__((format(printf, 2, 3)))
-wb_fmt(struct conn *c, const char *fmt, ...)
-{
-    char s[96];
-    va_list ap;
-
-    va_start(ap, fmt);
-    int n = vsnprintf(s, sizeof(s), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(s)) {
-        fprintf(stderr, "peers: %s: a request line too long\n", c->sys);
-        return -1;
-    }
-    return wb_add(c, s, (size_t)n);
-}
-
-/* Sends the request built (all of it: a short write is continued) and empties it. */
-static int
-wb_send(struct conn *c)
-{
-    for (size_t off = 0; off < c->wlen;) {
-        ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            if (!stream_ending(c)) {
-                fprintf(stderr, "peers: %s: write: %s\n", c->sys, strerror(errno));
-            }
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    c->wlen = 0;
-    return 0;
-}
-
-/* Reads more bytes into the read buffer, moving what is unconsumed to its start first. */
-static int
-rb_fill(struct conn *c)
-{
-    if (c->roff > 0) {
-        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
-        c->rlen -= c->roff;
-        c->roff = 0;
-    }
-    if (c->rlen == RBUF_CAP) {
-        fprintf(stderr, "peers: %s: a reply line longer than %d bytes\n", c->sys, RBUF_CAP);
-        return -1;
-    }
-    for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (stream_ending(c)) {
-                return -1;
-            }
-            if (n < 0) {
-                fprintf(stderr, "peers: %s: read: %s\n", c->sys, strerror(errno));
-            } else {
-                fprintf(stderr, "peers: %s: the server closed the connection\n", c->sys);
-            }
-            return -1;
-        }
-        c->rlen += (size_t)n;
-        return 0;
-    }
-}
-
-/* The next line, without its CRLF, NUL-terminated in place: *line lives until the next read. */
-static int
-rb_line(struct conn *c, char **line)
-{
-    for (;;) {
-        char *s = c->rbuf + c->roff;
-        size_t have = c->rlen - c->roff;
-        char *nl = have > 1 ? memmem(s, have, "\r\n", 2) : NULL;
-        if (nl != NULL) {
-            *nl = '\0';
-            c->roff += (size_t)(nl - s) + 2;
-            *line = s;
-            return 0;
-        }
-        if (rb_fill(c) != 0) {
-            return -1;
-        }
-    }
-}
-
-/* Exactly n bytes into dst, then the CRLF that ends them. */
-static int
-rb_data(struct conn *c, char *dst, size_t n)
-{
-    while (c->rlen - c->roff < n + 2) {
-        if (rb_fill(c) != 0) {
-            return -1;
-        }
-    }
-    if (memcmp(c->rbuf + c->roff + n, "\r\n", 2) != 0) {
-        fprintf(stderr, "peers: %s: data not followed by CRLF\n", c->sys);
-        return -1;
-    }
-    memcpy(dst, c->rbuf + c->roff, n);
-    c->roff += n + 2;
-    return 0;
-}
-
-/* ---- Redis: RESP over the Unix socket ---- */
-
-static int
-resp_arg(struct conn *c, const char *p, size_t n)
-{
-    return wb_fmt(c, "$%zu\r\n", n) || wb_add(c, p, n) || wb_add(c, "\r\n", 2) ? -1
-                                                                                          : 0;
-}
-
-/* An integer reply into *v; an error reply or any other is printed. */
-static int
-resp_int(struct conn *c, const char *cmd, long long *v)
-{
-    char *line, *end;
-
-    if (rb_line(c, &line) != 0) {
-        return -1;
-    }
-    if (line[0] != ':') {
-        fprintf(stderr, "peers: redis: %s: %s\n", cmd, line);
-        return -1;
-    }
-    errno = 0;
-    *v = strtoll(line + 1, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        fprintf(stderr, "peers: redis: %s: a bad integer reply: %s\n", cmd, line);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-redis_push(struct conn *c, const char *payloads, uint32_t n)
-{
-    long long len;
-
-    if (wb_fmt(c, "*%" PRIu32 "\r\n", n + 2) || resp_arg(c, "LPUSH", 5) ||
-        resp_arg(c, "q", 1)) {
-        return -1;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (resp_arg(c, payloads + (size_t)i * PAYLOAD_LEN, PAYLOAD_LEN) != 0) {
-            return -1;
-        }
-    }
-    if (wb_send(c) != 0 || resp_int(c, "LPUSH", &len) != 0) {
-        return -1;
-    }
-    /* The list's length after the push: at least the jobs just pushed. */
-    if (len < (long long)n) {
-        fprintf(stderr, "peers: redis: LPUSH of %" PRIu32 " left a list of %lld\n", n, len);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-redis_take(struct conn *c)
-{
-    static const char cmd[] = "*6\r\n$6\r\nBLMOVE\r\n$1\r\nq\r\n$4\r\nwork\r\n"
-                              "$5\r\nRIGHT\r\n$4\r\nLEFT\r\n$1\r\n1\r\n";
-    char *line;
-
-    _Static_assert(TAKE_WAIT_MS == 1000, "BLMOVE's timeout (seconds) is TAKE_WAIT_MS");
-    if (wb_add(c, cmd, sizeof(cmd) - 1) != 0 || wb_send(c) != 0 || rb_line(c, &line) != 0) {
-        return -1;
-    }
-    /* A timeout is a null: RESP2 writes it as a null array for the blocking commands. */
-    if (strcmp(line, "*-1") == 0 || strcmp(line, "$-1") == 0) {
-        return 1;
-    }
-    if (strcmp(line, "$16") != 0) {
-        fprintf(stderr, "peers: redis: BLMOVE: %s\n", line);
-        return -1;
-    }
-    return rb_data(c, c->payload, PAYLOAD_LEN) == 0 ? 0 : -1;
-}
-
-static int
-redis_ack(struct conn *c)
-{
-    long long removed;
-
-    if (wb_add(c, "*4\r\n", 4) || resp_arg(c, "LREM", 4) || resp_arg(c, "work", 4) ||
-        resp_arg(c, "1", 1) || resp_arg(c, c->payload, PAYLOAD_LEN) || wb_send(c) ||
-        resp_int(c, "LREM", &removed)) {
-        return -1;
-    }
-    if (removed != 1) {
-        fprintf(stderr, "peers: redis: LREM removed %lld jobs of %.16s, not 1\n", removed,
-                c->payload);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- beanstalkd: its text protocol over the Unix socket ---- */
-
-static int
-bean_push(struct conn *c, const char *payloads, uint32_t n)
-{
-    char *line;
-
-    /* Priority 0, no delay, 60 s to run: never given to a second consumer within a run. */
-    for (uint32_t i = 0; i < n; i++) {
-        if (wb_fmt(c, "put 0 0 60 %d\r\n", PAYLOAD_LEN) ||
-            wb_add(c, payloads + (size_t)i * PAYLOAD_LEN, PAYLOAD_LEN) || wb_add(c, "\r\n", 2)) {
-            return -1;
-        }
-    }
-    if (wb_send(c) != 0) {
-        return -1;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (rb_line(c, &line) != 0) {
-            return -1;
-        }
-        if (strncmp(line, "INSERTED ", 9) != 0) {
-            fprintf(stderr, "peers: beanstalkd: put: %s\n", line);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int
-bean_take(struct conn *c)
-{
-    char *line, *end;
-
-    _Static_assert(TAKE_WAIT_MS == 1000, "reserve's timeout (seconds) is TAKE_WAIT_MS");
-    if (wb_add(c, "reserve-with-timeout 1\r\n", 24) != 0 || wb_send(c) != 0 ||
-        rb_line(c, &line) != 0) {
-        return -1;
-    }
-    if (strcmp(line, "TIMED_OUT") == 0) {
-        return 1;
-    }
-    if (strncmp(line, "RESERVED ", 9) != 0) {
-        fprintf(stderr, "peers: beanstalkd: reserve: %s\n", line);
-        return -1;
-    }
-    errno = 0;
-    c->id = strtoull(line + 9, &end, 10);
-    if (errno != 0 || *end != ' ' || strcmp(end + 1, "16") != 0) {
-        fprintf(stderr, "peers: beanstalkd: reserve: not a 16-byte job: %s\n", line);
-        return -1;
-    }
-    return rb_data(c, c->payload, PAYLOAD_LEN) == 0 ? 0 : -1;
-}
-
-static int
-bean_ack(struct conn *c)
-{
-    char *line;
-
-    if (wb_fmt(c, "delete %" PRIu64 "\r\n", c->id) || wb_send(c) || rb_line(c, &line)) {
-        return -1;
-    }
-    if (strcmp(line, "DELETED") != 0) {
-        fprintf(stderr, "peers: beanstalkd: delete %" PRIu64 ": %s\n", c->id, line);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- sluice: its C client and worker API ---- */
-
-static int
-sluice_open_producer(struct conn *c, const char *addr, uint32_t batch)
-{
-    int rv;
-
-    if ((c->views = malloc(batch * sizeof(*c->views))) == NULL) {
-        fprintf(stderr, "peers: sluice: out of memory\n");
-        return -1;
-    }
-    if ((rv = client_open(&c->cl, addr, 5000)) != 0) {
-        fprintf(stderr, "peers: sluice: cannot connect to %s: %s\n", addr, sl_err_str(rv));
-        free(c->views);
-        c->views = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int
-sluice_open_consumer(struct conn *c, const char *addr, const char *name,
-                     const volatile sig_atomic_t *stop)
-{
-    struct wapi_cfg cfg = { .url = addr, .name = name, .prefetch = 1, .wait_ms = SLUICE_WAIT_MS,
-                            .stop = stop };
-    int rv = wapi_open(&c->w, &cfg);
-
-    if (rv != 0) {
-        fprintf(stderr, "peers: sluice: cannot open a worker on %s: %s\n", addr,
-                sl_err_str(rv));
-        return -1;
-    }
-    return 0;
-}
-
-static int
-sluice_push(struct conn *c, const char *payloads, uint32_t n)
-{
-    struct wire_msg req, rep;
-    struct sl_str msg;
-    int rv;
-
-    for (uint32_t i = 0; i < n; i++) {
-        c->views[i] = (struct sl_str){ payloads + (size_t)i * PAYLOAD_LEN, PAYLOAD_LEN };
-    }
-    wire_msg_init(&req);
-    wire_msg_init(&rep);
-    wire_set_cstr(&req, WK_OP, "push");
-    wire_set_cstr(&req, WK_GROUP, "bench");
-    wire_set_strs(&req, WK_PAYLOADS, c->views, n);
-    if ((rv = client_call(c->cl, &req, &rep, PUSH_TIMEOUT_MS)) != 0) {
-        fprintf(stderr, "peers: sluice: push: %s\n", sl_err_str(rv));
-    } else if ((rv = client_reply_err(&rep, &msg)) != 0) {
-        fprintf(stderr, "peers: sluice: push: %s: %.*s\n", sl_err_code(rv), (int)msg.n, msg.p);
-    } else if (!WIRE_HAS(&rep, WK_N) || rep.v[WK_N].u != n) {
-        fprintf(stderr, "peers: sluice: push of %" PRIu32 " stored %" PRIu64 "\n", n,
-                WIRE_HAS(&rep, WK_N) ? rep.v[WK_N].u : 0);
-        rv = SL_EBADREQ;
-    }
-    wire_msg_fini(&rep);
-    return rv == 0 ? 0 : -1;
-}
-
-static int
-sluice_take(struct conn *c)
-{
-    struct wapi_job job;
-    int rv = wapi_next(c->w, &job);
-
-    if (rv == SL_ETIMEDOUT) {
-        return 1; /* the run is over: wapi hands out nothing more */
-    }
-    if (rv != 0) {
-        fprintf(stderr, "peers: sluice: reserve: %s\n", sl_err_str(rv));
-        return -1;
-    }
-    if (job.len != PAYLOAD_LEN) {
-        fprintf(stderr, "peers: sluice: a job of %" PRIu32 " bytes, not 16\n", job.len);
-        return -1;
-    }
-    memcpy(c->payload, job.payload, PAYLOAD_LEN);
-    c->id = job.id;
-    return 0;
-}
-
-static int
-sluice_ack(struct conn *c)
-{
-    wapi_ack(c->w, c->id);
-    return 0;
-}
-
-static void
-sluice_settle(struct conn *c)
-{
-    wapi_settle(c->w);
-}
-
-static int
-sluice_wait_consumers(struct conn *p, uint32_t n)
-{
-    if (!benchlib_workers_registered(p->cl, n, 10000)) {
-        fprintf(stderr, "peers: sluice: %" PRIu32 " workers not registered within 10 s\n", n);
-        return -1;
-    }
-    return 0;
-}
-
-static void
-sluice_close(struct conn *c)
-{
-    wapi_close(c->w);
-    client_free(c->cl);
-    free(c->views);
-    conn_init(c, c->sys);
-}
-
-static const struct system systems[] = {
-    { "redis", stream_open_producer, stream_open_consumer, redis_push, redis_take, redis_ack, NULL,
-      stream_wake, NULL, stream_close },
-    { "beanstalkd", stream_open_producer, stream_open_consumer, bean_push, bean_take, bean_ack,
-      NULL, stream_wake, NULL, stream_close },
-    { "sluice", sluice_open_producer, sluice_open_consumer, sluice_push, sluice_take, sluice_ack,
-      sluice_settle, NULL, sluice_wait_consumers, sluice_close },
-};
-
 /* ---- Runs: push, e2e ---- */
 
 struct run {
@@ -676,7 +69,7 @@ struct run {
     atomic_uint_least64_t next; /* e2e: the number of the next job to push */
     atomic_uint_least64_t pushed; /* jobs the servers confirmed */
     atomic_uint_least64_t done; /* e2e: jobs acknowledged */
-    atomic_int_least64_t done_ns; /* e2e: when the last was (now_ns) */
+    atomic_int_least64_t done_ns; /* e2e: when the last was (peers_now_ns) */
     volatile sig_atomic_t stop; /* consumers: end the run (set once, by any thread) */
     atomic_bool failed;
 };
@@ -723,7 +116,7 @@ producer_main(void *arg)
             seq += n;
         }
         for (uint32_t i = 0; i < n; i++) {
-            payload_put(p->payloads + (size_t)i * PAYLOAD_LEN, first + i);
+            peers_payload_put(p->payloads + (size_t)i * PAYLOAD_LEN, first + i);
         }
         if (r->sys->push(&p->c, p->payloads, n) != 0) {
             run_fail(r);
@@ -756,7 +149,7 @@ consumer_main(void *arg)
             if (r->sys->settle != NULL) {
                 r->sys->settle(&w->c);
             }
-            atomic_store(&r->done_ns, now_ns());
+            atomic_store(&r->done_ns, peers_now_ns());
             r->stop = 1;
         }
     }
@@ -766,9 +159,9 @@ consumer_main(void *arg)
 static const struct system *
 system_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof(systems) / sizeof(systems[0]); i++) {
-        if (strcmp(systems[i].name, name) == 0) {
-            return &systems[i];
+    for (size_t i = 0; i < peers_nsystems; i++) {
+        if (strcmp(peers_systems[i].name, name) == 0) {
+            return &peers_systems[i];
         }
     }
     fprintf(stderr, "peers: unknown system '%s' (redis, beanstalkd, sluice)\n", name);
@@ -784,7 +177,7 @@ workers_open(struct run *r, struct worker *ws, uint32_t n, bool producers)
         struct worker *w = &ws[i];
         w->r = r;
         w->index = i;
-        conn_init(&w->c, r->sys->name);
+        peers_conn_init(&w->c, r->sys->name);
         if (producers) {
             if ((w->payloads = malloc((size_t)r->batch * PAYLOAD_LEN)) == NULL) {
                 fprintf(stderr, "peers: out of memory\n");
@@ -933,7 +326,7 @@ cmd_e2e(char **argv)
         rv = r.sys->wait_consumers(&ps[0].c, ncons);
     }
     if (rv == 0) {
-        t0 = now_ns();
+        t0 = peers_now_ns();
         rv = workers_start(ps, nprod, producer_main);
     }
     if (rv != 0) {
@@ -961,7 +354,7 @@ struct lat {
     int64_t *samples_ns;        /* one per job taken, in the order taken */
     uint64_t cap;
     atomic_uint_least64_t n;
-    int64_t start_ns;           /* no job of this run was sent before (now_ns) */
+    int64_t start_ns;           /* no job of this run was sent before (peers_now_ns) */
 };
 
 static void *
@@ -972,7 +365,7 @@ lat_consumer_main(void *arg)
 
     while (!r->stop) {
         int rv = r->sys->take(&l->c);
-        int64_t t = now_ns();
+        int64_t t = peers_now_ns();
         uint64_t sent;
         if (rv == 1) {
             continue;
@@ -984,7 +377,7 @@ lat_consumer_main(void *arg)
             break;
         }
         /* A job left by another run would give a meaningless figure. */
-        if (!payload_get(l->c.payload, &sent) || (int64_t)sent < l->start_ns ||
+        if (!peers_payload_get(l->c.payload, &sent) || (int64_t)sent < l->start_ns ||
             (int64_t)sent > t) {
             fprintf(stderr, "peers: %s: a job not pushed by this run (%.16s): is the queue "
                     "empty?\n", r->sys->name, l->c.payload);
@@ -1034,14 +427,14 @@ cmd_latency(char **argv)
     r.batch = 1;
     l.r = &r;
     l.cap = (uint64_t)rate * secs;
-    l.start_ns = now_ns();
+    l.start_ns = peers_now_ns();
     benchlib_watchdog("peers", (uint64_t)secs * 1000 + 60000);
     if ((l.samples_ns = malloc(l.cap * sizeof(int64_t))) == NULL) {
         fprintf(stderr, "peers: out of memory\n");
         return 1;
     }
-    conn_init(&l.c, r.sys->name);
-    conn_init(&p.c, r.sys->name);
+    peers_conn_init(&l.c, r.sys->name);
+    peers_conn_init(&p.c, r.sys->name);
     if (r.sys->open_consumer(&l.c, r.addr, "peers-latency", &r.stop) != 0) {
         goto fail_samples;
     }
@@ -1058,19 +451,19 @@ cmd_latency(char **argv)
     }
     /* An absolute schedule: a late send is not made up by a later one waiting less. */
     int64_t period_ns = 1000000000LL / rate;
-    int64_t start = now_ns() + 10000000;
+    int64_t start = peers_now_ns() + 10000000;
     uint64_t sent = 0;
     for (; sent < l.cap && !atomic_load(&r.failed); sent++) {
         int64_t at = start + (int64_t)sent * period_ns;
         struct timespec ts = { (time_t)(at / 1000000000), (long)(at % 1000000000) };
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
         }
-        payload_put(payload, (uint64_t)now_ns());
+        peers_payload_put(payload, (uint64_t)peers_now_ns());
         if (r.sys->push(&p.c, payload, 1) != 0) {
             run_fail(&r);
         }
     }
-    double el = (double)(now_ns() - start) / 1e9;
+    double el = (double)(peers_now_ns() - start) / 1e9;
     uint64_t until = benchlib_mono_us() + LATENCY_DRAIN_US;
     while (!atomic_load(&r.failed) && atomic_load(&l.n) < sent && benchlib_mono_us() < until) {
         benchlib_sleep_us(1000);
@@ -1236,15 +629,15 @@ time_rts(const char *what, uint32_t n, int (*rt)(void *), void *arg)
             goto fail;
         }
     }
-    int64_t t0 = now_ns();
+    int64_t t0 = peers_now_ns();
     for (uint32_t i = 0; i < n; i++) {
-        int64_t t = now_ns();
+        int64_t t = peers_now_ns();
         if (rt(arg) != 0) {
             goto fail;
         }
-        v[i] = (uint64_t)(now_ns() - t);
+        v[i] = (uint64_t)(peers_now_ns() - t);
     }
-    double el = (double)(now_ns() - t0) / 1e9;
+    double el = (double)(peers_now_ns() - t0) / 1e9;
     benchlib_sort_u64(v, n);
     printf("what=%s n=%" PRIu32 " p50_us=%.1f p99_us=%.1f rt_per_s=%.0f\n", what, n,
            (double)quantile(v, n, 0.5) / 1e3, (double)quantile(v, n, 0.99) / 1e3,
