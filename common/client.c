@@ -249,13 +249,13 @@ round_trip(struct client *c, nng_msg *req, uint64_t send_deadline, uint64_t dead
     bool sent = false;
     uint64_t lost_at = 0, wait = RETRY_MIN_MS;
     for (;;) {
-        uint64_t now = clock_mono_ms();
+        uint64_t now = clock_mono_ms(), until = sent ? deadline : send_deadline;
         if (c->conn == NULL) {
-            uint64_t until = sent ? deadline : send_deadline;
-            if (sent && c->list.n > 1 && lost_at + WATCH_LOST_MS < until) {
-                until = lost_at + WATCH_LOST_MS;
+            uint64_t dial_by = until;
+            if (sent && c->list.n > 1 && lost_at + WATCH_LOST_MS < dial_by) {
+                dial_by = lost_at + WATCH_LOST_MS;
             }
-            int rv = now < until ? dial_until(c, until, false, false) : SL_EUNREACHABLE;
+            int rv = now < dial_by ? dial_until(c, dial_by, false, false) : SL_EUNREACHABLE;
             if (rv != 0) {
                 if (!sent) {
                     return rv == SL_EUNREACHABLE ? NOT_SENT_TIMEOUT : NOT_SENT;
@@ -266,8 +266,7 @@ round_trip(struct client *c, nng_msg *req, uint64_t send_deadline, uint64_t dead
             now = clock_mono_ms();
         }
         int rv = spconn_send(c->conn, nng_msg_body(req), nng_msg_len(req),
-                             (sent ? deadline : send_deadline) > now
-                                 ? (sent ? deadline : send_deadline) - now : 0);
+                             until > now ? until - now : 0);
         if (rv == 0) {
             sent = true;
             now = clock_mono_ms();
