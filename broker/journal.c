@@ -242,7 +242,7 @@ journal_hold(struct journal *jr, struct waiter *wt, uint64_t lsn)
     return true;
 }
 
-void
+struct waiter *
 journal_release_waiters(struct journal *jr)
 {
     pthread_mutex_lock(&jr->mtx);
@@ -252,14 +252,12 @@ journal_release_waiters(struct journal *jr)
     struct waiter *list = jr->wait_head;
     jr->wait_head = jr->wait_tail = NULL;
     pthread_mutex_unlock(&jr->mtx);
-    while (list != NULL) {
-        struct waiter *next = list->next;
-        nng_msg_free(list->rep);
-        list->rep = NULL;
-        list->next = NULL;
-        list->commit_lsn = 0;
-        list = next;
+    for (struct waiter *wt = list; wt != NULL; wt = wt->next) {
+        nng_msg_free(wt->rep);
+        wt->rep = NULL;
+        wt->commit_lsn = 0;
     }
+    return list;
 }
 
 void

@@ -99,10 +99,11 @@ bool journal_broken(struct journal *jr, char *why, size_t cap);
  * If the write fails the reply becomes an io error. */
 bool journal_hold(struct journal *jr, struct waiter *wt, uint64_t lsn);
 
-/* The server is going away: drops every held reply (their connections close with it) and
- * waits for replies the writer is sending now. After it the journal touches no waiter it
- * held. Call once nothing can hold a new one (the server's contexts are stopped). */
-void journal_release_waiters(struct journal *jr);
+/* The server is going away: drops every held reply (freeing each waiter's rep) and waits for
+ * replies the writer is sending now. Returns the waiters it held, linked by next, for the
+ * server to free; after it the journal touches no waiter it held. Call once nothing can hold
+ * a new one (the server's threads are stopped). */
+struct waiter *journal_release_waiters(struct journal *jr);
 
 /* Blocks until everything up to lsn is durable or the journal fails. */
 void journal_wait(struct journal *jr, uint64_t lsn);

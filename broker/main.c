@@ -37,6 +37,7 @@ enum {
     OPT_MAX_MESSAGE,
     OPT_TTR,
     OPT_MAX_ATTEMPTS,
+    OPT_THREADS,
     OPT_CONTEXTS,
     OPT_MIN_SHARE,
     OPT_MAX_CRASHES,
@@ -73,7 +74,8 @@ static const struct opt broker_opts[] = {
     { OPT_MAX_MESSAGE, "max-message", 0, "SIZE", "SLUICE_MAX_MESSAGE", "largest request (default 64M)" },
     { OPT_TTR, "ttr", 0, "DURATION", NULL, "default reservation timeout (default 60s)" },
     { OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL, "default attempts per job (default 3)" },
-    { OPT_CONTEXTS, "contexts", 0, "N", NULL, "requests served concurrently, besides parked reserves (default 16)" },
+    { OPT_THREADS, "threads", 0, "N", NULL, "threads reading and answering requests, 1-64 (default 2)" },
+    { OPT_CONTEXTS, "contexts", 0, "N", NULL, "accepted for older command lines and ignored (see --threads)" },
     { OPT_MAX_CONNS, "max-connections", 0, "N", NULL, "connections open at once; more are closed as they come (default: the open-files limit less 64, kept for the journal)" },
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
     { OPT_MAX_CRASHES, "max-crashes", 0, "N", NULL, "a job whose worker died under it this often is dead (default 3)" },
@@ -138,7 +140,7 @@ open_files_limit(void)
 /* Parses the options into cfg, url and dir. Returns 0, or 2 on a usage error. */
 static int
 configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_message,
-          uint64_t *contexts, struct journal_cfg *jc)
+          uint64_t *threads, struct journal_cfg *jc)
 {
     uint64_t x;
     int rv = 0;
@@ -169,7 +171,7 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
 
     broker_cfg_default(cfg);
     *max_message = 64ULL << 20;
-    *contexts = 16;
+    *threads = 2;
     if (v->v[OPT_MAX_JOBS] && (rv = opt_u64("max-jobs", v->v[OPT_MAX_JOBS], 1, UINT64_C(1) << 40, &cfg->max_jobs))) {
         return rv;
     }
@@ -221,8 +223,14 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
         }
         cfg->max_conns = (uint32_t)x;
     }
-    if (v->v[OPT_CONTEXTS] && (rv = opt_u64("contexts", v->v[OPT_CONTEXTS], 1, 4096, contexts))) {
+    if (v->v[OPT_THREADS] && (rv = opt_u64("threads", v->v[OPT_THREADS], 1, SERVER_THREADS_MAX, threads))) {
         return rv;
+    }
+    if (v->v[OPT_CONTEXTS]) {
+        if ((rv = opt_u64("contexts", v->v[OPT_CONTEXTS], 1, 4096, &x))) {
+            return rv;
+        }
+        fprintf(stderr, "broker: --contexts is ignored: requests are served by --threads\n");
     }
     return 0;
 }
@@ -353,7 +361,7 @@ main(int argc, char **argv)
     struct broker *b = NULL;
     struct server *srv = NULL;
     char dir[RUNDIR_MAX], evbuf[RUNDIR_MAX + 16];
-    uint64_t max_message, contexts;
+    uint64_t max_message, threads;
     static struct listen_cfg lc; /* its addresses are shown by stats for the broker's life */
     char metrics_url[96] = "";
     /* Static: nng may run the tail of an HTTP handler after the server is stopped (see
@@ -375,7 +383,7 @@ main(int argc, char **argv)
         return 2;
     }
     struct journal_cfg jc;
-    if ((rv = configure(&v, &cfg, &max_message, &contexts, &jc)) != 0) {
+    if ((rv = configure(&v, &cfg, &max_message, &threads, &jc)) != 0) {
         return rv;
     }
     cfg.max_message = max_message;
@@ -492,7 +500,7 @@ main(int argc, char **argv)
         fprintf(stderr, "broker: cannot start the timer thread\n");
         goto fail_timer;
     }
-    if (server_start_at(&srv, b, &lc.sl, max_message, (unsigned)contexts) != 0) {
+    if (server_start_at(&srv, b, &lc.sl, max_message, (unsigned)threads) != 0) {
         goto fail_server;
     }
     if (metrics_url[0] != '\0') {

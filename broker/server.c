@@ -1,146 +1,124 @@
+/* The broker's request server (server.h). */
 #include "server.h"
 
 #include "err.h"
-#include "hmap.h"
+#include "clock.h"
 #include "journal.h"
 #include "log.h"
-#include "net.h"
 #include "ops.h"
 #include "park.h"
+#include "splisten.h"
 
-#include <nng/protocol/reqrep0/rep.h>
-#include <nng/supplemental/util/platform.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <time.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-/* A context receives a request and handles it; then it sends the reply, or holds the request
- * while it is parked. A context that sends or parks no longer counts as receiving: the server
- * then opens (or reuses) another so that `base` contexts always receive, whatever the peers
- * do with their replies. nng's REP context waits in its send until the connection takes the
- * reply, which a connection that does not read never does: such a context must not keep
- * others from being served. A context whose send is done goes back to receiving if fewer
- * than `base` do, else to the spare list. */
-enum sctx_state { SCTX_RECV, SCTX_PARKED, SCTX_SEND, SCTX_SPARE };
+#define PROTO_REQ0 48
+#define PROTO_REP0 49
+#define ID_BIT 0x80000000u
+#define HOPS_MAX 8              /* words of a request's backtrace, its id included */
+#define READ_CHUNK (64u << 10)
+#define EVENTS_MAX 64
 
-struct sctx {
-    struct server *srv;
-    nng_ctx ctx;
-    nng_aio *aio;
-    enum sctx_state state;
-    uint32_t pipe;           /* the connection the current request came on */
-    bool in_cb;              /* (server mutex) its receive callback is still running */
-    nng_msg *pending;        /* (server mutex) a parked reply that arrived while in_cb */
+/* What an epoll event points at. */
+enum sfd_kind { SFD_LISTEN, SFD_CONN, SFD_WAKE };
+
+struct sloop;
+
+/* A connection. The thread of its loop reads it and is the only one to close it; any thread
+ * may write a reply to it, under mtx. It is freed when the loop has closed it and no request
+ * of it is still unanswered (refs). */
+struct sconn {
+    enum sfd_kind kind;          /* SFD_CONN; first */
+    uint32_t id;                 /* the connection's id: ops' "pipe" */
+    int fd;
+    bool ipc;                    /* IPC frames carry a type byte */
+    struct sloop *lp;
+    struct sconn *next, *prev;   /* the loop's connections (loop's mtx) */
+    unsigned refs;               /* atomic: the loop's and one per unanswered request */
+    /* The loop thread only: */
+    bool greeted;                /* the peer's SP header has come, and is REQ's */
+    uint8_t *in;                 /* the start of a frame not yet whole */
+    size_t inlen, incap;
+    /* Under mtx: */
+    pthread_mutex_t mtx;
+    bool closed;                 /* fd is closed: replies are discarded */
+    bool dropped;                /* not reading (or broken): shut down, discarded until closed */
+    bool authed;                 /* it sent a request with the token, or none is asked for */
+    bool pollout;                /* epoll also waits for room to write */
+    uint8_t *out;                /* replies not yet written: out[outpos..outlen) */
+    size_t outpos, outlen, outcap;
+    uint64_t queued, written;    /* bytes given to out / written, since the connection began */
+    uint64_t ends[SERVER_REPLIES_WAITING]; /* where each waiting reply ends, in queued bytes */
+    unsigned head, waiting;
+    int64_t since_ms;            /* when the oldest waiting reply began to wait */
+};
+
+/* A request whose reply may come later: the waiter ops_handle parks, the connection it
+ * answers, and the backtrace its reply carries. */
+struct sreq {
     struct waiter wt;
-    struct sctx *next_all;   /* every context, for shutdown */
-    struct sctx *next_spare;
+    struct sconn *k;
+    unsigned refs;               /* atomic: the handling thread's and the reply's */
+    uint8_t bt[4 * HOPS_MAX];
+    uint8_t btlen;
+};
+
+struct sloop {
+    struct server *srv;
+    pthread_t th;
+    bool started;
+    int ep;
+    struct { enum sfd_kind kind; int fd; } wake; /* an eventfd: stop */
+    pthread_mutex_t mtx;         /* guards conns */
+    struct sconn *conns;
+    struct sreq *spare;          /* the next request's record */
+    nng_msg *rep;                /* the next request's reply */
+    int64_t swept_ms;
+    uint8_t buf[READ_CHUNK];
 };
 
 /* Events a peer can cause at will are logged at most once a second, with their count. */
 struct lograte {
-    int64_t logged_ms;       /* when one was last logged; 0: never */
-    uint64_t unlogged;       /* since then */
+    int64_t logged_ms;
+    uint64_t unlogged;
 };
 
-/* A connection (nng pipe), from its NNG_PIPE_EV_ADD_PRE to its NNG_PIPE_EV_REM_POST. */
-struct sconn {
-    uint32_t id;             /* the pipe id; the map's key points here */
-    unsigned waiting;        /* replies given to nng that the connection has not taken yet */
-    bool authed;             /* it sent a request with the token, or none is asked for */
-    bool dropped;            /* not reading: its requests and replies are discarded until
-                                the sweep closes it */
-    bool closing;            /* the sweep has closed it */
-    int64_t last_ms;         /* (dropped) when its last request arrived */
+struct slisten {
+    enum sfd_kind kind;          /* SFD_LISTEN; first */
+    struct splisten l;
 };
 
 struct server {
     struct broker *b;
-    nng_socket sock;
-    unsigned base;           /* contexts that should be receiving */
-    unsigned max_conns;      /* connections served at once; more are closed at once */
-    nng_mtx *mtx;            /* guards the fields below */
-    unsigned receiving;      /* contexts receiving or handling a request */
-    unsigned total;
-    bool stopping;
-    bool quiet;              /* server_quiesce done (main thread only) */
-    struct sctx *all;
-    struct sctx *spare;
-    struct hmap conns;       /* pipe id -> struct sconn */
+    size_t max_message;
+    unsigned max_conns;
+    unsigned nloops;
+    struct sloop *loops;
+    struct slisten ls[SERVER_LISTEN_MAX];
+    unsigned nls;
+    pthread_mutex_t mtx;         /* guards the fields below */
+    unsigned nconns;
+    uint32_t next_id;
     struct lograte refused, dropped;
-    unsigned unswept;        /* connections dropped and not yet closed */
-    nng_aio *sweep;          /* closes dropped connections once they are quiet */
+    bool stopping;               /* atomic */
+    bool quiet;                  /* server_quiesce done (main thread only) */
 };
 
-static void sctx_cb(void *arg);
-static void sctx_send_parked(struct waiter *wt);
-
-static struct sctx *
-sctx_new(struct server *s)
-{
-    struct sctx *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        return NULL;
-    }
-    c->srv = s;
-    c->wt.send = sctx_send_parked;
-    if (nng_aio_alloc(&c->aio, sctx_cb, c) != 0) {
-        free(c);
-        return NULL;
-    }
-    if (nng_ctx_open(&c->ctx, s->sock) != 0) {
-        nng_aio_free(c->aio);
-        free(c);
-        return NULL;
-    }
-    c->next_all = s->all;
-    s->all = c;
-    s->total++;
-    return c;
-}
-
-/* Starts c receiving. Server mutex held. */
-static void
-start_recv(struct server *s, struct sctx *c)
-{
-    c->state = SCTX_RECV;
-    s->receiving++;
-    nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
-    nng_ctx_recv(c->ctx, c->aio);
-}
-
-/* Called when a context stops receiving (its request parked, or it sends the reply): keeps
- * `base` contexts receiving. Server mutex held. */
-static void
-replace_receiver(struct server *s)
-{
-    s->receiving--;
-    while (!s->stopping && s->receiving < s->base) {
-        struct sctx *n = s->spare;
-        if (n != NULL) {
-            s->spare = n->next_spare;
-        } else if ((n = sctx_new(s)) == NULL) {
-            LOG(LOG_ERROR, "server.nomem", "reason=\"cannot open a context\" receiving=%u",
-                s->receiving);
-            break;
-        }
-        start_recv(s, n);
-    }
-}
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static void sreq_send(struct waiter *wt);
 
 /* Counts one event; returns how many to log now (0: not now). Server mutex held. */
 static uint64_t
 lograte_due(struct lograte *r)
 {
-    int64_t now = mono_ms();
+    int64_t now = (int64_t)clock_mono_ms();
     r->unlogged++;
     if (r->logged_ms != 0 && now - r->logged_ms < 1000) {
         return 0;
@@ -151,365 +129,564 @@ lograte_due(struct lograte *r)
     return n;
 }
 
-/* The connection's record, or NULL once it has closed. Server mutex held. */
-static struct sconn *
-conn_find(struct server *s, uint32_t pipe)
+static void
+count_conn(struct broker *b, uint64_t *counter, int delta)
 {
-    return hmap_get(&s->conns, &pipe, sizeof(pipe));
+    pthread_mutex_lock(&b->lock);
+    *counter += (uint64_t)(int64_t)delta;
+    pthread_mutex_unlock(&b->lock);
 }
 
-/* Stops serving connection k, which does not take its replies: from now on its requests are
- * discarded unread and no reply is sent to it (those waiting are discarded when it closes).
- * It is closed by the sweep once no request has come from it for SERVER_DROP_QUIET_MS: nng
- * 1.5.2 may lose track of a connection closed while its requests are still arriving (the
- * connection is then never freed, nor any closed after it). Server mutex held. Returns false
- * if it was dropped already. */
-static bool
-conn_drop(struct server *s, struct sconn *k)
+static void
+conn_put(struct sconn *k)
 {
-    if (k->dropped) {
+    if (__atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        pthread_mutex_destroy(&k->mtx);
+        free(k->in);
+        free(k->out);
+        free(k);
+    }
+}
+
+/* Sets what epoll waits for on k. k->mtx held, k open. */
+static void
+want_out(struct sconn *k, bool out)
+{
+    if (k->pollout == out) {
+        return;
+    }
+    struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = k };
+    if (epoll_ctl(k->lp->ep, EPOLL_CTL_MOD, k->fd, &ev) == 0) {
+        k->pollout = out;
+    }
+}
+
+/* Marks k as not to be served any more: its loop closes it. k->mtx held. Returns false if
+ * that was done already. */
+static bool
+conn_shut(struct sconn *k)
+{
+    if (k->dropped || k->closed) {
         return false;
     }
     k->dropped = true;
-    k->last_ms = mono_ms();
-    s->unswept++;
+    (void)shutdown(k->fd, SHUT_RDWR); /* its loop wakes and closes it */
     return true;
 }
 
-/* Every SERVER_SWEEP_MS: closes the dropped connections that have gone quiet. */
+/* Counts and logs (a few) a connection dropped for not taking its replies. */
 static void
-sweep_cb(void *arg)
+conn_dropped(struct server *s, uint32_t id, const char *reason, unsigned waiting, bool authed)
 {
-    struct server *s = arg;
-    uint32_t ids[64];
-    unsigned n = 0;
-
-    if (nng_aio_result(s->sweep) != 0) {
-        return; /* stopped */
-    }
-    int64_t now = mono_ms();
-    nng_mtx_lock(s->mtx);
-    size_t pos = 0;
-    for (struct sconn *k; s->unswept > 0 && n < 64 && (k = hmap_next(&s->conns, &pos));) {
-        if (k->dropped && !k->closing && now - k->last_ms >= SERVER_DROP_QUIET_MS) {
-            k->closing = true;
-            s->unswept--;
-            ids[n++] = k->id;
-        }
-    }
-    bool stopping = s->stopping;
-    nng_mtx_unlock(s->mtx);
-    for (unsigned i = 0; i < n; i++) {
-        nng_pipe p = NNG_PIPE_INITIALIZER;
-        p.id = ids[i];
-        nng_pipe_close(p);
-    }
-    if (!stopping) {
-        nng_sleep_aio(SERVER_SWEEP_MS, s->sweep);
-    }
-}
-
-/* Counts and logs (a few) a connection conn_drop dropped. Server mutex not held. */
-static void
-conn_dropped(struct server *s, uint32_t pipe, const char *reason, unsigned waiting,
-             bool authed)
-{
-    nng_mtx_lock(s->mtx);
+    pthread_mutex_lock(&s->mtx);
     uint64_t n = lograte_due(&s->dropped);
-    nng_mtx_unlock(s->mtx);
-    pthread_mutex_lock(&s->b->lock);
-    s->b->connc.dropped++;
-    pthread_mutex_unlock(&s->b->lock);
+    pthread_mutex_unlock(&s->mtx);
+    count_conn(s->b, &s->b->connc.dropped, 1);
     if (n > 0) {
-        LOG(LOG_WARN, "conn.dropped", "pipe=%u reason=%s waiting=%u authed=%s dropped=%llu",
-            pipe, reason, waiting, authed ? "yes" : "no", (unsigned long long)n);
+        LOG(LOG_WARN, "conn.dropped", "pipe=%u reason=%s waiting=%u authed=%s dropped=%llu", id,
+            reason, waiting, authed ? "yes" : "no", (unsigned long long)n);
     }
 }
 
-/* c has no request any more: it receives again if fewer than `base` do, else waits in the
- * spare list. Server mutex held. */
+/* Writes what k's replies left unwritten, as far as the kernel takes it. k->mtx held. */
 static void
-sctx_idle(struct server *s, struct sctx *c)
+flush(struct sconn *k)
 {
-    if (s->stopping) {
+    while (k->outpos < k->outlen) {
+        ssize_t w = send(k->fd, k->out + k->outpos, k->outlen - k->outpos,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            k->outpos += (size_t)w;
+            k->written += (uint64_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        (void)conn_shut(k); /* the peer is gone: its loop sees it */
         return;
     }
-    if (s->receiving < s->base) {
-        start_recv(s, c);
-    } else {
-        c->state = SCTX_SPARE;
-        c->next_spare = s->spare;
-        s->spare = c;
+    unsigned before = k->waiting;
+    while (k->waiting > 0 && k->ends[k->head] <= k->written) {
+        k->head = (k->head + 1) % SERVER_REPLIES_WAITING;
+        k->waiting--;
     }
-}
-
-/* Sends c's reply. A reply that the connection has not taken within SERVER_SEND_TIMEOUT_MS,
- * or one more than its connection's budget of waiting replies, drops that connection: it is
- * not reading. from_handling: c was receiving until now (not parked). */
-static void
-sctx_send(struct sctx *c, nng_msg *rep, bool from_handling)
-{
-    struct server *s = c->srv;
-    unsigned waiting = 0;
-    bool dropped = false, authed = false;
-
-    nng_mtx_lock(s->mtx);
-    c->state = SCTX_SEND;
-    if (from_handling) {
-        replace_receiver(s);
+    if (k->waiting != before) {
+        k->since_ms = (int64_t)clock_mono_ms();
     }
-    struct sconn *k = conn_find(s, c->pipe);
-    if (k != NULL && !k->dropped && k->waiting >= (k->authed ? SERVER_REPLIES_WAITING
-                                                              : SERVER_UNAUTH_REPLIES_WAITING)) {
-        waiting = k->waiting + 1;
-        authed = k->authed;
-        dropped = conn_drop(s, k);
-    }
-    if (k != NULL && k->dropped) {
-        nng_msg_free(rep);
-        sctx_idle(s, c);
-        nng_mtx_unlock(s->mtx);
-        if (dropped) {
-            conn_dropped(s, c->pipe, "not_reading", waiting, authed);
-        }
-        return;
-    }
-    if (k != NULL) {
-        k->waiting++;
-    }
-    nng_aio_set_msg(c->aio, rep); /* rep belongs to the aio now */
-    nng_aio_set_timeout(c->aio, SERVER_SEND_TIMEOUT_MS);
-    nng_ctx_send(c->ctx, c->aio);
-    nng_mtx_unlock(s->mtx);
-}
-
-/* The waiter's reply is ready (from the thread that served or expired it). */
-static void
-sctx_send_parked(struct waiter *wt)
-{
-    struct sctx *c = (struct sctx *)((char *)wt - offsetof(struct sctx, wt));
-    if (wt->rep == NULL) {
-        /* No memory for the reply: answer with nothing; the worker's REQ times out and
-         * resends. Its jobs (none were reserved for it) are safe. */
-        if (nng_msg_alloc(&wt->rep, 0) != 0) {
-            LOG(LOG_ERROR, "reply.nomem", "reason=\"parked request dropped\"");
-            nng_mtx_lock(c->srv->mtx);
-            c->state = SCTX_SPARE;
-            c->next_spare = c->srv->spare;
-            c->srv->spare = c;
-            nng_mtx_unlock(c->srv->mtx);
-            return;
+    if (k->outpos == k->outlen) {
+        k->outpos = k->outlen = 0;
+        if (k->outcap > (256u << 10)) {
+            free(k->out);
+            k->out = NULL;
+            k->outcap = 0;
         }
     }
-    nng_msg *rep = wt->rep;
-    wt->rep = NULL;
-    /* The request may have been answered before the callback that parked it returned: that
-     * callback sends it then, so that one aio never has two callbacks at once. */
-    nng_mtx_lock(c->srv->mtx);
-    if (c->in_cb) {
-        c->pending = rep;
-        nng_mtx_unlock(c->srv->mtx);
-        return;
-    }
-    nng_mtx_unlock(c->srv->mtx);
-    sctx_send(c, rep, false);
+    want_out(k, k->outpos < k->outlen);
 }
 
-/* c's send has ended (rv: its result): the reply no longer waits for its connection. */
-static void
-after_send(struct sctx *c, int rv)
-{
-    struct server *s = c->srv;
-    unsigned waiting = 0;
-    bool dropped = false, authed = false;
-
-    nng_mtx_lock(s->mtx);
-    struct sconn *k = conn_find(s, c->pipe);
-    if (k != NULL) {
-        waiting = k->waiting--;
-        authed = k->authed;
-        if (rv == NNG_ETIMEDOUT) {
-            dropped = conn_drop(s, k);
-        }
-    }
-    sctx_idle(s, c);
-    nng_mtx_unlock(s->mtx);
-    if (dropped) {
-        conn_dropped(s, c->pipe, "send_timeout", waiting, authed);
-    }
-}
-
-/* Before c handles a request from its connection: false if the connection was dropped (the
- * request is to be discarded), else c is marked as in its callback. */
+/* Room for n more bytes in k's output. k->mtx held. */
 static bool
-handle_begin(struct server *s, struct sctx *c)
+out_reserve(struct sconn *k, size_t n)
 {
-    nng_mtx_lock(s->mtx);
-    struct sconn *k = conn_find(s, c->pipe);
-    if (k != NULL && k->dropped) {
-        k->last_ms = mono_ms();
-        nng_mtx_unlock(s->mtx);
+    if (k->outpos > 0 && k->outlen + n > k->outcap) {
+        memmove(k->out, k->out + k->outpos, k->outlen - k->outpos);
+        k->outlen -= k->outpos;
+        k->outpos = 0;
+    }
+    if (k->outlen + n <= k->outcap) {
+        return true;
+    }
+    size_t cap = k->outcap > 0 ? k->outcap : 4096;
+    while (cap < k->outlen + n) {
+        cap *= 2;
+    }
+    uint8_t *p = realloc(k->out, cap);
+    if (p == NULL) {
         return false;
     }
-    c->in_cb = true;
-    nng_mtx_unlock(s->mtx);
+    k->out = p;
+    k->outcap = cap;
     return true;
 }
 
-/* After c has handled a request (rv: ops_handle's result). Returns the parked reply that
- * arrived meanwhile, if any, for the caller to send. */
-static nng_msg *
-handle_end(struct server *s, struct sctx *c, int rv)
+/* Queues a reply (backtrace bt, then body) on k, and writes it now if now. A connection with
+ * as many replies waiting as it may have is dropped: it does not read. */
+static void
+conn_reply(struct server *s, struct sconn *k, const uint8_t *bt, size_t btlen,
+           const void *body, size_t n, bool now)
 {
-    nng_mtx_lock(s->mtx);
-    c->in_cb = false;
-    nng_msg *pending = c->pending;
-    c->pending = NULL;
-    /* A request that got past the token check (it is neither refused for its token nor
-     * undecodable, which is checked first) shows the connection has the token. */
-    struct sconn *k = conn_find(s, c->pipe);
-    if (k != NULL && rv != SL_EUNAUTH && rv != SL_EBADREQ) {
+    unsigned waiting = 0;
+    bool dropped = false, authed;
+
+    pthread_mutex_lock(&k->mtx);
+    authed = k->authed;
+    unsigned limit = authed ? SERVER_REPLIES_WAITING : SERVER_UNAUTH_REPLIES_WAITING;
+    if (!k->dropped && !k->closed && k->waiting >= limit) {
+        flush(k);
+        if (k->waiting >= limit) {
+            waiting = k->waiting + 1;
+            dropped = conn_shut(k);
+        }
+    }
+    size_t hn = k->ipc ? 9 : 8;
+    if (k->dropped || k->closed || !out_reserve(k, hn + btlen + n)) {
+        pthread_mutex_unlock(&k->mtx);
+        if (dropped) {
+            conn_dropped(s, k->id, "not_reading", waiting, authed);
+        }
+        return;
+    }
+    uint8_t *p = k->out + k->outlen;
+    uint64_t len = (uint64_t)btlen + n;
+    if (k->ipc) {
+        *p++ = 1;
+    }
+    for (int i = 7; i >= 0; i--) {
+        *p++ = (uint8_t)(len >> (8 * i));
+    }
+    memcpy(p, bt, btlen);
+    if (n > 0) {
+        memcpy(p + btlen, body, n);
+    }
+    k->outlen += hn + btlen + n;
+    k->queued += hn + btlen + n;
+    if (k->waiting == 0) {
+        k->since_ms = (int64_t)clock_mono_ms();
+    }
+    k->ends[(k->head + k->waiting) % SERVER_REPLIES_WAITING] = k->queued;
+    k->waiting++;
+    if (now) {
+        flush(k);
+    }
+    pthread_mutex_unlock(&k->mtx);
+}
+
+static void
+sreq_put(struct sreq *r)
+{
+    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        conn_put(r->k);
+        free(r);
+    }
+}
+
+/* A parked request's reply is ready (from the thread that served, expired or confirmed it). */
+static void
+sreq_send(struct waiter *wt)
+{
+    struct sreq *r = (struct sreq *)((char *)wt - offsetof(struct sreq, wt));
+    nng_msg *rep = wt->rep;
+    wt->rep = NULL;
+    if (rep != NULL) {
+        conn_reply(r->k->lp->srv, r->k, r->bt, r->btlen, nng_msg_body(rep), nng_msg_len(rep),
+                   true);
+        nng_msg_free(rep);
+    } else {
+        /* No memory for the reply: none is sent; the client's deadline reports it. Its jobs
+         * (none were reserved for it) are safe. */
+        LOG(LOG_ERROR, "reply.nomem", "reason=\"parked request dropped\"");
+    }
+    sreq_put(r);
+}
+
+/* A request of k, whose backtrace is bt[0..btlen): handled, answered now or later. */
+static void
+handle(struct sloop *lp, struct sconn *k, const uint8_t *bt, size_t btlen, const uint8_t *body,
+       size_t n)
+{
+    struct server *s = lp->srv;
+    struct sreq *r = lp->spare;
+    if (r == NULL && (r = lp->spare = malloc(sizeof(*r))) == NULL) {
+        LOG(LOG_ERROR, "reply.nomem", "reason=\"request dropped\"");
+        return;
+    }
+    if (lp->rep == NULL && nng_msg_alloc(&lp->rep, 0) != 0) {
+        LOG(LOG_ERROR, "reply.nomem", "reason=\"request dropped\"");
+        return;
+    }
+    memset(&r->wt, 0, sizeof(r->wt));
+    r->wt.send = sreq_send;
+    r->k = k;
+    r->refs = 2;
+    memcpy(r->bt, bt, btlen);
+    r->btlen = (uint8_t)btlen;
+    __atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
+    nng_msg *rep = lp->rep;
+    int rv = ops_handle(s->b, body, n, k->id, rep, &r->wt);
+    if (rv != SL_EUNAUTH && rv != SL_EBADREQ && !__atomic_load_n(&k->authed, __ATOMIC_ACQUIRE)) {
+        /* A request past the token check (it is neither refused for its token nor
+         * undecodable, which is checked first) shows the connection has the token. */
+        pthread_mutex_lock(&k->mtx);
         k->authed = true;
+        pthread_mutex_unlock(&k->mtx);
     }
     if (rv == OPS_PARKED) {
-        replace_receiver(s);
-    }
-    nng_mtx_unlock(s->mtx);
-    return pending;
-}
-
-static void
-sctx_cb(void *arg)
-{
-    struct sctx *c = arg;
-    struct server *s = c->srv;
-    int rv = nng_aio_result(c->aio);
-
-    switch (c->state) {
-    case SCTX_RECV: {
-        if (rv != 0) {
-            if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-                return; /* shutting down */
-            }
-            LOG(LOG_WARN, "recv.error", "error=\"%s\"", nng_strerror(rv));
-            nng_ctx_recv(c->ctx, c->aio);
-            return;
+        if (r->wt.took_rep) {
+            lp->rep = NULL; /* the waiter holds it until the journal has the request */
+        } else {
+            nng_msg_clear(rep);
         }
-        nng_msg *req = nng_aio_get_msg(c->aio); /* ours until freed */
-        nng_aio_set_msg(c->aio, NULL);
-        nng_msg *rep = NULL;
-        if (nng_msg_alloc(&rep, 0) != 0) {
-            /* No memory for a reply: drop the request; the client's timeout reports it. */
-            LOG(LOG_ERROR, "reply.nomem", "reason=\"request dropped\"");
-            nng_msg_free(req);
-            nng_ctx_recv(c->ctx, c->aio);
-            return;
-        }
-        uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(req));
-        c->pipe = pipe;
-        /* PARKED before the request can park: its answer may be sent from another thread
-         * before ops_handle returns, and sending sets SEND. */
-        c->state = SCTX_PARKED;
-        if (!handle_begin(s, c)) {
-            /* Not handled: its connection does not read replies. */
-            c->state = SCTX_RECV;
-            nng_msg_free(req);
-            nng_msg_free(rep);
-            nng_ctx_recv(c->ctx, c->aio);
-            return;
-        }
-        int rv2 = ops_handle(s->b, nng_msg_body(req), nng_msg_len(req), pipe, rep, &c->wt);
-        nng_msg_free(req); /* every view decoded from req dies here */
-        nng_msg *pending = handle_end(s, c, rv2);
-        if (rv2 == OPS_PARKED) {
-            if (!c->wt.took_rep) {
-                nng_msg_free(rep); /* else the waiter holds it until the journal has it */
-            }
-            if (pending != NULL) {
-                sctx_send(c, pending, false);
-            }
-            return;
-        }
-        sctx_send(c, rep, true);
+        lp->spare = NULL;
+        sreq_put(r); /* its reply may have gone already */
         return;
     }
-    case SCTX_SEND:
-        if (rv != 0) {
-            nng_msg_free(nng_aio_get_msg(c->aio)); /* not sent: still ours */
-            nng_aio_set_msg(c->aio, NULL);
-            if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+    __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL); /* the loop's own stays */
+    conn_reply(s, k, bt, btlen, nng_msg_body(rep), nng_msg_len(rep), false);
+    nng_msg_clear(rep);
+}
+
+/* One frame's payload: its backtrace (words up to the one with the high bit, the request id),
+ * then the request. A payload without a whole backtrace is discarded, as nng's REP does. */
+static void
+frame(struct sloop *lp, struct sconn *k, const uint8_t *p, size_t n)
+{
+    size_t bt = 0;
+    for (;;) {
+        if (bt + 4 > n || bt >= 4 * HOPS_MAX) {
+            return;
+        }
+        bt += 4;
+        if ((p[bt - 4] & 0x80) != 0) {
+            break;
+        }
+    }
+    handle(lp, k, p, bt, p + bt, n - bt);
+}
+
+/* Takes whatever whole frames p[0..n) holds; returns how many bytes it used, or SIZE_MAX when
+ * the connection is to be closed (not SP, or a message larger than the broker takes). */
+static size_t
+take(struct sloop *lp, struct sconn *k, const uint8_t *p, size_t n)
+{
+    size_t used = 0;
+    if (!k->greeted) {
+        static const uint8_t want[8] = { 0, 'S', 'P', 0, 0, PROTO_REQ0, 0, 0 };
+        if (n < 8) {
+            return memcmp(p, want, n) == 0 ? 0 : SIZE_MAX;
+        }
+        if (memcmp(p, want, 8) != 0) {
+            return SIZE_MAX;
+        }
+        k->greeted = true;
+        used = 8;
+    }
+    size_t hn = k->ipc ? 9 : 8;
+    while (n - used >= hn) {
+        const uint8_t *h = p + used;
+        if (k->ipc && h[0] != 1) {
+            return SIZE_MAX;
+        }
+        uint64_t len = 0;
+        for (size_t i = hn - 8; i < hn; i++) {
+            len = len << 8 | h[i];
+        }
+        if (len > lp->srv->max_message) {
+            return SIZE_MAX;
+        }
+        if (n - used - hn < len) {
+            break;
+        }
+        bool dropped = __atomic_load_n(&k->dropped, __ATOMIC_ACQUIRE);
+        if (!dropped && !__atomic_load_n(&lp->srv->stopping, __ATOMIC_ACQUIRE)) {
+            frame(lp, k, h + hn, (size_t)len);
+        }
+        used += hn + (size_t)len;
+    }
+    return used;
+}
+
+/* Closes k (its loop's thread): its unanswered requests' replies are discarded, its waiters
+ * answered and its workers' jobs handed back (ops_pipe_closed). */
+static void
+conn_close(struct sloop *lp, struct sconn *k)
+{
+    struct server *s = lp->srv;
+    pthread_mutex_lock(&k->mtx);
+    (void)epoll_ctl(lp->ep, EPOLL_CTL_DEL, k->fd, NULL);
+    close(k->fd);
+    k->closed = true;
+    k->outpos = k->outlen = 0;
+    pthread_mutex_unlock(&k->mtx);
+    pthread_mutex_lock(&lp->mtx);
+    if (k->prev != NULL) {
+        k->prev->next = k->next;
+    } else {
+        lp->conns = k->next;
+    }
+    if (k->next != NULL) {
+        k->next->prev = k->prev;
+    }
+    pthread_mutex_unlock(&lp->mtx);
+    pthread_mutex_lock(&s->mtx);
+    s->nconns--;
+    pthread_mutex_unlock(&s->mtx);
+    count_conn(s->b, &s->b->connc.open, -1);
+    ops_pipe_closed(s->b, k->id);
+    conn_put(k);
+}
+
+/* k is readable (or hung up): reads what has come, handles every whole request in it, and
+ * writes their replies together. */
+static void
+conn_read(struct sloop *lp, struct sconn *k)
+{
+    if (__atomic_load_n(&k->dropped, __ATOMIC_ACQUIRE)) {
+        conn_close(lp, k); /* what it sent since is discarded */
+        return;
+    }
+    ssize_t r = read(k->fd, lp->buf, sizeof(lp->buf));
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
+    }
+    if (r <= 0) {
+        conn_close(lp, k);
+        return;
+    }
+    const uint8_t *p = lp->buf;
+    size_t n = (size_t)r;
+    if (k->inlen > 0) {
+        /* The rest of a frame begun earlier: it is put together in k->in. */
+        if (k->inlen + n > k->incap) {
+            size_t cap = k->incap > 0 ? k->incap : 4096;
+            while (cap < k->inlen + n) {
+                cap *= 2;
+            }
+            uint8_t *q = realloc(k->in, cap);
+            if (q == NULL) {
+                LOG(LOG_ERROR, "conn.nomem", "pipe=%u reason=\"connection closed\"", k->id);
+                conn_close(lp, k);
                 return;
             }
+            k->in = q;
+            k->incap = cap;
         }
-        after_send(c, rv);
-        return;
-    case SCTX_PARKED:
-    case SCTX_SPARE:
+        memcpy(k->in + k->inlen, p, n);
+        k->inlen += n;
+        p = k->in;
+        n = k->inlen;
+    }
+    size_t used = take(lp, k, p, n);
+    if (used == SIZE_MAX) {
+        LOG(LOG_DEBUG, "conn.closed", "pipe=%u reason=\"not an SP request stream, or a message "
+            "too large\"", k->id);
+        conn_close(lp, k);
         return;
     }
+    if (used < n) {
+        if (p == k->in) {
+            memmove(k->in, k->in + used, n - used);
+        } else {
+            uint8_t *q = k->incap >= n - used ? k->in : realloc(k->in, n - used);
+            if (q == NULL) {
+                conn_close(lp, k);
+                return;
+            }
+            if (q != k->in) {
+                k->in = q;
+                k->incap = n - used;
+            }
+            memcpy(k->in, p + used, n - used);
+        }
+    } else if (k->incap > (256u << 10)) {
+        free(k->in);
+        k->in = NULL;
+        k->incap = 0;
+    }
+    k->inlen = n - used;
+    pthread_mutex_lock(&k->mtx);
+    if (!k->dropped) {
+        flush(k);
+    }
+    pthread_mutex_unlock(&k->mtx);
 }
 
-/* A new connection: recorded, or closed at once when max_conns are open already (the
- * descriptors left are the journal's) or memory is short. */
+/* Accepts every connection waiting on l, each served by the next loop. */
 static void
-conn_added(struct server *s, nng_pipe p)
+accept_all(struct server *s, struct slisten *l)
 {
-    uint32_t id = (uint32_t)nng_pipe_id(p);
-    struct sconn *k = calloc(1, sizeof(*k));
-    uint64_t refused = 0;
-    unsigned open;
-
-    nng_mtx_lock(s->mtx);
-    open = (unsigned)s->conns.n;
-    if (k != NULL && open < s->max_conns) {
-        k->id = id;
-        k->authed = s->b->token.n == 0;
-        if (hmap_put(&s->conns, &k->id, sizeof(k->id), k) == 0) {
-            nng_mtx_unlock(s->mtx);
-            pthread_mutex_lock(&s->b->lock);
-            s->b->connc.open++;
-            pthread_mutex_unlock(&s->b->lock);
+    for (;;) {
+        int fd = accept4(l->l.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                LOG(LOG_WARN, "accept", "error=\"%s\"", strerror(errno));
+            }
             return;
         }
-    }
-    refused = lograte_due(&s->refused);
-    nng_mtx_unlock(s->mtx);
-    free(k);
-    nng_pipe_close(p);
-    pthread_mutex_lock(&s->b->lock);
-    s->b->connc.refused++;
-    pthread_mutex_unlock(&s->b->lock);
-    if (refused > 0) {
-        LOG(LOG_WARN, "conn.refused", "reason=\"%s\" open=%u max=%u refused=%llu",
-            open >= s->max_conns ? "too many connections (--max-connections)" : "no memory",
-            open, s->max_conns, (unsigned long long)refused);
+        static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, PROTO_REP0, 0, 0 };
+        struct sconn *k = calloc(1, sizeof(*k));
+        pthread_mutex_lock(&s->mtx);
+        bool room = k != NULL && s->nconns < s->max_conns;
+        unsigned open = s->nconns;
+        uint64_t refused = room ? 0 : lograte_due(&s->refused);
+        uint32_t id = 0;
+        if (room) {
+            s->nconns++;
+            if (++s->next_id == 0) {
+                s->next_id = 1;
+            }
+            id = s->next_id;
+        }
+        pthread_mutex_unlock(&s->mtx);
+        if (!room) {
+            free(k);
+            close(fd);
+            count_conn(s->b, &s->b->connc.refused, 1);
+            if (refused > 0) {
+                LOG(LOG_WARN, "conn.refused", "reason=\"%s\" open=%u max=%u refused=%llu",
+                    open >= s->max_conns ? "too many connections (--max-connections)"
+                                         : "no memory",
+                    open, s->max_conns, (unsigned long long)refused);
+            }
+            continue;
+        }
+        int one = 1;
+        if (!l->l.ipc) {
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        k->kind = SFD_CONN;
+        k->id = id;
+        k->fd = fd;
+        k->ipc = l->l.ipc;
+        k->lp = &s->loops[id % s->nloops];
+        k->refs = 1;
+        k->authed = s->b->token.n == 0;
+        pthread_mutex_init(&k->mtx, NULL);
+        count_conn(s->b, &s->b->connc.open, 1);
+        struct sloop *lp = k->lp;
+        pthread_mutex_lock(&lp->mtx);
+        k->next = lp->conns;
+        if (lp->conns != NULL) {
+            lp->conns->prev = k;
+        }
+        lp->conns = k;
+        pthread_mutex_unlock(&lp->mtx);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = k };
+        if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(hello) ||
+            epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            /* Gone already: closed as any other, by its loop's rules (this thread owns it
+             * until epoll has it). */
+            (void)epoll_ctl(lp->ep, EPOLL_CTL_DEL, fd, NULL);
+            conn_close(lp, k);
+        }
     }
 }
 
+/* Every SERVER_SWEEP_MS: drops the connections of lp whose oldest reply has waited
+ * SERVER_SEND_TIMEOUT_MS for them to read it, and closes those dropped (their shutdown wakes
+ * the loop; this is in case it did not). */
 static void
-on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+sweep(struct sloop *lp)
 {
-    struct server *s = arg;
-    if (ev == NNG_PIPE_EV_ADD_PRE) {
-        conn_added(s, p);
+    struct sconn *shut[64];
+    unsigned nshut = 0;
+    int64_t now = (int64_t)clock_mono_ms();
+    if (now - lp->swept_ms < SERVER_SWEEP_MS) {
         return;
     }
-    if (ev == NNG_PIPE_EV_REM_POST) {
-        uint32_t id = (uint32_t)nng_pipe_id(p);
-        nng_mtx_lock(s->mtx);
-        struct sconn *k = hmap_del(&s->conns, &id, sizeof(id));
-        if (k != NULL && k->dropped && !k->closing) {
-            s->unswept--; /* its peer closed it first */
+    lp->swept_ms = now;
+    pthread_mutex_lock(&lp->mtx);
+    for (struct sconn *k = lp->conns; k != NULL; k = k->next) {
+        pthread_mutex_lock(&k->mtx);
+        bool late = k->waiting > 0 && now - k->since_ms >= SERVER_SEND_TIMEOUT_MS;
+        unsigned waiting = k->waiting;
+        bool authed = k->authed;
+        bool dropped = late && conn_shut(k);
+        if (k->dropped && nshut < 64) {
+            shut[nshut++] = k;
         }
-        nng_mtx_unlock(s->mtx);
-        if (k != NULL) {
-            pthread_mutex_lock(&s->b->lock);
-            s->b->connc.open--;
-            pthread_mutex_unlock(&s->b->lock);
-            free(k);
+        pthread_mutex_unlock(&k->mtx);
+        if (dropped) {
+            conn_dropped(lp->srv, k->id, "send_timeout", waiting, authed);
         }
-        ops_pipe_closed(s->b, id);
     }
+    pthread_mutex_unlock(&lp->mtx);
+    for (unsigned i = 0; i < nshut; i++) {
+        conn_close(lp, shut[i]); /* only this thread closes them: still there */
+    }
+}
+
+static void *
+loop_main(void *arg)
+{
+    struct sloop *lp = arg;
+    struct server *s = lp->srv;
+    struct epoll_event evs[EVENTS_MAX];
+
+    for (;;) {
+        int n = epoll_wait(lp->ep, evs, EVENTS_MAX, SERVER_SWEEP_MS);
+        if (n < 0 && errno != EINTR) {
+            LOG(LOG_ERROR, "server.epoll", "error=\"%s\"", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            enum sfd_kind *kind = evs[i].data.ptr;
+            if (*kind == SFD_WAKE) {
+                return NULL;
+            }
+            if (*kind == SFD_LISTEN) {
+                accept_all(s, (struct slisten *)kind);
+                continue;
+            }
+            struct sconn *k = (struct sconn *)kind;
+            if ((evs[i].events & EPOLLOUT) != 0) {
+                pthread_mutex_lock(&k->mtx);
+                flush(k);
+                pthread_mutex_unlock(&k->mtx);
+            }
+            if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+                conn_read(lp, k);
+            }
+        }
+        sweep(lp);
+    }
+    return NULL;
 }
 
 unsigned
@@ -524,26 +701,49 @@ server_conns_for_fds(uint64_t nofile)
 
 int
 server_start(struct server **sp, struct broker *b, const char *url, size_t max_message,
-             unsigned ncontexts)
+             unsigned nthreads)
 {
     struct server_listen l = { .urls = { url }, .n = 1, .ipc_mode = 0600,
                                .ipc_gid = (gid_t)-1 };
-    return server_start_at(sp, b, &l, max_message, ncontexts);
+    return server_start_at(sp, b, &l, max_message, nthreads);
+}
+
+static int
+loop_init(struct server *s, struct sloop *lp)
+{
+    lp->srv = s;
+    lp->wake.kind = SFD_WAKE;
+    lp->ep = epoll_create1(EPOLL_CLOEXEC);
+    lp->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&lp->mtx, NULL);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lp->wake };
+    if (lp->ep < 0 || lp->wake.fd < 0 ||
+        epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->wake.fd, &ev) != 0) {
+        LOG(LOG_ERROR, "server.epoll", "error=\"%s\"", strerror(errno));
+        return SL_EIO;
+    }
+    return 0;
 }
 
 int
 server_start_at(struct server **sp, struct broker *b, const struct server_listen *l,
-                size_t max_message, unsigned ncontexts)
+                size_t max_message, unsigned nthreads)
 {
     struct server *s = calloc(1, sizeof(*s));
     struct rlimit rl;
-    int rv;
+    int rv = SL_ENOMEM;
 
-    if (s == NULL) {
+    if (nthreads < 1 || nthreads > SERVER_THREADS_MAX || l->n > SERVER_LISTEN_MAX) {
+        free(s);
+        return SL_EBADREQ;
+    }
+    if (s == NULL || (s->loops = calloc(nthreads, sizeof(*s->loops))) == NULL) {
+        free(s);
         return SL_ENOMEM;
     }
     s->b = b;
-    s->base = ncontexts;
+    s->max_message = max_message;
+    s->nloops = nthreads;
     s->max_conns = b->cfg.max_conns;
     if (s->max_conns == 0) {
         s->max_conns = server_conns_for_fds(getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -551,52 +751,56 @@ server_start_at(struct server **sp, struct broker *b, const struct server_listen
                                                 ? (uint64_t)rl.rlim_cur
                                                 : SERVER_CONNS_MAX);
     }
-    hmap_init(&s->conns);
-    if (nng_mtx_alloc(&s->mtx) != 0) {
-        free(s);
-        return SL_ENOMEM;
+    pthread_mutex_init(&s->mtx, NULL);
+    for (unsigned i = 0; i < nthreads; i++) {
+        s->loops[i].ep = s->loops[i].wake.fd = -1;
     }
-    if (nng_aio_alloc(&s->sweep, sweep_cb, s) != 0) {
-        nng_mtx_free(s->mtx);
-        free(s);
-        return SL_ENOMEM;
-    }
-    if ((rv = nng_rep0_open(&s->sock)) != 0) {
-        LOG(LOG_ERROR, "socket.open", "error=\"%s\"", nng_strerror(rv));
-        nng_aio_free(s->sweep);
-        nng_mtx_free(s->mtx);
-        free(s);
-        return SL_EIO;
-    }
-    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_message);
-    nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, s);
-    nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, on_pipe, s);
-    for (unsigned i = 0; i < ncontexts; i++) {
-        if (sctx_new(s) == NULL) {
-            rv = SL_ENOMEM;
+    for (unsigned i = 0; i < nthreads; i++) {
+        if ((rv = loop_init(s, &s->loops[i])) != 0) {
             goto fail;
         }
     }
-    /* The listeners are closed with the socket (server_stop). */
     for (unsigned i = 0; i < l->n; i++) {
-        nng_listener nl;
-        if ((rv = net_listen_shared(s->sock, l->urls[i], max_message, l->ipc_mode, l->ipc_gid,
-                                    &nl)) != 0) {
+        struct slisten *x = &s->ls[s->nls];
+        x->kind = SFD_LISTEN;
+        if ((rv = splisten_open(&x->l, l->urls[i], l->ipc_mode, l->ipc_gid)) != 0) {
+            goto fail;
+        }
+        s->nls++;
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = x };
+        if (epoll_ctl(s->loops[0].ep, EPOLL_CTL_ADD, x->l.fd, &ev) != 0) {
+            rv = SL_EIO;
             goto fail;
         }
     }
-    nng_mtx_lock(s->mtx);
-    for (struct sctx *c = s->all; c != NULL; c = c->next_all) {
-        start_recv(s, c);
+    for (unsigned i = 0; i < nthreads; i++) {
+        if (pthread_create(&s->loops[i].th, NULL, loop_main, &s->loops[i]) != 0) {
+            LOG(LOG_ERROR, "server.thread", "reason=\"cannot start a thread\"");
+            rv = SL_EIO;
+            goto fail;
+        }
+        s->loops[i].started = true;
     }
-    nng_mtx_unlock(s->mtx);
-    nng_sleep_aio(SERVER_SWEEP_MS, s->sweep);
     *sp = s;
     return 0;
 fail:
-    s->stopping = true;
     server_stop(s);
     return rv;
+}
+
+/* Frees the records of requests whose replies will not be sent: list of waiters linked by
+ * next, their rep freed or to be freed here. */
+static void
+drop_waiters(struct waiter *list)
+{
+    for (struct waiter *wt = list, *next; wt != NULL; wt = next) {
+        next = wt->next;
+        nng_msg_free(wt->rep);
+        wt->rep = NULL;
+        if (wt->send == sreq_send) {
+            sreq_put((struct sreq *)((char *)wt - offsetof(struct sreq, wt)));
+        }
+    }
 }
 
 void
@@ -606,29 +810,26 @@ server_quiesce(struct server *s)
         return;
     }
     s->quiet = true;
-    nng_mtx_lock(s->mtx);
-    s->stopping = true;
-    nng_mtx_unlock(s->mtx);
-    /* Parked waiters are answered (dropped) first, so no other thread touches a context
-     * being freed. */
+    __atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
+    /* Requests in progress finish; then no thread of the server handles one. */
+    for (unsigned i = 0; i < s->nloops; i++) {
+        struct sloop *lp = &s->loops[i];
+        if (lp->started) {
+            uint64_t one = 1;
+            (void)!write(lp->wake.fd, &one, sizeof(one));
+            pthread_join(lp->th, NULL);
+            lp->started = false;
+        }
+    }
+    /* Parked waiters are dropped, as are replies the journal holds. */
     struct waiter *out = NULL;
     pthread_mutex_lock(&s->b->lock);
     park_expire(s->b, INT64_MAX, 0, &out);
     park_wait_timer_sends(s->b); /* replies the timer took off the list before this */
     pthread_mutex_unlock(&s->b->lock);
-    for (struct waiter *wt = out; wt != NULL; wt = wt->next) {
-        nng_msg_free(wt->rep);
-        wt->rep = NULL;
-    }
-    nng_aio_stop(s->sweep);
-    /* Stop every aio before freeing any: a callback may be running on an nng thread. After
-     * this no request is handled. */
-    for (struct sctx *c = s->all; c != NULL; c = c->next_all) {
-        nng_aio_stop(c->aio);
-    }
-    /* Replies held until their records are durable point into the contexts freed later. */
+    drop_waiters(out);
     if (s->b->jr != NULL) {
-        journal_release_waiters(s->b->jr);
+        drop_waiters(journal_release_waiters(s->b->jr));
     }
 }
 
@@ -639,23 +840,25 @@ server_stop(struct server *s)
         return;
     }
     server_quiesce(s);
-    nng_close(s->sock);
-    for (struct sctx *c = s->all, *next; c != NULL; c = next) {
-        next = c->next_all;
-        nng_msg *m = nng_aio_get_msg(c->aio);
-        if (m != NULL && c->state == SCTX_SEND) {
-            nng_msg_free(m);
+    for (unsigned i = 0; i < s->nls; i++) {
+        splisten_close(&s->ls[i].l);
+    }
+    for (unsigned i = 0; i < s->nloops; i++) {
+        struct sloop *lp = &s->loops[i];
+        while (lp->conns != NULL) {
+            conn_close(lp, lp->conns);
         }
-        nng_aio_free(c->aio);
-        free(c);
+        free(lp->spare);
+        nng_msg_free(lp->rep);
+        if (lp->ep >= 0) {
+            close(lp->ep);
+        }
+        if (lp->wake.fd >= 0) {
+            close(lp->wake.fd);
+        }
+        pthread_mutex_destroy(&lp->mtx);
     }
-    /* nng_close has run every pipe's REM_POST; what is left was never removed. */
-    size_t pos = 0;
-    for (struct sconn *k; (k = hmap_next(&s->conns, &pos)) != NULL;) {
-        free(k);
-    }
-    hmap_fini(&s->conns);
-    nng_aio_free(s->sweep);
-    nng_mtx_free(s->mtx);
+    pthread_mutex_destroy(&s->mtx);
+    free(s->loops);
     free(s);
 }
