@@ -731,7 +731,7 @@ server_start_at(struct server **sp, struct broker *b, const struct server_listen
 {
     struct server *s = calloc(1, sizeof(*s));
     struct rlimit rl;
-    int rv = SL_ENOMEM;
+    int rv;
 
     if (nthreads < 1 || nthreads > SERVER_THREADS_MAX || l->n > SERVER_LISTEN_MAX) {
         free(s);
