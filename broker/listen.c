@@ -27,6 +27,13 @@ add_urls(struct listen_cfg *lc, const char *const *listen, unsigned nlisten, con
     if (lc->sl.n == 0) {
         lc->sl.urls[lc->sl.n++] = url != NULL ? url : lc->ipc_default;
     }
+    for (unsigned i = 0; i < lc->sl.n; i++) {
+        if (strncmp(lc->sl.urls[i], "ipc://", 6) != 0 && strncmp(lc->sl.urls[i], "tcp://", 6) != 0) {
+            snprintf(why, cap, "%s: the broker listens on ipc:// and tcp:// addresses",
+                     lc->sl.urls[i]);
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -168,8 +168,8 @@ timer_main(void *arg)
             next = b->serve_after_ns;
         }
         if (out != NULL) {
-            /* Sent outside the lock; park_wait_timer_sends lets the server free its
-             * contexts only once these sends are done. */
+            /* Sent outside the lock; park_wait_timer_sends lets the server free their
+             * requests only once these sends are done. */
             b->timer_sending = true;
             pthread_mutex_unlock(&b->lock);
             park_send_all(out);

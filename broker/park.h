@@ -1,8 +1,8 @@
 /* Parked reserves and the timer thread.
  *
- * A reserve that finds no job and may wait is parked: its REP context keeps the request
- * unanswered (the server opens another context to go on receiving, so parked requests
- * never use up the broker's capacity to answer others). Whenever jobs may have become
+ * A reserve that finds no job and may wait is parked: the request stays unanswered in its
+ * waiter, holding no server thread (parked requests never use up the broker's capacity to
+ * answer others). Whenever jobs may have become
  * available (a push, a nack, an ack freeing a capped queue, a resume...), parked waiters
  * are served oldest first. The timer thread applies job deadlines (flow_tick) and answers
  * waiters whose wait ended with an empty job list. */

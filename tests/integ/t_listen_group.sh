@@ -59,6 +59,10 @@ refused_at_start "--listen and --url together are refused" "not both" \
 refused_at_start "the same --listen twice is refused" "given twice" --listen ipc --listen ipc
 refused_at_start "a ninth --listen is refused" "at most 8" $(for i in 1 2 3 4 5 6 7 8 9; do
     echo --listen "tcp://127.0.0.1:$((20000 + i))"; done)
+refused_at_start "--threads 0 is refused" "threads" --threads 0
+refused_at_start "--threads 65 is refused" "threads" --threads 65
+refused_at_start "--listen with a scheme the broker does not serve is refused" \
+    "ipc:// and tcp://" --listen "ws://127.0.0.1:1"
 if [ "$(id -u)" != 0 ]; then
     refused_at_start "a group the user is not in is refused" "not a member of group" \
         --socket-group "$(getent group | cut -d: -f1,4 | grep -v ":.*\b$(id -un)\b" |
@@ -68,8 +72,10 @@ fi
 # --- IPC and TCP at once ------------------------------------------------------------------
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 turl=tcp://127.0.0.1:$port
-start_broker --listen ipc --listen "$turl"
+start_broker --listen ipc --listen "$turl" --threads 1 --contexts 16
 ok "ping over the default ipc:// socket" ctl ping
+ok "--contexts, its former name, is accepted and said to be ignored" \
+    grep -q "contexts is ignored" "$SLUICE_DIR/broker.log"
 ok "ping over $turl" ctl --url "$turl" ping
 run ctl --url "$turl" stats --json
 is "$(json "$OUT" '" ".join(d["broker"]["listen"])')" "ipc://$SLUICE_DIR/broker.ipc $turl" \
