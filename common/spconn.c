@@ -29,6 +29,11 @@ struct spconn {
     uint32_t id;     /* the last request's id (high bit set) */
     uint8_t in[64 << 10]; /* what was read and not yet taken */
     size_t inpos, inlen;
+    /* The frame being read, kept across a timeout so that the next read goes on with it. */
+    uint8_t h[13];   /* its header: [type], length, request id */
+    size_t hgot;
+    nng_msg *body;   /* allocated once the header is whole */
+    size_t bgot;
 };
 
 bool
@@ -205,27 +210,27 @@ write_all(int fd, struct iovec *iov, int n, uint64_t deadline)
     return 0;
 }
 
-/* Reads exactly n bytes into p (through the connection's buffer) within deadline. */
+/* Reads into p until *got reaches n (through the connection's buffer), within deadline. On
+ * SL_ETIMEDOUT *got says how far it came, and a later call goes on from there. */
 static int
-read_exact(struct spconn *c, void *p, size_t n, uint64_t deadline)
+fill(struct spconn *c, void *p, size_t n, size_t *got, uint64_t deadline)
 {
     uint8_t *out = p;
-    while (n > 0) {
+    while (*got < n) {
+        size_t want = n - *got;
         if (c->inpos < c->inlen) {
-            size_t k = c->inlen - c->inpos < n ? c->inlen - c->inpos : n;
-            memcpy(out, c->in + c->inpos, k);
+            size_t k = c->inlen - c->inpos < want ? c->inlen - c->inpos : want;
+            memcpy(out + *got, c->in + c->inpos, k);
             c->inpos += k;
-            out += k;
-            n -= k;
+            *got += k;
             continue;
         }
         /* Large bodies go straight to their destination; small reads fill the buffer. */
-        bool direct = n >= sizeof(c->in);
-        ssize_t r = direct ? read(c->fd, out, n) : read(c->fd, c->in, sizeof(c->in));
+        bool direct = want >= sizeof(c->in);
+        ssize_t r = direct ? read(c->fd, out + *got, want) : read(c->fd, c->in, sizeof(c->in));
         if (r > 0) {
             if (direct) {
-                out += r;
-                n -= (size_t)r;
+                *got += (size_t)r;
             } else {
                 c->inpos = 0;
                 c->inlen = (size_t)r;
@@ -249,6 +254,13 @@ read_exact(struct spconn *c, void *p, size_t n, uint64_t deadline)
     return 0;
 }
 
+static int
+read_exact(struct spconn *c, void *p, size_t n, uint64_t deadline)
+{
+    size_t got = 0;
+    return fill(c, p, n, &got, deadline);
+}
+
 int
 spconn_dial(struct spconn **cp, const char *url, uint64_t timeout_ms)
 {
@@ -263,6 +275,8 @@ spconn_dial(struct spconn **cp, const char *url, uint64_t timeout_ms)
     }
     c->ipc = strncmp(url, "ipc://", 6) == 0;
     c->inpos = c->inlen = 0;
+    c->hgot = c->bgot = 0;
+    c->body = NULL;
     c->fd = -1;
     int rv = c->ipc ? open_ipc(url + 6, deadline, &c->fd) : open_tcp(url + 6, deadline, &c->fd);
     if (rv == 0) {
@@ -287,11 +301,17 @@ spconn_dial(struct spconn **cp, const char *url, uint64_t timeout_ms)
     return 0;
 }
 
+uint32_t
+spconn_new_id(struct spconn *c)
+{
+    c->id = ID_BIT | ((c->id + 1) & ~ID_BIT);
+    return c->id;
+}
+
 int
-spconn_send(struct spconn *c, const void *body, size_t n, uint64_t timeout_ms)
+spconn_send_id(struct spconn *c, uint32_t id, const void *body, size_t n, uint64_t timeout_ms)
 {
     uint64_t deadline = clock_mono_ms() + timeout_ms;
-    c->id = ID_BIT | ((c->id + 1) & ~ID_BIT);
     uint64_t len = (uint64_t)n + 4;
     uint8_t h[13];
     size_t hn = 0;
@@ -302,10 +322,54 @@ spconn_send(struct spconn *c, const void *body, size_t n, uint64_t timeout_ms)
         h[hn++] = (uint8_t)(len >> (8 * i));
     }
     for (int i = 3; i >= 0; i--) {
-        h[hn++] = (uint8_t)(c->id >> (8 * i));
+        h[hn++] = (uint8_t)(id >> (8 * i));
     }
     struct iovec iov[2] = { { h, hn }, { (void *)body, n } };
     return write_all(c->fd, iov, n > 0 ? 2 : 1, deadline);
+}
+
+int
+spconn_send(struct spconn *c, const void *body, size_t n, uint64_t timeout_ms)
+{
+    return spconn_send_id(c, spconn_new_id(c), body, n, timeout_ms);
+}
+
+int
+spconn_recv_frame(struct spconn *c, struct nng_msg **mp, uint32_t *id, uint64_t timeout_ms)
+{
+    uint64_t deadline = clock_mono_ms() + timeout_ms;
+    size_t hn = c->ipc ? 13 : 12;
+    int rv;
+
+    if (c->body == NULL) {
+        if ((rv = fill(c, c->h, hn, &c->hgot, deadline)) != 0) {
+            return rv;
+        }
+        if (c->ipc && c->h[0] != 1) {
+            return SL_EIO;
+        }
+        uint64_t len = 0;
+        for (size_t i = hn - 12; i < hn - 4; i++) {
+            len = len << 8 | c->h[i];
+        }
+        if (len < 4 || len > SIZE_MAX / 2) {
+            return SL_EIO;
+        }
+        if (nng_msg_alloc(&c->body, (size_t)(len - 4)) != 0) {
+            c->body = NULL;
+            return SL_ENOMEM;
+        }
+        c->bgot = 0;
+    }
+    if ((rv = fill(c, nng_msg_body(c->body), nng_msg_len(c->body), &c->bgot, deadline)) != 0) {
+        return rv;
+    }
+    const uint8_t *idb = c->h + hn - 4;
+    *id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
+    *mp = c->body;
+    c->body = NULL;
+    c->hgot = 0;
+    return 0;
 }
 
 int
@@ -313,34 +377,11 @@ spconn_recv(struct spconn *c, struct nng_msg **mp, uint64_t timeout_ms)
 {
     uint64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
-        uint8_t h[9];
-        size_t hn = c->ipc ? 9 : 8;
-        int rv = read_exact(c, h, hn, deadline);
+        nng_msg *m;
+        uint32_t id;
+        uint64_t now = clock_mono_ms();
+        int rv = spconn_recv_frame(c, &m, &id, now < deadline ? deadline - now : 0);
         if (rv != 0) {
-            return rv;
-        }
-        if (c->ipc && h[0] != 1) {
-            return SL_EIO;
-        }
-        uint64_t len = 0;
-        for (size_t i = hn - 8; i < hn; i++) {
-            len = len << 8 | h[i];
-        }
-        if (len < 4 || len > SIZE_MAX / 2) {
-            return SL_EIO;
-        }
-        uint8_t idb[4];
-        if ((rv = read_exact(c, idb, 4, deadline)) != 0) {
-            return rv;
-        }
-        uint32_t id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 |
-                      idb[3];
-        nng_msg *m = NULL;
-        if (nng_msg_alloc(&m, (size_t)(len - 4)) != 0) {
-            return SL_ENOMEM;
-        }
-        if ((rv = read_exact(c, nng_msg_body(m), (size_t)(len - 4), deadline)) != 0) {
-            nng_msg_free(m);
             return rv;
         }
         if (id == c->id) {
@@ -351,6 +392,19 @@ spconn_recv(struct spconn *c, struct nng_msg **mp, uint64_t timeout_ms)
     }
 }
 
+bool
+spconn_closed(const struct spconn *c)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+    return poll(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+void
+spconn_shutdown(struct spconn *c)
+{
+    (void)shutdown(c->fd, SHUT_RDWR);
+}
+
 void
 spconn_close(struct spconn *c)
 {
@@ -359,6 +413,9 @@ spconn_close(struct spconn *c)
     }
     if (c->fd >= 0) {
         close(c->fd);
+    }
+    if (c->body != NULL) {
+        nng_msg_free(c->body);
     }
     free(c);
 }

@@ -1,5 +1,6 @@
 #include "wapi.h"
 
+#include "spreq.h"
 #include "urllist.h"
 
 #include "clock.h"
@@ -9,7 +10,6 @@
 #include "rundir.h"
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
 #include <fcntl.h>
@@ -31,7 +31,6 @@
 #define BACKOFF_MIN_MS 50u
 #define BACKOFF_MAX_MS 1000u
 #define SLICE_MS 100u              /* waits look at *cfg.stop this often */
-#define REMOVED_RING 8u
 
 #define KEY_IS(k, lit) ((k).n == sizeof(lit) - 1 && memcmp((k).p, (lit), sizeof(lit) - 1) == 0)
 
@@ -39,32 +38,25 @@ enum wstate { WS_IDLE, WS_BUSY, WS_DRAINING };
 static const char *const state_names[] = { "idle", "busy", "draining" };
 
 struct wapi {
-    nng_socket sock;
-    nng_ctx ctx;                /* the caller's requests, one at a time */
-    nng_aio *aio;
-    nng_ctx hb_ctx;             /* the heartbeat thread's */
-    nng_aio *hb_aio;
+    struct spreq *conn;         /* the connection: the caller's requests and the heartbeat's */
     nng_thread *hb_thr;
 
     nng_mtx *mtx;               /* guards the fields marked (mtx) */
     nng_cv *cv;                 /* any of them changed */
     bool closing;               /* (mtx) the heartbeat thread must exit */
-    bool waiting;               /* (mtx) the caller waits on aio: the heartbeat thread watches */
-    bool may_abandon;           /* (mtx) ...and cancels it if the program stops while offline */
+    bool waiting;               /* (mtx) the caller waits for a reply: the heartbeat thread
+                                   watches */
     uint64_t wait_start_ms;     /* (mtx) when that wait started */
-    uint32_t batch_pipe;        /* (mtx) the connection the batch came on */
-    uint32_t removed[REMOVED_RING]; /* (mtx) connections closed lately */
-    uint32_t removed_next;      /* (mtx) */
-    _Atomic bool batch_lost;    /* the batch's connection closed: the broker took its jobs back */
+    uint32_t conn_num;          /* the connection the caller's last reply came on */
+    uint32_t batch_conn;        /* the connection the batch came on: its jobs are void once it
+                                   closes (the broker took them back) */
     uint64_t marked;            /* (mtx) the job the broker was last told this worker runs: the
                                    one it charges a crash (0: none) */
-    atomic_int pipes;           /* connections open now */
 
     char name[WIRE_NAME_MAX + 1];
     uint32_t name_len;
     char url[URL_MAX];          /* (mtx) the broker asked now */
     struct urllist list;        /* every broker given (a cluster's) */
-    nng_dialer dialer;          /* (mtx) dialing url */
     uint64_t pid;
     uint32_t prefetch, wait_ms, ack_delay_ms;
     uint64_t max_jobs, taken;   /* taken: jobs handed out */
@@ -137,30 +129,7 @@ read_rss(void)
     return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
 }
 
-/* --- nng plumbing --------------------------------------------------------------------------- */
-
-static void
-on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    struct wapi *w = arg;
-    uint32_t id = (uint32_t)nng_pipe_id(p);
-
-    /* Counted from ADD_PRE: nng 1.5 sends REM_POST for every pipe that had ADD_PRE, also for
-     * one closed before ADD_POST (a broker closing while we connect), so counting from
-     * ADD_POST could take the count below the connections really open. */
-    if (ev == NNG_PIPE_EV_ADD_PRE) {
-        atomic_fetch_add(&w->pipes, 1);
-        return;
-    }
-    atomic_fetch_sub(&w->pipes, 1);
-    nng_mtx_lock(w->mtx);
-    w->removed[w->removed_next++ % REMOVED_RING] = id;
-    if (id == w->batch_pipe) {
-        atomic_store(&w->batch_lost, true);
-    }
-    nng_cv_wake(w->cv);
-    nng_mtx_unlock(w->mtx);
-}
+/* --- the connection ------------------------------------------------------------------------ */
 
 #define TICK_MS 1000u /* cfg.tick is called at least this often while a request waits */
 
@@ -194,42 +163,12 @@ failed(struct wapi *w, const char *op, const char *error)
     outage(w, op, error);
 }
 
-/* Starts a send or a receive on the caller's context and waits for it, timeout_ms at most.
- * The wait is nng's own (no thread of ours in the path of a round trip); the heartbeat thread
- * watches it meanwhile (watch()). Returns nng's result. */
-static int
-run_aio(struct wapi *w, bool send, uint64_t timeout_ms, bool may_abandon)
-{
-    nng_aio_set_timeout(w->aio, timeout_ms > INT32_MAX ? NNG_DURATION_INFINITE
-                                                       : (nng_duration)timeout_ms);
-    nng_mtx_lock(w->mtx);
-    w->waiting = true;
-    w->may_abandon = may_abandon;
-    w->wait_start_ms = clock_mono_ms();
-    nng_mtx_unlock(w->mtx);
-    if (send) {
-        nng_ctx_send(w->ctx, w->aio);
-    } else {
-        nng_ctx_recv(w->ctx, w->aio);
-    }
-    nng_aio_wait(w->aio);
-    nng_mtx_lock(w->mtx);
-    w->waiting = false;
-    nng_mtx_unlock(w->mtx);
-    return nng_aio_result(w->aio);
-}
-
 /* The heartbeat thread's watch over a wait of the caller's, every SLICE_MS (mtx held): it
- * cancels the wait if it may be abandoned and the program stops while no connection is open,
  * logs an outage after a second without a connection, and calls cfg.tick. */
 static void
 watch(struct wapi *w, uint64_t now)
 {
-    bool offline = atomic_load(&w->pipes) <= 0;
-    if (w->may_abandon && offline && stopping(w)) {
-        nng_aio_cancel(w->aio); /* no callback: it completes without calling into us */
-    }
-    if (offline && now - w->wait_start_ms >= UNREACHABLE_MS) {
+    if (now - w->wait_start_ms >= UNREACHABLE_MS && !spreq_connected(w->conn)) {
         outage(w, "wait", "no connection");
     }
     if (now - atomic_load(&w->tick_ms) >= TICK_MS) {
@@ -237,63 +176,71 @@ watch(struct wapi *w, uint64_t now)
     }
 }
 
-/* Moves to the broker at url (a cluster's leader, or the next of the list): the socket dials
- * it instead, and the worker says hello there before it reserves again. */
+/* Moves to the broker at url (a cluster's leader, or the next of the list): the connection
+ * open now ends, the next request dials url, and the worker says hello there before it
+ * reserves again. */
 static void
 move_to(struct wapi *w, const char *url)
 {
-    nng_dialer d, old;
     nng_mtx_lock(w->mtx);
     bool same = strcmp(url, w->url) == 0;
     nng_mtx_unlock(w->mtx);
     if (same || strlen(url) >= sizeof(w->url)) {
         return;
     }
-    int rv = nng_dial(w->sock, url, &d, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        /* Only a leader_url can be bad here (the list was checked at wapi_open). */
-        LOG(LOG_WARN, "broker.bad_leader_url", "worker=%s url=\"%s\" error=\"%s\"", w->name,
-            url, nng_strerror(rv));
-        return;
-    }
     nng_mtx_lock(w->mtx);
-    old = w->dialer;
-    w->dialer = d;
     LOG(LOG_INFO, "broker.moved", "worker=%s from=\"%s\" to=\"%s\"", w->name, w->url, url);
     strcpy(w->url, url);
     nng_mtx_unlock(w->mtx);
+    spreq_move(w->conn, url);
     atomic_store(&w->need_hello, true);
-    /* Closed outside the lock: the callbacks of its pipes closing (on_pipe) take it. */
-    nng_dialer_close(old);
+}
+
+static const char *
+call_error(int rv)
+{
+    switch (rv) {
+    case SL_EUNREACHABLE: return "no connection";
+    case SL_EIO: return "connection closed";
+    case SL_ETIMEDOUT: return "no reply in time";
+    case SL_EBADREQ: return "cannot dial this URL";
+    default: return "out of memory";
+    }
 }
 
 /* Sends req (taken in every case) and waits up to timeout_ms for the reply, stored in *rep
- * (the caller's to free). Returns 0, or SL_EUNREACHABLE with *why set. A cluster's standby
- * answering (not_leader with leader_url) counts as unreachable: the worker moves to the
- * leader it names, or to the next broker of its list, and the caller tries again. */
+ * (the caller's to free). Returns 0, or SL_EUNREACHABLE with *why set. Without a connection
+ * it dials until the reply's time is up (with other brokers to try, 2 s at most), or, if
+ * may_abandon, until the program stops. A cluster's standby answering (not_leader with
+ * leader_url) counts as unreachable: the worker moves to the leader it names, or to the next
+ * broker of its list, and the caller tries again. */
 static int
 call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_abandon,
      const char **why)
 {
-    uint64_t deadline = clock_mono_ms() + timeout_ms;
-    int rv;
+    uint32_t conn = 0;
 
     if (token_attach(req, &w->token) != 0) {
         nng_msg_free(req);
         *why = "out of memory";
         return SL_EUNREACHABLE;
     }
-    nng_aio_set_msg(w->aio, req);
-    /* With other brokers to try, a connection is waited for 2 s at most. */
-    uint64_t send_ms = w->list.n > 1 && timeout_ms > 2000 ? 2000 : timeout_ms;
-    if ((rv = run_aio(w, true, send_ms, may_abandon)) != 0) {
-        nng_msg *m = nng_aio_get_msg(w->aio); /* not sent: still ours */
-        nng_aio_set_msg(w->aio, NULL);
-        if (m != NULL) {
-            nng_msg_free(m);
-        }
-        *why = nng_strerror(rv);
-        if (w->list.n > 1 && !stopping(w)) {
+    struct spreq_how how = { .dial = true,
+                             .connect_ms = w->list.n > 1 && timeout_ms > 2000 ? 2000 : timeout_ms,
+                             .stop = may_abandon ? w->stop : NULL };
+    nng_mtx_lock(w->mtx);
+    w->waiting = true;
+    w->wait_start_ms = clock_mono_ms();
+    nng_mtx_unlock(w->mtx);
+    int rv = spreq_call(w->conn, nng_msg_body(req), nng_msg_len(req), timeout_ms, &how, rep,
+                        &conn);
+    nng_mtx_lock(w->mtx);
+    w->waiting = false;
+    nng_mtx_unlock(w->mtx);
+    nng_msg_free(req);
+    if (rv != 0) {
+        *why = call_error(rv);
+        if (rv == SL_EUNREACHABLE && w->list.n > 1 && !stopping(w)) {
             char cur[URL_MAX];
             nng_mtx_lock(w->mtx);
             strcpy(cur, w->url);
@@ -302,13 +249,13 @@ call(struct wapi *w, nng_msg *req, nng_msg **rep, uint64_t timeout_ms, bool may_
         }
         return SL_EUNREACHABLE;
     }
-    uint64_t now = clock_mono_ms();
-    if ((rv = run_aio(w, false, now < deadline ? deadline - now : 1, may_abandon)) != 0) {
-        *why = rv == NNG_ETIMEDOUT ? "no reply in time" : nng_strerror(rv);
-        return SL_EUNREACHABLE;
+    /* A new connection: a broker that may not know this worker (restarted, or another). */
+    if (conn != w->conn_num) {
+        if (w->conn_num != 0) {
+            atomic_store(&w->need_hello, true);
+        }
+        w->conn_num = conn;
     }
-    *rep = nng_aio_get_msg(w->aio);
-    nng_aio_set_msg(w->aio, NULL);
     char leader[URLLIST_URL_MAX];
     if (urllist_redirect(nng_msg_body(*rep), nng_msg_len(*rep), leader, sizeof(leader))) {
         char cur[URL_MAX];
@@ -603,20 +550,10 @@ batch_drop(struct wapi *w)
 static void
 batch_set(struct wapi *w, nng_msg *rep, const struct reply *r)
 {
-    uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(rep));
-    bool lost = false;
-
     w->batch = rep;
     w->cur = r->jobs;
     w->left = r->njobs;
-    /* The connection may have closed already: then its notice came before we knew the pipe. */
-    nng_mtx_lock(w->mtx);
-    w->batch_pipe = pipe;
-    for (uint32_t i = 0; i < REMOVED_RING; i++) {
-        lost = lost || w->removed[i] == pipe;
-    }
-    atomic_store(&w->batch_lost, lost);
-    nng_mtx_unlock(w->mtx);
+    w->batch_conn = w->conn_num;
 }
 
 /* Reads the job map at c into *j. Returns 0, or SL_EBADREQ with *why (then *id is the job's id
@@ -907,24 +844,14 @@ heartbeat(struct wapi *w)
         nng_msg_free(req);
         return;
     }
-    nng_aio_set_msg(w->hb_aio, req);
-    nng_ctx_send(w->hb_ctx, w->hb_aio);
-    nng_aio_wait(w->hb_aio);
-    if (nng_aio_result(w->hb_aio) != 0) {
-        nng_msg *m = nng_aio_get_msg(w->hb_aio); /* not sent: still ours */
-        nng_aio_set_msg(w->hb_aio, NULL);
-        if (m != NULL) {
-            nng_msg_free(m);
-        }
-        return;
-    }
-    nng_ctx_recv(w->hb_ctx, w->hb_aio);
-    nng_aio_wait(w->hb_aio);
-    if (nng_aio_result(w->hb_aio) == 0) {
-        rep = nng_aio_get_msg(w->hb_aio);
-        nng_aio_set_msg(w->hb_aio, NULL);
+    /* One dial at most: a broker back after an outage sees a busy worker at once. */
+    const struct spreq_how how = { .dial = true, .connect_ms = 0, .stop = NULL };
+    uint32_t conn;
+    if (spreq_call(w->conn, nng_msg_body(req), nng_msg_len(req), HEARTBEAT_TIMEOUT_MS, &how, &rep,
+                   &conn) == 0) {
         nng_msg_free(rep); /* nothing in it matters */
     }
+    nng_msg_free(req);
 }
 
 /* The heartbeat thread: reports the worker once a second when nothing else did, so a worker
@@ -945,12 +872,10 @@ hb_main(void *arg)
         }
         /* A job started since the last report is reported within SLICE_MS: the broker
          * charges a crash only to the job it was told the worker runs. */
-        if (now >= due || (cur != 0 && cur != w->marked && atomic_load(&w->pipes) > 0)) {
+        if (now >= due || (cur != 0 && cur != w->marked && spreq_connected(w->conn))) {
             nng_mtx_unlock(w->mtx);
             atomic_store(&w->rss_bytes, read_rss());
-            if (atomic_load(&w->pipes) > 0) { /* offline, it could only wait */
-                heartbeat(w);
-            }
+            heartbeat(w);
             atomic_store(&w->reported_ms, clock_mono_ms());
             nng_mtx_lock(w->mtx);
             continue;
@@ -981,8 +906,6 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
         rv = SL_ENOMEM;
         goto fail_arrays;
     }
-    atomic_init(&w->pipes, 0);
-    atomic_init(&w->batch_lost, false);
     atomic_init(&w->state, WS_IDLE);
     atomic_init(&w->current, 0);
     atomic_init(&w->rss_bytes, read_rss());
@@ -996,46 +919,26 @@ wapi_open(struct wapi **wp, const struct wapi_cfg *cfg)
     if ((rv = nng_cv_alloc(&w->cv, w->mtx)) != 0) {
         goto fail_mtx;
     }
-    if ((rv = nng_req0_open(&w->sock)) != 0) {
-        goto fail_cv;
-    }
-    /* Long polls: nng must never resend a reserve on its own (a resent reserve would take a
-     * second batch whose reply nobody reads). Set before the contexts open, which inherit it. */
-    if ((rv = nng_socket_set_ms(w->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-        (rv = nng_socket_set_ms(w->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
-        (rv = nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
-        (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, w)) != 0 ||
-        (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, on_pipe, w)) != 0 ||
-        (rv = nng_ctx_open(&w->ctx, w->sock)) != 0 ||
-        (rv = nng_ctx_open(&w->hb_ctx, w->sock)) != 0 ||
-        (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
-        goto fail_sock;
-    }
-    if ((rv = nng_aio_alloc(&w->hb_aio, NULL, NULL)) != 0) {
-        goto fail_aio;
-    }
-    nng_aio_set_timeout(w->hb_aio, HEARTBEAT_TIMEOUT_MS);
     if (w->list.n == 0) {
         w->list.n = 1;
         strcpy(w->list.url[0], w->url);
     }
-    if ((rv = nng_dial(w->sock, w->url, &w->dialer, NNG_FLAG_NONBLOCK)) != 0) {
-        LOG(LOG_ERROR, "wapi.bad_url", "url=\"%s\" error=\"%s\"", w->url, nng_strerror(rv));
-        rv = SL_EBADREQ;
-        goto fail_hb_aio;
+    if ((rv = spreq_open(&w->conn, w->url)) != 0) {
+        if (rv == SL_EBADREQ) {
+            LOG(LOG_ERROR, "wapi.bad_url", "url=\"%s\" reason=\"a worker speaks ipc:// and "
+                "tcp:// only\"", w->url);
+        }
+        nng_cv_free(w->cv);
+        nng_mtx_free(w->mtx);
+        goto fail_arrays;
     }
     if ((rv = nng_thread_create(&w->hb_thr, hb_main, w)) != 0) {
-        goto fail_hb_aio;
+        spreq_free(w->conn);
+        goto fail_cv;
     }
     *wp = w;
     return 0;
 
-fail_hb_aio:
-    nng_aio_free(w->hb_aio);
-fail_aio:
-    nng_aio_free(w->aio);
-fail_sock:
-    nng_close(w->sock);
 fail_cv:
     nng_cv_free(w->cv);
 fail_mtx:
@@ -1051,6 +954,12 @@ fail_arrays:
     free(w->acks);
     free(w);
     return rv;
+}
+
+int
+wapi_connections(struct wapi *w)
+{
+    return spreq_connected(w->conn) ? 1 : 0;
 }
 
 const char *
@@ -1105,7 +1014,7 @@ wapi_next(struct wapi *w, struct wapi_job *job)
             atomic_store(&w->state, WS_DRAINING);
             return SL_ETIMEDOUT;
         }
-        if (w->left > 0 && atomic_load(&w->batch_lost)) {
+        if (w->left > 0 && spreq_lost(w->conn, w->batch_conn)) {
             LOG(LOG_INFO, "batch.dropped", "worker=%s jobs=%u reason=\"connection closed: the "
                 "broker took them back\"", w->name, w->left);
             batch_drop(w);
@@ -1184,7 +1093,7 @@ wapi_release_all(struct wapi *w)
 {
     uint32_t n = 0;
 
-    if (w->left > 0 && !atomic_load(&w->batch_lost)) {
+    if (w->left > 0 && !spreq_lost(w->conn, w->batch_conn)) {
         while (w->left > 0 && n < w->cap) {
             struct wapi_job j;
             uint64_t id;
@@ -1212,7 +1121,7 @@ wapi_settle(struct wapi *w)
     }
     w->settled = true;
     atomic_store(&w->state, WS_DRAINING);
-    if (atomic_load(&w->pipes) > 0) {
+    if (spreq_connected(w->conn)) {
         flush_nacks(w);
         flush_acks(w);
         wapi_release_all(w);
@@ -1224,27 +1133,19 @@ wapi_settle(struct wapi *w)
     batch_drop(w);
 }
 
-/* Settles, stops the heartbeat thread and every aio; then with close_sock closes the socket
- * and frees w, else leaves both to the process's exit: the socket's pipe callbacks (on_pipe)
- * may still run on w until then. */
+/* Settles, stops the heartbeat thread (a heartbeat waiting for its reply gives up at once),
+ * closes the connection and frees w. */
 static void
-finish(struct wapi *w, bool close_sock)
+finish(struct wapi *w)
 {
     wapi_settle(w); /* does nothing if the caller settled */
     nng_mtx_lock(w->mtx);
     w->closing = true;
     nng_cv_wake(w->cv);
     nng_mtx_unlock(w->mtx);
-    nng_ctx_close(w->hb_ctx); /* ends a heartbeat in progress at once */
+    spreq_interrupt(w->conn);
     nng_thread_destroy(w->hb_thr);
-    nng_aio_stop(w->hb_aio);
-    nng_aio_stop(w->aio);
-    if (!close_sock) {
-        return;
-    }
-    nng_close(w->sock);
-    nng_aio_free(w->hb_aio);
-    nng_aio_free(w->aio);
+    spreq_free(w->conn);
     nng_cv_free(w->cv);
     nng_mtx_free(w->mtx);
     free(w->ids);
@@ -1257,7 +1158,7 @@ void
 wapi_close(struct wapi *w)
 {
     if (w != NULL) {
-        finish(w, true);
+        finish(w);
     }
 }
 
@@ -1265,6 +1166,6 @@ void
 wapi_leave(struct wapi *w)
 {
     if (w != NULL) {
-        finish(w, false);
+        finish(w);
     }
 }

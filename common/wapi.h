@@ -41,6 +41,10 @@
  *   hands out nothing more; wapi_close then sends what is pending and gives back (`release`)
  *   every prefetched job not started, in an order that keeps their queue's FIFO order.
  *
+ * - The connection: one plain socket of the worker's own (ipc:// or tcp://, common/spreq.h),
+ *   dialed when a request needs it, shared by the caller's requests and the heartbeat; a round
+ *   trip wakes only the thread that asked.
+ *
  * Threads: every function but wapi_open must be called from one thread at a time (the one that
  * uses the handle); wapi keeps one thread of its own for the heartbeat. */
 #ifndef SLUICE_WAPI_H
@@ -146,13 +150,15 @@ void wapi_settle(struct wapi *w);
  * nothing. */
 void wapi_close(struct wapi *w);
 
-/* For a program about to exit: settles and stops as wapi_close does, but leaves the socket
- * and w's memory for the process's exit to release. Once everything is settled nothing is left
- * to say on the connection, and nng 1.5.2's close of a socket can hang (common/deadline.h);
- * the broker sees the connection close when the process ends, exactly as after wapi_close.
- * w must not be used again; the program's exit should follow. wapi_leave(NULL) does
- * nothing. */
+/* For a program about to exit: the same as wapi_close (the connection is a plain socket of
+ * the worker's own, whose close cannot hang as an nng socket's can). Kept for the programs
+ * that call it. wapi_leave(NULL) does nothing. */
 void wapi_leave(struct wapi *w);
+
+/* How many connections to the broker are open now, as last noticed: a closed connection is
+ * noticed a moment after the broker closes it, and until then a job prefetched on it may still
+ * be handed out (it runs, and the broker, which took it back, runs it again: at least once). */
+int wapi_connections(struct wapi *w);
 
 /* The worker's name (NUL-terminated), as given or generated. */
 const char *wapi_name(const struct wapi *w);

@@ -601,8 +601,14 @@ test_a_broker_restart_voids_the_prefetched_jobs(void **state)
     assert_int_equal(wapi_next(w, &j), 0);
     assert_memory_equal(j.payload, "old", 3);
     uint64_t old_id = j.id;
-    /* The broker goes away with job 2 prefetched and job 1 running; a new one comes up. */
+    /* The broker goes away with job 2 prefetched and job 1 running; a new one comes up once
+     * the worker has noticed (until then it could still hand out job 2: at least once). */
     broker_down(e);
+    uint64_t t0 = now_ms();
+    while (wapi_connections(w) > 0 && now_ms() - t0 < 10000) {
+        usleep(1000);
+    }
+    assert_int_equal(wapi_connections(w), 0);
     broker_up(e);
     push(e, "bob", "new", 2);
     wapi_ack(w, old_id); /* stale: the new broker must not take it for its own job 1 */
