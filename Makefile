@@ -262,14 +262,16 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) fuzz/run $(FZ) $(FUZZ_TARGETS)
 
-# The test runner runs every unit binary and integration script and prints
-# the closing "N passed, N failed" line; it exits non-zero on any failure.
+# The test runner runs every unit binary and integration script, TEST_JOBS at a time (a
+# script marked "# tests/run: alone" with nothing beside it), and prints the closing
+# "N passed, N failed" line; it exits non-zero on any failure.
+TEST_JOBS ?= 2
 test: all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(BENCH_BIN)
 	@[ "$(SLUICE_NO_DEPS)" = 1 ] || scripts/deps --test
 	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    SLUICE_FUZZ_ROOT=$(abspath fuzz) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) \
-	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(sort $(wildcard tests/integ/t_*.sh))
+	    tests/run -j$(TEST_JOBS) $(UNIT_BIN) $(REPLAY_BIN) $(sort $(wildcard tests/integ/t_*.sh))
 
 # Every unit test binary (and the fuzz replays) under valgrind memcheck: any memory error, or
 # memory definitely, indirectly or possibly lost, fails the binary ("still reachable" does
@@ -287,7 +289,7 @@ valgrind: all $(VALGRIND_BIN)
 	@SLUICE_TEST_WRAP="$(VALGRIND)" SLUICE_TEST_TIMEOUT=600 \
 	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    SLUICE_FUZZ_ROOT=$(abspath fuzz) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) \
-	    tests/run $(VALGRIND_BIN)
+	    tests/run -j$(TEST_JOBS) $(VALGRIND_BIN)
 
 unit: $(UNIT_BIN)
 	@tests/run $(UNIT_BIN)

@@ -361,6 +361,15 @@ like() {
     fi
 }
 
+# unlike GOT REGEX NAME: no bash regex (=~) match.
+unlike() {
+    if [[ "$1" =~ $2 ]]; then
+        fail "$3" "got:         '$1'" "matching: /$2/, which it must not"
+    else
+        pass "$3"
+    fi
+}
+
 # cmp_num A OP B NAME: numeric comparison, OP one of -eq -ne -lt -le -gt -ge.
 cmp_num() {
     if [[ "$1" =~ ^-?[0-9]+$ ]] && [[ "$3" =~ ^-?[0-9]+$ ]] && test "$1" "$2" "$3"; then

@@ -2,6 +2,9 @@
 # Scheduling with real workers: the minimum share of a lower-priority queue (5% +- 2%), weights
 # 3:1 at equal priority (within 10%), a max in-flight of 2 never exceeded, a paused queue never
 # served until resumed.
+#
+# It samples shares while the queues are busy, which another test's load can starve:
+# tests/run: alone
 . "$(dirname "$0")/lib.sh"
 
 start_broker

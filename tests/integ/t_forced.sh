@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# A stop that the exit deadline (common/deadline.h) has to force is visible: the broker,
-# worker and worker-pool then exit 70, not the status of a clean stop, log event=stop.forced
-# and remove their socket files. ctl and the router close no nng socket on the way out (their
-# requests go over plain sockets, common/spconn.h; an events subscriber is left to the end of
-# the process), so nothing of theirs hangs.
+# A stop that the exit deadline (common/deadline.h) has to force is visible: the broker and
+# worker-pool then exit 70, not the status of a clean stop, log event=stop.forced and remove
+# their socket files. ctl, the router and the worker close no nng socket on the way out (their
+# requests go over plain sockets, common/spconn.h and common/spreq.h; an events subscriber is
+# left to the end of the process), so nothing of theirs hangs.
 #
-# The hang is made with a preloaded nng_close and nng_ctx_close (a worker leaves its settled
-# socket to the exit, but closes its heartbeat's context) that block for good once the file
+# The hang is made with a preloaded nng_close and nng_ctx_close that block for good once the file
 # $SL_HANG_CLOSE exists (created after each program has started, so that what it closes while
 # starting closes for real). Every program here is stopped by force on purpose: allow_forced.
 # shellcheck source=tests/integ/lib.sh
@@ -65,7 +64,7 @@ hung() {
     env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$@"
 }
 
-allow_forced broker broker-forced router worker pool ctl
+allow_forced broker broker-forced pool
 
 # The broker (its journal in SLUICE_DIR): forced after the journal is closed.
 spawn broker env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/broker" \
@@ -117,6 +116,8 @@ is "$(grep -c 'event=stop\.forced' "$SLUICE_DIR/router.log")" 0 "router: nothing
 ok "router: the lease was given up" grep -q 'event=leader.release' "$SLUICE_DIR/router.log"
 rm -f "$hang"
 
+# The worker's connection and its heartbeat's are one plain socket (common/spreq.h): with
+# nng's close hanging, it still stops cleanly.
 spawn worker env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/worker" --name w1 \
     --handler noop
 WORKER=$SPAWNED_PID
@@ -127,8 +128,8 @@ _drained() {
 ok "the worker does the job" wait_for 10 _drained
 : >"$hang"
 stop_pgrp "$WORKER" 10
-is "$?" 70 "worker: a stop forced by its exit deadline exits 70"
-ok "worker: it logs event=stop.forced" grep -q 'event=stop\.forced' "$SLUICE_DIR/worker.log"
+is "$?" 0 "worker: it stops cleanly (0) with nng's close hanging"
+is "$(grep -c 'event=stop\.forced' "$SLUICE_DIR/worker.log")" 0 "worker: nothing forced"
 rm -f "$hang"
 
 spawn pool env LD_PRELOAD="$shim" SL_HANG_CLOSE="$hang" "$SLUICE_BIN/worker-pool" -n 1 \
