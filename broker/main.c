@@ -74,7 +74,7 @@ static const struct opt broker_opts[] = {
     { OPT_MAX_MESSAGE, "max-message", 0, "SIZE", "SLUICE_MAX_MESSAGE", "largest request (default 64M)" },
     { OPT_TTR, "ttr", 0, "DURATION", NULL, "default reservation timeout (default 60s)" },
     { OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL, "default attempts per job (default 3)" },
-    { OPT_THREADS, "threads", 0, "N", NULL, "threads reading and answering requests, 1-64 (default 2)" },
+    { OPT_THREADS, "threads", 0, "N", NULL, "threads reading and answering requests, 1-64 (default 1)" },
     { OPT_CONTEXTS, "contexts", 0, "N", NULL, "accepted for older command lines and ignored (see --threads)" },
     { OPT_MAX_CONNS, "max-connections", 0, "N", NULL, "connections open at once; more are closed as they come (default: the open-files limit less 64, kept for the journal)" },
     { OPT_MIN_SHARE, "min-share", 0, "PERCENT", NULL, "share of reservations each lower priority level still gets (default 5)" },
@@ -171,7 +171,7 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
 
     broker_cfg_default(cfg);
     *max_message = 64ULL << 20;
-    *threads = 2;
+    *threads = 1;
     if (v->v[OPT_MAX_JOBS] && (rv = opt_u64("max-jobs", v->v[OPT_MAX_JOBS], 1, UINT64_C(1) << 40, &cfg->max_jobs))) {
         return rv;
     }

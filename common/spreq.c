@@ -23,6 +23,7 @@ struct conn {
     uint32_t num;
     int refs;                /* (mtx) the spreq's while it is current, and each user's */
     bool dead;               /* (mtx) lost or replaced: nothing new goes on it */
+    uint64_t looked_ms;      /* (mtx) when the peer's close was last looked for */
 };
 
 /* A request waiting for its reply (on the stack of the thread that sent it). */
@@ -96,12 +97,20 @@ conn_kill(struct spreq *r, struct conn *c, int rv)
     }
 }
 
-/* (mtx) The current connection, checked for a close by the peer. */
+/* (mtx) The current connection, checked for a close by the peer: a poll() at most once a
+ * millisecond (a worker handing out a large batch asks before every job). */
 static struct conn *
 current(struct spreq *r)
 {
-    if (r->cur != NULL && spconn_closed(r->cur->sc)) {
-        conn_kill(r, r->cur, SL_EIO);
+    struct conn *c = r->cur;
+    if (c != NULL) {
+        uint64_t now = clock_mono_ms();
+        if (now != c->looked_ms) {
+            c->looked_ms = now;
+            if (spconn_closed(c->sc)) {
+                conn_kill(r, c, SL_EIO);
+            }
+        }
     }
     return r->cur;
 }

@@ -43,11 +43,12 @@ int spreq_open(struct spreq **rp, const char *url);
 int spreq_call(struct spreq *r, const void *body, size_t n, uint64_t timeout_ms,
                const struct spreq_how *how, struct nng_msg **rep, uint32_t *conn);
 
-/* Whether a connection is open now (and the peer has not closed it). */
+/* Whether a connection is open now (and the peer has not closed it, as last looked: the
+ * connection is looked at once a millisecond at most). */
 bool spreq_connected(struct spreq *r);
 
-/* Whether connection number conn is gone: closed by either side, or replaced. Seen at once
- * when the peer's close has reached this host. */
+/* Whether connection number conn is gone: closed by either side, or replaced. A close by the
+ * peer is seen within a millisecond of reaching this host. */
 bool spreq_lost(struct spreq *r, uint32_t conn);
 
 /* Ends the connection open now (if any) and dials url from the next request on. */
