@@ -44,8 +44,10 @@ sample() {
 
 # --- minimum share: default (10) and low (100), both full ---
 ok "create queue low at priority 100" ctl queues create low --priority 100
-ok "push 40000 jobs to default" ctl push hi x -s 40000
-ok "push 4000 jobs to low" ctl push lo x -s 4000 -q low
+# Enough for a few seconds of two noop workers (some 36k jobs/s here), so that several
+# samples (a ctl stats each) fall while both queues still have jobs ready.
+ok "push 120000 jobs to default" ctl push hi x -s 120000
+ok "push 12000 jobs to low" ctl push lo x -s 12000 -q low
 spawn pool "$SLUICE_BIN/worker-pool" -n 2 --handler noop --prefetch 1
 POOL_PID=$SPAWNED_PID
 # Samples while default still has ready jobs (and low too): low's part of everything done.

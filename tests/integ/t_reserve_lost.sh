@@ -29,9 +29,11 @@ gave_up() {
 }
 
 # The slow job keeps the worker busy while the broker is stopped, so that the reserve it sends
-# next (carrying the slow job's ack) reaches a broker that cannot answer it.
+# next (carrying the slow job's ack) reaches a broker that cannot answer it. It runs long
+# enough (5 s) for the steps up to the SIGSTOP on a loaded machine: should it end before,
+# the worker takes the quick jobs and its first failed request is not the reserve.
 spawn pool "$SLUICE_BIN/worker-pool" -n 1 --prefetch 4 \
-    --handler 'exec:p=$(cat); if [ "$p" = slow ]; then sleep 2; fi; exit 0'
+    --handler 'exec:p=$(cat); if [ "$p" = slow ]; then sleep 5; fi; exit 0'
 pool_pid=$SPAWNED_PID
 ok "push a slow job" ctl push g slow --max-attempts 1
 ok "the worker runs it" wait_for 10 reserved_is 1
