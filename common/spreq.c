@@ -165,22 +165,26 @@ dial_once(struct spreq *r, uint64_t timeout_ms)
     if (rv != 0) {
         return rv;
     }
-    if (r->interrupted || strcmp(url, r->url) != 0) { /* moved meanwhile: not this one */
+    if (r->interrupted || strcmp(url, r->url) != 0 || r->cur != NULL) {
+        /* Moved meanwhile (not this one), or stopping; a current connection is kept. */
         spconn_close(sc);
         free(c);
-        return SL_EUNREACHABLE;
+        return r->cur != NULL ? 0 : SL_EUNREACHABLE;
     }
     *c = (struct conn){ .sc = sc, .num = ++r->nconn, .refs = 1 };
     r->cur = c;
     return 0;
 }
 
-/* (mtx) A reference to the current connection, dialing as how allows until deadline. */
+/* (mtx) A reference to the current connection, dialing as how allows until deadline. Every
+ * turn looks at the current connection first: another thread's dial (a heartbeat's, while
+ * this one waited to dial again) serves this one too. */
 static int
 acquire(struct spreq *r, const struct spreq_how *how, uint64_t deadline, struct conn **cp)
 {
     uint64_t now = clock_mono_ms();
     uint64_t connect_end = now + how->connect_ms < deadline ? now + how->connect_ms : deadline;
+    uint64_t next_dial = now;
     uint32_t backoff = 0;
 
     for (;;) {
@@ -193,33 +197,32 @@ acquire(struct spreq *r, const struct spreq_how *how, uint64_t deadline, struct 
             *cp = c;
             return 0;
         }
-        now = clock_mono_ms();
         if (!how->dial || (how->stop != NULL && *how->stop != 0)) {
             return SL_EUNREACHABLE;
         }
-        if (r->dialing) { /* another thread's dial: its result serves us too */
-            wait_until(r, now + 100);
-            continue;
-        }
-        if (backoff > 0) { /* the last dial failed: wait before the next */
-            if (now >= connect_end) {
+        now = clock_mono_ms();
+        if (r->dialing || now < next_dial) { /* another thread dials, or the last dial failed */
+            if (!r->dialing && now >= connect_end) {
                 return SL_EUNREACHABLE;
             }
-            uint64_t end = now + backoff < connect_end ? now + backoff : connect_end;
-            while (clock_mono_ms() < end && !r->interrupted &&
-                   (how->stop == NULL || *how->stop == 0)) {
-                wait_until(r, end - clock_mono_ms() > 100 ? clock_mono_ms() + 100 : end);
-            }
-            now = clock_mono_ms();
+            uint64_t until = r->dialing ? now + 100 : next_dial;
+            wait_until(r, until < now + 100 ? until : now + 100);
+            continue;
+        }
+        if (backoff > 0 && now >= connect_end) {
+            return SL_EUNREACHABLE;
         }
         uint64_t left = connect_end > now ? connect_end - now : 0;
         int rv = dial_once(r, left < REDIAL_MIN_MS ? REDIAL_MIN_MS
                               : left > DIAL_MAX_MS ? DIAL_MAX_MS : left);
         if (rv == SL_EBADREQ || rv == SL_ENOMEM || r->interrupted) {
-            return rv;
+            return rv != 0 ? rv : SL_EUNREACHABLE;
         }
-        backoff = backoff == 0 ? REDIAL_MIN_MS
-                  : backoff >= REDIAL_MAX_MS / 2 ? REDIAL_MAX_MS : backoff * 2;
+        if (rv != 0) {
+            backoff = backoff == 0 ? REDIAL_MIN_MS
+                      : backoff >= REDIAL_MAX_MS / 2 ? REDIAL_MAX_MS : backoff * 2;
+            next_dial = clock_mono_ms() + backoff;
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 # Timing on a shared machine is noisy: both figures are the best of a few runs of 1,000 pings,
 # measured in this run. Without the bound a non-reader stops the broker outright, so the pings
 # time out (1 s) and the check fails by far.
+# It measures latency, which another test running beside it would skew:
+# tests/run: alone
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # 500 reserves parked at the broker (sl-park, each on its own connection, waiting 30 s): a
 # `ctl push` is still answered within 100 ms, and the parked reserves then get the jobs.
+#
+# It times an answer, which another test running beside it would slow:
+# tests/run: alone
 . "$(dirname "$0")/lib.sh"
 
 start_broker

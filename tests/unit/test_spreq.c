@@ -38,8 +38,12 @@ static int
 setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return -1;
+    }
     strcpy(e->dir, "/tmp/sl-spreq.XXXXXX");
-    if (e == NULL || mkdtemp(e->dir) == NULL) {
+    if (mkdtemp(e->dir) == NULL) {
+        free(e);
         return -1;
     }
     snprintf(e->url, sizeof(e->url), "ipc://%s/a.ipc", e->dir);
@@ -98,10 +102,12 @@ struct caller {
     struct spreq *r;
     const char *body;
     uint64_t timeout_ms;
+    struct spreq_how how;
     pthread_t thr;
     int rv;
     char got[32];
     uint64_t took_ms;
+    uint32_t conn;
 };
 
 static void *
@@ -111,7 +117,8 @@ call_main(void *arg)
     nng_msg *rep = NULL;
     uint32_t conn = 0;
     uint64_t t0 = clock_mono_ms();
-    c->rv = spreq_call(c->r, c->body, strlen(c->body), c->timeout_ms, &dial_1s, &rep, &conn);
+    c->rv = spreq_call(c->r, c->body, strlen(c->body), c->timeout_ms, &c->how, &rep, &conn);
+    c->conn = conn;
     c->took_ms = clock_mono_ms() - t0;
     if (rep != NULL) {
         size_t n = nng_msg_len(rep) < sizeof(c->got) - 1 ? nng_msg_len(rep) : sizeof(c->got) - 1;
@@ -123,10 +130,17 @@ call_main(void *arg)
 }
 
 static void
+call_start_how(struct caller *c, struct spreq *r, const char *body, uint64_t timeout_ms,
+               const struct spreq_how *how)
+{
+    *c = (struct caller){ .r = r, .body = body, .timeout_ms = timeout_ms, .how = *how };
+    assert_int_equal(pthread_create(&c->thr, NULL, call_main, c), 0);
+}
+
+static void
 call_start(struct caller *c, struct spreq *r, const char *body, uint64_t timeout_ms)
 {
-    *c = (struct caller){ .r = r, .body = body, .timeout_ms = timeout_ms };
-    assert_int_equal(pthread_create(&c->thr, NULL, call_main, c), 0);
+    call_start_how(c, r, body, timeout_ms, &dial_1s);
 }
 
 /* One request (from another thread), answered by echo on context 0. */
@@ -290,6 +304,41 @@ test_with_nobody_listening_it_redials_for_connect_ms(void **state)
     spreq_free(r);
 }
 
+/* While the server is away, one thread redials with a backoff and another dials once now and
+ * then (a worker's requests and its heartbeat): whichever dial succeeds, both use that one
+ * connection, and none is left behind (the sanitizers and valgrind would see it). */
+static void
+test_threads_dialing_at_once_share_one_connection(void **state)
+{
+    struct env *e = *state;
+    struct spreq *r;
+    assert_int_equal(spreq_open(&r, e->url2), 0);
+    struct caller a, b;
+    const struct spreq_how redial = { .dial = true, .connect_ms = 10000 };
+    const struct spreq_how once = { .dial = true, .connect_ms = 0 };
+    call_start_how(&a, r, "redials", 10000, &redial);
+    for (int i = 0; i < 30; i++) { /* dials that fail while a waits to redial */
+        nng_msg *rep;
+        uint32_t conn;
+        assert_int_equal(spreq_call(r, "x", 1, 50, &once, &rep, &conn), SL_EUNREACHABLE);
+        usleep(10 * 1000);
+    }
+    assert_int_equal(nng_listen(e->sock, e->url2, NULL, 0), 0);
+    call_start_how(&b, r, "once", 5000, &once);
+    nng_msg *m1 = srv_recv(e, 0);
+    nng_msg *m2 = srv_recv(e, 1);
+    srv_reply(e, 0, m1);
+    srv_reply(e, 1, m2);
+    pthread_join(a.thr, NULL);
+    pthread_join(b.thr, NULL);
+    assert_int_equal(a.rv, 0);
+    assert_int_equal(b.rv, 0);
+    assert_int_equal(a.conn, 1);
+    assert_int_equal(b.conn, 1);
+    assert_false(spreq_lost(r, 1));
+    spreq_free(r);
+}
+
 static void
 test_interrupt_ends_a_wait_and_every_later_call(void **state)
 {
@@ -336,6 +385,7 @@ main(void)
         S(test_a_request_in_flight_fails_when_its_connection_closes),
         S(test_a_timeout_leaves_the_connection_and_drops_the_late_reply),
         S(test_with_nobody_listening_it_redials_for_connect_ms),
+        S(test_threads_dialing_at_once_share_one_connection),
         S(test_interrupt_ends_a_wait_and_every_later_call),
         S(test_move_dials_the_new_url),
 #undef S
