@@ -2,6 +2,9 @@
 # Two routers on one broker: only the lease holder acts, the other stands by; kill -9 of the
 # leader and the standby acts within 3 s; a router stopped with TERM releases the lease, so a
 # standby takes over at once; `ctl routes` names the leader throughout.
+#
+# The takeover is timed, which another test running beside it can push past 3 s:
+# tests/run: alone
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_router.sh
