@@ -182,13 +182,14 @@ watch(struct wapi *w, uint64_t now)
 static void
 move_to(struct wapi *w, const char *url)
 {
-    nng_mtx_lock(w->mtx);
-    bool same = strcmp(url, w->url) == 0;
-    nng_mtx_unlock(w->mtx);
-    if (same || strlen(url) >= sizeof(w->url)) {
+    if (strlen(url) >= sizeof(w->url)) {
         return;
     }
     nng_mtx_lock(w->mtx);
+    if (strcmp(url, w->url) == 0) {
+        nng_mtx_unlock(w->mtx);
+        return;
+    }
     LOG(LOG_INFO, "broker.moved", "worker=%s from=\"%s\" to=\"%s\"", w->name, w->url, url);
     strcpy(w->url, url);
     nng_mtx_unlock(w->mtx);
