@@ -13,6 +13,9 @@
 #   make install PREFIX=/usr/local   programs and manual pages (DESTDIR=... for staging)
 
 VERSION   := 0.1.0
+# Builds use every CPU: JOBS=1 (or -jN on the command line) says otherwise.
+JOBS      ?= $(shell nproc 2>/dev/null || echo 1)
+MAKEFLAGS += -j$(JOBS)
 CC        ?= cc
 PREFIX    ?= /usr/local
 MANDIR    ?= $(PREFIX)/share/man

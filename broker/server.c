@@ -1,5 +1,5 @@
 /* The broker's request server (server.h). */
-#include "server.h"
+#include "server_int.h"
 
 #include "err.h"
 #include "clock.h"
@@ -20,319 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PROTO_REQ0 48
-#define PROTO_REP0 49
-#define ID_BIT 0x80000000u
-#define HOPS_MAX 8              /* words of a request's backtrace, its id included */
-#define READ_CHUNK (64u << 10)
-#define EVENTS_MAX 64
-
-/* What an epoll event points at. */
-enum sfd_kind { SFD_LISTEN, SFD_CONN, SFD_WAKE };
-
-struct sloop;
-
-/* A connection. The thread of its loop reads it and is the only one to close it; any thread
- * may write a reply to it, under mtx. It is freed when the loop has closed it and no request
- * of it is still unanswered (refs). */
-struct sconn {
-    enum sfd_kind kind;          /* SFD_CONN; first */
-    uint32_t id;                 /* the connection's id: ops' "pipe" */
-    int fd;
-    bool ipc;                    /* IPC frames carry a type byte */
-    struct sloop *lp;
-    struct sconn *next, *prev;   /* the loop's connections (loop's mtx) */
-    unsigned refs;               /* atomic: the loop's and one per unanswered request */
-    /* The loop thread only: */
-    bool greeted;                /* the peer's SP header has come, and is REQ's */
-    uint8_t *in;                 /* the start of a frame not yet whole */
-    size_t inlen, incap;
-    /* Under mtx: */
-    pthread_mutex_t mtx;
-    bool closed;                 /* fd is closed: replies are discarded */
-    bool dropped;                /* not reading (or broken): shut down, discarded until closed */
-    bool authed;                 /* it sent a request with the token, or none is asked for */
-    bool pollout;                /* epoll also waits for room to write */
-    uint8_t *out;                /* replies not yet written: out[outpos..outlen) */
-    size_t outpos, outlen, outcap;
-    uint64_t queued, written;    /* bytes given to out / written, since the connection began */
-    uint64_t ends[SERVER_REPLIES_WAITING]; /* where each waiting reply ends, in queued bytes */
-    unsigned head, waiting;
-    int64_t since_ms;            /* when the oldest waiting reply began to wait */
-};
-
-/* A request whose reply may come later: the waiter ops_handle parks, the connection it
- * answers, and the backtrace its reply carries. */
-struct sreq {
-    struct waiter wt;
-    struct sconn *k;
-    unsigned refs;               /* atomic: the handling thread's and the reply's */
-    uint8_t bt[4 * HOPS_MAX];
-    uint8_t btlen;
-};
-
-struct sloop {
-    struct server *srv;
-    pthread_t th;
-    bool started;
-    int ep;
-    struct { enum sfd_kind kind; int fd; } wake; /* an eventfd: stop */
-    pthread_mutex_t mtx;         /* guards conns */
-    struct sconn *conns;
-    struct sreq *spare;          /* the next request's record */
-    nng_msg *rep;                /* the next request's reply */
-    int64_t swept_ms;
-    uint8_t buf[READ_CHUNK];
-};
-
-/* Events a peer can cause at will are logged at most once a second, with their count. */
-struct lograte {
-    int64_t logged_ms;
-    uint64_t unlogged;
-};
-
-struct slisten {
-    enum sfd_kind kind;          /* SFD_LISTEN; first */
-    struct splisten l;
-};
-
-struct server {
-    struct broker *b;
-    size_t max_message;
-    unsigned max_conns;
-    unsigned nloops;
-    struct sloop *loops;
-    struct slisten ls[SERVER_LISTEN_MAX];
-    unsigned nls;
-    pthread_mutex_t mtx;         /* guards the fields below */
-    unsigned nconns;
-    uint32_t next_id;
-    struct lograte refused, dropped;
-    bool stopping;               /* atomic */
-    bool quiet;                  /* server_quiesce done (main thread only) */
-};
-
-static void sreq_send(struct waiter *wt);
-
-/* Counts one event; returns how many to log now (0: not now). Server mutex held. */
-static uint64_t
-lograte_due(struct lograte *r)
-{
-    int64_t now = (int64_t)clock_mono_ms();
-    r->unlogged++;
-    if (r->logged_ms != 0 && now - r->logged_ms < 1000) {
-        return 0;
-    }
-    uint64_t n = r->unlogged;
-    r->unlogged = 0;
-    r->logged_ms = now;
-    return n;
-}
-
-static void
-count_conn(struct broker *b, uint64_t *counter, int delta)
-{
-    pthread_mutex_lock(&b->lock);
-    *counter += (uint64_t)(int64_t)delta;
-    pthread_mutex_unlock(&b->lock);
-}
-
-static void
-conn_put(struct sconn *k)
-{
-    if (__atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        pthread_mutex_destroy(&k->mtx);
-        free(k->in);
-        free(k->out);
-        free(k);
-    }
-}
-
-/* Sets what epoll waits for on k. k->mtx held, k open. */
-static void
-want_out(struct sconn *k, bool out)
-{
-    if (k->pollout == out) {
-        return;
-    }
-    struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = k };
-    if (epoll_ctl(k->lp->ep, EPOLL_CTL_MOD, k->fd, &ev) == 0) {
-        k->pollout = out;
-    }
-}
-
-/* Marks k as not to be served any more: its loop closes it. k->mtx held. Returns false if
- * that was done already. */
-static bool
-conn_shut(struct sconn *k)
-{
-    if (k->dropped || k->closed) {
-        return false;
-    }
-    k->dropped = true;
-    (void)shutdown(k->fd, SHUT_RDWR); /* its loop wakes and closes it */
-    return true;
-}
-
-/* Counts and logs (a few) a connection dropped for not taking its replies. */
-static void
-conn_dropped(struct server *s, uint32_t id, const char *reason, unsigned waiting, bool authed)
-{
-    pthread_mutex_lock(&s->mtx);
-    uint64_t n = lograte_due(&s->dropped);
-    pthread_mutex_unlock(&s->mtx);
-    count_conn(s->b, &s->b->connc.dropped, 1);
-    if (n > 0) {
-        LOG(LOG_WARN, "conn.dropped", "pipe=%u reason=%s waiting=%u authed=%s dropped=%llu", id,
-            reason, waiting, authed ? "yes" : "no", (unsigned long long)n);
-    }
-}
-
-/* Writes what k's replies left unwritten, as far as the kernel takes it. k->mtx held. */
-static void
-flush(struct sconn *k)
-{
-    while (k->outpos < k->outlen) {
-        ssize_t w = send(k->fd, k->out + k->outpos, k->outlen - k->outpos,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) {
-            k->outpos += (size_t)w;
-            k->written += (uint64_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
-        }
-        (void)conn_shut(k); /* the peer is gone: its loop sees it */
-        return;
-    }
-    unsigned before = k->waiting;
-    while (k->waiting > 0 && k->ends[k->head] <= k->written) {
-        k->head = (k->head + 1) % SERVER_REPLIES_WAITING;
-        k->waiting--;
-    }
-    if (k->waiting != before) {
-        k->since_ms = (int64_t)clock_mono_ms();
-    }
-    if (k->outpos == k->outlen) {
-        k->outpos = k->outlen = 0;
-        if (k->outcap > (256u << 10)) {
-            free(k->out);
-            k->out = NULL;
-            k->outcap = 0;
-        }
-    }
-    want_out(k, k->outpos < k->outlen);
-}
-
-/* Room for n more bytes in k's output. k->mtx held. */
-static bool
-out_reserve(struct sconn *k, size_t n)
-{
-    if (k->outpos > 0 && k->outlen + n > k->outcap) {
-        memmove(k->out, k->out + k->outpos, k->outlen - k->outpos);
-        k->outlen -= k->outpos;
-        k->outpos = 0;
-    }
-    if (k->outlen + n <= k->outcap) {
-        return true;
-    }
-    size_t cap = k->outcap > 0 ? k->outcap : 4096;
-    while (cap < k->outlen + n) {
-        cap *= 2;
-    }
-    uint8_t *p = realloc(k->out, cap);
-    if (p == NULL) {
-        return false;
-    }
-    k->out = p;
-    k->outcap = cap;
-    return true;
-}
-
-/* Queues a reply (backtrace bt, then body) on k, and writes it now if now. A connection with
- * as many replies waiting as it may have is dropped: it does not read. */
-static void
-conn_reply(struct server *s, struct sconn *k, const uint8_t *bt, size_t btlen,
-           const void *body, size_t n, bool now)
-{
-    unsigned waiting = 0;
-    bool dropped = false, authed;
-
-    pthread_mutex_lock(&k->mtx);
-    authed = k->authed;
-    unsigned limit = authed ? SERVER_REPLIES_WAITING : SERVER_UNAUTH_REPLIES_WAITING;
-    if (!k->dropped && !k->closed && k->waiting >= limit) {
-        flush(k);
-        if (k->waiting >= limit) {
-            waiting = k->waiting + 1;
-            dropped = conn_shut(k);
-        }
-    }
-    size_t hn = k->ipc ? 9 : 8;
-    if (k->dropped || k->closed || !out_reserve(k, hn + btlen + n)) {
-        pthread_mutex_unlock(&k->mtx);
-        if (dropped) {
-            conn_dropped(s, k->id, "not_reading", waiting, authed);
-        }
-        return;
-    }
-    uint8_t *p = k->out + k->outlen;
-    uint64_t len = (uint64_t)btlen + n;
-    if (k->ipc) {
-        *p++ = 1;
-    }
-    for (int i = 7; i >= 0; i--) {
-        *p++ = (uint8_t)(len >> (8 * i));
-    }
-    memcpy(p, bt, btlen);
-    if (n > 0) {
-        memcpy(p + btlen, body, n);
-    }
-    k->outlen += hn + btlen + n;
-    k->queued += hn + btlen + n;
-    if (k->waiting == 0) {
-        k->since_ms = (int64_t)clock_mono_ms();
-    }
-    k->ends[(k->head + k->waiting) % SERVER_REPLIES_WAITING] = k->queued;
-    k->waiting++;
-    if (now) {
-        flush(k);
-    }
-    pthread_mutex_unlock(&k->mtx);
-}
-
-static void
-sreq_put(struct sreq *r)
-{
-    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        conn_put(r->k);
-        free(r);
-    }
-}
-
-/* A parked request's reply is ready (from the thread that served, expired or confirmed it). */
-static void
-sreq_send(struct waiter *wt)
-{
-    struct sreq *r = (struct sreq *)((char *)wt - offsetof(struct sreq, wt));
-    nng_msg *rep = wt->rep;
-    wt->rep = NULL;
-    if (rep != NULL) {
-        conn_reply(r->k->lp->srv, r->k, r->bt, r->btlen, nng_msg_body(rep), nng_msg_len(rep),
-                   true);
-        nng_msg_free(rep);
-    } else {
-        /* No memory for the reply: none is sent; the client's deadline reports it. Its jobs
-         * (none were reserved for it) are safe. */
-        LOG(LOG_ERROR, "reply.nomem", "reason=\"parked request dropped\"");
-    }
-    sreq_put(r);
-}
-
 /* A request of k, whose backtrace is bt[0..btlen): handled, answered now or later. */
 static void
 handle(struct sloop *lp, struct sconn *k, const uint8_t *bt, size_t btlen, const uint8_t *body,
@@ -340,16 +27,20 @@ handle(struct sloop *lp, struct sconn *k, const uint8_t *bt, size_t btlen, const
 {
     struct server *s = lp->srv;
     struct sreq *r = lp->spare;
-    if (r == NULL && (r = lp->spare = malloc(sizeof(*r))) == NULL) {
+    if (r == NULL && (r = lp->spare = srv_sreq_get(s)) == NULL) {
         LOG(LOG_ERROR, "reply.nomem", "reason=\"request dropped\"");
         return;
+    }
+    if (lp->rep == NULL && r->spare_rep != NULL) {
+        lp->rep = r->spare_rep;
+        r->spare_rep = NULL;
     }
     if (lp->rep == NULL && nng_msg_alloc(&lp->rep, 0) != 0) {
         LOG(LOG_ERROR, "reply.nomem", "reason=\"request dropped\"");
         return;
     }
     memset(&r->wt, 0, sizeof(r->wt));
-    r->wt.send = sreq_send;
+    r->wt.send = srv_sreq_send;
     r->k = k;
     r->refs = 2;
     memcpy(r->bt, bt, btlen);
@@ -371,11 +62,11 @@ handle(struct sloop *lp, struct sconn *k, const uint8_t *bt, size_t btlen, const
             nng_msg_clear(rep);
         }
         lp->spare = NULL;
-        sreq_put(r); /* its reply may have gone already */
+        srv_sreq_put(r); /* its reply may have gone already */
         return;
     }
     __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL); /* the loop's own stays */
-    conn_reply(s, k, bt, btlen, nng_msg_body(rep), nng_msg_len(rep), false);
+    srv_conn_reply(s, k, bt, btlen, nng_msg_body(rep), nng_msg_len(rep), false);
     nng_msg_clear(rep);
 }
 
@@ -464,9 +155,9 @@ conn_close(struct sloop *lp, struct sconn *k)
     pthread_mutex_lock(&s->mtx);
     s->nconns--;
     pthread_mutex_unlock(&s->mtx);
-    count_conn(s->b, &s->b->connc.open, -1);
+    srv_count_conn(s->b, &s->b->connc.open, -1);
     ops_pipe_closed(s->b, k->id);
-    conn_put(k);
+    srv_conn_put(k);
 }
 
 /* k is readable (or hung up): reads what has come, handles every whole request in it, and
@@ -539,7 +230,7 @@ conn_read(struct sloop *lp, struct sconn *k)
     k->inlen = n - used;
     pthread_mutex_lock(&k->mtx);
     if (!k->dropped) {
-        flush(k);
+        srv_flush(k);
     }
     pthread_mutex_unlock(&k->mtx);
 }
@@ -564,7 +255,7 @@ accept_all(struct server *s, struct slisten *l)
         pthread_mutex_lock(&s->mtx);
         bool room = k != NULL && s->nconns < s->max_conns;
         unsigned open = s->nconns;
-        uint64_t refused = room ? 0 : lograte_due(&s->refused);
+        uint64_t refused = room ? 0 : srv_lograte_due(&s->refused);
         uint32_t id = 0;
         if (room) {
             s->nconns++;
@@ -577,7 +268,7 @@ accept_all(struct server *s, struct slisten *l)
         if (!room) {
             free(k);
             close(fd);
-            count_conn(s->b, &s->b->connc.refused, 1);
+            srv_count_conn(s->b, &s->b->connc.refused, 1);
             if (refused > 0) {
                 LOG(LOG_WARN, "conn.refused", "reason=\"%s\" open=%u max=%u refused=%llu",
                     open >= s->max_conns ? "too many connections (--max-connections)"
@@ -598,7 +289,7 @@ accept_all(struct server *s, struct slisten *l)
         k->refs = 1;
         k->authed = s->b->token.n == 0;
         pthread_mutex_init(&k->mtx, NULL);
-        count_conn(s->b, &s->b->connc.open, 1);
+        srv_count_conn(s->b, &s->b->connc.open, 1);
         struct sloop *lp = k->lp;
         pthread_mutex_lock(&lp->mtx);
         k->next = lp->conns;
@@ -637,13 +328,13 @@ sweep(struct sloop *lp)
         bool late = k->waiting > 0 && now - k->since_ms >= SERVER_SEND_TIMEOUT_MS;
         unsigned waiting = k->waiting;
         bool authed = k->authed;
-        bool dropped = late && conn_shut(k);
+        bool dropped = late && srv_conn_shut(k);
         if (k->dropped && nshut < 64) {
             shut[nshut++] = k;
         }
         pthread_mutex_unlock(&k->mtx);
         if (dropped) {
-            conn_dropped(lp->srv, k->id, "send_timeout", waiting, authed);
+            srv_conn_dropped(lp->srv, k->id, "send_timeout", waiting, authed);
         }
     }
     pthread_mutex_unlock(&lp->mtx);
@@ -677,7 +368,7 @@ loop_main(void *arg)
             struct sconn *k = (struct sconn *)kind;
             if ((evs[i].events & EPOLLOUT) != 0) {
                 pthread_mutex_lock(&k->mtx);
-                flush(k);
+                srv_flush(k);
                 pthread_mutex_unlock(&k->mtx);
             }
             if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
@@ -752,6 +443,7 @@ server_start_at(struct server **sp, struct broker *b, const struct server_listen
                                                 : SERVER_CONNS_MAX);
     }
     pthread_mutex_init(&s->mtx, NULL);
+    pthread_mutex_init(&s->free_mtx, NULL);
     for (unsigned i = 0; i < nthreads; i++) {
         s->loops[i].ep = s->loops[i].wake.fd = -1;
     }
@@ -788,21 +480,6 @@ fail:
     return rv;
 }
 
-/* Frees the records of requests whose replies will not be sent: list of waiters linked by
- * next, their rep freed or to be freed here. */
-static void
-drop_waiters(struct waiter *list)
-{
-    for (struct waiter *wt = list, *next; wt != NULL; wt = next) {
-        next = wt->next;
-        nng_msg_free(wt->rep);
-        wt->rep = NULL;
-        if (wt->send == sreq_send) {
-            sreq_put((struct sreq *)((char *)wt - offsetof(struct sreq, wt)));
-        }
-    }
-}
-
 void
 server_quiesce(struct server *s)
 {
@@ -827,9 +504,9 @@ server_quiesce(struct server *s)
     park_expire(s->b, INT64_MAX, 0, &out);
     park_wait_timer_sends(s->b); /* replies the timer took off the list before this */
     pthread_mutex_unlock(&s->b->lock);
-    drop_waiters(out);
+    srv_drop_waiters(out);
     if (s->b->jr != NULL) {
-        drop_waiters(journal_release_waiters(s->b->jr));
+        srv_drop_waiters(journal_release_waiters(s->b->jr));
     }
 }
 
@@ -848,7 +525,10 @@ server_stop(struct server *s)
         while (lp->conns != NULL) {
             conn_close(lp, lp->conns);
         }
-        free(lp->spare);
+        if (lp->spare != NULL) {
+            nng_msg_free(lp->spare->spare_rep);
+            free(lp->spare);
+        }
         nng_msg_free(lp->rep);
         if (lp->ep >= 0) {
             close(lp->ep);
@@ -858,6 +538,13 @@ server_stop(struct server *s)
         }
         pthread_mutex_destroy(&lp->mtx);
     }
+    while (s->free != NULL) {
+        struct sreq *r = s->free;
+        s->free = r->next_free;
+        nng_msg_free(r->spare_rep);
+        free(r);
+    }
+    pthread_mutex_destroy(&s->free_mtx);
     pthread_mutex_destroy(&s->mtx);
     free(s->loops);
     free(s);

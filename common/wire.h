@@ -63,6 +63,7 @@ enum wire_key {
     WK_RTOK, WK_RTOK_GOT,
     WK_ORDER,
     WK_LEADER_URL,
+    WK_RUN_AT_MS,
     WK_COUNT
 };
 
@@ -120,6 +121,7 @@ struct wire_msg {
     union wire_val v[WK_COUNT];
     msgpack_unpacked up;       /* owns the decoded object tree */
     bool decoded;
+    bool keep_zone;            /* up.zone is small enough to keep for the next decode */
 };
 
 _Static_assert(WK_COUNT <= 64 * WIRE_KEYSET_WORDS, "a wire_keyset holds one bit per key");

@@ -421,6 +421,12 @@ run() {
     return 0
 }
 
+# Whether the programs under test are built with the sanitizers (they start and run several
+# times slower: a check of a time may allow for that).
+sanitized() {
+    ! "$SLUICE_BIN/broker" --version 2>/dev/null | grep -qx 'sanitizers: none'
+}
+
 # elapsed_ms CMD [ARGS...]: runs CMD (output discarded) and sets ELAPSED_MS and RC.
 elapsed_ms() {
     local t0

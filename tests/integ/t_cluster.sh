@@ -3,6 +3,8 @@
 # leader's state; kill -9 of the leader under load loses no confirmed job; a paused leader is
 # fenced and rejoins as a standby; step-down hands over; NATS nodes lost are survived, and all
 # of them lost confirms nothing. Compaction and starting without NATS: t_cluster_compact.sh.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nats.sh"
 . "$(dirname "$0")/lib_cluster.sh"

@@ -2,6 +2,8 @@
 # A cluster's stream is compacted below the oldest live segment and a new standby rebuilds
 # from it; a broker without NATS says so and exits; one whose NATS has no JetStream yet waits,
 # and stops cleanly while it waits. Over a private 3-node NATS JetStream cluster of its own.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nats.sh"
 . "$(dirname "$0")/lib_cluster.sh"

@@ -19,7 +19,7 @@ hog=$SLUICE_TESTBIN/sl-hog
 floor_us=5000
 # Under ASan and UBSan everything runs a few times slower (one run alone: 14.8 ms with the
 # non-reader): a floor of 15 ms there. A stuck broker still fails by far (pings time out).
-"$SLUICE_BIN/broker" --version 2>/dev/null | grep -qx 'sanitizers: none' || floor_us=15000
+sanitized && floor_us=15000
 
 # best_p99 URL TRIES [TOKEN_FILE]: the lowest p99 (us) of TRIES runs of 1,000 pings; "timeout"
 # when a run had a ping unanswered within 1 s (the broker is stuck: no use trying again).

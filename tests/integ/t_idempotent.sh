@@ -8,6 +8,8 @@
 # be; then ctl push --client/--seq, which lets a script resend a push, of any number of
 # requests; last, with a journal, such a push cut short by a kill -9 of the broker and run
 # again after the restart stores every job exactly once.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh

@@ -14,6 +14,8 @@
 # 6. a write that fails (EFBIG past `ulimit -f`): the request is answered io, stats say
 #    journal_ok false and pushes are refused until the limit is raised; then the journal
 #    recovers and what was confirmed survives a restart.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_proc.sh

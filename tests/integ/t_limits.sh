@@ -18,6 +18,8 @@
 # Already covered elsewhere: payload at / one byte over --max-payload, pushes over --max-jobs and
 # --max-bytes changing nothing, group names of 128/129 bytes (t_semantics.sh); garbage messages
 # (t_garbage.sh); disconnects mid-handshake (t_listener.sh); a full disk (t_disk_full.sh).
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh

@@ -7,6 +7,8 @@
 # (under SANITIZE=1 that also means nothing leaked). Then, on a fresh broker, rounds
 # of disconnects with new clients connecting meanwhile: the broker comes back each time, every client exits, and SIGTERM
 # still stops it.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_fake.sh

@@ -8,6 +8,8 @@
 # No op lists ready jobs, so order is read by reserving a queue's jobs raw with sl-send (a
 # worker of its own; the jobs go back to the head of their queue when its connection closes),
 # and each part that does so runs on a broker of its own.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_mp.sh

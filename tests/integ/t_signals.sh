@@ -11,6 +11,8 @@
 # For SIGINT the program starts through `env --default-signal=INT`: a background job of a
 # non-interactive shell starts with SIGINT ignored, and the test must see the program's own
 # handler at work, as a Ctrl-C from a terminal would.
+# It runs for a minute or more under the sanitizers, so it starts before the short ones:
+# tests/run: long
 . "$(dirname "$0")/lib.sh"
 
 DRAIN=500ms      # a busy job is stopped this long after the signal
