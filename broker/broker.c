@@ -335,6 +335,34 @@ push_fits(const struct broker *b, const struct wire_list *payloads, uint64_t *by
     return 0;
 }
 
+void
+broker_timer_wake(struct broker *b, int64_t due_ns)
+{
+    if (due_ns < b->timer_next_ns) {
+        b->timer_next_ns = due_ns;
+        pthread_cond_signal(&b->timer_cond);
+    }
+}
+
+/* When a push's jobs become ready, wall clock in ms: 0 for now (no delay, or a time past);
+ * -1 when the delay is out of range. */
+static int64_t
+push_due_ms(const struct push_req *req, int64_t now_ns)
+{
+    int64_t now_ms = now_ns / 1000000;
+    int64_t due = 0;
+    if (req->delay_ms > BROKER_DELAY_MAX_MS || (req->delay_ms > 0 && req->due_wall_ms > 0) ||
+        req->due_wall_ms > now_ms + (int64_t)BROKER_DELAY_MAX_MS) {
+        return -1;
+    }
+    if (req->delay_ms > 0) {
+        due = now_ms + (int64_t)req->delay_ms;
+    } else if (req->due_wall_ms > 0) {
+        due = req->due_wall_ms;
+    }
+    return due > now_ms ? due : 0;
+}
+
 int
 broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
 {
@@ -343,7 +371,9 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     struct queue *q;
     int rv;
 
-    if (n == 0 || n > BROKER_PUSH_MAX || req->ttr_ms > BROKER_TTR_MAX_MS) {
+    int64_t now = broker_wall_ns(b);
+    int64_t due_ms = push_due_ms(req, now);
+    if (n == 0 || n > BROKER_PUSH_MAX || req->ttr_ms > BROKER_TTR_MAX_MS || due_ms < 0) {
         return SL_EBADREQ;
     }
     if (req->keyed) {
@@ -352,7 +382,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         enum dedup_verdict v = dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b),
                                            &first_id, &seen_n, &lsn);
         if (v != DEDUP_NEW) {
-            *res = (struct push_res){ first_id, seen_n, NULL, true, v == DEDUP_STALE, lsn };
+            *res = (struct push_res){ first_id, seen_n, NULL, true, v == DEDUP_STALE, lsn, NULL };
             return 0;
         }
     }
@@ -376,20 +406,22 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     }
     struct job *j;
     size_t mem;
-    if (queue_lane_make(q, g) != 0 || job_block_new(req->payloads, n, &j, &mem) != 0) {
+    if (queue_lane_make(q, g) != 0 || (due_ms > 0 && theap_reserve(&b->timers, n) != 0) ||
+        job_block_new(req->payloads, n, &j, &mem) != 0) {
         queue_lane_trim(g);
         if (created) {
             group_remove(b, g);
         }
         return SL_ENOMEM;
     }
-    int64_t now = broker_wall_ns(b);
     int64_t mono = broker_mono_ns(b);
+    int64_t due_ns = mono + (due_ms * 1000000 - now);
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t attempts = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
     uint64_t first_id = b->next_id;
     uint64_t before = group_count(g);
     uint32_t seg = b->jr != NULL ? journal_segment(b->jr) : 0;
+    struct job *first = j;
     for (; j != NULL; j = job_block_next(j)) {
         j->seg = seg;
         j->id = b->next_id++;
@@ -397,8 +429,17 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         j->ttr_ms = ttr;
         j->max_attempts = attempts;
         j->group = g;
-        j->ready_ns = mono;
-        queue_job_set(q, j, JOB_READY);
+        if (due_ms > 0) {
+            j->due_ns = due_ns;
+            queue_job_set(q, j, JOB_DELAYED);
+            theap_add(&b->timers, j); /* room: reserved above */
+        } else {
+            j->ready_ns = mono;
+            queue_job_set(q, j, JOB_READY);
+        }
+    }
+    if (due_ms > 0) {
+        broker_timer_wake(b, due_ns);
     }
     q->pushed += n;
     g->pushed += n;
@@ -408,12 +449,12 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     b->mem_bytes += mem;
     uint64_t lsn = change_made(b, &(struct change){ .kind = CH_PUSH, .push = req, .queue = q,
                                                     .first_id = first_id, .n = n,
-                                                    .wall_ns = now });
+                                                    .wall_ns = now, .due_wall_ms = due_ms });
     if (req->keyed &&
         dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
     }
-    *res = (struct push_res){ first_id, n, q, false, false, 0 };
+    *res = (struct push_res){ first_id, n, q, false, false, 0, first };
     tell_high(b, g, before, now);
     return 0;
 }

@@ -27,6 +27,7 @@
 #define BROKER_DEFAULT_PRIORITY 10
 #define BROKER_PUSH_MAX 1000000u      /* payloads in one push */
 #define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
+#define BROKER_DELAY_MAX_MS 315360000000ull /* a push's delay, or its run_at ahead: 3,650 days */
 #define BROKER_RESERVE_MAX 10000u     /* jobs in one reserve */
 #define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
 #define BROKER_CLOSED_PIPES 1024u
@@ -155,6 +156,9 @@ void broker_release_job(struct broker *b, struct job *j);
 struct queue *broker_queue_find(const struct broker *b, struct sl_str name);
 struct group *broker_group_find(const struct broker *b, struct sl_str name);
 
+/* The timer thread (park.c) wakes at due_ns (monotonic) at the latest. b->lock held. */
+void broker_timer_wake(struct broker *b, int64_t due_ns);
+
 struct push_req {
     struct sl_str group;
     const struct sl_str *queue;       /* NULL: the group's route, else default */
@@ -164,6 +168,10 @@ struct push_req {
     bool keyed;                       /* client and seq given */
     struct sl_str client;
     uint64_t seq;
+    uint64_t delay_ms;                /* > 0: delayed this long (up to BROKER_DELAY_MAX_MS) */
+    int64_t due_wall_ms;              /* > 0: delayed until then (wall clock, ms since the
+                                         epoch, at most BROKER_DELAY_MAX_MS ahead); a time
+                                         already past makes the jobs ready. Not with delay_ms */
 };
 
 struct push_res {
@@ -174,11 +182,13 @@ struct push_res {
     bool stale;                       /* dup whose first answer is forgotten */
     uint64_t lsn;                     /* dup: the journal position its first answer waited
                                          for, which this answer must wait for too (0: none) */
+    struct job *first;                /* stored: the first new job, the others after it by
+                                         job_block_next (until anything else changes) */
 };
 
-/* Stores a batch of jobs, all or nothing; a keyed push whose key was stored before stores
- * nothing and answers res->dup, with the first answer (or res->stale). Errors: SL_EBADREQ
- * (empty batch, bad ttr or attempts), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL,
+/* Stores a batch of jobs, all or nothing, ready or (delay_ms, due_wall_ms) delayed; a keyed
+ * push whose key was stored before stores nothing and answers res->dup, with the first answer
+ * (or res->stale). Errors: SL_EBADREQ (empty batch, bad ttr, attempts or delay), SL_ENOTFOUND (queue), SL_ETOOLARGE, SL_EQUEUEFULL,
  * SL_ENOMEM. */
 int broker_push(struct broker *b, const struct push_req *req, struct push_res *res);
 

@@ -61,6 +61,7 @@ struct change {
     uint64_t first_id;
     uint32_t n;
     int64_t wall_ns;
+    int64_t due_wall_ms;           /* CH_PUSH: when the jobs become ready (0: they are) */
     uint64_t moved;                /* CH_QUEUE_GONE, CH_ROUTE: jobs moved; CH_PURGE: deleted */
     const struct change_reset *resets; /* CH_QUEUE_GONE: first-seen order */
     uint32_t nresets;

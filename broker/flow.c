@@ -87,15 +87,6 @@ reserve_room(struct broker *b, uint32_t extra)
     return 0;
 }
 
-static void
-wake_timer(struct broker *b, int64_t due_ns)
-{
-    if (due_ns < b->timer_next_ns) {
-        b->timer_next_ns = due_ns;
-        pthread_cond_signal(&b->timer_cond);
-    }
-}
-
 int
 flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire_list *from,
              struct job **out, uint32_t *n)
@@ -155,7 +146,7 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
     }
     *n = k;
     if (k > 0) {
-        wake_timer(b, first_due);
+        broker_timer_wake(b, first_due);
     }
     return 0;
 }
@@ -197,7 +188,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
         queue_job_set(j->queue, j, JOB_DELAYED);
         j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
         theap_add(&b->timers, j); /* room: the entry was just removed */
-        wake_timer(b, j->due_ns);
+        broker_timer_wake(b, j->due_ns);
         change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
     } else {
         j->ready_ns = broker_mono_ns(b);
@@ -277,7 +268,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
         case FLOW_TOUCH:
             j->due_ns = now + (int64_t)(ms != 0 ? ms : j->ttr_ms) * 1000000;
             theap_update(&b->timers, j);
-            wake_timer(b, j->due_ns);
+            broker_timer_wake(b, j->due_ns);
             break;
         }
     }

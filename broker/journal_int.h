@@ -39,6 +39,7 @@ enum rec {
                           stored, their answers forgotten (snapshot only; before its R_DEDUP) */
     R_GWEIGHT = 16,   /* str group, u32 weight (thousandths) */
     R_EPOCH = 17,     /* u64 epoch, str holder: a cluster leader began (journal_follow.c) */
+    R_PUSH_AT = 18,   /* u64 wall_ms, i64 due_wall_ms, then as R_PUSH: delayed jobs */
 };
 
 struct buf {

@@ -241,15 +241,18 @@ wall_ms(int64_t ns)
 
 static uint64_t
 journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
-             uint64_t first_id, uint32_t n, int64_t wall_ns)
+             uint64_t first_id, uint32_t n, int64_t wall_ns, int64_t due_wall_ms)
 {
     struct journal *jr = b->jr;
     struct rec_w w;
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
 
-    rec_begin(&w, jr, R_PUSH);
+    rec_begin(&w, jr, due_wall_ms > 0 ? R_PUSH_AT : R_PUSH);
     w_u64(&w, (uint64_t)wall_ms(wall_ns));
+    if (due_wall_ms > 0) {
+        w_u64(&w, (uint64_t)due_wall_ms);
+    }
     w_u64(&w, first_id);
     w_u32(&w, n);
     w_u32(&w, ttr);
@@ -374,7 +377,7 @@ journal_flush(struct broker *b)
 static uint64_t
 c_push(struct broker *b, const struct change *c)
 {
-    return journal_push(b, c->push, c->queue, c->first_id, c->n, c->wall_ns);
+    return journal_push(b, c->push, c->queue, c->first_id, c->n, c->wall_ns, c->due_wall_ms);
 }
 
 static uint64_t

@@ -176,10 +176,11 @@ set_state(struct replay *r, struct job *j, unsigned st, bool head, int64_t due_m
 }
 
 static int
-apply_push(struct replay *r, struct rd *d)
+apply_push(struct replay *r, struct rd *d, bool at)
 {
     struct broker *b = r->b;
     int64_t wall = r_ms(d);
+    int64_t due = at ? r_ms(d) : 0;
     uint64_t first_id = r_le(d, 8);
     uint32_t n = (uint32_t)r_le(d, 4);
     struct push_req req = { 0 };
@@ -192,9 +193,10 @@ apply_push(struct replay *r, struct rd *d)
         req.client = r_name(d);
         req.seq = r_le(d, 8);
     }
-    if (d->bad || n == 0 || n > BROKER_PUSH_MAX) {
+    if (d->bad || n == 0 || n > BROKER_PUSH_MAX || (at && due <= wall)) {
         return SL_EBADREQ;
     }
+    req.due_wall_ms = due;
     if (n > r->npay) {
         struct sl_str *p = realloc(r->pay, n * sizeof(*p));
         if (p == NULL) {
@@ -235,10 +237,7 @@ apply_push(struct replay *r, struct rd *d)
          * ids would apply to other jobs, or to none, depending on which segments are left. */
         return SL_EBADREQ;
     }
-    /* The new jobs are the last n of the group's ready jobs in the queue. */
-    struct queue *q = broker_queue_find(b, *req.queue);
-    struct job *j = queue_group_last(q, broker_group_find(b, req.group));
-    for (uint32_t i = 0; i < n && j != NULL; i++, j = j->prev) {
+    for (struct job *j = res.first; j != NULL; j = job_block_next(j)) {
         j->seg = r->seg;
         if (hmap_put(&b->byid, &j->id, sizeof(j->id), j) != 0) {
             return SL_ENOMEM;
@@ -326,7 +325,8 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         r->in_snap = false;
         return 0;
     case R_PUSH:
-        return apply_push(r, &d);
+    case R_PUSH_AT:
+        return apply_push(r, &d, p[0] == R_PUSH_AT);
     case R_PUT:
         return apply_put(r, &d);
     case R_JOB: {

@@ -20,9 +20,25 @@ push_args(const struct wire_msg *req, struct push_req *pr, char *why)
         snprintf(why, WHY_MAX, "push: 'client' and 'seq' go together");
         return SL_EBADREQ;
     }
-    if (WIRE_HAS(req, WK_DELAY_MS)) {
-        snprintf(why, WHY_MAX, "push: 'delay_ms' is not supported yet");
+    if (WIRE_HAS(req, WK_DELAY_MS) && WIRE_HAS(req, WK_RUN_AT_MS)) {
+        snprintf(why, WHY_MAX, "push: give 'delay_ms' or 'run_at_ms', not both");
         return SL_EBADREQ;
+    }
+    if (WIRE_HAS(req, WK_DELAY_MS)) {
+        pr->delay_ms = req->v[WK_DELAY_MS].u;
+        if (pr->delay_ms > BROKER_DELAY_MAX_MS) {
+            snprintf(why, WHY_MAX, "push: 'delay_ms' must be 0 to %llu (3,650 days)",
+                     (unsigned long long)BROKER_DELAY_MAX_MS);
+            return SL_EBADREQ;
+        }
+    }
+    if (WIRE_HAS(req, WK_RUN_AT_MS)) {
+        uint64_t at = req->v[WK_RUN_AT_MS].u;
+        if (at > (uint64_t)INT64_MAX / 2) {
+            snprintf(why, WHY_MAX, "push: 'run_at_ms' is out of range");
+            return SL_EBADREQ;
+        }
+        pr->due_wall_ms = (int64_t)at;
     }
     if (pr->payloads->n == 0 || pr->payloads->n > BROKER_PUSH_MAX) {
         snprintf(why, WHY_MAX, "push: 'payloads' must hold 1 to %u payloads", BROKER_PUSH_MAX);
@@ -77,6 +93,10 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
 
     if ((rv = push_args(req, &pr, c->why)) != 0) {
         return rv;
+    }
+    if (pr.due_wall_ms > broker_wall_ns(b) / 1000000 + (int64_t)BROKER_DELAY_MAX_MS) {
+        snprintf(c->why, WHY_MAX, "push: 'run_at_ms' is more than 3,650 days ahead");
+        return SL_EBADREQ;
     }
     if (b->jr != NULL && journal_broken(b->jr, c->why, WHY_MAX)) {
         return SL_EIO;

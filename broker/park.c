@@ -29,10 +29,7 @@ park_add(struct broker *b, struct waiter *wt)
     }
     b->waiters_tail = wt;
     b->nwaiters++;
-    if (wt->deadline_ns < b->timer_next_ns) {
-        b->timer_next_ns = wt->deadline_ns;
-        pthread_cond_signal(&b->timer_cond);
-    }
+    broker_timer_wake(b, wt->deadline_ns);
 }
 
 static void
@@ -106,10 +103,7 @@ park_serve_later(struct broker *b)
     if (b->serve_after_ns < due) {
         b->serve_after_ns = due;
     }
-    if (due < b->timer_next_ns) {
-        b->timer_next_ns = due;
-        pthread_cond_signal(&b->timer_cond);
-    }
+    broker_timer_wake(b, due);
 }
 
 void

@@ -2,6 +2,7 @@
 
 #include "err.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 void
@@ -25,13 +26,21 @@ put(struct theap *h, uint32_t i, struct job *j)
     j->heap_idx = i;
 }
 
+/* Whether a is due before b: by due time, then by id, so that jobs due at once come out in
+ * the order they were pushed. */
+static inline bool
+before(const struct job *a, const struct job *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->id < b->id);
+}
+
 static void
 sift_up(struct theap *h, uint32_t i)
 {
     struct job *j = h->v[i];
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
-        if (h->v[p]->due_ns <= j->due_ns) {
+        if (!before(j, h->v[p])) {
             break;
         }
         put(h, i, h->v[p]);
@@ -49,10 +58,10 @@ sift_down(struct theap *h, uint32_t i)
         if (c >= h->n) {
             break;
         }
-        if (c + 1 < h->n && h->v[c + 1]->due_ns < h->v[c]->due_ns) {
+        if (c + 1 < h->n && before(h->v[c + 1], h->v[c])) {
             c++;
         }
-        if (j->due_ns <= h->v[c]->due_ns) {
+        if (!before(h->v[c], j)) {
             break;
         }
         put(h, i, h->v[c]);

@@ -1,5 +1,6 @@
-/* The broker's timer heap: a binary min-heap of jobs ordered by due_ns, holding every
- * delayed job (due: when it becomes ready) and every reserved job (due: its TTR deadline).
+/* The broker's timer heap: a binary min-heap of jobs ordered by due_ns (then id: jobs due at
+ * once come out in push order), holding every delayed job (due: when it becomes ready) and
+ * every reserved job (due: its TTR deadline).
  * A job's heap_idx is its position, or UINT32_MAX when it is not in the heap. */
 #ifndef SLUICE_THEAP_H
 #define SLUICE_THEAP_H

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How this program was built: the Makefile passes these for this file alone (and rebuilds it
  * when they change); the fallbacks serve a compile outside the Makefile (cppcheck). */
@@ -270,6 +271,8 @@ opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint
         mult = 60000;
     } else if (strcmp(unit, "h") == 0) {
         mult = 3600000;
+    } else if (strcmp(unit, "d") == 0) {
+        mult = 86400000;
     } else {
         goto bad;
     }
@@ -287,8 +290,92 @@ opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint
     *out = v;
     return 0;
 bad:
-    fprintf(stderr, "%s: --%s: '%s' is not a duration (e.g. 500ms, 2s, 1m)\n", log_prog, name,
+    fprintf(stderr, "%s: --%s: '%s' is not a duration (e.g. 500ms, 2s, 1m, 7d)\n", log_prog, name,
             arg ? arg : "");
+    return 2;
+}
+
+/* n digits of p as a number, or -1 when one is not a digit. */
+static int
+digits_at(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* The zone of an RFC 3339 time at p: Z, or +HH:MM / -HH:MM into *off_s (seconds east of
+ * UTC). 0, or -1 when it is none of those or anything follows. */
+static int
+zone_at(const char *p, int64_t *off_s)
+{
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *off_s = 0;
+        return 0;
+    }
+    if ((p[0] != '+' && p[0] != '-') || p[3] != ':' || p[6] != '\0') {
+        return -1;
+    }
+    int h = digits_at(p + 1, 2), m = digits_at(p + 4, 2);
+    if (h < 0 || h > 23 || m < 0 || m > 59) {
+        return -1;
+    }
+    *off_s = (p[0] == '-' ? -1 : 1) * (int64_t)(h * 3600 + m * 60);
+    return 0;
+}
+
+int
+opt_time(const char *name, const char *arg, int64_t *out_ms)
+{
+    const char *p = arg != NULL ? arg : "";
+    /* YYYY-MM-DDTHH:MM:SS is 19 characters; a zone follows at the least. */
+    if (strlen(p) < 20 || p[4] != '-' || p[7] != '-' ||
+        (p[10] != 'T' && p[10] != 't' && p[10] != ' ') || p[13] != ':' || p[16] != ':') {
+        goto bad;
+    }
+    int y = digits_at(p, 4), mo = digits_at(p + 5, 2), d = digits_at(p + 8, 2);
+    int h = digits_at(p + 11, 2), mi = digits_at(p + 14, 2), s = digits_at(p + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || s < 0 || s > 59) {
+        goto bad;
+    }
+    p += 19;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int nd = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, nd++) {
+            if (nd < 3) {
+                ms = ms * 10 + (*p - '0');
+            }
+        }
+        if (nd == 0) {
+            goto bad;
+        }
+        for (; nd < 3; nd++) {
+            ms *= 10;
+        }
+    }
+    int64_t off_s;
+    if (zone_at(p, &off_s) != 0) {
+        goto bad;
+    }
+    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                     .tm_min = mi, .tm_sec = s };
+    time_t t = timegm(&tm);
+    /* timegm moves a day past the month's end into the next month: such a date is refused. */
+    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1) {
+        goto bad;
+    }
+    *out_ms = ((int64_t)t - off_s) * 1000 + ms;
+    return 0;
+bad:
+    fprintf(stderr, "%s: --%s: '%s' is not a time (e.g. 2026-12-24T18:00:00Z or "
+            "2026-12-24T19:00:00+01:00)\n", log_prog, name, arg ? arg : "");
     return 2;
 }
 

@@ -59,9 +59,14 @@ void opt_usage(FILE *f, const char *usage, const struct opt *const tables[]);
 int opt_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
 int opt_size(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Parses a duration: a number with unit ms, s, m or h (a bare number is milliseconds) into
+/* Parses a duration: a number with unit ms, s, m, h or d (a bare number is milliseconds) into
  * milliseconds in [min_ms, max_ms]. Errors as opt_u64. */
 int opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out);
+
+/* Parses a time as RFC 3339 gives it, YYYY-MM-DDTHH:MM:SS[.fraction] then Z or +HH:MM or
+ * -HH:MM (T may be t or a space, Z z), into milliseconds since the epoch (UTC); the fraction
+ * is cut to milliseconds. Years 1970-9999. Errors as opt_u64. */
+int opt_time(const char *name, const char *arg, int64_t *out_ms);
 
 /* Prints "PROG VERSION" (log_prog), then one "key: value" line each for the build: compiler,
  * cflags, sanitizers, the nng, msgpack-c and MariaDB client libraries (the one running, and

@@ -58,6 +58,10 @@ static const struct opt push_opts[] = {
     { CTL_OPT_TTR, "ttr", 0, "MS", NULL, "reservation timeout of each job, 1ms-24h (default 60s)" },
     { CTL_OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL,
       "attempts before a job is dead, 1-65535 (default 3)" },
+    { CTL_OPT_DELAY, "delay", 0, "D", NULL,
+      "the jobs become ready after D (e.g. 30s, 10m, 2h, 7d; up to 3650d)" },
+    { CTL_OPT_AT, "at", 0, "TIME", NULL,
+      "the jobs become ready at TIME, e.g. 2026-12-24T18:00:00Z or ...T19:00:00+01:00" },
     { CTL_OPT_CLIENT, "client", 0, "NAME", NULL,
       "idempotency client name (default: a new one per run); the same command run again with "
       "the same --client and --seq stores nothing twice" },

@@ -28,6 +28,7 @@
 #define PUSH_BATCH_BYTES (4u << 20)
 #define PUSH_COUNT_MAX 1000000000000ULL /* -s: a bound on typos, not on the broker */
 #define PUSH_TTR_MS_MAX 86400000ULL     /* PROTOCOL.md: 1 ms to 24 h */
+#define PUSH_DELAY_MS_MAX 315360000000ULL /* PROTOCOL.md: up to 3,650 days */
 #define PUSH_ATTEMPTS_MAX 65535         /* PROTOCOL.md: 1 to 65,535 */
 #define PUSH_SEQ_MAX (1ULL << 63)       /* --seq: leaves room for the requests after the first */
 /* Encoded size of everything in a request but the payloads and the token: keys, group, queue,
@@ -357,6 +358,23 @@ setup(struct push *p, const struct opt_vals *ov)
             return rv;
         }
         wire_set_u64(&p->req, WK_MAX_ATTEMPTS, u);
+    }
+    if (v[CTL_OPT_DELAY] != NULL && v[CTL_OPT_AT] != NULL) {
+        return ctl_usage(p->ctl, "give --delay or --at, not both");
+    }
+    if (v[CTL_OPT_DELAY] != NULL) {
+        if ((rv = opt_ms("delay", v[CTL_OPT_DELAY], 0, PUSH_DELAY_MS_MAX, &u)) != 0) {
+            return rv;
+        }
+        wire_set_u64(&p->req, WK_DELAY_MS, u);
+    }
+    if (v[CTL_OPT_AT] != NULL) {
+        int64_t at;
+        if ((rv = opt_time("at", v[CTL_OPT_AT], &at)) != 0) {
+            return rv;
+        }
+        /* A time already past makes the jobs ready at once, as the broker does. */
+        wire_set_u64(&p->req, WK_RUN_AT_MS, at > 0 ? (uint64_t)at : 1);
     }
     /* A caller that names the key itself can resend a push that got no answer (the broker was
      * down, the reply lost) from another process: requests already stored answer as

@@ -216,6 +216,84 @@ test_idle_connectionless_workers_are_forgotten(void **state)
     assert_non_null(hmap_get(&b->workers, "wired", 5));
 }
 
+/* Pushes n jobs of g with delay_ms / due_wall_ms; returns broker_push's code. */
+static int
+push_later(struct broker *b, const char *g, uint32_t n, uint64_t delay_ms, int64_t due_wall_ms)
+{
+    static struct sl_str pl[8];
+    struct wire_list l = { n, NULL, pl, NULL };
+    struct push_req req = { .group = S(g), .payloads = &l, .delay_ms = delay_ms,
+                            .due_wall_ms = due_wall_ms };
+    struct push_res r;
+    for (uint32_t i = 0; i < n; i++) {
+        pl[i] = S("p");
+    }
+    return broker_push(b, &req, &r);
+}
+
+static void
+test_delayed_push_is_ready_at_its_time_and_not_before(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[4];
+    int64_t t0 = fake_now;
+
+    assert_int_equal(push_later(b, "bob", 3, 500, 0), 0);
+    assert_int_equal(push_later(b, "bob", 1, 0, t0 / MS + 200), 0);
+    push(b, "amy", NULL, 1);
+    struct group *bob = broker_group_find(b, S("bob"));
+    assert_int_equal(bob->jobs[JOB_DELAYED], 4);
+    assert_int_equal(bob->jobs[JOB_READY], 0);
+    assert_int_equal(queue_n(Q(b, "default"), JOB_DELAYED), 4);
+    assert_int_equal(b->jobs, 5);
+    /* Only amy's job is ready; the timer is asked for the first due time. */
+    assert_int_equal(reserve(b, w, 4, jobs), 1);
+    assert_int_equal(jobs[0]->id, 5);
+    settle1(b, FLOW_ACK, w, 5, 0, 1);
+    assert_int_equal(flow_tick(b, fake_now), t0 + 200 * MS);
+    fake_now = t0 + 199 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(bob->jobs[JOB_DELAYED], 4);
+    fake_now = t0 + 200 * MS;
+    assert_int_equal(flow_tick(b, fake_now), t0 + 500 * MS);
+    assert_int_equal(bob->jobs[JOB_READY], 1);
+    fake_now = t0 + 499 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(bob->jobs[JOB_READY], 1);
+    fake_now = t0 + 500 * MS;
+    assert_int_equal(flow_tick(b, fake_now), INT64_MAX);
+    assert_int_equal(bob->jobs[JOB_READY], 4);
+    assert_int_equal(bob->jobs[JOB_DELAYED], 0);
+    /* In the order they came due, the ones due together in id order. */
+    assert_int_equal(reserve(b, w, 4, jobs), 4);
+    assert_int_equal(jobs[0]->id, 4);
+    assert_int_equal(jobs[1]->id, 1);
+    assert_int_equal(jobs[2]->id, 2);
+    assert_int_equal(jobs[3]->id, 3);
+}
+
+static void
+test_push_delay_out_of_range_or_past(void **state)
+{
+    struct broker *b = *state;
+    int64_t now_ms = fake_now / MS;
+    /* Refused, nothing stored: too long a delay, too far a time, both given. */
+    assert_int_equal(push_later(b, "bob", 1, BROKER_DELAY_MAX_MS + 1, 0), SL_EBADREQ);
+    assert_int_equal(push_later(b, "bob", 1, 0, now_ms + (int64_t)BROKER_DELAY_MAX_MS + 1),
+                     SL_EBADREQ);
+    assert_int_equal(push_later(b, "bob", 1, 10, now_ms + 10), SL_EBADREQ);
+    assert_int_equal(b->jobs, 0);
+    assert_null(broker_group_find(b, S("bob")));
+    /* The longest delay is accepted; a time already past (or now) is ready at once. */
+    assert_int_equal(push_later(b, "bob", 1, BROKER_DELAY_MAX_MS, 0), 0);
+    assert_int_equal(push_later(b, "bob", 1, 0, now_ms - 1000), 0);
+    assert_int_equal(push_later(b, "bob", 1, 0, now_ms), 0);
+    struct group *bob = broker_group_find(b, S("bob"));
+    assert_int_equal(bob->jobs[JOB_DELAYED], 1);
+    assert_int_equal(bob->jobs[JOB_READY], 2);
+}
+
 static void
 test_ttr_expiry_returns_job_to_head(void **state)
 {
@@ -649,6 +727,8 @@ main(void)
         T(test_nack_retries_then_dead_after_max_attempts),
         T(test_nack_with_delay_waits_then_is_ready),
         T(test_ttr_expiry_returns_job_to_head),
+        T(test_delayed_push_is_ready_at_its_time_and_not_before),
+        T(test_push_delay_out_of_range_or_past),
         T(test_idle_connectionless_workers_are_forgotten),
         T(test_release_puts_job_back_first),
         T(test_disconnect_charges_only_the_running_job),

@@ -229,6 +229,8 @@ struct push_opt {
     uint64_t max_attempts;    /* 0: not sent */
     const char *client;       /* NULL: not keyed */
     uint64_t seq;
+    uint64_t delay_ms;        /* 0: not sent */
+    uint64_t run_at_ms;       /* 0: not sent */
 };
 
 struct pushed {
@@ -260,6 +262,12 @@ push_o(struct broker *b, const char *group, const struct push_opt *o, const stru
     if (o != NULL && o->client != NULL) {
         wire_set_cstr(&req, WK_CLIENT, o->client);
         wire_set_u64(&req, WK_SEQ, o->seq);
+    }
+    if (o != NULL && o->delay_ms != 0) {
+        wire_set_u64(&req, WK_DELAY_MS, o->delay_ms);
+    }
+    if (o != NULL && o->run_at_ms != 0) {
+        wire_set_u64(&req, WK_RUN_AT_MS, o->run_at_ms);
     }
     int rv = request(b, &req, &rep, &keep);
     if (rv == 0 && out != NULL) {
@@ -760,6 +768,48 @@ test_ack_and_nack_replay(void **state)
     /* The dead job is found by id after replay. */
     assert_int_equal(by_id(b, "dead.retry", 4, 0), 1);
     assert_job(b, 4, "default", "g", JOB_READY, "a4", 60000, 0, 1, 0);
+}
+
+/* Delayed pushes (delay_ms and run_at_ms) come back delayed, due at the same time, beside a
+ * push whose run_at_ms had passed (ready); they become ready at their time, in due order. */
+static void
+test_delayed_push_replays_with_its_due_time(void **state)
+{
+    struct fix *f = *state;
+    start(f);
+    struct broker *b = f->b;
+    struct push_opt later = { .delay_ms = 3000 };
+    struct push_opt at = { .run_at_ms = (uint64_t)((T0 + 2000 * MS) / MS) };
+    struct push_opt past = { .run_at_ms = (uint64_t)((T0 - 1000 * MS) / MS) };
+
+    assert_int_equal(push1(b, "g", &later, "d1"), 1);
+    assert_int_equal(push1(b, "g", &at, "d2"), 2);
+    assert_int_equal(push1(b, "g", &past, "r3"), 3);
+    restart_same(f);
+    b = f->b;
+    assert_int_equal(b->jobs, 3);
+    assert_job(b, 1, "default", "g", JOB_DELAYED, "d1", 60000, 0, 3, 0);
+    assert_int_equal(find(b, 1)->due_ns, T0 + 3000 * MS);
+    assert_job(b, 2, "default", "g", JOB_DELAYED, "d2", 60000, 0, 3, 0);
+    assert_int_equal(find(b, 2)->due_ns, T0 + 2000 * MS);
+    assert_job(b, 3, "default", "g", JOB_READY, "r3", 60000, 0, 3, 0);
+    assert_int_equal(G(b, "g")->jobs[JOB_DELAYED], 2);
+
+    fake_now = T0 + 1999 * MS;
+    tick(b);
+    assert_int_equal(find(b, 2)->state, JOB_DELAYED);
+    fake_now = T0 + 2000 * MS;
+    tick(b);
+    const uint64_t ready[] = { 3, 2 };
+    assert_list(b, "default", JOB_READY, ready, 2);
+    /* Its move to ready is recorded too: after another restart it is still ready. */
+    restart_same(f);
+    b = f->b;
+    assert_list(b, "default", JOB_READY, ready, 2);
+    fake_now = T0 + 3000 * MS;
+    tick(b);
+    const uint64_t ready2[] = { 3, 2, 1 };
+    assert_list(b, "default", JOB_READY, ready2, 3);
 }
 
 static void
@@ -1885,6 +1935,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pushes_replay_with_ids_payloads_and_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ack_and_nack_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delayed_push_replays_with_its_due_time, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dead_retry_and_purge_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_ttr_expiry_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_connection_replays, setup, teardown),

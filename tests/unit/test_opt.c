@@ -559,6 +559,51 @@ test_ms_accepts_units(void **state)
     NUM_OK(opt_ms, "3m", 0, UINT64_MAX, 180000);
     NUM_OK(opt_ms, "1h", 0, UINT64_MAX, 3600000);
     NUM_OK(opt_ms, "24h", 1, 86400000, 86400000);
+    NUM_OK(opt_ms, "7d", 0, UINT64_MAX, 604800000);
+}
+
+static void
+test_time_accepts_rfc3339_in_any_zone(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+    assert_int_equal(opt_time("at", "2026-12-24T18:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1798135200000LL);
+    assert_int_equal(opt_time("at", "2026-12-24t19:00:00+01:00", &ms), 0);
+    assert_int_equal(ms, 1798135200000LL);
+    assert_int_equal(opt_time("at", "2026-12-24 12:30:00-05:30", &ms), 0);
+    assert_int_equal(ms, 1798135200000LL);
+    assert_int_equal(opt_time("at", "2026-12-24T18:00:00.123456z", &ms), 0);
+    assert_int_equal(ms, 1798135200123LL);
+    assert_int_equal(opt_time("at", "2026-12-24T18:00:00.5Z", &ms), 0);
+    assert_int_equal(ms, 1798135200500LL);
+    assert_int_equal(opt_time("at", "2028-02-29T00:00:00Z", &ms), 0); /* a leap day */
+    assert_int_equal(opt_time("at", "1970-01-01T00:00:00Z", &ms), 0);
+    assert_int_equal(ms, 0);
+}
+
+static void
+test_time_rejects_what_is_not_a_time(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "", "tomorrow", "2026-12-24", "2026-12-24T18:00:00", "2026-12-24T18:00Z",
+        "2026-12-24T18:00:00ZZ", "2026-12-24T18:00:00+1:00", "2026-12-24T18:00:00+01",
+        "2026-12-24T18:00:00+24:00", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z",
+        "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-12-24T24:00:00Z",
+        "2026-12-24T18:60:00Z", "2026-12-24T18:00:60Z", "1969-12-31T23:59:59Z",
+        "2026-12-24T18:00:00.Z", "2026-12-24X18:00:00Z", " 2026-12-24T18:00:00Z",
+        "2026-12-24T18:00:00Z ", "+026-12-24T18:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t ms = 42;
+        if (opt_time("at", bad[i], &ms) != 2) {
+            fail_msg("'%s' was accepted", bad[i]);
+        }
+        assert_int_equal(ms, 42);
+    }
+    int64_t ms = 42;
+    assert_int_equal(opt_time("at", NULL, &ms), 2);
 }
 
 static void
@@ -566,7 +611,7 @@ test_ms_rejects_garbage_and_out_of_range(void **state)
 {
     (void)state;
     const char *const bad[] = { "", "s", "ms", "1.5s", "5 s", " 5", "5sec", "-1", "+1", "5S",
-                                "1d", "5msx", "0x5" };
+                                "1w", "5msx", "0x5" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         NUM_BAD(opt_ms, bad[i], 0, UINT64_MAX);
     }
@@ -697,6 +742,8 @@ main(void)
         cmocka_unit_test_setup(test_size_rejects_bad_suffixes_and_overflow, setup),
         cmocka_unit_test_setup(test_ms_accepts_units, setup),
         cmocka_unit_test_setup(test_ms_rejects_garbage_and_out_of_range, setup),
+        cmocka_unit_test_setup(test_time_accepts_rfc3339_in_any_zone, setup),
+        cmocka_unit_test_setup(test_time_rejects_what_is_not_a_time, setup),
         cmocka_unit_test_setup(test_help_prints_usage_from_the_tables_and_is_done, setup),
         cmocka_unit_test_setup(test_version_prints_program_version_and_build_and_is_done, setup),
         cmocka_unit_test_setup(test_log_level_is_applied_and_checked, setup),

@@ -23,7 +23,7 @@ class Client
     private const LIST_CONNECT_S = 2.0;  // with other brokers to try, one is given this long
     private const BLOB_HEAD = 5;         // the widest msgpack bin header
     private const PUSH_OPTS = ['queue' => 'is_string', 'ttr_ms' => 'is_int',
-        'max_attempts' => 'is_int'];
+        'max_attempts' => 'is_int', 'delay_ms' => 'is_int', 'run_at_ms' => 'is_int'];
 
     /** the broker asked now (one of $urls, or the leader a standby named) */
     public string $url;
@@ -390,8 +390,8 @@ class Client
         foreach ($opts as $k => $v) {
             $test = self::PUSH_OPTS[$k] ?? null;
             if ($test === null) {
-                throw new Exception('bad_request', "unknown push option $k: queue, ttr_ms or "
-                    . 'max_attempts');
+                throw new Exception('bad_request', "unknown push option $k: queue, ttr_ms, "
+                    . 'max_attempts, delay_ms or run_at_ms');
             }
             if ($v !== null && !$test($v)) {
                 throw new Exception('bad_request', "push option $k has the wrong type");

@@ -104,6 +104,12 @@ function check_push(): void
     expect_error(fn () => $c->push('php-one', ['x'], ['ttl' => 1]), SluiceError::class,
         'bad_request');
     expect_error(fn () => $c->push('php-one', []), SluiceError::class, 'bad_request');
+    // Delayed: counted as delayed in its group, not ready.
+    $c->push('php-later', ['soon'], ['delay_ms' => 60000]);
+    $c->push('php-later', ['then'], ['run_at_ms' => (int) (microtime(true) * 1000) + 60000]);
+    $g = group_stats($c, 'php-later');
+    expect($g !== null && $g['delayed'] === 2 && $g['ready'] === 0, 'delayed push: '
+        . json_encode($g));
 }
 
 function check_encoding(): void

@@ -308,7 +308,8 @@ class Client:
 
     # --- push -------------------------------------------------------------------------------
 
-    def push(self, group, payloads, queue=None, ttr_ms=None, max_attempts=None):
+    def push(self, group, payloads, queue=None, ttr_ms=None, max_attempts=None, delay_ms=None,
+             run_at_ms=None):
         """Pushes jobs of one group: payloads is a list of bytes or str (UTF-8), or one of
         them. Returns (first_id, count), a Pushed whose .batches tell the ids of each request
         when the list was split to fit the broker's max_message. Every request carries an
@@ -326,7 +327,7 @@ class Client:
         if not blobs:
             raise Error("bad_request", "push needs at least one payload")
         fields = {"group": group, "queue": queue, "ttr_ms": ttr_ms,
-                  "max_attempts": max_attempts}
+                  "max_attempts": max_attempts, "delay_ms": delay_ms, "run_at_ms": run_at_ms}
         batches, dup = [], 0
         with self._lock:
             if os.getpid() != self._pid:
@@ -334,7 +335,7 @@ class Client:
                 self._fork_reset()
             # The same push as one that failed unconfirmed goes again under the same keys, so
             # a caller that retries it cannot store its jobs twice.
-            sig = (group, queue, ttr_ms, max_attempts, blobs)
+            sig = (group, queue, ttr_ms, max_attempts, delay_ms, run_at_ms, blobs)
             old = self._unconfirmed[1] if self._unconfirmed and self._unconfirmed[0] == sig \
                 else []
             self._unconfirmed = None

@@ -68,6 +68,11 @@ def check_push():
     expect(g is not None and g["count"] == 3, "stats shows %r" % g)
     got = [p for _, p in reserve_all(c, "py-one", 3)]
     expect(got == [b"hello", b"\x00bin\xff", "caf\u00e9".encode()], "payloads %r" % got)
+    # Delayed: counted as delayed in its group, not ready.
+    c.push("py-later", "soon", delay_ms=60000)
+    c.push("py-later", "then", run_at_ms=int(time.time() * 1000) + 60000)
+    g = group_stats(c, "py-later")
+    expect(g is not None and g["delayed"] == 2 and g["ready"] == 0, "delayed push: %r" % g)
 
 
 def check_batch(n, size):
