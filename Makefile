@@ -292,7 +292,7 @@ valgrind: all $(VALGRIND_BIN)
 	@SLUICE_TEST_WRAP="$(VALGRIND)" SLUICE_TEST_TIMEOUT=600 \
 	    SLUICE_BIN=$(abspath $(BIN)) SLUICE_TESTBIN=$(abspath $(BUILD)/tests) \
 	    SLUICE_FUZZ_ROOT=$(abspath fuzz) SLUICE_BENCHBIN=$(abspath $(BUILD)/bench) \
-	    tests/run $(VALGRIND_BIN)
+	    tests/run -j$(TEST_JOBS) $(VALGRIND_BIN)
 
 unit: $(UNIT_BIN)
 	@tests/run $(UNIT_BIN)
