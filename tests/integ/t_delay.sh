@@ -2,8 +2,9 @@
 # Delayed and scheduled pushes (README "Delayed jobs"), on a broker with its journal:
 # 1. `ctl push --delay` and `--at`: the jobs count as delayed (queue and group), are not ready
 #    before their time and are ready once it has come;
-# 2. they survive kill -9 with their due time: after the restart they are still delayed and
-#    become ready at the same time, not at restart + delay;
+# 2. they survive kill -9 with their due time: after the restart (well before the first is
+#    due: 5.5 s) they are still delayed and become ready at the same time, not at restart +
+#    delay;
 # 3. a time already past is ready at once;
 # 4. bad values (too long, not a time, both options, a day that does not exist) are refused
 #    with exit 2 and store nothing;
@@ -68,13 +69,13 @@ jbroker
 
 # --- 1. --delay and --at -----------------------------------------------------------------------
 t_push=$(now_ms)
-run ctl push g later -s 3 --delay 4s
-is "$RC" 0 "ctl push --delay 4s exits 0"
+run ctl push g later -s 3 --delay 9s
+is "$RC" 0 "ctl push --delay 9s exits 0"
 like "$OUT" "pushed 3 jobs to g" "and says it pushed 3"
 run ctl push g now
 counts
 is "$C" "1 3 3" "3 delayed in the queue and in the group, 1 ready"
-at_s=$(( (t_push + 2500) / 1000 ))   # whole seconds: 1.5 to 2.5 s after the push
+at_s=$(( (t_push + 6500) / 1000 ))   # whole seconds: 5.5 to 6.5 s after the push
 at=$(date -u -d "@$at_s" +%Y-%m-%dT%H:%M:%SZ)
 run ctl push g at --at "$at"
 is "$RC" 0 "ctl push --at $at exits 0"
@@ -94,10 +95,10 @@ is "$C" "1 4 4" "after kill -9 and a restart, the 4 are delayed still"
 ok "the --at job is ready at its time" wait_for 10 counts_are "2 3 3"
 t_at=$(now_ms)
 cmp_num "$t_at" -ge $((at_s * 1000)) "... not before it ($((t_at - at_s * 1000)) ms after $at)"
-ok "the --delay jobs are ready once 4 s have passed since the push" wait_for 10 counts_are "5 0 0"
+ok "the --delay jobs are ready once 9 s have passed since the push" wait_for 10 counts_are "5 0 0"
 t_due=$(now_ms)
-cmp_num $((t_due - t_push)) -ge 4000 "... not before ($((t_due - t_push)) ms after the push)"
-cmp_num $((t_due - t_push)) -lt 9000 "... and counted from the push, not from the restart"
+cmp_num $((t_due - t_push)) -ge 9000 "... not before ($((t_due - t_push)) ms after the push)"
+cmp_num $((t_due - t_push)) -lt 14000 "... and counted from the push, not from the restart"
 
 # --- 3. a time past -----------------------------------------------------------------------------
 run ctl push g past --at 2020-01-01T00:00:00Z
