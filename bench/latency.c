@@ -8,7 +8,11 @@
  *
  * With a fourth argument `ping` it measures the floor under that figure instead: the round
  * trip of a `ping` request to the broker at the same rate (the same two hops between
- * processes, client to broker and broker to client, with no job in them). */
+ * processes, client to broker and broker to client, with no job in them).
+ *
+ * With a fourth argument `delay=MS` each job is pushed with delay_ms MS and its payload is the
+ * time it is due (push time + MS): the figures are then how late after its due time a
+ * delayed job reaches a waiting worker. */
 #include "client.h"
 #include "err.h"
 #include "log.h"
@@ -100,11 +104,18 @@ shared_alloc(size_t n)
 int
 main(int argc, char **argv)
 {
-    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "ping") == 0)) {
-        fprintf(stderr, "usage: latency URL RATE SECONDS [ping]\n");
+    long delay_ms = 0;
+    if (argc == 5 && strncmp(argv[4], "delay=", 6) == 0) {
+        delay_ms = atol(argv[4] + 6);
+        if (delay_ms < 1 || delay_ms > 3600000) {
+            fprintf(stderr, "latency: delay=MS wants 1 to 3600000\n");
+            return 2;
+        }
+    } else if (argc != 4 && !(argc == 5 && strcmp(argv[4], "ping") == 0)) {
+        fprintf(stderr, "usage: latency URL RATE SECONDS [ping | delay=MS]\n");
         return 2;
     }
-    bool ping = argc == 5;
+    bool ping = argc == 5 && delay_ms == 0;
     log_level = LOG_WARN;
     const char *url = argv[1];
     long rate = atol(argv[2]), secs = atol(argv[3]);
@@ -159,7 +170,8 @@ main(int argc, char **argv)
         struct timespec ts = { (time_t)(next / 1000000000LL), (long)(next % 1000000000LL) };
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         int64_t t = now_ns();
-        struct sl_str pl = { (const char *)&t, sizeof(t) };
+        int64_t due = t + delay_ms * 1000000LL;
+        struct sl_str pl = { (const char *)&due, sizeof(due) };
         wire_msg_init(&req);
         if (ping) {
             wire_set_cstr(&req, WK_OP, "ping");
@@ -176,6 +188,9 @@ main(int argc, char **argv)
         wire_set_strs(&req, WK_PAYLOADS, &pl, 1);
         wire_set_cstr(&req, WK_CLIENT, client_name);
         wire_set_u64(&req, WK_SEQ, i + 1);
+        if (delay_ms > 0) {
+            wire_set_u64(&req, WK_DELAY_MS, (uint64_t)delay_ms);
+        }
         struct sl_str msg;
         if (client_call(cl, &req, &rep, 5000) != 0 || client_reply_err(&rep, &msg) != 0) {
             fprintf(stderr, "latency: push failed\n");
@@ -183,7 +198,7 @@ main(int argc, char **argv)
         }
     }
     /* Let the last jobs arrive. */
-    int64_t deadline = now_ns() + 2000000000LL;
+    int64_t deadline = now_ns() + 2000000000LL + delay_ms * 1000000LL;
     while (atomic_load(&c->n) < total && now_ns() < deadline) {
         usleep(1000);
     }
