@@ -628,7 +628,11 @@ wire_encode(const struct wire_msg *m, msgpack_packer *pk)
             continue;
         }
         const union wire_val *v = &m->v[k];
-        wire_pack_key(pk, (enum wire_key)k);
+        size_t klen = strlen(keys[k].name);
+        if ((rv = msgpack_pack_str(pk, klen)) != 0 ||
+            (rv = msgpack_pack_str_body(pk, keys[k].name, klen)) != 0) {
+            break;
+        }
         switch (keys[k].type) {
         case WT_STR:
         case WT_NAME:
