@@ -26,6 +26,7 @@ broker_cfg_default(struct broker_cfg *cfg)
     cfg->dedup_clients = 16384;
     cfg->min_share_ppm = 50000;
     cfg->max_crashes = 3;
+    cfg->retry = (struct queue_retry){ .base_ms = 1000, .max_ms = 600000, .jitter = 20 };
 }
 
 static int64_t
@@ -136,6 +137,8 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
     if (b->dflt == NULL) {
         goto fail_queue;
     }
+    b->dflt->retry = cfg->retry;
+    b->rng = ((uint64_t)sys_clock(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32)) | 1;
     if ((rv = queue_add(b, b->dflt)) != 0) {
         goto fail_add;
     }
@@ -471,10 +474,28 @@ broker_queue_settings_check(const struct queue_settings *s)
     if ((s->has_order && (unsigned)s->order >= QUEUE_ORDERS) ||
         (s->has_priority && s->priority > QUEUE_PRIORITY_MAX) ||
         (s->has_weight && (s->weight < 1 || s->weight > QUEUE_WEIGHT_MAX)) ||
-        (s->has_max_inflight && s->max_inflight > QUEUE_INFLIGHT_MAX)) {
+        (s->has_max_inflight && s->max_inflight > QUEUE_INFLIGHT_MAX) ||
+        (s->has_retry_base && s->retry.base_ms > QUEUE_RETRY_BASE_MAX) ||
+        (s->has_retry_max && (s->retry.max_ms < 1 || s->retry.max_ms > QUEUE_RETRY_MAX_MAX)) ||
+        (s->has_retry_jitter && s->retry.jitter > 100)) {
         return SL_EBADREQ;
     }
     return 0;
+}
+
+/* The retry settings s gives, onto q's. */
+static void
+apply_retry(struct queue *q, const struct queue_settings *s)
+{
+    if (s->has_retry_base) {
+        q->retry.base_ms = s->retry.base_ms;
+    }
+    if (s->has_retry_max) {
+        q->retry.max_ms = s->retry.max_ms;
+    }
+    if (s->has_retry_jitter) {
+        q->retry.jitter = s->retry.jitter;
+    }
 }
 
 int
@@ -494,6 +515,8 @@ broker_queue_create(struct broker *b, struct sl_str name, const struct queue_set
     if (q == NULL) {
         return SL_ENOMEM;
     }
+    q->retry = b->cfg.retry;
+    apply_retry(q, s);
     if ((s->has_order && (rv = queue_set_order(q, s->order)) != 0) ||
         (rv = queue_add(b, q)) != 0) {
         queue_free(q);
@@ -527,6 +550,7 @@ broker_queue_update(struct broker *b, struct sl_str name, const struct queue_set
     if (s->has_max_inflight) {
         q->max_inflight = s->max_inflight;
     }
+    apply_retry(q, s);
     qorder_sort(b);
     queue_changed(b, q);
     return 0;

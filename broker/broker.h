@@ -54,6 +54,7 @@ struct broker_cfg {
     uint32_t dedup_clients;   /* clients remembered at most */
     uint32_t min_share_ppm;   /* minimum share of each lower priority level, in millionths */
     uint8_t max_crashes;      /* a job whose worker died this often under it is dead */
+    struct queue_retry retry; /* the retry backoff of a queue created without one */
     uint32_t max_conns;       /* connections open at once (server.c); 0: the descriptor
                                  limit less the descriptors kept for the journal */
     struct broker_clock clock; /* NULL functions: the system clocks */
@@ -83,6 +84,7 @@ struct broker {
     uint32_t nwaiters;
     pthread_cond_t timer_cond;       /* wakes the timer thread (park.c) */
     int64_t timer_next_ns;           /* when the timer thread will next wake, monotonic */
+    uint64_t rng;                    /* retry jitter (flow.c): xorshift state, never 0 */
     int64_t serve_after_ns;          /* park.c: parked reserves are served no earlier (0: any
                                         time) */
     bool stopping;                   /* the timer thread exits */
@@ -197,6 +199,8 @@ struct queue_settings {
     uint32_t priority, weight, max_inflight;
     bool has_order;
     enum queue_order order;
+    bool has_retry_base, has_retry_max, has_retry_jitter;
+    struct queue_retry retry;
 };
 
 /* SL_EBADREQ if a setting given is out of range, else 0. Needs no lock. */

@@ -175,21 +175,59 @@ kill_job(struct broker *b, struct job *j, const char *why)
         (unsigned long long)j->id, j->group->name, j->queue->name, j->attempts, j->crashes, why);
 }
 
-/* A failed attempt (nack or expiry): dead when attempts are used up, else ready again. */
+/* The wait before j's next attempt after its nth failure (1: the first), by its queue's
+ * retry settings: base, doubled n - 1 times, at most max, less up to jitter percent at
+ * random. 0: at once. */
+static int64_t
+retry_delay_ms(struct broker *b, const struct job *j, unsigned n)
+{
+    const struct queue_retry *r = &j->queue->retry;
+    if (r->base_ms == 0) {
+        return 0;
+    }
+    uint64_t d = r->base_ms;
+    for (unsigned i = 1; i < n && d < r->max_ms; i++) {
+        d *= 2;
+    }
+    if (d > r->max_ms) {
+        d = r->max_ms;
+    }
+    if (r->jitter > 0) {
+        b->rng ^= b->rng << 13;
+        b->rng ^= b->rng >> 7;
+        b->rng ^= b->rng << 17;
+        d -= d * r->jitter / 100 * (b->rng % 1024) / 1024;
+    }
+    return d > 0 ? (int64_t)d : 1;
+}
+
+/* j, out of every list (just unreserved or handed back), waits delay_ms before it is ready
+ * again. */
+static void
+delay_job(struct broker *b, struct job *j, int64_t delay_ms)
+{
+    queue_job_set(j->queue, j, JOB_DELAYED);
+    j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
+    theap_add(&b->timers, j); /* room: the entry was just removed */
+    broker_timer_wake(b, j->due_ns);
+    change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
+}
+
+/* A failed attempt (nack or expiry): dead when attempts are used up, else ready again after
+ * delay_ms, or (0) after its queue's retry backoff. */
 static void
 fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const char *why)
 {
     j->queue->failed++;
     j->group->failed++;
     j->group->failed_all++;
+    if (delay_ms <= 0) {
+        delay_ms = retry_delay_ms(b, j, j->attempts);
+    }
     if (j->attempts >= j->max_attempts) {
         kill_job(b, j, why);
     } else if (delay_ms > 0) {
-        queue_job_set(j->queue, j, JOB_DELAYED);
-        j->due_ns = broker_mono_ns(b) + delay_ms * 1000000;
-        theap_add(&b->timers, j); /* room: the entry was just removed */
-        broker_timer_wake(b, j->due_ns);
-        change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
+        delay_job(b, j, delay_ms);
     } else {
         j->ready_ns = broker_mono_ns(b);
         if (head) {
@@ -350,11 +388,15 @@ charge_crash(struct broker *b, struct job *j)
     if (j->crashes < UINT8_MAX) {
         j->crashes++;
     }
+    int64_t delay_ms;
     if (j->crashes >= b->cfg.max_crashes) {
         j->queue->failed++;
         j->group->failed++;
         j->group->failed_all++;
         kill_job(b, j, "crashes");
+    } else if ((delay_ms = retry_delay_ms(b, j, j->crashes)) > 0) {
+        /* Out of the ready list it was handed back to, to wait for its retry. */
+        delay_job(b, j, delay_ms);
     } else {
         /* its charge; it stays where it is */
         change_made(b, &(struct change){ .kind = CH_JOB_FIELDS, .job = j });

@@ -22,7 +22,9 @@ enum rec {
     R_JOB = 2,        /* u64 id, u8 state, u8 head, u16 attempts, u8 crashes, i64 due_wall_ms */
     /* 3: unused */
     R_QUEUE = 4,      /* str name, u32 priority, u32 weight, u32 max_inflight, u8 paused,
-                         u8 order (absent in older journals: groups) */
+                         u8 order (absent in older journals: groups), u32 retry_base_ms,
+                         u32 retry_max_ms, u8 retry_jitter (absent in older journals: the
+                         broker's defaults) */
     R_QDEL = 5,       /* str name */
     R_ROUTE = 6,      /* str group, str queue ("" for none) */
     R_FLUSH = 7,      /* nothing */

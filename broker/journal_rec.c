@@ -332,6 +332,9 @@ journal_queue(struct broker *b, const struct queue *q)
     w_u32(&w, q->max_inflight);
     w_u8(&w, q->paused);
     w_u8(&w, (uint8_t)q->order);
+    w_u32(&w, q->retry.base_ms);
+    w_u32(&w, q->retry.max_ms);
+    w_u8(&w, q->retry.jitter);
     rec_end(&w, true);
 }
 

@@ -385,6 +385,12 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         bool paused = r_le(&d, 1) != 0;
         s.has_order = true;
         s.order = d.n > 0 ? (enum queue_order)r_le(&d, 1) : QUEUE_ORDER_GROUPS;
+        if (d.n > 0) {
+            s.has_retry_base = s.has_retry_max = s.has_retry_jitter = true;
+            s.retry.base_ms = (uint32_t)r_le(&d, 4);
+            s.retry.max_ms = (uint32_t)r_le(&d, 4);
+            s.retry.jitter = (uint8_t)r_le(&d, 1);
+        }
         if (d.bad || broker_queue_settings_check(&s) != 0) {
             return SL_EBADREQ;
         }

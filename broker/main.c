@@ -37,6 +37,9 @@ enum {
     OPT_MAX_MESSAGE,
     OPT_TTR,
     OPT_MAX_ATTEMPTS,
+    OPT_RETRY_BASE,
+    OPT_RETRY_MAX,
+    OPT_RETRY_JITTER,
     OPT_THREADS,
     OPT_CONTEXTS,
     OPT_MIN_SHARE,
@@ -74,6 +77,12 @@ static const struct opt broker_opts[] = {
     { OPT_MAX_MESSAGE, "max-message", 0, "SIZE", "SLUICE_MAX_MESSAGE", "largest request (default 64M)" },
     { OPT_TTR, "ttr", 0, "DURATION", NULL, "default reservation timeout (default 60s)" },
     { OPT_MAX_ATTEMPTS, "max-attempts", 0, "N", NULL, "default attempts per job (default 3)" },
+    { OPT_RETRY_BASE, "retry-base", 0, "DURATION", "SLUICE_RETRY_BASE",
+      "a new queue's first retry after a failure waits this, doubling after (default 1s; 0: at once)" },
+    { OPT_RETRY_MAX, "retry-max", 0, "DURATION", "SLUICE_RETRY_MAX",
+      "a new queue's longest wait before a retry (default 10m)" },
+    { OPT_RETRY_JITTER, "retry-jitter", 0, "PCT", "SLUICE_RETRY_JITTER",
+      "a new queue's jitter: up to PCT percent off each wait (default 20)" },
     { OPT_THREADS, "threads", 0, "N", NULL, "threads reading and answering requests, 1-64 (default 1)" },
     { OPT_CONTEXTS, "contexts", 0, "N", NULL, "accepted for older command lines and ignored (see --threads)" },
     { OPT_MAX_CONNS, "max-connections", 0, "N", NULL, "connections open at once; more are closed as they come (default: the open-files limit less 64, kept for the journal)" },
@@ -198,6 +207,24 @@ configure(const struct opt_vals *v, struct broker_cfg *cfg, uint64_t *max_messag
             return rv;
         }
         cfg->ttr_ms = (uint32_t)x;
+    }
+    if (v->v[OPT_RETRY_BASE]) {
+        if ((rv = opt_ms("retry-base", v->v[OPT_RETRY_BASE], 0, QUEUE_RETRY_BASE_MAX, &x))) {
+            return rv;
+        }
+        cfg->retry.base_ms = (uint32_t)x;
+    }
+    if (v->v[OPT_RETRY_MAX]) {
+        if ((rv = opt_ms("retry-max", v->v[OPT_RETRY_MAX], 1, QUEUE_RETRY_MAX_MAX, &x))) {
+            return rv;
+        }
+        cfg->retry.max_ms = (uint32_t)x;
+    }
+    if (v->v[OPT_RETRY_JITTER]) {
+        if ((rv = opt_u64("retry-jitter", v->v[OPT_RETRY_JITTER], 0, 100, &x))) {
+            return rv;
+        }
+        cfg->retry.jitter = (uint8_t)x;
     }
     if (v->v[OPT_MAX_ATTEMPTS]) {
         if ((rv = opt_u64("max-attempts", v->v[OPT_MAX_ATTEMPTS], 1, UINT16_MAX, &x))) {

@@ -48,6 +48,31 @@ settings(const struct wire_msg *req, struct queue_settings *s, char *why)
         s->has_max_inflight = true;
         s->max_inflight = (uint32_t)req->v[WK_MAX_INFLIGHT].u;
     }
+    if (WIRE_HAS(req, WK_RETRY_BASE_MS)) {
+        if (req->v[WK_RETRY_BASE_MS].u > QUEUE_RETRY_BASE_MAX) {
+            snprintf(why, WHY_MAX, "'retry_base_ms' must be 0 to %u (24 h)", QUEUE_RETRY_BASE_MAX);
+            return SL_EBADREQ;
+        }
+        s->has_retry_base = true;
+        s->retry.base_ms = (uint32_t)req->v[WK_RETRY_BASE_MS].u;
+    }
+    if (WIRE_HAS(req, WK_RETRY_MAX_MS)) {
+        uint64_t m = req->v[WK_RETRY_MAX_MS].u;
+        if (m < 1 || m > QUEUE_RETRY_MAX_MAX) {
+            snprintf(why, WHY_MAX, "'retry_max_ms' must be 1 to %u (7 days)", QUEUE_RETRY_MAX_MAX);
+            return SL_EBADREQ;
+        }
+        s->has_retry_max = true;
+        s->retry.max_ms = (uint32_t)m;
+    }
+    if (WIRE_HAS(req, WK_RETRY_JITTER)) {
+        if (req->v[WK_RETRY_JITTER].u > 100) {
+            snprintf(why, WHY_MAX, "'retry_jitter' must be 0 to 100 (percent)");
+            return SL_EBADREQ;
+        }
+        s->has_retry_jitter = true;
+        s->retry.jitter = (uint8_t)req->v[WK_RETRY_JITTER].u;
+    }
     if (WIRE_HAS(req, WK_ORDER)) {
         int order = queue_order_parse(req->v[WK_ORDER].s);
         if (order < 0) {

@@ -18,13 +18,16 @@ kv_bool(msgpack_packer *pk, const char *k, bool v)
 static void
 pack_queue(msgpack_packer *pk, const struct queue *q)
 {
-    msgpack_pack_map(pk, 18);
+    msgpack_pack_map(pk, 21);
     kv_str(pk, "name", q->name, q->name_len);
     kv_str(pk, "order", queue_order_names[q->order], strlen(queue_order_names[q->order]));
     kv_u64(pk, "groups_ready", q->nactive);
     kv_u64(pk, "priority", q->priority);
     kv_u64(pk, "weight", q->weight);
     kv_u64(pk, "max_inflight", q->max_inflight);
+    kv_u64(pk, "retry_base_ms", q->retry.base_ms);
+    kv_u64(pk, "retry_max_ms", q->retry.max_ms);
+    kv_u64(pk, "retry_jitter", q->retry.jitter);
     kv_bool(pk, "paused", q->paused);
     kv_u64(pk, "ready", queue_n(q, JOB_READY));
     kv_u64(pk, "reserved", queue_n(q, JOB_RESERVED));

@@ -33,6 +33,16 @@
 #define QUEUE_PRIORITY_MAX 1000000u
 #define QUEUE_WEIGHT_MAX 1000u
 #define QUEUE_INFLIGHT_MAX 1000000u
+#define QUEUE_RETRY_BASE_MAX 86400000u   /* 24 h */
+#define QUEUE_RETRY_MAX_MAX 604800000u   /* 7 days */
+
+/* How long a failed job waits before its next attempt: base_ms, doubled for each attempt
+ * before, at most max_ms, less up to jitter percent of it at random. base_ms 0: at once. */
+struct queue_retry {
+    uint32_t base_ms;              /* 0..QUEUE_RETRY_BASE_MAX */
+    uint32_t max_ms;               /* 1..QUEUE_RETRY_MAX_MAX */
+    uint8_t jitter;                /* 0..100 */
+};
 
 enum queue_order {
     QUEUE_ORDER_GROUPS,
@@ -73,6 +83,7 @@ struct queue {
     uint32_t priority;             /* lower is served first; 0..QUEUE_PRIORITY_MAX */
     uint32_t weight;               /* share among equal priorities; 1..QUEUE_WEIGHT_MAX */
     uint32_t max_inflight;         /* cap on reserved jobs; 0 = none */
+    struct queue_retry retry;      /* the wait before a failed job's next attempt */
     bool paused;                   /* no delivery; pushes still accepted */
     enum queue_order order;
     /* lists[JOB_READY] only counts (its jobs are in the lanes); the others hold their jobs. */

@@ -79,6 +79,9 @@ static const struct {
     [WK_ORDER] = { "order", WT_STR },
     [WK_LEADER_URL] = { "leader_url", WT_STR },
     [WK_RUN_AT_MS] = { "run_at_ms", WT_U64 },
+    [WK_RETRY_BASE_MS] = { "retry_base_ms", WT_U64 },
+    [WK_RETRY_MAX_MS] = { "retry_max_ms", WT_U64 },
+    [WK_RETRY_JITTER] = { "retry_jitter", WT_U64 },
 };
 
 

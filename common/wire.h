@@ -64,6 +64,7 @@ enum wire_key {
     WK_ORDER,
     WK_LEADER_URL,
     WK_RUN_AT_MS,
+    WK_RETRY_BASE_MS, WK_RETRY_MAX_MS, WK_RETRY_JITTER,
     WK_COUNT
 };
 

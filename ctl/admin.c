@@ -18,6 +18,8 @@
 #define QUEUE_PRIORITY_MAX 1000000
 #define QUEUE_WEIGHT_MAX 1000
 #define QUEUE_INFLIGHT_MAX 1000000
+#define QUEUE_RETRY_BASE_MAX 86400000   /* 24 h */
+#define QUEUE_RETRY_MAX_MAX 604800000   /* 7 days */
 
 /* PROTOCOL.md, group.weight: a decimal number; 1 is every group's weight until set. */
 #define GROUP_WEIGHT_MIN 0.01
@@ -52,7 +54,8 @@ queue_order(struct ctl *ctl, const struct opt_vals *ov, struct wire_msg *req, in
                           "(arrival order)", arg);
 }
 
-/* --priority, --weight, --max-inflight, --order into req; *nset counts those given. */
+/* --priority, --weight, --max-inflight, --retry-*, --order into req; *nset counts those
+ * given. */
 static int
 queue_settings(struct ctl *ctl, const struct opt_vals *ov, struct wire_msg *req, int *nset)
 {
@@ -61,10 +64,14 @@ queue_settings(struct ctl *ctl, const struct opt_vals *ov, struct wire_msg *req,
         const char *name;
         enum wire_key key;
         uint64_t min, max;
+        bool duration;             /* a duration (opt_ms), else a number */
     } settings[] = {
-        { CTL_OPT_PRIORITY, "priority", WK_PRIORITY, 0, QUEUE_PRIORITY_MAX },
-        { CTL_OPT_WEIGHT, "weight", WK_WEIGHT, 1, QUEUE_WEIGHT_MAX },
-        { CTL_OPT_MAX_INFLIGHT, "max-inflight", WK_MAX_INFLIGHT, 0, QUEUE_INFLIGHT_MAX },
+        { CTL_OPT_PRIORITY, "priority", WK_PRIORITY, 0, QUEUE_PRIORITY_MAX, false },
+        { CTL_OPT_WEIGHT, "weight", WK_WEIGHT, 1, QUEUE_WEIGHT_MAX, false },
+        { CTL_OPT_MAX_INFLIGHT, "max-inflight", WK_MAX_INFLIGHT, 0, QUEUE_INFLIGHT_MAX, false },
+        { CTL_OPT_RETRY_BASE, "retry-base", WK_RETRY_BASE_MS, 0, QUEUE_RETRY_BASE_MAX, true },
+        { CTL_OPT_RETRY_MAX, "retry-max", WK_RETRY_MAX_MS, 1, QUEUE_RETRY_MAX_MAX, true },
+        { CTL_OPT_RETRY_JITTER, "retry-jitter", WK_RETRY_JITTER, 0, 100, false },
     };
     uint64_t u;
     int rv;
@@ -75,7 +82,10 @@ queue_settings(struct ctl *ctl, const struct opt_vals *ov, struct wire_msg *req,
         if (arg == NULL) {
             continue;
         }
-        if ((rv = opt_u64(settings[i].name, arg, settings[i].min, settings[i].max, &u)) != 0) {
+        rv = settings[i].duration
+                 ? opt_ms(settings[i].name, arg, settings[i].min, settings[i].max, &u)
+                 : opt_u64(settings[i].name, arg, settings[i].min, settings[i].max, &u);
+        if (rv != 0) {
             return rv;
         }
         wire_set_u64(req, settings[i].key, u);
@@ -146,8 +156,8 @@ cmd_queue_update(struct ctl *ctl, int argc, char **argv, const struct opt_vals *
         return rv;
     }
     if (nset == 0) {
-        return ctl_usage(ctl, "nothing to change: give --priority, --weight, --max-inflight or "
-                              "--order");
+        return ctl_usage(ctl, "nothing to change: give --priority, --weight, --max-inflight, "
+                              "--retry-base, --retry-max, --retry-jitter or --order");
     }
     if ((rv = ctl_call(ctl, "queue.update", &req)) != 0) {
         return rv;

@@ -78,6 +78,13 @@ static const struct opt queue_opts[] = {
       "1-1000, share among queues of equal priority (default 1)" },
     { CTL_OPT_MAX_INFLIGHT, "max-inflight", 'k', "K", NULL,
       "0-1000000 jobs reserved at once, 0 = no cap (default 0)" },
+    { CTL_OPT_RETRY_BASE, "retry-base", 0, "D", NULL,
+      "a failed job's first retry waits D, doubling for each retry after, 0-24h; 0: at once "
+      "(default: the broker's --retry-base, 1s)" },
+    { CTL_OPT_RETRY_MAX, "retry-max", 0, "D", NULL,
+      "the longest wait before a retry, 1ms-7d (default: the broker's --retry-max, 10m)" },
+    { CTL_OPT_RETRY_JITTER, "retry-jitter", 0, "PCT", NULL,
+      "take up to PCT percent off each wait at random, 0-100 (default: the broker's, 20)" },
     { CTL_OPT_ORDER, "order", 0, "ORDER", NULL,
       "groups: serve the groups with ready jobs in turn, by their weights (the default); "
       "fifo: strict arrival order across groups" },
@@ -155,10 +162,12 @@ static const struct cmd cmds[] = {
     { "queues", "list", "[--json]", "list queues (also: ctl queues)", cmd_queue_list, json_opts,
       0, 0 },
     { "queues", "create",
-      "NAME [--priority P] [--weight W] [--max-inflight K] [--order groups|fifo]",
+      "NAME [--priority P] [--weight W] [--max-inflight K] [--retry-base D] [--retry-max D] "
+      "[--retry-jitter PCT] [--order groups|fifo]",
       "create a queue", cmd_queue_create, queue_opts, 1, 1 },
     { "queues", "update",
-      "NAME [--priority P] [--weight W] [--max-inflight K] [--order groups|fifo]",
+      "NAME [--priority P] [--weight W] [--max-inflight K] [--retry-base D] [--retry-max D] "
+      "[--retry-jitter PCT] [--order groups|fifo]",
       "change a queue's settings", cmd_queue_update, queue_opts, 1, 1 },
     { "queues", "destroy", "NAME [--force]", "destroy a queue; routes to it return to default",
       cmd_queue_destroy, destroy_opts, 1, 1 },

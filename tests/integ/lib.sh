@@ -11,6 +11,8 @@
 # - SLUICE_DIR: a private directory (mktemp -d), exported, so every program started here uses
 #   its own sockets; SLUICE_URL and the MySQL variables are unset so that nothing from the
 #   caller's environment leaks in.
+# - SLUICE_RETRY_BASE=0: the brokers started here retry a failed job at once, as the scripts
+#   that count attempts, crashes and dead jobs expect; t_retry unsets it to test the backoff.
 # - SLUICE_BIN (broker, ctl) and SLUICE_TESTBIN (sl-send, ...) default to this tree's bin/
 #   and build/rel/tests/ when the script is run by hand.
 # - At done_testing (or, without it, on EXIT and on INT/TERM, which exit): every process group
@@ -39,6 +41,8 @@ _root_dir=$(cd "$_lib_dir/../.." && pwd)
 export SLUICE_BIN SLUICE_TESTBIN
 
 unset SLUICE_URL SLUICE_DB DB_HOST DB_NAME DB_USER DB_PASSWORD
+unset SLUICE_RETRY_MAX SLUICE_RETRY_JITTER
+export SLUICE_RETRY_BASE=0
 # Keep the path short: a Unix socket path has at most 107 bytes.
 SLUICE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sl.XXXXXX") || {
     echo "Bail out! cannot create a temporary directory"

@@ -206,6 +206,9 @@ for q in d["queues"]:
                     ("jobs_dispatched_total", "dispatched")]:
         put("sluice_queue_" + name, L, q[f])
     put("sluice_queue_paused", L, 1 if q["paused"] else 0)
+    if "retry_base_ms" in q:
+        put("sluice_queue_retry_base_seconds", L, q["retry_base_ms"] / 1000.0)
+        put("sluice_queue_retry_max_seconds", L, q["retry_max_ms"] / 1000.0)
     if "groups_ready" in q:
         put("sluice_queue_groups_ready", L, q["groups_ready"])
     if "order" in q:

@@ -63,7 +63,7 @@ refused "--order 'lifo': the order is groups (each group in turn) or fifo (arriv
     queues create q1 --order lifo
 refused "--order '': the order is groups" queues create q1 --order ''
 refused "--order 'FIFO'" queues update default --order FIFO
-refused "nothing to change: give --priority, --weight, --max-inflight or --order" \
+refused "nothing to change: give --priority, --weight, --max-inflight, --retry-base, --retry-max, --retry-jitter or --order" \
     queues update default
 for w in 0 0.009 1000.5 1001 +2 1e2 0x10 .5 5. ' 2' 2x abc ''; do
     refused "weight '$w' is not a number from 0.01 to 1000" groups weight bob "$w"

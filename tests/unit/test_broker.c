@@ -364,6 +364,24 @@ test_queue_create_exists_and_bad_settings(void **state)
     s.weight = 3;
     assert_int_equal(broker_queue_create(b, S("q1"), &s), 0);
     assert_int_equal(Q(b, "q1")->weight, 3);
+    /* Retry settings: each out of range refuses the whole change. */
+    struct queue_settings r = { .has_retry_base = true, .has_retry_max = true,
+                                .has_retry_jitter = true,
+                                .retry = { QUEUE_RETRY_BASE_MAX + 1, 1000, 10 } };
+    assert_int_equal(broker_queue_update(b, S("q1"), &r), SL_EBADREQ);
+    r.retry = (struct queue_retry){ 100, 0, 10 };
+    assert_int_equal(broker_queue_update(b, S("q1"), &r), SL_EBADREQ);
+    r.retry = (struct queue_retry){ 100, QUEUE_RETRY_MAX_MAX + 1, 10 };
+    assert_int_equal(broker_queue_update(b, S("q1"), &r), SL_EBADREQ);
+    r.retry = (struct queue_retry){ 100, 1000, 101 };
+    assert_int_equal(broker_queue_update(b, S("q1"), &r), SL_EBADREQ);
+    /* A new queue has the broker's defaults: 1 s, 10 min, 20 %. */
+    assert_int_equal(Q(b, "q1")->retry.base_ms, 1000);
+    assert_int_equal(Q(b, "q1")->retry.max_ms, 600000);
+    assert_int_equal(Q(b, "q1")->retry.jitter, 20);
+    r.retry = (struct queue_retry){ QUEUE_RETRY_BASE_MAX, QUEUE_RETRY_MAX_MAX, 100 };
+    assert_int_equal(broker_queue_update(b, S("q1"), &r), 0);
+    assert_int_equal(Q(b, "q1")->retry.jitter, 100);
 }
 
 static void

@@ -24,6 +24,7 @@ setup(void **state)
     struct broker *b;
     broker_cfg_default(&cfg);
     cfg.max_attempts = 3;
+    cfg.retry.base_ms = 0; /* failed jobs are ready again at once, but in the backoff tests */
     b = fake_broker(&cfg, 1000 * MS);
     *state = b;
     return 0;
@@ -190,6 +191,106 @@ test_nack_with_delay_waits_then_is_ready(void **state)
     fake_now += 1 * MS;
     flow_tick(b, fake_now);
     assert_int_equal(reserve(b, w, 1, jobs), 1);
+}
+
+/* Sets q's retry backoff. */
+static void
+set_retry(struct broker *b, const char *q, uint32_t base_ms, uint32_t max_ms, uint8_t jitter)
+{
+    struct queue_settings s = { .has_retry_base = true, .has_retry_max = true,
+                                .has_retry_jitter = true,
+                                .retry = { .base_ms = base_ms, .max_ms = max_ms,
+                                           .jitter = jitter } };
+    assert_int_equal(broker_queue_update(b, S(q), &s), 0);
+}
+
+/* Moves the fake clock on by ms and runs the timer: returns whether job id is ready after. */
+static bool
+ready_after(struct broker *b, uint64_t id, int64_t ms)
+{
+    fake_now += ms * MS;
+    flow_tick(b, fake_now);
+    for (struct job *j = queue_ready_first(Q(b, "default")); j != NULL; j = queue_ready_next(j)) {
+        if (j->id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A nack without delay, a TTR expiry and a crash each wait the queue's backoff: base,
+ * doubling with each failure, capped at max; a nack's own delay_ms replaces it. */
+static void
+test_failed_jobs_wait_their_queues_backoff(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    struct sl_str pl[1] = { S("x") };
+    struct wire_list l = { 1, NULL, pl, NULL };
+    struct push_req req = { .group = S("bob"), .payloads = &l, .ttr_ms = 50,
+                            .max_attempts = 10 };
+    struct push_res r;
+    set_retry(b, "default", 100, 300, 0);
+    assert_int_equal(broker_push(b, &req, &r), 0);
+
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    settle1(b, FLOW_NACK, w, 1, 0, 1);                 /* failure 1: 100 ms */
+    assert_int_equal(jobs[0]->state, JOB_DELAYED);
+    assert_false(ready_after(b, 1, 99));
+    assert_true(ready_after(b, 1, 1));
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_false(ready_after(b, 1, 50));               /* TTR, failure 2: 200 ms */
+    assert_int_equal(jobs[0]->state, JOB_DELAYED);
+    assert_false(ready_after(b, 1, 199));
+    assert_true(ready_after(b, 1, 1));
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    settle1(b, FLOW_NACK, w, 1, 0, 1);                 /* failure 3: 400, capped at 300 ms */
+    assert_false(ready_after(b, 1, 299));
+    assert_true(ready_after(b, 1, 1));
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    settle1(b, FLOW_NACK, w, 1, 20, 1);                /* its own delay: 20 ms */
+    assert_false(ready_after(b, 1, 19));
+    assert_true(ready_after(b, 1, 1));
+    /* Its worker dies while it runs it: the crash (its first) waits the base. */
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    w->current = 1;
+    flow_pipe_closed(b, 1);
+    assert_int_equal(jobs[0]->crashes, 1);
+    assert_int_equal(jobs[0]->state, JOB_DELAYED);
+    assert_false(ready_after(b, 1, 99));
+    assert_true(ready_after(b, 1, 1));
+    /* Base 0: at once, as before. */
+    set_retry(b, "default", 0, 300, 0);
+    struct worker *w2 = flow_worker(b, S("w2"), 2);
+    assert_int_equal(reserve(b, w2, 1, jobs), 1);
+    settle1(b, FLOW_NACK, w2, 1, 0, 1);
+    assert_int_equal(jobs[0]->state, JOB_READY);
+}
+
+/* With jitter J, each wait is between (100 - J)% and 100% of the backoff. */
+static void
+test_retry_jitter_stays_in_its_range(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    int64_t lo = INT64_MAX, hi = 0;
+    set_retry(b, "default", 1000, 1000, 50);
+    push(b, "bob", NULL, 1);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(reserve(b, w, 1, jobs), 1);
+        jobs[0]->attempts = 1; /* never out of attempts */
+        settle1(b, FLOW_NACK, w, jobs[0]->id, 0, 1);
+        int64_t d = (jobs[0]->due_ns - fake_now) / MS;
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+        fake_now = jobs[0]->due_ns;
+        flow_tick(b, fake_now);
+    }
+    assert_true(lo >= 500);
+    assert_true(hi <= 1000);
+    assert_true(hi - lo >= 300); /* it does vary */
 }
 
 /* Workers without a connection (HTTP: pipe 0) are forgotten once idle with no job for 15
@@ -726,6 +827,8 @@ main(void)
         T(test_ack_of_another_workers_job_is_refused),
         T(test_nack_retries_then_dead_after_max_attempts),
         T(test_nack_with_delay_waits_then_is_ready),
+        T(test_failed_jobs_wait_their_queues_backoff),
+        T(test_retry_jitter_stays_in_its_range),
         T(test_ttr_expiry_returns_job_to_head),
         T(test_delayed_push_is_ready_at_its_time_and_not_before),
         T(test_push_delay_out_of_range_or_past),

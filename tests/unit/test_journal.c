@@ -54,6 +54,7 @@ setup(void **state)
         return -1;
     }
     broker_cfg_default(&f->cfg);
+    f->cfg.retry.base_ms = 0; /* failed jobs are ready again at once */
     log_level = LOG_WARN; /* a test of damage silences what it causes */
     f->jc = (struct journal_cfg){ .dir = f->dir, .fsync = JOURNAL_ALWAYS, .segment_bytes = SEG_BIG };
     fake_now = T0;
@@ -140,8 +141,9 @@ dump(struct broker *b)
     for (uint32_t i = 0; i < b->nqueues; i++) {
         const struct queue *q = b->qorder[i];
         fprintf(o, "queue %s priority=%u weight=%u max_inflight=%u paused=%d routes=%u order=%s "
-                "groups_ready=%u\n", q->name, q->priority, q->weight, q->max_inflight, q->paused,
-                q->routes, queue_order_names[q->order], q->nactive);
+                "groups_ready=%u retry=%u/%u/%u\n", q->name, q->priority, q->weight,
+                q->max_inflight, q->paused, q->routes, queue_order_names[q->order], q->nactive,
+                q->retry.base_ms, q->retry.max_ms, q->retry.jitter);
         for (int st = JOB_READY; st < JOB_STATES; st++) {
             fprintf(o, "  %s n=%llu\n", state_names[st], (unsigned long long)q->lists[st].n);
             for (const struct job *j = list_first(b, q, st); j != NULL; j = list_next(b, j)) {
@@ -1132,6 +1134,9 @@ test_queue_settings_and_routes_replay(void **state)
     wire_set_cstr(&req, WK_NAME, "default");
     wire_set_u64(&req, WK_PRIORITY, 4);
     wire_set_u64(&req, WK_MAX_INFLIGHT, 50);
+    wire_set_u64(&req, WK_RETRY_BASE_MS, 250);
+    wire_set_u64(&req, WK_RETRY_MAX_MS, 90000);
+    wire_set_u64(&req, WK_RETRY_JITTER, 7);
     assert_int_equal(call(b, &req, WK_OK, NULL), 0);
     assert_int_equal(queue_op(b, "queue.pause", "q2"), 0);
     assert_int_equal(queue_op(b, "queue.pause", "q3"), 0);
@@ -1175,6 +1180,10 @@ test_queue_settings_and_routes_replay(void **state)
     assert_false(Q(b, "default")->paused);
     assert_int_equal(Q(b, "default")->priority, 4);
     assert_int_equal(Q(b, "default")->max_inflight, 50);
+    assert_int_equal(Q(b, "default")->retry.base_ms, 250);
+    assert_int_equal(Q(b, "default")->retry.max_ms, 90000);
+    assert_int_equal(Q(b, "default")->retry.jitter, 7);
+    assert_int_equal(q1->retry.base_ms, 0); /* the broker's default when it was created */
     const uint64_t dflt[] = { 3, 4 }, inq1[] = { 1, 2, 5 };
     assert_list(b, "default", JOB_READY, dflt, 2);
     assert_list(b, "q1", JOB_READY, inq1, 3);

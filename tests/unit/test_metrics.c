@@ -24,6 +24,7 @@ setup(void **state)
 {
     struct broker_cfg cfg;
     broker_cfg_default(&cfg);
+    cfg.retry.base_ms = 0; /* a nacked job is ready again at once */
     *state = fake_broker(&cfg, 1000 * MS);
     return 0;
 }
