@@ -347,8 +347,9 @@ broker_timer_wake(struct broker *b, int64_t due_ns)
     }
 }
 
-/* When a push's jobs become ready, wall clock in ms: 0 for now (no delay, or a time past);
- * -1 when the delay is out of range. */
+/* When a push's jobs become ready, wall clock in ms (a delay's end rounded up, so that no job
+ * is ready before it): 0 for now (no delay, or a time past); -1 when the delay is out of
+ * range. */
 static int64_t
 push_due_ms(const struct push_req *req, int64_t now_ns)
 {
@@ -359,11 +360,11 @@ push_due_ms(const struct push_req *req, int64_t now_ns)
         return -1;
     }
     if (req->delay_ms > 0) {
-        due = now_ms + (int64_t)req->delay_ms;
+        due = (now_ns + (int64_t)req->delay_ms * 1000000 + 999999) / 1000000;
     } else if (req->due_wall_ms > 0) {
         due = req->due_wall_ms;
     }
-    return due > now_ms ? due : 0;
+    return due * 1000000 > now_ns ? due : 0;
 }
 
 int
@@ -418,7 +419,10 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         return SL_ENOMEM;
     }
     int64_t mono = broker_mono_ns(b);
-    int64_t due_ns = mono + (due_ms * 1000000 - now);
+    /* A delay counts from now to the nanosecond; the journal keeps its end in ms, rounded up
+     * (a replay makes it ready at most 1 ms later, never earlier). */
+    int64_t due_ns = req->delay_ms > 0 ? mono + (int64_t)req->delay_ms * 1000000
+                                       : mono + (due_ms * 1000000 - now);
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t attempts = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
     uint64_t first_id = b->next_id;
