@@ -17,6 +17,8 @@
 
 DRAIN=500ms      # a busy job is stopped this long after the signal
 EXIT_S=20        # deadline for an exit (the pool: drain, then 2 s before SIGKILL; a slow machine)
+UP_S=30          # deadline for a program to start, take its job, run it: under the
+                 # sanitizers, three scripts at a time, one took 14 s
 
 # marked CASE: pids of live processes that carry SL_SIGTEST=CASE.
 marked() {
@@ -113,7 +115,7 @@ for sig in TERM INT; do
     BROKER_PID=$LAUNCHED
     BROKER_URL=""
     _broker_answered=0
-    wait_for 10 _broker_up
+    wait_for "$UP_S" _broker_up
     [ "$_broker_answered" = 1 ] || bail_out "broker did not answer ping within 10 s"
     is "$(sockets)" "broker.ipc events.ipc " "broker-$s: broker.ipc and events.ipc exist"
     live="broker.ipc events.ipc "
@@ -124,7 +126,7 @@ for sig in TERM INT; do
         run ctl routes --json
         [ "$(json "$OUT" '(d.get("leader") or {}).get("name", "")')" = "router:$(hostname):$1" ]
     }
-    ok "router-$s: leads" wait_for 10 leads "$LAUNCHED"
+    ok "router-$s: leads" wait_for "$UP_S" leads "$LAUNCHED"
     stop_and_check "router-$s" "$sig" "$LAUNCHED" "$live"
     run ctl routes --json
     is "$(json "$OUT" 'd.get("leader")')" null "router-$s: the lease was released"
@@ -136,7 +138,7 @@ for sig in TERM INT; do
     is_ctl_catching() {
         [ "$(readlink "/proc/$1/exe")" = "$(readlink -f "$SLUICE_BIN/ctl")" ] && catches "$1" "$2"
     }
-    ok "events-$s: subscribed" wait_for 10 is_ctl_catching "$LAUNCHED" "$sig"
+    ok "events-$s: subscribed" wait_for "$UP_S" is_ctl_catching "$LAUNCHED" "$sig"
     stop_and_check "events-$s" "$sig" "$LAUNCHED" "$live"
 
     # worker, exec: a job whose command left a process behind (acked at once), then a job
@@ -146,10 +148,10 @@ for sig in TERM INT; do
     ok "$q: push" ctl push g bg --queue "$q"
     launch "$q" "$sig" "$q" "$SLUICE_BIN/worker" --queues "$q" --drain-timeout "$DRAIN" \
         --handler 'exec:read -r p; if [ "$p" = bg ]; then sleep 60 >/dev/null 2>&1 & else sleep 60 & sleep 61; fi'
-    ok "$q: the first job is done" wait_for 10 acked "$q" 1
+    ok "$q: the first job is done" wait_for "$UP_S" acked "$q" 1
     ok "$q: push a long job" ctl push g long --queue "$q"
-    ok "$q: the long job is reserved" wait_for 10 reserved "$q" 1
-    ok "$q: the long job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
+    ok "$q: the long job is reserved" wait_for "$UP_S" reserved "$q" 1
+    ok "$q: the long job runs (two sleeps)" wait_for "$UP_S" at_least_comm "$q" sleep 2
     stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
 
     # worker, pipe: the handler process (and one it started) busy with a job it never answers.
@@ -158,10 +160,10 @@ for sig in TERM INT; do
     launch "$q" "$sig" "$q" "$SLUICE_BIN/worker" --queues "$q" --drain-timeout "$DRAIN" \
         --handler 'pipe:sleep 60 >/dev/null 2>&1 & cat >/dev/null; exit 0'
     ok "$q: push" ctl push g x --queue "$q"
-    ok "$q: the job is reserved" wait_for 10 reserved "$q" 1
-    ok "$q: the handler runs" wait_for 10 at_least_comm "$q" cat 1
+    ok "$q: the job is reserved" wait_for "$UP_S" reserved "$q" 1
+    ok "$q: the handler runs" wait_for "$UP_S" at_least_comm "$q" cat 1
     stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
-    ok "$q: the job was handed back" wait_for 10 reserved "$q" 0
+    ok "$q: the job was handed back" wait_for "$UP_S" reserved "$q" 0
 
     # worker-pool, three workers each busy in an exec: job; then three pipe: workers, two busy
     # and one idle (whose handler ends at EOF but leaves its sleep behind).
@@ -179,9 +181,9 @@ for sig in TERM INT; do
         fi
         launch "$q" "$sig" "$q" "$SLUICE_BIN/worker-pool" -n 3 --queues "$q" \
             --drain-timeout "$DRAIN" --handler "$handler"
-        ok "$q: pool.ipc exists" wait_for 10 test -S "$SLUICE_DIR/pool.ipc"
-        ok "$q: $busy jobs reserved" wait_for 15 reserved "$q" "$busy"
-        ok "$q: three workers run" wait_for 10 at_least_comm "$q" worker 3
+        ok "$q: pool.ipc exists" wait_for "$UP_S" test -S "$SLUICE_DIR/pool.ipc"
+        ok "$q: $busy jobs reserved" wait_for "$UP_S" reserved "$q" "$busy"
+        ok "$q: three workers run" wait_for "$UP_S" at_least_comm "$q" worker 3
         stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
     done
 
@@ -192,10 +194,10 @@ for sig in TERM INT; do
     ok "$q: push 2" ctl push g x -s 2 --queue "$q"
     launch "$q" "$sig" "$q" "$SLUICE_BIN/worker-pool" -n 2 --queues "$q" \
         --drain-timeout 60s --handler 'exec:sleep 60 & sleep 61'
-    ok "$q: 2 jobs reserved" wait_for 15 reserved "$q" 2
-    ok "$q: both run (four sleeps)" wait_for 10 at_least_comm "$q" sleep 4
+    ok "$q: 2 jobs reserved" wait_for "$UP_S" reserved "$q" 2
+    ok "$q: both run (four sleeps)" wait_for "$UP_S" at_least_comm "$q" sleep 4
     kill "-$sig" "$LAUNCHED"
-    ok "$q: the first signal starts the drain" wait_for 10 grep -q 'event=pool.stop' "$SLUICE_DIR/$q.log"
+    ok "$q: the first signal starts the drain" wait_for "$UP_S" grep -q 'event=pool.stop' "$SLUICE_DIR/$q.log"
     stop_and_check "$q" "$sig" "$LAUNCHED" "$live"
     like "$(cat "$SLUICE_DIR/$q.log")" 'event=orphan.kill' "$q: the handlers' processes were killed"
 
@@ -210,9 +212,9 @@ ok "$q: queue" ctl queues create "$q"
 ok "$q: push" ctl push g x --queue "$q"
 launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 3s \
     --handler 'exec:sleep 60 & sleep 61'
-ok "$q: the job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
+ok "$q: the job runs (two sleeps)" wait_for "$UP_S" at_least_comm "$q" sleep 2
 first=$(for p in $(marked "$q"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] && echo "$p"; done)
-ok "$q: the worker is killed at the timeout" wait_for 15 grep -q 'event=orphan.kill' "$SLUICE_DIR/$q.log"
+ok "$q: the worker is killed at the timeout" wait_for "$UP_S" grep -q 'event=orphan.kill' "$SLUICE_DIR/$q.log"
 gone() {
     local p
     for p in $first; do alive "$p" && return 1; done
@@ -229,8 +231,8 @@ ok "$q: queue" ctl queues create "$q"
 ok "$q: push" ctl push g x --queue "$q"
 launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 2 --queues "$q" --drain-timeout "$DRAIN" \
     --handler 'exec:(sleep 301 &); sleep 62'
-ok "$q: the job runs (two sleeps)" wait_for 10 at_least_comm "$q" sleep 2
-ok "$q: two workers run" wait_for 10 at_least_comm "$q" worker 2
+ok "$q: the job runs (two sleeps)" wait_for "$UP_S" at_least_comm "$q" sleep 2
+ok "$q: two workers run" wait_for "$UP_S" at_least_comm "$q" worker 2
 # parent_of PID: its parent's pid.
 parent_of() {
     local line
@@ -255,12 +257,12 @@ ok "$q: one busy worker, one idle, and the job's background sleep found" \
     test -n "$busy_w" -a -n "$idle_w" -a -n "$bg_sleep"
 is "$(parent_of "$bg_sleep")" "$LAUNCHED" "$q: the background sleep is the pool's child now"
 kill -KILL "$idle_w"
-ok "$q: the pool restarts the idle worker" wait_for 10 grep -q "event=worker.exit .*pid=$idle_w how=signal:9" "$SLUICE_DIR/$q.log"
-ok "$q: ... and two workers run again" wait_for 10 at_least_comm "$q" worker 2
+ok "$q: the pool restarts the idle worker" wait_for "$UP_S" grep -q "event=worker.exit .*pid=$idle_w how=signal:9" "$SLUICE_DIR/$q.log"
+ok "$q: ... and two workers run again" wait_for "$UP_S" at_least_comm "$q" worker 2
 ok "$q: the running job's background sleep still runs" alive "$bg_sleep"
 ok "$q: nothing was killed as an orphan" bash -c "! grep -q 'event=orphan.kill' '$SLUICE_DIR/$q.log'"
 kill -KILL "$busy_w"
-ok "$q: killing the busy worker ends its job's processes" wait_for 10 not_alive "$bg_sleep"
+ok "$q: killing the busy worker ends its job's processes" wait_for "$UP_S" not_alive "$bg_sleep"
 like "$(cat "$SLUICE_DIR/$q.log")" 'event=orphan.kill' "$q: and says so"
 stop_and_check "$q" TERM "$LAUNCHED" "broker.ipc events.ipc "
 
