@@ -157,6 +157,10 @@ void broker_release_job(struct broker *b, struct job *j);
 
 struct queue *broker_queue_find(const struct broker *b, struct sl_str name);
 struct group *broker_group_find(const struct broker *b, struct sl_str name);
+/* A new group named name, last of the broker's groups (NULL without memory); and the removal
+ * of a group that holds no job and has no route. b->lock held. */
+struct group *broker_group_add(struct broker *b, struct sl_str name);
+void broker_group_remove(struct broker *b, struct group *g);
 
 /* The timer thread (park.c) wakes at due_ns (monotonic) at the latest. b->lock held. */
 void broker_timer_wake(struct broker *b, int64_t due_ns);

@@ -221,7 +221,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
     j->queue->failed++;
     j->group->failed++;
     j->group->failed_all++;
-    if (delay_ms <= 0) {
+    if (j->attempts < j->max_attempts && delay_ms <= 0) {
         delay_ms = retry_delay_ms(b, j, j->attempts);
     }
     if (j->attempts >= j->max_attempts) {

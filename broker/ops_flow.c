@@ -76,6 +76,9 @@ push_refused(const struct broker *b, const struct push_req *pr, int rv, char *wh
         snprintf(why, WHY_MAX, "queue '%.*s' does not exist", (int)pr->queue->n, pr->queue->p);
     } else if (rv == SL_ETOOLARGE) {
         snprintf(why, WHY_MAX, "a payload exceeds the limit of %u bytes", b->cfg.max_payload);
+    } else if (rv == SL_EBADREQ) {
+        /* The one check broker_push makes that push_args cannot: against the clock. */
+        snprintf(why, WHY_MAX, "push: 'run_at_ms' is more than 3,650 days ahead");
     } else if (rv == SL_EQUEUEFULL) {
         snprintf(why, WHY_MAX,
                  "the broker holds %llu jobs, %llu bytes; limits %llu jobs, %llu bytes",
@@ -93,10 +96,6 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
 
     if ((rv = push_args(req, &pr, c->why)) != 0) {
         return rv;
-    }
-    if (pr.due_wall_ms > broker_wall_ns(b) / 1000000 + (int64_t)BROKER_DELAY_MAX_MS) {
-        snprintf(c->why, WHY_MAX, "push: 'run_at_ms' is more than 3,650 days ahead");
-        return SL_EBADREQ;
     }
     if (b->jr != NULL && journal_broken(b->jr, c->why, WHY_MAX)) {
         return SL_EIO;

@@ -7,6 +7,10 @@
 #                           lib.sh signals at exit. Process ids are reused (pid_max is 32768 on
 #                           small machines), so a group that ended long ago may by then be
 #                           somebody else's: it must not get TERM from our cleanup.
+#   data_broker ARGS...     starts a broker with its journal in $SLUICE_DIR/data (and ARGS),
+#                           spawned as broker1, broker2, ...; waits until it answers ping.
+#                           Sets BROKER_PID. Bails out if it exits during start-up.
+#   data_broker_kill9       SIGKILL to that broker; returns once it is gone (its log kept).
 
 retire_pgrp() {
     local pg=$1 name=$2 i old
@@ -20,4 +24,27 @@ retire_pgrp() {
         # An empty entry: cleanup's kill and wait on it fail quietly, and no group matches it.
         _pgids[i]=
     done
+}
+
+_data_brokers=0
+
+data_broker() {
+    _data_brokers=$((_data_brokers + 1))
+    spawn "broker$_data_brokers" "$SLUICE_BIN/broker" --data-dir "$SLUICE_DIR/data" "$@"
+    BROKER_PID=$SPAWNED_PID
+    wait_for 10 _data_broker_up
+    alive "$BROKER_PID" || bail_out "the broker exited during start-up (broker$_data_brokers.log)"
+}
+
+_data_broker_up() {
+    ! alive "$BROKER_PID" || "$SLUICE_BIN/ctl" --timeout 250 ping >/dev/null 2>&1
+}
+
+data_broker_kill9() {
+    {
+        kill -KILL "$BROKER_PID"
+        wait_for 5 _pgrp_dead "$BROKER_PID"
+        wait "$BROKER_PID"
+    } 2>/dev/null # bash's "Killed" notice
+    retire_pgrp "$BROKER_PID" "broker$_data_brokers"
 }

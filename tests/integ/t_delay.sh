@@ -16,35 +16,10 @@
 
 command -v curl >/dev/null || skip_all "curl is needed (scripts/deps --test installs it)"
 
-_nbrokers=0
 PORT=
 
 free_port() {
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-}
-
-# jbroker: a broker with its journal in $SLUICE_DIR/data and the HTTP API on PORT; waits until
-# it answers ping.
-jbroker() {
-    _nbrokers=$((_nbrokers + 1))
-    spawn "broker$_nbrokers" "$SLUICE_BIN/broker" --data-dir "$SLUICE_DIR/data" \
-        --http-listen "127.0.0.1:$PORT"
-    BROKER_PID=$SPAWNED_PID
-    wait_for 10 _up_or_dead
-    alive "$BROKER_PID" || bail_out "the broker exited during start-up (broker$_nbrokers.log)"
-}
-
-_up_or_dead() {
-    ! alive "$BROKER_PID" || ctl --timeout 250 ping >/dev/null 2>&1
-}
-
-kill9_broker() {
-    {
-        kill -KILL "$BROKER_PID"
-        wait_for 5 _pgrp_dead "$BROKER_PID"
-        wait "$BROKER_PID"
-    } 2>/dev/null
-    retire_pgrp "$BROKER_PID" "broker$_nbrokers"
 }
 
 # counts: "ready delayed" of queue default, and the group g's delayed, into C.
@@ -65,7 +40,7 @@ now_ms() {
 }
 
 free_port
-jbroker
+data_broker --http-listen "127.0.0.1:$PORT"
 
 # --- 1. --delay and --at -----------------------------------------------------------------------
 t_push=$(now_ms)
@@ -88,8 +63,8 @@ counts
 is "$C" "1 4 4" "a second after the push, all 4 are still delayed"
 
 # --- 2. kill -9: the due times are kept ----------------------------------------------------------
-kill9_broker
-jbroker
+data_broker_kill9
+data_broker --http-listen "127.0.0.1:$PORT"
 counts
 is "$C" "1 4 4" "after kill -9 and a restart, the 4 are delayed still"
 ok "the --at job is ready at its time" wait_for 10 counts_are "2 3 3"

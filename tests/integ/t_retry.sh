@@ -14,20 +14,6 @@
 . "$(dirname "$0")/lib_proc.sh"
 
 unset SLUICE_RETRY_BASE
-_nbrokers=0
-
-jbroker() {
-    _nbrokers=$((_nbrokers + 1))
-    spawn "broker$_nbrokers" "$SLUICE_BIN/broker" --data-dir "$SLUICE_DIR/data"
-    BROKER_PID=$SPAWNED_PID
-    wait_for 10 _up_or_dead
-    alive "$BROKER_PID" || bail_out "the broker exited during start-up (broker$_nbrokers.log)"
-}
-
-_up_or_dead() {
-    ! alive "$BROKER_PID" || ctl --timeout 250 ping >/dev/null 2>&1
-}
-
 # retry_of QUEUE: "base max jitter" from stats.
 retry_of() {
     run ctl stats --json
@@ -35,7 +21,7 @@ retry_of() {
         for k in ("retry_base_ms", "retry_max_ms", "retry_jitter"))'
 }
 
-jbroker
+data_broker
 
 # --- 1. settings ----------------------------------------------------------------------------
 is "$(retry_of default)" "1000 600000 20" "the default queue has the broker's backoff: 1 s, 10 min, 20 %"
@@ -76,11 +62,8 @@ cmp_num "$g3" -lt 3000 "... and not much more ($g3 ms)"
 stop_pgrp "$SPAWNED_PID" 10
 
 # --- 3. kill -9 and update ---------------------------------------------------------------------
-kill -KILL "$BROKER_PID" 2>/dev/null
-wait_for 5 _pgrp_dead "$BROKER_PID"
-wait "$BROKER_PID" 2>/dev/null
-retire_pgrp "$BROKER_PID" "broker$_nbrokers"
-jbroker
+data_broker_kill9
+data_broker
 is "$(retry_of q)" "300 1000 0" "after kill -9 and a restart, q keeps its backoff"
 ok "ctl queues update q --retry-base 0" ctl queues update q --retry-base 0
 is "$(retry_of q)" "0 1000 0" "a base of 0 (retry at once) is a setting too"
