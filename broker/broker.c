@@ -123,7 +123,7 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
     hmap_init(&b->queues);
     hmap_init(&b->groups);
     hmap_init(&b->workers);
-    hmap_init(&b->byid);
+    jobidx_init(&b->ids);
     hmap_init(&b->closed_pipes);
     theap_init(&b->timers);
     b->next_id = 1;
@@ -188,9 +188,7 @@ static void
 release(struct broker *b, struct job *j)
 {
     theap_del(&b->timers, j);
-    if (j->state == JOB_RESERVED || j->state == JOB_DEAD) {
-        hmap_del(&b->byid, &j->id, sizeof(j->id));
-    }
+    jobidx_del(&b->ids, j);
     queue_job_set(j->queue, j, JOB_NONE);
     b->jobs--;
     b->bytes -= j->len;
@@ -234,7 +232,7 @@ broker_free(struct broker *b)
     hmap_fini(&b->queues);
     hmap_fini(&b->groups);
     hmap_fini(&b->workers);
-    hmap_fini(&b->byid);
+    jobidx_fini(&b->ids);
     hmap_fini(&b->closed_pipes);
     theap_fini(&b->timers);
     free(b->qorder);
@@ -664,7 +662,8 @@ broker_restore_job(struct broker *b, const struct job_restore *r, struct job **o
     struct wire_list one = { 1, NULL, &r->payload, NULL };
     struct job *j;
     size_t mem;
-    if (queue_lane_make(q, g) != 0 || job_block_new(&one, 1, &j, &mem) != 0) {
+    if (queue_lane_make(q, g) != 0 || jobidx_reserve(&b->ids, r->id, 1) != 0 ||
+        job_block_new(&one, 1, &j, &mem) != 0) {
         queue_lane_trim(g);
         return SL_ENOMEM;
     }
@@ -687,9 +686,27 @@ broker_restore_job(struct broker *b, const struct job_restore *r, struct job **o
         j->ready_ns = broker_mono_ns(b);
     }
     queue_job_set(q, j, (enum job_state)r->state);
+    jobidx_add(&b->ids, j);
     b->jobs++;
     b->bytes += j->len;
     b->mem_bytes += mem;
     *out = j;
+    return 0;
+}
+
+int
+broker_job_error(struct broker *b, struct job *j, enum joberr_class cls, int64_t at_ms,
+                 struct sl_str text)
+{
+    struct joberr *e = joberr_new(cls, at_ms, text);
+    if (e == NULL) {
+        return SL_ENOMEM;
+    }
+    free(j->err);
+    j->err = e;
+    if (!b->replaying) {
+        b->flowc.errors[cls]++;
+    }
+    change_made(b, &(struct change){ .kind = CH_JOB_ERR, .job = j });
     return 0;
 }

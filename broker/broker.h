@@ -10,6 +10,8 @@
 #include "events.h"
 #include "group.h"
 #include "hmap.h"
+#include "joberr.h"
+#include "jobidx.h"
 #include "job.h"
 #include "lease.h"
 #include "queue.h"
@@ -27,6 +29,7 @@
 #define BROKER_DEFAULT_PRIORITY 10
 #define BROKER_PUSH_MAX 1000000u      /* payloads in one push */
 #define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
+#define BROKER_ERROR_MAX 65536u       /* bytes of one error text a nack may carry */
 #define BROKER_DELAY_MAX_MS 315360000000ull /* a push's delay, or its run_at ahead: 3,650 days */
 #define BROKER_RESERVE_MAX 10000u     /* jobs in one reserve */
 #define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
@@ -78,7 +81,7 @@ struct broker {
     struct worker *workers_head, *workers_tail; /* registration order */
     uint32_t nworkers;
     int64_t idle_swept_ns;      /* monotonic: last look for idle connectionless workers */
-    struct hmap byid;                /* reserved and dead jobs by id (key: &job->id) */
+    struct jobidx ids;               /* every job held, by id */
     struct theap timers;             /* delayed jobs and reservation deadlines */
     struct waiter *waiters_head, *waiters_tail; /* parked reserves, oldest first (park.c) */
     uint32_t nwaiters;
@@ -132,6 +135,7 @@ struct broker {
         uint64_t reserves_empty;     /* of those, answered with no job */
         uint64_t dispatched;         /* jobs handed out by reserve */
         uint64_t no_worker;          /* pushed jobs no parked reserve took at once */
+        uint64_t errors[JERR_CLASSES]; /* failed attempts by the class of their error */
     } flowc;
     struct wait_window dispatch_win; /* every dispatched job's wait, in the window the groups'
                                         windows use: their share of the dispatches */
@@ -252,6 +256,12 @@ struct job_restore {
 
 /* Recreates a job (its queue gone: in default; its group created if needed), outside every
  * limit: it was accepted once. *out is the job. Errors: SL_ENOMEM. */
+/* Sets j's last error (class cls, at at_ms wall clock, text shortened as joberr.h says),
+ * replacing the one it had, and counts it by class (not when replaying). 0 or SL_ENOMEM (j
+ * keeps its old error). */
+int broker_job_error(struct broker *b, struct job *j, enum joberr_class cls, int64_t at_ms,
+                     struct sl_str text);
+
 int broker_restore_job(struct broker *b, const struct job_restore *r, struct job **out);
 
 /* Deletes ready jobs of queue and/or group (at least one non-NULL). Errors: SL_EBADREQ,

@@ -28,6 +28,7 @@ enum change_kind {
     CH_JOB,           /* job's state changed; head: it went to the head of its list */
     CH_JOB_FIELDS,    /* job's attempts or crashes changed; it stays where it is */
     CH_JOB_GONE,      /* job deleted (acked, purged) */
+    CH_JOB_ERR,       /* job's last error (job->err) set */
     CH_QUEUE,         /* queue created, or its settings or paused state changed */
     CH_QUEUE_GONE,    /* the queue named name destroyed (queue: still held), its moved jobs
                          gone to default, the routes in resets reset */

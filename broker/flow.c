@@ -7,6 +7,8 @@
 #include "err.h"
 #include "log.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,9 +80,6 @@ worker_forget(struct broker *b, struct worker *w)
 static int
 reserve_room(struct broker *b, uint32_t extra)
 {
-    if (hmap_reserve(&b->byid, b->byid.n + extra) != 0) {
-        return SL_ENOMEM;
-    }
     if (theap_reserve(&b->timers, extra) != 0) {
         return SL_ENOMEM;
     }
@@ -132,7 +131,6 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
             first_due = j->due_ns;
         }
         theap_add(&b->timers, j);  /* room reserved above */
-        hmap_put(&b->byid, &j->id, sizeof(j->id), j);
         out[k++] = j;
     }
     w->reserved += k;
@@ -157,22 +155,44 @@ unreserve(struct broker *b, struct job *j)
 {
     struct worker *w = j->owner;
     theap_del(&b->timers, j);
-    hmap_del(&b->byid, &j->id, sizeof(j->id));
     if (w != NULL && w->reserved > 0) {
         w->reserved--;
     }
     j->owner = NULL;
 }
 
-/* Makes j dead; it stays findable by id for dead.retry. */
+/* Makes j dead. */
 static void
 kill_job(struct broker *b, struct job *j, const char *why)
 {
     queue_job_set(j->queue, j, JOB_DEAD);
-    hmap_put(&b->byid, &j->id, sizeof(j->id), j); /* room: the entry was just removed */
     change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = false });
     LOG(LOG_INFO, "job.dead", "id=%llu group=%s queue=%s attempts=%u crashes=%u reason=%s",
         (unsigned long long)j->id, j->group->name, j->queue->name, j->attempts, j->crashes, why);
+}
+
+/* Keeps why j's attempt failed as its last error. Without memory for it only the text is
+ * lost: the job goes on as it would. */
+static void
+note_error(struct broker *b, struct job *j, enum joberr_class cls, struct sl_str text)
+{
+    if (broker_job_error(b, j, cls, broker_wall_ns(b) / 1000000, text) != 0) {
+        LOG(LOG_WARN, "job.error_lost", "id=%llu class=%s reason=\"out of memory\"",
+            (unsigned long long)j->id, joberr_class_names[cls]);
+    }
+}
+
+/* note_error with a formatted text. */
+__attribute__((format(printf, 4, 5))) static void
+note_errorf(struct broker *b, struct job *j, enum joberr_class cls, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    uint32_t len = n < 0 ? 0 : n >= (int)sizeof(text) ? sizeof(text) - 1 : (uint32_t)n;
+    note_error(b, j, cls, (struct sl_str){ text, len });
 }
 
 /* The wait before j's next attempt after its nth failure (1: the first), by its queue's
@@ -248,11 +268,11 @@ settle_ahead(struct broker *b, const struct wire_list *ids, uint32_t i)
 {
     if (i + 2 < ids->n) {
         uint64_t id = wire_list_u64(ids, i + 2);
-        __builtin_prefetch(hmap_get(&b->byid, &id, sizeof(id)));
+        __builtin_prefetch(jobidx_get(&b->ids, id));
     }
     if (i + 1 < ids->n) {
         uint64_t id = wire_list_u64(ids, i + 1);
-        const struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+        const struct job *j = jobidx_get(&b->ids, id);
         if (j != NULL) {
             __builtin_prefetch(j->group);
             __builtin_prefetch(j->lane);
@@ -263,7 +283,8 @@ settle_ahead(struct broker *b, const struct wire_list *ids, uint32_t i)
 
 int
 flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
-            const struct wire_list *ids, uint64_t ms, uint64_t *done, uint64_t *missing)
+            const struct wire_list *ids, const struct wire_list *errors, uint64_t ms,
+            uint64_t *done, uint64_t *missing)
 {
     int64_t now = broker_mono_ns(b);
     *done = *missing = 0;
@@ -271,7 +292,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
     for (uint32_t i = 0; i < ids->n; i++) {
         settle_ahead(b, ids, i);
         uint64_t id = wire_list_u64(ids, i);
-        struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+        struct job *j = jobidx_get(&b->ids, id);
         if (j == NULL || j->state != JOB_RESERVED || (w != NULL && j->owner != w)) {
             (*missing)++;
             continue;
@@ -293,10 +314,14 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             broker_release_job(b, j);
             break;
         }
-        case FLOW_NACK:
+        case FLOW_NACK: {
+            struct sl_str text = errors != NULL && i < errors->n ? wire_list_str(errors, i)
+                                                                 : (struct sl_str){ "", 0 };
+            note_error(b, j, joberr_classify(text), text);
             unreserve(b, j);
             fail_attempt(b, j, (int64_t)ms, false, "nack");
             break;
+        }
         case FLOW_RELEASE:
             unreserve(b, j);
             j->ready_ns = now;
@@ -367,6 +392,8 @@ flow_tick(struct broker *b, int64_t now_ns)
         } else if (j->state == JOB_RESERVED) {
             LOG(LOG_INFO, "job.expired", "id=%llu worker=%s ttr_ms=%u", (unsigned long long)j->id,
                 j->owner != NULL ? ((struct worker *)j->owner)->name : "-", j->ttr_ms);
+            note_errorf(b, j, JERR_TTR_EXPIRED, "TTR of %u ms expired on worker %s", j->ttr_ms,
+                        j->owner != NULL ? ((struct worker *)j->owner)->name : "-");
             unreserve(b, j);
             fail_attempt(b, j, 0, true, "ttr");
         } else {
@@ -411,7 +438,7 @@ static void
 hand_back(struct broker *b, struct worker *w, bool crashed)
 {
     uint64_t cur = w->current;
-    struct job *ran = cur != 0 ? hmap_get(&b->byid, &cur, sizeof(cur)) : NULL;
+    struct job *ran = cur != 0 ? jobidx_get(&b->ids, cur) : NULL;
     uint32_t returned = 0;
     int64_t now = broker_mono_ns(b);
 
@@ -446,6 +473,7 @@ hand_back(struct broker *b, struct worker *w, bool crashed)
     if (ran != NULL && crashed) {
         LOG(LOG_INFO, "job.crash", "id=%llu worker=%s crashes=%u", (unsigned long long)ran->id,
             w->name, ran->crashes + 1u);
+        note_errorf(b, ran, JERR_WORKER_DIED, "worker %s died running it", w->name);
         charge_crash(b, ran);
     }
     if (returned > 0) {
@@ -475,7 +503,7 @@ flow_reserve_begin(struct broker *b, struct worker *w, uint64_t rtok, uint64_t g
     uint32_t returned = 0;
     for (uint32_t i = w->sent_n; i-- > 0;) {
         uint64_t id = w->sent_ids[i];
-        struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+        struct job *j = jobidx_get(&b->ids, id);
         if (j == NULL || j->state != JOB_RESERVED || j->owner != w) {
             continue; /* settled since, or handed back */
         }
@@ -611,7 +639,6 @@ revive_or_purge(struct broker *b, struct job *j, bool purge)
         broker_release_job(b, j);
         return;
     }
-    hmap_del(&b->byid, &j->id, sizeof(j->id));
     j->attempts = 0;
     j->crashes = 0;
     j->ready_ns = broker_mono_ns(b);
@@ -631,7 +658,7 @@ flow_dead_retry(struct broker *b, const struct wire_list *ids, const struct sl_s
     if (ids != NULL) {
         for (uint32_t i = 0; i < ids->n; i++) {
             uint64_t id = wire_list_u64(ids, i);
-            struct job *j = hmap_get(&b->byid, &id, sizeof(id));
+            struct job *j = jobidx_get(&b->ids, id);
             if (j != NULL && j->state == JOB_DEAD) {
                 revive_or_purge(b, j, purge);
                 (*n)++;

@@ -48,10 +48,13 @@ void flow_reserve_sent(struct worker *w, uint64_t rtok, struct job *const *jobs,
 enum flow_settle { FLOW_ACK, FLOW_NACK, FLOW_RELEASE, FLOW_TOUCH };
 
 /* Settles the reserved jobs ids; w NULL settles any holder's, else only w's. ms: the nack's
- * delay or the touch's new TTR (0: the job's own). *done counts the ids settled, *missing
- * those that are not reserved (by w): unknown, already settled, or another's. */
+ * delay or the touch's new TTR (0: the job's own). errors (a nack's; NULL: none): the error
+ * of ids[i] is errors[i], kept as the job's last error (joberr.h). *done counts the ids
+ * settled, *missing those that are not reserved (by w): unknown, already settled, or
+ * another's. */
 int flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
-                const struct wire_list *ids, uint64_t ms, uint64_t *done, uint64_t *missing);
+                const struct wire_list *ids, const struct wire_list *errors, uint64_t ms,
+                uint64_t *done, uint64_t *missing);
 
 /* Applies every deadline due at now_ns (monotonic): delayed jobs become ready, expired
  * reservations end (see above). Returns the next deadline, or INT64_MAX if none. */

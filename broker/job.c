@@ -12,6 +12,22 @@ struct jobblock {
     size_t end;      /* offset after the last job */
 };
 
+const char *const job_state_names[JOB_STATES] = {
+    [JOB_NONE] = "none", [JOB_READY] = "ready", [JOB_RESERVED] = "reserved",
+    [JOB_DELAYED] = "delayed", [JOB_DEAD] = "dead",
+};
+
+int
+job_state_parse(struct sl_str s)
+{
+    for (int i = JOB_READY; i < JOB_STATES; i++) {
+        if (sl_str_eq(s, job_state_names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static size_t
 align8(size_t n)
 {
@@ -73,6 +89,8 @@ job_free(struct job *j)
 {
     struct jobblock *b = j->block;
     j->state = JOB_NONE;
+    free(j->err);
+    j->err = NULL;
     if (--b->live == 0) {
         size_t bytes = b->bytes;
         free(b);

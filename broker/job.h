@@ -14,6 +14,7 @@ struct queue;
 struct group;
 struct lane;
 struct jobblock;
+struct joberr;
 
 enum job_state {
     JOB_NONE,     /* in no list: being created or freed */
@@ -51,7 +52,14 @@ struct job {
     uint8_t suspect;           /* handed back by a worker that died running an unknown job:
                                   reserved alone until it ends once (flow.c) */
     uint32_t seg;              /* journal segment holding its full record (journal.c) */
+    struct joberr *err;        /* why its last attempt failed (joberr.h); NULL: none. Owned */
 };
+
+/* "none", "ready", "reserved", "delayed", "dead". */
+extern const char *const job_state_names[JOB_STATES];
+
+/* The state named s; -1 when s names none (or "none"). */
+int job_state_parse(struct sl_str s);
 
 /* The payload bytes (len of them) of j. */
 static inline const char *
@@ -71,7 +79,7 @@ int job_block_new(const struct wire_list *payloads, uint32_t n, struct job **fir
  * job_block_new, while walking the new jobs. */
 struct job *job_block_next(struct job *j);
 
-/* Releases j (which must be in no list). Frees its block when it was the block's last live
+/* Releases j (which must be in no list) and its error. Frees its block when it was the block's last live
  * job and returns the bytes freed then (else 0). */
 size_t job_free(struct job *j);
 

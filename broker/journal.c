@@ -310,23 +310,6 @@ jr_free(struct journal *jr)
     free(jr);
 }
 
-/* Replay keeps every job in b->byid, ready and delayed ones too (replay_finish takes those
- * out); a replay that failed leaves them there, and the broker, which drops only reserved and
- * dead jobs from byid as it frees them, would keep entries pointing at freed jobs. */
-static void
-replay_abandon(struct broker *b)
-{
-    for (uint32_t i = 0; i < b->nqueues; i++) {
-        struct queue *q = b->qorder[i];
-        for (struct job *j = queue_ready_first(q); j != NULL; j = queue_ready_next(j)) {
-            hmap_del(&b->byid, &j->id, sizeof(j->id));
-        }
-        for (struct job *j = q->lists[JOB_DELAYED].head; j != NULL; j = j->next) {
-            hmap_del(&b->byid, &j->id, sizeof(j->id));
-        }
-    }
-}
-
 /* No room even for a new segment (a broker stopped while its disk was full): it starts all
  * the same, as a journal that cannot be written, so that acks and purges can empty the old
  * segments; the writer creates segment seq once the space they free allows. */
@@ -393,7 +376,6 @@ journal_open(struct broker *b, const struct journal_cfg *cfg, char *why, size_t 
     }
     rv = replay_all(b, jr, why, cap);
     if (rv != 0) {
-        replay_abandon(b);
         jr_free(jr);
         return rv;
     }

@@ -42,6 +42,7 @@ enum rec {
     R_GWEIGHT = 16,   /* str group, u32 weight (thousandths) */
     R_EPOCH = 17,     /* u64 epoch, str holder: a cluster leader began (journal_follow.c) */
     R_PUSH_AT = 18,   /* u64 wall_ms, i64 due_wall_ms, then as R_PUSH: delayed jobs */
+    R_JERR = 23,      /* u64 id, u8 class, i64 at_wall_ms, str text: a job's last error */
 };
 
 struct buf {

@@ -368,6 +368,18 @@ journal_group_weight(struct broker *b, const struct group *g)
 }
 
 static void
+journal_job_err(struct broker *b, const struct job *j)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_JERR);
+    w_u64(&w, j->id);
+    w_u8(&w, j->err->cls);
+    w_u64(&w, (uint64_t)j->err->at_ms);
+    w_str(&w, j->err->text, j->err->len);
+    rec_end(&w, false);
+}
+
+static void
 journal_flush(struct broker *b)
 {
     struct rec_w w;
@@ -401,6 +413,13 @@ static uint64_t
 c_job_gone(struct broker *b, const struct change *c)
 {
     journal_del(b, c->job);
+    return 0;
+}
+
+static uint64_t
+c_job_err(struct broker *b, const struct change *c)
+{
+    journal_job_err(b, c->job);
     return 0;
 }
 
@@ -446,6 +465,7 @@ c_flush(struct broker *b, const struct change *c)
 static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change *) = {
     [CH_PUSH] = c_push,           [CH_JOB] = c_job,
     [CH_JOB_FIELDS] = c_job_fields, [CH_JOB_GONE] = c_job_gone,
+    [CH_JOB_ERR] = c_job_err,
     [CH_QUEUE] = c_queue,         [CH_QUEUE_GONE] = c_queue_gone,
     [CH_ROUTE] = c_route,         [CH_GROUP_WEIGHT] = c_group_weight,
     [CH_FLUSH] = c_flush,
@@ -482,6 +502,9 @@ put_job(struct broker *b, const struct job *j)
     w_u64(&w, j->next != NULL ? j->next->id : 0);
     w_blob(&w, job_payload(j), j->len);
     rec_end(&w, true);
+    if (j->err != NULL) {
+        journal_job_err(b, j);
+    }
 }
 
 static void

@@ -150,7 +150,7 @@ replay_leave(struct replay *r)
 static struct job *
 byid(struct broker *b, uint64_t id)
 {
-    return hmap_get(&b->byid, &id, sizeof(id));
+    return jobidx_get(&b->ids, id);
 }
 
 static int
@@ -239,9 +239,6 @@ apply_push(struct replay *r, struct rd *d, bool at)
     }
     for (struct job *j = res.first; j != NULL; j = job_block_next(j)) {
         j->seg = r->seg;
-        if (hmap_put(&b->byid, &j->id, sizeof(j->id), j) != 0) {
-            return SL_ENOMEM;
-        }
     }
     live_add(r->jr, r->seg, n);
     r->jobs_pushed += n;
@@ -251,7 +248,6 @@ apply_push(struct replay *r, struct rd *d, bool at)
 static void
 forget_job(struct replay *r, struct job *j)
 {
-    hmap_del(&r->b->byid, &j->id, sizeof(j->id));
     live_sub(r->jr, j->seg);
     broker_release_job(r->b, j);
 }
@@ -295,7 +291,7 @@ apply_put(struct replay *r, struct rd *d)
     if (b->next_id <= jr.id) {
         b->next_id = jr.id + 1;
     }
-    return hmap_put(&b->byid, &j->id, sizeof(j->id), j);
+    return 0;
 }
 
 static int
@@ -433,6 +429,18 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         }
         return check_only ? 0 : broker_group_weight(b, group, w);
     }
+    case R_JERR: {
+        uint64_t id = r_le(&d, 8);
+        unsigned cls = (unsigned)r_le(&d, 1);
+        int64_t at = r_ms(&d);
+        struct sl_str text = r_str(&d, 2);
+        if (d.bad || cls >= JERR_CLASSES || text.n > JOBERR_TEXT_MAX) {
+            return SL_EBADREQ;
+        }
+        struct job *j = check_only ? NULL : byid(b, id);
+        /* none: deleted, or recorded in full (with its error) in a later segment */
+        return j != NULL ? broker_job_error(b, j, (enum joberr_class)cls, at, text) : 0;
+    }
     case R_FLUSH:
         broker_flush(b, &x, &y);
         return 0;
@@ -495,8 +503,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
     }
 }
 
-/* After the last record: only reserved and dead jobs stay in byid. Reserved jobs stay so
- * until replay_hand_back. */
+/* After the last record: waits count from this start, and the counters from zero. */
 static void
 replay_finish(struct replay *r)
 {
@@ -505,11 +512,7 @@ replay_finish(struct replay *r)
         struct queue *q = b->qorder[i];
         struct job *j;
         for (j = queue_ready_first(q); j != NULL; j = queue_ready_next(j)) {
-            hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = r->now_mono_ns; /* waits count from this start */
-        }
-        for (j = q->lists[JOB_DELAYED].head; j != NULL; j = j->next) {
-            hmap_del(&b->byid, &j->id, sizeof(j->id));
         }
         q->pushed = q->done = q->failed = 0;
     }
@@ -528,7 +531,6 @@ replay_hand_back(struct broker *b)
         struct job *j;
         while ((j = q->lists[JOB_RESERVED].tail) != NULL) {
             queue_job_set_head(q, j, JOB_READY);
-            hmap_del(&b->byid, &j->id, sizeof(j->id));
             j->ready_ns = now; /* waits count from this start */
             change_made(b, &(struct change){ .kind = CH_JOB, .job = j, .head = true });
         }

@@ -52,6 +52,9 @@ static const struct op {
     [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
     [WOP_CLUSTER_STATUS] = { op_cluster_status, OP_READ },
     [WOP_CLUSTER_STEP_DOWN] = { op_cluster_step_down, OP_READ },
+    [WOP_JOB_INFO] = { op_job_info, OP_READ },
+    [WOP_JOB_PEEK] = { op_job_peek, OP_READ },
+    [WOP_JOB_DELETE] = { op_job_delete, OP_CHANGE },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the

@@ -384,10 +384,16 @@ op_purge(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     return rv;
 }
 
+struct dead_pack {
+    const struct broker *b;
+    msgpack_packer *pk;
+};
+
 static void
-pack_dead(void *pk, const struct job *j)
+pack_dead(void *arg, const struct job *j)
 {
-    pack_job(pk, j);
+    struct dead_pack *dp = arg;
+    pack_job_dead(dp->b, dp->pk, j);
 }
 
 int
@@ -403,7 +409,8 @@ op_dead_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, s
         return SL_EBADREQ;
     }
     /* Count first: the array header needs the number listed. */
-    if (flow_dead_list(b, q, g, 0, pack_dead, pk, &total) != 0) {
+    struct dead_pack dp = { b, pk };
+    if (flow_dead_list(b, q, g, 0, pack_dead, &dp, &total) != 0) {
         return not_found(c->why, q != NULL && broker_queue_find(b, *q) == NULL ? "queue" : "group",
                          q != NULL && broker_queue_find(b, *q) == NULL ? *q : *g);
     }
@@ -411,7 +418,7 @@ op_dead_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, s
     wire_pack_ok(pk, 3);
     wire_pack_key(pk, WK_JOBS);
     msgpack_pack_array(pk, (uint32_t)listed);
-    flow_dead_list(b, q, g, (uint32_t)listed, pack_dead, pk, &total);
+    flow_dead_list(b, q, g, (uint32_t)listed, pack_dead, &dp, &total);
     key_u64(pk, WK_TOTAL, total);
     wire_pack_key(pk, WK_MORE);
     total > listed ? msgpack_pack_true(pk) : msgpack_pack_false(pk);

@@ -263,7 +263,7 @@ op_reserve(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, str
     report(w, req);
     /* Acks carried by the reserve settle first: they may free a capped queue. */
     if (WIRE_HAS(req, WK_ACK)) {
-        flow_settle(b, FLOW_ACK, w, &req->v[WK_ACK].l, 0, &acked, &missing);
+        flow_settle(b, FLOW_ACK, w, &req->v[WK_ACK].l, NULL, 0, &acked, &missing);
     }
     uint64_t rtok = WIRE_HAS(req, WK_RTOK) ? req->v[WK_RTOK].u : 0;
     if (!flow_reserve_begin(b, w, rtok, WIRE_HAS(req, WK_RTOK_GOT) ? req->v[WK_RTOK_GOT].u : 0)) {
@@ -318,7 +318,18 @@ settle(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct 
     if (w != NULL) {
         report(w, req); /* `current`: what it runs once these are settled */
     }
-    flow_settle(b, how, w, &req->v[WK_IDS].l, ms, &done, &missing);
+    const struct wire_list *errors = WIRE_HAS(req, WK_ERRORS) ? &req->v[WK_ERRORS].l : NULL;
+    if (errors != NULL && (how != FLOW_NACK || errors->n != req->v[WK_IDS].l.n)) {
+        snprintf(c->why, WHY_MAX, "'errors' goes with nack, one per id");
+        return SL_EBADREQ;
+    }
+    for (uint32_t i = 0; errors != NULL && i < errors->n; i++) {
+        if (wire_list_str(errors, i).n > BROKER_ERROR_MAX) {
+            snprintf(c->why, WHY_MAX, "an error's text is at most %u bytes", BROKER_ERROR_MAX);
+            return SL_EBADREQ;
+        }
+    }
+    flow_settle(b, how, w, &req->v[WK_IDS].l, errors, ms, &done, &missing);
     wire_pack_ok(pk, 2);
     key_u64(pk, WK_N, done);
     key_u64(pk, WK_MISSING, missing);

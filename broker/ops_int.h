@@ -58,6 +58,9 @@ op_fn op_group_weight;  /* group.weight (ops_admin.c) */
 op_fn op_lease_acquire; /* lease.acquire (ops_lease.c) */
 op_fn op_lease_renew;   /* lease.renew (ops_lease.c) */
 op_fn op_lease_release; /* lease.release (ops_lease.c) */
+op_fn op_job_info;      /* job.info: one job's details (ops_job.c) */
+op_fn op_job_peek;      /* job.peek: the first jobs of a queue or group in a state (ops_job.c) */
+op_fn op_job_delete;    /* job.delete: a ready or delayed job deleted (ops_job.c) */
 
 /* Packs the pair k: v. */
 static inline void
@@ -84,7 +87,11 @@ key_u64(msgpack_packer *pk, enum wire_key k, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
-/* Packs job j as a map, as reserve and dead.list answer it (ops_flow.c). */
+/* Packs job j as a map, as reserve answers it (ops_flow.c). */
 void pack_job(msgpack_packer *pk, const struct job *j);
+
+/* Packs job j's details as a map, as dead.list answers it: job.info's fields (PROTOCOL.md),
+ * with the whole payload (ops_job.c). */
+void pack_job_dead(const struct broker *b, msgpack_packer *pk, const struct job *j);
 
 #endif

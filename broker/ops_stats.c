@@ -120,11 +120,11 @@ op_route_list(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, 
 }
 
 static uint64_t
-dead_total(const struct broker *b)
+state_total(const struct broker *b, enum job_state st)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < b->nqueues; i++) {
-        n += queue_n(b->qorder[i], JOB_DEAD);
+        n += queue_n(b->qorder[i], st);
     }
     return n;
 }
@@ -204,7 +204,7 @@ pack_broker(struct broker *b, msgpack_packer *pk)
     kv_bool(pk, "journal_ok", !js.broken);
     kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
     kv_u64(pk, "waiters", b->nwaiters);
-    kv_u64(pk, "reserved", b->byid.n - dead_total(b));
+    kv_u64(pk, "reserved", state_total(b, JOB_RESERVED));
     const char *db = dbsync_state(b->db);
     kv_str(pk, "db", db, strlen(db));
     kv_u64(pk, "db_owed", dbsync_owed(b->db));

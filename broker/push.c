@@ -111,6 +111,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
     struct job *j;
     size_t mem;
     if (queue_lane_make(q, g) != 0 || (due_ms > 0 && theap_reserve(&b->timers, n) != 0) ||
+        jobidx_reserve(&b->ids, b->next_id, n) != 0 ||
         job_block_new(req->payloads, n, &j, &mem) != 0) {
         queue_lane_trim(g);
         if (created) {
@@ -136,6 +137,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         j->ttr_ms = ttr;
         j->max_attempts = attempts;
         j->group = g;
+        jobidx_add(&b->ids, j);
         if (due_ms > 0) {
             j->due_ns = due_ns;
             queue_job_set(q, j, JOB_DELAYED);

@@ -82,6 +82,10 @@ static const struct {
     [WK_RETRY_BASE_MS] = { "retry_base_ms", WT_U64 },
     [WK_RETRY_MAX_MS] = { "retry_max_ms", WT_U64 },
     [WK_RETRY_JITTER] = { "retry_jitter", WT_U64 },
+    [WK_ERRORS] = { "errors", WT_BLOBS },
+    [WK_UNIQUE] = { "unique", WT_STR },
+    [WK_UNIQUE_TTL_MS] = { "unique_ttl_ms", WT_U64 },
+    [WK_UNIQUE_HOLD] = { "unique_hold", WT_NAME },
 };
 
 
@@ -118,6 +122,9 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_GROUP_WEIGHT] = { "group.weight", { WK_GROUP, WK_WEIGHT } },
     [WOP_CLUSTER_STATUS] = { "cluster.status", { 0 } },
     [WOP_CLUSTER_STEP_DOWN] = { "cluster.step_down", { 0 } },
+    [WOP_JOB_INFO] = { "job.info", { WK_ID } },
+    [WOP_JOB_PEEK] = { "job.peek", { 0 } },
+    [WOP_JOB_DELETE] = { "job.delete", { WK_ID } },
 };
 
 bool

@@ -36,6 +36,7 @@ static const char *const kind_names[CH_KINDS] = {
     [CH_JOB] = "job",
     [CH_JOB_FIELDS] = "fields",
     [CH_JOB_GONE] = "deleted",
+    [CH_JOB_ERR] = "error",
     [CH_QUEUE] = "queue",
     [CH_QUEUE_GONE] = "destroyed",
     [CH_ROUTE] = "route",
@@ -64,6 +65,9 @@ describe(char *p, size_t cap, const struct change *c)
     case CH_JOB:
         snprintf(p, cap, "%llu %s%s", (unsigned long long)j->id, state_names[j->state],
                  c->head ? " head" : "");
+        break;
+    case CH_JOB_ERR:
+        snprintf(p, cap, "%llu %s", (unsigned long long)j->id, joberr_class_names[j->err->cls]);
         break;
     case CH_JOB_FIELDS:
     case CH_JOB_GONE:
@@ -234,7 +238,7 @@ drive(struct broker *b, struct seen *s)
     settle(b, "ack", 1, 0);
     expect(s, (const char *const[]){ "deleted 1 by=-" }, 1);
     settle(b, "nack", 2, 5000);
-    expect(s, (const char *const[]){ "job 2 delayed by=-" }, 1);
+    expect(s, (const char *const[]){ "error 2 failed by=-", "job 2 delayed by=-" }, 2);
     op_named(b, "route.set", WK_GROUP, "bob", WK_QUEUE, "q1");
     expect(s, (const char *const[]){ "route bob ->q1 moved=1 by=route.set" }, 1);
     weight(b, "bob", 0.5);

@@ -68,7 +68,7 @@ settle1(struct broker *b, enum flow_settle how, uint64_t id)
 {
     struct wire_list l = { 1, NULL, NULL, &id };
     uint64_t done, missing;
-    assert_int_equal(flow_settle(b, how, NULL, &l, 0, &done, &missing), 0);
+    assert_int_equal(flow_settle(b, how, NULL, &l, NULL, 0, &done, &missing), 0);
     assert_int_equal(done, 1);
 }
 

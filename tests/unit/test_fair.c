@@ -66,7 +66,7 @@ take(struct broker *b, uint32_t n, char *seq)
         seq[i] = j->group->name[0];
         struct wire_list l = { 1, NULL, NULL, &j->id };
         uint64_t done, missing;
-        assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+        assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, NULL, 0, &done, &missing), 0);
         assert_int_equal(done, 1);
     }
     seq[n] = '\0';
@@ -189,7 +189,7 @@ test_each_group_keeps_its_own_order_and_a_handed_back_job_goes_first(void **stat
     assert_int_equal(j[1]->id, 4);
     uint64_t ids[2] = { j[0]->id, j[1]->id }, done, missing;
     struct wire_list l = { 2, NULL, NULL, ids };
-    assert_int_equal(flow_settle(b, FLOW_RELEASE, w, &l, 0, &done, &missing), 0);
+    assert_int_equal(flow_settle(b, FLOW_RELEASE, w, &l, NULL, 0, &done, &missing), 0);
     check(b);
     uint64_t want[] = { 1, 4, 2, 5, 3, 6 };
     for (size_t i = 0; i < 6; i++) {
@@ -244,7 +244,7 @@ test_invariants_hold_under_random_changes(void **state)
             if (got > 0) {
                 struct wire_list l = { 1, NULL, NULL, &j[0]->id };
                 assert_int_equal(flow_settle(b, rand_r(&seed) % 2 ? FLOW_ACK : FLOW_RELEASE, w,
-                                             &l, 0, &done, &missing), 0);
+                                             &l, NULL, 0, &done, &missing), 0);
             }
         } else if (op == 5) {
             assert_int_equal(broker_route_set(b, S(g), rand_r(&seed) % 2 ? &q1 : NULL, &moved),

@@ -77,7 +77,7 @@ settle1(struct broker *b, enum flow_settle how, struct worker *w, uint64_t id, u
 {
     struct wire_list l = { 1, NULL, NULL, &id };
     uint64_t done, missing;
-    assert_int_equal(flow_settle(b, how, w, &l, ms, &done, &missing), 0);
+    assert_int_equal(flow_settle(b, how, w, &l, NULL, ms, &done, &missing), 0);
     assert_int_equal(done, want_done);
     assert_int_equal(missing, 1 - want_done);
 }
@@ -106,14 +106,14 @@ test_reserve_is_fifo_and_ack_frees(void **state)
     uint64_t ids[3] = { 1, 2, 3 };
     struct wire_list l = { 3, NULL, NULL, ids };
     uint64_t done, missing;
-    assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+    assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, NULL, 0, &done, &missing), 0);
     assert_int_equal(done, 3);
     assert_int_equal(b->jobs, 2);
     assert_int_equal(Q(b, "default")->done, 3);
     assert_int_equal(w->done, 3);
     assert_int_equal(w->reserved, 0);
     /* Acking again, or ids never reserved, changes nothing. */
-    assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+    assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, NULL, 0, &done, &missing), 0);
     assert_int_equal(done, 0);
     assert_int_equal(missing, 3);
     settle1(b, FLOW_ACK, w, 4, 0, 0);   /* ready, not reserved */
@@ -423,6 +423,67 @@ test_ttr_expiry_returns_job_to_head(void **state)
     flow_tick(b, fake_now);
     assert_int_equal(jobs[0]->state, JOB_RESERVED);
     settle1(b, FLOW_ACK, w, 1, 0, 1);
+}
+
+/* The last error of a job: a nack's text and its class, a TTR's expiry, a worker's death;
+ * each counted by class, each replacing the one before; a long text keeps its first line and
+ * its end. */
+static void
+test_a_failed_job_keeps_its_last_error(void **state)
+{
+    struct broker *b = *state;
+    struct worker *w = flow_worker(b, S("w"), 1);
+    struct job *jobs[1];
+    struct sl_str pl[1] = { S("x") };
+    struct wire_list l = { 1, NULL, pl, NULL };
+    struct push_req req = { .group = S("bob"), .payloads = &l, .ttr_ms = 100,
+                            .max_attempts = 10 };
+    struct push_res r;
+    assert_int_equal(broker_push(b, &req, &r), 0);
+    struct job *j = r.first;
+    assert_null(j->err);
+
+    uint64_t id = j->id, done, missing;
+    struct wire_list ids = { 1, NULL, NULL, &id };
+    struct sl_str e1[1] = { S("exit 3\nno such file") };
+    struct wire_list errs = { 1, NULL, e1, NULL };
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(flow_settle(b, FLOW_NACK, w, &ids, &errs, 0, &done, &missing), 0);
+    assert_non_null(j->err);
+    assert_int_equal(j->err->cls, JERR_EXIT);
+    assert_int_equal(j->err->len, strlen("exit 3\nno such file"));
+    assert_memory_equal(j->err->text, "exit 3\nno such file", j->err->len);
+    assert_int_equal(j->err->at_ms, broker_wall_ns(b) / 1000000);
+    assert_int_equal(b->flowc.errors[JERR_EXIT], 1);
+
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    fake_now += 100 * MS;
+    flow_tick(b, fake_now);
+    assert_int_equal(j->err->cls, JERR_TTR_EXPIRED);
+    assert_memory_equal(j->err->text, "TTR of 100 ms expired on worker w", j->err->len);
+
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    w->current = id;
+    flow_pipe_closed(b, 1);
+    assert_int_equal(j->err->cls, JERR_WORKER_DIED);
+    assert_memory_equal(j->err->text, "worker w died running it", j->err->len);
+    assert_int_equal(b->flowc.errors[JERR_TTR_EXPIRED], 1);
+    assert_int_equal(b->flowc.errors[JERR_WORKER_DIED], 1);
+
+    /* 3,000 bytes: its first line, a gap, and its last bytes, JOBERR_TEXT_MAX in all */
+    static char big[3000];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "signal 9 (Killed)\n", 18);
+    memcpy(big + sizeof(big) - 3, "END", 3);
+    struct sl_str e2[1] = { { big, sizeof(big) } };
+    struct wire_list errs2 = { 1, NULL, e2, NULL };
+    w = flow_worker(b, S("w2"), 2);
+    assert_int_equal(reserve(b, w, 1, jobs), 1);
+    assert_int_equal(flow_settle(b, FLOW_NACK, w, &ids, &errs2, 0, &done, &missing), 0);
+    assert_int_equal(j->err->cls, JERR_SIGNAL);
+    assert_int_equal(j->err->len, JOBERR_TEXT_MAX);
+    assert_memory_equal(j->err->text, "signal 9 (Killed)\n...\n", 22);
+    assert_memory_equal(j->err->text + JOBERR_TEXT_MAX - 3, "END", 3);
 }
 
 static void
@@ -833,6 +894,7 @@ main(void)
         T(test_delayed_push_is_ready_at_its_time_and_not_before),
         T(test_push_delay_out_of_range_or_past),
         T(test_idle_connectionless_workers_are_forgotten),
+        T(test_a_failed_job_keeps_its_last_error),
         T(test_release_puts_job_back_first),
         T(test_disconnect_charges_only_the_running_job),
         T(test_disconnect_with_no_known_job_charges_none),

@@ -888,6 +888,15 @@ test_release_and_ttr_expiry_replay(void **state)
     assert_job(b, 4, "default", "g", JOB_DEAD, "r4", 1000, 1, 1, 0);
     assert_job(b, 5, "default", "g", JOB_READY, "r5", 60000, 0, 3, 0);
     assert_int_equal(queue_n(Q(b, "default"), JOB_RESERVED), 0);
+    /* The expiries' errors come back with their jobs; a released job has none. */
+    assert_null(find(b, 1)->err);
+    assert_non_null(find(b, 4)->err);
+    assert_int_equal(find(b, 4)->err->cls, JERR_TTR_EXPIRED);
+    assert_int_equal(find(b, 4)->err->at_ms, (T0 + 1030 * MS) / MS);
+    assert_memory_equal(find(b, 4)->err->text, "TTR of 1000 ms expired on worker w1",
+                        find(b, 4)->err->len);
+    assert_int_equal(find(b, 2)->err->cls, JERR_TTR_EXPIRED);
+    assert_int_equal(b->flowc.errors[JERR_TTR_EXPIRED], 0); /* counted since this start */
 }
 
 static void
@@ -1426,6 +1435,10 @@ test_long_lived_jobs_are_compacted(void **state)
     assert_job(b, 1, "slow", "keep", JOB_READY, "long-lived", 4321, 0, 9, 0);
     assert_job(b, 2, "default", "keep", JOB_DEAD, "dead", 60000, 1, 1, 0);
     assert_job(b, 3, "default", "keep", JOB_DELAYED, "delayed", 60000, 1, 3, 0);
+    /* written again in full with their errors */
+    assert_null(find(b, 1)->err);
+    assert_int_equal(find(b, 2)->err->cls, JERR_FAILED);
+    assert_int_equal(find(b, 3)->err->cls, JERR_FAILED);
     assert_int_equal(find(b, 1)->enq_ns, T0);
     assert_int_equal(find(b, 3)->due_ns, T0 + 3600000 * MS);
     assert_true(Q(b, "slow")->paused);

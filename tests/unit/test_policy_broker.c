@@ -179,7 +179,7 @@ serve_by(struct broker *b, uint32_t n, bool by_group, const char *names[8], uint
         }
         uint64_t id = j->id, done, missing;
         struct wire_list l = { 1, NULL, NULL, &id };
-        assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, 0, &done, &missing), 0);
+        assert_int_equal(flow_settle(b, FLOW_ACK, w, &l, NULL, 0, &done, &missing), 0);
         assert_int_equal(done, 1);
     }
 }
