@@ -43,24 +43,34 @@ joberr_class_parse(struct sl_str name)
     return -1;
 }
 
+/* A new error of n bytes, its text to be filled. */
+static struct joberr *
+alloc_err(enum joberr_class cls, int64_t at_ms, uint32_t n)
+{
+    struct joberr *e = malloc(sizeof(*e) + n);
+    if (e != NULL) {
+        e->at_ms = at_ms;
+        e->cls = (uint8_t)cls;
+        e->len = (uint16_t)n;
+    }
+    return e;
+}
+
 struct joberr *
 joberr_new(enum joberr_class cls, int64_t at_ms, struct sl_str text)
 {
-    uint32_t n = text.n <= JOBERR_TEXT_MAX ? text.n : JOBERR_TEXT_MAX;
-    struct joberr *e = malloc(sizeof(*e) + n);
-    if (e == NULL) {
-        return NULL;
-    }
-    e->at_ms = at_ms;
-    e->cls = (uint8_t)cls;
-    e->len = (uint16_t)n;
     if (text.n <= JOBERR_TEXT_MAX) {
-        if (n > 0) {
-            memcpy(e->text, text.p, n);
+        struct joberr *e = alloc_err(cls, at_ms, text.n);
+        if (e != NULL && text.n > 0) {
+            memcpy(e->text, text.p, text.n);
         }
         return e;
     }
-    /* Too long: its first line (at most JOBERR_HEAD_MAX), " ... ", and the end. */
+    /* Too long: its first line (at most JOBERR_HEAD_MAX), a gap, and the end. */
+    struct joberr *e = alloc_err(cls, at_ms, JOBERR_TEXT_MAX);
+    if (e == NULL) {
+        return NULL;
+    }
     const char *nl = memchr(text.p, '\n', JOBERR_HEAD_MAX);
     uint32_t head = nl != NULL ? (uint32_t)(nl - text.p) : JOBERR_HEAD_MAX;
     static const char gap[] = "\n...\n";
