@@ -25,7 +25,8 @@ static const enum wire_key f_deadlist[] = { WK_QUEUE, WK_GROUP, WK_MAX, WK_OP };
 static const enum wire_key f_purge[] = { WK_QUEUE, WK_GROUP, WK_OP };
 static const enum wire_key f_reserve[] = { WK_WORKER, WK_MAX, WK_WAIT_MS, WK_FROM, WK_ACK, WK_OP };
 static const enum wire_key f_ack[] = { WK_IDS, WK_WORKER, WK_OP };
-static const enum wire_key f_nack[] = { WK_IDS, WK_WORKER, WK_DELAY_MS, WK_OP };
+static const enum wire_key f_nack[] = { WK_IDS, WK_WORKER, WK_DELAY_MS, WK_ERRORS, WK_OP };
+static const enum wire_key f_peek[] = { WK_QUEUE, WK_GROUP, WK_STATE, WK_MAX, WK_OP };
 static const enum wire_key f_touch[] = { WK_IDS, WK_WORKER, WK_TTR_MS, WK_OP };
 
 /* The API. Order matters only among rows of one path. */
@@ -51,6 +52,9 @@ static const struct hj_endpoint endpoints[] = {
     { "POST", "/v1/ack", WOP_ACK, WK_OP, f_ack, HJ_BODY },
     { "POST", "/v1/nack", WOP_NACK, WK_OP, f_nack, HJ_BODY },
     { "POST", "/v1/touch", WOP_TOUCH, WK_OP, f_touch, HJ_BODY },
+    { "GET", "/v1/jobs", WOP_JOB_PEEK, WK_OP, f_peek, 0 },
+    { "GET", "/v1/jobs/*", WOP_JOB_INFO, WK_ID, f_none, 0 },
+    { "DELETE", "/v1/jobs/*", WOP_JOB_DELETE, WK_ID, f_none, 0 },
 };
 #define NENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 
@@ -286,6 +290,7 @@ static const struct jtype {
     [WT_BOOL] = { json_is_boolean_fn, pack_bool, "true or false", WT_BOOL },
     [WT_U64S] = { NULL, NULL, "an array", WT_U64 },
     [WT_NAMES] = { NULL, NULL, "an array", WT_NAME },
+    [WT_BLOBS] = { NULL, NULL, "an array of strings", WT_STR }, /* nack's errors */
 };
 #define NJTYPES (sizeof(jtypes) / sizeof(jtypes[0]))
 
@@ -496,6 +501,24 @@ parse_body(const char *body, size_t len, char *why, size_t cap)
     return root;
 }
 
+/* A path segment of 1-16 decimal digits, not 0. */
+static bool
+path_u64(struct sl_str s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s.n == 0 || s.n > 16) {
+        return false;
+    }
+    for (uint32_t i = 0; i < s.n; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(s.p[i] - '0');
+    }
+    *out = v;
+    return v > 0;
+}
+
 int
 hj_build(const struct hj_endpoint *e, const char *body, size_t len, struct sl_str arg,
          const char *token, size_t token_n, const char *idem, nng_msg *msg, char *why,
@@ -508,7 +531,14 @@ hj_build(const struct hj_endpoint *e, const char *body, size_t len, struct sl_st
     int one = -1;
     int rv = root == NULL ? SL_EBADREQ : check_fields(e, root, &n, why, why_cap);
 
-    if (rv == 0 && e->path_key != WK_OP && !wire_name_ok(arg.p, arg.n)) {
+    bool num = e->path_key != WK_OP && wire_key_type(e->path_key) == WT_U64;
+    uint64_t argu = 0;
+    if (rv == 0 && num && !path_u64(arg, &argu)) {
+        snprintf(why, why_cap, "path: '%s' must be a whole number from 1",
+                 wire_key_name(e->path_key));
+        rv = SL_EBADREQ;
+    }
+    if (rv == 0 && e->path_key != WK_OP && !num && !wire_name_ok(arg.p, arg.n)) {
         snprintf(why, why_cap, "path: '%s' must be a name (1-128 of A-Z a-z 0-9 . _ : -)",
                  wire_key_name(e->path_key));
         rv = SL_EBADREQ;
@@ -539,7 +569,10 @@ hj_build(const struct hj_endpoint *e, const char *body, size_t len, struct sl_st
             wire_pack_key(&pk, WK_TOKEN);
             wire_pack_str(&pk, token, token_n);
         }
-        if (e->path_key != WK_OP) {
+        if (num) {
+            wire_pack_key(&pk, e->path_key);
+            msgpack_pack_uint64(&pk, argu);
+        } else if (e->path_key != WK_OP) {
             wire_pack_key(&pk, e->path_key);
             wire_pack_str(&pk, arg.p, arg.n);
         }

@@ -86,7 +86,7 @@ op_job_info(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, st
         return SL_ENOTFOUND;
     }
     wire_pack_ok(pk, 1);
-    wire_pack_str(pk, "job", 3);
+    wire_pack_key(pk, WK_JOB);
     pack_detail(b, pk, j, PREVIEW_INFO);
     return 0;
 }

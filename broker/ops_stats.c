@@ -186,7 +186,7 @@ pack_broker(struct broker *b, msgpack_packer *pk)
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 31);
+    msgpack_pack_map(pk, 32);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -205,6 +205,11 @@ pack_broker(struct broker *b, msgpack_packer *pk)
     kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
     kv_u64(pk, "waiters", b->nwaiters);
     kv_u64(pk, "reserved", state_total(b, JOB_RESERVED));
+    msgpack_pack_str_with_body(pk, "errors", 6);
+    msgpack_pack_map(pk, JERR_CLASSES);
+    for (int i = 0; i < JERR_CLASSES; i++) {
+        kv_u64(pk, joberr_class_names[i], b->flowc.errors[i]);
+    }
     const char *db = dbsync_state(b->db);
     kv_str(pk, "db", db, strlen(db));
     kv_u64(pk, "db_owed", dbsync_owed(b->db));

@@ -533,6 +533,24 @@ write_info(FILE *out, const msgpack_object *stats)
     }
 }
 
+/* sluice_job_errors_total{class}: the broker map's "errors", a map of class to count. */
+static void
+write_job_errors(FILE *out, const msgpack_object *stats)
+{
+    const msgpack_object *e = get_type(get(stats, "broker"), "errors", MSGPACK_OBJECT_MAP);
+    header(out, "sluice_job_errors_total", "counter",
+           "Failed attempts by the class of their error: failed (a handler's nack), exit and "
+           "signal (a command's end), worker_died, ttr_expired.");
+    for (uint32_t i = 0; e != NULL && i < e->via.map.size; i++) {
+        const msgpack_object_kv *kv = &e->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            fputs("sluice_job_errors_total{class=\"", out);
+            prom_label_value(out, kv->key.via.str.ptr, kv->key.via.str.size);
+            fprintf(out, "\"} %" PRIu64 "\n", kv->val.via.u64);
+        }
+    }
+}
+
 int
 prom_format(const msgpack_object *stats, FILE *out)
 {
@@ -549,5 +567,6 @@ prom_format(const msgpack_object *stats, FILE *out)
     }
     write_wait_hist(out, stats);
     write_worker_states(out, stats);
+    write_job_errors(out, stats);
     return fflush(out) != 0 || ferror(out) ? SL_EIO : 0;
 }

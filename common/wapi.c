@@ -432,14 +432,16 @@ set_marked(struct wapi *w, uint64_t id)
     nng_mtx_unlock(w->mtx);
 }
 
-/* One settling request (ack, nack, release) of n ids. A failure is logged as an outage and
- * not retried: a connection that closed made the broker take the jobs back anyway. */
+/* One settling request (ack, nack, release) of n ids; err: a nack's error text for its one
+ * id (NULL: none). A failure is logged as an outage and not retried: a connection that closed
+ * made the broker take the jobs back anyway. */
 static void
 settle(struct wapi *w, const char *op, const uint64_t *ids, uint32_t n, bool reverse,
-       bool has_delay, uint32_t delay_ms)
+       bool has_delay, uint32_t delay_ms, const struct sl_str *err)
 {
     msgpack_packer pk;
-    nng_msg *req = msg_new(80 + w->name_len + (size_t)n * 9, &pk), *rep = NULL;
+    size_t errn = err != NULL ? err->n + 16 : 0;
+    nng_msg *req = msg_new(80 + w->name_len + (size_t)n * 9 + errn, &pk), *rep = NULL;
     const char *why = NULL;
     struct reply r;
 
@@ -447,10 +449,15 @@ settle(struct wapi *w, const char *op, const uint64_t *ids, uint32_t n, bool rev
         LOG(LOG_ERROR, "settle.no_memory", "worker=%s op=%s jobs=%u", w->name, op, n);
         return;
     }
-    msgpack_pack_map(&pk, has_delay ? 5 : 4);
+    msgpack_pack_map(&pk, 4 + has_delay + (err != NULL));
     kv_str(&pk, WK_OP, op, strlen(op));
     kv_str(&pk, WK_WORKER, w->name, w->name_len);
     kv_ids(&pk, WK_IDS, ids, n, reverse);
+    if (err != NULL) {
+        wire_pack_key(&pk, WK_ERRORS);
+        msgpack_pack_array(&pk, 1);
+        wire_pack_str(&pk, err->p, err->n);
+    }
     if (has_delay) {
         kv_u64(&pk, WK_DELAY_MS, delay_ms);
     }
@@ -474,7 +481,7 @@ static void
 flush_acks(struct wapi *w)
 {
     if (w->ack_n > 0) {
-        settle(w, "ack", w->acks, w->ack_n, false, false, 0);
+        settle(w, "ack", w->acks, w->ack_n, false, false, 0, NULL);
         w->ack_n = 0;
     }
 }
@@ -483,7 +490,7 @@ static void
 flush_nacks(struct wapi *w)
 {
     if (w->nack_n > 0) {
-        settle(w, "nack", w->nacks, w->nack_n, false, true, w->nack_delay_ms);
+        settle(w, "nack", w->nacks, w->nack_n, false, true, w->nack_delay_ms, NULL);
         w->nack_n = 0;
     }
 }
@@ -1001,7 +1008,7 @@ unmark(struct wapi *w)
         flush_nacks(w);
         flush_acks(w);
     } else {
-        settle(w, "ack", NULL, 0, false, false, 0);
+        settle(w, "ack", NULL, 0, false, false, 0, NULL);
     }
 }
 
@@ -1066,6 +1073,22 @@ wapi_ack(struct wapi *w, uint64_t id)
 }
 
 void
+wapi_nack_error(struct wapi *w, uint64_t id, uint32_t delay_ms, const char *err, size_t n)
+{
+    if (err == NULL || n == 0) {
+        wapi_nack(w, id, delay_ms);
+        return;
+    }
+    if (delay_ms > NACK_DELAY_MAX_MS) {
+        delay_ms = NACK_DELAY_MAX_MS;
+    }
+    struct sl_str e = { err, (uint32_t)(n < WAPI_ERROR_MAX ? n : WAPI_ERROR_MAX) };
+    flush_nacks(w); /* in order */
+    settle(w, "nack", &id, 1, false, true, delay_ms, &e);
+    atomic_compare_exchange_strong(&w->current, &(uint_fast64_t){ id }, 0);
+}
+
+void
 wapi_nack(struct wapi *w, uint64_t id, uint32_t delay_ms)
 {
     if (delay_ms > NACK_DELAY_MAX_MS) {
@@ -1086,7 +1109,7 @@ void
 wapi_release(struct wapi *w, uint64_t id)
 {
     atomic_compare_exchange_strong(&w->current, &(uint_fast64_t){ id }, 0);
-    settle(w, "release", &id, 1, false, false, 0);
+    settle(w, "release", &id, 1, false, false, 0, NULL);
 }
 
 void
@@ -1109,7 +1132,7 @@ wapi_release_all(struct wapi *w)
     batch_drop(w);
     if (n > 0) {
         /* Each released job goes to the head of its queue: last first keeps their order. */
-        settle(w, "release", w->ids, n, true, false, 0);
+        settle(w, "release", w->ids, n, true, false, 0, NULL);
         LOG(LOG_INFO, "released", "worker=%s jobs=%u", w->name, n);
     }
 }

@@ -127,6 +127,12 @@ void wapi_ack(struct wapi *w, uint64_t id);
  * if its attempts are used up. Queued like acks; nacks of another delay are sent first. */
 void wapi_nack(struct wapi *w, uint64_t id, uint32_t delay_ms);
 
+/* wapi_nack with why it failed: the job's last error (err[0..n), at most WAPI_ERROR_MAX bytes
+ * sent, kept by the broker in part: its first line and its end, see `ctl job`). Sent at once,
+ * after the nacks queued before it: blocks one round trip. err NULL or n 0: wapi_nack. */
+#define WAPI_ERROR_MAX 65536u
+void wapi_nack_error(struct wapi *w, uint64_t id, uint32_t delay_ms, const char *err, size_t n);
+
 /* Gives the job back unrun, not a failure (e.g. it was stopped at a deadline): it returns to
  * the head of its queue. Sent at once: blocks one round trip. */
 void wapi_release(struct wapi *w, uint64_t id);

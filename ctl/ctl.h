@@ -59,6 +59,7 @@ enum {
     CTL_OPT_CLIENT,
     CTL_OPT_SEQ,
     CTL_OPT_ORDER,
+    CTL_OPT_STATE,
     CTL_OPT_END
 };
 
@@ -158,6 +159,7 @@ void ctl_fmt_bytes(char *out, size_t cap, uint64_t bytes);
 
 /* Commands (push.c, stats.c, admin.c, workers.c, dead.c, events.c, setup.c). */
 cmd_fn cmd_push;
+cmd_fn cmd_job_info, cmd_job_delete, cmd_peek; /* job.c */
 cmd_fn cmd_stats;
 cmd_fn cmd_metrics;
 cmd_fn cmd_queue_list;

@@ -14,6 +14,7 @@
 
 #define DEAD_LIST_MAX 10000u   /* dead.list's max */
 #define PAYLOAD_PREVIEW 40u    /* bytes of a payload shown in the table */
+#define ERROR_PREVIEW 48u      /* bytes of an error's first line shown in the table */
 
 static const char *
 plural(uint64_t n)
@@ -68,6 +69,37 @@ job_field(const struct ctl *ctl, uint32_t i, const msgpack_object *job, const ch
     return NULL;
 }
 
+/* The error cell: its class and the first line of its text, cut at ERROR_PREVIEW bytes. */
+static void
+add_error(struct table *t, const msgpack_object *err)
+{
+    const msgpack_object *cls = err != NULL && err->type == MSGPACK_OBJECT_MAP
+                                    ? ctl_map_get(err, "class") : NULL;
+    const msgpack_object *text = cls != NULL ? ctl_map_get(err, "text") : NULL;
+    if (cls == NULL || cls->type != MSGPACK_OBJECT_STR) {
+        table_cell(t, "-", 1);
+        return;
+    }
+    char buf[ERROR_PREVIEW + 64];
+    int n = snprintf(buf, sizeof(buf), "%.*s", (int)cls->via.str.size, cls->via.str.ptr);
+    if (text != NULL && text->type == MSGPACK_OBJECT_STR && text->via.str.size > 0) {
+        const char *p = text->via.str.ptr;
+        uint32_t len = text->via.str.size, k = 0;
+        while (k < len && p[k] != '\n' && k < ERROR_PREVIEW) {
+            k++;
+        }
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, ": ");
+        for (uint32_t i = 0; i < k; i++) {
+            buf[n++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.';
+        }
+        if (k < len) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+        }
+    }
+    table_cell(t, buf, (size_t)n);
+}
+
 /* One row of the dead-job table. Returns 0 or CTL_EXIT_FAILED (printed). */
 static int
 add_job(const struct ctl *ctl, struct table *t, uint32_t i, const msgpack_object *job,
@@ -101,6 +133,7 @@ add_job(const struct ctl *ctl, struct table *t, uint32_t i, const msgpack_object
     table_cell(t, queue->via.str.ptr, queue->via.str.size);
     table_cellf(t, "%" PRIu64 "/%" PRIu64, att->via.u64, max->via.u64);
     table_cell(t, age, strlen(age));
+    add_error(t, ctl_map_get(job, "error"));
     if (n > PAYLOAD_PREVIEW) {
         char buf[PAYLOAD_PREVIEW + 4];
         memcpy(buf, p, PAYLOAD_PREVIEW);
@@ -147,6 +180,7 @@ cmd_dead_list(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
     table_col(&t, "QUEUE", false);
     table_col(&t, "ATTEMPTS", true);
     table_col(&t, "AGE", true);
+    table_col(&t, "ERROR", false);
     table_col(&t, "PAYLOAD", false);
     uint64_t now = now_epoch_ms();
     for (uint32_t i = 0; i < jobs->via.array.size && rv == 0; i++) {

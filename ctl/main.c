@@ -124,6 +124,15 @@ static const struct opt dead_list_opts[] = {
     OPT_END,
 };
 
+static const struct opt peek_opts[] = {
+    { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL, "the jobs of queue Q" },
+    { CTL_OPT_GROUP, "group", 'g', "G", NULL, "the jobs of group G" },
+    { CTL_OPT_STATE, "state", 0, "S", NULL, "ready (default), reserved, delayed or dead" },
+    { CTL_OPT_MAX, "max", 0, "N", NULL, "list at most N jobs, 1-1000 (default 20)" },
+    { CTL_OPT_JSON, "json", 0, NULL, NULL, "print the broker's reply as one JSON document" },
+    OPT_END,
+};
+
 static const struct opt dead_act_opts[] = {
     { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL, "every dead job of queue Q (instead of IDs)" },
     { CTL_OPT_GROUP, "group", 'g', "G", NULL, "every dead job of group G (instead of IDs)" },
@@ -208,6 +217,13 @@ static const struct cmd cmds[] = {
       DEAD_IDS_MAX },
     { "dead", "purge", "[ID...] [--queue Q] [--group G]", "delete dead jobs", cmd_dead_purge,
       dead_act_opts, 0, DEAD_IDS_MAX },
+    { "job", NULL, "ID [--json]",
+      "show a job: state, group, queue, attempts, times, last error, payload preview",
+      cmd_job_info, json_opts, 1, 1 },
+    { "job", "delete", "ID", "delete a ready or delayed job", cmd_job_delete, no_opts, 1, 1 },
+    { "peek", NULL, "--queue Q | --group G [--state S] [--max N] [--json]",
+      "list the first jobs of a queue or group in a state (default ready)", cmd_peek,
+      peek_opts, 0, 0 },
     { "events", NULL, "[--json] [--count N] [--events-url URL]",
       "print the broker's events (route and queue changes, leases, floods) as they happen",
       cmd_events, events_opts, 0, 0 },
@@ -308,7 +324,7 @@ has_subs(const char *name)
 static const struct cmd *
 find(int argc, char **argv, int *nwords)
 {
-    const struct cmd *first = NULL;
+    const struct cmd *first = NULL, *bare = NULL;
 
     for (size_t i = 0; i < NCMDS; i++) {
         if (strcmp(cmds[i].name, argv[0]) != 0) {
@@ -318,8 +334,8 @@ find(int argc, char **argv, int *nwords)
             first = &cmds[i];
         }
         if (cmds[i].sub == NULL) {
-            *nwords = 1;
-            return &cmds[i];
+            bare = &cmds[i]; /* unless a subcommand matches: "job ID" beside "job delete ID" */
+            continue;
         }
         if (argc > 1 && strcmp(cmds[i].sub, argv[1]) == 0) {
             *nwords = 2;
@@ -329,6 +345,10 @@ find(int argc, char **argv, int *nwords)
     if (first == NULL) {
         fprintf(stderr, "ctl: unknown command '%s' (ctl --help lists them)\n", argv[0]);
         return NULL;
+    }
+    if (bare != NULL) {
+        *nwords = 1;
+        return bare;
     }
     /* No subcommand given (nothing, or an option, follows): the command's first row. */
     if (argc < 2 || argv[1][0] == '-') {

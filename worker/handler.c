@@ -2,6 +2,7 @@
 
 #include "err.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ handler_run(struct handler *h, const struct wapi_job *job, struct handler_result
 {
     res->verdict = HANDLER_ACK;
     res->delay_ms = 0;
+    res->error_len = 0;
     h->ops->run(h, job, res);
 }
 
@@ -53,4 +55,15 @@ handler_free(struct handler *h)
     if (h != NULL) {
         h->ops->destroy(h);
     }
+}
+
+void
+handler_error(struct handler_result *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(res->error, sizeof(res->error), fmt, ap);
+    va_end(ap);
+    res->error_len = n < 0 ? 0 : (size_t)n < sizeof(res->error) ? (size_t)n
+                                                                : sizeof(res->error) - 1;
 }

@@ -22,10 +22,18 @@ enum handler_verdict {
     HANDLER_RELEASE, /* not finished because the worker stops: back to the head of its queue */
 };
 
+#define HANDLER_ERROR_MAX 1280u
+
 struct handler_result {
     enum handler_verdict verdict;
     uint32_t delay_ms;          /* HANDLER_NACK only */
+    char error[HANDLER_ERROR_MAX]; /* HANDLER_NACK: why, kept as the job's last error */
+    size_t error_len;           /* 0: no reason given */
 };
+
+/* Sets res's error to the formatted text (cut at HANDLER_ERROR_MAX). */
+void handler_error(struct handler_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* What the worker lends its handler, for the handler's lifetime. */
 struct handler_env {

@@ -29,6 +29,13 @@ struct line {
     size_t n;
 };
 
+/* The last TAIL_CAP bytes a job's command wrote on stderr, for its error. */
+#define TAIL_CAP 1024u
+struct tail {
+    char buf[TAIL_CAP];
+    size_t n;      /* bytes written in all, this job */
+};
+
 struct exec_handler {
     struct handler base;
     char *cmd;
@@ -36,7 +43,36 @@ struct exec_handler {
     struct child_env env;
     struct child c;
     struct line out, err;
+    struct tail tail;
 };
+
+static void
+tail_add(struct tail *t, const char *p, size_t n)
+{
+    if (n > TAIL_CAP) {
+        p += n - TAIL_CAP;
+        t->n += n - TAIL_CAP;
+        n = TAIL_CAP;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->buf[(t->n + i) % TAIL_CAP] = p[i];
+    }
+    t->n += n;
+}
+
+/* The kept bytes in order into out (TAIL_CAP room); their count. */
+static size_t
+tail_get(const struct tail *t, char *out)
+{
+    size_t k = t->n;
+    if (k > TAIL_CAP) {
+        k = TAIL_CAP;
+    }
+    for (size_t i = 0; i < k; i++) {
+        out[i] = t->buf[(t->n - k + i) % TAIL_CAP];
+    }
+    return k;
+}
 
 static int
 exec_make(const char *arg, const struct handler_env *env, struct handler **hp, char *err,
@@ -77,10 +113,13 @@ emit(const char *stream, uint64_t id, const char *p, size_t n)
 /* Reads what fd holds, logging each whole line. Returns false at EOF or on an error (the rest
  * of a last unterminated line is logged then). */
 static bool
-pump(int fd, struct line *l, const char *stream, uint64_t id)
+pump(int fd, struct line *l, struct tail *t, const char *stream, uint64_t id)
 {
     for (;;) {
         ssize_t r = read(fd, l->buf + l->n, sizeof(l->buf) - l->n);
+        if (r > 0 && t != NULL) {
+            tail_add(t, l->buf + l->n, (size_t)r);
+        }
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -134,9 +173,10 @@ exec_run(struct handler *hh, const struct wapi_job *job, struct handler_result *
     if (child_spawn(c, h->cmd, h->env.envp, true) != 0) {
         res->verdict = HANDLER_NACK;
         res->delay_ms = SPAWN_FAIL_DELAY_MS;
+        handler_error(res, "the command could not be started");
         return;
     }
-    h->out.n = h->err.n = 0;
+    h->out.n = h->err.n = h->tail.n = 0;
     if (left == 0) {
         close_fd(&c->in);
     }
@@ -185,10 +225,10 @@ exec_run(struct handler *hh, const struct wapi_job *job, struct handler_result *
                 close_fd(&c->in);
             }
         }
-        if (out_at >= 0 && pf[out_at].revents != 0 && !pump(c->out, &h->out, "stdout", job->id)) {
+        if (out_at >= 0 && pf[out_at].revents != 0 && !pump(c->out, &h->out, NULL, "stdout", job->id)) {
             close_fd(&c->out);
         }
-        if (err_at >= 0 && pf[err_at].revents != 0 && !pump(c->err, &h->err, "stderr", job->id)) {
+        if (err_at >= 0 && pf[err_at].revents != 0 && !pump(c->err, &h->err, &h->tail, "stderr", job->id)) {
             close_fd(&c->err);
         }
         if (child_reaped(c, &status)) {
@@ -198,13 +238,13 @@ exec_run(struct handler *hh, const struct wapi_job *job, struct handler_result *
     /* What it wrote before it exited is in the pipes; what its own children write later is
      * not waited for. */
     if (c->out >= 0) {
-        pump(c->out, &h->out, "stdout", job->id);
+        pump(c->out, &h->out, NULL, "stdout", job->id);
         if (h->out.n > 0) {
             emit("stdout", job->id, h->out.buf, h->out.n);
         }
     }
     if (c->err >= 0) {
-        pump(c->err, &h->err, "stderr", job->id);
+        pump(c->err, &h->err, &h->tail, "stderr", job->id);
         if (h->err.n > 0) {
             emit("stderr", job->id, h->err.buf, h->err.n);
         }
@@ -218,6 +258,19 @@ exec_run(struct handler *hh, const struct wapi_job *job, struct handler_result *
     LOG(LOG_INFO, "job.failed", "id=%llu %s", (unsigned long long)job->id, how);
     res->verdict = HANDLER_NACK;
     res->delay_ms = 0;
+    /* "exit 3" or "signal 9 (Killed)", then the end of its stderr */
+    char last[TAIL_CAP];
+    size_t k = tail_get(&h->tail, last);
+    while (k > 0 && (last[k - 1] == '\n' || last[k - 1] == '\r')) {
+        k--;
+    }
+    if (WIFSIGNALED(status)) {
+        handler_error(res, "signal %d (%s)%s%.*s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                      k > 0 ? "\n" : "", (int)k, last);
+    } else {
+        handler_error(res, "exit %d%s%.*s", WIFEXITED(status) ? WEXITSTATUS(status) : status,
+                      k > 0 ? "\n" : "", (int)k, last);
+    }
 }
 
 static void

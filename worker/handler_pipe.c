@@ -161,6 +161,7 @@ fail(struct pipe_handler *h, const struct wapi_job *job, const char *why,
     end_child(h, job->id, why);
     res->verdict = HANDLER_NACK;
     res->delay_ms = 0;
+    handler_error(res, "pipe handler: %s", why);
 }
 
 /* A whole reply frame is in h->rd: the job's verdict. */
@@ -188,6 +189,11 @@ verdict(struct pipe_handler *h, const struct wapi_job *job, struct handler_resul
         rep.delay_ms, msg);
     res->verdict = HANDLER_NACK;
     res->delay_ms = rep.delay_ms;
+    if (rep.msg.n > 0) {
+        handler_error(res, "%.*s",
+                      (int)(rep.msg.n < HANDLER_ERROR_MAX ? rep.msg.n : HANDLER_ERROR_MAX),
+                      rep.msg.p);
+    }
 }
 
 static void

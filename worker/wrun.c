@@ -97,7 +97,7 @@ wrun_run(const struct wrun_cfg *cfg)
             done++;
             break;
         case HANDLER_NACK:
-            wapi_nack(w, job.id, res.delay_ms);
+            wapi_nack_error(w, job.id, res.delay_ms, res.error, res.error_len);
             failed++;
             break;
         case HANDLER_RELEASE:

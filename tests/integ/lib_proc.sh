@@ -11,6 +11,7 @@
 #                           spawned as broker1, broker2, ...; waits until it answers ping.
 #                           Sets BROKER_PID. Bails out if it exits during start-up.
 #   data_broker_kill9       SIGKILL to that broker; returns once it is gone (its log kept).
+#   free_port               PORT: a TCP port free on 127.0.0.1 just now.
 
 retire_pgrp() {
     local pg=$1 name=$2 i old
@@ -47,4 +48,8 @@ data_broker_kill9() {
         wait "$BROKER_PID"
     } 2>/dev/null # bash's "Killed" notice
     retire_pgrp "$BROKER_PID" "broker$_data_brokers"
+}
+
+free_port() {
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 }

@@ -20,7 +20,8 @@ stop_pgrp "$SPAWNED_PID" 5
 run ctl dead
 is "$RC" 0 "ctl dead exits 0"
 like "$OUT" "^dead jobs \(4 of 4\):" "ctl dead lists them"
-like "$OUT" "ID +GROUP +QUEUE +ATTEMPTS +AGE +PAYLOAD" "as a table"
+like "$OUT" "ID +GROUP +QUEUE +ATTEMPTS +AGE +ERROR +PAYLOAD" "as a table"
+like "$OUT" " 1 +g +default +1/1 .* exit: exit 1 " "... with each job's last error"
 like "$OUT" "a payload longer than the forty bytes th\.\.\." "payloads are cut for the table"
 run ctl dead list --group g --max 2
 like "$OUT" "^dead jobs \(2 of 3\):" "--group and --max"

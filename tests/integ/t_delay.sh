@@ -18,10 +18,6 @@ command -v curl >/dev/null || skip_all "curl is needed (scripts/deps --test inst
 
 PORT=
 
-free_port() {
-    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-}
-
 # counts: "ready delayed" of queue default, and the group g's delayed, into C.
 counts() {
     run ctl stats --json

@@ -246,6 +246,8 @@ for w in d["workers"]:
         put("sluice_worker_" + name, L, w[f])
 for s, n in states.items():
     put("sluice_workers", {"state": s}, n)
+for c, n in b["errors"].items():
+    put("sluice_job_errors_total", {"class": c}, n)
 # The connections open differ by the asking one (ctl's, or none for an HTTP scrape).
 moving = {"sluice_broker_uptime_seconds", "sluice_connections"}
 if mode == "running":
