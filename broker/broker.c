@@ -124,6 +124,7 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
     hmap_init(&b->groups);
     hmap_init(&b->workers);
     jobidx_init(&b->ids);
+    unique_init(&b->uniq);
     hmap_init(&b->closed_pipes);
     theap_init(&b->timers);
     b->next_id = 1;
@@ -233,6 +234,7 @@ broker_free(struct broker *b)
     hmap_fini(&b->groups);
     hmap_fini(&b->workers);
     jobidx_fini(&b->ids);
+    unique_fini(&b->uniq);
     hmap_fini(&b->closed_pipes);
     theap_fini(&b->timers);
     free(b->qorder);

@@ -12,6 +12,7 @@
 #include "hmap.h"
 #include "joberr.h"
 #include "jobidx.h"
+#include "unique.h"
 #include "job.h"
 #include "lease.h"
 #include "queue.h"
@@ -30,6 +31,7 @@
 #define BROKER_PUSH_MAX 1000000u      /* payloads in one push */
 #define BROKER_TTR_MAX_MS 86400000u   /* 24 h */
 #define BROKER_ERROR_MAX 65536u       /* bytes of one error text a nack may carry */
+#define BROKER_UNIQUE_TTL_MAX_MS 315360000000ull /* 3,650 days */
 #define BROKER_DELAY_MAX_MS 315360000000ull /* a push's delay, or its run_at ahead: 3,650 days */
 #define BROKER_RESERVE_MAX 10000u     /* jobs in one reserve */
 #define BROKER_WAIT_MAX_MS 600000u    /* longest reserve wait: 10 min */
@@ -82,6 +84,7 @@ struct broker {
     uint32_t nworkers;
     int64_t idle_swept_ns;      /* monotonic: last look for idle connectionless workers */
     struct jobidx ids;               /* every job held, by id */
+    struct unique uniq;              /* pushes' unique keys (unique.h) */
     struct theap timers;             /* delayed jobs and reservation deadlines */
     struct waiter *waiters_head, *waiters_tail; /* parked reserves, oldest first (park.c) */
     uint32_t nwaiters;
@@ -182,6 +185,9 @@ struct push_req {
     int64_t due_wall_ms;              /* > 0: delayed until then (wall clock, ms since the
                                          epoch, at most BROKER_DELAY_MAX_MS ahead); a time
                                          already past makes the jobs ready. Not with delay_ms */
+    struct sl_str unique;             /* n > 0: the job's unique key (a push of one job) */
+    uint64_t unique_ttl_ms;           /* 0: none */
+    uint8_t unique_hold;              /* enum unique_hold */
 };
 
 struct push_res {
@@ -190,10 +196,14 @@ struct push_res {
     const struct queue *queue;        /* NULL on dup */
     bool dup;                         /* the key was stored before: nothing stored now */
     bool stale;                       /* dup whose first answer is forgotten */
-    uint64_t lsn;                     /* dup: the journal position its first answer waited
-                                         for, which this answer must wait for too (0: none) */
+    uint64_t lsn;                     /* dup, duplicate: the journal position the answer to
+                                         the push that stored the jobs waited for, which
+                                         this answer must wait for too (0: none); stored:
+                                         the position this push's answer waits for */
     struct job *first;                /* stored: the first new job, the others after it by
                                          job_block_next (until anything else changes) */
+    bool duplicate;                   /* its unique key is held by job first_id: nothing
+                                         stored (n 0) */
 };
 
 /* Stores a batch of jobs, all or nothing, ready or (delay_ms, due_wall_ms) delayed; a keyed

@@ -10,7 +10,8 @@
 
 static const enum wire_key f_none[] = { WK_OP };
 static const enum wire_key f_push[] = { WK_QUEUE, WK_TTR_MS, WK_MAX_ATTEMPTS, WK_DELAY_MS,
-                                        WK_RUN_AT_MS, WK_CLIENT, WK_SEQ, WK_OP };
+                                        WK_RUN_AT_MS, WK_CLIENT, WK_SEQ, WK_UNIQUE,
+                                        WK_UNIQUE_TTL_MS, WK_UNIQUE_HOLD, WK_OP };
 static const enum wire_key f_queue[] = { WK_NAME, WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT,
                                          WK_ORDER, WK_RETRY_BASE_MS, WK_RETRY_MAX_MS,
                                          WK_RETRY_JITTER, WK_OP };

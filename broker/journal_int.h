@@ -43,6 +43,8 @@ enum rec {
     R_EPOCH = 17,     /* u64 epoch, str holder: a cluster leader began (journal_follow.c) */
     R_PUSH_AT = 18,   /* u64 wall_ms, i64 due_wall_ms, then as R_PUSH: delayed jobs */
     R_JERR = 23,      /* u64 id, u8 class, i64 at_wall_ms, str text: a job's last error */
+    R_UNIQUE = 24,    /* u64 job id, str key, i64 expire_wall_ms (0: none), u8 hold: a unique
+                         key given (after its push's record, and in snapshots) */
 };
 
 struct buf {

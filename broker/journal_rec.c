@@ -239,6 +239,19 @@ wall_ms(int64_t ns)
     return ns / 1000000;
 }
 
+static void
+unique_rec(struct journal *jr, uint64_t job_id, const char *key, size_t klen,
+           int64_t expire_wall_ms, uint8_t hold)
+{
+    struct rec_w w;
+    rec_begin(&w, jr, R_UNIQUE);
+    w_u64(&w, job_id);
+    w_str(&w, key, klen);
+    w_u64(&w, (uint64_t)expire_wall_ms);
+    w_u8(&w, hold);
+    rec_end(&w, true);
+}
+
 static uint64_t
 journal_push(struct broker *b, const struct push_req *req, const struct queue *q,
              uint64_t first_id, uint32_t n, int64_t wall_ns, int64_t due_wall_ms)
@@ -269,6 +282,11 @@ journal_push(struct broker *b, const struct push_req *req, const struct queue *q
         w_blob(&w, p.p, p.n);
     }
     rec_end(&w, true);
+    if (req->unique.n > 0) {
+        int64_t ttl = (int64_t)req->unique_ttl_ms;
+        unique_rec(jr, first_id, req->unique.p, req->unique.n,
+                   ttl > 0 ? wall_ms(wall_ns) + ttl : 0, req->unique_hold);
+    }
     live_add(jr, journal_segment(jr), n);
     /* The change's records go to the writer whole, right after what is appended now. */
     return appended_lsn(jr) + jr->op.n;
@@ -535,6 +553,18 @@ snap_dedup_seqs(void *arg, struct sl_str client, uint64_t lo, uint64_t hi, int64
     rec_end(&w, false);
 }
 
+static void
+snap_unique(void *arg, const struct ukey *k)
+{
+    struct broker *b = arg;
+    int64_t expire = 0;
+    if (k->expire_ns != INT64_MAX) {
+        expire = wall_ms(broker_wall_ns(b) + (k->expire_ns - broker_mono_ns(b)));
+        expire = expire > 0 ? expire : 1;
+    }
+    unique_rec(b->jr, k->job_id, k->key, k->klen, expire, k->hold);
+}
+
 /* Everything that is not a job, at the start of a segment. */
 void
 snapshot(struct broker *b)
@@ -559,6 +589,7 @@ snapshot(struct broker *b)
         }
     }
     dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);
+    unique_foreach(&b->uniq, &b->ids, broker_mono_ns(b), snap_unique, b);
     rec_begin(&w, jr, R_SNAP_END);
     rec_end(&w, true);
 }

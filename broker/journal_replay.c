@@ -308,10 +308,13 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
      * snapshot that applies: a record good or bad must be so wherever its segment stands, or
      * a start that succeeded could leave a journal that the next start refuses. */
     bool check_only = r->in_snap && !r->first;
-    if (r->in_snap && p[0] != R_SNAP_END && p[0] != R_NEXTID && p[0] != R_QUEUE &&
-        p[0] != R_ROUTE && p[0] != R_GWEIGHT && p[0] != R_DEDUP &&
-        p[0] != R_DEDUP_SEQS) {
-        return SL_EBADREQ; /* a snapshot holds nothing else (snapshot()) */
+    /* What a snapshot holds (snapshot()); nothing else may appear in one. */
+    static const bool in_snapshot[256] = {
+        [R_SNAP_END] = true, [R_NEXTID] = true,  [R_QUEUE] = true,     [R_ROUTE] = true,
+        [R_GWEIGHT] = true,  [R_DEDUP] = true,   [R_DEDUP_SEQS] = true, [R_UNIQUE] = true,
+    };
+    if (r->in_snap && !in_snapshot[p[0]]) {
+        return SL_EBADREQ;
     }
     switch (p[0]) {
     case R_SNAP_BEGIN:
@@ -428,6 +431,21 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
             return SL_EBADREQ;
         }
         return check_only ? 0 : broker_group_weight(b, group, w);
+    }
+    case R_UNIQUE: {
+        uint64_t id = r_le(&d, 8);
+        struct sl_str key = r_str(&d, 2);
+        int64_t expire = r_ms(&d);
+        unsigned hold = (unsigned)r_le(&d, 1);
+        if (d.bad || id == 0 || key.n == 0 || key.n > UNIQUE_KEY_MAX || hold >= UNIQUE_HOLDS ||
+            (hold == UNIQUE_TTL && expire == 0)) {
+            return SL_EBADREQ;
+        }
+        if (check_only || (expire > 0 && expire * 1000000 <= r->now_wall_ns)) {
+            return 0; /* its TTL ended while the broker was down */
+        }
+        return unique_put(&b->uniq, key, id, expire > 0 ? mono_of_wall_ms(r, expire) : INT64_MAX,
+                          (enum unique_hold)hold);
     }
     case R_JERR: {
         uint64_t id = r_le(&d, 8);

@@ -60,6 +60,34 @@ push_args(const struct wire_msg *req, struct push_req *pr, char *why)
         }
         pr->max_attempts = (uint16_t)a;
     }
+    if (WIRE_HAS(req, WK_UNIQUE)) {
+        pr->unique = req->v[WK_UNIQUE].s;
+        if (pr->unique.n == 0 || pr->unique.n > UNIQUE_KEY_MAX || pr->payloads->n != 1) {
+            snprintf(why, WHY_MAX, "push: 'unique' is a key of 1 to %u bytes, for a push of "
+                                   "one job", UNIQUE_KEY_MAX);
+            return SL_EBADREQ;
+        }
+    } else if (WIRE_HAS(req, WK_UNIQUE_TTL_MS) || WIRE_HAS(req, WK_UNIQUE_HOLD)) {
+        snprintf(why, WHY_MAX, "push: 'unique_ttl_ms' and 'unique_hold' go with 'unique'");
+        return SL_EBADREQ;
+    }
+    if (WIRE_HAS(req, WK_UNIQUE_TTL_MS)) {
+        pr->unique_ttl_ms = req->v[WK_UNIQUE_TTL_MS].u;
+        if (pr->unique_ttl_ms > BROKER_UNIQUE_TTL_MAX_MS) {
+            snprintf(why, WHY_MAX, "push: 'unique_ttl_ms' must be 0 to %llu (3,650 days)",
+                     (unsigned long long)BROKER_UNIQUE_TTL_MAX_MS);
+            return SL_EBADREQ;
+        }
+    }
+    if (WIRE_HAS(req, WK_UNIQUE_HOLD)) {
+        int h = unique_hold_parse(req->v[WK_UNIQUE_HOLD].s);
+        if (h < 0 || (h == UNIQUE_TTL && pr->unique_ttl_ms == 0)) {
+            snprintf(why, WHY_MAX, "push: 'unique_hold' is 'active' or 'ttl' (with "
+                                   "'unique_ttl_ms')");
+            return SL_EBADREQ;
+        }
+        pr->unique_hold = (uint8_t)h;
+    }
     if (WIRE_HAS(req, WK_CLIENT)) {
         pr->keyed = true;
         pr->client = req->v[WK_CLIENT].s;
@@ -103,6 +131,19 @@ op_push(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct
     if ((rv = broker_push(b, &pr, &res)) != 0) {
         push_refused(b, &pr, rv, c->why);
         return rv;
+    }
+    if (res.duplicate) {
+        /* Another job holds the key: nothing stored; its id answers. */
+        wire_pack_ok(pk, 4);
+        key_u64(pk, WK_N, 0);
+        key_u64(pk, WK_FIRST_ID, res.first_id);
+        wire_pack_key(pk, WK_DUP);
+        msgpack_pack_false(pk);
+        wire_pack_key(pk, WK_DUPLICATE);
+        msgpack_pack_true(pk);
+        c->pushed = 0;
+        c->wait_lsn = res.lsn;
+        return 0;
     }
     if (res.stale) {
         /* Stored long ago; how many jobs and their ids are no longer known. */

@@ -67,32 +67,13 @@ push_due_ms(const struct push_req *req, int64_t now_ns)
     return due * 1000000 > now_ns ? due : 0;
 }
 
-int
-broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
+/* broker_push once the batch is checked: stores it. */
+static int
+store(struct broker *b, const struct push_req *req, struct push_res *res, int64_t now,
+      int64_t due_ms, uint64_t bytes)
 {
     uint32_t n = req->payloads->n;
-    uint64_t bytes = 0;
     struct queue *q;
-    int rv;
-
-    int64_t now = broker_wall_ns(b);
-    int64_t due_ms = push_due_ms(req, now);
-    if (n == 0 || n > BROKER_PUSH_MAX || req->ttr_ms > BROKER_TTR_MAX_MS || due_ms < 0) {
-        return SL_EBADREQ;
-    }
-    if (req->keyed) {
-        uint64_t first_id = 0, lsn = 0;
-        uint32_t seen_n = 0;
-        enum dedup_verdict v = dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b),
-                                           &first_id, &seen_n, &lsn);
-        if (v != DEDUP_NEW) {
-            *res = (struct push_res){ first_id, seen_n, NULL, true, v == DEDUP_STALE, lsn, NULL };
-            return 0;
-        }
-    }
-    if ((rv = push_fits(b, req->payloads, &bytes)) != 0) {
-        return rv;
-    }
     struct group *g = broker_group_find(b, req->group);
     if (req->queue != NULL) {
         if ((q = broker_queue_find(b, *req->queue)) == NULL) {
@@ -163,8 +144,63 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         dedup_record(b->dedup, req->client, req->seq, first_id, n, lsn, broker_mono_ns(b)) != 0) {
         LOG(LOG_WARN, "dedup.nomem", "reason=\"key not remembered; a resend would store twice\"");
     }
-    *res = (struct push_res){ first_id, n, q, false, false, 0, first };
+    *res = (struct push_res){ first_id, n, q, false, false, lsn, first, false };
     tell_high(b, g, before, now);
     return 0;
 }
 
+int
+broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
+{
+    uint32_t n = req->payloads->n;
+    uint64_t bytes = 0;
+    int rv;
+
+    int64_t now = broker_wall_ns(b);
+    int64_t due_ms = push_due_ms(req, now);
+    if (n == 0 || n > BROKER_PUSH_MAX || req->ttr_ms > BROKER_TTR_MAX_MS || due_ms < 0) {
+        return SL_EBADREQ;
+    }
+    if (req->keyed) {
+        uint64_t first_id = 0, lsn = 0;
+        uint32_t seen_n = 0;
+        enum dedup_verdict v = dedup_check(b->dedup, req->client, req->seq, broker_mono_ns(b),
+                                           &first_id, &seen_n, &lsn);
+        if (v != DEDUP_NEW) {
+            *res = (struct push_res){ .first_id = first_id, .n = seen_n, .dup = true,
+                                      .stale = v == DEDUP_STALE, .lsn = lsn };
+            return 0;
+        }
+    }
+    struct ukey *uk = NULL;
+    if (req->unique.n > 0) {
+        int64_t mono = broker_mono_ns(b);
+        if (n != 1 || req->unique_hold >= UNIQUE_HOLDS) {
+            return SL_EBADREQ;
+        }
+        unique_sweep(&b->uniq, &b->ids, mono, 8);
+        const struct ukey *held = unique_held(&b->uniq, &b->ids, req->unique, mono);
+        if (held != NULL) {
+            /* answered once the holder's push is durable, as a repeat is */
+            *res = (struct push_res){ .first_id = held->job_id, .duplicate = true,
+                                      .lsn = held->lsn };
+            return 0;
+        }
+    }
+    if ((rv = push_fits(b, req->payloads, &bytes)) != 0 ||
+        (req->unique.n > 0 && (rv = unique_prepare(&b->uniq, req->unique, &uk)) != 0)) {
+        return rv;
+    }
+    rv = store(b, req, res, now, due_ms, bytes);
+    if (uk != NULL) {
+        if (rv == 0) {
+            int64_t ttl = (int64_t)req->unique_ttl_ms;
+            unique_commit(&b->uniq, uk, res->first_id,
+                          ttl > 0 ? broker_mono_ns(b) + ttl * 1000000 : INT64_MAX,
+                          (enum unique_hold)req->unique_hold, res->lsn);
+        } else {
+            free(uk);
+        }
+    }
+    return rv;
+}

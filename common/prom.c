@@ -69,6 +69,8 @@ static const struct metric metrics[] = {
       "Connections closed as they came: the broker had as many open as it serves." },
     { "sluice_dedup_clients", "gauge", SRC_BROKER, "dedup_clients", CONV_U64,
       "Clients whose push keys the broker remembers." },
+    { "sluice_unique_keys", "gauge", SRC_BROKER, "unique_keys", CONV_U64,
+      "Unique keys the broker remembers (held, or no longer held and not yet dropped)." },
     { "sluice_journal_bytes", "gauge", SRC_BROKER, "journal_bytes", CONV_U64,
       "Size of the journal's segment files." },
     { "sluice_journal_segments", "gauge", SRC_BROKER, "journal_segments", CONV_U64,

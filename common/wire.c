@@ -84,6 +84,7 @@ static const struct {
     [WK_RETRY_JITTER] = { "retry_jitter", WT_U64 },
     [WK_ERRORS] = { "errors", WT_BLOBS },
     [WK_JOB] = { "job", WT_ANY },
+    [WK_DUPLICATE] = { "duplicate", WT_BOOL },
     [WK_UNIQUE] = { "unique", WT_STR },
     [WK_UNIQUE_TTL_MS] = { "unique_ttl_ms", WT_U64 },
     [WK_UNIQUE_HOLD] = { "unique_hold", WT_NAME },

@@ -60,6 +60,9 @@ enum {
     CTL_OPT_SEQ,
     CTL_OPT_ORDER,
     CTL_OPT_STATE,
+    CTL_OPT_UNIQUE,
+    CTL_OPT_UNIQUE_TTL,
+    CTL_OPT_UNIQUE_HOLD,
     CTL_OPT_END
 };
 

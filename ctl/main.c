@@ -62,6 +62,13 @@ static const struct opt push_opts[] = {
       "the jobs become ready after D (e.g. 30s, 10m, 2h, 7d; up to 3650d)" },
     { CTL_OPT_AT, "at", 0, "TIME", NULL,
       "the jobs become ready at TIME, e.g. 2026-12-24T18:00:00Z or ...T19:00:00+01:00" },
+    { CTL_OPT_UNIQUE, "unique", 0, "KEY", NULL,
+      "push one job only if no job holds KEY; else print the one that does (exit 0)" },
+    { CTL_OPT_UNIQUE_TTL, "unique-ttl", 0, "D", NULL,
+      "the key is held at most D (e.g. 10m); with --unique-hold ttl, exactly D" },
+    { CTL_OPT_UNIQUE_HOLD, "unique-hold", 0, "H", NULL,
+      "active (default): while the job is ready, delayed or running; ttl: until --unique-ttl "
+      "ends" },
     { CTL_OPT_CLIENT, "client", 0, "NAME", NULL,
       "idempotency client name (default: a new one per run); the same command run again with "
       "the same --client and --seq stores nothing twice" },

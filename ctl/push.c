@@ -30,6 +30,7 @@
 #define PUSH_TTR_MS_MAX 86400000ULL     /* PROTOCOL.md: 1 ms to 24 h */
 #define PUSH_DELAY_MS_MAX 315360000000ULL /* PROTOCOL.md: up to 3,650 days */
 #define PUSH_ATTEMPTS_MAX 65535         /* PROTOCOL.md: 1 to 65,535 */
+#define PUSH_UNIQUE_MAX 256u            /* PROTOCOL.md: a unique key of 1 to 256 bytes */
 #define PUSH_SEQ_MAX (1ULL << 63)       /* --seq: leaves room for the requests after the first */
 /* Encoded size of everything in a request but the payloads and the token: keys, group, queue,
  * client (names of at most 128 bytes), numbers, headers (about 600 bytes at most). With a
@@ -54,6 +55,7 @@ struct push {
     uint64_t seq;            /* of the last request sent; starts at 1 */
     uint64_t pushed;         /* jobs the broker confirmed */
     uint64_t dup;            /* of those, jobs an earlier send of the same key had stored */
+    uint64_t held_by;        /* --unique: the job holding the key, nothing stored (0: none) */
     char queue_first[WIRE_NAME_MAX + 1]; /* where the first and the last batch went */
     char queue_last[WIRE_NAME_MAX + 1];
 };
@@ -123,6 +125,15 @@ send_batch(struct push *p)
     /* A resent request's reply says dup, without a queue. A stale one (a key older than the
      * broker remembers answers for) carries no n either: the first send stored this batch, as
      * this run numbers its batches the way the first did (the same command, run again). */
+    if (WIRE_HAS(rep, WK_DUPLICATE) && rep->v[WK_DUPLICATE].b) {
+        /* --unique: another job holds the key; nothing was stored */
+        if ((rv = ctl_reply_u64(ctl, WK_FIRST_ID, &p->held_by)) != 0) {
+            return rv;
+        }
+        p->n = 0;
+        p->bytes = 0;
+        return 0;
+    }
     bool dup = WIRE_HAS(rep, WK_DUP) && rep->v[WK_DUP].b;
     bool stale = dup && WIRE_HAS(rep, WK_STALE) && rep->v[WK_STALE].b;
     uint64_t stored = p->n;
@@ -376,6 +387,31 @@ setup(struct push *p, const struct opt_vals *ov)
         /* A time already past makes the jobs ready at once, as the broker does. */
         wire_set_u64(&p->req, WK_RUN_AT_MS, at > 0 ? (uint64_t)at : 1);
     }
+    if (v[CTL_OPT_UNIQUE] != NULL) {
+        size_t n = strlen(v[CTL_OPT_UNIQUE]);
+        if (n == 0 || n > PUSH_UNIQUE_MAX) {
+            return ctl_usage(p->ctl, "--unique KEY: 1 to %u bytes", PUSH_UNIQUE_MAX);
+        }
+        wire_set_cstr(&p->req, WK_UNIQUE, v[CTL_OPT_UNIQUE]);
+    } else if (v[CTL_OPT_UNIQUE_TTL] != NULL || v[CTL_OPT_UNIQUE_HOLD] != NULL) {
+        return ctl_usage(p->ctl, "--unique-ttl and --unique-hold go with --unique KEY");
+    }
+    if (v[CTL_OPT_UNIQUE_TTL] != NULL) {
+        if ((rv = opt_ms("unique-ttl", v[CTL_OPT_UNIQUE_TTL], 1, PUSH_DELAY_MS_MAX, &u)) != 0) {
+            return rv;
+        }
+        wire_set_u64(&p->req, WK_UNIQUE_TTL_MS, u);
+    }
+    if (v[CTL_OPT_UNIQUE_HOLD] != NULL) {
+        const char *h = v[CTL_OPT_UNIQUE_HOLD];
+        if (strcmp(h, "active") != 0 && strcmp(h, "ttl") != 0) {
+            return ctl_usage(p->ctl, "--unique-hold is active or ttl, not '%s'", h);
+        }
+        if (strcmp(h, "ttl") == 0 && v[CTL_OPT_UNIQUE_TTL] == NULL) {
+            return ctl_usage(p->ctl, "--unique-hold ttl needs --unique-ttl D");
+        }
+        wire_set_cstr(&p->req, WK_UNIQUE_HOLD, h);
+    }
     /* A caller that names the key itself can resend a push that got no answer (the broker was
      * down, the reply lost) from another process: requests already stored answer as
      * duplicates, the others are stored. */
@@ -446,6 +482,9 @@ cmd_push(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
         (rv = opt_u64("count", ov->v[CTL_OPT_COUNT], 1, PUSH_COUNT_MAX, &count)) != 0) {
         return rv;
     }
+    if (ov->v[CTL_OPT_UNIQUE] != NULL && (file != NULL || count != 1)) {
+        return ctl_usage(ctl, "--unique pushes one job: no -s COUNT or --file");
+    }
     if ((rv = setup(&p, ov)) != 0) {
         return rv;
     }
@@ -470,7 +509,10 @@ cmd_push(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
     rv = file != NULL ? push_lines(&p, fd, strcmp(file, "-") == 0 ? "stdin" : file)
                       : push_repeat(&p, argv[1], count);
     uint64_t t1 = (uint64_t)clock_mono_ns();
-    if (rv == 0) {
+    if (rv == 0 && p.held_by != 0) {
+        printf("not pushed: job %" PRIu64 " holds unique key '%s'\n", p.held_by,
+               ov->v[CTL_OPT_UNIQUE]);
+    } else if (rv == 0) {
         report(&p, t1 - t0);
     } else if (p.pushed > 0) {
         fprintf(stderr, "ctl: pushed %" PRIu64 " job%s to %s before the error\n", p.pushed,

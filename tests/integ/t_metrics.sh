@@ -190,6 +190,7 @@ for name, f in [("sluice_broker_jobs", "jobs"), ("sluice_broker_payload_bytes", 
     put(name, {}, b[f])
 put("sluice_journal_ok", {}, 1 if b["journal_ok"] else 0)
 put("sluice_broker_token_required", {}, 1 if b["auth"] else 0)
+put("sluice_unique_keys", {}, b["unique_keys"])
 put("sluice_requests_unauthorized_total", {}, b["unauthorized"])
 for s in ("off", "up", "down"):
     put("sluice_db_state", {"state": s}, 1 if b["db"] == s else 0)

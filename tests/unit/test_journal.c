@@ -233,11 +233,15 @@ struct push_opt {
     uint64_t seq;
     uint64_t delay_ms;        /* 0: not sent */
     uint64_t run_at_ms;       /* 0: not sent */
+    const char *unique;       /* NULL: not sent */
+    uint64_t unique_ttl_ms;   /* 0: not sent */
+    const char *unique_hold;  /* NULL: not sent */
 };
 
 struct pushed {
     uint64_t first_id, n;
     bool dup;
+    bool duplicate;                 /* its unique key is held by first_id */
     char queue[WIRE_NAME_MAX + 1];  /* "" on a dup */
 };
 
@@ -271,11 +275,21 @@ push_o(struct broker *b, const char *group, const struct push_opt *o, const stru
     if (o != NULL && o->run_at_ms != 0) {
         wire_set_u64(&req, WK_RUN_AT_MS, o->run_at_ms);
     }
+    if (o != NULL && o->unique != NULL) {
+        wire_set_cstr(&req, WK_UNIQUE, o->unique);
+    }
+    if (o != NULL && o->unique_ttl_ms != 0) {
+        wire_set_u64(&req, WK_UNIQUE_TTL_MS, o->unique_ttl_ms);
+    }
+    if (o != NULL && o->unique_hold != NULL) {
+        wire_set_cstr(&req, WK_UNIQUE_HOLD, o->unique_hold);
+    }
     int rv = request(b, &req, &rep, &keep);
     if (rv == 0 && out != NULL) {
         *out = (struct pushed){ 0 };
         out->n = rep.v[WK_N].u;
         out->dup = rep.v[WK_DUP].b;
+        out->duplicate = WIRE_HAS(&rep, WK_DUPLICATE) && rep.v[WK_DUPLICATE].b;
         if (WIRE_HAS(&rep, WK_FIRST_ID)) {
             out->first_id = rep.v[WK_FIRST_ID].u;
         }
@@ -770,6 +784,60 @@ test_ack_and_nack_replay(void **state)
     /* The dead job is found by id after replay. */
     assert_int_equal(by_id(b, "dead.retry", 4, 0), 1);
     assert_job(b, 4, "default", "g", JOB_READY, "a4", 60000, 0, 1, 0);
+}
+
+/* A unique key answers a second push with its holder: while its job is held (active), or
+ * until its TTL (ttl) whatever the job does; both after a restart, across compaction's
+ * snapshot; a key whose job was acked or whose TTL ended is free again. */
+static void
+test_unique_keys_hold_and_replay(void **state)
+{
+    struct fix *f = *state;
+    f->jc.segment_bytes = SEG_SMALL;
+    f->jc.fsync = JOURNAL_NEVER;
+    start(f);
+    struct broker *b = f->b;
+    struct push_opt ua = { .unique = "order-1" };
+    struct push_opt ut = { .unique = "mail-7", .unique_ttl_ms = 60000, .unique_hold = "ttl" };
+    struct push_opt ux = { .unique = "x", .unique_ttl_ms = 1000 };
+    struct sl_str pl[2] = { S("a"), S("b") };
+    struct pushed p;
+
+    assert_int_equal(push1(b, "g", &ua, "a1"), 1);
+    assert_int_equal(push_o(b, "g", &ua, pl, 1, &p), 0);
+    assert_true(p.duplicate);
+    assert_int_equal(p.first_id, 1);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(b->jobs, 1);
+    assert_int_equal(push_o(b, "g", &ua, pl, 2, &p), SL_EBADREQ); /* one job only */
+    assert_int_equal(push1(b, "g", &ut, "t1"), 2);
+    assert_int_equal(push1(b, "g", &ux, "x1"), 3);
+    assert_int_equal(reserve1(b, "w", 7), 1);
+    assert_int_equal(reserve1(b, "w", 7), 2);
+    assert_int_equal(by_id(b, "ack", 2, 0), 1); /* the ttl key outlives its job */
+    churn(b, 20, 100, 200);                     /* segments roll: snapshots carry the keys */
+
+    assert_true(wait_segment_gone(f->dir, 1)); /* with the keys' own records */
+    restart(f); /* job 1, reserved, comes back ready */
+    b = f->b;
+    assert_int_equal(push_o(b, "g", &ua, pl, 1, &p), 0);
+    assert_true(p.duplicate);
+    assert_int_equal(p.first_id, 1);
+    assert_int_equal(push_o(b, "g", &ut, pl, 1, &p), 0);
+    assert_true(p.duplicate);
+    assert_int_equal(p.first_id, 2);
+    fake_now += 1000 * MS; /* x's TTL ends */
+    assert_int_equal(push_o(b, "g", &ux, pl, 1, &p), 0);
+    assert_false(p.duplicate);
+    assert_int_equal(p.n, 1);
+    /* job 1 was handed back by the restart; acked, its key is free */
+    assert_int_equal(reserve1(b, "w", 8), 1);
+    assert_int_equal(by_id(b, "ack", 1, 0), 1);
+    assert_int_equal(push_o(b, "g", &ua, pl, 1, &p), 0);
+    assert_false(p.duplicate);
+    fake_now += 60000 * MS;
+    assert_int_equal(push_o(b, "g", &ut, pl, 1, &p), 0);
+    assert_false(p.duplicate);
 }
 
 /* Delayed pushes (delay_ms and run_at_ms) come back delayed, due at the same time, beside a
@@ -1957,6 +2025,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pushes_replay_with_ids_payloads_and_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ack_and_nack_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unique_keys_hold_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delayed_push_replays_with_its_due_time, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dead_retry_and_purge_replay, setup, teardown),
