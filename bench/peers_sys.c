@@ -487,11 +487,13 @@ sluice_open_consumer(struct conn *c, const char *addr, const char *name,
     return 0;
 }
 
+/* unique: each push carries a key of its own (batch 1), as a producer of unique jobs does. */
 static int
-sluice_push(struct conn *c, const char *payloads, uint32_t n)
+sluice_push_as(struct conn *c, const char *payloads, uint32_t n, bool unique)
 {
     struct wire_msg req, rep;
     struct sl_str msg;
+    char key[64];
     int rv;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -502,6 +504,10 @@ sluice_push(struct conn *c, const char *payloads, uint32_t n)
     wire_set_cstr(&req, WK_OP, "push");
     wire_set_cstr(&req, WK_GROUP, "bench");
     wire_set_strs(&req, WK_PAYLOADS, c->views, n);
+    if (unique) {
+        snprintf(key, sizeof(key), "order-%p-%" PRIu64, (void *)c, ++c->id);
+        wire_set_cstr(&req, WK_UNIQUE, key);
+    }
     if ((rv = client_call(c->cl, &req, &rep, PUSH_TIMEOUT_MS)) != 0) {
         fprintf(stderr, "peers: sluice: push: %s\n", sl_err_str(rv));
     } else if ((rv = client_reply_err(&rep, &msg)) != 0) {
@@ -513,6 +519,22 @@ sluice_push(struct conn *c, const char *payloads, uint32_t n)
     }
     wire_msg_fini(&rep);
     return rv == 0 ? 0 : -1;
+}
+
+static int
+sluice_push(struct conn *c, const char *payloads, uint32_t n)
+{
+    return sluice_push_as(c, payloads, n, false);
+}
+
+static int
+sluice_push_unique(struct conn *c, const char *payloads, uint32_t n)
+{
+    if (n != 1) {
+        fprintf(stderr, "peers: sluice-unique: a unique push is of one job (BATCH 1)\n");
+        return -1;
+    }
+    return sluice_push_as(c, payloads, n, true);
 }
 
 static int
@@ -576,6 +598,9 @@ const struct system peers_systems[] = {
       NULL, stream_wake, NULL, stream_close },
     { "sluice", sluice_open_producer, sluice_open_consumer, sluice_push, sluice_take, sluice_ack,
       sluice_settle, NULL, sluice_wait_consumers, sluice_close },
+    /* sluice with a unique key on every push (make bench's "unique" section) */
+    { "sluice-unique", sluice_open_producer, sluice_open_consumer, sluice_push_unique,
+      sluice_take, sluice_ack, sluice_settle, NULL, sluice_wait_consumers, sluice_close },
 };
 
 const size_t peers_nsystems = sizeof(peers_systems) / sizeof(peers_systems[0]);

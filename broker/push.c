@@ -178,7 +178,7 @@ broker_push(struct broker *b, const struct push_req *req, struct push_res *res)
         if (n != 1 || req->unique_hold >= UNIQUE_HOLDS) {
             return SL_EBADREQ;
         }
-        unique_sweep(&b->uniq, &b->ids, mono, 8);
+        unique_sweep(&b->uniq, &b->ids, mono, 2);
         const struct ukey *held = unique_held(&b->uniq, &b->ids, req->unique, mono);
         if (held != NULL) {
             /* answered once the holder's push is durable, as a repeat is */

@@ -23,7 +23,8 @@ class Client
     private const LIST_CONNECT_S = 2.0;  // with other brokers to try, one is given this long
     private const BLOB_HEAD = 5;         // the widest msgpack bin header
     private const PUSH_OPTS = ['queue' => 'is_string', 'ttr_ms' => 'is_int',
-        'max_attempts' => 'is_int', 'delay_ms' => 'is_int', 'run_at_ms' => 'is_int'];
+        'max_attempts' => 'is_int', 'delay_ms' => 'is_int', 'run_at_ms' => 'is_int',
+        'unique' => 'is_string', 'unique_ttl_ms' => 'is_int', 'unique_hold' => 'is_string'];
 
     /** the broker asked now (one of $urls, or the leader a standby named) */
     public string $url;
@@ -369,6 +370,10 @@ class Client
      * ConnectionException or "io" the jobs may or may not be stored: push the same list again
      * (same group and options) and it goes under the same keys, so the broker stores each
      * job at most once and answers with its ids.
+     *
+     * "unique" (one payload only; with "unique_ttl_ms", "unique_hold" => "ttl"): while a job
+     * holds that key (README "Unique jobs") the push stores nothing and returns count 0,
+     * first_id the holder's id and "duplicate" => true.
      */
     public function push(string $group, array $payloads, array $opts = []): array
     {
@@ -386,12 +391,15 @@ class Client
                 ));
             }
         }
+        if (isset($opts['unique']) && count($payloads) !== 1) {
+            throw new Exception('bad_request', 'a unique push is of one payload');
+        }
         $fields = ['group' => $group];
         foreach ($opts as $k => $v) {
             $test = self::PUSH_OPTS[$k] ?? null;
             if ($test === null) {
                 throw new Exception('bad_request', "unknown push option $k: queue, ttr_ms, "
-                    . 'max_attempts, delay_ms or run_at_ms');
+                    . 'max_attempts, delay_ms, run_at_ms, unique, unique_ttl_ms or unique_hold');
             }
             if ($v !== null && !$test($v)) {
                 throw new Exception('bad_request', "push option $k has the wrong type");
@@ -412,6 +420,9 @@ class Client
             foreach ($this->split($fields, $payloads) as $i => $chunk) {
                 $seqs[] = $old[$i] ?? ++$this->seq;
                 [$first, $n, $wasDup, $q] = $this->pushOne($fields, $chunk, $seqs[$i]);
+                if ($wasDup === 'duplicate') {
+                    return self::result([[$first, 0]], 0, null) + ['duplicate' => true];
+                }
                 $batches[] = [$first, $n];
                 $dup += $wasDup ? $n : 0;
                 $queue ??= $q;
@@ -423,7 +434,7 @@ class Client
             $e->pushed = self::result($batches, $dup, $queue);
             throw $e;
         }
-        return self::result($batches, $dup, $queue);
+        return self::result($batches, $dup, $queue) + ['duplicate' => false];
     }
 
     private static function result(array $batches, int $dup, ?string $queue): array
@@ -437,7 +448,8 @@ class Client
         ];
     }
 
-    /** @return array{0: ?int, 1: int, 2: bool, 3: ?string} */
+    /** @return array{0: ?int, 1: int, 2: bool|string, 3: ?string} ("duplicate": a unique key
+     *  held by job 0) */
     private function pushOne(array $fields, array $chunk, int $seq): array
     {
         $extra = "\xa8payloads" . Msgpack::blobs($chunk) . "\xa6client"
@@ -446,6 +458,9 @@ class Client
         $q = is_string($rep['queue'] ?? null) ? $rep['queue'] : null;
         if (($rep['stale'] ?? false) === true) {
             return [null, count($chunk), true, $q];
+        }
+        if (($rep['duplicate'] ?? false) === true && is_int($rep['first_id'] ?? null)) {
+            return [$rep['first_id'], 0, 'duplicate', $q];
         }
         if (!is_int($rep['first_id'] ?? null) || !is_int($rep['n'] ?? null)) {
             throw $this->badReply('a push reply without first_id and n');

@@ -110,6 +110,14 @@ function check_push(): void
     $g = group_stats($c, 'php-later');
     expect($g !== null && $g['delayed'] === 2 && $g['ready'] === 0, 'delayed push: '
         . json_encode($g));
+    // Unique: the second push with the key stores nothing and names the holder.
+    $u1 = $c->push('php-uniq', ['once'], ['unique' => 'php-key-1']);
+    $u2 = $c->push('php-uniq', ['twice'], ['unique' => 'php-key-1']);
+    expect($u1['count'] === 1 && $u1['duplicate'] === false, 'unique push: ' . json_encode($u1));
+    expect($u2['count'] === 0 && $u2['duplicate'] === true && $u2['first_id'] === $u1['first_id'],
+        'second unique push: ' . json_encode($u2));
+    expect_error(fn () => $c->push('php-uniq', ['a', 'b'], ['unique' => 'k']), SluiceError::class,
+        'bad_request');
 }
 
 function check_encoding(): void

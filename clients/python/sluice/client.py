@@ -24,13 +24,15 @@ _BLOB_HEAD = 5                 # the widest msgpack bin header
 class Pushed(tuple):
     """(first_id, count) of a push, with .batches: one (first_id, n) per request the push was
     split into (ids first_id .. first_id + n - 1; first_id None for a resend the broker
-    answered "stale"), and .dup: jobs an earlier send of the same request had stored."""
+    answered "stale"), and .dup: jobs an earlier send of the same request had stored.
+    .duplicate: a unique push that stored nothing because job first_id holds its key."""
 
-    def __new__(cls, batches, dup):
+    def __new__(cls, batches, dup, duplicate=False):
         first = batches[0][0] if batches else None
         self = tuple.__new__(cls, (first, sum(n for _, n in batches)))
         self.batches = batches
         self.dup = dup
+        self.duplicate = duplicate
         return self
 
     @property
@@ -309,7 +311,7 @@ class Client:
     # --- push -------------------------------------------------------------------------------
 
     def push(self, group, payloads, queue=None, ttr_ms=None, max_attempts=None, delay_ms=None,
-             run_at_ms=None):
+             run_at_ms=None, unique=None, unique_ttl_ms=None, unique_hold=None):
         """Pushes jobs of one group: payloads is a list of bytes or str (UTF-8), or one of
         them. Returns (first_id, count), a Pushed whose .batches tell the ids of each request
         when the list was split to fit the broker's max_message. Every request carries an
@@ -320,14 +322,21 @@ class Client:
         jobs are in .pushed of the exception, a Pushed). After Timeout, ConnectionError or
         "io" the jobs may or may not be stored: push the same list again (same group and
         options) and it goes under the same keys, so the broker stores each job at most once
-        and answers with its ids."""
+        and answers with its ids.
+
+        unique (str, one payload only): while a job holds that key (README "Unique jobs";
+        unique_ttl_ms bounds it, unique_hold="ttl" holds it for exactly unique_ttl_ms), the
+        push stores nothing and returns (holder_id, 0) with .duplicate True."""
         if isinstance(payloads, (bytes, str, bytearray, memoryview)):
             payloads = [payloads]
         blobs = [_blob(p) for p in payloads]
         if not blobs:
             raise Error("bad_request", "push needs at least one payload")
+        if unique is not None and len(blobs) != 1:
+            raise Error("bad_request", "a unique push is of one payload")
         fields = {"group": group, "queue": queue, "ttr_ms": ttr_ms,
-                  "max_attempts": max_attempts, "delay_ms": delay_ms, "run_at_ms": run_at_ms}
+                  "max_attempts": max_attempts, "delay_ms": delay_ms, "run_at_ms": run_at_ms,
+                  "unique": unique, "unique_ttl_ms": unique_ttl_ms, "unique_hold": unique_hold}
         batches, dup = [], 0
         with self._lock:
             if os.getpid() != self._pid:
@@ -335,7 +344,8 @@ class Client:
                 self._fork_reset()
             # The same push as one that failed unconfirmed goes again under the same keys, so
             # a caller that retries it cannot store its jobs twice.
-            sig = (group, queue, ttr_ms, max_attempts, delay_ms, run_at_ms, blobs)
+            sig = (group, queue, ttr_ms, max_attempts, delay_ms, run_at_ms, unique,
+                   unique_ttl_ms, unique_hold, blobs)
             old = self._unconfirmed[1] if self._unconfirmed and self._unconfirmed[0] == sig \
                 else []
             self._unconfirmed = None
@@ -348,6 +358,8 @@ class Client:
                         self._seq += 1
                         seqs.append(self._seq)
                     first, n, was_dup = self._push_one(fields, chunk, seqs[-1])
+                    if was_dup == "duplicate":
+                        return Pushed([(first, 0)], 0, duplicate=True)
                     batches.append((first, n))
                     dup += n if was_dup else 0
             except Error as e:
@@ -365,6 +377,8 @@ class Client:
         rep = self._call("push", f)
         if rep.get("stale"):
             return None, len(chunk), True
+        if rep.get("duplicate"):
+            return rep.get("first_id"), 0, "duplicate"
         if not isinstance(rep.get("first_id"), int) or not isinstance(rep.get("n"), int):
             raise bad_reply(self.url, "a push reply without first_id and n")
         return rep["first_id"], rep["n"], bool(rep.get("dup"))

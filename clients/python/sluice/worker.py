@@ -41,7 +41,8 @@ class Job:
 
     def fail(self, delay_ms=0, msg=None):
         """Failed: the worker nacks it; it is ready again after delay_ms (until its attempts
-        are used up, then it is dead). msg is logged by the worker."""
+        are used up, then it is dead). msg is logged by the worker and kept by the broker as
+        the job's last error (ctl job ID, ctl dead list)."""
         if not isinstance(delay_ms, int) or delay_ms < 0:
             raise ValueError("delay_ms is a whole number of milliseconds, 0 or more")
         a = {"id": self.id, "ok": False, "delay_ms": min(delay_ms, DELAY_MAX)}

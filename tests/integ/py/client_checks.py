@@ -73,6 +73,13 @@ def check_push():
     c.push("py-later", "then", run_at_ms=int(time.time() * 1000) + 60000)
     g = group_stats(c, "py-later")
     expect(g is not None and g["delayed"] == 2 and g["ready"] == 0, "delayed push: %r" % g)
+    # Unique: the second push with the key stores nothing and names the holder.
+    u1 = c.push("py-uniq", "once", unique="py-key-1")
+    u2 = c.push("py-uniq", "twice", unique="py-key-1")
+    expect(not u1.duplicate and u1.count == 1, "unique push %r" % (u1,))
+    expect(u2.duplicate and u2 == (u1.first_id, 0), "second unique push %r" % (u2,))
+    g = group_stats(c, "py-uniq")
+    expect(g is not None and g["count"] == 1, "one unique job held: %r" % g)
 
 
 def check_batch(n, size):
