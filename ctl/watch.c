@@ -79,6 +79,13 @@ parse_broker(const msgpack_object *b, struct watch_broker *out)
     out->reserves = get_u64(b, "reserves");
     out->reserves_empty = get_u64(b, "reserves_empty");
     out->no_worker = get_u64(b, "no_worker");
+    out->unique_keys = get_u64(b, "unique_keys");
+    const msgpack_object *e = map_get(b, "errors");
+    out->failed = e != NULL && e->type == MSGPACK_OBJECT_MAP ? 0 : WATCH_NA;
+    for (uint32_t i = 0; e != NULL && e->type == MSGPACK_OBJECT_MAP && i < e->via.map.size; i++) {
+        const msgpack_object *v = &e->via.map.ptr[i].val;
+        out->failed += v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+    }
     get_text(b, "version", out->version, sizeof(out->version));
     get_text(b, "journal", out->journal, sizeof(out->journal));
 }

@@ -92,6 +92,8 @@ struct watch_decision {
 struct watch_broker {
     uint64_t pid, uptime_s, jobs, journal_bytes, journal_segments;
     uint64_t dispatched, reserves, reserves_empty, no_worker;
+    uint64_t failed;             /* failed attempts since start, every error class */
+    uint64_t unique_keys;
     char version[WATCH_TEXT_CAP];
     char journal[WATCH_TEXT_CAP];  /* "" when absent */
 };

@@ -435,15 +435,17 @@ top_lines(const struct watch *w, unsigned width, int64_t now_ns, struct watch_li
                               pid, dash(b->version), up, jobs, dash(b->journal), jb, seg,
                               w->stale ? "  [STALE]" : "");
         if (rv == 0) {
-            char rate[32], res[32], empty[32], nw[32];
+            char rate[32], res[32], empty[32], nw[32], fl[32], uk[32];
             fmt_rate(rate, sizeof(rate), w->bseries.rate);
             fmt_u64(res, sizeof(res), b->reserves);
             fmt_u64(empty, sizeof(empty), b->reserves_empty);
             fmt_u64(nw, sizeof(nw), b->no_worker);
+            fmt_u64(fl, sizeof(fl), b->failed);
+            fmt_u64(uk, sizeof(uk), b->unique_keys);
             rv = watch_lines_addf(out, WATCH_LINE_TEXT, width,
                                   "dispatch %s jobs/s, reserves %s (%s empty), no free worker %s, "
-                                  "every %" PRIu64 " ms",
-                                  rate, res, empty, nw, w->interval_ms);
+                                  "failed attempts %s, unique keys %s, every %" PRIu64 " ms",
+                                  rate, res, empty, nw, fl, uk, w->interval_ms);
         }
     }
     if (rv == 0 && w->stale) {

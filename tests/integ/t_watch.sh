@@ -267,6 +267,8 @@ ok "every field: rates from the dispatched counters" \
     wait_for 20 has_re full '^bob +group\.bob +904 +4/4 +[0-9.]+ +80\.0% +0\.5 +3\.2s +12ms +2\.5s'
 ok "the broker's dispatch rate, reserves and jobs without a free worker" \
     has_re full '^dispatch [0-9.]+ jobs/s, reserves 777 \(77 empty\), no free worker 7'
+ok "failed attempts (every error class) and unique keys" \
+    has_re full 'no free worker 7, failed attempts 42, unique keys 12,'
 ok "the queue's rate from dispatched, though done was reset" \
     has_re full '^group\.bob +100 +1 +4 +active +groups +900 +1 +4 +1 +[0-9.]+$'
 ok "the worker's uptime" has_re full '^5151 +busy +[0-9]+ +3\.0 MiB +99 +2m 05s +fake:1:0$'

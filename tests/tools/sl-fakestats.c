@@ -47,7 +47,7 @@ full(msgpack_packer *pk, uint64_t n)
     wire_pack_cstr(pk, "ok");
     msgpack_pack_true(pk);
     wire_pack_cstr(pk, "broker");
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 13);
     ku(pk, "pid", 4242);
     ku(pk, "uptime_s", 3661);
     ks(pk, "version", "9.9.9");
@@ -59,6 +59,11 @@ full(msgpack_packer *pk, uint64_t n)
     ku(pk, "reserves", 777);
     ku(pk, "reserves_empty", 77);
     ku(pk, "no_worker", 7);
+    ku(pk, "unique_keys", 12);
+    wire_pack_cstr(pk, "errors");
+    msgpack_pack_map(pk, 2);
+    ku(pk, "failed", 30);
+    ku(pk, "exit", 12);
     wire_pack_cstr(pk, "leader");
     msgpack_pack_map(pk, 3);
     ks(pk, "name", "router:fake:1");
