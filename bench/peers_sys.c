@@ -493,7 +493,6 @@ sluice_push_as(struct conn *c, const char *payloads, uint32_t n, bool unique)
 {
     struct wire_msg req, rep;
     struct sl_str msg;
-    char key[64];
     int rv;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -505,8 +504,8 @@ sluice_push_as(struct conn *c, const char *payloads, uint32_t n, bool unique)
     wire_set_cstr(&req, WK_GROUP, "bench");
     wire_set_strs(&req, WK_PAYLOADS, c->views, n);
     if (unique) {
-        snprintf(key, sizeof(key), "order-%p-%" PRIu64, (void *)c, ++c->id);
-        wire_set_cstr(&req, WK_UNIQUE, key);
+        snprintf(c->key, sizeof(c->key), "order-%p-%" PRIu64, (void *)c, ++c->id);
+        wire_set_cstr(&req, WK_UNIQUE, c->key);
     }
     if ((rv = client_call(c->cl, &req, &rep, PUSH_TIMEOUT_MS)) != 0) {
         fprintf(stderr, "peers: sluice: push: %s\n", sl_err_str(rv));

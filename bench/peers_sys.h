@@ -35,7 +35,9 @@ struct conn {
     struct client *cl;          /* sluice producer */
     struct wapi *w;             /* sluice consumer */
     struct sl_str *views;       /* sluice producer: one view per payload of a push */
-    uint64_t id;                /* the job taken last (beanstalkd, sluice) */
+    uint64_t id;                /* the job taken last (beanstalkd, sluice); sluice-unique
+                                   producer: pushes made */
+    char key[48];               /* sluice-unique producer: the last push's unique key */
     char payload[PAYLOAD_LEN];  /* ...and its payload */
     const char *sys;            /* the system's name, for messages */
     /* Consumers: set once the run is over, when the socket may be shut down under a waiting
