@@ -664,10 +664,11 @@ broker_restore_job(struct broker *b, const struct job_restore *r, struct job **o
     struct wire_list one = { 1, NULL, &r->payload, NULL };
     struct job *j;
     size_t mem;
-    if (queue_lane_make(q, g) != 0 || jobidx_reserve(&b->ids, r->id, 1) != 0 ||
-        job_block_new(&one, 1, &j, &mem) != 0) {
+    int rv = SL_ENOMEM;
+    if (queue_lane_make(q, g) != 0 || (rv = jobidx_reserve(&b->ids, r->id, 1)) != 0 ||
+        (rv = SL_ENOMEM, job_block_new(&one, 1, &j, &mem) != 0)) {
         queue_lane_trim(g);
-        return SL_ENOMEM;
+        return rv; /* SL_EBADREQ: id 0 */
     }
     j->id = r->id;
     j->enq_ns = r->enq_ns;

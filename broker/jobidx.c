@@ -61,6 +61,9 @@ jobidx_reserve(struct jobidx *x, uint64_t first, uint64_t n)
     if (n == 0) {
         return 0;
     }
+    if (first == 0 || first + (n - 1) < first) {
+        return SL_EBADREQ; /* id 0 is no job's; past UINT64_MAX ids would wrap */
+    }
     uint64_t lo = first >> JOBIDX_SHIFT, hi = (first + n - 1) >> JOBIDX_SHIFT;
     for (uint64_t k = lo; k <= hi; k++) {
         if (chunk_of(x, k << JOBIDX_SHIFT) != NULL) {

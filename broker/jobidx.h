@@ -29,7 +29,8 @@ void jobidx_init(struct jobidx *x);
 void jobidx_fini(struct jobidx *x);
 
 /* Makes sure the chunks of ids first..first+n-1 exist, so that adding those ids cannot fail.
- * 0, or SL_ENOMEM with nothing changed. */
+ * 0; SL_EBADREQ when first is 0 or the range runs past UINT64_MAX; or SL_ENOMEM with nothing
+ * changed. */
 int jobidx_reserve(struct jobidx *x, uint64_t first, uint64_t n);
 
 /* Indexes j under j->id (reserved by jobidx_reserve). A job already there under that id is

@@ -91,14 +91,15 @@ store(struct broker *b, const struct push_req *req, struct push_res *res, int64_
     }
     struct job *j;
     size_t mem;
+    int rv = SL_ENOMEM;
     if (queue_lane_make(q, g) != 0 || (due_ms > 0 && theap_reserve(&b->timers, n) != 0) ||
-        jobidx_reserve(&b->ids, b->next_id, n) != 0 ||
-        job_block_new(req->payloads, n, &j, &mem) != 0) {
+        (rv = jobidx_reserve(&b->ids, b->next_id, n)) != 0 ||
+        (rv = SL_ENOMEM, job_block_new(req->payloads, n, &j, &mem) != 0)) {
         queue_lane_trim(g);
         if (created) {
             broker_group_remove(b, g);
         }
-        return SL_ENOMEM;
+        return rv; /* SL_EBADREQ: the ids would run past the last (a forged journal) */
     }
     int64_t mono = broker_mono_ns(b);
     /* A delay counts from now to the nanosecond; the journal keeps its end in ms, rounded up

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "err.h"
 #include "jobidx.h"
 
 #include <stdlib.h>
@@ -37,6 +38,11 @@ test_push_of_many_takes_few_chunks(void **state)
     }
     assert_int_equal(x.n, 0);
     assert_int_equal(x.chunks.n, 0);
+    /* ids that would wrap past UINT64_MAX, and id 0, are refused (a forged journal) */
+    assert_int_equal(jobidx_reserve(&x, UINT64_MAX - 1, 3), SL_EBADREQ);
+    assert_int_equal(jobidx_reserve(&x, 0, 1), SL_EBADREQ);
+    assert_int_equal(jobidx_reserve(&x, UINT64_MAX, 1), 0);
+    assert_int_equal(x.chunks.n, 1);
     jobidx_fini(&x);
 }
 
