@@ -5,6 +5,7 @@
 #ifndef SLUICE_BROKER_H
 #define SLUICE_BROKER_H
 
+#include "cron.h"
 #include "decisions.h"
 #include "dedup.h"
 #include "events.h"
@@ -141,6 +142,7 @@ struct broker {
         uint64_t refused;            /* since start: closed at once, too many were open */
     } connc;
     struct decisions decisions;      /* the last route changes (fed by change.c) */
+    struct cron_tab cron;            /* recurring jobs (cron.c) */
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */
@@ -178,6 +180,8 @@ struct push_req {
     int64_t due_wall_ms;              /* > 0: delayed until then (wall clock, ms since the
                                          epoch, at most BROKER_DELAY_MAX_MS ahead); a time
                                          already past makes the jobs ready. Not with delay_ms */
+    const struct cron_fire *cron;     /* non-NULL: the push fires this cron instant, and is
+                                         journaled with it (cron.h) */
 };
 
 struct push_res {

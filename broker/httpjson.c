@@ -27,6 +27,8 @@ static const enum wire_key f_reserve[] = { WK_WORKER, WK_MAX, WK_WAIT_MS, WK_FRO
 static const enum wire_key f_ack[] = { WK_IDS, WK_WORKER, WK_OP };
 static const enum wire_key f_nack[] = { WK_IDS, WK_WORKER, WK_DELAY_MS, WK_OP };
 static const enum wire_key f_touch[] = { WK_IDS, WK_WORKER, WK_TTR_MS, WK_OP };
+static const enum wire_key f_cron[] = { WK_NAME, WK_SCHEDULE, WK_GROUP, WK_QUEUE, WK_MISSED,
+                                        WK_OP };
 
 /* The API. Order matters only among rows of one path. */
 static const struct hj_endpoint endpoints[] = {
@@ -51,6 +53,11 @@ static const struct hj_endpoint endpoints[] = {
     { "POST", "/v1/ack", WOP_ACK, WK_OP, f_ack, HJ_BODY },
     { "POST", "/v1/nack", WOP_NACK, WK_OP, f_nack, HJ_BODY },
     { "POST", "/v1/touch", WOP_TOUCH, WK_OP, f_touch, HJ_BODY },
+    { "GET", "/v1/cron", WOP_CRON_LIST, WK_OP, f_none, 0 },
+    { "POST", "/v1/cron", WOP_CRON_ADD, WK_OP, f_cron, HJ_PAYLOADS | HJ_BODY },
+    { "DELETE", "/v1/cron/*", WOP_CRON_REMOVE, WK_NAME, f_none, 0 },
+    { "POST", "/v1/cron/*/pause", WOP_CRON_PAUSE, WK_NAME, f_none, 0 },
+    { "POST", "/v1/cron/*/resume", WOP_CRON_RESUME, WK_NAME, f_none, 0 },
 };
 #define NENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 

@@ -42,6 +42,13 @@ enum rec {
     R_GWEIGHT = 16,   /* str group, u32 weight (thousandths) */
     R_EPOCH = 17,     /* u64 epoch, str holder: a cluster leader began (journal_follow.c) */
     R_PUSH_AT = 18,   /* u64 wall_ms, i64 due_wall_ms, then as R_PUSH: delayed jobs */
+    R_CRON = 19,      /* str name, str schedule, str group, str queue ("": the group's route),
+                         u8 paused, u8 missed (0 once, 1 skip), i64 from_ms, i64 last_ms,
+                         u64 fired, u64 refused, blob payload: a cron entry as it is now */
+    R_CRON_DEL = 20,  /* str name: the cron entry removed */
+    R_CRON_FIRE = 21, /* str name, i64 instant_ms, u8 pushed, then (pushed) as R_PUSH: the
+                         instant fired and its job, one record so that neither is kept
+                         without the other; pushed 0: the push was refused */
 };
 
 struct buf {

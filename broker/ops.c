@@ -52,6 +52,11 @@ static const struct op {
     [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
     [WOP_CLUSTER_STATUS] = { op_cluster_status, OP_READ },
     [WOP_CLUSTER_STEP_DOWN] = { op_cluster_step_down, OP_READ },
+    [WOP_CRON_ADD] = { op_cron_add, OP_CHANGE },
+    [WOP_CRON_REMOVE] = { op_cron_remove, OP_CHANGE },
+    [WOP_CRON_LIST] = { op_cron_list, OP_READ },
+    [WOP_CRON_PAUSE] = { op_cron_pause, OP_CHANGE },
+    [WOP_CRON_RESUME] = { op_cron_resume, OP_CHANGE },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the

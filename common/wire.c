@@ -82,6 +82,11 @@ static const struct {
     [WK_RETRY_BASE_MS] = { "retry_base_ms", WT_U64 },
     [WK_RETRY_MAX_MS] = { "retry_max_ms", WT_U64 },
     [WK_RETRY_JITTER] = { "retry_jitter", WT_U64 },
+    [WK_SCHEDULE] = { "schedule", WT_STR },
+    [WK_MISSED] = { "missed", WT_STR },
+    [WK_CRON] = { "cron", WT_ANY },
+    [WK_REPLACED] = { "replaced", WT_BOOL },
+    [WK_NEXT_MS] = { "next_ms", WT_U64 },
 };
 
 
@@ -118,6 +123,11 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_GROUP_WEIGHT] = { "group.weight", { WK_GROUP, WK_WEIGHT } },
     [WOP_CLUSTER_STATUS] = { "cluster.status", { 0 } },
     [WOP_CLUSTER_STEP_DOWN] = { "cluster.step_down", { 0 } },
+    [WOP_CRON_ADD] = { "cron.add", { WK_NAME, WK_SCHEDULE, WK_GROUP, WK_PAYLOADS } },
+    [WOP_CRON_REMOVE] = { "cron.remove", { WK_NAME } },
+    [WOP_CRON_LIST] = { "cron.list", { 0 } },
+    [WOP_CRON_PAUSE] = { "cron.pause", { WK_NAME } },
+    [WOP_CRON_RESUME] = { "cron.resume", { WK_NAME } },
 };
 
 bool
