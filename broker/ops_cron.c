@@ -70,11 +70,14 @@ op_cron_add(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, st
         snprintf(c->why, WHY_MAX, "%s%s", rv == SL_EBADREQ ? "cron.add: schedule: " : "", why);
         return rv;
     }
-    const struct cron_entry *e = cron_find(b, s.name);
-    wire_pack_ok(pk, 2);
+    /* next_ms is left out when there is none: a top-level key keeps its one type. */
+    int64_t next = cron_next_ms(cron_find(b, s.name));
+    wire_pack_ok(pk, 1 + (next > 0));
     wire_pack_key(pk, WK_REPLACED);
     replaced ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    kv_instant(pk, "next_ms", cron_next_ms(e));
+    if (next > 0) {
+        key_u64(pk, WK_NEXT_MS, (uint64_t)next);
+    }
     return 0;
 }
 
