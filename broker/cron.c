@@ -56,10 +56,17 @@ base_ms(const struct cron_entry *e)
     return e->last_ms > e->from_ms ? e->last_ms : e->from_ms;
 }
 
+/* After from_ms or last_ms changed. */
+static void
+renext(struct cron_entry *e)
+{
+    e->next_ms = cronexpr_next(&e->expr, base_ms(e));
+}
+
 int64_t
 cron_next_ms(const struct cron_entry *e)
 {
-    return e->paused ? -1 : cronexpr_next(&e->expr, base_ms(e));
+    return e->paused ? -1 : e->next_ms;
 }
 
 /* A new entry of s (checked), not linked anywhere. */
@@ -87,6 +94,7 @@ entry_new(const struct cron_spec *s, const struct cronexpr *expr)
     e->refused = s->refused;
     e->len = s->payload.n;
     memcpy(e->payload, s->payload.p, s->payload.n);
+    renext(e);
     return e;
 }
 
@@ -205,6 +213,7 @@ cron_pause(struct broker *b, struct sl_str name, bool paused)
     e->paused = paused;
     if (!paused) {
         e->from_ms = now_ms(b); /* what came while paused is not missed: it is skipped */
+        renext(e);
         wake_for(b, e);
     }
     entry_changed(b, e);
@@ -215,6 +224,7 @@ static void
 note_fired(struct broker *b, struct cron_entry *e, int64_t instant_ms, bool pushed)
 {
     e->last_ms = instant_ms;
+    renext(e);
     e->fired++;
     if (!pushed) {
         e->refused++;
@@ -259,18 +269,22 @@ cron_tick(struct broker *b, int64_t now_wall_ms)
 
     b->cron.live = true;
     for (struct cron_entry *e = b->cron.head; e != NULL; e = e->next) {
-        if (e->paused) {
+        if (e->paused || e->next_ms < 0) {
             continue;
         }
-        int64_t due = cronexpr_last(&e->expr, base_ms(e), now_wall_ms);
-        if (due >= 0 && catching_up && e->missed == CRON_MISSED_SKIP) {
-            e->from_ms = due; /* missed while the broker did not serve */
-        } else if (due >= 0) {
-            fire(b, e, due);
+        if (e->next_ms <= now_wall_ms) {
+            /* The last instant due: the ones before it, if any, were missed. */
+            int64_t due = cronexpr_last(&e->expr, base_ms(e), now_wall_ms);
+            due = due >= 0 ? due : e->next_ms; /* beyond the search: years down */
+            if (catching_up && e->missed == CRON_MISSED_SKIP) {
+                e->from_ms = due; /* missed while the broker did not serve */
+                renext(e);
+            } else {
+                fire(b, e, due);
+            }
         }
-        int64_t next = cronexpr_next(&e->expr, base_ms(e));
-        if (next >= 0 && next < soonest) {
-            soonest = next;
+        if (e->next_ms >= 0 && e->next_ms < soonest) {
+            soonest = e->next_ms;
         }
     }
     return soonest;

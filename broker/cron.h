@@ -53,6 +53,8 @@ struct cron_entry {
     int64_t last_ms;             /* the last instant fired (wall ms; 0: none yet) */
     uint64_t fired;              /* instants fired, refused pushes included */
     uint64_t refused;            /* of those, the instants whose push was refused */
+    int64_t next_ms;             /* the first instant after from_ms and last_ms (-1: none),
+                                    kept so that a timer round looks at the entries due only */
     uint32_t len;                /* payload bytes */
     char payload[];
 };
