@@ -45,10 +45,6 @@ jobs_at_least() {
     [ "$(jobs "$1")" -ge "$2" ]
 }
 
-last_is_not() {
-    [ "$(field "$1" last_ms)" != "$2" ]
-}
-
 data_broker --http-listen "127.0.0.1:$PORT"
 
 # --- 1. once a second ---------------------------------------------------------------------------
