@@ -191,7 +191,9 @@ is "$(field web paused)" false "POST /v1/cron/web/resume resumes it"
 http POST /v1/reserve '{"worker":"w1","max":1000,"from":["default"]}'
 is "$ST" 200 "POST /v1/reserve of tick's jobs: 200"
 late=$(json "$BODY" 'sorted(j["enq_ms"] % 1000 for j in d["jobs"])[len(d["jobs"]) // 2]')
-cmp_num "$late" -le 10 "an instant fires within 10 ms (median ${late} ms late)"
+bound=10
+sanitized && bound=50 # the sanitizers' build runs several times slower
+cmp_num "$late" -le "$bound" "an instant fires within $bound ms (median ${late} ms late)"
 http DELETE /v1/cron/web
 is "$ST" 200 "DELETE /v1/cron/web: 200"
 http DELETE /v1/cron/web
