@@ -127,6 +127,7 @@ broker_new(struct broker **bp, const struct broker_cfg *cfg)
     unique_init(&b->uniq);
     hmap_init(&b->closed_pipes);
     theap_init(&b->timers);
+    cron_init(&b->cron);
     b->next_id = 1;
     if ((b->scratch = calloc(BROKER_RESERVE_MAX, sizeof(*b->scratch))) == NULL) {
         goto fail_scratch;
@@ -175,6 +176,7 @@ fail_queue:
 fail_dedup:
     free(b->scratch);
 fail_scratch:
+    cron_fini(&b->cron);
     hmap_fini(&b->queues);
     hmap_fini(&b->groups);
     free(b->qorder);
@@ -237,6 +239,7 @@ broker_free(struct broker *b)
     unique_fini(&b->uniq);
     hmap_fini(&b->closed_pipes);
     theap_fini(&b->timers);
+    cron_fini(&b->cron);
     free(b->qorder);
     free(b->levels);
     free(b->levels_spare);

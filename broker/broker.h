@@ -5,6 +5,7 @@
 #ifndef SLUICE_BROKER_H
 #define SLUICE_BROKER_H
 
+#include "cron.h"
 #include "decisions.h"
 #include "dedup.h"
 #include "events.h"
@@ -148,6 +149,7 @@ struct broker {
         uint64_t refused;            /* since start: closed at once, too many were open */
     } connc;
     struct decisions decisions;      /* the last route changes (fed by change.c) */
+    struct cron_tab cron;            /* recurring jobs (cron.c) */
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */
@@ -188,6 +190,8 @@ struct push_req {
     struct sl_str unique;             /* n > 0: the job's unique key (a push of one job) */
     uint64_t unique_ttl_ms;           /* 0: none */
     uint8_t unique_hold;              /* enum unique_hold */
+    const struct cron_fire *cron;     /* non-NULL: the push fires this cron instant, and is
+                                         journaled with it (cron.h) */
 };
 
 struct push_res {

@@ -38,6 +38,10 @@ enum change_kind {
     CH_FLUSH,         /* routes and statistics reset: made just before, so that consumers see
                          the routes it resets */
     CH_PURGE,         /* moved ready jobs deleted by purge, each one a CH_JOB_GONE before */
+    CH_CRON,          /* cron entry added, replaced, paused or resumed */
+    CH_CRON_GONE,     /* the cron entry named name removed */
+    CH_CRON_FIRE,     /* cron's instant last_ms fired with its push refused (a fire whose job
+                         was stored is the CH_PUSH whose push carries the instant) */
     CH_KINDS
 };
 
@@ -66,6 +70,7 @@ struct change {
     uint64_t moved;                /* CH_QUEUE_GONE, CH_ROUTE: jobs moved; CH_PURGE: deleted */
     const struct change_reset *resets; /* CH_QUEUE_GONE: first-seen order */
     uint32_t nresets;
+    const struct cron_entry *cron; /* CH_CRON, CH_CRON_FIRE */
 };
 
 /* Feeds c to every consumer that is on, b->lock held. Returns the journal position up to

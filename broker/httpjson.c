@@ -29,6 +29,8 @@ static const enum wire_key f_ack[] = { WK_IDS, WK_WORKER, WK_OP };
 static const enum wire_key f_nack[] = { WK_IDS, WK_WORKER, WK_DELAY_MS, WK_ERRORS, WK_OP };
 static const enum wire_key f_peek[] = { WK_QUEUE, WK_GROUP, WK_STATE, WK_MAX, WK_OP };
 static const enum wire_key f_touch[] = { WK_IDS, WK_WORKER, WK_TTR_MS, WK_OP };
+static const enum wire_key f_cron[] = { WK_NAME, WK_SCHEDULE, WK_GROUP, WK_QUEUE, WK_MISSED,
+                                        WK_OP };
 
 /* The API. Order matters only among rows of one path. */
 static const struct hj_endpoint endpoints[] = {
@@ -56,6 +58,11 @@ static const struct hj_endpoint endpoints[] = {
     { "GET", "/v1/jobs", WOP_JOB_PEEK, WK_OP, f_peek, 0 },
     { "GET", "/v1/jobs/*", WOP_JOB_INFO, WK_ID, f_none, 0 },
     { "DELETE", "/v1/jobs/*", WOP_JOB_DELETE, WK_ID, f_none, 0 },
+    { "GET", "/v1/cron", WOP_CRON_LIST, WK_OP, f_none, 0 },
+    { "POST", "/v1/cron", WOP_CRON_ADD, WK_OP, f_cron, HJ_PAYLOADS | HJ_BODY },
+    { "DELETE", "/v1/cron/*", WOP_CRON_REMOVE, WK_NAME, f_none, 0 },
+    { "POST", "/v1/cron/*/pause", WOP_CRON_PAUSE, WK_NAME, f_none, 0 },
+    { "POST", "/v1/cron/*/resume", WOP_CRON_RESUME, WK_NAME, f_none, 0 },
 };
 #define NENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 

@@ -11,9 +11,10 @@
  * What is recorded (little-endian binary payloads, see journal_int.h): pushes (one record per
  * push request, payloads included), every job state change made by workers, timers and
  * operators (reserved, ready, delayed, dead; attempts and crashes), job deletions (ack,
- * purge), queues (settings, paused), queue destruction, routes, flush. Each segment begins
- * with a snapshot of everything that is not a job (next id, queues, routes, idempotency
- * keys), so the oldest segments can be deleted once they hold no live job: a job lives in
+ * purge), queues (settings, paused), queue destruction, routes, flush, cron entries and
+ * their fired instants (each one with its job, in one record). Each segment begins with a
+ * snapshot of everything that is not a job (next id, queues, routes, idempotency keys, cron
+ * entries), so the oldest segments can be deleted once they hold no live job: a job lives in
  * the segment holding its latest full record. When the oldest segment is mostly empty its
  * remaining jobs are written again in full to the current segment, so one long-lived job
  * does not keep the history alive.

@@ -45,6 +45,13 @@ enum rec {
     R_JERR = 23,      /* u64 id, u8 class, i64 at_wall_ms, str text: a job's last error */
     R_UNIQUE = 24,    /* u64 job id, str key, i64 expire_wall_ms (0: none), u8 hold: a unique
                          key given (after its push's record, and in snapshots) */
+    R_CRON = 19,      /* str name, str schedule, str group, str queue ("": the group's route),
+                         u8 paused, u8 missed (0 once, 1 skip), i64 from_ms, i64 last_ms,
+                         u64 fired, u64 refused, blob payload: a cron entry as it is now */
+    R_CRON_DEL = 20,  /* str name: the cron entry removed */
+    R_CRON_FIRE = 21, /* str name, i64 instant_ms, u8 pushed, then (pushed) as R_PUSH: the
+                         instant fired and its job, one record so that neither is kept
+                         without the other; pushed 0: the push was refused */
 };
 
 struct buf {

@@ -261,7 +261,15 @@ journal_push(struct broker *b, const struct push_req *req, const struct queue *q
     uint32_t ttr = req->ttr_ms != 0 ? req->ttr_ms : b->cfg.ttr_ms;
     uint16_t att = req->max_attempts != 0 ? req->max_attempts : b->cfg.max_attempts;
 
-    rec_begin(&w, jr, due_wall_ms > 0 ? R_PUSH_AT : R_PUSH);
+    if (req->cron != NULL) {
+        /* Cron pushes are never delayed: their instant is their time. */
+        rec_begin(&w, jr, R_CRON_FIRE);
+        w_str(&w, req->cron->name.p, req->cron->name.n);
+        w_u64(&w, (uint64_t)req->cron->instant_ms);
+        w_u8(&w, 1);
+    } else {
+        rec_begin(&w, jr, due_wall_ms > 0 ? R_PUSH_AT : R_PUSH);
+    }
     w_u64(&w, (uint64_t)wall_ms(wall_ns));
     if (due_wall_ms > 0) {
         w_u64(&w, (uint64_t)due_wall_ms);
@@ -398,6 +406,25 @@ journal_job_err(struct broker *b, const struct job *j)
 }
 
 static void
+journal_cron(struct broker *b, const struct cron_entry *e)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_CRON);
+    w_str(&w, e->name, e->name_len);
+    w_str(&w, e->sched, e->sched_len);
+    w_str(&w, e->group, e->group_len);
+    w_str(&w, e->queue, e->queue_len);
+    w_u8(&w, e->paused);
+    w_u8(&w, (uint8_t)e->missed);
+    w_u64(&w, (uint64_t)e->from_ms);
+    w_u64(&w, (uint64_t)e->last_ms);
+    w_u64(&w, e->fired);
+    w_u64(&w, e->refused);
+    w_blob(&w, e->payload, e->len);
+    rec_end(&w, true);
+}
+
+static void
 journal_flush(struct broker *b)
 {
     struct rec_w w;
@@ -480,6 +507,36 @@ c_flush(struct broker *b, const struct change *c)
     return 0;
 }
 
+static uint64_t
+c_cron(struct broker *b, const struct change *c)
+{
+    journal_cron(b, c->cron);
+    return 0;
+}
+
+static uint64_t
+c_cron_gone(struct broker *b, const struct change *c)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_CRON_DEL);
+    w_str(&w, c->name.p, c->name.n);
+    rec_end(&w, true);
+    return 0;
+}
+
+/* An instant whose push was refused (one that was stored is its push's record). */
+static uint64_t
+c_cron_fire(struct broker *b, const struct change *c)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_CRON_FIRE);
+    w_str(&w, c->cron->name, c->cron->name_len);
+    w_u64(&w, (uint64_t)c->cron->last_ms);
+    w_u8(&w, 0);
+    rec_end(&w, true);
+    return 0;
+}
+
 static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change *) = {
     [CH_PUSH] = c_push,           [CH_JOB] = c_job,
     [CH_JOB_FIELDS] = c_job_fields, [CH_JOB_GONE] = c_job_gone,
@@ -487,6 +544,8 @@ static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change 
     [CH_QUEUE] = c_queue,         [CH_QUEUE_GONE] = c_queue_gone,
     [CH_ROUTE] = c_route,         [CH_GROUP_WEIGHT] = c_group_weight,
     [CH_FLUSH] = c_flush,
+    [CH_CRON] = c_cron,           [CH_CRON_GONE] = c_cron_gone,
+    [CH_CRON_FIRE] = c_cron_fire,
     /* CH_PURGE: none; its deletions were recorded one by one (CH_JOB_GONE). */
 };
 
@@ -590,6 +649,9 @@ snapshot(struct broker *b)
     }
     dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);
     unique_foreach(&b->uniq, &b->ids, broker_mono_ns(b), snap_unique, b);
+    for (const struct cron_entry *e = b->cron.head; e != NULL; e = e->next) {
+        journal_cron(b, e);
+    }
     rec_begin(&w, jr, R_SNAP_END);
     rec_end(&w, true);
 }

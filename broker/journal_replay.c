@@ -245,6 +245,53 @@ apply_push(struct replay *r, struct rd *d, bool at)
     return 0;
 }
 
+/* R_CRON: an entry as it was; check_only: a later snapshot's, checked and not applied. */
+static int
+apply_cron(struct replay *r, struct rd *d, bool check_only)
+{
+    struct cron_spec s = { 0 };
+    s.name = r_name(d);
+    s.sched = r_str(d, 2);
+    s.group = r_name(d);
+    s.queue = r_str(d, 2);
+    s.paused = r_le(d, 1) != 0;
+    unsigned missed = (unsigned)r_le(d, 1);
+    s.from_ms = r_ms(d);
+    s.last_ms = r_ms(d);
+    s.fired = r_le(d, 8);
+    s.refused = r_le(d, 8);
+    s.payload = r_str(d, 4);
+    struct cronexpr expr;
+    char why[256];
+    if (d->bad || missed >= CRON_MISSED_RULES || s.refused > s.fired ||
+        (s.queue.n > 0 && !wire_name_ok(s.queue.p, s.queue.n)) ||
+        cronexpr_parse(&expr, s.sched.p, s.sched.n, why, sizeof(why)) != 0) {
+        return SL_EBADREQ;
+    }
+    s.missed = (enum cron_missed)missed;
+    return check_only ? 0 : cron_restore(r->b, &s);
+}
+
+/* R_CRON_FIRE: an instant fired, with its job when it was stored. */
+static int
+apply_cron_fire(struct replay *r, struct rd *d)
+{
+    struct sl_str name = r_name(d);
+    int64_t instant = r_ms(d);
+    unsigned pushed = (unsigned)r_le(d, 1);
+    if (d->bad || pushed > 1 || (pushed == 0 && d->n != 0)) {
+        return SL_EBADREQ;
+    }
+    if (pushed) {
+        int rv = apply_push(r, d, false);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    cron_replay_fired(r->b, name, instant, pushed != 0);
+    return 0;
+}
+
 static void
 forget_job(struct replay *r, struct job *j)
 {
@@ -312,6 +359,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
     static const bool in_snapshot[256] = {
         [R_SNAP_END] = true, [R_NEXTID] = true,  [R_QUEUE] = true,     [R_ROUTE] = true,
         [R_GWEIGHT] = true,  [R_DEDUP] = true,   [R_DEDUP_SEQS] = true, [R_UNIQUE] = true,
+        [R_CRON] = true,
     };
     if (r->in_snap && !in_snapshot[p[0]]) {
         return SL_EBADREQ;
@@ -328,6 +376,18 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         return apply_push(r, &d, p[0] == R_PUSH_AT);
     case R_PUT:
         return apply_put(r, &d);
+    case R_CRON:
+        return apply_cron(r, &d, check_only);
+    case R_CRON_FIRE:
+        return apply_cron_fire(r, &d);
+    case R_CRON_DEL: {
+        struct sl_str name = r_name(&d);
+        if (d.bad) {
+            return SL_EBADREQ;
+        }
+        cron_replay_remove(b, name);
+        return 0;
+    }
     case R_JOB: {
         uint64_t id = r_le(&d, 8);
         unsigned st = (unsigned)r_le(&d, 1);

@@ -55,6 +55,11 @@ static const struct op {
     [WOP_JOB_INFO] = { op_job_info, OP_READ },
     [WOP_JOB_PEEK] = { op_job_peek, OP_READ },
     [WOP_JOB_DELETE] = { op_job_delete, OP_CHANGE },
+    [WOP_CRON_ADD] = { op_cron_add, OP_CHANGE },
+    [WOP_CRON_REMOVE] = { op_cron_remove, OP_CHANGE },
+    [WOP_CRON_LIST] = { op_cron_list, OP_READ },
+    [WOP_CRON_PAUSE] = { op_cron_pause, OP_CHANGE },
+    [WOP_CRON_RESUME] = { op_cron_resume, OP_CHANGE },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the

@@ -1,7 +1,8 @@
 /* The internals of the request dispatcher, shared by its modules and by nothing else: ops.c
  * (decoding, the op table, the lease check, the reply), ops_admin.c (queues, routes, dead
- * jobs), ops_stats.c (queue.list, route.list, stats), ops_flow.c (push and the workers' ops)
- * and ops_lease.c (the router's lease). Every handler runs under b->lock. */
+ * jobs), ops_stats.c (queue.list, route.list, stats), ops_flow.c (push and the workers' ops),
+ * ops_lease.c (the router's lease) and ops_cron.c (recurring jobs). Every handler runs under
+ * b->lock. */
 #ifndef SLUICE_OPS_INT_H
 #define SLUICE_OPS_INT_H
 
@@ -61,6 +62,11 @@ op_fn op_lease_release; /* lease.release (ops_lease.c) */
 op_fn op_job_info;      /* job.info: one job's details (ops_job.c) */
 op_fn op_job_peek;      /* job.peek: the first jobs of a queue or group in a state (ops_job.c) */
 op_fn op_job_delete;    /* job.delete: a ready or delayed job deleted (ops_job.c) */
+op_fn op_cron_add;      /* cron.add: a recurring job added or replaced (ops_cron.c) */
+op_fn op_cron_remove;   /* cron.remove (ops_cron.c) */
+op_fn op_cron_list;     /* cron.list (ops_cron.c) */
+op_fn op_cron_pause;    /* cron.pause (ops_cron.c) */
+op_fn op_cron_resume;   /* cron.resume (ops_cron.c) */
 
 /* Packs the pair k: v. */
 static inline void

@@ -186,7 +186,7 @@ pack_broker(struct broker *b, msgpack_packer *pk)
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 33);
+    msgpack_pack_map(pk, 36);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -204,6 +204,9 @@ pack_broker(struct broker *b, msgpack_packer *pk)
     kv_bool(pk, "journal_ok", !js.broken);
     kv_u64(pk, "dedup_clients", dedup_clients(b->dedup));
     kv_u64(pk, "unique_keys", unique_count(&b->uniq));
+    kv_u64(pk, "cron", b->cron.n);
+    kv_u64(pk, "cron_fired", b->cron.fired);
+    kv_u64(pk, "cron_refused", b->cron.refused);
     kv_u64(pk, "waiters", b->nwaiters);
     kv_u64(pk, "reserved", state_total(b, JOB_RESERVED));
     msgpack_pack_str_with_body(pk, "errors", 6);

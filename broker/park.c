@@ -134,6 +134,20 @@ park_send_all(struct waiter *list)
     }
 }
 
+/* Fires the cron instants due (cron.h); returns when the next one is due, monotonic
+ * (INT64_MAX: none). */
+static int64_t
+cron_round(struct broker *b, int64_t now_ns)
+{
+    int64_t wall = broker_wall_ns(b);
+    int64_t next_ms = cron_tick(b, wall / 1000000);
+    if (next_ms == INT64_MAX) {
+        return INT64_MAX;
+    }
+    int64_t in_ns = next_ms * 1000000 - wall;
+    return now_ns + (in_ns > 0 ? in_ns : 0);
+}
+
 static void *
 timer_main(void *arg)
 {
@@ -146,7 +160,14 @@ timer_main(void *arg)
         /* A standby's state changes only by the stream; a leader out of its lease changes
          * nothing either (its timers resume, or its successor's run). */
         bool idle = b->standby || (b->cluster != NULL && !cluster_serving(b->cluster));
-        int64_t next = idle ? now + 100000000LL : flow_tick(b, now);
+        int64_t next = now + 100000000LL;
+        if (idle) {
+            cron_idle(b); /* what comes before it serves again is missed */
+        } else {
+            next = flow_tick(b, now);
+            int64_t cron_next = cron_round(b, now);
+            next = cron_next < next ? cron_next : next;
+        }
         journal_op_end(b);
         park_expire(b, now, 0, &out);
         if (b->nwaiters > 0 && now >= b->serve_after_ns) {

@@ -249,19 +249,20 @@ opt_size(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t
 }
 
 int
-opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
+opt_duration(const char *arg, uint64_t *out_ms)
 {
-    char num[32];
-    uint64_t mult = 1, v;
-    size_t n = arg != NULL ? strlen(arg) : 0;
+    uint64_t mult = 1, v = 0;
     size_t digits = 0;
 
-    while (digits < n && arg[digits] >= '0' && arg[digits] <= '9') {
+    if (arg == NULL) {
+        return OPT_DUR_BAD;
+    }
+    while (arg[digits] >= '0' && arg[digits] <= '9') {
         digits++;
     }
-    const char *unit = arg != NULL ? arg + digits : "";
-    if (digits == 0 || digits >= sizeof(num)) {
-        goto bad;
+    const char *unit = arg + digits;
+    if (digits == 0 || digits >= 32) { /* as long a number is a typo, not a duration */
+        return OPT_DUR_BAD;
     }
     if (strcmp(unit, "") == 0 || strcmp(unit, "ms") == 0) {
         mult = 1;
@@ -274,25 +275,37 @@ opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint
     } else if (strcmp(unit, "d") == 0) {
         mult = 86400000;
     } else {
-        goto bad;
+        return OPT_DUR_BAD;
     }
-    memcpy(num, arg, digits);
-    num[digits] = '\0';
-    if (parse_num(name, num, 0, UINT64_MAX / mult, false, &v) != 0) {
+    for (size_t i = 0; i < digits; i++) {
+        uint64_t d = (uint64_t)(arg[i] - '0');
+        if (v > (UINT64_MAX / mult - d) / 10) {
+            return OPT_DUR_RANGE;
+        }
+        v = v * 10 + d;
+    }
+    *out_ms = v * mult;
+    return 0;
+}
+
+int
+opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
+{
+    uint64_t v;
+    int rv = opt_duration(arg, &v);
+
+    if (rv == OPT_DUR_BAD) {
+        fprintf(stderr, "%s: --%s: '%s' is not a duration (e.g. 500ms, 2s, 1m, 7d)\n", log_prog,
+                name, arg ? arg : "");
         return 2;
     }
-    v *= mult;
-    if (v < min_ms || v > max_ms) {
+    if (rv != 0 || v < min_ms || v > max_ms) {
         fprintf(stderr, "%s: --%s: '%s' is out of range [%llums, %llums]\n", log_prog, name, arg,
                 (unsigned long long)min_ms, (unsigned long long)max_ms);
         return 2;
     }
     *out = v;
     return 0;
-bad:
-    fprintf(stderr, "%s: --%s: '%s' is not a duration (e.g. 500ms, 2s, 1m, 7d)\n", log_prog, name,
-            arg ? arg : "");
-    return 2;
 }
 
 /* n digits of p as a number, or -1 when one is not a digit. */

@@ -63,6 +63,13 @@ int opt_size(const char *name, const char *arg, uint64_t min, uint64_t max, uint
  * milliseconds in [min_ms, max_ms]. Errors as opt_u64. */
 int opt_ms(const char *name, const char *arg, uint64_t min_ms, uint64_t max_ms, uint64_t *out);
 
+/* The same durations quietly, for callers that word their own errors (a cron schedule's
+ * @every): 0 with *out_ms set, OPT_DUR_BAD (not a duration) or OPT_DUR_RANGE (over
+ * UINT64_MAX ms). */
+#define OPT_DUR_BAD 1
+#define OPT_DUR_RANGE 2
+int opt_duration(const char *arg, uint64_t *out_ms);
+
 /* Parses a time as RFC 3339 gives it, YYYY-MM-DDTHH:MM:SS[.fraction] then Z or +HH:MM or
  * -HH:MM (T may be t or a space, Z z), into milliseconds since the epoch (UTC); the fraction
  * is cut to milliseconds. Years 1970-9999. Errors as opt_u64. */

@@ -88,6 +88,11 @@ static const struct {
     [WK_UNIQUE] = { "unique", WT_STR },
     [WK_UNIQUE_TTL_MS] = { "unique_ttl_ms", WT_U64 },
     [WK_UNIQUE_HOLD] = { "unique_hold", WT_NAME },
+    [WK_SCHEDULE] = { "schedule", WT_STR },
+    [WK_MISSED] = { "missed", WT_STR },
+    [WK_CRON] = { "cron", WT_ANY },
+    [WK_REPLACED] = { "replaced", WT_BOOL },
+    [WK_NEXT_MS] = { "next_ms", WT_U64 },
 };
 
 
@@ -127,6 +132,11 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_JOB_INFO] = { "job.info", { WK_ID } },
     [WOP_JOB_PEEK] = { "job.peek", { 0 } },
     [WOP_JOB_DELETE] = { "job.delete", { WK_ID } },
+    [WOP_CRON_ADD] = { "cron.add", { WK_NAME, WK_SCHEDULE, WK_GROUP, WK_PAYLOADS } },
+    [WOP_CRON_REMOVE] = { "cron.remove", { WK_NAME } },
+    [WOP_CRON_LIST] = { "cron.list", { 0 } },
+    [WOP_CRON_PAUSE] = { "cron.pause", { WK_NAME } },
+    [WOP_CRON_RESUME] = { "cron.resume", { WK_NAME } },
 };
 
 bool

@@ -63,6 +63,7 @@ enum {
     CTL_OPT_UNIQUE,
     CTL_OPT_UNIQUE_TTL,
     CTL_OPT_UNIQUE_HOLD,
+    CTL_OPT_MISSED,
     CTL_OPT_END
 };
 
@@ -188,6 +189,11 @@ cmd_fn cmd_dead_purge;
 cmd_fn cmd_events;
 cmd_fn cmd_migrate;
 cmd_fn cmd_configure;
+cmd_fn cmd_cron_add;           /* cron.c */
+cmd_fn cmd_cron_list;
+cmd_fn cmd_cron_remove;
+cmd_fn cmd_cron_pause;
+cmd_fn cmd_cron_resume;
 
 /* ctl stats --watch (watch_tui.c): the live view, refreshed every interval_ms, full screen on
  * a terminal, else (or with plain) a text snapshot each interval, until q (on the screen),
@@ -213,6 +219,7 @@ enum stats_show {
     STATS_SHOW_NUM,    /* non-negative number, integer or float: 4, 0.25 */
     STATS_SHOW_SHARE,  /* float 0..1 (or integer 0 or 1) as a percentage, 12.5%; nil as "-" */
     STATS_SHOW_AGE,    /* non-negative integer of milliseconds, as 1.234 s (0 too); nil as "-" */
+    STATS_SHOW_TIME,   /* milliseconds since the epoch, as RFC 3339 UTC; nil as "-" */
 };
 
 /* A column of a table printed from an array of maps. */

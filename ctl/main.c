@@ -146,6 +146,15 @@ static const struct opt dead_act_opts[] = {
     OPT_END,
 };
 
+static const struct opt cron_add_opts[] = {
+    { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL,
+      "push to queue Q (default: the group's route at each instant, else default)" },
+    { CTL_OPT_MISSED, "missed", 0, "RULE", NULL,
+      "instants missed while the broker was down: once (one job for them all, the default) "
+      "or skip (none)" },
+    OPT_END,
+};
+
 /* A password given in --db is visible to other users of the machine (ps): the help says to
  * prefer the environment. */
 static const struct opt db_opts[] = {
@@ -231,6 +240,18 @@ static const struct cmd cmds[] = {
     { "peek", NULL, "--queue Q | --group G [--state S] [--max N] [--json]",
       "list the first jobs of a queue or group in a state (default ready)", cmd_peek,
       peek_opts, 0, 0 },
+    { "cron", "list", "[--json]", "list recurring jobs (also: ctl cron)", cmd_cron_list,
+      json_opts, 0, 0 },
+    { "cron", "add", "NAME 'SCHEDULE' GROUP PAYLOAD [--queue Q] [--missed once|skip]",
+      "push PAYLOAD to GROUP at every instant of SCHEDULE ('*/5 * * * *', '@every 30s', "
+      "'@daily'; UTC); an entry of that name is replaced",
+      cmd_cron_add, cron_add_opts, 4, 4 },
+    { "cron", "remove", "NAME", "remove a recurring job", cmd_cron_remove, no_opts, 1, 1 },
+    { "cron", "pause", "NAME", "stop a recurring job firing (kept)", cmd_cron_pause, no_opts, 1,
+      1 },
+    { "cron", "resume", "NAME",
+      "fire a paused recurring job again, from its next instant (those paused are skipped)",
+      cmd_cron_resume, no_opts, 1, 1 },
     { "events", NULL, "[--json] [--count N] [--events-url URL]",
       "print the broker's events (route and queue changes, leases, floods) as they happen",
       cmd_events, events_opts, 0, 0 },

@@ -12,8 +12,10 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct stats_col worker_cols[] = {
     { "id", "WORKER", STATS_SHOW_TEXT, true },
@@ -276,6 +278,25 @@ cell_share(struct table *t, const msgpack_object *o)
     table_cellf(t, "%.1f%%", v * 100);
 }
 
+static void
+cell_time(struct table *t, const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        table_cell(t, "-", 1);
+        return;
+    }
+    uint64_t ms = o->via.u64;
+    time_t s = (time_t)(ms / 1000 < (uint64_t)INT32_MAX * 128 ? ms / 1000 : 0);
+    struct tm tm;
+    char buf[64];
+    gmtime_r(&s, &tm);
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ms % 1000 != 0) {
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03u", (unsigned)(ms % 1000));
+    }
+    table_cellf(t, "%.*sZ", (int)n, buf);
+}
+
 /* How each kind of column is checked and shown. */
 static const struct show {
     bool (*ok)(const msgpack_object *o);        /* the value has a type this kind shows */
@@ -295,9 +316,10 @@ static const struct show {
     [STATS_SHOW_NUM] = { is_num, cell_num, "a non-negative number", false },
     [STATS_SHOW_SHARE] = { is_share, cell_share, "a number from 0 to 1 or nil", false },
     [STATS_SHOW_AGE] = { is_u64_or_nil, cell_age, "a non-negative integer or nil", false },
+    [STATS_SHOW_TIME] = { is_u64_or_nil, cell_time, "a non-negative integer or nil", true },
 };
 
-_Static_assert(sizeof(shows) / sizeof(shows[0]) == STATS_SHOW_AGE + 1,
+_Static_assert(sizeof(shows) / sizeof(shows[0]) == STATS_SHOW_TIME + 1,
                "every kind of column has a row in shows");
 
 /* Adds the cells of item (element idx of the array where) to t. Returns 0 or CTL_EXIT_FAILED

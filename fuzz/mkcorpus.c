@@ -578,6 +578,61 @@ journal_more(struct broker *b)
     ops_pipe_closed(b, 3);
 }
 
+/* Recurring jobs: entries added, paused, removed, and instants fired (one pushed, one
+ * refused for a queue gone) as the timer thread fires them. */
+static void
+cron_round(struct broker *b)
+{
+    pthread_mutex_lock(&b->lock);
+    cron_tick(b, jclock_ns / 1000000);
+    journal_op_end(b);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void
+journal_cron(struct broker *b)
+{
+    static const struct sl_str pl[] = { { "c1", 2 } };
+    struct wire_msg m;
+
+    cron_round(b); /* the timer thread's first round, as the broker starts */
+
+    req_begin(&m, "queue.create");
+    wire_set_cstr(&m, WK_NAME, "cq");
+    jreq(b, &m, 1);
+    req_begin(&m, "cron.add");
+    wire_set_cstr(&m, WK_NAME, "every");
+    wire_set_cstr(&m, WK_SCHEDULE, "@every 1s");
+    wire_set_cstr(&m, WK_GROUP, "cg");
+    set_payloads(&m, pl, 1);
+    jreq(b, &m, 1);
+    req_begin(&m, "cron.add");
+    wire_set_cstr(&m, WK_NAME, "gone");
+    wire_set_cstr(&m, WK_SCHEDULE, "@every 2s");
+    wire_set_cstr(&m, WK_GROUP, "cg");
+    wire_set_cstr(&m, WK_QUEUE, "cq");
+    wire_set_cstr(&m, WK_MISSED, "skip");
+    set_payloads(&m, pl, 1);
+    jreq(b, &m, 1);
+    req_begin(&m, "cron.add");
+    wire_set_cstr(&m, WK_NAME, "weekdays");
+    wire_set_cstr(&m, WK_SCHEDULE, "*/5 9-17 * * mon-fri");
+    wire_set_cstr(&m, WK_GROUP, "cg");
+    set_payloads(&m, pl, 1);
+    jreq(b, &m, 1);
+    req_begin(&m, "cron.pause");
+    wire_set_cstr(&m, WK_NAME, "weekdays");
+    jreq(b, &m, 1);
+    req_begin(&m, "queue.destroy");
+    wire_set_cstr(&m, WK_NAME, "cq");
+    jreq(b, &m, 1);
+    jclock_ns += 2000 * 1000000LL;
+    cron_round(b);
+    req_begin(&m, "cron.remove");
+    wire_set_cstr(&m, WK_NAME, "gone");
+    jreq(b, &m, 1);
+}
+
 /* The segment files of dir in order, concatenated (raw) or as records (framed). */
 static void
 journal_files(const char *dir, msgpack_sbuffer *raw, msgpack_sbuffer *framed, size_t *nsegs)
@@ -757,6 +812,7 @@ main(int argc, char **argv)
     token_requests();
     journal_seed("base", 64u << 20, NULL);
     journal_seed("changes", 64u << 20, journal_more);
+    journal_seed("cron", 64u << 20, journal_cron);
     journal_seed("segments", 800, journal_more);
     frame_seeds();
     printf("mkcorpus: %u files in %s\n", written, out_dir);

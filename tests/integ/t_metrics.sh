@@ -188,6 +188,9 @@ for name, f in [("sluice_broker_jobs", "jobs"), ("sluice_broker_payload_bytes", 
                 ("sluice_connections_dropped_total", "conns_dropped"),
                 ("sluice_connections_refused_total", "conns_refused")]:
     put(name, {}, b[f])
+for name, f in [("sluice_cron_entries", "cron"), ("sluice_cron_fired_total", "cron_fired"),
+                ("sluice_cron_refused_total", "cron_refused")]:
+    put(name, {}, b[f])
 put("sluice_journal_ok", {}, 1 if b["journal_ok"] else 0)
 put("sluice_broker_token_required", {}, 1 if b["auth"] else 0)
 put("sluice_unique_keys", {}, b["unique_keys"])

@@ -617,6 +617,9 @@ test_every_documented_op_has_a_handler(void **state)
             case WT_NAME:
                 wire_set_cstr(&req, (enum wire_key)k, k == WK_QUEUE ? "default" : "q1");
                 break;
+            case WT_STR:
+                wire_set_cstr(&req, (enum wire_key)k, "x");
+                break;
             case WT_BLOBS:
                 wire_set_strs(&req, (enum wire_key)k, pl, 1);
                 break;

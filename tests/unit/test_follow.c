@@ -263,6 +263,72 @@ test_stream_in_any_cut_rebuilds_the_state(void **state)
     free(s2.p);
 }
 
+/* A leader with a cron entry that fired twice, restarted (segment 2's snapshot holds the
+ * entry) and fired once more; and another entry added then removed. */
+static void
+lead_cron(struct fix *f)
+{
+    struct broker *b = journal_broker(&f->cfg, &f->lc, fake_now);
+    struct sl_str pl[1] = { S("tick") };
+    struct wire_msg req;
+    for (int k = 0; k < 2; k++) {
+        wire_msg_init(&req);
+        wire_set_cstr(&req, WK_OP, "cron.add");
+        wire_set_cstr(&req, WK_NAME, k == 0 ? "every" : "gone");
+        wire_set_cstr(&req, WK_SCHEDULE, "@every 1s");
+        wire_set_cstr(&req, WK_GROUP, "cg");
+        wire_set_strs(&req, WK_PAYLOADS, pl, 1);
+        assert_int_equal(op(b, &req), 0);
+    }
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "cron.remove");
+    wire_set_cstr(&req, WK_NAME, "gone");
+    assert_int_equal(op(b, &req), 0);
+    for (int i = 1; i <= 3; i++) {
+        if (i == 3) {
+            journal_close(b);
+            broker_free(b);
+            b = journal_broker(&f->cfg, &f->lc, fake_now);
+        }
+        fake_now = T0 + i * 1000 * MS;
+        pthread_mutex_lock(&b->lock);
+        cron_tick(b, fake_now / MS);
+        journal_op_end(b);
+        pthread_mutex_unlock(&b->lock);
+    }
+    journal_close(b);
+    broker_free(b);
+}
+
+/* A standby applies cron entries, removals and fired instants from the stream, jobs and
+ * instants alike, and holds them once promoted. */
+static void
+test_standby_applies_cron_entries_and_fires(void **state)
+{
+    struct fix *f = *state;
+    lead_cron(f);
+    struct segbytes s1 = segment(f, 1), s2 = segment(f, 2);
+    standby(f);
+    assert_int_equal(feed(f, 1, 1, s1.p, s1.n, 7), 0);
+    assert_int_equal(feed(f, 2, 1, s2.p, s2.n, 7), 0);
+    pthread_mutex_lock(&f->b->lock);
+    const struct cron_entry *e = cron_find(f->b, S("every"));
+    assert_non_null(e);
+    assert_int_equal(e->fired, 3);
+    assert_int_equal(e->last_ms, (T0 + 3000 * MS) / MS);
+    assert_null(cron_find(f->b, S("gone")));
+    assert_int_equal(f->b->jobs, 3);
+    pthread_mutex_unlock(&f->b->lock);
+    promote(f, 2);
+    e = cron_find(f->b, S("every"));
+    assert_non_null(e);
+    assert_int_equal(e->fired, 3);
+    assert_int_equal(f->b->cron.n, 1);
+    assert_int_equal(f->b->jobs, 3);
+    free(s1.p);
+    free(s2.p);
+}
+
 /* The old leader died after the first half of a record: the next leader's epoch record
  * follows it in the stream. The half record is dropped (it was never confirmed) and the
  * standby goes on with the new epoch. */
@@ -399,6 +465,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_cut_by_a_new_epoch_gives_way_to_the_next,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_within_an_epoch_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_standby_applies_cron_entries_and_fires, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_standby_drops_segments_whose_jobs_are_gone, setup,
                                         teardown),
     };

@@ -194,6 +194,10 @@ static const struct {
     { "stats", 0 },
     { "flush", 0 },
     { "purge", 0 }, /* "queue and/or group": checked by the handler, not the table */
+    { "cron.remove", BIT(WK_NAME) },
+    { "cron.list", 0 },
+    { "cron.pause", BIT(WK_NAME) },
+    { "cron.resume", BIT(WK_NAME) },
 };
 
 static void
