@@ -37,6 +37,7 @@ enum change_kind {
     CH_FLUSH,         /* routes and statistics reset: made just before, so that consumers see
                          the routes it resets */
     CH_PURGE,         /* moved ready jobs deleted by purge, each one a CH_JOB_GONE before */
+    CH_GROUP_LIMIT,   /* group's start rate limit set or removed (group->rate NULL) */
     CH_KINDS
 };
 

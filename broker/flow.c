@@ -1,6 +1,7 @@
 #include "flow.h"
 
 #include "change.h"
+#include "grate.h"
 
 #include "journal.h"
 
@@ -105,6 +106,9 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
             break;
         }
         struct job *j = queue_ready_head(q);
+        if (j->group->rate != NULL && !grate_take(b, j->group, now)) {
+            continue; /* held back now: the next pick passes it by */
+        }
         if (j->suspect) {
             /* Its worker died running one of its batch, which one unknown: it goes out alone,
              * so that a death while running it is charged to it (see flow.h). */
@@ -373,7 +377,8 @@ flow_tick(struct broker *b, int64_t now_ns)
             theap_del(&b->timers, j); /* cannot happen: only those two states have deadlines */
         }
     }
-    return j != NULL ? j->due_ns : INT64_MAX;
+    int64_t next = grate_tick(b, now_ns);
+    return j != NULL && j->due_ns < next ? j->due_ns : next;
 }
 
 /* Charges j (handed back, ready at the head) the crash of the worker that ran it: it keeps

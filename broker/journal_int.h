@@ -42,6 +42,9 @@ enum rec {
     R_GWEIGHT = 16,   /* str group, u32 weight (thousandths) */
     R_EPOCH = 17,     /* u64 epoch, str holder: a cluster leader began (journal_follow.c) */
     R_PUSH_AT = 18,   /* u64 wall_ms, i64 due_wall_ms, then as R_PUSH: delayed jobs */
+    R_GRATE = 22,     /* str group, u64 rate (thousandths of a job per second; 0: no limit),
+                         u32 burst (0 with rate 0): its start rate (grate.h); tokens are
+                         not recorded, a replayed bucket starts full */
 };
 
 struct buf {

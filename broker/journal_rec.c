@@ -5,6 +5,7 @@
 #include "change.h"
 #include "clock.h"
 #include "err.h"
+#include "grate.h"
 #include "jfile.h"
 #include "log.h"
 #include "wire.h"
@@ -368,6 +369,17 @@ journal_group_weight(struct broker *b, const struct group *g)
 }
 
 static void
+journal_group_limit(struct broker *b, const struct group *g)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_GRATE);
+    w_str(&w, g->name, g->name_len);
+    w_u64(&w, g->rate != NULL ? g->rate->bucket.rate_milli : 0);
+    w_u32(&w, g->rate != NULL ? g->rate->bucket.burst : 0);
+    rec_end(&w, true);
+}
+
+static void
 journal_flush(struct broker *b)
 {
     struct rec_w w;
@@ -436,6 +448,13 @@ c_group_weight(struct broker *b, const struct change *c)
 }
 
 static uint64_t
+c_group_limit(struct broker *b, const struct change *c)
+{
+    journal_group_limit(b, c->group);
+    return 0;
+}
+
+static uint64_t
 c_flush(struct broker *b, const struct change *c)
 {
     (void)c;
@@ -448,7 +467,7 @@ static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change 
     [CH_JOB_FIELDS] = c_job_fields, [CH_JOB_GONE] = c_job_gone,
     [CH_QUEUE] = c_queue,         [CH_QUEUE_GONE] = c_queue_gone,
     [CH_ROUTE] = c_route,         [CH_GROUP_WEIGHT] = c_group_weight,
-    [CH_FLUSH] = c_flush,
+    [CH_FLUSH] = c_flush,         [CH_GROUP_LIMIT] = c_group_limit,
     /* CH_PURGE: none; its deletions were recorded one by one (CH_JOB_GONE). */
 };
 
@@ -533,6 +552,9 @@ snapshot(struct broker *b)
         }
         if (g->weight != GROUP_WEIGHT_ONE) {
             journal_group_weight(b, g);
+        }
+        if (g->rate != NULL) {
+            journal_group_limit(b, g);
         }
     }
     dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);

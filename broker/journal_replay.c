@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "grate.h"
 #include "jfile.h"
 #include "log.h"
 #include "wire.h"
@@ -313,7 +314,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
      * a start that succeeded could leave a journal that the next start refuses. */
     bool check_only = r->in_snap && !r->first;
     if (r->in_snap && p[0] != R_SNAP_END && p[0] != R_NEXTID && p[0] != R_QUEUE &&
-        p[0] != R_ROUTE && p[0] != R_GWEIGHT && p[0] != R_DEDUP &&
+        p[0] != R_ROUTE && p[0] != R_GWEIGHT && p[0] != R_GRATE && p[0] != R_DEDUP &&
         p[0] != R_DEDUP_SEQS) {
         return SL_EBADREQ; /* a snapshot holds nothing else (snapshot()) */
     }
@@ -432,6 +433,17 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
             return SL_EBADREQ;
         }
         return check_only ? 0 : broker_group_weight(b, group, w);
+    }
+    case R_GRATE: {
+        struct sl_str group = r_name(&d);
+        uint64_t milli = r_le(&d, 8);
+        uint32_t burst = (uint32_t)r_le(&d, 4);
+        bool none = milli == 0 && burst == 0;
+        if (d.bad || (!none && (milli < RATE_MILLI_MIN || milli > RATE_MILLI_MAX || burst < 1 ||
+                                burst > RATE_BURST_MAX))) {
+            return SL_EBADREQ;
+        }
+        return check_only ? 0 : grate_set(b, group, milli, burst);
     }
     case R_FLUSH:
         broker_flush(b, &x, &y);

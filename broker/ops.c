@@ -52,6 +52,7 @@ static const struct op {
     [WOP_LEASE_RELEASE] = { op_lease_release, 0 },
     [WOP_CLUSTER_STATUS] = { op_cluster_status, OP_READ },
     [WOP_CLUSTER_STEP_DOWN] = { op_cluster_step_down, OP_READ },
+    [WOP_GROUP_LIMIT] = { op_group_limit, OP_WAKES | OP_CHANGE },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the

@@ -17,6 +17,9 @@
  *   head arrived first serves (a binary heap of lanes keyed by their head's arrival number;
  *   O(log lanes) per job).
  *
+ * A group held back by its start rate (queue_group_hold) has its lanes out of the turn and
+ * the heap, whatever ready jobs they hold, until it is let back in.
+ *
  * Reserved, delayed and dead jobs are one list per state and queue, in the order they entered
  * it. */
 #ifndef SLUICE_QUEUE_H
@@ -69,7 +72,7 @@ struct lane {
     struct group *g;
     struct joblist ready;
     uint64_t credit;               /* groups order: thousandths of a job */
-    bool active;                   /* in the turn or the heap */
+    bool active;                   /* in the turn or the heap: ready jobs, group not held */
     uint32_t heap_idx;             /* fifo order: place in q->heap, or UINT32_MAX */
     struct queue *q;
     uint64_t jobs;                 /* the group's jobs in q, every state */
@@ -95,7 +98,7 @@ struct queue {
     uint64_t pass;                 /* stride scheduling among equal priorities (scheduler.c) */
     struct lane *lanes;            /* every lane */
     uint32_t nlanes;
-    uint32_t nactive;              /* lanes with ready jobs */
+    uint32_t nactive;              /* lanes with ready jobs, of groups not held */
     struct lane *cur;              /* groups order: the lane whose turn it is */
     struct lane **heap;            /* fifo order: the lanes with ready jobs */
     uint32_t heap_cap;
@@ -134,6 +137,12 @@ void queue_job_set_head(struct queue *q, struct job *j, enum job_state st);
 /* Moves j just before `before` in the list they are both in (same queue, same state, and for
  * ready jobs the same group); does nothing otherwise. Counters do not change. */
 void queue_job_move_before(struct job *j, struct job *before);
+
+/* Holds g's lanes out of every queue's turn and heap (held), or lets them back in at the
+ * end of the turn (or their place in the heap): a group whose start rate is spent waits
+ * without being passed over by every reserve. Its jobs stay ready and counted; a lane made
+ * or filled while g is held stays out. */
+void queue_group_hold(struct group *g, bool held);
 
 /* The ready job q would hand out next by its order, or NULL. Advances the turn past lanes
  * whose credit is spent, which hands out nothing. */

@@ -82,6 +82,8 @@ static const struct {
     [WK_RETRY_BASE_MS] = { "retry_base_ms", WT_U64 },
     [WK_RETRY_MAX_MS] = { "retry_max_ms", WT_U64 },
     [WK_RETRY_JITTER] = { "retry_jitter", WT_U64 },
+    [WK_RATE] = { "rate", WT_NUM },
+    [WK_BURST] = { "burst", WT_U64 },
 };
 
 
@@ -118,6 +120,7 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_GROUP_WEIGHT] = { "group.weight", { WK_GROUP, WK_WEIGHT } },
     [WOP_CLUSTER_STATUS] = { "cluster.status", { 0 } },
     [WOP_CLUSTER_STEP_DOWN] = { "cluster.step_down", { 0 } },
+    [WOP_GROUP_LIMIT] = { "group.limit", { WK_GROUP, WK_RATE } },
 };
 
 bool

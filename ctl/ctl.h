@@ -59,6 +59,9 @@ enum {
     CTL_OPT_CLIENT,
     CTL_OPT_SEQ,
     CTL_OPT_ORDER,
+    CTL_OPT_RATE,
+    CTL_OPT_BURST,
+    CTL_OPT_NONE,
     CTL_OPT_END
 };
 
@@ -170,6 +173,7 @@ cmd_fn cmd_route_list;
 cmd_fn cmd_route_set;
 cmd_fn cmd_route_unset;
 cmd_fn cmd_group_weight;
+cmd_fn cmd_group_limit;    /* groups limit (admin.c) */
 cmd_fn cmd_flush;
 cmd_fn cmd_purge;
 cmd_fn cmd_ping;
