@@ -27,6 +27,7 @@ static const enum wire_key f_reserve[] = { WK_WORKER, WK_MAX, WK_WAIT_MS, WK_FRO
 static const enum wire_key f_ack[] = { WK_IDS, WK_WORKER, WK_OP };
 static const enum wire_key f_nack[] = { WK_IDS, WK_WORKER, WK_DELAY_MS, WK_OP };
 static const enum wire_key f_touch[] = { WK_IDS, WK_WORKER, WK_TTR_MS, WK_OP };
+static const enum wire_key f_limit[] = { WK_RATE, WK_BURST, WK_EXPECT, WK_REASON, WK_OP };
 
 /* The API. Order matters only among rows of one path. */
 static const struct hj_endpoint endpoints[] = {
@@ -51,6 +52,7 @@ static const struct hj_endpoint endpoints[] = {
     { "POST", "/v1/ack", WOP_ACK, WK_OP, f_ack, HJ_BODY },
     { "POST", "/v1/nack", WOP_NACK, WK_OP, f_nack, HJ_BODY },
     { "POST", "/v1/touch", WOP_TOUCH, WK_OP, f_touch, HJ_BODY },
+    { "PUT", "/v1/groups/*/limit", WOP_GROUP_LIMIT, WK_GROUP, f_limit, HJ_BODY },
 };
 #define NENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 

@@ -212,6 +212,8 @@ enum stats_show {
     STATS_SHOW_NUM,    /* non-negative number, integer or float: 4, 0.25 */
     STATS_SHOW_SHARE,  /* float 0..1 (or integer 0 or 1) as a percentage, 12.5%; nil as "-" */
     STATS_SHOW_AGE,    /* non-negative integer of milliseconds, as 1.234 s (0 too); nil as "-" */
+    STATS_SHOW_RATE,   /* non-negative number of jobs per second, as 20/s, 0.5/s; nil as "-" */
+    STATS_SHOW_U64_NIL, /* non-negative integer; nil as "-" */
 };
 
 /* A column of a table printed from an array of maps. */
