@@ -106,15 +106,15 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
             break;
         }
         struct job *j = queue_ready_head(q);
+        /* A suspect goes out alone: its worker died running one of its batch, which one
+         * unknown, so that a death while running it is charged to it (see flow.h). */
+        if (j->suspect && k > 0) {
+            break;
+        }
         if (j->group->rate != NULL && !grate_take(b, j->group, now)) {
             continue; /* held back now: the next pick passes it by */
         }
         if (j->suspect) {
-            /* Its worker died running one of its batch, which one unknown: it goes out alone,
-             * so that a death while running it is charged to it (see flow.h). */
-            if (k > 0) {
-                break;
-            }
             alone = true;
             j->suspect = 0;
         }

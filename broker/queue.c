@@ -640,6 +640,19 @@ queue_move_all(struct queue *from, struct queue *to, uint64_t *moved)
         queue_job_set(to, j, JOB_READY);
         (*moved)++;
     }
+    /* The lanes of groups held by their start rate are in no heap: their jobs follow, each
+     * group's in order. A lane is kept while its jobs leave, so that it stays valid. */
+    for (struct lane *l = from->lanes, *next; l != NULL; l = next) {
+        l->jobs++;
+        while ((j = l->ready.head) != NULL) {
+            queue_job_set(to, j, JOB_READY);
+            (*moved)++;
+        }
+        next = l->qnext;
+        if (--l->jobs == 0) {
+            lane_free(l);
+        }
+    }
     for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
         while ((j = from->lists[st].head) != NULL) {
             queue_job_set(to, j, (enum job_state)st);

@@ -172,7 +172,8 @@ int64_t queue_group_ready_since(const struct group *g);
 int queue_move_ready(struct queue *from, struct queue *to, struct group *g, uint64_t *moved);
 
 /* Moves every job of `from`, in every state, to `to`: ready jobs to the tails of their lanes
- * in the order they arrived in `from`; other states keep their state. `from` is left in fifo
+ * in the order they arrived in `from` (those of groups held by their start rate after the
+ * others, each group's in order); other states keep their state. `from` is left in fifo
  * order (it is to be freed). *moved: how many. 0, or SL_ENOMEM with nothing moved. */
 int queue_move_all(struct queue *from, struct queue *to, uint64_t *moved);
 

@@ -366,6 +366,13 @@ test_a_limit_counts_every_queue_and_flush_removes_it(void **state)
     put(b, "lim", "q1", 5); /* joins nothing while held */
     assert_int_equal(broker_queue_find(b, S("q1"))->nactive, 0);
     check(b);
+    /* A queue destroyed while a group in it is held: its jobs move all the same. */
+    uint64_t moved, resets;
+    assert_int_equal(broker_queue_destroy(b, S("q1"), true, &moved, &resets), 0);
+    assert_int_equal(moved, 7); /* 6 ready, 1 reserved */
+    assert_int_equal(queue_n(b->dflt, JOB_READY), 6);
+    assert_int_equal(b->dflt->nactive, 0);
+    check(b);
     uint64_t routes, reset;
     broker_flush(b, &routes, &reset);
     assert_null(lim->rate);
