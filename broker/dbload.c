@@ -188,8 +188,8 @@ read_weight(const struct chan_read *r)
     return 0;
 }
 
-/* Keeps what the broker may take of row r (its route, its weight w, its limit) in *rows. 0 or -1 (no
- * memory). */
+/* Keeps what the broker may take of row r (its route, its weight w, its limit) in *rows. 0 or
+ * -1 (no memory). */
 static int
 keep_row(struct load_row **rows, uint32_t *n, uint32_t *cap, const struct chan_read *r,
          uint32_t w)
