@@ -175,9 +175,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ
 
 # The live view's model and screen (ctl/watch*.c but watch_tui.c: no terminal code) are tested
 # on their own.
-# They come after libsluice.a on the command line, so what they take from common/ is named too.
 $(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o $(BUILD)/ctl/watch_layout.o \
-                          $(BUILD)/ctl/watch_render.o $(BUILD)/common/ratespec.o
+                          $(BUILD)/ctl/watch_render.o
+# They come after libsluice.a on the command line: it is searched again for what they use.
+$(BUILD)/tests/test_watch: LIBS := $(LIBSLUICE) $(LIBS)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)
