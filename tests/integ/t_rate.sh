@@ -32,7 +32,9 @@ has() {
 
 # workers_in STATE N: at least N workers are in STATE now.
 workers_in() {
-    [ "$(json "$(ctl stats --json)" "sum(1 for w in d['workers'] if w['state'] == '$1')")" -ge "$2" ]
+    local n
+    n=$(json "$(ctl stats --json)" "sum(1 for w in d['workers'] if w['state'] == '$1')")
+    [ "$n" -ge "$2" ]
 }
 
 # workers_back N: the broker knows at least N workers.
@@ -65,8 +67,9 @@ snap() {
 
 # within_pct GOT WANT PCT NAME: |GOT - WANT| <= PCT% of WANT.
 within_pct() {
-    if python3 -c 'import sys; g, w, p = map(float, sys.argv[1:4]); sys.exit(abs(g - w) > w * p / 100)' \
-        "$1" "$2" "$3"; then
+    if python3 -c 'import sys
+g, w, p = map(float, sys.argv[1:4])
+sys.exit(abs(g - w) > w * p / 100)' "$1" "$2" "$3"; then
         pass "$4 ($1, expected $2 +-$3%)"
     else
         fail "$4" "got $1, expected $2 within $3%"
@@ -75,7 +78,8 @@ within_pct() {
 
 # f64 X: X as a msgpack float 64, in hex.
 f64() {
-    python3 -c 'import struct, sys; print(b"\xcb".hex() + struct.pack(">d", float(sys.argv[1])).hex())' "$1"
+    python3 -c 'import struct, sys
+print("cb" + struct.pack(">d", float(sys.argv[1])).hex())' "$1"
 }
 
 # wire_refused WHY FIELDS...: a raw group.limit with FIELDS is answered bad_request, saying WHY.
@@ -83,7 +87,8 @@ wire_refused() {
     local why=$1 rep
     shift
     rep=$("$send" "$url" --hex "$(mp_op group.limit group str bob "$@")")
-    if [ "$(json "$rep" 'd["err"]')" = bad_request ] && [[ "$(json "$rep" 'd["msg"]')" == *"$why"* ]]; then
+    if [ "$(json "$rep" 'd["err"]')" = bad_request ] &&
+        [[ "$(json "$rep" 'd["msg"]')" == *"$why"* ]]; then
         pass "group.limit $* is refused: $why"
     else
         fail "group.limit $* is refused: $why" "reply: $rep"
