@@ -293,7 +293,7 @@ held_group_is_skipped_and_rejoins(struct broker *b, enum queue_order order)
     put(b, "lim", NULL, 100);
     put(b, "amy", NULL, 10);
     assert_int_equal(grate_set(b, S("lim"), 2000, 2), 0); /* 2/s, burst 2 */
-    char seq[64];
+    char seq[65];
     assert_int_equal(take_many(b, 12, seq), 12);
     if (order == QUEUE_ORDER_GROUPS) {
         assert_string_equal(seq, "lalaaaaaaaaa");
@@ -359,7 +359,7 @@ test_a_limit_counts_every_queue_and_flush_removes_it(void **state)
     assert_null(broker_group_find(b, S("nobody"))); /* no limit to remove: nothing made */
     put(b, "lim", NULL, 2);
     put(b, "lim", "q1", 2);
-    char seq[64];
+    char seq[65];
     assert_int_equal(take_many(b, 10, seq), 3);
     struct group *lim = broker_group_find(b, S("lim"));
     assert_true(lim->held);
