@@ -177,6 +177,8 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BROKER_LIB_OBJ) $(WLIB_OBJ
 # on their own.
 $(BUILD)/tests/test_watch: $(BUILD)/ctl/watch.o $(BUILD)/ctl/watch_layout.o \
                           $(BUILD)/ctl/watch_render.o
+# They come after libsluice.a on the command line: it is searched again for what they use.
+$(BUILD)/tests/test_watch: LIBS := $(LIBSLUICE) $(LIBS)
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | deps
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 
 #include "dbsync.h"
 #include "err.h"
+#include "grate.h"
 #include "journal.h"
 #include "log.h"
 
@@ -288,6 +289,7 @@ void
 broker_group_remove(struct broker *b, struct group *g)
 {
     dbsync_group_gone(b->db, g);
+    grate_drop(b, g);
     hmap_del(&b->groups, g->name, g->name_len);
     if (g->prev != NULL) {
         g->prev->next = g->next;
@@ -593,6 +595,7 @@ broker_flush(struct broker *b, uint64_t *routes_reset, uint64_t *reset)
             (*routes_reset)++;
         }
         g->weight = GROUP_WEIGHT_ONE;
+        grate_drop(b, g);
         g->done = g->failed = g->pushed = 0;
         (*reset)++;
         if (group_jobs(g) == 0) {

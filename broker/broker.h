@@ -89,6 +89,7 @@ struct broker {
     struct theap timers;             /* delayed jobs and reservation deadlines */
     struct waiter *waiters_head, *waiters_tail; /* parked reserves, oldest first (park.c) */
     uint32_t nwaiters;
+    struct group_rate *rate_held;    /* groups held back by their start rate (grate.c) */
     pthread_cond_t timer_cond;       /* wakes the timer thread (park.c) */
     int64_t timer_next_ns;           /* when the timer thread will next wake, monotonic */
     uint64_t rng;                    /* retry jitter (flow.c): xorshift state, never 0 */

@@ -21,6 +21,7 @@ static const struct {
     [CH_GROUP_WEIGHT] = { true, false },
     [CH_FLUSH] = { true, false },
     [CH_PURGE] = { true, true },
+    [CH_GROUP_LIMIT] = { true, false },
 };
 
 /* Publishes the change under its request's op name: the request's group/queue/name, reason
@@ -30,7 +31,7 @@ feed_events(struct broker *b, const struct change *c)
 {
     static const enum wire_key carried[] = { WK_GROUP, WK_QUEUE, WK_NAME, WK_REASON, WK_LEASE,
                                              WK_PRIORITY, WK_WEIGHT, WK_MAX_INFLIGHT,
-                                             WK_ORDER };
+                                             WK_ORDER, WK_RATE, WK_BURST };
     const struct wire_msg *req = c->origin;
     struct sl_str op = req->v[WK_OP].s;
     char event[WIRE_NAME_MAX + 1];

@@ -42,6 +42,7 @@ enum change_kind {
     CH_CRON_GONE,     /* the cron entry named name removed */
     CH_CRON_FIRE,     /* cron's instant last_ms fired with its push refused (a fire whose job
                          was stored is the CH_PUSH whose push carries the instant) */
+    CH_GROUP_LIMIT,   /* group's start rate limit set or removed (group->rate NULL) */
     CH_KINDS
 };
 

@@ -1,5 +1,6 @@
 #include "dbload.h"
 
+#include "grate.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -11,6 +12,8 @@ struct load_row {
     char group[WIRE_NAME_MAX + 1], queue[WIRE_NAME_MAX + 1];
     uint32_t group_len, queue_len;  /* queue_len 0: no route */
     uint32_t weight;                /* thousandths; GROUP_WEIGHT_ONE: none to set */
+    uint64_t rate_milli;            /* its start rate, thousandths per second; 0: none */
+    uint32_t burst;                 /* 0: the default */
 };
 
 /* Routes the group of r, unless it was routed since start, creating a missing queue.
@@ -61,11 +64,30 @@ apply_weight(struct broker *b, const struct load_row *r)
     return true;
 }
 
-/* Routes and weights the groups of rows[0..n) that have none of their own. b->lock held. */
+/* Limits the start rate of r's group, unless it got one since start. Returns whether it did.
+ * b->lock held. */
+static bool
+apply_limit(struct broker *b, const struct load_row *r)
+{
+    struct sl_str g = { r->group, r->group_len };
+    const struct group *have = broker_group_find(b, g);
+
+    if (have != NULL && have->rate != NULL) {
+        return false; /* limited since start: the broker's choice stands */
+    }
+    if (grate_set(b, g, r->rate_milli, r->burst) != 0) {
+        LOG(LOG_WARN, "db.limit_skipped", "group=%s reason=\"no memory\"", r->group);
+        return false;
+    }
+    return true;
+}
+
+/* Routes, weights and limits the groups of rows[0..n) that have none of their own. b->lock
+ * held. */
 static void
 apply_rows(struct broker *b, const struct load_row *rows, uint32_t n)
 {
-    uint32_t routes = 0, weights = 0;
+    uint32_t routes = 0, weights = 0, limits = 0;
 
     for (uint32_t i = 0; i < n; i++) {
         const struct load_row *r = &rows[i];
@@ -79,18 +101,20 @@ apply_rows(struct broker *b, const struct load_row *rows, uint32_t n)
         }
         routes += r->queue_len > 0 && apply_route(b, r);
         weights += r->weight != GROUP_WEIGHT_ONE && apply_weight(b, r);
+        limits += r->rate_milli != 0 && apply_limit(b, r);
     }
-    LOG(LOG_INFO, "db.routes_loaded", "routes=%u weights=%u", routes, weights);
+    LOG(LOG_INFO, "db.routes_loaded", "routes=%u weights=%u limits=%u", routes, weights, limits);
 }
 
 /* One row of channels as read, into buffers bound to the statement's results. */
 struct chan_read {
     char id[WIRE_NAME_MAX + 1], route[WIRE_NAME_MAX + 1];
     unsigned long id_len, route_len;
-    my_bool route_null, id_err, route_err, weight_null;
+    my_bool route_null, id_err, route_err, weight_null, rate_null, burst_null;
     uint64_t count, done, failed;
     int64_t weight;                 /* thousandths, as the database holds them */
-    MYSQL_BIND res[6];
+    int64_t rate, burst;            /* rate_limit in thousandths, rate_burst */
+    MYSQL_BIND res[8];
 };
 
 static void
@@ -118,6 +142,36 @@ bind_chan_read(struct chan_read *r)
     r->res[5].buffer_type = MYSQL_TYPE_LONGLONG;
     r->res[5].buffer = &r->weight;
     r->res[5].is_null = &r->weight_null;
+    r->res[6].buffer_type = MYSQL_TYPE_LONGLONG;
+    r->res[6].buffer = &r->rate;
+    r->res[6].is_null = &r->rate_null;
+    r->res[7].buffer_type = MYSQL_TYPE_LONGLONG;
+    r->res[7].buffer = &r->burst;
+    r->res[7].is_null = &r->burst_null;
+}
+
+/* The start rate of row r into *milli and *burst (0: none; burst 0: the default); a limit out
+ * of range is logged and taken as none. */
+static void
+read_limit(const struct chan_read *r, uint64_t *milli, uint32_t *burst)
+{
+    *milli = 0;
+    *burst = 0;
+    if (r->rate_null) {
+        return;
+    }
+    bool rate_ok = r->rate >= (int64_t)RATE_MILLI_MIN && r->rate <= (int64_t)RATE_MILLI_MAX;
+    bool burst_ok = r->burst_null || (r->burst >= 1 && r->burst <= (int64_t)RATE_BURST_MAX);
+    if (rate_ok && burst_ok) {
+        *milli = (uint64_t)r->rate;
+        *burst = r->burst_null ? 0 : (uint32_t)r->burst;
+        return;
+    }
+    char qg[300];
+    LOG(LOG_WARN, "db.limit_skipped", "group=%s rate_limit=%.3f rate_burst=%lld reason=\"%s\"",
+        log_quote(qg, sizeof(qg), r->id, (unsigned)r->id_len), (double)r->rate / 1000.0,
+        r->burst_null ? -1LL : (long long)r->burst,
+        rate_ok ? "rate_burst not 1 to 1000000" : "rate_limit not 0.001 to 1000000");
 }
 
 /* The weight of row r in thousandths; 0, logged, when no group can have it. */
@@ -134,15 +188,18 @@ read_weight(const struct chan_read *r)
     return 0;
 }
 
-/* Keeps what the broker may take of row r (its route, its weight w) in *rows. 0 or -1 (no
- * memory). */
+/* Keeps what the broker may take of row r (its route, its weight w, its limit) in *rows. 0 or
+ * -1 (no memory). */
 static int
 keep_row(struct load_row **rows, uint32_t *n, uint32_t *cap, const struct chan_read *r,
          uint32_t w)
 {
     uint32_t rl = r->route_null ? 0 : (uint32_t)r->route_len;
+    uint64_t milli;
+    uint32_t burst;
 
-    if (rl == 0 && (w == GROUP_WEIGHT_ONE || w == 0)) {
+    read_limit(r, &milli, &burst);
+    if (rl == 0 && (w == GROUP_WEIGHT_ONE || w == 0) && milli == 0) {
         return 0;
     }
     if (*n == *cap) {
@@ -162,6 +219,8 @@ keep_row(struct load_row **rows, uint32_t *n, uint32_t *cap, const struct chan_r
     k->queue[rl] = '\0';
     k->queue_len = rl;
     k->weight = w != 0 ? w : GROUP_WEIGHT_ONE;
+    k->rate_milli = milli;
+    k->burst = burst;
     return 0;
 }
 
@@ -169,9 +228,11 @@ int
 dbload_channels(MYSQL *m, struct broker *b, struct dbowed *owed, bool load_routes, char *why,
                 size_t cap)
 {
-    /* Weights as thousandths, exactly: the column is DECIMAL(7,3). */
+    /* Weights and rates as thousandths, exactly: the columns are DECIMAL(n,3). */
     static const char sql[] = "SELECT id, route, count, done, failed,"
-                              " CAST(ROUND(weight * 1000) AS SIGNED) FROM channels";
+                              " CAST(ROUND(weight * 1000) AS SIGNED),"
+                              " CAST(ROUND(rate_limit * 1000) AS SIGNED), rate_burst"
+                              " FROM channels";
     struct chan_read r;
     struct load_row *keep = NULL;
     uint32_t nkeep = 0, capkeep = 0;

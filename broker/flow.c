@@ -1,6 +1,7 @@
 #include "flow.h"
 
 #include "change.h"
+#include "grate.h"
 
 #include "journal.h"
 
@@ -104,12 +105,15 @@ flow_reserve(struct broker *b, struct worker *w, uint32_t max, const struct wire
             break;
         }
         struct job *j = queue_ready_head(q);
+        /* A suspect goes out alone: its worker died running one of its batch, which one
+         * unknown, so that a death while running it is charged to it (see flow.h). */
+        if (j->suspect && k > 0) {
+            break;
+        }
+        if (j->group->rate != NULL && !grate_take(b, j->group, now)) {
+            continue; /* held back now: the next pick passes it by */
+        }
         if (j->suspect) {
-            /* Its worker died running one of its batch, which one unknown: it goes out alone,
-             * so that a death while running it is charged to it (see flow.h). */
-            if (k > 0) {
-                break;
-            }
             alone = true;
             j->suspect = 0;
         }
@@ -400,7 +404,8 @@ flow_tick(struct broker *b, int64_t now_ns)
             theap_del(&b->timers, j); /* cannot happen: only those two states have deadlines */
         }
     }
-    return j != NULL ? j->due_ns : INT64_MAX;
+    int64_t next = grate_tick(b, now_ns);
+    return j != NULL && j->due_ns < next ? j->due_ns : next;
 }
 
 /* Charges j (handed back, ready at the head) the crash of the worker that ran it: it keeps

@@ -20,6 +20,9 @@ group_new(struct sl_str name)
 void
 group_free(struct group *g)
 {
+    if (g != NULL) {
+        free(g->rate);
+    }
     free(g);
 }
 

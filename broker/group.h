@@ -8,10 +8,12 @@
 #include "wait.h"
 #include "wire.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct queue;
 struct lane;
+struct group_rate;
 
 /* A group's weight, in thousandths: its share of the turns in a queue (queue.h) against other
  * groups there. 1000 (weight 1) unless set; 10 (0.01) to 1,000,000 (1000). */
@@ -25,6 +27,9 @@ struct group {
     uint64_t jobs[JOB_STATES];     /* jobs of this group in each state, all queues */
     uint32_t weight;               /* thousandths (GROUP_WEIGHT_*) */
     uint32_t name_len;
+    bool held;                     /* its start rate is spent: its lanes are out of every
+                                      queue's turn and heap (queue_group_hold) */
+    struct group_rate *rate;       /* its start rate limit (grate.h); NULL: none */
     uint64_t dispatched;           /* jobs handed out by reserve since start; never reset */
     uint64_t run_ns;               /* summed time from reservation to ack or nack */
     uint64_t done, failed, pushed; /* since start or the last flush */

@@ -31,6 +31,7 @@ static const enum wire_key f_peek[] = { WK_QUEUE, WK_GROUP, WK_STATE, WK_MAX, WK
 static const enum wire_key f_touch[] = { WK_IDS, WK_WORKER, WK_TTR_MS, WK_OP };
 static const enum wire_key f_cron[] = { WK_NAME, WK_SCHEDULE, WK_GROUP, WK_QUEUE, WK_MISSED,
                                         WK_OP };
+static const enum wire_key f_limit[] = { WK_RATE, WK_BURST, WK_EXPECT, WK_REASON, WK_OP };
 
 /* The API. Order matters only among rows of one path. */
 static const struct hj_endpoint endpoints[] = {
@@ -63,6 +64,7 @@ static const struct hj_endpoint endpoints[] = {
     { "DELETE", "/v1/cron/*", WOP_CRON_REMOVE, WK_NAME, f_none, 0 },
     { "POST", "/v1/cron/*/pause", WOP_CRON_PAUSE, WK_NAME, f_none, 0 },
     { "POST", "/v1/cron/*/resume", WOP_CRON_RESUME, WK_NAME, f_none, 0 },
+    { "PUT", "/v1/groups/*/limit", WOP_GROUP_LIMIT, WK_GROUP, f_limit, HJ_BODY },
 };
 #define NENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 

@@ -52,6 +52,9 @@ enum rec {
     R_CRON_FIRE = 21, /* str name, i64 instant_ms, u8 pushed, then (pushed) as R_PUSH: the
                          instant fired and its job, one record so that neither is kept
                          without the other; pushed 0: the push was refused */
+    R_GRATE = 22,     /* str group, u64 rate (thousandths of a job per second; 0: no limit),
+                         u32 burst (0 with rate 0): its start rate (grate.h); tokens are
+                         not recorded, a replayed bucket starts full */
 };
 
 struct buf {

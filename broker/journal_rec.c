@@ -5,6 +5,7 @@
 #include "change.h"
 #include "clock.h"
 #include "err.h"
+#include "grate.h"
 #include "jfile.h"
 #include "log.h"
 #include "wire.h"
@@ -425,6 +426,17 @@ journal_cron(struct broker *b, const struct cron_entry *e)
 }
 
 static void
+journal_group_limit(struct broker *b, const struct group *g)
+{
+    struct rec_w w;
+    rec_begin(&w, b->jr, R_GRATE);
+    w_str(&w, g->name, g->name_len);
+    w_u64(&w, g->rate != NULL ? g->rate->bucket.rate_milli : 0);
+    w_u32(&w, g->rate != NULL ? g->rate->bucket.burst : 0);
+    rec_end(&w, true);
+}
+
+static void
 journal_flush(struct broker *b)
 {
     struct rec_w w;
@@ -500,6 +512,13 @@ c_group_weight(struct broker *b, const struct change *c)
 }
 
 static uint64_t
+c_group_limit(struct broker *b, const struct change *c)
+{
+    journal_group_limit(b, c->group);
+    return 0;
+}
+
+static uint64_t
 c_flush(struct broker *b, const struct change *c)
 {
     (void)c;
@@ -546,6 +565,7 @@ static uint64_t (*const by_kind[CH_KINDS])(struct broker *, const struct change 
     [CH_FLUSH] = c_flush,
     [CH_CRON] = c_cron,           [CH_CRON_GONE] = c_cron_gone,
     [CH_CRON_FIRE] = c_cron_fire,
+    [CH_GROUP_LIMIT] = c_group_limit,
     /* CH_PURGE: none; its deletions were recorded one by one (CH_JOB_GONE). */
 };
 
@@ -645,6 +665,9 @@ snapshot(struct broker *b)
         }
         if (g->weight != GROUP_WEIGHT_ONE) {
             journal_group_weight(b, g);
+        }
+        if (g->rate != NULL) {
+            journal_group_limit(b, g);
         }
     }
     dedup_foreach(b->dedup, snap_dedup_seqs, snap_dedup, b);

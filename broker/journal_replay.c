@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "grate.h"
 #include "jfile.h"
 #include "log.h"
 #include "wire.h"
@@ -359,7 +360,7 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
     static const bool in_snapshot[256] = {
         [R_SNAP_END] = true, [R_NEXTID] = true,  [R_QUEUE] = true,     [R_ROUTE] = true,
         [R_GWEIGHT] = true,  [R_DEDUP] = true,   [R_DEDUP_SEQS] = true, [R_UNIQUE] = true,
-        [R_CRON] = true,
+        [R_CRON] = true,      [R_GRATE] = true,
     };
     if (r->in_snap && !in_snapshot[p[0]]) {
         return SL_EBADREQ;
@@ -518,6 +519,17 @@ apply(struct replay *r, const uint8_t *p, uint32_t n)
         struct job *j = check_only ? NULL : byid(b, id);
         /* none: deleted, or recorded in full (with its error) in a later segment */
         return j != NULL ? broker_job_error(b, j, (enum joberr_class)cls, at, text) : 0;
+    }
+    case R_GRATE: {
+        struct sl_str group = r_name(&d);
+        uint64_t milli = r_le(&d, 8);
+        uint32_t burst = (uint32_t)r_le(&d, 4);
+        bool none = milli == 0 && burst == 0;
+        if (d.bad || (!none && (milli < RATE_MILLI_MIN || milli > RATE_MILLI_MAX || burst < 1 ||
+                                burst > RATE_BURST_MAX))) {
+            return SL_EBADREQ;
+        }
+        return check_only ? 0 : grate_set(b, group, milli, burst);
     }
     case R_FLUSH:
         broker_flush(b, &x, &y);

@@ -60,6 +60,7 @@ static const struct op {
     [WOP_CRON_LIST] = { op_cron_list, OP_READ },
     [WOP_CRON_PAUSE] = { op_cron_pause, OP_CHANGE },
     [WOP_CRON_RESUME] = { op_cron_resume, OP_CHANGE },
+    [WOP_GROUP_LIMIT] = { op_group_limit, OP_WAKES | OP_CHANGE },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the

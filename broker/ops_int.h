@@ -56,6 +56,7 @@ op_fn op_dead_list;     /* dead.list (ops_admin.c) */
 op_fn op_dead_retry;    /* dead.retry: dead jobs made ready again (ops_admin.c) */
 op_fn op_dead_purge;    /* dead.purge: dead jobs deleted (ops_admin.c) */
 op_fn op_group_weight;  /* group.weight (ops_admin.c) */
+op_fn op_group_limit;   /* group.limit: a group's start rate (ops_grate.c) */
 op_fn op_lease_acquire; /* lease.acquire (ops_lease.c) */
 op_fn op_lease_renew;   /* lease.renew (ops_lease.c) */
 op_fn op_lease_release; /* lease.release (ops_lease.c) */

@@ -2,6 +2,7 @@
 #include "dbsync.h"
 #include "journal.h"
 #include "err.h"
+#include "grate.h"
 #include "ops_int.h"
 
 #include <stdio.h>
@@ -238,11 +239,27 @@ pack_broker(struct broker *b, msgpack_packer *pk)
     }
 }
 
+/* A group's start rate (grate.h): rate, burst and tokens (nil without a limit), held, holds. */
+static void
+pack_limit(msgpack_packer *pk, const struct group *g, int64_t now)
+{
+    struct group_rate *r = g->rate;
+    wire_pack_cstr(pk, "rate");
+    r != NULL ? msgpack_pack_double(pk, r->bucket.rate_milli / 1000.0) : msgpack_pack_nil(pk);
+    wire_pack_cstr(pk, "burst");
+    r != NULL ? msgpack_pack_uint32(pk, r->bucket.burst) : msgpack_pack_nil(pk);
+    wire_pack_cstr(pk, "tokens");
+    r != NULL ? msgpack_pack_uint32(pk, rate_bucket_tokens(&r->bucket, now))
+              : msgpack_pack_nil(pk);
+    kv_bool(pk, "held", g->held);
+    kv_u64(pk, "holds", r != NULL ? r->holds : 0);
+}
+
 /* One entry of "groups"; all: the jobs the broker dispatched in the window (share's base). */
 static void
 pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all)
 {
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, 24);
     kv_str(pk, "name", g->name, g->name_len);
     wire_pack_cstr(pk, "weight");
     msgpack_pack_double(pk, g->weight / (double)GROUP_WEIGHT_ONE);
@@ -279,6 +296,7 @@ pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all)
     kv_u64(pk, "dispatched", g->dispatched);
     kv_wait(pk, "wait_p50_ms", &g->wait, now, 0.50);
     kv_wait(pk, "wait_p99_ms", &g->wait, now, 0.99);
+    pack_limit(pk, g, now);
 }
 
 static void

@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "flow.h"
+#include "grate.h"
 #include "log.h"
 #include "ops.h"
 
@@ -178,6 +179,11 @@ timer_main(void *arg)
             if (wt->deadline_ns < next) {
                 next = wt->deadline_ns;
             }
+        }
+        /* Serving may have held groups back (their start rate spent) since flow_tick. */
+        int64_t rate_due = idle ? INT64_MAX : grate_tick(b, now);
+        if (rate_due < next) {
+            next = rate_due;
         }
         if (b->serve_after_ns != 0 && b->serve_after_ns < next) {
             next = b->serve_after_ns;

@@ -214,9 +214,10 @@ lane_activate(struct lane *l)
 static void
 lane_sync(struct lane *l)
 {
-    if (l->ready.n == 0 && l->active) {
+    bool serves = l->ready.n > 0 && !l->g->held;
+    if (!serves && l->active) {
         lane_deactivate(l);
-    } else if (l->ready.n > 0 && !l->active) {
+    } else if (serves && !l->active) {
         lane_activate(l);
     } else if (l->active && l->q->order == QUEUE_ORDER_FIFO) {
         heap_up(l->q, l->heap_idx);
@@ -452,6 +453,18 @@ queue_job_move_before(struct job *j, struct job *before)
     }
 }
 
+void
+queue_group_hold(struct group *g, bool held)
+{
+    if (g->held == held) {
+        return;
+    }
+    g->held = held;
+    for (struct lane *l = g->lanes; l != NULL; l = l->gnext) {
+        lane_sync(l);
+    }
+}
+
 /* --- reading ---------------------------------------------------------------------------- */
 
 struct job *
@@ -627,6 +640,19 @@ queue_move_all(struct queue *from, struct queue *to, uint64_t *moved)
         queue_job_set(to, j, JOB_READY);
         (*moved)++;
     }
+    /* The lanes of groups held by their start rate are in no heap: their jobs follow, each
+     * group's in order. A lane is kept while its jobs leave, so that it stays valid. */
+    for (struct lane *l = from->lanes, *next; l != NULL; l = next) {
+        l->jobs++;
+        while ((j = l->ready.head) != NULL) {
+            queue_job_set(to, j, JOB_READY);
+            (*moved)++;
+        }
+        next = l->qnext;
+        if (--l->jobs == 0) {
+            lane_free(l);
+        }
+    }
     for (int st = JOB_READY + 1; st < JOB_STATES; st++) {
         while ((j = from->lists[st].head) != NULL) {
             queue_job_set(to, j, (enum job_state)st);
@@ -648,7 +674,7 @@ check_lane(const struct queue *q, const struct lane *l, uint64_t *ready)
             return "a lane's links disagree";
         }
     }
-    if (n != l->ready.n || (n > 0) != l->active || l->jobs < n) {
+    if (n != l->ready.n || (n > 0 && !l->g->held) != l->active || l->jobs < n) {
         return "a lane's counts disagree with its jobs";
     }
     if (lane_find(q, l->g) != l) {

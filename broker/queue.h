@@ -17,6 +17,9 @@
  *   head arrived first serves (a binary heap of lanes keyed by their head's arrival number;
  *   O(log lanes) per job).
  *
+ * A group held back by its start rate (queue_group_hold) has its lanes out of the turn and
+ * the heap, whatever ready jobs they hold, until it is let back in.
+ *
  * Reserved, delayed and dead jobs are one list per state and queue, in the order they entered
  * it. */
 #ifndef SLUICE_QUEUE_H
@@ -69,7 +72,7 @@ struct lane {
     struct group *g;
     struct joblist ready;
     uint64_t credit;               /* groups order: thousandths of a job */
-    bool active;                   /* in the turn or the heap */
+    bool active;                   /* in the turn or the heap: ready jobs, group not held */
     uint32_t heap_idx;             /* fifo order: place in q->heap, or UINT32_MAX */
     struct queue *q;
     uint64_t jobs;                 /* the group's jobs in q, every state */
@@ -95,7 +98,7 @@ struct queue {
     uint64_t pass;                 /* stride scheduling among equal priorities (scheduler.c) */
     struct lane *lanes;            /* every lane */
     uint32_t nlanes;
-    uint32_t nactive;              /* lanes with ready jobs */
+    uint32_t nactive;              /* lanes with ready jobs, of groups not held */
     struct lane *cur;              /* groups order: the lane whose turn it is */
     struct lane **heap;            /* fifo order: the lanes with ready jobs */
     uint32_t heap_cap;
@@ -135,6 +138,12 @@ void queue_job_set_head(struct queue *q, struct job *j, enum job_state st);
  * ready jobs the same group); does nothing otherwise. Counters do not change. */
 void queue_job_move_before(struct job *j, struct job *before);
 
+/* Holds g's lanes out of every queue's turn and heap (held), or lets them back in at the
+ * end of the turn (or their place in the heap): a group whose start rate is spent waits
+ * without being passed over by every reserve. Its jobs stay ready and counted; a lane made
+ * or filled while g is held stays out. */
+void queue_group_hold(struct group *g, bool held);
+
 /* The ready job q would hand out next by its order, or NULL. Advances the turn past lanes
  * whose credit is spent, which hands out nothing. */
 struct job *queue_ready_head(struct queue *q);
@@ -163,7 +172,8 @@ int64_t queue_group_ready_since(const struct group *g);
 int queue_move_ready(struct queue *from, struct queue *to, struct group *g, uint64_t *moved);
 
 /* Moves every job of `from`, in every state, to `to`: ready jobs to the tails of their lanes
- * in the order they arrived in `from`; other states keep their state. `from` is left in fifo
+ * in the order they arrived in `from` (those of groups held by their start rate after the
+ * others, each group's in order); other states keep their state. `from` is left in fifo
  * order (it is to be freed). *moved: how many. 0, or SL_ENOMEM with nothing moved. */
 int queue_move_all(struct queue *from, struct queue *to, uint64_t *moved);
 

@@ -47,7 +47,7 @@ named(const struct queue *q, const struct wire_list *from)
 static bool
 eligible(const struct queue *q, const struct wire_list *from)
 {
-    if (q->paused || q->lists[JOB_READY].n == 0) {
+    if (q->paused || q->nactive == 0) {
         return false;
     }
     if (q->max_inflight != 0 && q->lists[JOB_RESERVED].n >= q->max_inflight) {

@@ -1,7 +1,7 @@
 /* Scheduling: which queue the next reservation takes a job from.
  *
- * - Only active queues with ready jobs, below their in-flight cap and named by the
- *   worker's filter (if any) are eligible.
+ * - Only active queues with ready jobs of a group not held back by its start rate (grate.h),
+ *   below their in-flight cap and named by the worker's filter (if any) are eligible.
  * - The lowest priority number with an eligible queue wins ("the top level").
  * - Minimum share: every lower priority level with an eligible queue gains min_share_ppm
  *   of credit per reservation it is passed over for; at one whole reservation of credit it

@@ -331,7 +331,19 @@ static const char *const migration_2[] = {
     NULL,
 };
 
-static const char *const *const migrations[DB_SCHEMA_VERSION] = { migration_1, migration_2 };
+/* A group's start rate (group.limit), set by whoever keeps plans: jobs per second to the
+ * thousandth, and the burst; NULL: no limit (the burst: the broker's default). The broker
+ * reads them at start and never writes them. */
+static const char *const migration_3[] = {
+    "ALTER TABLE channels ADD COLUMN IF NOT EXISTS"
+    " rate_limit DECIMAL(13,3) NULL DEFAULT NULL AFTER weight",
+    "ALTER TABLE channels ADD COLUMN IF NOT EXISTS"
+    " rate_burst INT UNSIGNED NULL DEFAULT NULL AFTER rate_limit",
+    NULL,
+};
+
+static const char *const *const migrations[DB_SCHEMA_VERSION] = { migration_1, migration_2,
+                                                                   migration_3 };
 
 int
 db_schema_version(MYSQL *m, int *version, char *why, size_t cap)

@@ -8,7 +8,8 @@
  *
  * The schema is versioned: table sluice_schema holds one row per migration applied. Version
  * DB_SCHEMA_VERSION (this binary's) has these tables:
- *     channels      (id, route, count, done, failed, weight, updated_at)    one row per group
+ *     channels      (id, route, count, done, failed, weight, rate_limit, rate_burst,
+ *                    updated_at)                                          one row per group
  *     usage_minute  (group_id, minute, broker, pushed, done, failed, run_ms)
  *     route_log     (id, at, group_id, old_queue, new_queue, reason, count, lease)
  * Names are ASCII (the wire's name rule), compared byte for byte. */
@@ -21,9 +22,11 @@
 #include <stdint.h>
 
 /* 1: the tables; 2: channels.weight, DECIMAL(7,3) (a group's weight, 0.01 to 1000, to the
- * thousandth the broker keeps). To change the schema, add a migration in db.c and bump this:
- * a broker refuses a database of another version, ctl migrate upgrades an older one. */
-#define DB_SCHEMA_VERSION 2
+ * thousandth the broker keeps); 3: channels.rate_limit DECIMAL(13,3) and rate_burst INT
+ * UNSIGNED, both NULL by default (a group's start rate, read at start). To change the schema,
+ * add a migration in db.c and bump this: a broker refuses a database of another version, ctl
+ * migrate upgrades an older one. */
+#define DB_SCHEMA_VERSION 3
 
 struct db_cfg {
     char user[129];

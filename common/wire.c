@@ -93,6 +93,8 @@ static const struct {
     [WK_CRON] = { "cron", WT_ANY },
     [WK_REPLACED] = { "replaced", WT_BOOL },
     [WK_NEXT_MS] = { "next_ms", WT_U64 },
+    [WK_RATE] = { "rate", WT_NUM },
+    [WK_BURST] = { "burst", WT_U64 },
 };
 
 
@@ -137,6 +139,7 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_CRON_LIST] = { "cron.list", { 0 } },
     [WOP_CRON_PAUSE] = { "cron.pause", { WK_NAME } },
     [WOP_CRON_RESUME] = { "cron.resume", { WK_NAME } },
+    [WOP_GROUP_LIMIT] = { "group.limit", { WK_GROUP, WK_RATE } },
 };
 
 bool

@@ -1,10 +1,11 @@
-/* ctl's administrative commands: queues, routes, group weights, flush, purge, ping. Each checks
- * its arguments before anything is sent, makes one request and prints one line (or a table)
- * from the reply. */
+/* ctl's administrative commands: queues, routes, group weights and limits, flush, purge,
+ * ping. Each checks its arguments before anything is sent, makes one request and prints one
+ * line (or a table) from the reply. */
 #include "ctl.h"
 
 #include "clock.h"
 #include "json.h"
+#include "ratespec.h"
 #include "table.h"
 
 #include <inttypes.h>
@@ -387,6 +388,67 @@ cmd_group_weight(struct ctl *ctl, int argc, char **argv, const struct opt_vals *
         return rv;
     }
     printf("set group %s's weight to %.6g\n", argv[0], w);
+    return 0;
+}
+
+/* groups limit's options into rate (thousandths per second; 0: none) and burst (0: the
+ * broker's default). Returns 0 or CTL_EXIT_USAGE (printed). */
+static int
+limit_args(const struct ctl *ctl, const struct opt_vals *ov, uint64_t *milli, uint64_t *burst)
+{
+    const char *rate = ov->v[CTL_OPT_RATE], *b = ov->v[CTL_OPT_BURST];
+    *milli = 0;
+    *burst = 0;
+    if (ov->v[CTL_OPT_NONE] != NULL) {
+        return rate != NULL || b != NULL
+                   ? ctl_usage(ctl, "--none removes the limit: give it without --rate or --burst")
+                   : 0;
+    }
+    if (rate == NULL) {
+        return ctl_usage(ctl, "give --rate R (as 50/s, 600/m, 3600/h) or --none");
+    }
+    if (ratespec_parse(rate, milli) != 0) {
+        return ctl_usage(ctl, "rate '%s' is not a rate from 0.001/s to 1000000/s (as 50/s, "
+                              "600/m, 3600/h, 0.5/s; 0 removes the limit)", rate);
+    }
+    if (b != NULL && *milli == 0) {
+        return ctl_usage(ctl, "--burst needs a rate above 0 (--rate 0 removes the limit)");
+    }
+    if (b != NULL && opt_u64("burst", b, 1, RATESPEC_BURST_MAX, burst) != 0) {
+        return CTL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int
+cmd_group_limit(struct ctl *ctl, int argc, char **argv, const struct opt_vals *ov)
+{
+    struct wire_msg req;
+    uint64_t milli, burst, set_burst;
+    int rv;
+
+    (void)argc;
+    wire_msg_init(&req);
+    if ((rv = ctl_check_name(ctl, "group", argv[0])) != 0 ||
+        (rv = limit_args(ctl, ov, &milli, &burst)) != 0) {
+        return rv;
+    }
+    wire_set_cstr(&req, WK_GROUP, argv[0]);
+    wire_set_num(&req, WK_RATE, (double)milli / 1000.0);
+    if (burst != 0) {
+        wire_set_u64(&req, WK_BURST, burst);
+    }
+    if ((rv = ctl_call(ctl, "group.limit", &req)) != 0 ||
+        (rv = ctl_reply_u64(ctl, WK_BURST, &set_burst)) != 0) {
+        return rv;
+    }
+    if (milli == 0) {
+        printf("removed group %s's limit\n", argv[0]);
+        return 0;
+    }
+    char text[32];
+    ratespec_format(milli, text, sizeof(text));
+    printf("limited group %s to %s, burst %" PRIu64 "\n", argv[0], text, set_burst);
     return 0;
 }
 

@@ -64,6 +64,9 @@ enum {
     CTL_OPT_UNIQUE_TTL,
     CTL_OPT_UNIQUE_HOLD,
     CTL_OPT_MISSED,
+    CTL_OPT_RATE,
+    CTL_OPT_BURST,
+    CTL_OPT_NONE,
     CTL_OPT_END
 };
 
@@ -176,6 +179,7 @@ cmd_fn cmd_route_list;
 cmd_fn cmd_route_set;
 cmd_fn cmd_route_unset;
 cmd_fn cmd_group_weight;
+cmd_fn cmd_group_limit;    /* groups limit (admin.c) */
 cmd_fn cmd_flush;
 cmd_fn cmd_purge;
 cmd_fn cmd_ping;
@@ -220,6 +224,8 @@ enum stats_show {
     STATS_SHOW_SHARE,  /* float 0..1 (or integer 0 or 1) as a percentage, 12.5%; nil as "-" */
     STATS_SHOW_AGE,    /* non-negative integer of milliseconds, as 1.234 s (0 too); nil as "-" */
     STATS_SHOW_TIME,   /* milliseconds since the epoch, as RFC 3339 UTC; nil as "-" */
+    STATS_SHOW_RATE,   /* non-negative number of jobs per second, as 20/s, 0.5/s; nil as "-" */
+    STATS_SHOW_U64_NIL, /* non-negative integer; nil as "-" */
 };
 
 /* A column of a table printed from an array of maps. */

@@ -98,6 +98,17 @@ static const struct opt queue_opts[] = {
     OPT_END,
 };
 
+static const struct opt limit_opts[] = {
+    { CTL_OPT_RATE, "rate", 0, "R", NULL,
+      "jobs the group may start: 50/s, 600/m, 3600/h, 0.5/s (a bare number is per second); 0 "
+      "removes the limit" },
+    { CTL_OPT_BURST, "burst", 0, "B", NULL,
+      "jobs it may start at once after a pause, 1-1000000 (default: one second's worth, at "
+      "least 1)" },
+    { CTL_OPT_NONE, "none", 0, NULL, NULL, "remove the group's limit" },
+    OPT_END,
+};
+
 static const struct opt destroy_opts[] = {
     { CTL_OPT_FORCE, "force", 0, NULL, NULL,
       "destroy even if the queue holds jobs, moving them to default" },
@@ -210,6 +221,9 @@ static const struct cmd cmds[] = {
       "set a group's share of turns in its queue, 0.01-1000 (default 1; 4: four jobs to a "
       "weight-1 group's one)",
       cmd_group_weight, no_opts, 2, 2 },
+    { "groups", "limit", "GROUP --rate R [--burst B] | GROUP --none",
+      "limit how fast a group's jobs start, in every queue (its other jobs wait, no one else's)",
+      cmd_group_limit, limit_opts, 1, 1 },
     { "flush", NULL, "", "reset every route to default and the statistics; keeps every job",
       cmd_flush, no_opts, 0, 0 },
     { "purge", NULL, "[--queue Q] [--group G]", "delete ready jobs of a queue, a group or both",

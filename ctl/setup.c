@@ -232,8 +232,8 @@ static const struct table_use {
     const char *values;
     const char *set;
 } table_uses[] = {
-    { "channels", "id, route, count, done, failed, weight, updated_at",
-      "'', NULL, 0, 0, 0, 1, NOW(3)", "count = count" },
+    { "channels", "id, route, count, done, failed, weight, rate_limit, rate_burst, updated_at",
+      "'', NULL, 0, 0, 0, 1, NULL, NULL, NOW(3)", "count = count" },
     { "usage_minute", "group_id, minute, broker, pushed, done, failed, run_ms",
       "'', NOW(), 0, 0, 0, 0, 0", "pushed = pushed" },
     { "route_log", "id, at, group_id, old_queue, new_queue, reason, count, lease",

@@ -8,6 +8,7 @@
 #include "ctl.h"
 
 #include "json.h"
+#include "ratespec.h"
 #include "table.h"
 
 #include <inttypes.h>
@@ -61,6 +62,9 @@ static const struct stats_col group_cols[] = {
     { "weight", "WEIGHT", STATS_SHOW_NUM, false },
     { "share", "SHARE", STATS_SHOW_SHARE, false },
     { "oldest_ready_ms", "OLDEST_READY", STATS_SHOW_AGE, false },
+    { "rate", "RATE", STATS_SHOW_RATE, false },
+    { "burst", "BURST", STATS_SHOW_U64_NIL, false },
+    { "holds", "HOLDS", STATS_SHOW_U64, false },
 };
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
@@ -266,6 +270,37 @@ cell_num(struct table *t, const msgpack_object *o)
     table_cellf(t, "%.6g", v);
 }
 
+static bool
+is_num_or_nil(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_NIL || is_num(o);
+}
+
+/* A start rate (group.limit): 20/s, 0.5/s, as ctl groups limit takes it; "-" for none. */
+static void
+cell_rate(struct table *t, const msgpack_object *o)
+{
+    double v = 0;
+    char buf[48];
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        table_cell(t, "-", 1);
+        return;
+    }
+    num_of(o, &v);
+    ratespec_format((uint64_t)(v * 1000 + 0.5), buf, sizeof(buf));
+    table_cell(t, buf, strlen(buf));
+}
+
+static void
+cell_u64_nil(struct table *t, const msgpack_object *o)
+{
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        table_cell(t, "-", 1);
+    } else {
+        cell_u64(t, o);
+    }
+}
+
 static void
 cell_share(struct table *t, const msgpack_object *o)
 {
@@ -317,9 +352,12 @@ static const struct show {
     [STATS_SHOW_SHARE] = { is_share, cell_share, "a number from 0 to 1 or nil", false },
     [STATS_SHOW_AGE] = { is_u64_or_nil, cell_age, "a non-negative integer or nil", false },
     [STATS_SHOW_TIME] = { is_u64_or_nil, cell_time, "a non-negative integer or nil", true },
+    [STATS_SHOW_RATE] = { is_num_or_nil, cell_rate, "a non-negative number or nil", false },
+    [STATS_SHOW_U64_NIL] = { is_u64_or_nil, cell_u64_nil, "a non-negative integer or nil",
+                             false },
 };
 
-_Static_assert(sizeof(shows) / sizeof(shows[0]) == STATS_SHOW_TIME + 1,
+_Static_assert(sizeof(shows) / sizeof(shows[0]) == STATS_SHOW_U64_NIL + 1,
                "every kind of column has a row in shows");
 
 /* Adds the cells of item (element idx of the array where) to t. Returns 0 or CTL_EXIT_FAILED

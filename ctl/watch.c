@@ -149,6 +149,9 @@ parse_group(const msgpack_object *m, struct watch_group *out)
     out->weight = get_f64(m, "weight");
     out->share = get_f64(m, "share");
     out->oldest_ready_ms = get_f64(m, "oldest_ready_ms");
+    out->limit = get_f64(m, "rate");
+    const msgpack_object *h = map_get(m, "held");
+    out->held = h != NULL && h->type == MSGPACK_OBJECT_BOOLEAN && h->via.boolean;
     out->cap = WATCH_NA;
     out->rate = NAN;
     out->series = NULL;

@@ -79,6 +79,8 @@ struct watch_group {
     double share;               /* of the jobs dispatched lately, 0..1; NaN unknown or none */
     double oldest_ready_ms;     /* its oldest ready job's wait, NaN unknown or none ready */
     double rate;                /* jobs/s, NaN unknown */
+    double limit;               /* its start rate (group.limit), jobs/s; NaN none or unknown */
+    bool held;                  /* its start rate is spent: its ready jobs wait */
     const struct watch_series *series; /* its history, NULL when none (no memory) */
 };
 

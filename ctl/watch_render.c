@@ -1,6 +1,7 @@
 #include "watch_render.h"
 
 #include "err.h"
+#include "ratespec.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -130,6 +131,20 @@ static const char *
 dash(const char *s)
 {
     return s[0] != '\0' ? s : "-";
+}
+
+/* A group's name, with its start rate when it has one: "bob (20/s)", "bob (held 20/s)" while
+ * its ready jobs wait for a token. */
+static void
+fmt_group(char *out, size_t cap, const struct watch_group *x)
+{
+    if (isnan(x->limit)) {
+        snprintf(out, cap, "%s", dash(x->name));
+        return;
+    }
+    char r[32];
+    ratespec_format((uint64_t)(x->limit * 1000 + 0.5), r, sizeof(r));
+    snprintf(out, cap, "%s (%s%s)", x->name, x->held ? "held " : "", r);
 }
 
 /* --- sparklines ------------------------------------------------------------------------ */
@@ -308,7 +323,7 @@ sec_groups(const struct watch *w, unsigned width, struct section *sec)
 {
     const struct watch_snap *s = &w->snap;
     double hist[WATCH_SPARK_N];
-    char b[8][64], spark[WATCH_SPARK_N * 3 + 1];
+    char b[8][64], spark[WATCH_SPARK_N * 3 + 1], name[WATCH_NAME_CAP + 48];
     struct watch_grid g;
     int rv;
 
@@ -345,7 +360,8 @@ sec_groups(const struct watch *w, unsigned width, struct section *sec)
         fmt_wait(b[7], sizeof(b[7]), x->oldest_ready_ms);
         size_t n = x->series != NULL ? watch_series_samples(x->series, hist) : 0;
         watch_spark(hist, n, WATCH_SPARK_N, w->utf8, spark, sizeof(spark));
-        watch_grid_cell(&g, dash(x->name));
+        fmt_group(name, sizeof(name), x);
+        watch_grid_cell(&g, name);
         watch_grid_cell(&g, x->route[0] != '\0' ? x->route : "-");
         watch_grid_cell(&g, b[0]);
         watch_grid_cell(&g, b[1]);

@@ -1,6 +1,7 @@
 #include "action.h"
 
 #include "log.h"
+#include "ratespec.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,7 +53,7 @@ action_verb(enum action_kind kind)
     static const char *const verbs[] = {
         [ACT_QUEUE_CREATE] = "create", [ACT_QUEUE_UPDATE] = "update", [ACT_ROUTE_SET] = "route",
         [ACT_ROUTE_UNSET] = "unroute", [ACT_QUEUE_DESTROY] = "destroy",
-        [ACT_GROUP_WEIGHT] = "weight",
+        [ACT_GROUP_WEIGHT] = "weight", [ACT_GROUP_LIMIT] = "limit",
     };
     return (unsigned)kind < sizeof(verbs) / sizeof(verbs[0]) ? verbs[kind] : "?";
 }
@@ -66,6 +67,7 @@ action_request(const struct action *a, uint64_t lease, struct wire_msg *req)
         [ACT_QUEUE_CREATE] = "queue.create", [ACT_QUEUE_UPDATE] = "queue.update",
         [ACT_ROUTE_SET] = "route.set", [ACT_ROUTE_UNSET] = "route.unset",
         [ACT_QUEUE_DESTROY] = "queue.destroy", [ACT_GROUP_WEIGHT] = "group.weight",
+        [ACT_GROUP_LIMIT] = "group.limit",
     };
 
     wire_msg_init(req);
@@ -100,6 +102,14 @@ action_request(const struct action *a, uint64_t lease, struct wire_msg *req)
             wire_set_cstr(req, WK_EXPECT, a->expect);
         }
         break;
+    case ACT_GROUP_LIMIT:
+        wire_set_cstr(req, WK_GROUP, a->group);
+        wire_set_num(req, WK_RATE, (double)a->rate_milli / 1000.0);
+        if (a->rate_milli != 0) {
+            wire_set_u64(req, WK_BURST, a->burst);
+        }
+        wire_set_cstr(req, WK_EXPECT, a->expect);
+        break;
     }
     /* The reason travels with the change: the broker logs it and publishes it. */
     wire_set_cstr(req, WK_REASON, a->reason);
@@ -127,6 +137,13 @@ action_describe(const struct action *a, char *out, size_t cap)
     }
     if (a->kind == ACT_GROUP_WEIGHT && n > 0 && (size_t)n < cap) {
         n += snprintf(out + n, cap - (size_t)n, " weight=%g", a->weight);
+    }
+    if (a->kind == ACT_GROUP_LIMIT && n > 0 && (size_t)n < cap) {
+        char r[32] = "none";
+        if (a->rate_milli != 0) {
+            ratespec_format(a->rate_milli, r, sizeof(r));
+        }
+        n += snprintf(out + n, cap - (size_t)n, " rate=%s burst=%" PRIu64, r, a->burst);
     }
     if (n > 0 && (size_t)n < cap) {
         char reason[ACTION_REASON_MAX + 16];

@@ -1,6 +1,7 @@
 /* A change the router makes to the broker, as a policy decides it: the action types and
  * lists policies fill, the request that carries an action out (PROTOCOL.md: queue.create,
- * queue.update, queue.destroy, route.set, route.unset, group.weight) and its description for
+ * queue.update, queue.destroy, route.set, route.unset, group.weight, group.limit) and its
+ * description for
  * the log.
  * Not thread-safe; no I/O. */
 #ifndef SLUICE_ROUTER_ACTION_H
@@ -26,6 +27,7 @@ enum action_kind {
     ACT_ROUTE_UNSET,    /* group */
     ACT_QUEUE_DESTROY,  /* queue; force: it holds only dead jobs, which move to default */
     ACT_GROUP_WEIGHT,   /* group, weight */
+    ACT_GROUP_LIMIT,    /* group, rate_milli (0: remove), burst */
 };
 
 struct action {
@@ -36,9 +38,12 @@ struct action {
     struct action_qset set;         /* ACT_QUEUE_CREATE, ACT_QUEUE_UPDATE */
     bool force;                     /* ACT_QUEUE_DESTROY */
     double weight;                  /* ACT_GROUP_WEIGHT: the group's new weight (0.01..1000) */
+    uint64_t rate_milli;            /* ACT_GROUP_LIMIT: its start rate, thousandths/s; 0: none */
+    uint64_t burst;                 /* ACT_GROUP_LIMIT: its burst (with a rate) */
     char reason[ACTION_REASON_MAX]; /* why, for the log and the broker ("count 1530 > high 100") */
     char expect[WIRE_NAME_MAX + 1]; /* route actions: the group's route when the policy decided
                                        ("" for none); weight actions: its weight then ("0.250");
+                                       limit actions: its limit then ("none", "20.000:5");
                                        the broker refuses the change with `conflict` if the
                                        route or weight is another one by then */
 };

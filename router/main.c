@@ -2,7 +2,8 @@
  *
  *   router [--url URL] [--events-url URL] [--policy threshold|fair|weights] [--tick 1s]
  *          [--high 100] [--low 10] [--priority 100] [--max-inflight K] [--heavy-weight 0.25]
- *          [--min-dwell 5s] [--dry-run] [--once] [--name NAME] [--lease-ttl 2s]
+ *          [--heavy-rate R [--heavy-burst B]] [--min-dwell 5s] [--dry-run] [--once] [--name NAME]
+ *          [--lease-ttl 2s]
  *
  * main parses the options, sets up the signals and runs the router's loop. */
 #include "router.h"
@@ -12,6 +13,7 @@
 #include "err.h"
 #include "log.h"
 #include "opt.h"
+#include "ratespec.h"
 #include "rundir.h"
 #include "wire.h"
 
@@ -39,6 +41,8 @@ enum {
     OPT_ONCE,
     OPT_NAME,
     OPT_LEASE_TTL,
+    OPT_HEAVY_RATE,
+    OPT_HEAVY_BURST,
 };
 
 /* PROTOCOL.md: queue.create's ranges, lease.acquire's ttl_ms. */
@@ -77,13 +81,19 @@ static const struct opt router_opts[] = {
       "the name this router holds the lease under (default router:HOST:PID)" },
     { OPT_LEASE_TTL, "lease-ttl", 0, "DURATION", NULL,
       "the lease's time to live; renewed every third of it (default 2s)" },
+    { OPT_HEAVY_RATE, "heavy-rate", 0, "R", NULL,
+      "any policy: limit how fast a group whose count exceeds --high starts jobs (50/s, 600/m, "
+      "3600/h), unless it has a limit; removed below --low (default: no limit)" },
+    { OPT_HEAVY_BURST, "heavy-burst", 0, "B", NULL,
+      "with --heavy-rate: the burst, 1-1000000 (default one second's worth, at least 1)" },
     { 0, NULL, 0, NULL, NULL, NULL },
 };
 
 static const struct opt *const tables[] = { opt_common, opt_token, router_opts, NULL };
 static const char usage[] = "router [--policy threshold|fair|weights] [--tick 1s] [--high 100] "
                             "[--low 10] [--priority 100] [--max-inflight K] "
-                            "[--heavy-weight 0.25] [--min-dwell 5s] [--dry-run] [--once] "
+                            "[--heavy-weight 0.25] [--heavy-rate R [--heavy-burst B]] "
+                            "[--min-dwell 5s] [--dry-run] [--once] "
                             "[options]";
 
 /* Options a policy does not read: given anyway, they are logged as unused. */
@@ -116,6 +126,27 @@ heavy_weight(const char *arg, double *out)
     }
     *out = (double)(uint64_t)(d * 1000 + 0.5) / 1000;
     return 0;
+}
+
+/* Parses --heavy-rate (a rate as ctl groups limit takes it, above 0) and --heavy-burst into
+ * pcfg. Returns 0, or 2 (a usage error, printed). */
+static int
+heavy_rate(const struct opt_vals *v, struct policy_cfg *pcfg)
+{
+    const char *r = v->v[OPT_HEAVY_RATE], *b = v->v[OPT_HEAVY_BURST];
+    if (r == NULL) {
+        if (b != NULL) {
+            fprintf(stderr, "router: --heavy-burst needs --heavy-rate\n");
+            return 2;
+        }
+        return 0;
+    }
+    if (ratespec_parse(r, &pcfg->heavy_rate_milli) != 0 || pcfg->heavy_rate_milli == 0) {
+        fprintf(stderr, "router: --heavy-rate: '%s' is not a rate from 0.001/s to 1000000/s "
+                        "(as 50/s, 600/m, 3600/h)\n", r);
+        return 2;
+    }
+    return b != NULL ? opt_u64("heavy-burst", b, 1, RATESPEC_BURST_MAX, &pcfg->heavy_burst) : 0;
 }
 
 /* "router:HOST:PID", with any byte a name may not hold replaced by '_'. */
@@ -172,6 +203,9 @@ configure(const struct opt_vals *v, struct router_cfg *cfg)
     }
     if (v->v[OPT_HEAVY_WEIGHT] != NULL &&
         (rv = heavy_weight(v->v[OPT_HEAVY_WEIGHT], &cfg->pcfg.heavy_weight)) != 0) {
+        return rv;
+    }
+    if ((rv = heavy_rate(v, &cfg->pcfg)) != 0) {
         return rv;
     }
     if (v->v[OPT_TICK] != NULL &&

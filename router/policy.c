@@ -2,6 +2,7 @@
 
 #include "err.h"
 #include "hmap.h"
+#include "heavyrate.h"
 #include "switches.h"
 
 #include <inttypes.h>
@@ -217,6 +218,9 @@ policy_decide(struct policy *p, const struct snapshot *s, struct action_list *ou
             p->dflt = (struct action_qset){ d->priority, d->weight, 0 };
         }
         rv = p->ops->decide(p, s, out);
+    }
+    if (rv == 0) {
+        rv = heavyrate_plan(&p->cfg, s, out);
     }
     /* The indexes point into s, which dies after this call. */
     hmap_fini(&p->queues);

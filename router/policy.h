@@ -55,6 +55,9 @@ struct policy_cfg {
                               flapping); a group that has returned is moved again at once */
     double heavy_weight;   /* weights: the weight of a group above high, rounded to thousandths,
                               POLICY_HEAVY_WEIGHT_MIN..POLICY_HEAVY_WEIGHT_MAX */
+    uint64_t heavy_rate_milli; /* every policy: the start rate of a group above high, in
+                                  thousandths of a job per second (heavyrate.h); 0: none */
+    uint64_t heavy_burst;  /* its burst; 0: one second's worth, at least 1 */
 };
 
 /* A snapshot, as read from one stats reply. Strings are views (not NUL-terminated) that live
@@ -64,6 +67,8 @@ struct snap_group {
     struct sl_str route;   /* n == 0: no route (default) */
     uint64_t count;        /* ready + reserved + delayed */
     double weight;         /* > 0; POLICY_GROUP_WEIGHT from a broker that does not say */
+    uint64_t rate_milli;   /* its start rate (group.limit), thousandths per second; 0: none */
+    uint64_t burst;        /* its burst; 0 without a limit */
 };
 
 struct snap_queue {

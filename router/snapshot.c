@@ -112,6 +112,18 @@ decode_groups(struct snapshot_buf *b, const msgpack_object *arr, char *why, size
             snprintf(why, whycap, "groups[%u] has a weight that is not a positive number", i);
             return SL_EBADREQ;
         }
+        /* Its start rate: nil or absent (a broker from before group.limit) is none. */
+        double rate = 0, burst = 0;
+        const msgpack_object *r = map_get(m, "rate");
+        if ((r != NULL && r->type != MSGPACK_OBJECT_NIL &&
+             (!get_num_opt(m, "rate", 0, &rate) || !get_num_opt(m, "burst", 0, &burst))) ||
+            rate > 1e9 || burst > 1e9) {
+            snprintf(why, whycap, "groups[%u] has a rate or burst that is not a positive number",
+                     i);
+            return SL_EBADREQ;
+        }
+        g->rate_milli = (uint64_t)(rate * 1000 + 0.5);
+        g->burst = (uint64_t)burst;
     }
     b->s.groups = b->groups;
     b->s.ngroups = arr->via.array.size;

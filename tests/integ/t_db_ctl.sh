@@ -87,7 +87,7 @@ run ctl --timeout 300 configure --db "$BROKER_DB"
 is "$RC" 1 "configure on an empty database fails"
 like "$OUT" "database: ok \($SHOWN_DB, server [0-9.]+-MariaDB" "it connects"
 like "$OUT" \
-    "schema: FAIL the database has schema version 0, this sluice needs 2: run \`ctl migrate\`" \
+    "schema: FAIL the database has schema version 0, this sluice needs 3: run \`ctl migrate\`" \
     "the schema's line says to run ctl migrate"
 [[ "$OUT" != *"table "* ]]
 is "$?" 0 "no table is checked before the schema is right"
@@ -106,13 +106,13 @@ is "$(db_sql "SHOW TABLES")" "" "... and creates nothing"
 
 run ctl migrate --db "$ADMIN_URL"
 is "$RC" 0 "migrate as sluice_admin: exit 0"
-is "$OUT" "schema: version 0 -> 2" "... from version 0 to 2"
+is "$OUT" "schema: version 0 -> 3" "... from version 0 to 3"
 no_secret "... without the password"
 run ctl migrate --db "$ADMIN_URL"
 is "$RC" 0 "migrate again: exit 0"
-is "$OUT" "schema: already at version 2" "... and nothing to do"
-is "$(db_sql "SELECT COUNT(*), MAX(version) FROM sluice_schema")" "2	2" \
-    "sluice_schema holds a row per migration, versions 1 and 2"
+is "$OUT" "schema: already at version 3" "... and nothing to do"
+is "$(db_sql "SELECT COUNT(*), MAX(version) FROM sluice_schema")" "3	3" \
+    "sluice_schema holds a row per migration, versions 1 to 3"
 is "$(db_sql "SHOW TABLES" | sort | tr '\n' ' ')" "channels route_log sluice_schema usage_minute " \
     "the tables are there"
 
@@ -125,26 +125,48 @@ primary_key() {
         information_schema.key_column_usage WHERE table_schema = 'sluice' AND
         table_name = '$1' AND constraint_name = 'PRIMARY'"
 }
-is "$(columns channels)" "id,route,count,done,failed,weight,updated_at" "channels' columns"
+is "$(columns channels)" "id,route,count,done,failed,weight,rate_limit,rate_burst,updated_at" \
+    "channels' columns"
 is "$(db_sql "SELECT column_type, column_default, is_nullable FROM information_schema.columns
     WHERE table_schema = 'sluice' AND table_name = 'channels' AND column_name = 'weight'")" \
     "decimal(7,3)	1.000	NO" "channels.weight: DECIMAL(7,3) NOT NULL DEFAULT 1"
+is "$(db_sql "SELECT column_name, column_type, column_default, is_nullable FROM
+    information_schema.columns WHERE table_schema = 'sluice' AND table_name = 'channels' AND
+    column_name LIKE 'rate\\_%' ORDER BY ordinal_position" | tr '\t\n' ' |')" \
+    "rate_limit decimal(13,3) NULL YES|rate_burst int(10) unsigned NULL YES|" \
+    "channels.rate_limit DECIMAL(13,3) and rate_burst INT UNSIGNED, both NULL by default"
+
+# A database of schema version 2 (before the rate columns), with a row: migrate adds them, the
+# row without a limit.
+db_sql "ALTER TABLE channels DROP COLUMN rate_limit, DROP COLUMN rate_burst;
+    DELETE FROM sluice_schema WHERE version = 3;
+    INSERT INTO channels (id, route, count, done, failed, weight, updated_at)
+    VALUES ('v2', NULL, 1, 2, 3, 0.5, NOW(3))"
+run ctl configure --db "$BROKER_DB"
+like "$OUT" "schema: FAIL the database has schema version 2, this sluice needs 3: run \`ctl migrate\`" \
+    "configure on a version 2 database says to migrate"
+run ctl migrate --db "$ADMIN_URL"
+is "$RC.$OUT" "0.schema: version 2 -> 3" "migrate brings version 2 to 3"
+is "$(db_sql "SELECT id, weight, IFNULL(rate_limit, '-'), IFNULL(rate_burst, '-') FROM channels")" \
+    "v2	0.500	-	-" "... the row kept, with no limit"
+db_sql "DELETE FROM channels"
 
 # A database of schema version 1 (before channels.weight), with a row: migrate adds the column,
 # the row weighing 1; a migration cut short after the column was added completes.
-db_sql "ALTER TABLE channels DROP COLUMN weight; DELETE FROM sluice_schema WHERE version = 2;
+db_sql "ALTER TABLE channels DROP COLUMN weight, DROP COLUMN rate_limit, DROP COLUMN rate_burst;
+    DELETE FROM sluice_schema WHERE version >= 2;
     INSERT INTO channels (id, route, count, done, failed, updated_at)
     VALUES ('old', NULL, 3, 4, 5, NOW(3))"
 run ctl configure --db "$BROKER_DB"
-like "$OUT" "schema: FAIL the database has schema version 1, this sluice needs 2: run \`ctl migrate\`" \
+like "$OUT" "schema: FAIL the database has schema version 1, this sluice needs 3: run \`ctl migrate\`" \
     "configure on a version 1 database says to migrate"
 run ctl migrate --db "$ADMIN_URL"
-is "$RC.$OUT" "0.schema: version 1 -> 2" "migrate brings version 1 to 2"
+is "$RC.$OUT" "0.schema: version 1 -> 3" "migrate brings version 1 to 3"
 is "$(db_sql "SELECT id, count, weight FROM channels")" "old	3	1.000" \
     "... the row kept, weighing 1"
-db_sql "DELETE FROM sluice_schema WHERE version = 2"
+db_sql "DELETE FROM sluice_schema WHERE version >= 2"
 run ctl migrate --db "$ADMIN_URL"
-is "$RC.$OUT" "0.schema: version 1 -> 2" "a migration recorded as not done, its column there: done"
+is "$RC.$OUT" "0.schema: version 1 -> 3" "migrations recorded as not done, their columns there: done"
 db_sql "DELETE FROM channels"
 is "$(columns usage_minute)" "group_id,minute,broker,pushed,done,failed,run_ms" \
     "usage_minute's columns"
@@ -161,7 +183,7 @@ is "$RC" 0 "configure passes with a broker and a migrated database (exit 0)"
 like "$OUT" "^runtime directory: ok" "runtime directory: ok"
 like "$OUT" "broker: ok \(ipc://$SLUICE_DIR/broker.ipc, pid $BROKER_PID, version " "broker: ok"
 like "$OUT" "database: ok \($SHOWN_DB, server " "database: ok, shown without its password"
-like "$OUT" "schema: ok \(version 2\)" "schema: ok"
+like "$OUT" "schema: ok \(version 3\)" "schema: ok"
 for t in channels usage_minute route_log; do
     like "$OUT" "table $t: ok \(SELECT, INSERT, UPDATE\)" \
         "table $t: the broker's user may read and write it"
@@ -181,7 +203,7 @@ is "$RC" 0 "DB_HOST (a socket path), DB_NAME, DB_USER, DB_PASSWORD work"
 like "$OUT" "database: ok \($SHOWN_DB, " "... shown as a URL without the password"
 no_secret "... and the password is not printed"
 DB_HOST=$DB_SOCK DB_NAME=sluice DB_USER=sluice_admin DB_PASSWORD=$ADMIN_PW run ctl migrate
-is "$RC.$OUT" "0.schema: already at version 2" "ctl migrate with DB_* as sluice_admin"
+is "$RC.$OUT" "0.schema: already at version 3" "ctl migrate with DB_* as sluice_admin"
 DB_HOST=$DB_SOCK DB_NAME=sluice DB_USER=sluice DB_PASSWORD=$WRONG_PW run ctl configure
 is "$RC" 1 "DB_PASSWORD wrong: configure fails"
 no_secret "... without printing it"
@@ -236,13 +258,13 @@ like "$OUT" "runtime directory: FAIL $SLUICE_DIR/none does not exist: start the 
 db_sql "INSERT INTO sluice_schema (version, applied_at) VALUES (99, NOW(3))"
 run ctl migrate --db "$ADMIN_URL"
 is "$RC" 1 "a schema newer than this sluice: migrate exit 1"
-like "$ERR" "schema version 99, newer than this sluice's 2: upgrade sluice" \
+like "$ERR" "schema version 99, newer than this sluice's 3: upgrade sluice" \
     "... naming both versions"
-is "$(db_sql "SELECT COUNT(*) FROM sluice_schema")" 3 "... and changing nothing"
+is "$(db_sql "SELECT COUNT(*) FROM sluice_schema")" 4 "... and changing nothing"
 run ctl configure --db "$BROKER_DB"
 is "$RC" 1 "a schema newer than this sluice: configure exit 1"
 like "$OUT" \
-    "schema: FAIL the database has schema version 99, newer than this sluice's 2: upgrade sluice" \
+    "schema: FAIL the database has schema version 99, newer than this sluice's 3: upgrade sluice" \
     "... naming both versions"
 db_sql "DELETE FROM sluice_schema WHERE version = 99"
 

@@ -77,7 +77,7 @@ db_sql "CREATE DATABASE bare; GRANT SELECT ON bare.* TO 'sluice'@'localhost'" ||
     bail_out "cannot create the database bare"
 run "$SLUICE_BIN/broker" --no-journal --db "${DB_URL/\/sluice\?/\/bare\?}"
 is "$RC" 1 "a database without the schema refuses the start (exit 1)"
-like "$ERR" "schema version 0, this sluice needs 2: run \`ctl migrate\`" "... saying to migrate"
+like "$ERR" "schema version 0, this sluice needs 3: run \`ctl migrate\`" "... saying to migrate"
 like "$ERR" "sluice:\*\*\*@localhost" "... with the password hidden"
 
 start_broker --db "$DB_URL"
@@ -204,9 +204,25 @@ weights_written() { [ "$(weight_of frank) $(weight_of heidi)" = "2.500 0.250" ];
 ok "the weights are in channels.weight" wait_for 1.5 weights_written
 db_sql "INSERT INTO channels (id, route, count, done, failed, weight, updated_at)
     VALUES ('ivan', NULL, 0, 0, 0, 5000, NOW(3)), ('judy', NULL, 0, 0, 0, 0, NOW(3))"
+# Start rates, as a plan's quota would be written: kim's and leo's are taken (leo's burst the
+# default), mia's and ned's are out of range and skipped.
+db_sql "INSERT INTO channels (id, route, count, done, failed, weight, rate_limit, rate_burst,
+    updated_at) VALUES ('kim', NULL, 0, 0, 0, 1, 20.5, 7, NOW(3)),
+    ('leo', NULL, 0, 0, 0, 1, 0.5, NULL, NOW(3)), ('mia', NULL, 0, 0, 0, 1, 0.0001, NULL, NOW(3)),
+    ('ned', NULL, 0, 0, 0, 1, 5, 0, NOW(3))"
 restart_broker --db "$DB_URL"
+is "$(json "$(stats)" 'sorted((g["name"], g["rate"], g["burst"]) for g in d["groups"] if g["rate"])')" \
+    '[["kim", 20.5, 7], ["leo", 0.5, 1]]' "--no-journal --db: the start rates come from channels"
+like "$(grep 'event=db.routes_loaded' "$SLUICE_DIR/broker.log")" "limits=2" "... logged"
+like "$(grep 'event=db.limit_skipped' "$SLUICE_DIR/broker.log")" \
+    'group="mia" rate_limit=0.000 rate_burst=-1 reason="rate_limit not 0.001 to 1000000"' \
+    "a rate_limit below 0.001 is skipped, said"
+like "$(grep 'event=db.limit_skipped' "$SLUICE_DIR/broker.log")" \
+    'group="ned" rate_limit=5.000 rate_burst=0 reason="rate_burst not 1 to 1000000"' \
+    "... and a rate_burst of 0"
 is "$(json "$(stats)" 'sorted((g["name"], g["weight"]) for g in d["groups"])')" \
-    '[["frank", 2.5], ["heidi", 0.25]]' "--no-journal --db: the weights come back from channels"
+    '[["frank", 2.5], ["heidi", 0.25], ["kim", 1], ["leo", 1]]' \
+    "--no-journal --db: the weights come back from channels (kim, leo: limited, weight 1)"
 like "$(grep 'event=db.routes_loaded' "$SLUICE_DIR/broker.log")" "routes=1 weights=2" \
     "... logged with the routes"
 like "$(grep 'event=db.weight_skipped' "$SLUICE_DIR/broker.log")" \
@@ -231,6 +247,10 @@ ok "... the journal is the truth: channels forgets frank's route and weight" \
     wait_for 1.5 frank_reset
 is "$(json "$(stats)" '[g["weight"] for g in d["groups"] if g["name"] == "heidi"]')" "[]" \
     "... and heidi's weight is not loaded"
+is "$(json "$(stats)" '[g["rate"] for g in d["groups"] if g["name"] == "kim"]')" "[]" \
+    "... nor kim's start rate"
+is "$(db_sql "SELECT rate_limit, rate_burst FROM channels WHERE id = 'kim'")" "20.500	7" \
+    "the broker never writes rate_limit and rate_burst"
 stop_pgrp "$JB"
 
 # --- a database down at start -------------------------------------------------------------

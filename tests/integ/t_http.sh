@@ -182,6 +182,19 @@ api GET /v1/routes
 is "$(json "$BODY" 'd["routes"]')" '[{"group": "carol", "queue": "q1"}]' "GET /v1/routes"
 api DELETE /v1/routes/carol
 is "$ST" 200 "DELETE /v1/routes/carol"
+api PUT /v1/groups/carol/limit '{"rate":2.5,"burst":4}'
+is "$ST" 200 "PUT /v1/groups/carol/limit"
+is "$(json "$BODY" '[d["rate"], d["burst"]]')" "[2.5, 4]" "answers the limit set"
+api GET /v1/stats
+is "$(json "$BODY" '[[g["rate"], g["burst"], g["held"]] for g in d["groups"] if g["name"] == "carol"]')" \
+    "[[2.5, 4, false]]" "GET /v1/stats shows carol's limit"
+api PUT /v1/groups/carol/limit '{"rate":0.0001}'
+is "$ST" 400 "a rate below 0.001/s: 400"
+like "$BODY" "'rate' must be 0" "saying why"
+api PUT /v1/groups/carol/limit '{"rate":0,"expect":"2.5:4"}'
+is "$(json "$BODY" '[d["rate"], d["burst"]]')" "[0.0, 0]" "rate 0 with the right expect removes it"
+api PUT /v1/groups/carol/limit '{"rate":1,"expect":"2.5:4"}'
+is "$ST" 409 "an expect that no longer holds: 409"
 api DELETE /v1/queues/q1
 is "$ST" 200 "DELETE /v1/queues/q1"
 api GET /v1/dead

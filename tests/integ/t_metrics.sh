@@ -237,9 +237,13 @@ for g in d["groups"]:
         if g["wait_%s_ms" % p] is not None:
             put("sluice_group_wait_%s_seconds" % p, L, g["wait_%s_ms" % p] / 1000.0)
     for name, f, scale in [("weight", "weight", 1), ("share", "share", 1),
-                           ("oldest_ready_seconds", "oldest_ready_ms", 1000.0)]:
+                           ("oldest_ready_seconds", "oldest_ready_ms", 1000.0),
+                           ("rate_limit", "rate", 1), ("rate_burst", "burst", 1)]:
         if g.get(f) is not None:
             put("sluice_group_" + name, L, g[f] / scale)
+    if "held" in g:
+        put("sluice_group_rate_held", L, 1 if g["held"] else 0)
+        put("sluice_group_rate_holds_total", L, g["holds"])
 states = {"idle": 0, "busy": 0, "draining": 0}
 for w in d["workers"]:
     L = {"worker": w["id"]}

@@ -95,7 +95,8 @@ ok "push bob's 3 jobs, then eve's 1" fresh bulk bob:b1 bob:b2 bob:b3 eve:e1
 # Nothing dispatched yet: no share to show.
 is "$(st '[g["share"] for g in d["groups"]]')" "[null, null]" "stats --json: share null"
 run ctl stats
-like "$OUT" $'\nbob +- +3 +3 .* 1 +- +[0-9.]+ m?s(\n|$)' "ctl stats: SHARE -, OLDEST_READY a duration"
+like "$OUT" $'\nbob +- +3 +3 .* 1 +- +[0-9.]+ m?s +- +- +0(\n|$)' \
+    "ctl stats: SHARE -, OLDEST_READY a duration (no RATE, BURST, HOLDS 0)"
 is "$(reserve_order bulk)" "b1,b2,b3,e1" "fifo: the jobs come in arrival order"
 is "$(st '[q["groups_ready"] for q in d["queues"] if q["name"] == "bulk"][0]')" 2 \
     "two groups have jobs ready in bulk"
@@ -139,12 +140,13 @@ fi
 
 run ctl stats
 is "$RC" 0 "ctl stats"
-like "$OUT" $'\nGROUP +ROUTE +COUNT +READY .* PUSHED +WEIGHT +SHARE +OLDEST_READY(\n|$)' \
-    "the groups table has WEIGHT, SHARE and OLDEST_READY, last"
-like "$OUT" $'\nbob +- +6 +6 .* 2 +[0-9.]+% +[0-9.]+ m?s(\n|$)' \
+like "$OUT" \
+    $'\nGROUP +ROUTE +COUNT +READY .* PUSHED +WEIGHT +SHARE +OLDEST_READY +RATE +BURST +HOLDS(\n|$)' \
+    "the groups table has WEIGHT, SHARE, OLDEST_READY, then RATE, BURST, HOLDS, last"
+like "$OUT" $'\nbob +- +6 +6 .* 2 +[0-9.]+% +[0-9.]+ m?s +- +- +0(\n|$)' \
     "bob: weight 2, a share of the jobs dispatched, its oldest ready job's age"
-like "$OUT" $'\neve +- +1 +1 .* 0\\.25 +[0-9.]+% +[0-9.]+ m?s(\n|$)' "eve: weight 0.25"
-like "$OUT" $'\namy +- +0 +0 .* 1000 +0\\.0% +-(\n|$)' \
+like "$OUT" $'\neve +- +1 +1 .* 0\\.25 +[0-9.]+% +[0-9.]+ m?s +- +- +0(\n|$)' "eve: weight 0.25"
+like "$OUT" $'\namy +- +0 +0 .* 1000 +0\\.0% +- +- +- +0(\n|$)' \
     "amy: none of its jobs dispatched, none ready: 0% and -"
 like "$OUT" $'\nQUEUE +PRIO +WEIGHT .* ORDER +GROUPS_READY(\n|$)' \
     "the queues table has ORDER and GROUPS_READY"

@@ -43,14 +43,14 @@ snap_init(struct snap *x, uint64_t now_ms)
 static inline void
 group(struct snap *x, const char *name, const char *route, uint64_t count)
 {
-    x->g[x->s.ngroups++] = (struct snap_group){ S(name), route ? S(route) : S(""), count, 1.0 };
+    x->g[x->s.ngroups++] = (struct snap_group){ S(name), route ? S(route) : S(""), count, 1.0, 0, 0 };
 }
 
 /* A group in default at weight. */
 static inline void
 wgroup(struct snap *x, const char *name, uint64_t count, double weight)
 {
-    x->g[x->s.ngroups++] = (struct snap_group){ S(name), S(""), count, weight };
+    x->g[x->s.ngroups++] = (struct snap_group){ S(name), S(""), count, weight, 0, 0 };
 }
 
 static inline struct snap_queue *

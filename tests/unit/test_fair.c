@@ -10,6 +10,7 @@
 #include "broker.h"
 #include "err.h"
 #include "flow.h"
+#include "grate.h"
 #include "log.h"
 #include "support.h"
 
@@ -267,6 +268,120 @@ test_invariants_hold_under_random_changes(void **state)
     assert_int_equal(held, b->jobs);
 }
 
+/* Reserves up to max jobs at once; writes their group initials into seq. Returns how many. */
+static uint32_t
+take_many(struct broker *b, uint32_t max, char *seq)
+{
+    static struct job *jobs[64];
+    struct worker *w = flow_worker(b, S("w1"), 7);
+    uint32_t got = 0;
+    assert_true(max <= 64);
+    assert_int_equal(flow_reserve(b, w, max, NULL, jobs, &got), 0);
+    for (uint32_t i = 0; i < got; i++) {
+        seq[i] = jobs[i]->group->name[0];
+    }
+    seq[got] = '\0';
+    return got;
+}
+
+/* A group whose start rate is spent is passed by, its lane out of the turn (or the heap),
+ * without holding up the others; it is back when its next token is due. */
+static void
+held_group_is_skipped_and_rejoins(struct broker *b, enum queue_order order)
+{
+    set_order(b, "default", order);
+    put(b, "lim", NULL, 100);
+    put(b, "amy", NULL, 10);
+    assert_int_equal(grate_set(b, S("lim"), 2000, 2), 0); /* 2/s, burst 2 */
+    char seq[65];
+    assert_int_equal(take_many(b, 12, seq), 12);
+    if (order == QUEUE_ORDER_GROUPS) {
+        assert_string_equal(seq, "lalaaaaaaaaa");
+    } else {
+        assert_string_equal(seq, "llaaaaaaaaaa"); /* arrival order, lim first */
+    }
+    struct group *lim = broker_group_find(b, S("lim"));
+    assert_true(lim->held);
+    assert_int_equal(b->dflt->nactive, 0);
+    assert_int_equal(queue_n(b->dflt, JOB_READY), 98); /* held, still ready and counted */
+    check(b);
+    /* Nothing to hand out until the next token: 500 ms at 2/s. */
+    assert_int_equal(take_many(b, 5, seq), 0);
+    fake_now += 499 * MS;
+    assert_int_equal(grate_tick(b, fake_now), fake_now + 1 * MS);
+    assert_true(lim->held);
+    fake_now += 1 * MS;
+    assert_int_equal(grate_tick(b, fake_now), INT64_MAX);
+    assert_false(lim->held);
+    check(b);
+    /* A reserve of 5 takes the one token there is. */
+    assert_int_equal(take_many(b, 5, seq), 1);
+    assert_string_equal(seq, "l");
+    assert_int_equal(lim->rate->holds, 2);
+    assert_int_equal(lim->rate->started, 3);
+    /* Two seconds on: the burst, 2, not 4. */
+    fake_now += 2000 * MS;
+    grate_tick(b, fake_now);
+    assert_int_equal(take_many(b, 5, seq), 2);
+    /* Removing the limit lets it back at once, with all it has. */
+    assert_int_equal(grate_set(b, S("lim"), 0, 0), 0);
+    assert_null(lim->rate);
+    assert_false(lim->held);
+    assert_int_equal(take_many(b, 64, seq), 64);
+    check(b);
+}
+
+static void
+test_a_held_group_is_skipped_in_the_turn_and_rejoins(void **state)
+{
+    held_group_is_skipped_and_rejoins(*state, QUEUE_ORDER_GROUPS);
+}
+
+static void
+test_a_held_group_is_skipped_in_fifo_order_and_rejoins(void **state)
+{
+    held_group_is_skipped_and_rejoins(*state, QUEUE_ORDER_FIFO);
+}
+
+/* The limit holds for a group's jobs in every queue together; pushes to a held group stay out
+ * of the turn; flush and bad values. */
+static void
+test_a_limit_counts_every_queue_and_flush_removes_it(void **state)
+{
+    struct broker *b = *state;
+    struct queue_settings none = { 0 };
+    assert_int_equal(broker_queue_create(b, S("q1"), &none), 0);
+    assert_int_equal(grate_set(b, S("lim"), 1000, 3), 0);
+    assert_int_equal(grate_set(b, S("lim"), 0, 3), SL_EBADREQ);
+    assert_int_equal(grate_set(b, S("lim"), RATE_MILLI_MAX + 1, 0), SL_EBADREQ);
+    assert_int_equal(grate_set(b, S("lim"), 1000, RATE_BURST_MAX + 1), SL_EBADREQ);
+    assert_int_equal(grate_set(b, S("nobody"), 0, 0), 0);
+    assert_null(broker_group_find(b, S("nobody"))); /* no limit to remove: nothing made */
+    put(b, "lim", NULL, 2);
+    put(b, "lim", "q1", 2);
+    char seq[65];
+    assert_int_equal(take_many(b, 10, seq), 3);
+    struct group *lim = broker_group_find(b, S("lim"));
+    assert_true(lim->held);
+    put(b, "lim", "q1", 5); /* joins nothing while held */
+    assert_int_equal(broker_queue_find(b, S("q1"))->nactive, 0);
+    check(b);
+    /* A queue destroyed while a group in it is held: its jobs move all the same. */
+    uint64_t moved, resets;
+    assert_int_equal(broker_queue_destroy(b, S("q1"), true, &moved, &resets), 0);
+    assert_int_equal(moved, 7); /* 6 ready, 1 reserved */
+    assert_int_equal(queue_n(b->dflt, JOB_READY), 6);
+    assert_int_equal(b->dflt->nactive, 0);
+    check(b);
+    uint64_t routes, reset;
+    broker_flush(b, &routes, &reset);
+    assert_null(lim->rate);
+    assert_false(lim->held);
+    assert_null(b->rate_held);
+    assert_int_equal(take_many(b, 10, seq), 6);
+    check(b);
+}
+
 int
 main(void)
 {
@@ -280,6 +395,9 @@ main(void)
         T(test_each_group_keeps_its_own_order_and_a_handed_back_job_goes_first),
         T(test_changing_order_keeps_each_groups_jobs_in_order),
         T(test_invariants_hold_under_random_changes),
+        T(test_a_held_group_is_skipped_in_the_turn_and_rejoins),
+        T(test_a_held_group_is_skipped_in_fifo_order_and_rejoins),
+        T(test_a_limit_counts_every_queue_and_flush_removes_it),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

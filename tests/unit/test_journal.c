@@ -16,6 +16,7 @@
 #include "change.h"
 #include "err.h"
 #include "flow.h"
+#include "grate.h"
 #include "jfile.h"
 #include "journal.h"
 #include "log.h"
@@ -166,7 +167,8 @@ dump(struct broker *b)
     const struct group **gs = calloc(ng + 1, sizeof(*gs));
     ng = 0;
     for (const struct group *g = b->groups_head; g != NULL && gs != NULL; g = g->next) {
-        if (group_jobs(g) > 0 || g->route != NULL || g->weight != GROUP_WEIGHT_ONE) {
+        if (group_jobs(g) > 0 || g->route != NULL || g->weight != GROUP_WEIGHT_ONE ||
+            g->rate != NULL) {
             gs[ng++] = g;
         }
     }
@@ -174,8 +176,11 @@ dump(struct broker *b)
         qsort(gs, ng, sizeof(*gs), by_name);
         for (size_t i = 0; i < ng; i++) {
             const struct group *g = gs[i];
-            fprintf(o, "group %s route=%s weight=%u ready=%llu reserved=%llu delayed=%llu "
-                    "dead=%llu\n", g->name, g->route != NULL ? g->route->name : "-", g->weight,
+            fprintf(o, "group %s route=%s weight=%u limit=%llu/%u ready=%llu reserved=%llu "
+                    "delayed=%llu dead=%llu\n", g->name, g->route != NULL ? g->route->name : "-",
+                    g->weight,
+                    g->rate != NULL ? (unsigned long long)g->rate->bucket.rate_milli : 0ULL,
+                    g->rate != NULL ? g->rate->bucket.burst : 0u,
                     (unsigned long long)g->jobs[JOB_READY],
                     (unsigned long long)g->jobs[JOB_RESERVED],
                     (unsigned long long)g->jobs[JOB_DELAYED],
@@ -1188,6 +1193,60 @@ test_orders_and_weights_replay(void **state)
     }
 }
 
+/* group.limit: the limit (not the tokens) replays from the records and then from a new
+ * segment's snapshot; a removed limit stays removed; flush removes them all, replayed too. */
+static void
+test_group_limits_replay(void **state)
+{
+    struct fix *f = *state;
+    start(f);
+    struct broker *b = f->b;
+    struct wire_msg req;
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.limit");
+    wire_set_cstr(&req, WK_GROUP, "amy");
+    wire_set_num(&req, WK_RATE, 20);
+    wire_set_u64(&req, WK_BURST, 5);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.limit");
+    wire_set_cstr(&req, WK_GROUP, "bob");
+    wire_set_num(&req, WK_RATE, 0.5);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.limit");
+    wire_set_cstr(&req, WK_GROUP, "cat");
+    wire_set_num(&req, WK_RATE, 3);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "group.limit");
+    wire_set_cstr(&req, WK_GROUP, "cat");
+    wire_set_num(&req, WK_RATE, 0);
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    push1(b, "amy", NULL, "a");
+    /* Spend amy's tokens: a restart starts her bucket full again. */
+    pthread_mutex_lock(&b->lock);
+    assert_int_equal(rate_bucket_take(&G(b, "amy")->rate->bucket, broker_mono_ns(b), 5), 5);
+    pthread_mutex_unlock(&b->lock);
+    for (int round = 0; round < 2; round++) {
+        restart_same(f); /* the second time from the new segment's snapshot */
+        b = f->b;
+        assert_int_equal(G(b, "amy")->rate->bucket.rate_milli, 20000);
+        assert_int_equal(G(b, "amy")->rate->bucket.burst, 5);
+        assert_int_equal(grate_tokens(b, G(b, "amy")), 5);
+        assert_int_equal(G(b, "bob")->rate->bucket.rate_milli, 500);
+        assert_int_equal(G(b, "bob")->rate->bucket.burst, 1);
+        assert_null(G(b, "cat") != NULL ? G(b, "cat")->rate : NULL);
+    }
+    wire_msg_init(&req);
+    wire_set_cstr(&req, WK_OP, "flush");
+    assert_int_equal(call(b, &req, WK_OK, NULL), 0);
+    restart_same(f);
+    b = f->b;
+    assert_null(G(b, "amy")->rate);
+    assert_null(broker_group_find(b, S("bob")));
+}
+
 static void
 test_queue_settings_and_routes_replay(void **state)
 {
@@ -2067,6 +2126,7 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_record_reusing_ids_stops_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_ignores_the_new_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_limits_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_of_a_directory_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

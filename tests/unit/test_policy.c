@@ -529,7 +529,7 @@ test_ten_thousand_groups(void **state)
     for (size_t i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "g%05zu", i);
         snprintf(qnames[i], sizeof(qnames[i]), "group.g%05zu", i);
-        g[i] = (struct snap_group){ S(names[i]), S(""), i % 2 == 0 ? 1000 + i : 50, 1.0 };
+        g[i] = (struct snap_group){ S(names[i]), S(""), i % 2 == 0 ? 1000 + i : 50, 1.0, 0, 0 };
     }
     q[0] = (struct snap_queue){ .name = S("default"), .priority = 10, .weight = 1 };
     s = (struct snapshot){ g, N, q, 1, 1000 };

@@ -276,7 +276,7 @@ test_weights_ten_thousand_groups_cost_what_changes(void **state)
     assert_non_null(names);
     for (size_t i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "g%05zu", i);
-        g[i] = (struct snap_group){ S(names[i]), S(""), i % 100 == 0 ? 1000 + i : 50, 1.0 };
+        g[i] = (struct snap_group){ S(names[i]), S(""), i % 100 == 0 ? 1000 + i : 50, 1.0, 0, 0 };
     }
     struct snapshot s = { g, N, &q, 1, 1000 };
     struct policy *p = mk("weights", &cfg_default);

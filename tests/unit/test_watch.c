@@ -703,10 +703,13 @@ fair(struct reply *r)
     ku(&r->pk, "groups_ready", 2);
     wire_pack_cstr(&r->pk, "groups");
     msgpack_pack_array(&r->pk, 2);
-    msgpack_pack_map(&r->pk, 5);
+    msgpack_pack_map(&r->pk, 7);
     ks(&r->pk, "name", "bob");
     ku(&r->pk, "count", 6);
     ku(&r->pk, "weight", 4);
+    ku(&r->pk, "rate", 20);
+    wire_pack_cstr(&r->pk, "held");
+    msgpack_pack_true(&r->pk);
     wire_pack_cstr(&r->pk, "share");
     msgpack_pack_double(&r->pk, 0.75);
     ku(&r->pk, "oldest_ready_ms", 1500);
@@ -744,10 +747,13 @@ test_weight_share_oldest_ready_and_order_are_shown(void **state)
                             "DEAD  JOBS/S"));
     assert_true(is_line(&l, "default     -       -    -  -      groups      7       2         -  "
                             "   -       -"));
-    assert_true(is_line(&l, "GROUP  ROUTE  COUNT  INFLIGHT  JOBS/S  SHARE  WEIGHT  OLDEST  P50  "
-                            "P99  LAST 60S (JOBS/S)"));
-    assert_true(is_line(&l, "bob    -          6         -       -  75.0%       4    1.5s    -    -"));
-    assert_true(is_line(&l, "eve    -          1         -       -      -    0.25       -    -    -"));
+    /* bob's start rate is shown with its name, and that it is held now. */
+    assert_true(is_line(&l, "GROUP            ROUTE  COUNT  INFLIGHT  JOBS/S  SHARE  WEIGHT  "
+                            "OLDEST  P50  P99  LAST 60S (JOBS/S)"));
+    assert_true(is_line(&l, "bob (held 20/s)  -          6         -       -  75.0%       4    "
+                            "1.5s    -    -"));
+    assert_true(is_line(&l, "eve              -          1         -       -      -    0.25    "
+                            "   -    -    -"));
     watch_lines_fini(&l);
     watch_fini(&w);
     rfree(&r);
