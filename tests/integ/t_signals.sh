@@ -205,12 +205,14 @@ for sig in TERM INT; do
 done
 
 # --job-timeout kills a worker (SIGKILL) whose job runs too long: the job's processes, which
-# the worker can no longer end, go with it.
+# the worker can no longer end, go with it. 10 s: a scan of /proc for the job's processes
+# under load (sanitizers, three scripts at a time) has taken longer than a 3 s timeout, and
+# the job was killed before it was seen.
 start_broker
 q=jobtimeout
 ok "$q: queue" ctl queues create "$q"
 ok "$q: push" ctl push g x --queue "$q"
-launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 3s \
+launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 10s \
     --handler 'exec:sleep 60 & sleep 61'
 ok "$q: the job runs (two sleeps)" wait_for "$UP_S" at_least_comm "$q" sleep 2
 first=$(for p in $(marked "$q"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] && echo "$p"; done)
