@@ -19,7 +19,9 @@ print(json.dumps([[(q["name"], q["priority"], q["weight"], q["max_inflight"]) fo
 
 start_broker
 start_events
-start_router r1 --tick 100ms --min-dwell 2s --max-inflight 4
+# r1's dwell is long enough that it never sends dave back before it is killed, however slow
+# the machine (under the sanitizers, three scripts at a time, 2 s passed and it did).
+start_router r1 --tick 100ms --min-dwell 20s --max-inflight 4
 r1=$ROUTER_PID
 ok "r1 leads" wait_leader r1
 ctl push bob x -s 1000 >/dev/null
@@ -27,7 +29,7 @@ ctl push dave x -s 300 >/dev/null
 ctl push carol x -s 50 >/dev/null
 ok "bob goes to group.bob" wait_for 2 routed_to bob group.bob
 ok "dave goes to group.dave" wait_for 2 routed_to dave group.dave
-# dave drains below --low at once; r1 holds it for its dwell (2 s) but is killed before.
+# dave drains below --low at once; r1 holds it for its dwell (20 s) but is killed before.
 ctl purge --group dave >/dev/null
 kill -KILL -- "-$r1"
 { wait "$r1"; } 2>/dev/null
