@@ -12,6 +12,9 @@
 #                           Sets BROKER_PID. Bails out if it exits during start-up.
 #   data_broker_kill9       SIGKILL to that broker; returns once it is gone (its log kept).
 #   free_port               PORT: a TCP port free on 127.0.0.1 just now.
+#   api METHOD PATH [BODY]  one HTTP request to the broker's --http-listen on 127.0.0.1:$PORT
+#                           (BODY: JSON); ST is its status, BODY its answer.
+#   jobs_held               prints the broker's job count (stats).
 
 retire_pgrp() {
     local pg=$1 name=$2 i old
@@ -52,4 +55,17 @@ data_broker_kill9() {
 
 free_port() {
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+}
+
+api() {
+    local -a extra=()
+    [ -n "${3-}" ] && extra+=(--data-binary "$3" -H "Content-Type: application/json")
+    ST=$(curl -s --max-time 20 -o "$SLUICE_DIR/api.body" -w '%{http_code}' -X "$1" \
+        "${extra[@]}" "http://127.0.0.1:$PORT$2")
+    BODY=$(cat "$SLUICE_DIR/api.body")
+}
+
+jobs_held() {
+    run ctl stats --json
+    json "$OUT" 'd["broker"]["jobs"]'
 }

@@ -17,21 +17,6 @@ command -v curl >/dev/null || skip_all "curl is needed (scripts/deps --test inst
 
 unset SLUICE_RETRY_BASE
 
-# api METHOD PATH [BODY]: ST status, BODY the answer.
-api() {
-    local -a extra=()
-    [ -n "${3-}" ] && extra+=(--data-binary "$3" -H "Content-Type: application/json")
-    ST=$(curl -s --max-time 20 -o "$SLUICE_DIR/api.body" -w '%{http_code}' -X "$1" \
-        "${extra[@]}" "http://127.0.0.1:$PORT$2")
-    BODY=$(cat "$SLUICE_DIR/api.body")
-}
-
-# jobs_held: the broker's job count.
-jobs_held() {
-    run ctl stats --json
-    json "$OUT" 'd["broker"]["jobs"]'
-}
-
 # state_of ID: its state, or "gone".
 state_of() {
     run ctl job "$1" --json

@@ -13,19 +13,6 @@
 
 command -v curl >/dev/null || skip_all "curl is needed (scripts/deps --test installs it)"
 
-api() {
-    local -a extra=()
-    [ -n "${3-}" ] && extra+=(--data-binary "$3" -H "Content-Type: application/json")
-    ST=$(curl -s --max-time 20 -o "$SLUICE_DIR/api.body" -w '%{http_code}' -X "$1" \
-        "${extra[@]}" "http://127.0.0.1:$PORT$2")
-    BODY=$(cat "$SLUICE_DIR/api.body")
-}
-
-jobs_held() {
-    run ctl stats --json
-    json "$OUT" 'd["broker"]["jobs"]'
-}
-
 free_port
 data_broker --http-listen "127.0.0.1:$PORT"
 
