@@ -80,7 +80,7 @@ run ctl cron list
 like "$OUT" "tick +@every 1s +g +- +paused +once" "the table shows it paused"
 run ctl cron resume tick
 is "$RC" 0 "ctl cron resume tick: exit 0"
-ok "resumed: jobs arrive again" wait_for 3 jobs_at_least g $((p0 + 1))
+ok "resumed: jobs arrive again" wait_for 10 jobs_at_least g $((p0 + 1))
 run ctl cron pause tick
 is "$(field tick fired)" "$(jobs g)" "fired still equals the jobs pushed"
 
