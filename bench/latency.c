@@ -10,9 +10,11 @@
  * trip of a `ping` request to the broker at the same rate (the same two hops between
  * processes, client to broker and broker to client, with no job in them).
  *
- * With a fourth argument `delay=MS` each job is pushed with delay_ms MS and its payload is the
- * time it is due (push time + MS): the figures are then how late after its due time a
- * delayed job reaches a waiting worker. */
+ * With a fourth argument `delay=MS` each job is pushed with run_at_ms, a wall-clock time MS
+ * ahead rounded up to the millisecond, and its payload is that time (CLOCK_REALTIME, ns): the
+ * figures are then how late after its due time a delayed job reaches a waiting worker. The
+ * due time is the producer's, exact, so the push's own travel does not count in them (with
+ * delay_ms the broker would count from the moment the push arrived). */
 #include "client.h"
 #include "err.h"
 #include "log.h"
@@ -31,11 +33,17 @@
 #include <unistd.h>
 
 static int64_t
-now_ns(void)
+clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t
+now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
 }
 
 struct consumer {
@@ -45,6 +53,7 @@ struct consumer {
     atomic_size_t n;
     volatile sig_atomic_t stop;
     atomic_int ready;
+    clockid_t clock;             /* the payloads' clock: CLOCK_REALTIME for delay=MS */
 };
 
 static void
@@ -66,7 +75,7 @@ consume(struct consumer *c)
         _exit(1);
     }
     while (wapi_next(w, &job) == 0) {
-        int64_t t = now_ns();
+        int64_t t = clock_ns(c->clock);
         int64_t sent;
         if (job.len == sizeof(sent)) {
             memcpy(&sent, job.payload, sizeof(sent));
@@ -125,7 +134,8 @@ main(int argc, char **argv)
     }
     size_t total = (size_t)(rate * secs);
     struct consumer *c = shared_alloc(sizeof(*c));
-    *c = (struct consumer){ .url = url, .cap = total };
+    *c = (struct consumer){ .url = url, .cap = total,
+                            .clock = delay_ms > 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC };
     c->samples = shared_alloc(total * sizeof(*c->samples));
     pid_t child = -1;
     if (ping) {
@@ -170,7 +180,12 @@ main(int argc, char **argv)
         struct timespec ts = { (time_t)(next / 1000000000LL), (long)(next % 1000000000LL) };
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         int64_t t = now_ns();
-        int64_t due = t + delay_ms * 1000000LL;
+        /* delay=MS: due on the wall clock, MS ahead, rounded up to the ms run_at_ms names */
+        int64_t due = t;
+        if (delay_ms > 0) {
+            int64_t at_ms = (clock_ns(CLOCK_REALTIME) + 999999) / 1000000 + delay_ms;
+            due = at_ms * 1000000;
+        }
         struct sl_str pl = { (const char *)&due, sizeof(due) };
         wire_msg_init(&req);
         if (ping) {
@@ -189,7 +204,7 @@ main(int argc, char **argv)
         wire_set_cstr(&req, WK_CLIENT, client_name);
         wire_set_u64(&req, WK_SEQ, i + 1);
         if (delay_ms > 0) {
-            wire_set_u64(&req, WK_DELAY_MS, (uint64_t)delay_ms);
+            wire_set_u64(&req, WK_RUN_AT_MS, (uint64_t)(due / 1000000));
         }
         struct sl_str msg;
         if (client_call(cl, &req, &rep, 5000) != 0 || client_reply_err(&rep, &msg) != 0) {
