@@ -166,6 +166,62 @@ wire_name_ok(const char *s, size_t n)
     return true;
 }
 
+/* Keys by name: an open-addressed table of key index + 1 (0: empty), and each name's length,
+ * filled once. A message's every key is looked up here. */
+#define BY_NAME_SLOTS 256
+_Static_assert(WK_COUNT * 2 <= BY_NAME_SLOTS, "by_name stays at most half full");
+static uint8_t by_name[BY_NAME_SLOTS];
+static uint8_t key_len[WK_COUNT];
+static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
+
+static unsigned
+name_hash(const char *p, size_t n)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
+    }
+    return h ^ (h >> 16);
+}
+
+static void
+by_name_fill(void)
+{
+    for (int k = 0; k < WK_COUNT; k++) {
+        size_t n = strlen(keys[k].name);
+        key_len[k] = (uint8_t)n;
+        unsigned i = name_hash(keys[k].name, n) & (BY_NAME_SLOTS - 1);
+        while (by_name[i] != 0) {
+            i = (i + 1) & (BY_NAME_SLOTS - 1);
+        }
+        by_name[i] = (uint8_t)(k + 1);
+    }
+}
+
+static void
+keys_ready(void)
+{
+    pthread_once(&by_name_once, by_name_fill);
+}
+
+/* The key named p[0..n), or -1. keys_ready() first. */
+static int
+key_of(const char *p, size_t n)
+{
+    if (n == 0 || n > UINT8_MAX) {
+        return -1;
+    }
+    for (unsigned i = name_hash(p, n) & (BY_NAME_SLOTS - 1); by_name[i] != 0;
+         i = (i + 1) & (BY_NAME_SLOTS - 1)) {
+        int k = by_name[i] - 1;
+        if (key_len[k] == n && memcmp(keys[k].name, p, n) == 0) {
+            return k;
+        }
+    }
+    return -1;
+}
+
 const char *
 wire_key_name(enum wire_key k)
 {
@@ -444,20 +500,14 @@ wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t w
         return bad(m, why, whycap, "%s", "a message must be a map");
     }
     memset(&m->has, 0, sizeof(m->has));
+    keys_ready();
     for (uint32_t i = 0; i < root->via.map.size; i++) {
         const msgpack_object *ko = &root->via.map.ptr[i].key;
         const msgpack_object *vo = &root->via.map.ptr[i].val;
         if (ko->type != MSGPACK_OBJECT_STR) {
             return bad(m, why, whycap, "%s", "map keys must be strings");
         }
-        int k = -1;
-        for (int j = 0; j < WK_COUNT; j++) {
-            if (strlen(keys[j].name) == ko->via.str.size &&
-                memcmp(keys[j].name, ko->via.str.ptr, ko->via.str.size) == 0) {
-                k = j;
-                break;
-            }
-        }
+        int k = key_of(ko->via.str.ptr, ko->via.str.size);
         if (k < 0) {
             continue; /* unknown keys are ignored */
         }
@@ -648,12 +698,13 @@ wire_encode(const struct wire_msg *m, msgpack_packer *pk)
     uint32_t n = wire_keyset_count(&m->has);
     int rv = msgpack_pack_map(pk, n);
 
+    keys_ready();
     for (int k = 0; k < WK_COUNT && rv == 0; k++) {
         if (!WIRE_HAS(m, k)) {
             continue;
         }
         const union wire_val *v = &m->v[k];
-        size_t klen = strlen(keys[k].name);
+        size_t klen = key_len[k];
         if ((rv = msgpack_pack_str(pk, klen)) != 0 ||
             (rv = msgpack_pack_str_body(pk, keys[k].name, klen)) != 0) {
             break;
@@ -709,12 +760,13 @@ wire_encoded_size(const struct wire_msg *m)
 {
     size_t n = 5;
 
+    keys_ready();
     for (int k = 0; k < WK_COUNT; k++) {
         if (!WIRE_HAS(m, k)) {
             continue;
         }
         const union wire_val *v = &m->v[k];
-        n += 1 + strlen(keys[k].name);
+        n += 1 + key_len[k];
         switch (keys[k].type) {
         case WT_STR:
         case WT_NAME:
