@@ -169,16 +169,18 @@ run_locked(struct broker *b, const struct wire_msg *m, int op, int rv, msgpack_p
  * changed something is answered only once that is on disk) waits for o->commit: handed to
  * the journal when the connection's waiter can carry it (true: parked), else waited for. */
 static bool
-hold_reply(const struct outcome *o, struct waiter *wt, nng_msg *rep, msgpack_packer *pk, int rv,
-           const char *why)
+hold_reply(const struct outcome *o, struct waiter *wt, struct wire_out *out, msgpack_packer *pk,
+           int rv, const char *why)
 {
     if (wt == NULL) {
         journal_wait(o->jr, o->commit);
         return false;
     }
+    nng_msg *rep = out->msg;
     if (rv != 0) {
         nng_msg_clear(rep);
         wire_pack_err(pk, rv, why[0] != '\0' ? why : NULL);
+        wire_out_flush(out);
     }
     wt->rep = rep;
     wt->took_rep = true;
@@ -223,8 +225,9 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     struct outcome o = { 0 };
     int op;
 
+    struct wire_out out;
     wire_msg_init(&m);
-    msgpack_packer_init(&pk, rep, wire_pack_into_msg);
+    wire_out_init(&out, rep, &pk);
     int rv = decode_request(b, &m, req, len, why, &op);
     if (wt != NULL) {
         wt->parked = false;
@@ -234,7 +237,8 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     }
     rv = run_locked(b, &m, op, rv, &pk, &c, &o);
     park_send_all(o.out);
-    if (o.parked || (o.commit != 0 && hold_reply(&o, wt, rep, &pk, rv, why))) {
+    wire_out_flush(&out);
+    if (o.parked || (o.commit != 0 && hold_reply(&o, wt, &out, &pk, rv, why))) {
         wire_msg_fini(&m);
         return OPS_PARKED;
     }
@@ -248,6 +252,7 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
         LOG(LOG_DEBUG, "request.error", "op=%s err=%s msg=\"%s\"",
             op >= 0 ? wire_ops[op].name : "?", sl_err_code(rv), why);
     }
+    wire_out_flush(&out);
     wire_msg_fini(&m);
     return rv;
 }

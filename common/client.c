@@ -186,6 +186,7 @@ client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
 {
     nng_msg *m = NULL;
     msgpack_packer pk;
+    struct wire_out out;
 
     if (nng_msg_alloc(&m, 0) != 0) {
         return SL_ENOMEM;
@@ -195,8 +196,8 @@ client_call(struct client *c, const struct wire_msg *req, struct wire_msg *rep,
         nng_msg_free(m);
         return SL_ENOMEM;
     }
-    msgpack_packer_init(&pk, m, wire_pack_into_msg);
-    if (wire_encode(req, &pk) != 0) {
+    wire_out_init(&out, m, &pk);
+    if (wire_encode(req, &pk) != 0 || wire_out_flush(&out) != 0) {
         nng_msg_free(m);
         return SL_ENOMEM;
     }

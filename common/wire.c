@@ -343,13 +343,30 @@ zone_give(msgpack_zone *z, bool keep)
     msgpack_zone_free(z);
 }
 
+/* Zeroes the values of the keys present and forgets them: only a present key's value is ever
+ * other than zero (every writer of v[k] also sets k in has), so m's values are then all zero,
+ * as wire_msg_init left them, at the cost of a few keys rather than of all of them. */
+static void
+clear_present(struct wire_msg *m)
+{
+    for (unsigned w = 0; w < WIRE_KEYSET_WORDS; w++) {
+        for (uint64_t bits = m->has.w[w]; bits != 0; bits &= bits - 1) {
+            memset(&m->v[w * 64 + (unsigned)__builtin_ctzll(bits)], 0, sizeof(m->v[0]));
+        }
+        m->has.w[w] = 0;
+    }
+}
+
 void
 wire_msg_fini(struct wire_msg *m)
 {
     if (m->decoded && m->up.zone != NULL) {
         zone_give(m->up.zone, m->keep_zone);
     }
-    memset(m, 0, sizeof(*m));
+    clear_present(m);
+    memset(&m->up, 0, sizeof(m->up));
+    m->decoded = false;
+    m->keep_zone = false;
 }
 
 static int bad(struct wire_msg *m, char *why, size_t whycap, const char *fmt, ...)
@@ -364,7 +381,7 @@ bad(struct wire_msg *m, char *why, size_t whycap, const char *fmt, ...)
         vsnprintf(why, whycap, fmt, ap);
         va_end(ap);
     }
-    memset(&m->has, 0, sizeof(m->has));
+    clear_present(m);
     return SL_EBADREQ;
 }
 
@@ -399,7 +416,7 @@ wire_decode(struct wire_msg *m, const void *buf, size_t len, char *why, size_t w
     if (root->type != MSGPACK_OBJECT_MAP) {
         return bad(m, why, whycap, "%s", "a message must be a map");
     }
-    memset(&m->has, 0, sizeof(m->has));
+    clear_present(m);
     keys_ready();
     for (uint32_t i = 0; i < root->via.map.size; i++) {
         const msgpack_object *ko = &root->via.map.ptr[i].key;
@@ -551,11 +568,47 @@ wire_set_u64s(struct wire_msg *m, enum wire_key k, const uint64_t *v, uint32_t n
     wire_keyset_add(&m->has, (unsigned)k);
 }
 
+/* A string under 256 bytes goes as one write, its header and bytes together: a packer's
+ * write appends to a message and costs more than the few bytes it moves. The header is the
+ * one msgpack_pack_str picks (fixstr, else str8). 0, or the writer's error. */
+static int
+put_str(msgpack_packer *pk, const char *p, size_t n)
+{
+    if (n < 256) {
+        unsigned char b[2 + 255];
+        size_t h = 0;
+        if (n < 32) {
+            b[h++] = (unsigned char)(0xa0u | n);
+        } else {
+            b[h++] = 0xd9;
+            b[h++] = (unsigned char)n;
+        }
+        memcpy(b + h, p, n);
+        return msgpack_pack_str_body(pk, b, h + n);
+    }
+    int rv = msgpack_pack_str(pk, n);
+    return rv == 0 ? msgpack_pack_str_body(pk, p, n) : rv;
+}
+
+/* The same for bin (bin8 under 256 bytes, as msgpack_pack_bin picks). */
+static int
+put_bin(msgpack_packer *pk, const char *p, size_t n)
+{
+    if (n < 256) {
+        unsigned char b[2 + 255];
+        b[0] = 0xc4;
+        b[1] = (unsigned char)n;
+        memcpy(b + 2, p, n);
+        return msgpack_pack_bin_body(pk, b, n + 2);
+    }
+    int rv = msgpack_pack_bin(pk, n);
+    return rv == 0 ? msgpack_pack_bin_body(pk, p, n) : rv;
+}
+
 void
 wire_pack_str(msgpack_packer *pk, const char *p, size_t n)
 {
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, p, n);
+    put_str(pk, p, n);
 }
 
 void
@@ -567,7 +620,8 @@ wire_pack_cstr(msgpack_packer *pk, const char *z)
 void
 wire_pack_key(msgpack_packer *pk, enum wire_key k)
 {
-    wire_pack_cstr(pk, keys[k].name);
+    keys_ready();
+    wire_pack_str(pk, keys[k].name, key_len[k]);
 }
 
 void
@@ -604,16 +658,13 @@ wire_encode(const struct wire_msg *m, msgpack_packer *pk)
             continue;
         }
         const union wire_val *v = &m->v[k];
-        size_t klen = key_len[k];
-        if ((rv = msgpack_pack_str(pk, klen)) != 0 ||
-            (rv = msgpack_pack_str_body(pk, keys[k].name, klen)) != 0) {
+        if ((rv = put_str(pk, keys[k].name, key_len[k])) != 0) {
             break;
         }
         switch (keys[k].type) {
         case WT_STR:
         case WT_NAME:
-            rv = msgpack_pack_str(pk, v->s.n);
-            rv = rv == 0 ? msgpack_pack_str_body(pk, v->s.p, v->s.n) : rv;
+            rv = put_str(pk, v->s.p, v->s.n);
             break;
         case WT_U64:
             rv = msgpack_pack_uint64(pk, v->u);
@@ -633,11 +684,9 @@ wire_encode(const struct wire_msg *m, msgpack_packer *pk)
             for (uint32_t i = 0; i < v->l.n && rv == 0; i++) {
                 struct sl_str s = wire_list_str(&v->l, i);
                 if (keys[k].type == WT_BLOBS) {
-                    rv = msgpack_pack_bin(pk, s.n);
-                    rv = rv == 0 ? msgpack_pack_bin_body(pk, s.p, s.n) : rv;
+                    rv = put_bin(pk, s.p, s.n);
                 } else {
-                    rv = msgpack_pack_str(pk, s.n);
-                    rv = rv == 0 ? msgpack_pack_str_body(pk, s.p, s.n) : rv;
+                    rv = put_str(pk, s.p, s.n);
                 }
             }
             break;
@@ -707,6 +756,41 @@ wire_pack_into_msg(void *data, const char *buf, size_t len)
         return -1;
     }
     return nng_msg_append(msg, buf, len) == 0 ? 0 : -1;
+}
+
+/* The packer's callback for a wire_out: small writes are copied into the buffer; one that
+ * does not fit flushes it, and a large one goes to the message at once. */
+static int
+out_write(void *data, const char *buf, size_t len)
+{
+    struct wire_out *o = data;
+    if (len > sizeof(o->buf) - o->n) {
+        if (wire_out_flush(o) != 0) {
+            return -1;
+        }
+        if (len > sizeof(o->buf) / 2) {
+            return wire_pack_into_msg(o->msg, buf, len);
+        }
+    }
+    memcpy(o->buf + o->n, buf, len);
+    o->n += len;
+    return 0;
+}
+
+void
+wire_out_init(struct wire_out *o, nng_msg *msg, msgpack_packer *pk)
+{
+    o->msg = msg;
+    o->n = 0;
+    msgpack_packer_init(pk, o, out_write);
+}
+
+int
+wire_out_flush(struct wire_out *o)
+{
+    size_t n = o->n;
+    o->n = 0;
+    return n == 0 ? 0 : wire_pack_into_msg(o->msg, o->buf, n);
 }
 
 const msgpack_object *

@@ -220,4 +220,21 @@ void wire_pack_err(msgpack_packer *pk, int err, const char *msg);
 /* The msgpack write callback that appends to an nng_msg (data is the nng_msg *). */
 int wire_pack_into_msg(void *data, const char *buf, size_t len);
 
+/* A packer's output gathered in a buffer and appended to an nng_msg a few KiB at a time:
+ * packing a reply writes once per key and value, and an append to a message costs several
+ * times what copying those few bytes does. The message holds the packed bytes only after
+ * wire_out_flush: flush before anything else reads, clears or sends it. */
+#define WIRE_OUT_BUF 2048
+struct wire_out {
+    struct nng_msg *msg;
+    size_t n;                  /* bytes in buf not yet appended */
+    char buf[WIRE_OUT_BUF];
+};
+
+/* Points pk at o, which gathers for msg. */
+void wire_out_init(struct wire_out *o, struct nng_msg *msg, msgpack_packer *pk);
+/* Appends what o gathered to its message: 0, or -1 (out of memory: those bytes are lost, as
+ * an append that failed while packing would have lost them). */
+int wire_out_flush(struct wire_out *o);
+
 #endif

@@ -75,7 +75,8 @@ ok "a refused start leaves no socket behind" [ ! -e "$SLUICE_DIR/r1/broker.ipc" 
 # --- push, stats, errors -------------------------------------------------------------------------
 
 start_http --max-message 4096 --max-payload 1024
-api POST /v1/groups/alice/jobs '{"payloads":["a","b"],"ttr_ms":5000}'
+# A TTR that no loaded machine runs out between the reserve and the ack below.
+api POST /v1/groups/alice/jobs '{"payloads":["a","b"],"ttr_ms":120000}'
 is "$ST" 200 "push: 200"
 is "$CT" "application/json" "push: JSON"
 is "$(json "$BODY" '[d["count"], d["first_id"], d["queue"]]')" '[2, 1, "default"]' \

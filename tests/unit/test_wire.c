@@ -1019,6 +1019,90 @@ test_reply_packed_into_nng_msg_decodes(void **state)
     nng_msg_free(msg);
 }
 
+/* Packing through a wire_out gives the bytes packing straight into the message gives: small
+ * writes gathered, a write that does not fit flushing first, a large one (a payload) going
+ * straight through, past the buffer's size several times over. */
+static void
+test_wire_out_packs_what_the_message_packer_packs(void **state)
+{
+    (void)state;
+    nng_msg *direct, *gathered;
+    msgpack_packer dpk, gpk;
+    struct wire_out out;
+    static char big[3 * WIRE_OUT_BUF];
+    memset(big, 'p', sizeof(big));
+
+    assert_int_equal(nng_msg_alloc(&direct, 0), 0);
+    assert_int_equal(nng_msg_alloc(&gathered, 0), 0);
+    msgpack_packer_init(&dpk, direct, wire_pack_into_msg);
+    wire_out_init(&out, gathered, &gpk);
+    msgpack_packer *both[] = { &dpk, &gpk };
+    for (int p = 0; p < 2; p++) {
+        msgpack_packer *k = both[p];
+        wire_pack_ok(k, 2);
+        wire_pack_key(k, WK_JOBS);
+        msgpack_pack_array(k, 300);
+        for (unsigned i = 0; i < 300; i++) {
+            size_t n = i % 50 == 7 ? sizeof(big) - i : i % 40; /* a few large, most small */
+            msgpack_pack_bin(k, n);
+            msgpack_pack_bin_body(k, big, n);
+        }
+        wire_pack_key(k, WK_VERSION);
+        wire_pack_str(k, big, 300); /* str16 */
+    }
+    assert_true(nng_msg_len(gathered) < nng_msg_len(direct)); /* some still gathered */
+    assert_int_equal(wire_out_flush(&out), 0);
+    assert_int_equal(wire_out_flush(&out), 0); /* nothing left: appends nothing */
+    assert_int_equal(nng_msg_len(gathered), nng_msg_len(direct));
+    assert_memory_equal(nng_msg_body(gathered), nng_msg_body(direct), nng_msg_len(direct));
+    nng_msg_free(direct);
+    nng_msg_free(gathered);
+}
+
+/* A message decoded, finished and decoded again without wire_msg_init holds nothing of the
+ * first: fini zeroes only the present keys' values, which must leave all of them zero. */
+static void
+test_fini_leaves_no_value_of_the_keys_it_had(void **state)
+{
+    (void)state;
+    struct wire_msg m;
+    wire_msg_init(&m);
+    wire_set_u64(&m, WK_DELAY_MS, 7);
+    wire_set_cstr(&m, WK_GROUP, "g");
+    wire_msg_fini(&m);
+    assert_false(WIRE_HAS(&m, WK_DELAY_MS));
+    assert_int_equal(m.v[WK_DELAY_MS].u, 0);
+    assert_null(m.v[WK_GROUP].s.p);
+
+    char why[256];
+    begin();
+    msgpack_pack_map(&pk, 2);
+    pack_str("op");
+    pack_str("push");
+    pack_str("delay_ms");
+    msgpack_pack_uint64(&pk, 9);
+    assert_int_equal(wire_decode(&m, sb.data, sb.size, why, sizeof(why)), 0);
+    assert_int_equal(m.v[WK_DELAY_MS].u, 9);
+    wire_msg_fini(&m);
+    begin();
+    msgpack_pack_map(&pk, 1);
+    pack_str("op");
+    pack_str("push");
+    assert_int_equal(wire_decode(&m, sb.data, sb.size, why, sizeof(why)), 0);
+    assert_false(WIRE_HAS(&m, WK_DELAY_MS));
+    assert_int_equal(m.v[WK_DELAY_MS].u, 0);
+    /* a bad message after a good one: nothing of the good one stays */
+    begin();
+    msgpack_pack_map(&pk, 2);
+    pack_str("delay_ms");
+    msgpack_pack_uint64(&pk, 5);
+    pack_str("group");
+    msgpack_pack_uint64(&pk, 1);
+    assert_int_not_equal(wire_decode(&m, sb.data, sb.size, why, sizeof(why)), 0);
+    assert_int_equal(m.v[WK_DELAY_MS].u, 0);
+    wire_msg_fini(&m);
+}
+
 static int
 failing_write(void *data, const char *buf, size_t len)
 {
@@ -1619,6 +1703,8 @@ main(void)
         cmocka_unit_test(test_ok_reply_decodes_with_its_fields),
         cmocka_unit_test(test_err_reply_decodes_for_every_code),
         cmocka_unit_test(test_reply_packed_into_nng_msg_decodes),
+        cmocka_unit_test(test_wire_out_packs_what_the_message_packer_packs),
+        cmocka_unit_test(test_fini_leaves_no_value_of_the_keys_it_had),
         cmocka_unit_test(test_encode_reports_a_failing_writer_as_no_memory),
         cmocka_unit_test(test_decode_rejects_empty_input),
         cmocka_unit_test(test_decode_rejects_every_truncation_of_a_valid_request),
