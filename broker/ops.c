@@ -218,7 +218,11 @@ int
 ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg *rep,
            struct waiter *wt)
 {
-    struct wire_msg m;
+    /* A request is decoded into this thread's message, which wire_msg_fini leaves as
+     * wire_msg_init would (all zero): a fresh one would cost zeroing all its values each time. */
+    static _Thread_local struct wire_msg tls_msg;
+    static _Thread_local bool tls_busy;
+    struct wire_msg local, *m = tls_busy ? &local : &tls_msg;
     msgpack_packer pk;
     char why[WHY_MAX] = "";
     struct op_ctx c = { why, pipe, wt, rep, 0, 0, false };
@@ -226,20 +230,25 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
     int op;
 
     struct wire_out out;
-    wire_msg_init(&m);
+    if (m == &local) {
+        wire_msg_init(m); /* re-entered (it is not today): a message of its own */
+    }
+    bool was_busy = tls_busy;
+    tls_busy = true;
     wire_out_init(&out, rep, &pk);
-    int rv = decode_request(b, &m, req, len, why, &op);
+    int rv = decode_request(b, m, req, len, why, &op);
     if (wt != NULL) {
         wt->parked = false;
         wt->took_rep = false;
         wt->commit_lsn = 0;
         wt->jr = NULL;
     }
-    rv = run_locked(b, &m, op, rv, &pk, &c, &o);
+    rv = run_locked(b, m, op, rv, &pk, &c, &o);
     park_send_all(o.out);
     wire_out_flush(&out);
     if (o.parked || (o.commit != 0 && hold_reply(&o, wt, &out, &pk, rv, why))) {
-        wire_msg_fini(&m);
+        wire_msg_fini(m);
+        tls_busy = was_busy;
         return OPS_PARKED;
     }
     if (rv != 0 && c.standby) {
@@ -253,7 +262,8 @@ ops_handle(struct broker *b, const void *req, size_t len, uint32_t pipe, nng_msg
             op >= 0 ? wire_ops[op].name : "?", sl_err_code(rv), why);
     }
     wire_out_flush(&out);
-    wire_msg_fini(&m);
+    wire_msg_fini(m);
+    tls_busy = was_busy;
     return rv;
 }
 
