@@ -359,7 +359,7 @@ cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Iworker -Irouter \
 	    -Ifuzz \
-	    common broker ctl worker router fuzz bench
+	    common broker ctl worker router fuzz bench scripts/embed.c
 
 clean:
 	rm -rf build bin
