@@ -58,6 +58,14 @@
     if (v >= 1 << 10) { return (v / (1 << 10)).toFixed(0) + ' KiB'; }
     return v + ' B';
   }
+  /* Sets el's markup unless it is the same as last time: an update that changed nothing
+   * leaves the elements (focus, hover, a click under way) alone. */
+  function setHTML(el, html) {
+    if (el && el.sluiceHTML !== html) {
+      el.innerHTML = html;
+      el.sluiceHTML = html;
+    }
+  }
   function toast(text) {
     var t = $('toast');
     t.textContent = text;
@@ -469,7 +477,7 @@
   rend.group = function () {
     var g = S.gone;
     if (!g) {
-      $('gp-cards').innerHTML = '<p class="muted">No such group (yet).</p>';
+      setHTML($('gp-cards'), '<p class="muted">No such group (yet).</p>');
       return;
     }
     var r = groupRate(g), gs = S.gseries;
@@ -488,14 +496,14 @@
     drawLines($('gp-chart'), [gs.backlog, gs.rate], ['--push', '--disp'], true,
               Math.round(gs.backlog.length * S.interval / 1000) + ' s');
     var ds = (S.stats.decisions || []).filter(function (d) { return d.group === S.group; });
-    $('gp-routes').innerHTML = '<tr><th>when</th><th>queue</th><th class="n">moved</th>' +
+    setHTML($('gp-routes'), '<tr><th>when</th><th>queue</th><th class="n">moved</th>' +
       '<th>reason</th></tr>' + (ds.map(function (d) {
         return '<tr><td>' + new Date(d.ts_ms).toLocaleTimeString() + '</td><td>' +
           esc(d.queue || 'default (unset)') + '</td><td class="n">' + fmt(d.moved) +
           '</td><td>' + esc(d.reason || '') + '</td></tr>';
       }).join('') || '<tr><td colspan="4" class="muted">no route change among the broker\'s ' +
-        'last decisions</td></tr>');
-    $('gp-dead').innerHTML = deadRows((S.gdead || {}).jobs || [], false);
+        'last decisions</td></tr>'));
+    setHTML($('gp-dead'), deadRows((S.gdead || {}).jobs || [], false));
   };
 
   build.queues = function () {
@@ -542,7 +550,7 @@
       return; /* the user is typing a weight or a cap: do not redraw under them */
     }
     var qs0 = S.stats.queues;
-    $('q-table').innerHTML = '<tr><th>queue</th><th class="n">priority</th><th>weight</th>' +
+    setHTML($('q-table'), '<tr><th>queue</th><th class="n">priority</th><th>weight</th>' +
       '<th>cap</th><th>state</th><th class="n">ready</th><th class="n">reserved</th>' +
       '<th class="n hide-s">delayed</th><th class="n">dead</th><th class="n hide-s">pushed/s</th>' +
       '<th class="n hide-s">done/s</th><th></th></tr>' + qs0.map(function (q) {
@@ -566,7 +574,7 @@
           '<button type="button" data-q="' + n + '" data-act="save">Save</button> ' +
           (q.name === 'default' ? '' : '<button type="button" class="danger" data-q="' + n +
            '" data-act="destroy">Destroy</button>') + '</td></tr>';
-      }).join('');
+      }).join(''));
   };
 
   build.workers = function () {
@@ -576,7 +584,7 @@
   };
   rend.workers = function () {
     var ws = S.stats.workers;
-    $('w-table').innerHTML = '<tr><th>worker</th><th class="n">pid</th><th>state</th>' +
+    setHTML($('w-table'), '<tr><th>worker</th><th class="n">pid</th><th>state</th>' +
       '<th>current job</th><th class="n">running for</th><th class="n">jobs done</th>' +
       '<th class="n hide-s">memory</th><th class="n hide-s">up</th></tr>' + (ws.map(function (w) {
         return '<tr data-w="' + esc(w.id) + '"><td>' + esc(w.id) + '</td><td class="n">' +
@@ -586,7 +594,7 @@
           '<td class="n">' + ms(w.current_ms) + '</td><td class="n" data-k="jobs">' +
           fmt(w.jobs) + '</td><td class="n hide-s">' + bytes(w.rss_bytes) + '</td>' +
           '<td class="n hide-s">' + ms(w.uptime_s * 1000) + '</td></tr>';
-      }).join('') || '<tr><td colspan="8" class="muted">no worker connected</td></tr>');
+      }).join('') || '<tr><td colspan="8" class="muted">no worker connected</td></tr>'));
   };
 
   build.router = function () {
@@ -598,29 +606,29 @@
   };
   rend.router = function () {
     var l = S.stats.leader;
-    $('r-cards').innerHTML = card('leader', 'leader', l ? esc(l.name) : 'none', l ? 'ok' : 'warn') +
+    setHTML($('r-cards'), card('leader', 'leader', l ? esc(l.name) : 'none', l ? 'ok' : 'warn') +
       card('lease', 'lease', l ? fmt(l.lease) : '—') +
-      card('expires', 'lease ends in', l ? ms(l.expires_ms) : '—');
-    $('r-dec').innerHTML = '<tr><th>when</th><th>group</th><th>queue</th><th class="n">moved</th>' +
+      card('expires', 'lease ends in', l ? ms(l.expires_ms) : '—'));
+    setHTML($('r-dec'), '<tr><th>when</th><th>group</th><th>queue</th><th class="n">moved</th>' +
       '<th>reason</th><th class="n hide-s">lease</th></tr>' +
       ((S.stats.decisions || []).map(function (d) {
         return '<tr><td>' + new Date(d.ts_ms).toLocaleTimeString() + '</td><td>' +
           esc(d.group) + '</td><td>' + esc(d.queue || 'default (unset)') + '</td><td class="n">' +
           fmt(d.moved) + '</td><td>' + esc(d.reason || '') + '</td><td class="n hide-s">' +
           (d.lease == null ? '—' : d.lease) + '</td></tr>';
-      }).join('') || '<tr><td colspan="6" class="muted">no route change yet</td></tr>');
+      }).join('') || '<tr><td colspan="6" class="muted">no route change yet</td></tr>'));
     renderEvents();
   };
   function renderEvents() {
     if (!$('r-events')) { return; }
     $('r-live').textContent = '(' + S.evState + ')';
-    $('r-events').innerHTML = '<tr><th>when</th><th>event</th><th>group</th><th>queue</th>' +
+    setHTML($('r-events'), '<tr><th>when</th><th>event</th><th>group</th><th>queue</th>' +
       '<th>reason</th></tr>' + (S.events.map(function (e) {
         return '<tr><td>' + (e.ts_ms ? new Date(e.ts_ms).toLocaleTimeString() : '') + '</td><td>' +
           esc(e.event) + '</td><td>' + esc(e.group || '') + '</td><td>' + esc(e.queue || '') +
           '</td><td>' + esc(e.reason || '') + '</td></tr>';
       }).join('') || '<tr><td colspan="5" class="muted">waiting for the router\'s next ' +
-        'decision…</td></tr>');
+        'decision…</td></tr>'));
   }
   /* /v1/events through fetch (EventSource cannot send the token); reconnects after 3 s. */
   function startEvents() {
@@ -739,10 +747,11 @@
   rend.dead = function () {
     var d = S.dead;
     if (!d) { return; }
-    $('d-table').innerHTML = deadRows(d.jobs || [], true);
+    setHTML($('d-table'), deadRows(d.jobs || [], true));
     $('d-info').textContent = d.missing ? 'no such group' : (d.total || 0) + ' dead' +
       (d.more ? ' (first ' + d.jobs.length + ' shown)' : '');
     $('d-info').setAttribute('data-total', String(d.total || 0));
+    $('d-info').setAttribute('data-group', S.deadGroup);
   };
 
   shell();

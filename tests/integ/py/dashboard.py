@@ -20,7 +20,9 @@ import urllib.request
 import zlib
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import (NoSuchElementException,
+                                        StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -111,8 +113,15 @@ class Checks:
         return cond
 
     def wait(self, d, fn, name, why="", secs=None):
+        def safe(_):
+            # The app redraws by replacing elements: one read between two redraws may find
+            # nothing (None) or a stale element; the next poll reads again.
+            try:
+                return fn()
+            except (TypeError, KeyError, IndexError, WebDriverException):
+                return False
         try:
-            WebDriverWait(d, secs or DEADLINE, poll_frequency=0.1).until(lambda _: fn())
+            WebDriverWait(d, secs or DEADLINE, poll_frequency=0.1).until(safe)
             return self.ok(True, name)
         except TimeoutException:
             return self.ok(False, name, why() if callable(why) else why)
@@ -145,8 +154,29 @@ def wait_request(outdir, what):
     return os.path.exists(ack)
 
 
+def retry(fn):
+    """fn() until it does not meet an element the app has just redrawn (stale), or DEADLINE."""
+    end = time.time() + DEADLINE
+    while True:
+        try:
+            return fn()
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.time() > end:
+                raise
+            time.sleep(0.05)
+
+
 def click(d, css):
-    d.find_element(By.CSS_SELECTOR, css).click()
+    retry(lambda: d.find_element(By.CSS_SELECTOR, css).click())
+
+
+def type_into(d, css, keys, clear=False):
+    def go():
+        e = d.find_element(By.CSS_SELECTOR, css)
+        if clear:
+            e.clear()
+        e.send_keys(keys)
+    retry(go)
 
 
 def test(url, token, outdir):
@@ -154,6 +184,8 @@ def test(url, token, outdir):
     d = browser(outdir)
     try:
         run_test(d, api, c, url, token, outdir)
+    except Exception as e:  # a step that could not run: one failed check, with the reason
+        c.ok(False, "the browser steps ran to their end", "%s: %s" % (type(e).__name__, e))
     finally:
         d.quit()
     return 1 if c.failed else 0
@@ -186,12 +218,13 @@ def run_test(d, api, c, url, token, outdir):
     c.wait(d, lambda: text(d, "[data-k=done]") != first,
            "overview: 'done' changes while jobs flow", lambda: "stayed " + str(first))
     st = api.stats()
-    c.ok(text(d, "[data-k=leader]") == (st["leader"] or {}).get("name", "none"),
-         "overview: the router leader is /v1/stats' leader",
-         "%r vs %r" % (text(d, "[data-k=leader]"), st["leader"]))
-    c.ok(text(d, "[data-k=journal]") == st["broker"]["journal"],
-         "overview: the journal state is /v1/stats'")
-    c.ok(num(text(d, "[data-k=queues]")) == len(st["queues"]), "overview: the queue count")
+    c.wait(d, lambda: text(d, "[data-k=leader]") == (st["leader"] or {}).get("name", "none"),
+           "overview: the router leader is /v1/stats' leader",
+           lambda: "%r vs %r" % (text(d, "[data-k=leader]"), st["leader"]))
+    c.wait(d, lambda: text(d, "[data-k=journal]") == st["broker"]["journal"],
+           "overview: the journal state is /v1/stats'")
+    c.wait(d, lambda: num(text(d, "[data-k=queues]")) == len(api.stats()["queues"]),
+           "overview: the queue count")
 
     def same(css, f):
         v = f(api.stats())
@@ -220,7 +253,7 @@ def run_test(d, api, c, url, token, outdir):
            "groups: the table's total is /v1/groups' (%d)" % total)
     rows = lambda: [r.get_attribute("data-name") for r in
                     d.find_elements(By.CSS_SELECTOR, "#g-table tbody tr[data-name]")]
-    c.ok(len(rows()) == total, "groups: one row per group", str(rows()))
+    c.wait(d, lambda: len(rows()) == total, "groups: one row per group", lambda: str(rows()))
     click(d, "#g-table th[data-sort=name]")
     c.wait(d, lambda: rows() == sorted(rows()) and len(rows()) == total,
            "groups: sorted by name on a click", lambda: str(rows()))
@@ -232,8 +265,7 @@ def run_test(d, api, c, url, token, outdir):
     c.wait(d, lambda: text(d, "#g-table tr[data-name=bob] [data-k=count]") == str(
         [g for g in api.get("/v1/groups?filter=bob")["groups"] if g["name"] == "bob"][0]["count"]),
         "groups: bob's backlog is /v1/groups'", lambda: str(bob))
-    f = d.find_element(By.ID, "g-filter")
-    f.send_keys("ali")
+    type_into(d, "#g-filter", "ali")
     c.wait(d, lambda: rows() == ["alice"], "groups: the filter leaves alice alone",
            lambda: str(rows()))
     click(d, "#g-table tr[data-name=alice]")
@@ -250,9 +282,7 @@ def run_test(d, api, c, url, token, outdir):
            "queues: the table shows q1 paused")
     click(d, "button[data-q=q1][data-act=resume]")
     c.wait(d, lambda: api.queue("q1")["paused"] is False, "queues: Resume resumes q1")
-    w = d.find_element(By.CSS_SELECTOR, "tr[data-q=q1] input[name=weight]")
-    w.clear()
-    w.send_keys("7")
+    type_into(d, "tr[data-q=q1] input[name=weight]", "7", clear=True)
     click(d, "button[data-q=q1][data-act=save]")
     c.wait(d, lambda: api.queue("q1")["weight"] == 7, "queues: Save sets q1's weight to 7",
            lambda: str(api.queue("q1")))
@@ -263,8 +293,9 @@ def run_test(d, api, c, url, token, outdir):
     c.wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, "#w-table tr[data-w]")) ==
            len(api.stats()["workers"]), "workers: one row per worker (%d)" % len(wk))
     pids = sorted(str(w["pid"]) if w["pid"] else "—" for w in wk)
-    c.ok(sorted(e.text for e in d.find_elements(By.CSS_SELECTOR, "#w-table tr[data-w] td:nth-child(2)"))
-         == pids, "workers: their pids are /v1/stats'", str(pids))
+    c.wait(d, lambda: sorted(e.text for e in d.find_elements(
+        By.CSS_SELECTOR, "#w-table tr[data-w] td:nth-child(2)")) == pids,
+        "workers: their pids are /v1/stats'", str(pids))
 
     # --- router
     d.get(url + "/#router")
@@ -277,7 +308,8 @@ def run_test(d, api, c, url, token, outdir):
     n0 = api.dead_total()
     c.wait(d, lambda: d.find_element(By.ID, "d-info").get_attribute("data-total") == str(n0)
            and n0 > 0, "dead: the count is /v1/dead's (%d)" % n0)
-    ids = [e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "#d-table tr[data-id]")]
+    ids = retry(lambda: [e.get_attribute("data-id") for e in
+                         d.find_elements(By.CSS_SELECTOR, "#d-table tr[data-id]")])
     click(d, "button[data-act=retry][data-id='%s']" % ids[0])
     c.wait(d, lambda: api.dead_total() == n0 - 1, "dead: Retry of one job retries it in the broker")
     c.wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, "#d-table tr[data-id]")) == n0 - 1,
@@ -287,9 +319,9 @@ def run_test(d, api, c, url, token, outdir):
     click(d, "button[data-act=purge-sel]")
     c.wait(d, lambda: api.dead_total() == n0 - 3, "dead: Purge selected purges two jobs",
            lambda: str(api.dead_total()))
-    g = d.find_element(By.ID, "d-group")
-    g.send_keys("dlq")
-    c.wait(d, lambda: d.find_element(By.ID, "d-info").get_attribute("data-total") == str(n0 - 3),
+    type_into(d, "#d-group", "dlq")
+    c.wait(d, lambda: d.find_element(By.ID, "d-info").get_attribute("data-group") == "dlq" and
+           d.find_element(By.ID, "d-info").get_attribute("data-total") == str(n0 - 3),
            "dead: filtered by group dlq")
     click(d, "button[data-act=purge-group]")
     click(d, "button[data-act=purge-group]")
