@@ -586,15 +586,19 @@
     var ws = S.stats.workers;
     setHTML($('w-table'), '<tr><th>worker</th><th class="n">pid</th><th>state</th>' +
       '<th>current job</th><th class="n">running for</th><th class="n">jobs done</th>' +
-      '<th class="n hide-s">memory</th><th class="n hide-s">up</th></tr>' + (ws.map(function (w) {
+      '<th class="n hide-s">memory</th><th class="n hide-s">up</th><th class="hide-s">host</th>' +
+      '</tr>' + (ws.map(function (w) {
+        /* worker-pool names its workers HOST:PID:SLOT: the host is read from there. */
+        var m = /^(.+):\d+:\d+$/.exec(w.id), host = m ? m[1] : '—';
         return '<tr data-w="' + esc(w.id) + '"><td>' + esc(w.id) + '</td><td class="n">' +
           (w.pid || '—') + '</td><td class="' + (w.state === 'busy' ? 'ok' : 'muted') + '">' +
           esc(w.state) + '</td><td>' + (w.current ? '#' + w.current +
           (w.current_group ? ' (' + esc(w.current_group) + ')' : '') : '—') + '</td>' +
           '<td class="n">' + ms(w.current_ms) + '</td><td class="n" data-k="jobs">' +
           fmt(w.jobs) + '</td><td class="n hide-s">' + bytes(w.rss_bytes) + '</td>' +
-          '<td class="n hide-s">' + ms(w.uptime_s * 1000) + '</td></tr>';
-      }).join('') || '<tr><td colspan="8" class="muted">no worker connected</td></tr>'));
+          '<td class="n hide-s">' + ms(w.uptime_s * 1000) + '</td><td class="hide-s">' +
+          esc(host) + '</td></tr>';
+      }).join('') || '<tr><td colspan="9" class="muted">no worker connected</td></tr>'));
   };
 
   build.router = function () {
