@@ -8,14 +8,15 @@
  * sparkline is built here from the polls of the rows on screen.
  *
  * window.sluicePerf: performance.now() marks for bench/run (load: the first groups table
- * rendered; updates: each poll's start to DOM updated, ms). */
+ * rendered; updates: each poll's start to DOM updated, ms; fetches: the part of it until the
+ * answers were in; bytes: the JSON characters each update read). */
 'use strict';
 (function () {
   var boot = window.sluiceBoot || {};
   var token = boot.token || '';
   delete window.sluiceBoot;
 
-  var perf = { load: null, updates: [], bytes: [] };
+  var perf = { load: null, updates: [], fetches: [], bytes: [] };
   window.sluicePerf = perf;
 
   var S = {
@@ -130,7 +131,19 @@
     g.clearRect(0, 0, w, hh);
     return { g: g, w: w, h: hh };
   }
-  function cssVar(n) { return getComputedStyle(document.documentElement).getPropertyValue(n); }
+  /* The theme's colours, read once per theme: getComputedStyle per sparkline would make the
+   * browser recompute styles 50 times an update. */
+  var colors = {};
+  function cssVar(n) {
+    if (!(n in colors)) {
+      colors[n] = getComputedStyle(document.documentElement).getPropertyValue(n);
+    }
+    return colors[n];
+  }
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', function () {
+    colors = {};
+    render();
+  });
   /* Lines of series (arrays of equal length) with colours; axis labels when big (span: what
    * the x axis covers, e.g. '10 min'). */
   function drawLines(c, series, colors, big, span) {
@@ -163,6 +176,17 @@
       });
       g.stroke();
     });
+  }
+  /* A sparkline as inline SVG markup: 50 rows of canvases cost the browser ~2 ms each per
+   * update, a polyline in the row's markup next to nothing. */
+  function spark(a) {
+    if (!a || a.length < 2) { return ''; }
+    var max = Math.max.apply(null, a) || 1, n = a.length - 1;
+    var pts = a.map(function (v, i) {
+      return (i * 60 / n).toFixed(1) + ',' + (19 - 18 * v / max).toFixed(1);
+    }).join(' ');
+    return '<svg class="spark" viewBox="0 0 60 20" preserveAspectRatio="none">' +
+           '<polyline points="' + pts + '"/></svg>';
   }
   /* Averages of every k points: 598 seconds become ~120 points of 5 s. */
   function smooth(a, k) {
@@ -206,6 +230,7 @@
       var t = dark ? 'light' : 'dark';
       document.documentElement.setAttribute('data-theme', t);
       localStorage.setItem('sluice.theme', t);
+      colors = {};
       render();
     });
     var th = localStorage.getItem('sluice.theme');
@@ -284,6 +309,7 @@
     perf.lastBytes = 0;
     var extra = need[S.section] ? need[S.section]() : Promise.resolve();
     Promise.all([api('GET', '/v1/stats?max=0'), extra]).then(function (r) {
+      var tf = performance.now() - t0;
       S.prev = S.stats;
       S.prevAt = S.at;
       S.stats = r[0];
@@ -295,8 +321,9 @@
       banner();
       var dt = performance.now() - t0;
       perf.updates.push(dt);
+      perf.fetches.push(tf);
       perf.bytes.push(perf.lastBytes);
-      if (perf.updates.length > 100) { perf.updates.shift(); perf.bytes.shift(); }
+      if (perf.updates.length > 100) { perf.updates.shift(); perf.fetches.shift(); perf.bytes.shift(); }
       if (S.section === 'groups' && perf.load == null) { perf.load = performance.now(); }
     }, function (e) {
       if (e.status === 401) {
@@ -449,15 +476,11 @@
         '<td class="n hide-s">' + ms(g.wait_p99_ms) + '</td>' +
         '<td class="n" data-k="oldest">' + ms(g.oldest_ready_ms) + '</td>' +
         '<td class="n hide-s" data-k="dead">' + fmt(g.dead) + '</td>' +
-        '<td class="hide-s"><canvas class="spark"></canvas></td></tr>';
+        '<td class="hide-s">' + spark(S.spark[g.name]) + '</td></tr>';
     });
     document.querySelector('#g-table tbody').innerHTML = rows.join('') ||
       '<tr><td colspan="10" class="muted">no group' + (S.gfilter ? ' matches' : ' yet') +
       '</td></tr>';
-    document.querySelectorAll('#g-table tbody tr[data-name]').forEach(function (tr) {
-      var sp = S.spark[tr.getAttribute('data-name')];
-      if (sp) { drawLines(tr.querySelector('canvas'), [sp], ['--accent'], false); }
-    });
     $('g-info').textContent = p.total === 0 ? '0 groups' : (S.goffset + 1) + '–' +
       Math.min(S.goffset + p.groups.length, p.total) + ' of ' + p.total + ' groups';
     $('g-info').setAttribute('data-total', String(p.total));
