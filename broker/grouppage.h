@@ -18,7 +18,8 @@ enum grouppage_key {
     GP_WAIT_P50, GP_WAIT_P99, GP_PUSHED, GP_DONE, GP_FAILED, GP_NKEYS
 };
 
-/* The key named s ("name", "backlog", ...; see grouppage.c's table) in *k; false for none. */
+/* The key named s ("name", "count", ...: the fields of stats' groups, grouppage.c's table) in
+ * *k; false for none. */
 bool grouppage_key_parse(struct sl_str s, enum grouppage_key *k);
 
 /* The names, for an error that lists them: "name, backlog, ..." (static storage). */
@@ -35,8 +36,8 @@ struct grouppage_req {
 /* Selects the page r asks for among the n groups of list (a broker's first-seen list,
  * head first) as of now_ns (monotonic): out[0..*nout) (out holds r->max), in order; *total:
  * how many groups match the filter. Groups that compare equal keep their first-seen order
- * (ties broken by name for the name key's opposite). Returns 0 or SL_ENOMEM (nothing
- * written). The caller holds b->lock; allocates n pointers and n doubles while it runs. */
+ * (reversed by desc). Returns 0 or SL_ENOMEM (nothing written). The caller holds b->lock;
+ * allocates n rows (a pointer, a double, an index) while it runs. */
 int grouppage_select(const struct group *head, uint32_t n, const struct grouppage_req *r,
                      int64_t now_ns, const struct group **out, uint32_t *nout,
                      uint64_t *total);

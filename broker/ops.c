@@ -105,7 +105,6 @@ struct outcome {
     struct waiter *out;     /* parked reserves the op served, to be answered */
 };
 
-/* Runs op (decoded into m, rv its decoding's result) under the broker's lock. */
 /* Feeds the dashboard's history (history.h) with flowc's totals. b->lock held. */
 static void
 sample_history(struct broker *b)
@@ -119,6 +118,7 @@ sample_history(struct broker *b)
     history_sample(&b->hist, broker_mono_ns(b) / 1000000000, tot);
 }
 
+/* Runs op (decoded into m, rv its decoding's result) under the broker's lock. */
 static int
 run_locked(struct broker *b, const struct wire_msg *m, int op, int rv, msgpack_packer *pk,
            struct op_ctx *c, struct outcome *o)
