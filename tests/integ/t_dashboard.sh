@@ -62,6 +62,17 @@ like "$(cat "$SLUICE_DIR/curl.body")" "max" "naming max"
 is "$(code '/v1/groups?sort=nope' "${auth[@]}")" 400 "and an unknown sort key"
 is "$(code '/v1/groups?order=up' "${auth[@]}")" 400 "and an order not asc or desc"
 
+# The pages reach the wire too: ctl groups list.
+ctl push zed a -s 3 >/dev/null
+ctl push amy a >/dev/null
+run ctl groups list --sort count --order desc --max 1 --json
+is "$(json "$OUT" '[d["total"], [g["name"] for g in d["groups"]]]')" '[2, ["zed"]]' \
+    "ctl groups list: one page, sorted by the broker"
+run ctl groups list --filter ZE
+like "$OUT" "groups \(1 of 1\)" "ctl groups list --filter ignores case"
+ctl purge --group zed >/dev/null
+ctl purge --group amy >/dev/null
+
 # Five dead jobs of group dlq: pushed with one attempt, reserved and failed over HTTP before any
 # worker runs.
 ctl push dlq "dead payload" -s 5 --max-attempts 1 >/dev/null

@@ -313,6 +313,12 @@ def run_test(d, api, c, url, token, outdir):
     c.wait(d, lambda: text(d, "#r-cards [data-k=leader]") == (api.stats()["leader"] or {}).get("name"),
            "router: the leader is /v1/stats'")
     c.wait(d, lambda: "live" in (text(d, "#r-live") or ""), "router: the event stream is live")
+    req = urllib.request.Request(api.url + "/v1/routes/alice", b'{"queue":"q1"}', method="PUT")
+    req.add_header("Authorization", "Bearer " + token)
+    urllib.request.urlopen(req, timeout=10).read()
+    c.wait(d, lambda: "route.set" in (text(d, "#r-events") or "") and
+           "alice" in (text(d, "#r-events") or ""),
+           "router: a route change shows live, from /v1/events", lambda: text(d, "#r-events"))
 
     # --- dead jobs: retry one, purge a selection, purge all of a group
     d.get(url + "/#dead")
