@@ -767,6 +767,10 @@
           b.textContent = 'Sure? purge all of ' + S.deadGroup;
           return;
         }
+        if (a === 'purge-group') {
+          b.removeAttribute('data-sure');
+          b.textContent = 'Purge all of the group';
+        }
         run(a.slice(0, 5) + ' all of ' + S.deadGroup, a.slice(0, 5), { group: S.deadGroup });
       }
     });
