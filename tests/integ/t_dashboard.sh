@@ -5,7 +5,7 @@
 # with /v1/stats' numbers, which change while jobs flow; pause, resume, a weight, retry and
 # purge of dead jobs done by clicking change the broker; a wrong token is refused and nothing
 # but the login page is served without it (curl); the page never holds the token; screenshots
-# at 1280x800 and 390x844 are kept in $SLUICE_DIR (printed) and checked not blank; the stale
+# at 1280x800 and 390x844 are checked not blank and kept (below; their paths printed); the stale
 # banner shows while the broker is stopped and goes when it is back.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -130,8 +130,11 @@ while IFS= read -r line; do
 done <"$SLUICE_DIR/driver.log"
 is "$drc" 0 "the browser driver exits 0"
 [ "$drc" = 0 ] || diag "$(tail -n 30 "$SLUICE_DIR/driver.log")"
-diag "screenshots: $(ls "$OUTDIR"/*.png 2>/dev/null | tr '\n' ' ')"
-if [ -n "${SLUICE_DASH_SHOTS:-}" ]; then
-    cp "$OUTDIR"/*.png "$SLUICE_DASH_SHOTS"/ 2>/dev/null
-fi
+# $SLUICE_DIR goes at exit: the screenshots are kept for a person to look at in
+# SLUICE_DASH_SHOTS (default: dashboard/ beside the test programs, build/rel/dashboard), and
+# with the logs when SLUICE_KEEP_LOGS is set (CI keeps those).
+SHOTS=${SLUICE_DASH_SHOTS:-$(dirname "$SLUICE_TESTBIN")/dashboard}
+mkdir -p "$SHOTS" && cp "$OUTDIR"/*.png "$SHOTS"/ 2>/dev/null
+[ -n "${SLUICE_KEEP_LOGS:-}" ] && cp "$OUTDIR"/*.png "$SLUICE_KEEP_LOGS"/ 2>/dev/null
+diag "screenshots: $(cd "$SHOTS" && ls -- *.png 2>/dev/null | sed "s|^|$SHOTS/|" | tr '\n' ' ')"
 done_testing
