@@ -161,7 +161,7 @@
       for (var i = 0; i <= 4; i++) {
         var y = top + H - H * i / 4;
         g.beginPath(); g.moveTo(pad, y); g.lineTo(pad + W, y); g.stroke();
-        g.fillText(fmt(Math.round(max * i / 4)), 2, y + 4);
+        g.fillText(fmt(max >= 8 ? Math.round(max * i / 4) : max * i / 4), 2, y + 4);
       }
       g.fillText(span ? '-' + span : '', pad, x.h - 3);
       g.fillText('now', pad + W - 22, x.h - 3);
@@ -396,9 +396,9 @@
   };
 
   var gcols = [
-    ['name', 'group', ''], ['count', 'backlog', 'n'], ['route', 'route', ''],
-    ['reserved', 'in flight', 'n'], ['rate', 'rate /s', 'n', 'share'],
-    ['wait_p50_ms', 'p50 wait', 'n'], ['wait_p99_ms', 'p99 wait', 'n hide-s'],
+    ['name', 'group', ''], ['count', 'backlog', 'n'], ['route', 'route', 'hide-s'],
+    ['reserved', 'in flight', 'n'], ['rate', 'rate /s', 'n hide-s', 'share'],
+    ['wait_p50_ms', 'p50 wait', 'n hide-s'], ['wait_p99_ms', 'p99 wait', 'n hide-s'],
     ['oldest_ready_ms', 'oldest waiting', 'n'], ['dead', 'dead', 'n hide-s'],
     ['spark', 'last minutes', 'hide-s']
   ];
@@ -469,10 +469,10 @@
       var r = groupRate(g);
       return '<tr class="link" data-name="' + esc(g.name) + '">' +
         '<td>' + esc(g.name) + '</td><td class="n" data-k="count">' + fmt(g.count) + '</td>' +
-        '<td>' + esc(g.route || 'default') + '</td>' +
+        '<td class="hide-s">' + esc(g.route || 'default') + '</td>' +
         '<td class="n" data-k="reserved">' + fmt(g.reserved) + '</td>' +
-        '<td class="n">' + (r == null ? '—' : fmt(r)) + '</td>' +
-        '<td class="n">' + ms(g.wait_p50_ms) + '</td>' +
+        '<td class="n hide-s">' + (r == null ? '—' : fmt(r)) + '</td>' +
+        '<td class="n hide-s">' + ms(g.wait_p50_ms) + '</td>' +
         '<td class="n hide-s">' + ms(g.wait_p99_ms) + '</td>' +
         '<td class="n" data-k="oldest">' + ms(g.oldest_ready_ms) + '</td>' +
         '<td class="n hide-s" data-k="dead">' + fmt(g.dead) + '</td>' +

@@ -186,6 +186,12 @@ def type_into(d, css, keys, clear=False):
     retry(go)
 
 
+# The groups table fits its panel (which would scroll sideways), and the page its viewport.
+TABLE_FITS = ("var p = document.getElementById('g-table').parentElement;"
+              "return p.scrollWidth <= p.clientWidth + 1 &&"
+              " document.documentElement.scrollWidth <= window.innerWidth + 1;")
+
+
 def test(url, token, outdir):
     api, c = Api(url, token), Checks()
     d = browser(outdir)
@@ -364,6 +370,15 @@ def run_test(d, api, c, url, token, outdir):
         if w_ < 500:
             wide = d.execute_script("return document.documentElement.scrollWidth")
             c.ok(wide <= 390 + 2, "at 390 px wide the overview needs no sideways scroll", str(wide))
+            d.get(url + "/#groups")
+            c.wait(d, lambda: len(d.find_elements(By.CSS_SELECTOR, "#g-table tbody tr[data-name]"))
+                   > 0 and d.execute_script(TABLE_FITS),
+                   "at 390 px wide the groups table (with the oldest wait) needs no sideways scroll",
+                   lambda: str(d.execute_script("var p = document.getElementById('g-table')"
+                                                ".parentElement; return [p.scrollWidth, "
+                                                "p.clientWidth]")))
+            d.save_screenshot(os.path.join(outdir, "dashboard-groups-390x844.png"))
+            d.get(url + "/#overview")
     viewport(d, 1280, 800)
 
     # --- the stale banner
