@@ -73,7 +73,8 @@ dash_lookup(const char *path)
         return NULL;
     }
     for (size_t i = 0; i < dash_nfiles; i++) {
-        if (strlen(dash_files[i].name) == n - 1 && memcmp(dash_files[i].name, path + 1, n - 1) == 0) {
+        const char *name = dash_files[i].name;
+        if (strlen(name) == n - 1 && memcmp(name, path + 1, n - 1) == 0) {
             return &dash_files[i];
         }
     }
