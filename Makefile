@@ -64,7 +64,12 @@ NNGFIX     := $(BUILD)/common/nngfix.o
 
 # Each program is its folder's .c files; main.c holds main().
 BROKER_SRC := $(wildcard broker/*.c)
-BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o)
+# The dashboard's static files (broker/dash/) become C arrays in a generated source, made by
+# scripts/embed.c (a C program of ours: no xxd, no build step for the page itself).
+DASH_FILES := $(sort $(wildcard broker/dash/*.html broker/dash/*.js broker/dash/*.css))
+DASH_GEN   := $(BUILD)/gen/dash_files.c
+EMBED      := $(BUILD)/gen/embed
+BROKER_OBJ := $(BROKER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/dash_files.o
 BROKER_LIB_OBJ := $(filter-out $(BUILD)/broker/main.o,$(BROKER_OBJ))
 CTL_SRC    := $(wildcard ctl/*.c)
 CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
@@ -122,6 +127,19 @@ $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(EMBED): scripts/embed.c
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) -std=c11 -Wall -Wextra -Werror -O2 -o $@ $<
+
+$(DASH_GEN): $(DASH_FILES) $(EMBED)
+	@[ "$(V)" = 1 ] || echo "  EMBED   $@"
+	$(Q)$(EMBED) $@.tmp $(DASH_FILES) && mv $@.tmp $@
+
+$(BUILD)/gen/dash_files.o: $(DASH_GEN) | deps
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Ibroker -c $< -o $@
 
 $(LIBSLUICE): $(filter-out $(NNGFIX),$(COMMON_OBJ))
 	@mkdir -p $(dir $@)
@@ -341,7 +359,7 @@ cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon -Ibroker -Iworker -Irouter \
 	    -Ifuzz \
-	    common broker ctl worker router fuzz bench
+	    common broker ctl worker router fuzz bench scripts/embed.c
 
 clean:
 	rm -rf build bin

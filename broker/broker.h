@@ -12,6 +12,7 @@
 #include "group.h"
 #include "hmap.h"
 #include "joberr.h"
+#include "history.h"
 #include "jobidx.h"
 #include "unique.h"
 #include "job.h"
@@ -140,6 +141,8 @@ struct broker {
         uint64_t reserves_empty;     /* of those, answered with no job */
         uint64_t dispatched;         /* jobs handed out by reserve */
         uint64_t no_worker;          /* pushed jobs no parked reserve took at once */
+        uint64_t pushed, done, failed; /* jobs pushed, acked, failed attempts (the groups'
+                                        *_all summed; changed where those are) */
         uint64_t errors[JERR_CLASSES]; /* failed attempts by the class of their error */
     } flowc;
     struct wait_window dispatch_win; /* every dispatched job's wait, in the window the groups'
@@ -151,6 +154,8 @@ struct broker {
     } connc;
     struct decisions decisions;      /* the last route changes (fed by change.c) */
     struct cron_tab cron;            /* recurring jobs (cron.c) */
+    struct history hist;             /* flowc's totals per second, for the dashboard's charts
+                                        (history.h); sampled by ops_handle */
 };
 
 /* A new broker holding only the empty default queue. Returns 0 or SL_ENOMEM. */

@@ -245,6 +245,7 @@ fail_attempt(struct broker *b, struct job *j, int64_t delay_ms, bool head, const
     j->queue->failed++;
     j->group->failed++;
     j->group->failed_all++;
+    b->flowc.failed++;
     if (j->attempts < j->max_attempts && delay_ms <= 0) {
         delay_ms = retry_delay_ms(b, j, j->attempts);
     }
@@ -315,6 +316,7 @@ flow_settle(struct broker *b, enum flow_settle how, struct worker *w,
             j->queue->done++;
             j->group->done++;
             j->group->done_all++;
+            b->flowc.done++;
             broker_release_job(b, j);
             break;
         }
@@ -425,6 +427,7 @@ charge_crash(struct broker *b, struct job *j)
         j->queue->failed++;
         j->group->failed++;
         j->group->failed_all++;
+    b->flowc.failed++;
         kill_job(b, j, "crashes");
     } else if ((delay_ms = retry_delay_ms(b, j, j->crashes)) > 0) {
         /* Out of the ready list it was handed back to, to wait for its retry. */

@@ -31,12 +31,16 @@ static const enum wire_key f_peek[] = { WK_QUEUE, WK_GROUP, WK_STATE, WK_MAX, WK
 static const enum wire_key f_touch[] = { WK_IDS, WK_WORKER, WK_TTR_MS, WK_OP };
 static const enum wire_key f_cron[] = { WK_NAME, WK_SCHEDULE, WK_GROUP, WK_QUEUE, WK_MISSED,
                                         WK_OP };
+static const enum wire_key f_stats[] = { WK_MAX, WK_OP };
+static const enum wire_key f_glist[] = { WK_SORT, WK_ORDER, WK_OFFSET, WK_MAX, WK_FILTER, WK_OP };
 static const enum wire_key f_limit[] = { WK_RATE, WK_BURST, WK_EXPECT, WK_REASON, WK_OP };
 
 /* The API. Order matters only among rows of one path. */
 static const struct hj_endpoint endpoints[] = {
     { "POST", "/v1/groups/*/jobs", WOP_PUSH, WK_GROUP, f_push, HJ_PAYLOADS | HJ_IDEM | HJ_BODY },
-    { "GET", "/v1/stats", WOP_STATS, WK_OP, f_none, 0 },
+    { "GET", "/v1/stats", WOP_STATS, WK_OP, f_stats, 0 },
+    { "GET", "/v1/groups", WOP_GROUP_LIST, WK_OP, f_glist, 0 },
+    { "GET", "/v1/history", WOP_HISTORY, WK_OP, f_none, 0 },
     { "GET", "/v1/queues", WOP_QUEUE_LIST, WK_OP, f_none, 0 },
     { "POST", "/v1/queues", WOP_QUEUE_CREATE, WK_OP, f_queue, HJ_BODY },
     { "GET", "/v1/queues/*", WOP_QUEUE_LIST, WK_NAME, f_none, 0 },

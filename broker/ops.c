@@ -61,6 +61,8 @@ static const struct op {
     [WOP_CRON_PAUSE] = { op_cron_pause, OP_CHANGE },
     [WOP_CRON_RESUME] = { op_cron_resume, OP_CHANGE },
     [WOP_GROUP_LIMIT] = { op_group_limit, OP_WAKES | OP_CHANGE },
+    [WOP_GROUP_LIST] = { op_group_list, OP_READ },
+    [WOP_HISTORY] = { op_history, OP_READ },
 };
 
 /* Decodes a request and checks its token, op and required fields; outside the lock, as the
@@ -103,6 +105,19 @@ struct outcome {
     struct waiter *out;     /* parked reserves the op served, to be answered */
 };
 
+/* Feeds the dashboard's history (history.h) with flowc's totals. b->lock held. */
+static void
+sample_history(struct broker *b)
+{
+    const uint64_t tot[HIST_NSERIES] = {
+        [HIST_PUSHED] = b->flowc.pushed,
+        [HIST_DONE] = b->flowc.done,
+        [HIST_FAILED] = b->flowc.failed,
+        [HIST_DISPATCHED] = b->flowc.dispatched,
+    };
+    history_sample(&b->hist, broker_mono_ns(b) / 1000000000, tot);
+}
+
 /* Runs op (decoded into m, rv its decoding's result) under the broker's lock. */
 static int
 run_locked(struct broker *b, const struct wire_msg *m, int op, int rv, msgpack_packer *pk,
@@ -142,6 +157,7 @@ run_locked(struct broker *b, const struct wire_msg *m, int op, int rv, msgpack_p
             uint64_t taken = b->flowc.dispatched - dispatched;
             b->flowc.no_worker += c->pushed > taken ? c->pushed - taken : 0;
         }
+        sample_history(b);
         if (o->jr != NULL) {
             journal_op_end(b);
             if (journal_confirm_lsn(o->jr) != before) {

@@ -68,6 +68,12 @@ op_fn op_cron_remove;   /* cron.remove (ops_cron.c) */
 op_fn op_cron_list;     /* cron.list (ops_cron.c) */
 op_fn op_cron_pause;    /* cron.pause (ops_cron.c) */
 op_fn op_cron_resume;   /* cron.resume (ops_cron.c) */
+op_fn op_group_list;    /* group.list: one sorted, filtered page of groups (ops_dash.c) */
+op_fn op_history;       /* history: the last minutes' counts per second (ops_dash.c) */
+
+/* Packs one entry of stats' "groups" (ops_stats.c); all: the jobs the broker dispatched in
+ * the wait window (the base of the group's share). */
+void ops_pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all);
 
 /* Packs the pair k: v. */
 static inline void

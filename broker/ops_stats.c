@@ -187,7 +187,7 @@ pack_broker(struct broker *b, msgpack_packer *pk)
         journal_stats(b->jr, &js);
     }
     wire_pack_key(pk, WK_BROKER);
-    msgpack_pack_map(pk, 36);
+    msgpack_pack_map(pk, 39);
     kv_u64(pk, "pid", (uint64_t)getpid());
     kv_u64(pk, "uptime_s", (uint64_t)(broker_mono_ns(b) - b->started_ns) / 1000000000);
     kv_str(pk, "version", SLUICE_VERSION, strlen(SLUICE_VERSION));
@@ -228,6 +228,9 @@ pack_broker(struct broker *b, msgpack_packer *pk)
     kv_u64(pk, "reserves", b->flowc.reserves);
     kv_u64(pk, "reserves_empty", b->flowc.reserves_empty);
     kv_u64(pk, "dispatched", b->flowc.dispatched);
+    kv_u64(pk, "pushed", b->flowc.pushed);
+    kv_u64(pk, "done", b->flowc.done);
+    kv_u64(pk, "failed", b->flowc.failed);
     kv_u64(pk, "no_worker", b->flowc.no_worker);
     kv_u64(pk, "conns", b->connc.open);
     kv_u64(pk, "conns_dropped", b->connc.dropped);
@@ -256,8 +259,8 @@ pack_limit(msgpack_packer *pk, const struct group *g, int64_t now)
 }
 
 /* One entry of "groups"; all: the jobs the broker dispatched in the window (share's base). */
-static void
-pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all)
+void
+ops_pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all)
 {
     msgpack_pack_map(pk, 24);
     kv_str(pk, "name", g->name, g->name_len);
@@ -299,13 +302,35 @@ pack_group(msgpack_packer *pk, const struct group *g, int64_t now, uint64_t all)
     pack_limit(pk, g, now);
 }
 
+/* "current_ms", "current_group": how long the worker's current job has run and its group
+ * (nil when it runs none the broker holds as reserved). */
+static void
+pack_current(struct broker *b, msgpack_packer *pk, const struct worker *w, int64_t now)
+{
+    const struct job *j = w->current != 0 ? jobidx_get(&b->ids, w->current) : NULL;
+    bool on = j != NULL && j->state == JOB_RESERVED;
+    wire_pack_cstr(pk, "current_ms");
+    if (on) {
+        msgpack_pack_uint64(pk, now > j->rsv_ns ? (uint64_t)(now - j->rsv_ns) / 1000000u : 0);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    wire_pack_cstr(pk, "current_group");
+    if (on) {
+        wire_pack_str(pk, j->group->name, j->group->name_len);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
 static void
 pack_workers(struct broker *b, msgpack_packer *pk, int64_t now)
 {
     wire_pack_key(pk, WK_WORKERS);
     msgpack_pack_array(pk, b->nworkers);
     for (const struct worker *w = b->workers_head; w != NULL; w = w->next) {
-        msgpack_pack_map(pk, 9);
+        msgpack_pack_map(pk, 11);
+        pack_current(b, pk, w, now);
         kv_str(pk, "id", w->name, w->name_len);
         kv_u64(pk, "pid", w->pid);
         kv_str(pk, "state", w->state, strlen(w->state));
@@ -327,9 +352,10 @@ int
 op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struct op_ctx *c)
 {
     uint32_t ngroups = 0;
-    (void)req;
+    /* max: the first max groups only (0: none), for a view that pages them (group.list). */
+    uint64_t cap = req != NULL && WIRE_HAS(req, WK_MAX) ? req->v[WK_MAX].u : UINT64_MAX;
     (void)c;
-    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
+    for (const struct group *g = b->groups_head; g != NULL && ngroups < cap; g = g->next) {
         ngroups++;
     }
     wire_pack_ok(pk, 6);
@@ -340,8 +366,9 @@ op_stats(struct broker *b, const struct wire_msg *req, msgpack_packer *pk, struc
     wire_pack_key(pk, WK_GROUPS);
     msgpack_pack_array(pk, ngroups);
     uint64_t all = wait_window_count(&b->dispatch_win, now);
-    for (const struct group *g = b->groups_head; g != NULL; g = g->next) {
-        pack_group(pk, g, now, all);
+    uint32_t i = 0;
+    for (const struct group *g = b->groups_head; g != NULL && i < ngroups; g = g->next, i++) {
+        ops_pack_group(pk, g, now, all);
     }
     pack_workers(b, pk, now);
     pack_decisions(b, pk);

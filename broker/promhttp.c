@@ -149,6 +149,26 @@ promhttp_authorized(struct broker *b, nng_http_req *req)
     return false;
 }
 
+struct broker *
+promhttp_enter(struct promhttp *h)
+{
+    pthread_mutex_lock(&h->lock);
+    bool stopping = h->stopping;
+    h->busy += !stopping;
+    pthread_mutex_unlock(&h->lock);
+    return stopping ? NULL : h->b;
+}
+
+void
+promhttp_leave(struct promhttp *h)
+{
+    pthread_mutex_lock(&h->lock);
+    if (--h->busy == 0) {
+        pthread_cond_broadcast(&h->idle);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
 /* On an nng thread, for every request to /metrics (any method). */
 static void
 handle(nng_aio *aio)
@@ -234,6 +254,7 @@ promhttp_start(struct promhttp *h, struct broker *b, const char *url, const char
     }
     /* From here the server owns the handler. */
     if ((rv = httpapi_register(&h->api, h->srv)) != 0 ||
+        (rv = dash_register(&h->dash, h, h->srv)) != 0 ||
         (rv = nng_http_server_start(h->srv)) != 0) {
         goto fail_srv;
     }

@@ -1,5 +1,6 @@
 /* The broker's HTTP listener (--http-listen, or its synonym --metrics-listen): an HTTP
  * server, nng's, serving the HTTP/JSON API under /v1 (httpapi.h) and answering
+ * the web dashboard at / (dash.h) and
  * `GET /metrics` with the Prometheus text of a `stats` snapshot (common/prom.h); 404 for any
  * other path, 405 for another method on /metrics, 401 without "Authorization: Bearer TOKEN"
  * when the broker has a token. Handlers run on nng's threads, take the
@@ -8,6 +9,7 @@
 #define SLUICE_PROMHTTP_H
 
 #include "broker.h"
+#include "dash.h"
 #include "httpapi.h"
 
 #include <stddef.h>
@@ -31,6 +33,7 @@ struct promhttp {
     bool stopping;         /* no handler may start using b */
     bool running;
     struct httpapi api;    /* /v1/...: the HTTP/JSON API */
+    struct dash dash;      /* /, /app.js, ...: the web dashboard */
 };
 
 /* The URL to serve for a --metrics-listen value: "IPV4:PORT" or "[IPV6]:PORT", an address
@@ -46,6 +49,11 @@ bool promhttp_loopback(const char *url);
  * that does not is counted as unauthorized, like a request on the broker's socket. True
  * when req may go on. Thread-safe. */
 bool promhttp_authorized(struct broker *b, nng_http_req *req);
+
+/* A handler of h (the dashboard's) starts using h's broker: returns it, or NULL when h
+ * stops (then answer 503 without it). Every non-NULL return is paired with promhttp_leave. */
+struct broker *promhttp_enter(struct promhttp *h);
+void promhttp_leave(struct promhttp *h);
 
 /* Starts serving url (from promhttp_url) for b in h; /v1/events relays the event stream at
  * events_url (NULL: not served). Returns 0, or SL_EIO (logged, and why

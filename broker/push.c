@@ -135,6 +135,7 @@ store(struct broker *b, const struct push_req *req, struct push_res *res, int64_
     q->pushed += n;
     g->pushed += n;
     g->pushed_all += n;
+    b->flowc.pushed += n;
     b->jobs += n;
     b->bytes += bytes;
     b->mem_bytes += mem;

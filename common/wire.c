@@ -95,6 +95,9 @@ static const struct {
     [WK_NEXT_MS] = { "next_ms", WT_U64 },
     [WK_RATE] = { "rate", WT_NUM },
     [WK_BURST] = { "burst", WT_U64 },
+    [WK_SORT] = { "sort", WT_STR },
+    [WK_OFFSET] = { "offset", WT_U64 },
+    [WK_FILTER] = { "filter", WT_STR },
 };
 
 
@@ -140,6 +143,8 @@ const struct wire_op_spec wire_ops[WOP_COUNT] = {
     [WOP_CRON_PAUSE] = { "cron.pause", { WK_NAME } },
     [WOP_CRON_RESUME] = { "cron.resume", { WK_NAME } },
     [WOP_GROUP_LIMIT] = { "group.limit", { WK_GROUP, WK_RATE } },
+    [WOP_GROUP_LIST] = { "group.list", { 0 } },
+    [WOP_HISTORY] = { "history", { 0 } },
 };
 
 bool

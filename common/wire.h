@@ -69,6 +69,7 @@ enum wire_key {
     WK_UNIQUE, WK_UNIQUE_TTL_MS, WK_UNIQUE_HOLD,
     WK_SCHEDULE, WK_MISSED, WK_CRON, WK_REPLACED, WK_NEXT_MS,
     WK_RATE, WK_BURST,
+    WK_SORT, WK_OFFSET, WK_FILTER, /* group.list (the dashboard's pages of groups) */
     WK_COUNT
 };
 
@@ -150,6 +151,7 @@ enum wire_op {
     WOP_JOB_INFO, WOP_JOB_PEEK, WOP_JOB_DELETE,
     WOP_CRON_ADD, WOP_CRON_REMOVE, WOP_CRON_LIST, WOP_CRON_PAUSE, WOP_CRON_RESUME,
     WOP_GROUP_LIMIT,
+    WOP_GROUP_LIST, WOP_HISTORY, /* the dashboard's pages of groups and charts */
     WOP_COUNT
 };
 

@@ -67,6 +67,9 @@ enum {
     CTL_OPT_RATE,
     CTL_OPT_BURST,
     CTL_OPT_NONE,
+    CTL_OPT_SORT,
+    CTL_OPT_FILTER,
+    CTL_OPT_OFFSET,
     CTL_OPT_END
 };
 
@@ -179,6 +182,7 @@ cmd_fn cmd_route_list;
 cmd_fn cmd_route_set;
 cmd_fn cmd_route_unset;
 cmd_fn cmd_group_weight;
+cmd_fn cmd_group_list;   /* groups list (groups.c) */
 cmd_fn cmd_group_limit;    /* groups limit (admin.c) */
 cmd_fn cmd_flush;
 cmd_fn cmd_purge;

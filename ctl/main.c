@@ -151,6 +151,18 @@ static const struct opt peek_opts[] = {
     OPT_END,
 };
 
+static const struct opt group_list_opts[] = {
+    { CTL_OPT_SORT, "sort", 0, "KEY", NULL,
+      "sort by name (default), count, ready, reserved, delayed, dead, oldest_ready_ms, share, "
+      "wait_p50_ms, wait_p99_ms, pushed, done or failed" },
+    { CTL_OPT_ORDER, "order", 0, "asc|desc", NULL, "the order (default asc)" },
+    { CTL_OPT_FILTER, "filter", 0, "TEXT", NULL, "only groups whose name holds TEXT (any case)" },
+    { CTL_OPT_OFFSET, "offset", 0, "N", NULL, "skip the first N groups of the order" },
+    { CTL_OPT_MAX, "max", 0, "N", NULL, "list at most N groups, 1-500 (default 50)" },
+    { CTL_OPT_JSON, "json", 0, NULL, NULL, "print the broker's reply as one JSON document" },
+    OPT_END,
+};
+
 static const struct opt dead_act_opts[] = {
     { CTL_OPT_QUEUE, "queue", 'q', "Q", NULL, "every dead job of queue Q (instead of IDs)" },
     { CTL_OPT_GROUP, "group", 'g', "G", NULL, "every dead job of group G (instead of IDs)" },
@@ -217,6 +229,10 @@ static const struct cmd cmds[] = {
       cmd_route_set, no_opts, 2, 2 },
     { "routes", "unset", "GROUP", "send a group's jobs to default again", cmd_route_unset,
       no_opts, 1, 1 },
+    { "groups", "list", "[--sort KEY] [--order asc|desc] [--filter TEXT] [--offset N] [--max N] "
+      "[--json]",
+      "list one page of groups, sorted and filtered by the broker (also: ctl groups)",
+      cmd_group_list, group_list_opts, 0, 0 },
     { "groups", "weight", "GROUP WEIGHT",
       "set a group's share of turns in its queue, 0.01-1000 (default 1; 4: four jobs to a "
       "weight-1 group's one)",

@@ -136,7 +136,7 @@ like "$(cat "$SLUICE_DIR/flow.ctl")" $'\nsluice_workers\\{state="busy"\\} [1-3]\
 http GET /nope
 is "$HTTP_STATUS" 404 "GET /nope: 404"
 http GET /
-is "$HTTP_STATUS" 404 "GET /: 404"
+is "$HTTP_STATUS" 200 "GET /: 200, the web dashboard (t_dashboard.sh tests it)"
 http POST /metrics
 is "$HTTP_STATUS" 405 "POST /metrics: 405"
 is "$HTTP_ALLOW" "GET, HEAD" "405 says what is allowed"

@@ -270,6 +270,48 @@ test_query_strings_become_bodies(void **state)
     assert_null(hj_query_body(e, "queue=%00", &len, why, sizeof(why)));
 }
 
+/* The dashboard's endpoints: a page of groups, the history, stats without its groups. */
+static void
+test_dashboard_queries_map_onto_the_wire(void **state)
+{
+    (void)state;
+    struct sl_str arg = { NULL, 0 };
+    bool known;
+    char why[HJ_WHY_MAX] = "";
+    size_t len;
+    const struct hj_endpoint *e = hj_match("GET", "/v1/groups", &arg, &known);
+    assert_non_null(e);
+    assert_int_equal(e->op, WOP_GROUP_LIST);
+    char *body = hj_query_body(e, "sort=count&order=desc&offset=50&max=25&filter=b%C3%B6b", &len,
+                               why, sizeof(why));
+    assert_non_null(body);
+    assert_string_equal(body, "{\"sort\":\"count\",\"order\":\"desc\",\"offset\":50,"
+                              "\"max\":25,\"filter\":\"b\u00f6b\"}");
+    nng_msg *m;
+    assert_int_equal(nng_msg_alloc(&m, 0), 0);
+    assert_int_equal(hj_build(e, body, len, arg, NULL, 0, NULL, m, why, sizeof(why)), 0);
+    free(body);
+    nng_msg_clear(m);
+    /* A parameter that is not a number is refused naming it; so is one the op does not take. */
+    body = hj_query_body(e, "offset=-1", &len, why, sizeof(why));
+    assert_int_equal(hj_build(e, body, len, arg, NULL, 0, NULL, m, why, sizeof(why)), SL_EBADREQ);
+    assert_non_null(strstr(why, "'offset'"));
+    free(body);
+    assert_null(hj_query_body(e, "state=ready", &len, why, sizeof(why)));
+    assert_non_null(strstr(why, "'state'"));
+    nng_msg_free(m);
+    e = hj_match("GET", "/v1/history", &arg, &known);
+    assert_non_null(e);
+    assert_int_equal(e->op, WOP_HISTORY);
+    assert_null(hj_query_body(e, "max=1", &len, why, sizeof(why)));
+    e = hj_match("GET", "/v1/stats", &arg, &known);
+    body = hj_query_body(e, "max=0", &len, why, sizeof(why));
+    assert_string_equal(body, "{\"max\":0}");
+    free(body);
+    assert_null(hj_match("POST", "/v1/groups", &arg, &known));
+    assert_true(known);
+}
+
 static void
 test_base64(void **state)
 {
@@ -296,6 +338,7 @@ main(void)
         cmocka_unit_test(test_bad_bodies_name_the_field),
         cmocka_unit_test(test_replies_become_json),
         cmocka_unit_test(test_query_strings_become_bodies),
+        cmocka_unit_test(test_dashboard_queries_map_onto_the_wire),
         cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

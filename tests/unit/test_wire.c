@@ -198,6 +198,8 @@ static const struct {
     { "cron.list", 0 },
     { "cron.pause", BIT(WK_NAME) },
     { "cron.resume", BIT(WK_NAME) },
+    { "group.list", 0 },
+    { "history", 0 },
 };
 
 static void
