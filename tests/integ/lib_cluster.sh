@@ -11,12 +11,12 @@
 #                        own directories, listening on PORT; sets PID_NAME
 
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -I -S -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 role() {
     "$SLUICE_BIN/ctl" --url "$1" --timeout 500 cluster status --json 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["role"])' 2>/dev/null
+        python3 -I -S -c 'import json,sys; print(json.load(sys.stdin)["role"])' 2>/dev/null
 }
 is_role() { [ "$(role "$1")" = "$2" ]; }
 
@@ -35,7 +35,7 @@ books() {
 
 stream_first() {
     "$SLUICE_BIN/ctl" --url "$1" --timeout 1000 cluster status --json 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["stream_first_seq"])' 2>/dev/null
+        python3 -I -S -c 'import json,sys; print(json.load(sys.stdin)["stream_first_seq"])' 2>/dev/null
 }
 
 start_shard() {

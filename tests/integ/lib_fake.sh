@@ -56,7 +56,7 @@ while True:
 fake_server() {
     local path=$1 mode=$2
     rm -f "$path.ready"
-    spawn "fake-$mode" python3 -c "$_fake_py" "$path" "$mode"
+    spawn "fake-$mode" python3 -I -S -c "$_fake_py" "$path" "$mode"
     FAKE_PID=$SPAWNED_PID
     wait_for 10 test -e "$path.ready" || bail_out "the fake server ($mode) did not start"
 }
@@ -75,7 +75,7 @@ fake_standby() {
 }
 
 stale_socket() {
-    python3 -c '
+    python3 -I -S -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
@@ -84,7 +84,7 @@ s.close()
 }
 
 sp_poke() {
-    python3 -c '
+    python3 -I -S -c '
 import socket, sys
 path, mode = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

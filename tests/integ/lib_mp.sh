@@ -8,10 +8,22 @@
 #
 # mp_hexstr HEX: a str of the bytes HEX (for bytes a shell string cannot hold, such as NUL).
 
-# The bytes of $1 as hex.
+# The bytes of $1 as hex. Up to 1 KiB by bash itself, byte by byte: a request is built from
+# dozens of strings, and od and tr for each (a subshell, two programs) made building one 100-job
+# push take seconds on a loaded machine. ${c: -2}: the last two digits, should printf extend
+# the sign of a byte over 0x7f.
 _mp_hex() {
     local LC_ALL=C
-    printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+    if [ "${#1}" -gt 1024 ]; then
+        printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+        return
+    fi
+    local i c out=
+    for ((i = 0; i < ${#1}; i++)); do
+        printf -v c '%02x' "'${1:i:1}"
+        out+=${c: -2}
+    done
+    printf '%s' "$out"
 }
 
 # _mp_len HEADER8 HEADER16 HEADER32 N: the header of a str/bin/array/map of N items.

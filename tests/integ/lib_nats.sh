@@ -17,7 +17,7 @@ _nats_mports=()  # monitoring port of each node
 _nats_pids=()
 
 _nats_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -I -S -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 _nats_conf() {
@@ -74,7 +74,7 @@ nats_pub() {
 _nats_js_ready() {
     local doc
     doc=$(curl -s --max-time 1 "http://127.0.0.1:${_nats_mports[$1]}/jsz" 2>/dev/null) || return 1
-    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=d.get("meta_cluster") or {}; sys.exit(0 if d.get("config") and c.get("leader") else 1)' "$doc" 2>/dev/null
+    python3 -I -S -c 'import json,sys; d=json.loads(sys.argv[1]); c=d.get("meta_cluster") or {}; sys.exit(0 if d.get("config") and c.get("leader") else 1)' "$doc" 2>/dev/null
 }
 
 _nats_all_ready() {

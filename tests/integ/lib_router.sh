@@ -20,7 +20,7 @@ start_router() {
 }
 
 leader_name() {
-    "$SLUICE_BIN/ctl" routes --json | python3 -c '
+    "$SLUICE_BIN/ctl" routes --json | python3 -I -S -c '
 import json, sys
 l = json.load(sys.stdin).get("leader")
 print(l["name"] if l else "")'
@@ -47,7 +47,7 @@ start_events() {
 }
 
 route_of() {
-    "$SLUICE_BIN/ctl" stats --json | python3 -c '
+    "$SLUICE_BIN/ctl" stats --json | python3 -I -S -c '
 import json, sys
 for g in json.load(sys.stdin)["groups"]:
     if g["name"] == sys.argv[1]:
@@ -55,7 +55,7 @@ for g in json.load(sys.stdin)["groups"]:
 }
 
 queue_field() {
-    "$SLUICE_BIN/ctl" stats --json | python3 -c '
+    "$SLUICE_BIN/ctl" stats --json | python3 -I -S -c '
 import json, sys
 for q in json.load(sys.stdin)["queues"]:
     if q["name"] == sys.argv[1]:
@@ -63,7 +63,7 @@ for q in json.load(sys.stdin)["queues"]:
 }
 
 group_field() {
-    "$SLUICE_BIN/ctl" stats --json | python3 -c '
+    "$SLUICE_BIN/ctl" stats --json | python3 -I -S -c '
 import json, sys
 for g in json.load(sys.stdin)["groups"]:
     if g["name"] == sys.argv[1]:

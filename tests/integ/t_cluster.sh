@@ -41,7 +41,7 @@ diag "standby: $(books "$B")"
 # ids URL: the next job id and the idempotency clients a broker holds.
 ids() {
     "$SLUICE_BIN/ctl" --url "$1" --timeout 1000 stats --json 2>/dev/null |
-        python3 -c 'import json,sys; d=json.load(sys.stdin)["broker"]; print(d["next_id"], d["dedup_clients"])'
+        python3 -I -S -c 'import json,sys; d=json.load(sys.stdin)["broker"]; print(d["next_id"], d["dedup_clients"])'
 }
 ia=$(ids "$A")
 like "$ia" '^[0-9]+ [1-9]' "the leader holds ids and idempotency clients"

@@ -12,9 +12,7 @@ nats_cluster_start 3
 
 # --- compaction: the stream is cut below the oldest live segment; a new standby rebuilds -----
 pk1=$(free_port)
-pk2=$(free_port)
 K1=tcp://127.0.0.1:$pk1
-K2=tcp://127.0.0.1:$pk2
 # Shard k's brokers have the smallest segments, so that compaction comes soon.
 start_shard k k1 "$pk1" --segment-size 64K
 ok "shard k: the first broker leads" wait_for 30 is_role "$K1" leader
@@ -46,6 +44,10 @@ ok "shard k: the leader says what it deleted" wait_for 20 grep -qE \
     'event=cluster.compacted below=[0-9]+ segment=[0-9]+ deleted=[1-9]' "$SLUICE_DIR/k1.log"
 cmp_num "$(stream_first "$K1")" -gt 1 "shard k: the stream's first message moved on"
 is "$(grep -c compact_refused "$SLUICE_DIR/k1.log")" 0 "shard k: no compaction point was refused"
+# Its port is taken only now: a port found free 20 s earlier, in the range the kernel picks
+# outgoing connections' ports from, was once taken meanwhile ("address in use").
+pk2=$(free_port)
+K2=tcp://127.0.0.1:$pk2
 start_shard k k2 "$pk2" --segment-size 64K
 ok "shard k: a new standby stands by" wait_for 15 is_role "$K2" standby
 ok "shard k: it rebuilds from the compacted stream" wait_for 20 caught_up "$K2"
@@ -63,9 +65,7 @@ is "$?" 0 "shard k: the leader stops cleanly"
 # so the first broker stands by on an empty stream until the lease has been still for a whole
 # lease, then leads; a second one rebuilds from what it wrote.
 pe1=$(free_port)
-pe2=$(free_port)
 E1=tcp://127.0.0.1:$pe1
-E2=tcp://127.0.0.1:$pe2
 ok "a lease of shard e held by nobody alive" nats_pub '$KV.sluice_lease.e' 'gone:1:1'$'\n''tcp://127.0.0.1:1'
 start_shard e e1 "$pe1"
 ok "shard e: the first broker stands by on the empty stream" \
@@ -73,6 +73,8 @@ ok "shard e: the first broker stands by on the empty stream" \
 ok "shard e: it takes the lease over and leads" wait_for 30 is_role "$E1" leader
 printf 'e1\ne2\ne3\n' >"$SLUICE_DIR/pay.e"
 ok "shard e: it takes pushes" ctl --url "$E1" push ge --file "$SLUICE_DIR/pay.e"
+pe2=$(free_port)
+E2=tcp://127.0.0.1:$pe2
 start_shard e e2 "$pe2"
 ok "shard e: a second broker stands by" wait_for 20 is_role "$E2" standby
 ok "shard e: and applies the stream the first began" wait_for 20 caught_up "$E2"

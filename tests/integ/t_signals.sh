@@ -205,15 +205,17 @@ for sig in TERM INT; do
 done
 
 # --job-timeout kills a worker (SIGKILL) whose job runs too long: the job's processes, which
-# the worker can no longer end, go with it. 10 s: a scan of /proc for the job's processes
-# under load (sanitizers, three scripts at a time) has taken longer than a 3 s timeout, and
-# the job was killed before it was seen.
+# the worker can no longer end, go with it. 4 s: the test must see the job's two sleeps before
+# the timeout. A scan of /proc for them once took over 3 s under load (sanitizers, three
+# scripts at a time), when it started tr and grep per process; read by bash (_env_has in
+# lib.sh) it takes a few tens of ms. --drain-timeout: the pool's restarted worker takes the
+# job again, and the stop at the end would otherwise wait for that job's timeout.
 start_broker
 q=jobtimeout
 ok "$q: queue" ctl queues create "$q"
 ok "$q: push" ctl push g x --queue "$q"
-launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 10s \
-    --handler 'exec:sleep 60 & sleep 61'
+launch "$q" TERM "$q" "$SLUICE_BIN/worker-pool" -n 1 --queues "$q" --job-timeout 4s \
+    --drain-timeout "$DRAIN" --handler 'exec:sleep 60 & sleep 61'
 ok "$q: the job runs (two sleeps)" wait_for "$UP_S" at_least_comm "$q" sleep 2
 first=$(for p in $(marked "$q"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ] && echo "$p"; done)
 ok "$q: the worker is killed at the timeout" wait_for "$UP_S" grep -q 'event=orphan.kill' "$SLUICE_DIR/$q.log"
