@@ -621,7 +621,7 @@
     $('p-url').textContent = p.url ? '(' + p.url + ')' : '';
     $('p-error').textContent = p.reachable ? '' : (p.error || '');
     if (!p.reachable) {
-      setHTML($('p-cards'), card('reachable', 'control socket', 'unreachable', 'bad'));
+      setHTML($('p-cards'), card('reachable', 'control socket reached', 'no', 'bad'));
       return;
     }
     var ws = p.workers || [], states = {}, restarts = 0, serving = 0, running = 0;
@@ -634,7 +634,7 @@
     var other = Object.keys(states).sort().filter(function (k) {
       return k !== 'idle' && k !== 'busy';
     }).map(function (k) { return states[k] + ' ' + k; }).join(', ');
-    setHTML($('p-cards'), card('reachable', 'control socket', 'reachable', 'ok') +
+    setHTML($('p-cards'), card('reachable', 'control socket reached', 'yes', 'ok') +
       card('wanted', 'workers wanted', fmt(p.n)) +
       card('running', 'workers running', fmt(running)) +
       card('serving', 'serving (idle or busy)', fmt(serving), serving < p.n ? 'warn' : '') +

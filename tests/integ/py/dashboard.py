@@ -314,7 +314,7 @@ def run_test(d, api, c, url, token, outdir):
         By.CSS_SELECTOR, "#w-table tr[data-w] td:nth-child(2)")) == pids,
         "workers: their pids are /v1/stats'", str(pids))
     pool = api.get("/v1/pool")
-    c.wait(d, lambda: text(d, "#p-cards [data-k=reachable]") == "reachable" and
+    c.wait(d, lambda: text(d, "#p-cards [data-k=reachable]") == "yes" and
            text(d, "#p-cards [data-k=wanted]") == str(pool["n"]),
            "workers: the worker-pool card shows the pool reachable, wanting %d" % pool["n"],
            lambda: text(d, "#p-cards"))
