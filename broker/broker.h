@@ -67,6 +67,7 @@ struct broker_cfg {
     struct broker_clock clock; /* NULL functions: the system clocks */
     const char *const *listen; /* the addresses served (stats), nlisten of them; borrowed */
     unsigned nlisten;
+    const char *pool_url;      /* worker-pool's control socket, for GET /v1/pool; borrowed */
 };
 
 /* Fills cfg with the defaults documented in the README. */

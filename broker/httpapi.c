@@ -5,6 +5,7 @@
 #include "log.h"
 #include "ops.h"
 #include "park.h"
+#include "poolproxy.h"
 #include "promhttp.h"
 #include "sse.h"
 
@@ -310,6 +311,20 @@ body_len(nng_http_req *req, uint64_t *len)
     return i > 0 && i < 20 && cl[i] == '\0';
 }
 
+/* GET /v1/pool: worker-pool's state, asked here on the HTTP thread (no broker lock held). */
+static void
+serve_pool(struct httpapi *api, nng_aio *aio)
+{
+    size_t len;
+    char *doc = poolproxy_fetch(api->b->cfg.pool_url, &api->b->token, &len);
+    if (doc == NULL) {
+        respond_err(aio, SL_ENOMEM, "the broker could not build the reply", NULL, NULL, false);
+        return;
+    }
+    respond(aio, 200, doc, len, NULL, NULL, false);
+    free(doc);
+}
+
 /* Checks what can be checked from the headers; on refusal answers aio and returns NULL. */
 static struct hreq *
 accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
@@ -326,7 +341,8 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
     }
     memcpy(path, uri, n);
     path[n] = '\0';
-    if (strcmp(path, "/v1/events") == 0 && api->sse != NULL) {
+    bool events = strcmp(path, "/v1/events") == 0 && api->sse != NULL;
+    if (events || strcmp(path, "/v1/pool") == 0) {
         if (strcmp(nng_http_req_get_method(req), "GET") != 0) {
             size_t len;
             char *doc = hj_error(SL_EBADREQ, "method not allowed on this path", &len);
@@ -335,8 +351,10 @@ accept_req(struct httpapi *api, nng_aio *aio, nng_http_req *req)
         } else if (!promhttp_authorized(api->b, req)) {
             respond_err(aio, SL_EUNAUTH, "this broker requires 'Authorization: Bearer TOKEN'",
                         "WWW-Authenticate", "Bearer realm=\"sluice\"", false);
-        } else {
+        } else if (events) {
             sse_serve(api->sse, aio);
+        } else {
+            serve_pool(api, aio);
         }
         return NULL;
     }

@@ -62,6 +62,7 @@ enum {
     OPT_ADVERTISE,
     OPT_REPLICAS,
     OPT_LEASE,
+    OPT_POOL_URL,
 };
 
 static const struct opt broker_opts[] = {
@@ -96,6 +97,7 @@ static const struct opt broker_opts[] = {
     { OPT_SOCKET_MODE, "socket-mode", 0, "MODE", "SLUICE_SOCKET_MODE", "the ipc:// sockets' mode: 0600 (default), or 0660 for --socket-group" },
     { OPT_SOCKET_GROUP, "socket-group", 0, "GROUP", "SLUICE_SOCKET_GROUP", "let GROUP (name or gid) reach the ipc:// sockets: the runtime directory becomes 0710 and GROUP's, the sockets 0660" },
     { OPT_EVENTS_URL, "events-url", 0, "URL", "SLUICE_EVENTS_URL", "where to publish events (default ipc://$SLUICE_DIR/events.ipc)" },
+    { OPT_POOL_URL, "pool-url", 0, "URL", "SLUICE_POOL_URL", "worker-pool's control socket, shown by the dashboard (GET /v1/pool; default ipc://$SLUICE_DIR/pool.ipc)" },
     { OPT_CLUSTER, "cluster", 0, "URLS", "SLUICE_CLUSTER", "replicate the journal through the NATS JetStream servers nats://HOST:PORT,... and lead or stand by (default: a single broker)" },
     { OPT_SHARD, "shard", 0, "NAME", "SLUICE_SHARD", "with --cluster: the shard this broker serves (default main)" },
     { OPT_ADVERTISE, "advertise", 0, "URL", "SLUICE_ADVERTISE", "with --cluster: the URL clients reach this broker at (default: the first --listen that is not ipc://)" },
@@ -452,6 +454,12 @@ main(int argc, char **argv)
             return 2;
         }
         events_url = evbuf;
+    }
+    /* Static: the HTTP thread reads it (cfg.pool_url) for the broker's life. */
+    static char poolbuf[RUNDIR_MAX + 16];
+    cfg.pool_url = v.v[OPT_POOL_URL];
+    if (cfg.pool_url == NULL && rundir_ipc_url(poolbuf, sizeof(poolbuf), dir, "pool.ipc") == 0) {
+        cfg.pool_url = poolbuf; /* else none: /v1/pool says so */
     }
     struct db_cfg dbc;
     char dbwhy[512];

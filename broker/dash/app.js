@@ -2,9 +2,10 @@
  *
  * Data: polls the HTTP API at the chosen interval (default 2 s): /v1/stats?max=0 every time
  * (no groups array), plus what the open section needs: one page of /v1/groups (sorted,
- * filtered and paged by the broker), /v1/history (the last 10 minutes, per second) or
- * /v1/dead. The Router section also reads /v1/events (Server-Sent Events) with fetch(), since
- * EventSource cannot send the token. Rates are differences between two polls; a group's
+ * filtered and paged by the broker), /v1/history (the last 10 minutes, per second),
+ * /v1/pool (worker-pool's state, while the Workers section is open) or /v1/dead. The Router
+ * section also reads /v1/events (Server-Sent Events) with fetch(), since EventSource cannot
+ * send the token. Rates are differences between two polls; a group's
  * sparkline is built here from the polls of the rows on screen.
  *
  * window.sluicePerf: performance.now() marks for bench/run (load: the first groups table
@@ -25,7 +26,7 @@
     stats: null, prev: null, lastOk: 0, failing: false, failSince: 0,
     gsort: 'count', gorder: 'desc', gfilter: '', goffset: 0, gmax: 50,
     gpage: null, gprev: {}, spark: {}, history: null,
-    dead: null, deadGroup: '', sel: {},
+    dead: null, deadGroup: '', sel: {}, pool: null,
     events: [], evAbort: null, evState: 'off',
     gseries: { t: [], backlog: [], rate: [] },
     timer: null, busy: false
@@ -290,6 +291,13 @@
         S.gone = null;
         r[0].groups.forEach(function (g) { if (g.name === S.group) { S.gone = g; } });
         S.gdead = r[1];
+      });
+    },
+    workers: function () {
+      /* The pool being down is a state the reply says; a failed request is shown the same way. */
+      return api('GET', '/v1/pool').then(function (p) { S.pool = p; }, function (e) {
+        if (e.status === 401) { throw e; }
+        S.pool = { reachable: false, url: null, error: e.msg || e.err || 'no answer' };
       });
     },
     dead: function () {
@@ -601,11 +609,40 @@
   };
 
   build.workers = function () {
-    $('main').innerHTML = '<div class="panel"><h2>Workers</h2><table id="w-table"></table>' +
-      '<p class="muted">A worker-pool\'s own state is on its control socket ' +
-      '(<code>ctl pool status</code>), which the broker does not reach.</p></div>';
+    $('main').innerHTML = '<div class="panel" id="pool"><h2>worker-pool ' +
+      '<span id="p-url" class="muted"></span></h2><div class="cards" id="p-cards"></div>' +
+      '<p id="p-error" class="bad"></p></div>' +
+      '<div class="panel"><h2>Workers</h2><table id="w-table"></table></div>';
   };
+  /* worker-pool's own state (GET /v1/pool: its pool.status, asked by the broker). */
+  function renderPool() {
+    var p = S.pool;
+    if (!p) { return; }
+    $('p-url').textContent = p.url ? '(' + p.url + ')' : '';
+    $('p-error').textContent = p.reachable ? '' : (p.error || '');
+    if (!p.reachable) {
+      setHTML($('p-cards'), card('reachable', 'control socket reached', 'no', 'bad'));
+      return;
+    }
+    var ws = p.workers || [], states = {}, restarts = 0, serving = 0, running = 0;
+    ws.forEach(function (w) {
+      if (w.pid > 0) { running++; }
+      states[w.state] = (states[w.state] || 0) + 1;
+      restarts += w.restarts || 0;
+      if (w.state === 'idle' || w.state === 'busy') { serving++; }
+    });
+    var other = Object.keys(states).sort().filter(function (k) {
+      return k !== 'idle' && k !== 'busy';
+    }).map(function (k) { return states[k] + ' ' + k; }).join(', ');
+    setHTML($('p-cards'), card('reachable', 'control socket reached', 'yes', 'ok') +
+      card('wanted', 'workers wanted', fmt(p.n)) +
+      card('running', 'workers running', fmt(running)) +
+      card('serving', 'serving (idle or busy)', fmt(serving), serving < p.n ? 'warn' : '') +
+      card('restarts', 'restarts', fmt(restarts), restarts > 0 ? 'warn' : '') +
+      card('other', 'starting, draining, ...', esc(other || 'none'), other ? 'warn' : ''));
+  }
   rend.workers = function () {
+    renderPool();
     var ws = S.stats.workers;
     setHTML($('w-table'), '<tr><th>worker</th><th class="n">pid</th><th>state</th>' +
       '<th>current job</th><th class="n">running for</th><th class="n">jobs done</th>' +

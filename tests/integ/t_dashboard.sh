@@ -6,7 +6,9 @@
 # purge of dead jobs done by clicking change the broker; a wrong token is refused and nothing
 # but the login page is served without it (curl); the page never holds the token; screenshots
 # at 1280x800 and 390x844 are checked not blank and kept (below; their paths printed); the stale
-# banner shows while the broker is stopped and goes when it is back.
+# banner shows while the broker is stopped and goes when it is back. GET /v1/pool (curl) says
+# the pool unreachable before it starts and at a --pool-url nobody listens on (a second
+# broker), reachable with its workers once it runs; the Workers section's pool card shows it.
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integ/lib_proc.sh
@@ -43,7 +45,8 @@ code() {
 auth=(-H "Authorization: Bearer $TOKEN")
 is "$(code /)" 200 "/ (the login page) is served without the token"
 is "$(code /loader.js)" 200 "so is its loader"
-for p in /app.js /app.css /v1/stats /v1/groups /v1/history /v1/events /v1/dead /metrics; do
+for p in /app.js /app.css /v1/stats /v1/groups /v1/history /v1/events /v1/dead /v1/pool \
+    /metrics; do
     is "$(code "$p")" 401 "$p is refused without the token"
     is "$(code "$p" -H 'Authorization: Bearer wrong')" 401 "$p is refused with a wrong token"
 done
@@ -85,6 +88,30 @@ ctl queues create q1 >/dev/null
 is "$(json "$(curl -s "${auth[@]}" "$URL/v1/dead?max=1")" 'd["total"]')" 5 \
     "five dead jobs to retry and purge"
 
+# GET /v1/pool: worker-pool's pool.status, asked by the broker. No pool yet: reachable false
+# (200: a state, not an error), with the default URL and why; POST is 405.
+pool=$(curl -s --max-time 5 "${auth[@]}" "$URL/v1/pool")
+is "$(json "$pool" '[d["reachable"], d["url"]]')" \
+    "[false, \"ipc://$SLUICE_DIR/pool.ipc\"]" "/v1/pool: unreachable before the pool starts"
+like "$(json "$pool" 'd["error"]')" "no socket file" "and says why"
+is "$(code /v1/pool "${auth[@]}" -X POST)" 405 "/v1/pool takes GET only"
+# A second broker whose --pool-url nobody listens on (tcp: refused at once).
+PORT1=$PORT
+free_port
+PORT2=$PORT
+PORT=$PORT1
+spawn broker2 "$SLUICE_BIN/broker" --no-journal --url "ipc://$SLUICE_DIR/b2.ipc" \
+    --events-url "ipc://$SLUICE_DIR/e2.ipc" --http-listen "127.0.0.1:$PORT2" \
+    --pool-url "tcp://127.0.0.1:$PORT2"
+BROKER2_PID=$SPAWNED_PID
+pool2() {
+    pool=$(curl -s --max-time 5 "${auth[@]}" "http://127.0.0.1:$PORT2/v1/pool") && [ -n "$pool" ]
+}
+ok "a broker with a bogus --pool-url answers /v1/pool" wait_for 10 pool2
+is "$(json "$pool" '[d["reachable"], d["url"], bool(d["error"])]')" \
+    "[false, \"tcp://127.0.0.1:$PORT2\", true]" "/v1/pool: unreachable at --pool-url, with an error"
+stop_pgrp "$BROKER2_PID" 3
+
 spawn pool "$SLUICE_BIN/worker-pool" -n 4 --handler sleep:2-6
 start_router router
 ok "the router leads" wait_leader router 10
@@ -93,6 +120,12 @@ workers_up() {
          python3 -c 'import json,sys; print(len(json.load(sys.stdin)["workers"]))')" -ge 4 ]
 }
 ok "worker-pool's 4 workers are registered" wait_for 20 workers_up
+pool=$(curl -s --max-time 5 "${auth[@]}" "$URL/v1/pool")
+is "$(json "$pool" '[d["reachable"], d["n"], len(d["workers"])]')" "[true, 4, 4]" \
+    "/v1/pool: reachable, with the pool's 4 workers"
+run ctl workers --json
+is "$(json "$pool" 'sorted(w["id"] for w in d["workers"])')" \
+    "$(json "$OUT" 'sorted(w["id"] for w in d["workers"])')" "the same workers as ctl workers"
 # The flood: bob well over the router's high mark, a few others.
 ctl push bob x -s 1500 >/dev/null
 for g in alice carol dave; do

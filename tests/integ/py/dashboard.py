@@ -313,6 +313,14 @@ def run_test(d, api, c, url, token, outdir):
     c.wait(d, lambda: sorted(e.text for e in d.find_elements(
         By.CSS_SELECTOR, "#w-table tr[data-w] td:nth-child(2)")) == pids,
         "workers: their pids are /v1/stats'", str(pids))
+    pool = api.get("/v1/pool")
+    c.wait(d, lambda: text(d, "#p-cards [data-k=reachable]") == "yes" and
+           text(d, "#p-cards [data-k=wanted]") == str(pool["n"]),
+           "workers: the worker-pool card shows the pool reachable, wanting %d" % pool["n"],
+           lambda: text(d, "#p-cards"))
+    c.wait(d, lambda: text(d, "#p-cards [data-k=running]") == str(
+        sum(1 for w in api.get("/v1/pool")["workers"] if w["pid"] > 0)),
+        "workers: and its running workers", lambda: text(d, "#p-cards"))
 
     # --- router
     d.get(url + "/#router")
