@@ -269,6 +269,12 @@ $(FZ)/%.o: %.c | fuzzdeps
 	@[ "$(V)" = 1 ] || echo "  CC      $< (fuzz)"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
+# The dashboard's generated source is made in $(BUILD)/gen, not in the tree.
+$(FZ)/gen/dash_files.o: $(DASH_GEN) | fuzzdeps
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  CC      $< (fuzz)"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
 $(FZ)/bin/%: $(FZ)/fuzz/%.o $(FZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
