@@ -85,18 +85,31 @@ _nats_all_ready() {
 }
 
 nats_cluster_start() {
-    local n=${1:-3} i urls=""
+    local n=${1:-3} i urls try
     command -v nats-server >/dev/null || bail_out "nats-server is not installed (scripts/deps --test)"
-    for ((i = 1; i <= n; i++)); do
-        _nats_ports[i]=$(_nats_free_port)
-        _nats_cports[i]=$(_nats_free_port)
-        _nats_mports[i]=$(_nats_free_port)
+    # Twice at most: a port picked free may be taken by another test's process before its node
+    # binds it (the suite runs scripts side by side), and that node then never joins. The
+    # second try has new ports and empty stores.
+    for try in 1 2; do
+        urls=""
+        for ((i = 1; i <= n; i++)); do
+            _nats_ports[i]=$(_nats_free_port)
+            _nats_cports[i]=$(_nats_free_port)
+            _nats_mports[i]=$(_nats_free_port)
+        done
+        for ((i = 1; i <= n; i++)); do
+            _nats_conf "$i" "$n"
+            nats_node_start "$i"
+            urls+="${urls:+,}nats://127.0.0.1:${_nats_ports[i]}"
+        done
+        export NATS_URLS=$urls
+        wait_for 30 _nats_all_ready && return 0
+        [ "$try" = 2 ] && break
+        diag "the NATS cluster did not come up within 30 s; starting it again on other ports"
+        for ((i = 1; i <= n; i++)); do
+            nats_node_kill "$i" KILL
+        done
+        rm -rf "$SLUICE_DIR/nats"
     done
-    for ((i = 1; i <= n; i++)); do
-        _nats_conf "$i" "$n"
-        nats_node_start "$i"
-        urls+="${urls:+,}nats://127.0.0.1:${_nats_ports[i]}"
-    done
-    export NATS_URLS=$urls
-    wait_for 30 _nats_all_ready || bail_out "the NATS cluster did not come up within 30 s"
+    bail_out "the NATS cluster did not come up within 30 s, twice"
 }
